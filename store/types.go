@@ -1,0 +1,143 @@
+package store
+
+import "time"
+
+// State is where one recipient of a message stands.
+type State uint8
+
+// Recipient states. Delivered and Bounced are final: a recipient in a final
+// state is never attempted again. Expired recipients are Bounced with an
+// "expired" diagnostic.
+const (
+	StateQueued    State = iota + 1 // waiting for its first attempt
+	StateDeferred                   // a temporary failure; retried at NextAttempt
+	StateDelivered                  // the remote server accepted it (final)
+	StateBounced                    // permanently failed (final)
+	StateHeld                       // an operator put the message on hold
+)
+
+// Final reports whether no further delivery attempt will be made.
+func (s State) Final() bool { return s == StateDelivered || s == StateBounced }
+
+// String returns the lower-case name used in the CLI and JSON.
+func (s State) String() string {
+	switch s {
+	case StateQueued:
+		return "queued"
+	case StateDeferred:
+		return "deferred"
+	case StateDelivered:
+		return "delivered"
+	case StateBounced:
+		return "bounced"
+	case StateHeld:
+		return "held"
+	}
+	return "unknown"
+}
+
+// ParseState is the inverse of State.String.
+func ParseState(s string) (State, bool) {
+	for st := StateQueued; st <= StateHeld; st++ {
+		if st.String() == s {
+			return st, true
+		}
+	}
+	return 0, false
+}
+
+// Message is the envelope and per-recipient state of one accepted message.
+// Its body is stored separately (see Body and DB.OpenBody).
+type Message struct {
+	ID         string      // assigned by the store (Body.ID)
+	From       string      // envelope sender; "" is the null sender <>
+	Recipients []Recipient // in RCPT order
+	Size       int64       // body size in bytes, as stored
+	Received   time.Time   // when the message was accepted
+	Client     string      // remote address of the submitting client
+	User       string      // authenticated user; "" when trusted by network
+	// AtLeastOne overrides the configured at-least-one policy for this
+	// message when non-nil (see the delivery package).
+	AtLeastOne *bool
+	// DSNPending is set when a recipient bounced and the delivery status
+	// notification to From has not been queued yet.
+	DSNPending bool
+	// DSNID is the ID of the message that carries this message's bounce
+	// notification, once it has been queued.
+	DSNID string
+}
+
+// Recipient is one envelope recipient and its delivery state.
+type Recipient struct {
+	Addr        string
+	State       State
+	Attempts    int       // delivery attempts made for this recipient
+	LastReply   string    // the last SMTP reply or local error, for operators
+	NextAttempt time.Time // when a queued/deferred recipient is next due
+	History     []Attempt // most recent attempts, oldest first, capped (see MaxHistory)
+}
+
+// MaxHistory caps Recipient.History so records stay small on long retries.
+const MaxHistory = 10
+
+// Attempt records one delivery attempt for one recipient.
+type Attempt struct {
+	Time     time.Time
+	Host     string // remote host name and address, "mx.example.com[192.0.2.1]:25"
+	TLS      string // "TLS1.3 TLS_AES_128_GCM_SHA256 verified", "none", ...
+	Code     int    // SMTP reply code; 0 when no reply (connection failure)
+	Enhanced string // enhanced status code, "5.1.1"; "" when none
+	Reply    string // reply text or local error text
+	Result   State  // StateDelivered, StateDeferred or StateBounced
+}
+
+// Bounce is one row of the bounce log: a recipient that failed permanently.
+type Bounce struct {
+	Time     time.Time
+	MsgID    string
+	From     string
+	Rcpt     string
+	Host     string
+	Code     int
+	Enhanced string
+	Diag     string
+	Attempts int
+}
+
+// Pending reports whether any recipient still awaits delivery (not final and
+// not held).
+func (m *Message) Pending() bool {
+	for i := range m.Recipients {
+		if s := m.Recipients[i].State; !s.Final() && s != StateHeld {
+			return true
+		}
+	}
+	return false
+}
+
+// Done reports whether every recipient is final.
+func (m *Message) Done() bool {
+	for i := range m.Recipients {
+		if !m.Recipients[i].State.Final() {
+			return false
+		}
+	}
+	return true
+}
+
+// NextAttempt is the earliest NextAttempt among pending recipients, and false
+// when none is pending. The due index is keyed by it.
+func (m *Message) NextAttempt() (time.Time, bool) {
+	var t time.Time
+	ok := false
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		if r.State.Final() || r.State == StateHeld {
+			continue
+		}
+		if !ok || r.NextAttempt.Before(t) {
+			t, ok = r.NextAttempt, true
+		}
+	}
+	return t, ok
+}
