@@ -18,6 +18,9 @@ type Envelope struct {
 	// Body opens the message body; it may be called once per host tried.
 	Body func() (io.ReadCloser, error)
 	Size int64
+	// SMTPUTF8: the message needs the SMTPUTF8 extension (RFC 6531), e.g.
+	// the submitter used it. Non-ASCII envelope addresses imply it anyway.
+	SMTPUTF8 bool
 }
 
 // Status is the outcome for one recipient of an attempt.

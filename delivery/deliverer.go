@@ -1,0 +1,395 @@
+package delivery
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Deliverer makes outbound SMTP transactions. Set its fields before the
+// first Deliver and do not change them afterwards; the zero value of every
+// field is a usable default. Deliver is safe for concurrent use.
+type Deliverer struct {
+	// Hostname is the name sent in EHLO; default os.Hostname().
+	Hostname string
+	// Resolver finds MX hosts for direct routes. Required when any route
+	// is direct.
+	Resolver Resolver
+	// Dialer opens TCP connections; default a net.Dialer (the connect
+	// timeout is applied through the context in any case).
+	Dialer Dialer
+	// Port is the MX port, default 25. Only tests change it.
+	Port int
+
+	// Routes maps a lower-case domain to a relay name in Relays, or to
+	// Direct. The key "*" is the default route; without it, domains not
+	// listed go Direct.
+	Routes map[string]string
+	// Relays maps a relay name to its servers, tried in order (like the Tcl
+	// smtp package's -servers/-ports).
+	Relays map[string][]RelayServer
+
+	// MXTLSPolicy is the TLS policy for MX hosts; default TLSOpportunistic.
+	MXTLSPolicy TLSPolicy
+	// DomainTLS overrides MXTLSPolicy per destination domain (lower-case).
+	DomainTLS map[string]TLSPolicy
+	// RootCAs verifies MX certificates; nil means the system pool.
+	RootCAs *x509.CertPool
+
+	// Timeouts of each network step; zero fields take DefaultTimeouts.
+	Timeouts Timeouts
+	// MaxPerDestination bounds concurrent deliveries to one destination
+	// (domain, or relay); default 20.
+	MaxPerDestination int
+	// MaxConns bounds concurrent deliveries overall; default 200.
+	MaxConns int
+	// IdleTimeout closes a pooled connection unused for that long; default
+	// 30s. A negative value disables connection reuse.
+	IdleTimeout time.Duration
+	// MaxMessagesPerConn is the number of transactions after which a
+	// connection is closed rather than reused; default 100.
+	MaxMessagesPerConn int
+	// MaxHosts caps the MX hosts tried per attempt (each with all its
+	// addresses); default 5.
+	MaxHosts int
+
+	// Logger receives one line per attempt; default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock of the pool's idle accounting; default time.Now.
+	Now func() time.Time
+
+	once   sync.Once
+	cfg    config
+	pool   *pool
+	limits *limiter
+}
+
+// config holds the Deliverer's settings with defaults applied.
+type config struct {
+	hostname string
+	port     int
+	timeouts Timeouts
+	maxMsgs  int
+	maxHosts int
+	reuse    bool
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+func (d *Deliverer) init() {
+	d.once.Do(func() {
+		c := config{
+			hostname: d.Hostname,
+			port:     orInt(d.Port, DefaultPort),
+			timeouts: d.Timeouts.withDefaults(),
+			maxMsgs:  orInt(d.MaxMessagesPerConn, DefaultMaxMessagesPerConn),
+			maxHosts: orInt(d.MaxHosts, DefaultMaxHosts),
+			reuse:    d.IdleTimeout >= 0,
+			log:      d.Logger,
+			now:      d.Now,
+		}
+		if c.hostname == "" {
+			c.hostname, _ = os.Hostname()
+			if c.hostname == "" {
+				c.hostname = "localhost"
+			}
+		}
+		if c.log == nil {
+			c.log = slog.Default()
+		}
+		c.log = c.log.With("component", "delivery")
+		if c.now == nil {
+			c.now = time.Now
+		}
+		idle := d.IdleTimeout
+		if idle == 0 {
+			idle = DefaultIdleTimeout
+		}
+		perDest := orInt(d.MaxPerDestination, DefaultMaxPerDestination)
+		d.cfg = c
+		// A QUIT is a courtesy: it must not hold up Close for minutes.
+		d.pool = newPool(perDest, idle, min(c.timeouts.Command, 10*time.Second), c.now)
+		d.limits = newLimiter(perDest, orInt(d.MaxConns, DefaultMaxConns))
+	})
+}
+
+func orInt(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func (d *Deliverer) dialer() Dialer {
+	if d.Dialer != nil {
+		return d.Dialer
+	}
+	return &net.Dialer{}
+}
+
+// Close closes the pooled idle connections (with QUIT) and waits for the
+// work that follows transactions (RSET, QUIT) to finish. Call it after
+// every Deliver has returned.
+func (d *Deliverer) Close() error {
+	d.init()
+	d.pool.close()
+	return nil
+}
+
+// Deliver makes one SMTP transaction for env and returns the outcome of
+// every recipient, in env.Rcpts order. It never fails as a whole: failures
+// are expressed per recipient. It returns as soon as the reply to the final
+// dot is read, so that the caller can commit the outcome at once (the
+// duplicate window); RSET, QUIT and pooling of the connection happen after.
+func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) *Result {
+	d.init()
+	start := time.Now()
+	res := &Result{TLS: "none", Rcpts: make([]RcptResult, len(env.Rcpts))}
+	for i, r := range env.Rcpts {
+		res.Rcpts[i].Rcpt = r
+	}
+	defer func() { d.logAttempt(env, res, time.Since(start)) }()
+	if len(env.Rcpts) == 0 {
+		return res
+	}
+
+	domain := strings.ToLower(strings.TrimSuffix(env.Domain, "."))
+	dest, err := d.destination(domain)
+	if err != nil {
+		d.cfg.log.Error("no usable route: check the configuration", "msgid", env.MsgID, "domain", env.Domain, "err", err)
+		setAll(res, Deferred, Reply{Enhanced: "4.3.5", Text: err.Error()})
+		return res
+	}
+	release, err := d.limits.acquire(ctx, dest.key)
+	if err != nil {
+		setAll(res, Deferred, localReply(ctx, "waiting for a connection slot", err))
+		return res
+	}
+	defer release()
+
+	if d.cfg.reuse {
+		for s := d.pool.get(dest.key); s != nil; s = d.pool.get(dest.key) {
+			if d.run(ctx, s, env, res, true) != txRetryFresh {
+				return res
+			}
+		}
+	}
+
+	targets, r, st := d.targets(ctx, domain, dest)
+	if st != 0 {
+		setAll(res, st, r)
+		return res
+	}
+	var last *stepError
+	for _, t := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		s, err := d.open(ctx, t, false)
+		if se := asStepError(err); se != nil && se.retryPlain {
+			d.cfg.log.Warn("TLS handshake failed, retrying in plain text (opportunistic TLS)", "msgid", env.MsgID, "domain", env.Domain, "host", t.name, "addr", t.addr, "err", se.reply.String())
+			s, err = d.open(ctx, t, true)
+		}
+		if err != nil {
+			last = asStepError(err)
+			res.Host = hostLabel(t, nil)
+			lvl := slog.LevelInfo
+			if last.step == "auth" {
+				// Our credentials or configuration, not the remote's fault.
+				lvl = slog.LevelError
+			}
+			d.cfg.log.Log(ctx, lvl, "host failed", "msgid", env.MsgID, "domain", env.Domain, "host", t.name, "addr", t.addr, "step", last.step, "err", last.reply.String())
+			continue
+		}
+		s.key = dest.key
+		d.run(ctx, s, env, res, false)
+		return res
+	}
+	if ctx.Err() != nil {
+		setAll(res, Deferred, Reply{Enhanced: "4.4.7", Text: "attempt canceled: " + context.Cause(ctx).Error()})
+		return res
+	}
+	// No host could take the message now (RFC 5321 §4.5.4.1): retry later.
+	res.DestinationDown = true
+	r = Reply{Enhanced: "4.4.1", Text: "no host could be reached"}
+	if last != nil {
+		r = last.reply
+		switch {
+		case r.Code/100 == 4:
+		case r.Code == 0 && r.Enhanced == "":
+			r.Enhanced = "4.4.1"
+		case r.Code != 0:
+			// A 5xx greeting (or EHLO, AUTH reply) of one host is still a
+			// temporary failure of the destination as a whole.
+			r = Reply{Enhanced: "4.4.1", Text: last.Error()}
+		}
+	}
+	setAll(res, Deferred, r)
+	return res
+}
+
+// asStepError returns err as a *stepError (open's only kind of error).
+func asStepError(err error) *stepError {
+	if err == nil {
+		return nil
+	}
+	var se *stepError
+	if !errors.As(err, &se) {
+		se = &stepError{step: "session", reply: Reply{Text: err.Error()}}
+	}
+	return se
+}
+
+// run makes the transaction on s and hands s to the background for RSET and
+// reuse, or QUIT.
+func (d *Deliverer) run(ctx context.Context, s *session, env *Envelope, res *Result, pooled bool) txOutcome {
+	stop := s.dc.bind(ctx)
+	out := d.transact(ctx, s, env, res, pooled)
+	usable := stop()
+	if out != txRetryFresh {
+		res.Host, res.TLS = s.host, s.tls
+		s.msgs++
+	}
+	if out != txHealthy || !usable {
+		// Broken or in an unknown state: no RSET, no QUIT, which could only
+		// wait for a reply that will not come.
+		s.c.Close()
+		return out
+	}
+	reuse := d.cfg.reuse && s.msgs < d.cfg.maxMsgs
+	if !d.pool.spawn(func() { d.finish(s, reuse) }) {
+		s.c.Close()
+	}
+	return out
+}
+
+// finish ends the transaction state of a healthy session with RSET and
+// parks it in the pool, or says QUIT.
+func (d *Deliverer) finish(s *session, reuse bool) {
+	if reuse {
+		s.dc.setPhase(d.cfg.timeouts.Command)
+		if err := s.c.Reset(); err != nil {
+			s.c.Close()
+			return
+		}
+		s.rehello = true
+		if d.pool.put(s) {
+			return
+		}
+	}
+	s.quit(d.pool.quitIn)
+}
+
+// dest is where a domain's mail goes.
+type dest struct {
+	key   string        // pool and limiter key
+	relay []RelayServer // nil for direct
+}
+
+// destination finds the route of a (lower-case) domain.
+func (d *Deliverer) destination(domain string) (dest, error) {
+	name, ok := d.Routes[domain]
+	if !ok {
+		name, ok = d.Routes["*"]
+	}
+	if !ok || name == "" || name == Direct {
+		return dest{key: "direct:" + domain}, nil
+	}
+	servers := d.Relays[name]
+	if len(servers) == 0 {
+		return dest{}, &RouteError{Domain: domain, Relay: name}
+	}
+	return dest{key: "relay:" + name, relay: servers}, nil
+}
+
+// RouteError reports a route naming a relay that is not configured (or has
+// no servers). Config validation should make it impossible.
+type RouteError struct{ Domain, Relay string }
+
+func (e *RouteError) Error() string {
+	return "delivery: route for " + e.Domain + " names relay " + e.Relay + ", which has no servers"
+}
+
+// targets lists the addresses to try in order. When there is nothing to try
+// it returns the status (Bounced or Deferred) and reply of every recipient.
+func (d *Deliverer) targets(ctx context.Context, domain string, dst dest) ([]target, Reply, Status) {
+	if dst.relay != nil {
+		var ts []target
+		for _, srv := range dst.relay {
+			t := target{
+				name:       srv.Host,
+				addr:       net.JoinHostPort(srv.Host, strconv.Itoa(srv.port())),
+				implicit:   srv.TLSMode == TLSModeImplicit,
+				policy:     srv.TLSPolicy,
+				rootCAs:    srv.RootCAs,
+				clientCert: srv.ClientCert,
+				user:       srv.Username,
+				pass:       srv.Password,
+				clearAuth:  srv.TLSMode == TLSModeNone,
+			}
+			switch {
+			case srv.TLSMode == TLSModeNone:
+				t.policy = TLSNone
+			case t.policy == TLSDefault:
+				t.policy = TLSVerify
+			case t.implicit && t.policy < TLSRequired:
+				t.policy = TLSRequired // implicit TLS is always encrypted
+			}
+			ts = append(ts, t)
+		}
+		return ts, Reply{}, 0
+	}
+
+	if d.Resolver == nil {
+		return nil, Reply{Enhanced: "4.3.5", Text: "no MX resolver configured"}, Deferred
+	}
+	hosts, err := d.Resolver.Lookup(ctx, domain)
+	if err != nil {
+		r, perm := lookupReply(err)
+		if perm {
+			if r.Code == 0 {
+				r.Code = 550
+			}
+			return nil, r, Bounced
+		}
+		return nil, r, Deferred
+	}
+	policy := d.MXTLSPolicy
+	if p, ok := d.DomainTLS[domain]; ok {
+		policy = p
+	}
+	if policy == TLSDefault {
+		policy = TLSOpportunistic
+	}
+	var ts []target
+	for i, h := range hosts {
+		if i == d.cfg.maxHosts {
+			break
+		}
+		for _, a := range h.Addrs {
+			ts = append(ts, target{
+				name:    strings.TrimSuffix(h.Name, "."),
+				addr:    net.JoinHostPort(a.Unmap().String(), strconv.Itoa(d.cfg.port)),
+				policy:  policy,
+				rootCAs: d.RootCAs,
+			})
+		}
+	}
+	if len(ts) == 0 {
+		return nil, Reply{Enhanced: "4.4.3", Text: "no address for any MX host of " + domain}, Deferred
+	}
+	return ts, Reply{}, 0
+}
+
+func setAll(res *Result, st Status, r Reply) {
+	for i := range res.Rcpts {
+		res.Rcpts[i].Status, res.Rcpts[i].Reply = st, r
+	}
+}

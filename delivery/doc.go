@@ -1,0 +1,92 @@
+// Package delivery makes outbound SMTP transactions: one Deliver call takes
+// one Envelope (a sender and the recipients of one domain) to the domain's
+// MX hosts or to a smarthost relay, and reports the outcome of every
+// recipient.
+//
+// # What it owns
+//
+// Routes (direct to MX, or a relay with its servers), sessions (dial,
+// greeting, EHLO, STARTTLS or implicit TLS per policy, AUTH), the
+// transaction (MAIL, RCPT, the at-least-one decision, DATA), connection
+// reuse with an idle limit, concurrency limits, and the deadline of every
+// network step. It uses mxresolve for MX lookups and the go-smtp client.
+//
+// It must never import the store, the queue or config: the queue calls
+// Deliver and commits the Result; delivery knows nothing about durability.
+//
+// # Contract
+//
+//   - Deliver never fails as a whole. Its Result has exactly one RcptResult
+//     per Envelope.Rcpts, in order, each Delivered, Deferred or Bounced.
+//   - It returns as soon as the reply to the final dot is read: the caller's
+//     commit follows immediately, keeping the duplicate window (remote 250
+//     → our commit) minimal. RSET, pooling and QUIT happen afterwards in the
+//     background; Close waits for them.
+//   - A connection lost (or timed out) after the final dot defers the
+//     recipients with Result.Ambiguous set: the message may have been
+//     delivered, and delivery is at-least-once.
+//   - Result.DestinationDown is set when no host (MX address or relay
+//     server) could be brought to the point of MAIL: connect failure, TLS
+//     failure per policy, 421/4xx/5xx greeting, AUTH failure. The caller
+//     backs off the whole destination.
+//
+// # Failover
+//
+// MX hosts (at most MaxHosts) are tried in the resolver's order, each host's
+// addresses in order; relay servers in their configured order (the Tcl smtp
+// package's -servers). The next one is tried on connect failure, TLS failure
+// (per policy), a 4xx or 5xx greeting or EHLO reply, and a failed AUTH. A
+// 5xx greeting moves on too rather than bouncing: one host refusing service
+// says nothing final about the destination. Once MAIL has been sent, the
+// outcome is final for the attempt: no other host is tried.
+//
+// A permanent mxresolve error (NXDOMAIN, null MX RFC 7505 → 5.1.10) bounces
+// every recipient without any connection; a temporary one defers them.
+//
+// # Per-recipient outcome and at-least-one
+//
+// Each RCPT reply is recorded for its recipient: 2xx accepted, 4xx (or
+// none) Deferred, 5xx Bounced. Envelope.AtLeastOne is the Tcl smtp
+// package's -atleastone: DATA is sent only when at least one recipient was
+// accepted and either none was rejected or AtLeastOne is set; otherwise RSET,
+// and the accepted recipients are Deferred together with the 4xx ones
+// (see decide). The reply to the final dot then decides for the recipients
+// that received DATA: 2xx Delivered, 4xx Deferred, 5xx Bounced. MAIL FROM
+// refused: 4xx defers every recipient, 5xx bounces every one.
+//
+// Local decisions recorded as replies: a message that needs SMTPUTF8
+// (non-ASCII envelope address, or Envelope.SMTPUTF8) sent to a server
+// without it bounces with 5.6.7 (RFC 6531 §3.2; no downgrade); a message
+// larger than the server's advertised SIZE bounces with 5.3.4.
+//
+// # TLS
+//
+// TLSPolicy: none; opportunistic (default for MX: STARTTLS when offered,
+// certificate not required to verify, and if the handshake fails the host is
+// retried in plain text and it is logged); required (encrypted or the host
+// fails); verify (certificate valid for the MX host name or relay host
+// name; default for relays). Result.TLS records version, cipher and whether
+// the certificate verified ("TLS1.3 TLS_AES_128_GCM_SHA256 verified").
+//
+// go-smtp's client says EHLO "localhost" before STARTTLS, has no STARTTLS
+// for a greeted client and reports a bad certificate only at the next
+// command; so STARTTLS is issued here, the handshake runs explicitly under
+// its own timeout, and EHLO is sent again with Hostname (RFC 3207 §4.2).
+//
+// # AUTH (relays)
+//
+// The strongest offered mechanism is chosen: CRAM-MD5, then PLAIN, then
+// LOGIN. PLAIN and LOGIN are never sent over an unencrypted connection
+// unless the relay's TLSMode is explicitly TLSModeNone. A failed AUTH is a
+// configuration problem on our side: it is logged at error level, the next
+// server is tried, and the recipients are deferred — never bounced. A
+// session logs in once and carries several messages while pooled.
+//
+// # Timeouts
+//
+// Every network step has a deadline (RFC 5321 §4.5.3.2): connect, TLS
+// handshake, greeting 5m, MAIL 5m, RCPT 5m, DATA 2m, each data block 3m,
+// final dot 10m. go-smtp's client leaves body writes without a deadline, so
+// the connection is wrapped (deadlineConn) and the session sets the phase
+// before each step. Cancelling the context aborts any step at once.
+package delivery

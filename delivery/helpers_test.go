@@ -1,0 +1,223 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/outbox-mta/outbox/delivery/smtptest"
+)
+
+const testBody = "From: a@src.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nhello\r\n.leading dot\r\n"
+
+// fakeResolver answers Lookup from a table and counts the lookups.
+type fakeResolver struct {
+	hosts map[string][]Host
+	errs  map[string]error
+}
+
+func (r *fakeResolver) Lookup(_ context.Context, domain string) ([]Host, error) {
+	if err, ok := r.errs[domain]; ok {
+		return nil, err
+	}
+	return r.hosts[domain], nil
+}
+
+// mapDialer redirects "addr:port" pairs to the test servers' real
+// addresses; anything unmapped is dialed as is (and is refused on a closed
+// port). It counts dials.
+type mapDialer struct {
+	mu    sync.Mutex
+	to    map[string]string
+	dials []string
+}
+
+func (m *mapDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	m.mu.Lock()
+	m.dials = append(m.dials, addr)
+	real, ok := m.to[addr]
+	m.mu.Unlock()
+	if !ok {
+		real = addr
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, real)
+}
+
+func (m *mapDialer) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.dials)
+}
+
+// closedAddr returns an address on ip where nothing listens.
+func closedAddr(t *testing.T, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ln.Addr().String()
+	ln.Close()
+	return a
+}
+
+func host(name string, pref uint16, addrs ...string) Host {
+	h := Host{Name: name, Pref: pref}
+	for _, a := range addrs {
+		h.Addrs = append(h.Addrs, netip.MustParseAddr(a))
+	}
+	return h
+}
+
+func envelope(domain string, atLeastOne bool, rcpts ...string) *Envelope {
+	return &Envelope{
+		MsgID:      "msg1",
+		From:       "sender@src.test",
+		Domain:     domain,
+		Rcpts:      rcpts,
+		AtLeastOne: atLeastOne,
+		Body:       func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(testBody)), nil },
+		Size:       int64(len(testBody)),
+	}
+}
+
+// newTestDeliverer builds a Deliverer with short timeouts, a test logger and
+// the given resolver and dialer; Close runs at cleanup.
+func newTestDeliverer(t *testing.T, r Resolver, dl Dialer) *Deliverer {
+	t.Helper()
+	d := &Deliverer{
+		Hostname: "out.test",
+		Resolver: r,
+		Dialer:   dl,
+		Timeouts: Timeouts{Connect: 2 * time.Second, TLSHandshake: 2 * time.Second, Greeting: 2 * time.Second,
+			Command: 2 * time.Second, Mail: 2 * time.Second, Rcpt: 2 * time.Second, Data: 2 * time.Second,
+			DataBlock: 2 * time.Second, FinalDot: 2 * time.Second},
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// testPKI is a CA generated for the test and a certificate it signed for
+// the given names.
+type testPKI struct {
+	pool *x509.CertPool
+	cert tls.Certificate
+}
+
+func newPKI(t *testing.T, names ...string) *testPKI {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "outbox test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: names[0]},
+		DNSNames:     names,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &testPKI{pool: pool, cert: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
+}
+
+func (p *testPKI) serverConfig() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{p.cert}}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// statuses is a compact view of a Result for comparisons: "rcpt=status code".
+func statuses(res *Result) []string {
+	var out []string
+	for _, r := range res.Rcpts {
+		s := r.Rcpt + "=" + r.Status.String()
+		if r.Reply.Code != 0 {
+			s += " " + itoa3(r.Reply.Code)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func itoa3(n int) string {
+	return string([]byte{byte('0' + n/100), byte('0' + n/10%10), byte('0' + n%10)})
+}
+
+func bodyEqual(t *testing.T, got []byte) {
+	t.Helper()
+	if !bytes.Equal(got, []byte(testBody)) {
+		t.Errorf("body = %q, want %q", got, testBody)
+	}
+}
+
+// idle is the number of pooled sessions of key.
+func (p *pool) idleLen(key string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle[key])
+}
+
+func startServer(t *testing.T, ip string, o smtptest.Options) *smtptest.Server {
+	t.Helper()
+	o.Addr = net.JoinHostPort(ip, "0")
+	return smtptest.Start(t, o)
+}

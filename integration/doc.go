@@ -1,0 +1,10 @@
+// Package integration holds end-to-end tests that run the real outbox binary
+// against real clients and peers (swaks, Python's smtplib, in-process SMTP and
+// DNS servers on loopback addresses).
+//
+// The tests build the binary once (TestMain), start it with a private spool
+// and configuration in a temporary directory, and drive it only through its
+// public surfaces: SMTP, the CLI and signals. A peer that is missing makes a
+// test skip with a message outside CI; under CI=true it is a failure, because
+// .ci/run installs every peer.
+package integration

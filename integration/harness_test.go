@@ -1,0 +1,207 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the outbox binary built by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "outbox-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "outbox")
+	build := exec.Command("go", "build", "-race", "-o", binary, "../cmd/outbox")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building outbox:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// needTool returns the path of an external program, skipping the test when
+// it is missing outside CI and failing it under CI.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is required in CI (.ci/run installs it): %v", name, err)
+	}
+	t.Skipf("%s not installed: %v", name, err)
+	return ""
+}
+
+// freePort returns a TCP port free on ip at the time of the call.
+func freePort(t *testing.T, ip string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitFor polls cond until it is true or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// daemon is one running outbox serve process.
+type daemon struct {
+	t      *testing.T
+	dir    string // working directory: config, spool, logs
+	config string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has exited
+	log    *syncBuffer
+	smtp   string // submission address host:port
+}
+
+// startDaemon writes cfg to dir/outbox.toml and starts outbox serve on it,
+// waiting until the submission listener accepts connections.
+func startDaemon(t *testing.T, dir, cfg, smtpAddr string) *daemon {
+	t.Helper()
+	path := filepath.Join(dir, "outbox.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{t: t, dir: dir, config: path, smtp: smtpAddr}
+	d.start()
+	t.Cleanup(d.stop)
+	return d
+}
+
+func (d *daemon) start() {
+	d.t.Helper()
+	d.log = new(syncBuffer)
+	d.cmd = exec.Command(binary, "serve", "--config", d.config)
+	d.cmd.Dir = d.dir
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	d.exited = exited
+	go func() { d.cmd.Wait(); close(exited) }()
+	waitFor(d.t, "the submission listener", 30*time.Second, func() bool {
+		select {
+		case <-exited:
+			d.t.Fatalf("outbox serve exited early: %v\n%s", d.cmd.ProcessState, d.log)
+		default:
+		}
+		c, err := net.DialTimeout("tcp", d.smtp, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+}
+
+// kill9 kills the daemon with SIGKILL and waits for it to be gone.
+func (d *daemon) kill9() {
+	d.t.Helper()
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (d *daemon) stop() {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		d.t.Errorf("outbox did not stop within 30s of SIGTERM\n%s", d.log)
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+}
+
+// cli runs an outbox CLI verb against this daemon and returns its stdout;
+// a non-zero exit fails the test.
+func (d *daemon) cli(args ...string) string {
+	d.t.Helper()
+	out, err := d.cliErr(args...)
+	if err != nil {
+		d.t.Fatalf("outbox %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (d *daemon) cliErr(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	full := append(args[:len(args):len(args)], "--config", d.config)
+	cmd := exec.CommandContext(ctx, binary, full...)
+	cmd.Dir = d.dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String() + stderr.String(), err
+	}
+	return stdout.String(), nil
+}
+
+// queueJSON returns `outbox queue list --json`, decoded.
+func (d *daemon) queueJSON() []map[string]any {
+	d.t.Helper()
+	var msgs []map[string]any
+	out := d.cli("queue", "list", "--json")
+	if err := json.Unmarshal([]byte(out), &msgs); err != nil {
+		d.t.Fatalf("queue list --json: %v\n%s", err, out)
+	}
+	return msgs
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writers and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

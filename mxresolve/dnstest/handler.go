@@ -1,0 +1,116 @@
+package dnstest
+
+import (
+	"net"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// maxChain bounds the CNAME chain the server follows for one answer.
+const maxChain = 8
+
+// ServeDNS answers one query; it makes Server a dns.Handler.
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if len(req.Question) != 1 {
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeFormatError)
+		w.WriteMsg(m) //nolint:errcheck // the client will time out
+		return
+	}
+	q := req.Question[0]
+	network := "tcp"
+	if _, ok := w.RemoteAddr().(*net.UDPAddr); ok {
+		network = "udp"
+	}
+
+	s.mu.Lock()
+	s.queries = append(s.queries, Query{Name: canonical(q.Name), Type: q.Qtype, Net: network})
+	m, drop := s.answer(req, q, network)
+	s.mu.Unlock()
+
+	if drop {
+		return
+	}
+	w.WriteMsg(m) //nolint:errcheck // the client will time out
+}
+
+// answer builds the reply to q; drop reports that none must be sent. The
+// caller holds s.mu.
+func (s *Server) answer(req *dns.Msg, q dns.Question, network string) (m *dns.Msg, drop bool) {
+	m = new(dns.Msg)
+	m.SetReply(req)
+	m.Authoritative = true
+	m.RecursionAvailable = true
+
+	name := canonical(q.Name)
+	for range maxChain {
+		switch s.Behaviors[name] {
+		case Drop:
+			return nil, true
+		case ServFail:
+			m.Answer = nil
+			m.Rcode = dns.RcodeServerFailure
+			return m, false
+		case Refused:
+			m.Answer = nil
+			m.Rcode = dns.RcodeRefused
+			return m, false
+		case NXDomain:
+			m.Rcode = dns.RcodeNameError
+			return m, false
+		case Truncate:
+			if network == "udp" {
+				m.Answer = nil
+				m.Truncated = true
+				return m, false
+			}
+		}
+
+		rrs := s.Zone[name]
+		var cname *dns.CNAME
+		found := false
+		for _, rr := range rrs {
+			if rr.Header().Rrtype == q.Qtype || q.Qtype == dns.TypeANY {
+				m.Answer = append(m.Answer, dns.Copy(rr))
+				found = true
+			} else if c, ok := rr.(*dns.CNAME); ok {
+				cname = c
+			}
+		}
+		switch {
+		case found:
+			return m, false
+		case cname != nil:
+			// Answer the chain as a recursive resolver does.
+			m.Answer = append(m.Answer, dns.Copy(cname))
+			if s.Behaviors[name] == CNAMEOnly {
+				return m, false
+			}
+			name = canonical(cname.Target)
+			continue
+		case !s.exists(name):
+			// RFC 6604: the RCODE speaks of the last name of the chain.
+			m.Rcode = dns.RcodeNameError
+		}
+		return m, false // NODATA, or NXDOMAIN
+	}
+	m.Answer = nil
+	m.Rcode = dns.RcodeServerFailure // CNAME loop
+	return m, false
+}
+
+// exists reports whether name owns records or is an empty non-terminal
+// (has names below it), which makes the difference between NODATA and
+// NXDOMAIN (RFC 8020).
+func (s *Server) exists(name string) bool {
+	if len(s.Zone[name]) > 0 {
+		return true
+	}
+	for owner := range s.Zone {
+		if strings.HasSuffix(owner, "."+name) {
+			return true
+		}
+	}
+	return false
+}
