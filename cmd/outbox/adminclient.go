@@ -1,0 +1,196 @@
+package main
+
+// Helpers shared by the verbs that talk to the running daemon over its
+// admin socket (queue list/show/flush/hold/release/delete, bounces).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/outbox-mta/outbox/config"
+	"github.com/outbox-mta/outbox/queue/admin"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// defaultSocket is the admin socket of the embedded default configuration
+// (config.Default: spool ./outbox-spool, socket beside it).
+const defaultSocket = "./outbox-spool/admin.sock"
+
+// adminCmd is the flag set of one admin verb with the flags every admin verb
+// shares: --config and --socket.
+type adminCmd struct {
+	c      *cli
+	name   string // "queue list"
+	fs     *flag.FlagSet
+	config string
+	socket string
+}
+
+// newAdminCmd prepares the flags of verb name; args is its synopsis for the
+// usage text ("ID", "[--state S] ...").
+func newAdminCmd(c *cli, name, args string) *adminCmd {
+	a := &adminCmd{c: c, name: name, fs: flag.NewFlagSet("outbox "+name, flag.ContinueOnError)}
+	a.fs.SetOutput(c.stderr)
+	a.fs.StringVar(&a.config, "config", "", "configuration `file`, to find the admin socket")
+	a.fs.StringVar(&a.socket, "socket", "", "admin socket `path` (overrides --config; default "+defaultSocket+")")
+	a.fs.Usage = func() {
+		fmt.Fprintf(c.stderr, "usage: outbox %s %s [--config FILE | --socket PATH]\n", name, args)
+		fmt.Fprintln(c.stderr, "Flags may come before or after the arguments; \"--\" ends the flags.")
+		a.fs.PrintDefaults()
+	}
+	return a
+}
+
+// parse parses args, allowing flags after positional arguments ("queue show
+// ID --json"), and returns the positional arguments. It returns an exit
+// status and false when the verb must stop: exitOK after -h, exitUsage after
+// a bad flag (the flag package has printed why).
+func (a *adminCmd) parse(args []string) ([]string, int, bool) {
+	var pos []string
+	for {
+		if err := a.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
+		}
+		rest := a.fs.Args()
+		if len(rest) == 0 {
+			return pos, 0, true
+		}
+		if consumed := args[:len(args)-len(rest)]; len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			return append(pos, rest...), 0, true
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// usageError reports a misuse of the verb and returns exitUsage.
+func (a *adminCmd) usageError(format string, v ...any) int {
+	fmt.Fprintf(a.c.stderr, "outbox %s: %s\n", a.name, fmt.Sprintf(format, v...))
+	a.fs.Usage()
+	return exitUsage
+}
+
+// client connects to the daemon named by --socket, else by --config's
+// admin.socket, else the default socket.
+func (a *adminCmd) client() (*admin.Client, error) {
+	path, err := socketPath(a.config, a.socket)
+	if err != nil {
+		return nil, err
+	}
+	return admin.NewClient(path), nil
+}
+
+// socketPath picks the admin socket: socketFlag wins, then the admin.socket
+// of configFile, then the default.
+func socketPath(configFile, socketFlag string) (string, error) {
+	if socketFlag != "" {
+		return socketFlag, nil
+	}
+	if configFile == "" {
+		return defaultSocket, nil
+	}
+	cfg, err := config.Load(configFile)
+	if err != nil {
+		return "", err
+	}
+	return cfg.Admin.Socket, nil
+}
+
+// fail reports err for message id ("" when none) and returns exitError.
+// An unknown message and a stopped daemon get the plain sentences the
+// operator needs; other errors are prefixed with the verb.
+func (a *adminCmd) fail(err error, id string) int {
+	switch {
+	case errors.Is(err, store.ErrNotFound) && id != "":
+		fmt.Fprintf(a.c.stderr, "no such message: %s\n", id)
+	case errors.Is(err, admin.ErrNotRunning):
+		fmt.Fprintln(a.c.stderr, err)
+	default:
+		fmt.Fprintf(a.c.stderr, "outbox %s: %v\n", a.name, err)
+	}
+	return exitError
+}
+
+// runOnMessage is the body of the verbs that take exactly one message ID
+// and print one line on success (hold, release, delete).
+func runOnMessage(ctx context.Context, c *cli, name string, args []string,
+	op func(*admin.Client, context.Context, string) error, done string) int {
+	a := newAdminCmd(c, name, "ID")
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 || pos[0] == "" {
+		return a.usageError("want exactly one message ID, got %d arguments", len(pos))
+	}
+	cl, err := a.client()
+	if err != nil {
+		return a.fail(err, "")
+	}
+	defer cl.Close()
+	if err := op(cl, ctx, pos[0]); err != nil {
+		return a.fail(err, pos[0])
+	}
+	fmt.Fprintf(c.stdout, "%s: %s\n", pos[0], done)
+	return exitOK
+}
+
+// formatDuration is a short human duration for tables: "45s", "12m",
+// "3h05m", "2d4h". Negative durations are formatted as their magnitude.
+func formatDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	default:
+		return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+	}
+}
+
+// formatTime prints an absolute time for humans, in local time.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05 MST")
+}
+
+// sender prints an envelope sender, "<>" for the null sender.
+func sender(from string) string {
+	if from == "" {
+		return "<>"
+	}
+	return from
+}
+
+// oneLine flattens a multi-line SMTP reply and bounds its length, so a
+// chatty remote server cannot wreck the table.
+func oneLine(s string, max int) string {
+	r := []rune(strings.Join(strings.Fields(s), " "))
+	if len(r) > max {
+		return string(r[:max-3]) + "..."
+	}
+	return string(r)
+}
+
+// writeJSON writes v as indented JSON, in the admin wire schema.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

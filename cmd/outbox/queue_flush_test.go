@@ -1,0 +1,41 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/outbox-mta/outbox/queue/admin/admintest"
+)
+
+func TestQueueFlush(t *testing.T) {
+	tests := []struct {
+		args      []string
+		wantCode  int
+		wantOut   string
+		wantErr   string
+		wantCalls []string
+	}{
+		{[]string{"m1"}, exitOK, "m1: flushed\n", "", []string{"flush m1"}},
+		{[]string{"--domain", "example.net"}, exitOK, "flushed 1 messages for example.net\n", "", []string{"flush-domain example.net"}},
+		{[]string{"--all"}, exitOK, "flushed 2 messages\n", "", []string{"flush-all"}},
+		{[]string{"nope"}, exitError, "", "no such message: nope\n", []string{"flush nope"}},
+		{nil, exitUsage, "", "exactly one of ID, --domain D and --all", nil},
+		{[]string{"m1", "--all"}, exitUsage, "", "exactly one of ID, --domain D and --all", nil},
+		{[]string{"--all", "--domain", "x"}, exitUsage, "", "exactly one of", nil},
+		{[]string{"m1", "m2"}, exitUsage, "", "at most one message ID", nil},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			q := adminFixture()
+			sock := admintest.Serve(t, q)
+			code, out, errOut := adminRun(t, runQueueFlush, append(tt.args, "--socket", sock)...)
+			if code != tt.wantCode || out != tt.wantOut || !strings.Contains(errOut, tt.wantErr) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
+			}
+			if calls := q.Calls(); !reflect.DeepEqual(calls, tt.wantCalls) {
+				t.Errorf("queue calls %q, want %q", calls, tt.wantCalls)
+			}
+		})
+	}
+}

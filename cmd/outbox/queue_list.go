@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/outbox-mta/outbox/queue/admin"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// listPage is how many messages `queue list` asks the daemon for at once.
+const listPage = 200
+
+// runQueueList prints the queue like postqueue -p: one line per message (ID,
+// age, size, sender), then one indented line per recipient with its state
+// and next attempt. --json prints one JSON array of admin.Message.
+func runQueueList(ctx context.Context, c *cli, args []string) int {
+	a := newAdminCmd(c, "queue list", "[--state S] [--domain D] [--limit N] [--done] [--json]")
+	state := a.fs.String("state", "", "only messages with a recipient in `state` (queued, deferred, delivered, bounced, held)")
+	domain := a.fs.String("domain", "", "only messages with a recipient in `domain`")
+	limit := a.fs.Int("limit", 0, "show at most `N` messages (0: all)")
+	done := a.fs.Bool("done", false, "include messages whose recipients are all delivered or bounced")
+	asJSON := a.fs.Bool("json", false, "print a JSON array")
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 0 {
+		return a.usageError("unexpected argument %q", pos[0])
+	}
+	f := store.Filter{Domain: *domain, Done: *done}
+	if *state != "" {
+		st, ok := store.ParseState(*state)
+		if !ok {
+			return a.usageError("unknown state %q", *state)
+		}
+		f.State = st
+	}
+	if *limit < 0 {
+		return a.usageError("--limit must not be negative")
+	}
+	cl, err := a.client()
+	if err != nil {
+		return a.fail(err, "")
+	}
+	defer cl.Close()
+
+	msgs, err := listAll(ctx, cl, f, *limit)
+	if err != nil {
+		return a.fail(err, "")
+	}
+	if *asJSON {
+		out := make([]admin.Message, len(msgs))
+		for i, m := range msgs {
+			out[i] = admin.NewMessage(m)
+		}
+		if err := writeJSON(c.stdout, out); err != nil {
+			return a.fail(err, "")
+		}
+		return exitOK
+	}
+	printQueue(c.stdout, msgs, time.Now())
+	return exitOK
+}
+
+// listAll fetches pages until the daemon reports the last one, or until max
+// messages (0: no limit).
+func listAll(ctx context.Context, cl *admin.Client, f store.Filter, max int) ([]*store.Message, error) {
+	var all []*store.Message
+	for {
+		f.Limit = listPage
+		if max > 0 {
+			f.Limit = min(listPage, max-len(all))
+		}
+		page, next, err := cl.List(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if next == "" || (max > 0 && len(all) >= max) {
+			return all, nil
+		}
+		f.After = next
+	}
+}
+
+// printQueue writes the table of `queue list`, ages relative to now.
+func printQueue(w io.Writer, msgs []*store.Message, now time.Time) {
+	if len(msgs) == 0 {
+		fmt.Fprintln(w, "queue is empty")
+		return
+	}
+	idw := len("ID")
+	sizew := len("SIZE")
+	for _, m := range msgs {
+		idw = max(idw, len(m.ID))
+		sizew = max(sizew, len(strconv.FormatInt(m.Size, 10)))
+	}
+	fmt.Fprintf(w, "%-*s  %6s  %*s  %s\n", idw, "ID", "AGE", sizew, "SIZE", "SENDER")
+	var bytes int64
+	rcpts := 0
+	for _, m := range msgs {
+		fmt.Fprintf(w, "%-*s  %6s  %*d  %s\n", idw, m.ID, formatDuration(now.Sub(m.Received)), sizew, m.Size, sender(m.From))
+		for _, r := range m.Recipients {
+			fmt.Fprintf(w, "    %-9s  %s%s\n", r.State, r.Addr, recipientNote(r, now))
+		}
+		bytes += m.Size
+		rcpts += len(m.Recipients)
+	}
+	fmt.Fprintf(w, "-- %d messages, %d recipients, %d bytes\n", len(msgs), rcpts, bytes)
+}
+
+// recipientNote is what follows a recipient in the table: when it is next
+// tried, and why the last attempt failed.
+func recipientNote(r store.Recipient, now time.Time) string {
+	note := ""
+	if (r.State == store.StateQueued || r.State == store.StateDeferred) && !r.NextAttempt.IsZero() {
+		if d := r.NextAttempt.Sub(now); d > 0 {
+			note = "  next in " + formatDuration(d)
+		} else {
+			note = "  due now"
+		}
+	}
+	if r.State != store.StateDelivered && r.LastReply != "" {
+		note += fmt.Sprintf("  (%d attempts: %s)", r.Attempts, oneLine(r.LastReply, 100))
+	}
+	return note
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outbox-mta/outbox/queue/admin/admintest"
+	"github.com/outbox-mta/outbox/store"
+)
+
+func TestQueueListTable(t *testing.T) {
+	sock := admintest.Serve(t, adminFixture())
+	code, out, errOut := adminRun(t, runQueueList, "--socket", sock)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	want := []string{
+		`^ID  +AGE  SIZE  SENDER$`,
+		`^m1  +1h30m  4096  alice@example.com$`,
+		`^    deferred   bob@example.org  next in 2h00m  \(2 attempts: 451 4\.7\.1 greylisted try later\)$`,
+		`^    delivered  carol@example.net$`,
+		`^m2  +30s   100  <>$`,
+		`^    queued     dave@example.net  due now$`,
+		`^-- 2 messages, 3 recipients, 4196 bytes$`,
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want), out)
+	}
+	for i, re := range want {
+		if !regexp.MustCompile(re).MatchString(lines[i]) {
+			t.Errorf("line %d = %q, want match for %s", i+1, lines[i], re)
+		}
+	}
+}
+
+func TestQueueListFiltersAndJSON(t *testing.T) {
+	q := adminFixture()
+	sock := admintest.Serve(t, q)
+	code, out, errOut := adminRun(t, runQueueList, "--state", "deferred", "--domain", "example.org", "--json", "--socket", sock)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	var got []struct {
+		ID         string `json:"id"`
+		From       string `json:"from"`
+		Received   string `json:"received"`
+		Recipients []struct {
+			Addr        string `json:"addr"`
+			State       string `json:"state"`
+			NextAttempt string `json:"next_attempt"`
+		} `json:"recipients"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("output is not a JSON array: %v\n%s", err, out)
+	}
+	if len(got) != 1 || got[0].ID != "m1" || got[0].Recipients[0].State != "deferred" {
+		t.Fatalf("got %+v, want m1 with a deferred recipient", got)
+	}
+	if _, err := time.Parse(time.RFC3339, got[0].Received); err != nil {
+		t.Errorf("received %q is not RFC 3339", got[0].Received)
+	}
+	if f := q.LastFilter(); f.State != store.StateDeferred || f.Domain != "example.org" {
+		t.Errorf("queue saw filter %+v", f)
+	}
+}
+
+func TestQueueListEmpty(t *testing.T) {
+	sock := admintest.Serve(t, admintest.NewQueue())
+	if code, out, _ := adminRun(t, runQueueList, "--socket", sock); code != exitOK || out != "queue is empty\n" {
+		t.Errorf("text: exit %d, %q", code, out)
+	}
+	if code, out, _ := adminRun(t, runQueueList, "--json", "--socket", sock); code != exitOK || out != "[]\n" {
+		t.Errorf("json: exit %d, %q", code, out)
+	}
+}
+
+func TestQueueListPages(t *testing.T) {
+	q := admintest.NewQueue()
+	for i := range 2*listPage + 7 {
+		q.Add(&store.Message{ID: fmt.Sprintf("id%04d", i), Received: time.Now(),
+			Recipients: []store.Recipient{{Addr: "a@example.com", State: store.StateQueued}}}, "")
+	}
+	sock := admintest.Serve(t, q)
+	tests := []struct {
+		args      []string
+		want      int
+		wantCalls int
+	}{
+		{nil, 2*listPage + 7, 3},
+		{[]string{"--limit", "5"}, 5, 1},
+		{[]string{"--limit", fmt.Sprint(listPage + 1)}, listPage + 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			before := len(q.Calls())
+			code, out, errOut := adminRun(t, runQueueList, append(tt.args, "--json", "--socket", sock)...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var got []struct{ ID string }
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tt.want || got[0].ID != "id0000" || got[len(got)-1].ID != fmt.Sprintf("id%04d", tt.want-1) {
+				t.Errorf("got %d messages (%v..%v), want %d", len(got), got[0], got[len(got)-1], tt.want)
+			}
+			if calls := len(q.Calls()) - before; calls != tt.wantCalls {
+				t.Errorf("%d list calls, want %d", calls, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestQueueListUsage(t *testing.T) {
+	sock := admintest.Serve(t, adminFixture())
+	tests := []struct {
+		args    []string
+		errText string
+	}{
+		{[]string{"--state", "frozen"}, `unknown state "frozen"`},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--limit", "-1"}, "must not be negative"},
+		{[]string{"--bogus"}, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := adminRun(t, runQueueList, append(tt.args, "--socket", sock)...)
+			if code != exitUsage || out != "" || !strings.Contains(errOut, tt.errText) || !strings.Contains(errOut, "usage: outbox queue list") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 2 and %q with usage", code, out, errOut, tt.errText)
+			}
+		})
+	}
+	if code, _, errOut := adminRun(t, runQueueList, "-h"); code != exitOK || !strings.Contains(errOut, "--state") {
+		t.Errorf("-h: exit %d, %q", code, errOut)
+	}
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/outbox-mta/outbox/queue/admin"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// runQueueShow prints one message: envelope, per-recipient state and
+// attempt history, then the header block. --json prints
+// {"message": admin.Message, "headers": "..."}.
+func runQueueShow(ctx context.Context, c *cli, args []string) int {
+	a := newAdminCmd(c, "queue show", "ID [--json]")
+	asJSON := a.fs.Bool("json", false, "print JSON")
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 || pos[0] == "" {
+		return a.usageError("want exactly one message ID, got %d arguments", len(pos))
+	}
+	id := pos[0]
+	cl, err := a.client()
+	if err != nil {
+		return a.fail(err, "")
+	}
+	defer cl.Close()
+	m, err := cl.Get(ctx, id)
+	if err != nil {
+		return a.fail(err, id)
+	}
+	headers, err := cl.Headers(ctx, id)
+	if err != nil {
+		return a.fail(err, id)
+	}
+	if *asJSON {
+		out := struct {
+			Message admin.Message `json:"message"`
+			Headers string        `json:"headers"`
+		}{admin.NewMessage(m), headers}
+		if err := writeJSON(c.stdout, out); err != nil {
+			return a.fail(err, "")
+		}
+		return exitOK
+	}
+	printMessage(c.stdout, m, headers, time.Now())
+	return exitOK
+}
+
+// printMessage writes the text form of `queue show`.
+func printMessage(w io.Writer, m *store.Message, headers string, now time.Time) {
+	field := func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(w, "%-10s %s\n", name+":", value)
+		}
+	}
+	field("id", m.ID)
+	field("from", sender(m.From))
+	field("received", fmt.Sprintf("%s (%s ago)", formatTime(m.Received), formatDuration(now.Sub(m.Received))))
+	field("size", fmt.Sprintf("%d bytes", m.Size))
+	field("client", m.Client)
+	field("user", m.User)
+	if m.AtLeastOne != nil {
+		field("at-least-one", fmt.Sprint(*m.AtLeastOne))
+	}
+	if m.DSNPending {
+		field("dsn", "pending")
+	}
+	field("dsn-id", m.DSNID)
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "recipients:")
+	for _, r := range m.Recipients {
+		line := fmt.Sprintf("  %s  %s  attempts %d", r.Addr, r.State, r.Attempts)
+		if (r.State == store.StateQueued || r.State == store.StateDeferred) && !r.NextAttempt.IsZero() {
+			line += "  next " + formatTime(r.NextAttempt)
+		}
+		fmt.Fprintln(w, line)
+		if r.LastReply != "" {
+			fmt.Fprintf(w, "    last reply: %s\n", oneLine(r.LastReply, 200))
+		}
+		for _, h := range r.History {
+			fmt.Fprintf(w, "    %s  %s  %s  host %s  tls %s  %s\n",
+				formatTime(h.Time), h.Result, replyCode(h), orDash(h.Host), orDash(h.TLS), oneLine(h.Reply, 200))
+		}
+	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "headers:")
+	for _, line := range strings.Split(strings.TrimRight(headers, "\r\n"), "\n") {
+		fmt.Fprintf(w, "  %s\n", strings.TrimRight(line, "\r"))
+	}
+}
+
+// replyCode is "550 5.1.1", or "-" when the attempt got no reply.
+func replyCode(a store.Attempt) string {
+	if a.Code == 0 {
+		return "-"
+	}
+	return strings.TrimSpace(fmt.Sprintf("%d %s", a.Code, a.Enhanced))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,376 @@
+// Package admintest provides an in-memory admin.Queue and a helper that
+// serves it on a temporary Unix socket, for tests of the admin API and of
+// the CLI verbs that call it. It is imported only by tests.
+package admintest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/outbox-mta/outbox/queue/admin"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// Queue is an in-memory admin.Queue. Operations act on the messages it
+// holds the way the real queue does, closely enough for the admin tests.
+type Queue struct {
+	// Now is the clock used by Flush and Release; default time.Now.
+	Now func() time.Time
+	// Err, when set, is returned by every operation.
+	Err error
+
+	mu       sync.Mutex
+	msgs     map[string]*store.Message
+	headers  map[string]string
+	bounces  []store.Bounce
+	calls    []string
+	lastList store.Filter
+}
+
+var _ admin.Queue = (*Queue)(nil)
+
+// NewQueue returns a queue holding copies of msgs.
+func NewQueue(msgs ...*store.Message) *Queue {
+	q := &Queue{msgs: map[string]*store.Message{}, headers: map[string]string{}}
+	for _, m := range msgs {
+		q.Add(m, "")
+	}
+	return q
+}
+
+// Add stores a copy of m with the given raw header block.
+func (q *Queue) Add(m *store.Message, headers string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.msgs[m.ID] = clone(m)
+	q.headers[m.ID] = headers
+}
+
+// AddBounce appends a row to the bounce log.
+func (q *Queue) AddBounce(b store.Bounce) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.bounces = append(q.bounces, b)
+}
+
+// Message returns a copy of a stored message, nil when absent.
+func (q *Queue) Message(id string) *store.Message {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if m, ok := q.msgs[id]; ok {
+		return clone(m)
+	}
+	return nil
+}
+
+// Calls returns the operations made so far, as "op arg" strings.
+func (q *Queue) Calls() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.calls)
+}
+
+// LastFilter returns the filter of the most recent List.
+func (q *Queue) LastFilter() store.Filter {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.lastList
+}
+
+func (q *Queue) now() time.Time {
+	if q.Now != nil {
+		return q.Now()
+	}
+	return time.Now()
+}
+
+// begin records a call and returns the configured error, under q.mu.
+func (q *Queue) begin(op, arg string) error {
+	q.calls = append(q.calls, strings.TrimSpace(op+" "+arg))
+	return q.Err
+}
+
+func (q *Queue) get(id string) (*store.Message, error) {
+	m, ok := q.msgs[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return m, nil
+}
+
+// List implements admin.Queue with the store's semantics: ID order, IDs
+// after f.After, at most f.Limit (default and cap as the store's), finished
+// messages only when f.Done.
+func (q *Queue) List(ctx context.Context, f store.Filter) ([]*store.Message, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.lastList = f
+	if err := q.begin("list", f.After); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(q.msgs))
+	for id := range q.msgs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	limit := f.Limit
+	if limit <= 0 {
+		limit = store.DefaultListLimit
+	}
+	limit = min(limit, store.MaxListLimit)
+	var out []*store.Message
+	for _, id := range ids {
+		if len(out) == limit {
+			break
+		}
+		m := q.msgs[id]
+		if id <= f.After || (!f.Done && m.Done()) || !matches(m, f) {
+			continue
+		}
+		out = append(out, clone(m))
+	}
+	return out, nil
+}
+
+func matches(m *store.Message, f store.Filter) bool {
+	for _, r := range m.Recipients {
+		if f.State != 0 && r.State != f.State {
+			continue
+		}
+		if f.Domain != "" && !strings.EqualFold(domainOf(r.Addr), f.Domain) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return ""
+}
+
+// Get implements admin.Queue.
+func (q *Queue) Get(ctx context.Context, id string) (*store.Message, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("get", id); err != nil {
+		return nil, err
+	}
+	m, err := q.get(id)
+	if err != nil {
+		return nil, err
+	}
+	return clone(m), nil
+}
+
+// Headers implements admin.Queue.
+func (q *Queue) Headers(ctx context.Context, id string) (string, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("headers", id); err != nil {
+		return "", err
+	}
+	if _, err := q.get(id); err != nil {
+		return "", err
+	}
+	return q.headers[id], nil
+}
+
+// flush makes m's pending recipients (in domain, if set) due now.
+func (q *Queue) flush(m *store.Message, domain string) bool {
+	hit := false
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		if r.State.Final() || r.State == store.StateHeld {
+			continue
+		}
+		if domain != "" && !strings.EqualFold(domainOf(r.Addr), domain) {
+			continue
+		}
+		r.NextAttempt = q.now()
+		hit = true
+	}
+	return hit
+}
+
+// Flush implements admin.Queue.
+func (q *Queue) Flush(ctx context.Context, id string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("flush", id); err != nil {
+		return err
+	}
+	m, err := q.get(id)
+	if err != nil {
+		return err
+	}
+	q.flush(m, "")
+	return nil
+}
+
+// FlushDomain implements admin.Queue.
+func (q *Queue) FlushDomain(ctx context.Context, domain string) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("flush-domain", domain); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range q.msgs {
+		if q.flush(m, domain) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// FlushAll implements admin.Queue.
+func (q *Queue) FlushAll(ctx context.Context) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("flush-all", ""); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range q.msgs {
+		if q.flush(m, "") {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Hold implements admin.Queue: every recipient not final becomes held.
+func (q *Queue) Hold(ctx context.Context, id string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("hold", id); err != nil {
+		return err
+	}
+	m, err := q.get(id)
+	if err != nil {
+		return err
+	}
+	for i := range m.Recipients {
+		if !m.Recipients[i].State.Final() {
+			m.Recipients[i].State = store.StateHeld
+		}
+	}
+	return nil
+}
+
+// Release implements admin.Queue: held recipients are queued, due now.
+func (q *Queue) Release(ctx context.Context, id string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("release", id); err != nil {
+		return err
+	}
+	m, err := q.get(id)
+	if err != nil {
+		return err
+	}
+	for i := range m.Recipients {
+		if r := &m.Recipients[i]; r.State == store.StateHeld {
+			r.State, r.NextAttempt = store.StateQueued, q.now()
+		}
+	}
+	return nil
+}
+
+// Delete implements admin.Queue.
+func (q *Queue) Delete(ctx context.Context, id string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("delete", id); err != nil {
+		return err
+	}
+	if _, err := q.get(id); err != nil {
+		return err
+	}
+	delete(q.msgs, id)
+	delete(q.headers, id)
+	return nil
+}
+
+// Bounces implements admin.Queue.
+func (q *Queue) Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	arg := ""
+	if !since.IsZero() {
+		arg = since.UTC().Format(time.RFC3339)
+	}
+	if err := q.begin("bounces", arg); err != nil {
+		return nil, err
+	}
+	var out []store.Bounce
+	for _, b := range q.bounces {
+		if !b.Time.Before(since) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func clone(m *store.Message) *store.Message {
+	c := *m
+	c.Recipients = slices.Clone(m.Recipients)
+	for i := range c.Recipients {
+		c.Recipients[i].History = slices.Clone(m.Recipients[i].History)
+	}
+	if m.AtLeastOne != nil {
+		v := *m.AtLeastOne
+		c.AtLeastOne = &v
+	}
+	return &c
+}
+
+// Serve serves q on a new admin socket in a short temporary directory and
+// returns the socket's path; the server is shut down when the test ends.
+func Serve(t testing.TB, q admin.Queue) string {
+	t.Helper()
+	path := filepath.Join(SocketDir(t), "admin.sock")
+	l, err := admin.Listen(path)
+	if err != nil {
+		t.Fatalf("admin.Listen: %v", err)
+	}
+	srv := &admin.Server{Queue: q, Logger: slog.New(slog.DiscardHandler)}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-done; !errors.Is(err, admin.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return path
+}
+
+// SocketDir returns a new temporary directory with a short path, removed
+// when the test ends: t.TempDir embeds the test name and can exceed the
+// 107-byte limit of a Unix socket path.
+func SocketDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "obx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}

@@ -1,0 +1,25 @@
+// Package admin is the daemon's operator interface: an HTTP+JSON API served
+// on a Unix socket, and the client the outbox CLI uses to call it.
+//
+// bbolt lets only one process open the spool, so the CLI cannot read the
+// queue itself; it asks the running daemon. The socket is created with mode
+// 0600 (see Listen) so only the daemon's user can reach it: the API can
+// delete mail, and it has no authentication of its own.
+//
+// Contract:
+//   - The server reaches the queue only through the Queue interface defined
+//     here; queue.Queue implements it and cmd/outbox wires the two.
+//   - Every operation is POST /v1/OP with a JSON body. Request decoding is
+//     strict: unknown fields, trailing data and bodies over MaxRequestBytes
+//     are rejected with 400/413 before the queue is touched.
+//   - The wire types (Message, Recipient, Attempt, Bounce) have stable
+//     lower-case field names, states as their names ("deferred") and times
+//     in RFC 3339; they are also the schema of the CLI's --json output.
+//   - store.ErrNotFound from the queue is HTTP 404 with code "not_found";
+//     the client turns it back into an error matching store.ErrNotFound.
+//   - A client whose socket is missing or refuses connections returns an
+//     error matching ErrNotRunning.
+//
+// This package must never import the queue, delivery or config packages,
+// nor bbolt: it sees the queue only through Queue and plain store types.
+package admin

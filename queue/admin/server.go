@@ -1,0 +1,238 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/outbox-mta/outbox/store"
+)
+
+// Server serves the admin API. Its lifecycle follows net/http: Serve (or
+// ListenAndServe) until Shutdown, which stops accepting and waits for
+// in-flight requests until its context ends.
+type Server struct {
+	Queue  Queue        // required
+	Logger *slog.Logger // default slog.Default()
+
+	once sync.Once
+	srv  *http.Server
+}
+
+// init builds the http.Server once, so Serve and Shutdown may race safely.
+func (s *Server) init() {
+	s.once.Do(func() {
+		s.srv = &http.Server{
+			Handler: s.Handler(),
+			// The socket is local and 0600, but a stuck client must still
+			// not hold a connection forever.
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			IdleTimeout:       time.Minute,
+		}
+	})
+}
+
+// Serve accepts connections on l until Shutdown; it returns ErrServerClosed
+// after Shutdown and closes l.
+func (s *Server) Serve(l net.Listener) error {
+	s.init()
+	s.logger().Info("admin socket listening", "addr", l.Addr().String())
+	return s.srv.Serve(l)
+}
+
+// ListenAndServe creates the socket at path with Listen and serves on it.
+func (s *Server) ListenAndServe(path string) error {
+	l, err := Listen(path)
+	if err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests
+// until ctx ends; the socket file is removed when the listener closes.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	return s.srv.Shutdown(ctx)
+}
+
+// Handler returns the API's HTTP handler, for tests and for embedding.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/list", s.list)
+	mux.HandleFunc("POST /v1/get", s.get)
+	mux.HandleFunc("POST /v1/headers", s.headers)
+	mux.HandleFunc("POST /v1/flush", s.flush)
+	mux.HandleFunc("POST /v1/hold", s.idOp("hold", "held message", Queue.Hold))
+	mux.HandleFunc("POST /v1/release", s.idOp("release", "released message", Queue.Release))
+	mux.HandleFunc("POST /v1/delete", s.idOp("delete", "deleted message", Queue.Delete))
+	mux.HandleFunc("POST /v1/bounces", s.bounces)
+	return mux
+}
+
+func (s *Server) logger() *slog.Logger {
+	l := s.Logger
+	if l == nil {
+		l = slog.Default()
+	}
+	return l.With("component", "admin")
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) {
+	var req listRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	f, page := req.filter()
+	msgs, err := s.Queue.List(r.Context(), f)
+	if err != nil {
+		s.fail(w, "list", "", err)
+		return
+	}
+	resp := listResponse{Messages: make([]Message, 0, min(len(msgs), page))}
+	if len(msgs) > page {
+		// The extra message proves another page exists; the cursor is the
+		// last ID shown, since the store lists IDs after it.
+		msgs = msgs[:page]
+		resp.Next = msgs[page-1].ID
+	}
+	for _, m := range msgs {
+		resp.Messages = append(resp.Messages, NewMessage(m))
+	}
+	s.reply(w, resp)
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	var req idRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	m, err := s.Queue.Get(r.Context(), req.ID)
+	if err != nil {
+		s.fail(w, "get", req.ID, err)
+		return
+	}
+	s.reply(w, messageResponse{Message: NewMessage(m)})
+}
+
+func (s *Server) headers(w http.ResponseWriter, r *http.Request) {
+	var req idRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	h, err := s.Queue.Headers(r.Context(), req.ID)
+	if err != nil {
+		s.fail(w, "headers", req.ID, err)
+		return
+	}
+	s.reply(w, headersResponse{Headers: h})
+}
+
+func (s *Server) flush(w http.ResponseWriter, r *http.Request) {
+	var req flushRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	var (
+		n   int
+		err error
+	)
+	switch {
+	case req.ID != "":
+		err = s.Queue.Flush(r.Context(), req.ID)
+		n = 1
+	case req.Domain != "":
+		n, err = s.Queue.FlushDomain(r.Context(), req.Domain)
+	default:
+		n, err = s.Queue.FlushAll(r.Context())
+	}
+	if err != nil {
+		s.fail(w, "flush", req.ID, err)
+		return
+	}
+	s.logger().Info("flushed", "msgid", req.ID, "domain", req.Domain, "all", req.All, "messages", n)
+	s.reply(w, flushResponse{Flushed: n})
+}
+
+// idOp serves an operation that takes one message ID and returns nothing;
+// op is a method expression (Queue.Hold) so s.Queue is read per request.
+func (s *Server) idOp(name, done string, op func(Queue, context.Context, string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req idRequest
+		if !s.decode(w, r, &req) {
+			return
+		}
+		if err := op(s.Queue, r.Context(), req.ID); err != nil {
+			s.fail(w, name, req.ID, err)
+			return
+		}
+		s.logger().Info(done, "msgid", req.ID)
+		s.reply(w, struct{}{})
+	}
+}
+
+func (s *Server) bounces(w http.ResponseWriter, r *http.Request) {
+	var req bouncesRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	bs, err := s.Queue.Bounces(r.Context(), req.Since)
+	if err != nil {
+		s.fail(w, "bounces", "", err)
+		return
+	}
+	resp := bouncesResponse{Bounces: make([]Bounce, 0, len(bs))}
+	for _, b := range bs {
+		resp.Bounces = append(resp.Bounces, NewBounce(b))
+	}
+	s.reply(w, resp)
+}
+
+// decode reads the request body into req, answering 400 or 413 itself when
+// it cannot.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, req request) bool {
+	err := decodeRequest(r.Body, req)
+	if err == nil {
+		return true
+	}
+	status, code := http.StatusBadRequest, codeBadRequest
+	if errors.Is(err, errRequestTooLarge) {
+		status, code = http.StatusRequestEntityTooLarge, codeTooLarge
+	}
+	s.writeJSON(w, status, errorResponse{Error: err.Error(), Code: code})
+	return false
+}
+
+// fail answers an error from the queue: 404 for an unknown message, else
+// 500 with the error's text. The caller is a local operator, so the text
+// helps more than it leaks; the error is logged here, where it is handled.
+func (s *Server) fail(w http.ResponseWriter, op, id string, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		s.writeJSON(w, http.StatusNotFound, errorResponse{Error: "no such message: " + id, Code: codeNotFound})
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return // the client went away; nobody reads the answer
+	}
+	s.logger().Error("admin request failed", "op", op, "msgid", id, "err", err)
+	s.writeJSON(w, http.StatusInternalServerError, errorResponse{Error: fmt.Sprintf("%s: %v", op, err), Code: codeInternal})
+}
+
+func (s *Server) reply(w http.ResponseWriter, v any) {
+	s.writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		s.logger().Debug("writing admin response", "err", err)
+	}
+}

@@ -1,0 +1,152 @@
+package admin
+
+import (
+	"time"
+
+	"github.com/outbox-mta/outbox/store"
+)
+
+// The wire types below are the JSON schema of the API and of the CLI's
+// --json output. They are separate from the store types on purpose: renaming
+// a Go field must not change what scripts parse. Times marshal as RFC 3339;
+// zero times are omitted.
+
+// Message is the JSON form of store.Message.
+type Message struct {
+	ID         string      `json:"id"`
+	From       string      `json:"from"` // "" is the null sender <>
+	Recipients []Recipient `json:"recipients"`
+	Size       int64       `json:"size"`
+	Received   time.Time   `json:"received,omitzero"`
+	Client     string      `json:"client,omitempty"`
+	User       string      `json:"user,omitempty"`
+	AtLeastOne *bool       `json:"at_least_one,omitempty"`
+	DSNPending bool        `json:"dsn_pending,omitempty"`
+	DSNID      string      `json:"dsn_id,omitempty"`
+}
+
+// Recipient is the JSON form of store.Recipient.
+type Recipient struct {
+	Addr        string    `json:"addr"`
+	State       string    `json:"state"` // store.State.String()
+	Attempts    int       `json:"attempts"`
+	LastReply   string    `json:"last_reply,omitempty"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	History     []Attempt `json:"history,omitempty"`
+}
+
+// Attempt is the JSON form of store.Attempt.
+type Attempt struct {
+	Time     time.Time `json:"time,omitzero"`
+	Host     string    `json:"host,omitempty"`
+	TLS      string    `json:"tls,omitempty"`
+	Code     int       `json:"code,omitempty"`
+	Enhanced string    `json:"enhanced,omitempty"`
+	Reply    string    `json:"reply,omitempty"`
+	Result   string    `json:"result"` // store.State.String()
+}
+
+// Bounce is the JSON form of store.Bounce.
+type Bounce struct {
+	Time     time.Time `json:"time,omitzero"`
+	MsgID    string    `json:"msgid"`
+	From     string    `json:"from"`
+	Rcpt     string    `json:"rcpt"`
+	Host     string    `json:"host,omitempty"`
+	Code     int       `json:"code,omitempty"`
+	Enhanced string    `json:"enhanced,omitempty"`
+	Diag     string    `json:"diag,omitempty"`
+	Attempts int       `json:"attempts"`
+}
+
+// NewMessage converts a store message to its wire form.
+func NewMessage(m *store.Message) Message {
+	w := Message{
+		ID:         m.ID,
+		From:       m.From,
+		Recipients: make([]Recipient, len(m.Recipients)),
+		Size:       m.Size,
+		Received:   m.Received,
+		Client:     m.Client,
+		User:       m.User,
+		DSNPending: m.DSNPending,
+		DSNID:      m.DSNID,
+	}
+	if m.AtLeastOne != nil {
+		v := *m.AtLeastOne
+		w.AtLeastOne = &v
+	}
+	for i, r := range m.Recipients {
+		wr := Recipient{
+			Addr:        r.Addr,
+			State:       r.State.String(),
+			Attempts:    r.Attempts,
+			LastReply:   r.LastReply,
+			NextAttempt: r.NextAttempt,
+		}
+		for _, a := range r.History {
+			wr.History = append(wr.History, Attempt{
+				Time: a.Time, Host: a.Host, TLS: a.TLS, Code: a.Code,
+				Enhanced: a.Enhanced, Reply: a.Reply, Result: a.Result.String(),
+			})
+		}
+		w.Recipients[i] = wr
+	}
+	return w
+}
+
+// Store converts a wire message back to the store type. A state name it does
+// not know (a newer daemon) becomes State 0, shown as "unknown", rather than
+// an error: an operator looking at a queue should see all of it.
+func (w Message) Store() *store.Message {
+	m := &store.Message{
+		ID:         w.ID,
+		From:       w.From,
+		Recipients: make([]store.Recipient, len(w.Recipients)),
+		Size:       w.Size,
+		Received:   w.Received,
+		Client:     w.Client,
+		User:       w.User,
+		DSNPending: w.DSNPending,
+		DSNID:      w.DSNID,
+	}
+	if w.AtLeastOne != nil {
+		v := *w.AtLeastOne
+		m.AtLeastOne = &v
+	}
+	for i, wr := range w.Recipients {
+		st, _ := store.ParseState(wr.State)
+		r := store.Recipient{
+			Addr:        wr.Addr,
+			State:       st,
+			Attempts:    wr.Attempts,
+			LastReply:   wr.LastReply,
+			NextAttempt: wr.NextAttempt,
+		}
+		for _, a := range wr.History {
+			res, _ := store.ParseState(a.Result)
+			r.History = append(r.History, store.Attempt{
+				Time: a.Time, Host: a.Host, TLS: a.TLS, Code: a.Code,
+				Enhanced: a.Enhanced, Reply: a.Reply, Result: res,
+			})
+		}
+		m.Recipients[i] = r
+	}
+	return m
+}
+
+// NewBounce converts a bounce log row to its wire form.
+func NewBounce(b store.Bounce) Bounce {
+	return Bounce{
+		Time: b.Time, MsgID: b.MsgID, From: b.From, Rcpt: b.Rcpt, Host: b.Host,
+		Code: b.Code, Enhanced: b.Enhanced, Diag: b.Diag, Attempts: b.Attempts,
+	}
+}
+
+// Store converts a wire bounce back to the store type.
+func (w Bounce) Store() store.Bounce {
+	return store.Bounce{
+		Time: w.Time, MsgID: w.MsgID, From: w.From, Rcpt: w.Rcpt, Host: w.Host,
+		Code: w.Code, Enhanced: w.Enhanced, Diag: w.Diag, Attempts: w.Attempts,
+	}
+}
