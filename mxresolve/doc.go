@@ -22,7 +22,7 @@
 //     NXDOMAIN counts as NXDOMAIN (RFC 6604).
 //   - NOERROR without MX (NODATA) → implicit MX: the domain itself is the
 //     only host, preference 0, Implicit set.
-//   - A single MX whose target is "." → ErrNullMX, permanent, 5.1.10
+//   - MX records whose only target is "." → ErrNullMX, permanent, 5.1.10
 //     (RFC 7505); no address query is made and so no connection can be.
 //     RFC 7505 fixes its preference at 0; any preference is accepted. A "."
 //     beside other MX records is ignored and the others are used.
@@ -61,5 +61,7 @@
 //
 // Every error is an *Error (errors.As) whose Kind is one of the sentinels
 // (errors.Is) and which carries Permanent and the enhanced status code for
-// the bounce or the deferral.
+// the bounce or the deferral. A lookup ended by ctx also matches
+// context.Canceled or context.DeadlineExceeded; a query timeout matches
+// os.ErrDeadlineExceeded.
 package mxresolve

@@ -49,7 +49,7 @@ type Resolver struct {
 
 // Host is one mail exchanger to try, in order.
 type Host struct {
-	Name     string       // host name: lower case A-labels, no trailing dot
+	Name     string       // host name: lower case A-labels, no trailing dot; an address literal as given
 	Pref     uint16       // MX preference; 0 when Implicit
 	Addrs    []netip.Addr // addresses to try in order; never empty
 	Implicit bool         // no MX: the domain itself (RFC 5321 §5.1), or an address literal
@@ -103,17 +103,19 @@ func (r *Resolver) exchangers(ctx context.Context, server, name string) ([]MX, b
 	}
 	mxs := make([]MX, 0, len(ans.rrs))
 	for _, rr := range ans.rrs {
-		mx := rr.(*dns.MX)
-		mxs = append(mxs, MX{Host: strings.TrimSuffix(strings.ToLower(mx.Mx), "."), Pref: mx.Preference})
-	}
-	if len(mxs) == 1 && mxs[0].Host == "" {
-		// RFC 7505 §3 defines the null MX with preference 0; any lone
-		// "." target means the same thing, as nothing can be delivered.
-		return nil, false, newError(name, ErrNullMX, "domain accepts no mail (null MX)", nil)
+		if mx, ok := rr.(*dns.MX); ok {
+			mxs = append(mxs, MX{Host: strings.TrimSuffix(strings.ToLower(mx.Mx), "."), Pref: mx.Preference})
+		}
 	}
 	// A "." target beside real ones breaks RFC 7505 §3; skip it and use
 	// the others, as the publisher evidently also wants mail.
 	mxs = slices.DeleteFunc(mxs, func(mx MX) bool { return mx.Host == "" })
+	if len(mxs) == 0 {
+		// Only "." targets: a null MX. RFC 7505 §3 fixes its preference
+		// at 0 and wants it alone; any such set means the same thing, as
+		// nothing can be delivered.
+		return nil, false, newError(name, ErrNullMX, "domain accepts no mail (null MX)", nil)
+	}
 	return mxs, false, nil
 }
 
@@ -131,8 +133,12 @@ func (r *Resolver) addresses(ctx context.Context, server, domain string, mxs []M
 	results := make([]hostResult, len(mxs))
 	var wg sync.WaitGroup
 	for i, mx := range mxs {
-		if isIPTarget(mx.Host) {
+		switch {
+		case isIPTarget(mx.Host):
 			results[i] = hostResult{why: "MX target is an IP address, not a host name (RFC 5321 §5.1)"}
+			continue
+		case !isHostname(mx.Host):
+			results[i] = hostResult{why: "MX target is not a valid host name"}
 			continue
 		}
 		wg.Go(func() { results[i] = r.hostAddrs(ctx, server, mx.Host) })

@@ -15,7 +15,7 @@ func ask(t *testing.T, s *Server, network, name string, qtype uint16) (*dns.Msg,
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
-	c := &dns.Client{Net: network, Timeout: 500 * time.Millisecond}
+	c := &dns.Client{Net: network, Timeout: 250 * time.Millisecond}
 	resp, _, err := c.Exchange(m, s.Addr())
 	return resp, err
 }
