@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runVerbIO runs verb in-process with stdin and returns its exit status
+// and output.
+func runVerbIO(t *testing.T, verb func(context.Context, *cli, []string) int, stdin io.Reader, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = verb(context.Background(), &cli{stdin: stdin, stdout: &out, stderr: &errb}, args)
+	return code, out.String(), errb.String()
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, doc string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(strings.ReplaceAll(doc, "{{dir}}", dir)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	good := write("good.toml", `
+hostname = "mx.example.com"
+[spool]
+dir = "{{dir}}/spool"
+[[listen.submission]]
+address = "127.0.0.1:2525"
+`)
+	broken := write("broken.toml", `
+bogus = true
+[limits]
+max_recipients = 0
+[delivery]
+first_retry = "soon"
+`)
+	fileInWay := write("file", "")
+	uncreatable := write("uncreatable.toml", `
+[spool]
+dir = "{{dir}}/file/spool"
+`)
+	syntax := write("syntax.toml", "[limits\n")
+
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     []string // substrings stdout must contain
+		stderr     []string // substrings stderr must contain
+		nostdout   bool
+		stderrNone bool
+	}{
+		{
+			name: "valid file", args: []string{"--config", good}, code: exitOK,
+			stdout:     []string{"config OK: " + good + "\n", "hostname", "mx.example.com", "spool.dir", dir + "/spool", "listen.submission[0]", "127.0.0.1:2525 starttls"},
+			stderrNone: true,
+		},
+		{
+			name: "embedded defaults", args: nil, code: exitOK,
+			stdout:     []string{"config OK: (embedded defaults)\n", "127.0.0.1:587 starttls", "./outbox-spool"},
+			stderrNone: true,
+		},
+		{
+			name: "every problem listed", args: []string{"--config", broken}, code: exitError, nostdout: true,
+			stderr: []string{
+				"config " + broken + ": 3 problems:\n",
+				"  bogus: unknown key\n",
+				"  limits.max_recipients: must be at least 1 (got 0)\n",
+				`  delivery.first_retry: invalid duration "soon"`,
+			},
+		},
+		{
+			name: "spool not creatable", args: []string{"--config", uncreatable}, code: exitError, nostdout: true,
+			stderr: []string{"config " + uncreatable + ": 1 problem:\n", "  spool.dir: cannot create " + dir + "/file/spool: " + fileInWay + " is not a directory\n"},
+		},
+		{
+			name: "syntax error", args: []string{"--config", syntax}, code: exitError, nostdout: true,
+			stderr: []string{"config " + syntax + ": toml: line 2"},
+		},
+		{
+			name: "missing file", args: []string{"--config", filepath.Join(dir, "nope.toml")}, code: exitError, nostdout: true,
+			stderr: []string{"no such file or directory"},
+		},
+		{
+			name: "unknown flag", args: []string{"--bogus"}, code: exitUsage, nostdout: true,
+			stderr: []string{"flag provided but not defined: -bogus", "-config FILE"},
+		},
+		{
+			name: "extra argument", args: []string{good}, code: exitUsage, nostdout: true,
+			stderr: []string{`unexpected argument "` + good + `"`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runVerbIO(t, runConfigCheck, strings.NewReader(""), tt.args...)
+			if code != tt.code {
+				t.Errorf("exit status %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, stdout, stderr)
+			}
+			for _, want := range tt.stdout {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout)
+				}
+			}
+			for _, want := range tt.stderr {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr)
+				}
+			}
+			if tt.nostdout && stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+			if tt.stderrNone && stderr != "" {
+				t.Errorf("stderr = %q, want nothing", stderr)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "spool")); !os.IsNotExist(err) {
+		t.Errorf("config check created the spool directory (stat: %v); it must not change anything", err)
+	}
+}
+
+// TestConfigCheckExample checks the shipped sample with the verb users run.
+func TestConfigCheckExample(t *testing.T) {
+	path := filepath.Join("..", "..", "outbox.example.toml")
+	code, stdout, stderr := runVerbIO(t, runConfigCheck, strings.NewReader(""), "--config", path)
+	if code != exitOK || !strings.HasPrefix(stdout, "config OK: "+path+"\n") {
+		t.Fatalf("config check of the sample: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+}

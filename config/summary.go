@@ -1,0 +1,115 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+)
+
+// Setting is one effective value, for `outbox config check` and the
+// start-up log line.
+type Setting struct {
+	Key   string
+	Value string
+}
+
+// Summary lists the effective values an operator wants to see, in file
+// order. Secrets never appear: users are listed by name, relay passwords
+// only as "password set".
+func (c *Config) Summary() []Setting {
+	var out []Setting
+	add := func(key string, v any) {
+		out = append(out, Setting{Key: key, Value: fmt.Sprint(v)})
+	}
+	orNone := func(s string) string {
+		if s == "" {
+			return "(none)"
+		}
+		return s
+	}
+	add("hostname", c.Hostname)
+	add("trusted_networks", orNone(strings.Join(formatPrefixes(c.TrustedNetworks), ", ")))
+	add("spool.dir", c.Spool.Dir)
+	add("spool.retention", c.Spool.Retention)
+	add("admin.socket", c.Admin.Socket)
+	for i, l := range c.Listen.Submission {
+		add(fmt.Sprintf("listen.submission[%d]", i), l.Address+" "+l.Mode)
+	}
+	add("tls.cert_file", orNone(c.TLS.CertFile))
+	names := make([]string, len(c.Users))
+	for i, u := range c.Users {
+		names[i] = u.Name
+	}
+	add("users", orNone(strings.Join(names, ", ")))
+	l := c.Limits
+	add("limits", fmt.Sprintf("max_message_size %s, max_recipients %d, max_connections %d, read/write/data timeouts %s/%s/%s, max_auth_failures %d per %s",
+		l.MaxMessageSize, l.MaxRecipients, l.MaxConnections, l.ReadTimeout, l.WriteTimeout, l.DataTimeout, l.MaxAuthFailures, l.AuthFailureWindow))
+	d := c.Delivery
+	warn := "off"
+	if d.DelayWarning.Duration > 0 {
+		warn = d.DelayWarning.String()
+	}
+	resolver := d.Resolver
+	if resolver == "" {
+		resolver = "system (/etc/resolv.conf)"
+	}
+	add("delivery", fmt.Sprintf("at_least_one %t, dsn %t, delay_warning %s, max_connections %d, max_per_destination %d",
+		d.AtLeastOne, d.DSN, warn, d.MaxConnections, d.MaxPerDestination))
+	add("delivery.retry", fmt.Sprintf("first %s, max interval %s, lifetime %s", d.FirstRetry, d.MaxRetryInterval, d.MaxLifetime))
+	add("delivery.resolver", resolver)
+	add("delivery.port", d.Port)
+	add("delivery.tls_policy", d.TLSPolicy)
+	for _, dom := range sortedKeys(d.DomainTLSPolicies) {
+		add("delivery.tls_policies."+keyPart(dom), d.DomainTLSPolicies[dom])
+	}
+	for _, name := range sortedKeys(c.Relays) {
+		for i, s := range c.Relays[name].Servers {
+			v := fmt.Sprintf("%s tls %s, tls_policy %s", s.Host+":"+strconv.Itoa(s.Port), s.TLS, s.TLSPolicy)
+			if s.Username != "" {
+				v += ", auth as " + s.Username + " (password set)"
+			}
+			if s.ClientCert != "" {
+				v += ", client certificate " + s.ClientCert
+			}
+			if s.CAFile != "" {
+				v += ", CA " + s.CAFile
+			}
+			add(fmt.Sprintf("relay.%s.server[%d]", keyPart(name), i), v)
+		}
+	}
+	if len(c.Routes) == 0 {
+		add("routes", "(none: every domain direct to MX)")
+	}
+	for _, dom := range sortedKeys(c.Routes) {
+		add("routes."+keyPart(dom), c.Routes[dom])
+	}
+	return out
+}
+
+// WriteSummary writes Summary as aligned "key  value" lines.
+func (c *Config) WriteSummary(w io.Writer) error {
+	s := c.Summary()
+	width := 0
+	for _, kv := range s {
+		width = max(width, len(kv.Key))
+	}
+	var b strings.Builder
+	for _, kv := range s {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, kv.Key, kv.Value)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// LogValue implements slog.LogValuer: the Summary as a group, so that
+// serve logs its effective configuration in one line.
+func (c *Config) LogValue() slog.Value {
+	s := c.Summary()
+	attrs := make([]slog.Attr, len(s))
+	for i, kv := range s {
+		attrs[i] = slog.String(kv.Key, kv.Value)
+	}
+	return slog.GroupValue(attrs...)
+}
