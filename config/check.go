@@ -25,6 +25,9 @@ func (c *Config) Check(now time.Time) error {
 	if c.TLS.CertFile != "" && c.TLS.KeyFile != "" {
 		checkKeyPair(&ps, "tls.cert_file", c.TLS.CertFile, c.TLS.KeyFile, now)
 	}
+	if c.Delivery.CAFile != "" {
+		checkCAFile(&ps, "delivery.ca_file", c.Delivery.CAFile)
+	}
 	for _, name := range sortedKeys(c.Relays) {
 		for i, s := range c.Relays[name].Servers {
 			key := fmt.Sprintf("relay.%s.server[%d]", keyPart(name), i)

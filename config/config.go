@@ -194,6 +194,14 @@ type Delivery struct {
 	// TLSPolicy is the policy for direct (MX) delivery: "none",
 	// "opportunistic", "required" or "verify". Default: "opportunistic".
 	TLSPolicy string `toml:"tls_policy"`
+	// CAFile is a PEM bundle used instead of the system roots to verify MX
+	// certificates (policy "verify", and the "verified" mark recorded on
+	// every attempt). Default: "" (system roots).
+	CAFile string `toml:"ca_file"`
+	// Paused accepts and spools mail but starts no delivery until the
+	// daemon runs without it (maintenance, or a spool-only test).
+	// Default: false.
+	Paused bool `toml:"paused"`
 	// DomainTLSPolicies overrides TLSPolicy for the MX delivery of some
 	// recipient domains ([delivery.tls_policies], "bank.example" =
 	// "verify"). Default: none.

@@ -55,7 +55,7 @@ func TestExampleUncommented(t *testing.T) {
 	if !errors.As(err, &verr) {
 		t.Fatalf("Load(uncommented sample) = %v, want only missing-file problems", err)
 	}
-	fileKeys := []string{"tls.cert_file", "tls.key_file", "password_file", "client_cert", "client_key", "ca_file"}
+	fileKeys := []string{"tls.cert_file", "tls.key_file", "delivery.ca_file", "password_file", "client_cert", "client_key", "ca_file"}
 	var seen []string
 	for _, p := range verr.Problems {
 		last := p.Key[strings.LastIndex(p.Key, ".")+1:]

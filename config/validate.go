@@ -150,6 +150,9 @@ func (c *Config) validateDelivery(ps *problems) {
 		}
 	}
 	port(ps, "delivery.port", d.Port)
+	if d.CAFile != "" {
+		readable(ps, "delivery.ca_file", d.CAFile)
+	}
 	tlsPolicy(ps, "delivery.tls_policy", d.TLSPolicy)
 	for _, dom := range sortedKeys(d.DomainTLSPolicies) {
 		key := "delivery.tls_policies." + keyPart(dom)

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/outbox-mta/outbox/config"
+	"github.com/outbox-mta/outbox/delivery"
+	"github.com/outbox-mta/outbox/mxresolve"
+	"github.com/outbox-mta/outbox/queue"
+	"github.com/outbox-mta/outbox/queue/submission"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// The compile-time checks that the concrete parts fit the interfaces their
+// consumers define.
+var (
+	_ queue.Store           = (*store.DB)(nil)
+	_ queue.Deliverer       = (*delivery.Deliverer)(nil)
+	_ submission.StoreSpool = (*queue.Queue)(nil)
+	_ delivery.Resolver     = (*mxresolve.Resolver)(nil)
+)
+
+// newSubmission builds the submission listener's server from cfg.
+func newSubmission(cfg *config.Config, q *queue.Queue, log *slog.Logger) (*submission.Server, error) {
+	opts := submission.Options{
+		Hostname:          cfg.Hostname,
+		MaxMessageSize:    cfg.Limits.MaxMessageSize.Bytes,
+		MaxRecipients:     cfg.Limits.MaxRecipients,
+		ReadTimeout:       cfg.Limits.ReadTimeout.Duration,
+		WriteTimeout:      cfg.Limits.WriteTimeout.Duration,
+		MaxConnections:    cfg.Limits.MaxConnections,
+		Trusted:           cfg.TrustedNetworks,
+		AuthMaxFailures:   cfg.Limits.MaxAuthFailures,
+		AuthFailureWindow: cfg.Limits.AuthFailureWindow.Duration,
+		Spool:             submission.AdaptStore(q),
+		Logger:            log,
+	}
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file: %w", err)
+		}
+		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if len(cfg.Users) > 0 {
+		hashes := make(map[string]string, len(cfg.Users))
+		for _, u := range cfg.Users {
+			hashes[u.Name] = u.PasswordHash
+		}
+		users, err := submission.NewUsers(hashes)
+		if err != nil {
+			return nil, fmt.Errorf("users: %w", err)
+		}
+		opts.Auth = users
+	}
+	return submission.New(opts)
+}
+
+// newDeliverer builds the outbound side: resolver, routes, relays, TLS.
+func newDeliverer(cfg *config.Config, log *slog.Logger) (*delivery.Deliverer, error) {
+	d := cfg.Delivery
+	mxPolicy, err := delivery.ParseTLSPolicy(d.TLSPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("delivery.tls_policy: %w", err)
+	}
+	del := &delivery.Deliverer{
+		Hostname: cfg.Hostname,
+		Resolver: &mxresolve.Resolver{
+			Server:   d.Resolver,
+			MaxHosts: d.MaxHosts,
+			Logger:   log,
+		},
+		Port:        d.Port,
+		Routes:      cfg.Routes,
+		MXTLSPolicy: mxPolicy,
+		Timeouts: delivery.Timeouts{
+			Connect:      d.Timeouts.Connect.Duration,
+			TLSHandshake: d.Timeouts.TLSHandshake.Duration,
+			Greeting:     d.Timeouts.Greeting.Duration,
+			Command:      d.Timeouts.Command.Duration,
+			Mail:         d.Timeouts.Mail.Duration,
+			Rcpt:         d.Timeouts.Rcpt.Duration,
+			Data:         d.Timeouts.Data.Duration,
+			DataBlock:    d.Timeouts.DataBlock.Duration,
+			FinalDot:     d.Timeouts.FinalDot.Duration,
+		},
+		MaxPerDestination:  d.MaxPerDestination,
+		MaxConns:           d.MaxConnections,
+		IdleTimeout:        d.IdleTimeout.Duration,
+		MaxMessagesPerConn: d.MaxMessagesPerConnection,
+		MaxHosts:           d.MaxHosts,
+		Logger:             log,
+	}
+	if d.CAFile != "" {
+		if del.RootCAs, err = loadCAs(d.CAFile); err != nil {
+			return nil, fmt.Errorf("delivery.ca_file: %w", err)
+		}
+	}
+	if len(d.DomainTLSPolicies) > 0 {
+		del.DomainTLS = make(map[string]delivery.TLSPolicy, len(d.DomainTLSPolicies))
+		for dom, p := range d.DomainTLSPolicies {
+			if del.DomainTLS[dom], err = delivery.ParseTLSPolicy(p); err != nil {
+				return nil, fmt.Errorf("delivery.tls_policies.%s: %w", dom, err)
+			}
+		}
+	}
+	if len(cfg.Relays) > 0 {
+		del.Relays = make(map[string][]delivery.RelayServer, len(cfg.Relays))
+		for name, r := range cfg.Relays {
+			for i, s := range r.Servers {
+				rs, err := relayServer(s)
+				if err != nil {
+					return nil, fmt.Errorf("relay.%s.server[%d]: %w", name, i, err)
+				}
+				del.Relays[name] = append(del.Relays[name], rs)
+			}
+		}
+	}
+	return del, nil
+}
+
+func relayServer(s config.RelayServer) (delivery.RelayServer, error) {
+	rs := delivery.RelayServer{Host: s.Host, Port: s.Port, Username: s.Username, Password: s.Password}
+	var err error
+	if rs.TLSMode, err = delivery.ParseTLSMode(s.TLS); err != nil {
+		return rs, err
+	}
+	if s.TLSPolicy != "" {
+		if rs.TLSPolicy, err = delivery.ParseTLSPolicy(s.TLSPolicy); err != nil {
+			return rs, err
+		}
+	}
+	if s.ClientCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.ClientCert, s.ClientKey)
+		if err != nil {
+			return rs, fmt.Errorf("client_cert: %w", err)
+		}
+		rs.ClientCert = &cert
+	}
+	if s.CAFile != "" {
+		if rs.RootCAs, err = loadCAs(s.CAFile); err != nil {
+			return rs, fmt.Errorf("ca_file: %w", err)
+		}
+	}
+	return rs, nil
+}
+
+func loadCAs(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate found", path)
+	}
+	return pool, nil
+}
+
+// queueOptions maps the delivery settings onto the scheduler's options.
+func queueOptions(cfg *config.Config, db *store.DB, log *slog.Logger) queue.Options {
+	d := cfg.Delivery
+	atLeastOne := d.AtLeastOne
+	return queue.Options{
+		Workers:          d.MaxConnections,
+		AtLeastOne:       &atLeastOne,
+		FirstRetry:       d.FirstRetry.Duration,
+		MaxRetryInterval: d.MaxRetryInterval.Duration,
+		MaxLifetime:      d.MaxLifetime.Duration,
+		DSN:              d.DSN,
+		Notify:           bounceNotifier(cfg.Hostname, db),
+		Logger:           log,
+	}
+}
