@@ -1,0 +1,150 @@
+package submission
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/outbox-mta/outbox/store"
+)
+
+// Data implements smtp.Session. It streams the message into a spool body,
+// adding trace and missing header fields on the way, and answers 250 only
+// after Spool.Enqueue has returned nil, i.e. once the message is durable.
+// Every error it returns is an unwrapped *smtp.SMTPError.
+func (s *session) Data(r io.Reader) error {
+	s.mu.Lock()
+	from, rcpts, user, helo := s.from, slices.Clone(s.rcpts), s.user, s.helo
+	s.mu.Unlock()
+	if len(rcpts) == 0 {
+		return s.reject("data", replyNoRecipients)
+	}
+	if !s.srv.beginData() {
+		return s.reject("data", replyShuttingDown)
+	}
+	defer s.srv.data.Done()
+
+	opts := &s.srv.opts
+	body, err := opts.Spool.NewBody()
+	if err != nil {
+		return s.storageFailed("new body", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = body.Discard()
+		}
+	}()
+	id := body.ID()
+
+	in := &inputReader{r: r, max: opts.MaxMessageSize}
+	if d := opts.ReadTimeout; d > 0 && s.netConn != nil {
+		in.refresh = func() { _ = s.netConn.SetReadDeadline(time.Now().Add(d)) }
+	}
+	br := bufio.NewReader(in)
+	h, err := readHeader(br, opts.MaxHeaderSize)
+	if errors.Is(err, errHeaderTooBig) {
+		return s.reject("data", replyHeaderTooBig, "msgid", id)
+	}
+	if err != nil {
+		return s.readFailed(id, err)
+	}
+	atLeastOne, err := h.takeAtLeastOne()
+	if err != nil {
+		return s.reject("data", replyBadHeader(err.Error()), "msgid", id)
+	}
+
+	now := opts.Now()
+	trace := traceInfo{helo: helo, ip: s.ip, hostname: opts.Hostname,
+		tls: s.tls, auth: user != "", id: id, rcpts: rcpts, date: now}
+	var extra []string
+	// RFC 6409 §8.1-8.3: a submission server may add Date and Message-ID
+	// when the client left them out.
+	if !h.has("Date") {
+		extra = append(extra, "Date: "+now.Format(time.RFC1123Z)+"\r\n")
+	}
+	if !h.has("Message-ID") {
+		extra = append(extra, fmt.Sprintf("Message-ID: <%s@%s>\r\n", id, opts.Hostname))
+	}
+
+	w := &bodyWriter{w: body}
+	_, _ = io.WriteString(w, trace.received())
+	_ = h.writeTo(w, extra)
+	if w.err == nil {
+		if _, err := io.Copy(w, br); err != nil && w.err == nil {
+			return s.readFailed(id, err)
+		}
+	}
+	if w.err != nil {
+		return s.storageFailed("write body", w.err, "msgid", id)
+	}
+
+	m := &store.Message{
+		ID:         id,
+		From:       from,
+		Recipients: make([]store.Recipient, len(rcpts)),
+		Size:       w.n,
+		Received:   now,
+		Client:     s.client,
+		User:       user,
+		AtLeastOne: atLeastOne,
+	}
+	for i, rc := range rcpts {
+		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
+	}
+	if err := opts.Spool.Enqueue(s.srv.ctx, m, body); err != nil {
+		return s.storageFailed("enqueue", err, "msgid", id)
+	}
+	committed = true
+	s.srv.log.Info("accepted", "msgid", id, "from", from, "rcpts", len(rcpts), "size", w.n,
+		"client", s.client, "user", user, "tls", s.tlsAttr())
+	return replyQueued(id)
+}
+
+// readFailed turns an error reading the client's data into a reply: our
+// own checks and go-smtp's size limit are already replies.
+func (s *session) readFailed(id string, err error) error {
+	var reply *smtp.SMTPError
+	switch {
+	case errors.As(err, &reply):
+	case errors.Is(err, smtp.ErrTooLongLine):
+		reply = replyLineTooLong
+	default:
+		reply = replyReadFailed
+	}
+	return s.reject("data", reply, "msgid", id, "error", err)
+}
+
+// storageFailed logs a spool error in full and gives the client only a
+// temporary, generic reply.
+func (s *session) storageFailed(op string, err error, attrs ...any) error {
+	reply := storageReply(err)
+	args := append([]any{"stage", "data", "op", op, "client", s.client, "code", reply.Code,
+		"error", err}, attrs...)
+	s.srv.log.Error("spool failure", args...)
+	return reply
+}
+
+// bodyWriter counts what reaches the spool and remembers the first write
+// error, so that a storage failure is told apart from a client read error
+// during io.Copy.
+type bodyWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (b *bodyWriter) Write(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.w.Write(p)
+	b.n += int64(n)
+	b.err = err
+	return n, err
+}

@@ -1,0 +1,54 @@
+// Package submission is Outbox's SMTP submission listener (RFC 6409) on top
+// of go-smtp: it authenticates clients, checks envelopes and message bytes,
+// and hands each accepted message to a Spool. It only enqueues; delivery is
+// someone else's job.
+//
+// # Contract
+//
+//   - 250 after end-of-data only once Spool.Enqueue has returned nil, i.e.
+//     the message is durable; the reply text carries the queue ID
+//     ("250 2.0.0 Ok: queued as ID"). A spool failure is 451 4.3.0, a full
+//     disk 452 4.3.1 — temporary, so the client retries.
+//   - Never an open relay: outside Options.Trusted a client must
+//     authenticate before MAIL (530 5.7.0). AUTH PLAIN and LOGIN are offered
+//     and accepted only over TLS or from a trusted network; wrong
+//     credentials are 535 5.7.8 and repeated failures from one address are
+//     throttled (454 4.7.0). Passwords are never logged.
+//   - Every error reaches go-smtp as an unwrapped *smtp.SMTPError, whose
+//     code and text go to the client as is (see replies.go); internal error
+//     text is logged, never sent.
+//   - Messages with a bare CR or bare LF are refused (554 5.6.0), against
+//     SMTP smuggling; see inputReader for exactly what go-smtp passes on.
+//   - Limits: size 552 5.3.4 (declared SIZE, go-smtp's DATA limit, and our
+//     own count, which also covers BDAT); header block 552 5.3.4; recipients
+//     452 4.5.3; malformed addresses 501 5.1.7 (sender) / 5.1.3 (recipient)
+//     with the reason. Addresses go-smtp's own parser rejects get its
+//     "501 5.5.2 Was expecting ... syntax" instead.
+//   - The stored message gets a Received field (RFC 5321 §4.4), and Date and
+//     Message-ID (<queueid@hostname>) when it has none. The header block is
+//     parsed as it streams; the body is never held in memory.
+//
+// # Per-message at-least-one override
+//
+// go-smtp answers unknown MAIL parameters with 500 5.5.4 and does not pass
+// them to the session, so the override is a header field instead:
+// "X-Outbox-At-Least-One: yes" or "no". The listener removes it from the
+// stored message and records it in store.Message.AtLeastOne; any other
+// value is refused with 554 5.6.0.
+//
+// # Listeners and lifecycle
+//
+// Serve runs plain SMTP with STARTTLS (when Options.TLSConfig is set);
+// ServeTLS runs implicit TLS (port 465) by wrapping the listener with
+// tls.NewListener. Both share one connection limit: a client over
+// Options.MaxConnections is told 421 4.7.0 and closed. Shutdown stops
+// accepting, waits for open transactions until its context is done, then
+// closes every connection — go-smtp's own Shutdown would wait for idle
+// connections forever.
+//
+// # Imports
+//
+// This package imports store only for its types (Message, Recipient, the
+// error sentinels) and talks to storage through the Spool interface it
+// defines. It must never import queue, delivery, config or cmd.
+package submission

@@ -1,0 +1,115 @@
+package submission
+
+import (
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Options configure a Server. Zero values take the defaults noted.
+type Options struct {
+	// Hostname is our name in the greeting, EHLO reply, Received fields and
+	// generated Message-IDs. Required.
+	Hostname string
+	// MaxMessageSize is the largest message accepted, in bytes, as sent by
+	// the client (before the listener adds its header fields). Default 25 MiB.
+	MaxMessageSize int64
+	// MaxHeaderSize caps the header block, which is parsed in memory.
+	// Default 1 MiB.
+	MaxHeaderSize int
+	// MaxRecipients per message. Default 100.
+	MaxRecipients int
+	// ReadTimeout is how long a client may stay silent: between commands,
+	// and between reads during DATA. Default 5 minutes (RFC 5321 §4.5.3.2).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds each reply write. Default 1 minute.
+	WriteTimeout time.Duration
+	// MaxConnections is the number of simultaneous client connections across
+	// all listeners of the Server; clients over it get "421 4.7.0 too many
+	// connections". Default 100.
+	MaxConnections int
+	// TLSConfig, when non-nil, enables STARTTLS on Serve and is required by
+	// ServeTLS. nil: no TLS.
+	TLSConfig *tls.Config
+	// Trusted networks may submit without authenticating, and may
+	// authenticate without TLS. Everyone else must authenticate, over TLS.
+	// Default none (cmd passes the configured default, loopback).
+	Trusted []netip.Prefix
+	// Auth checks AUTH PLAIN/LOGIN credentials. nil: AUTH is not offered, so
+	// only trusted networks can submit.
+	Auth Authenticator
+	// AuthMaxFailures failed authentications from one address within
+	// AuthFailureWindow make further attempts fail with 454 4.7.0 until the
+	// window ends. Defaults 5 and 15 minutes.
+	AuthMaxFailures   int
+	AuthFailureWindow time.Duration
+	// Spool receives accepted messages. Required. Use AdaptStore for a
+	// *store.DB.
+	Spool Spool
+	// Logger for one line per accepted or rejected message. Default
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for Received and Date fields, the recorded accept
+	// time and the auth throttle. Default time.Now.
+	Now func() time.Time
+}
+
+// Defaults, applied by New.
+const (
+	DefaultMaxMessageSize    = 25 << 20
+	DefaultMaxHeaderSize     = 1 << 20
+	DefaultMaxRecipients     = 100
+	DefaultReadTimeout       = 5 * time.Minute
+	DefaultWriteTimeout      = time.Minute
+	DefaultMaxConnections    = 100
+	DefaultAuthMaxFailures   = 5
+	DefaultAuthFailureWindow = 15 * time.Minute
+)
+
+// withDefaults returns o with defaults filled in, or every problem found.
+func (o Options) withDefaults() (Options, error) {
+	var errs []error
+	if o.Hostname == "" {
+		errs = append(errs, errors.New("submission: Options.Hostname is required"))
+	}
+	if o.Spool == nil {
+		errs = append(errs, errors.New("submission: Options.Spool is required"))
+	}
+	if o.MaxMessageSize < 0 || o.MaxHeaderSize < 0 || o.MaxRecipients < 0 ||
+		o.MaxConnections < 0 || o.AuthMaxFailures < 0 ||
+		o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.AuthFailureWindow < 0 {
+		errs = append(errs, errors.New("submission: negative limit in Options"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return o, err
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	def(&o.MaxHeaderSize, DefaultMaxHeaderSize)
+	def(&o.MaxRecipients, DefaultMaxRecipients)
+	def(&o.MaxConnections, DefaultMaxConnections)
+	def(&o.AuthMaxFailures, DefaultAuthMaxFailures)
+	defDur(&o.ReadTimeout, DefaultReadTimeout)
+	defDur(&o.WriteTimeout, DefaultWriteTimeout)
+	defDur(&o.AuthFailureWindow, DefaultAuthFailureWindow)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}

@@ -1,0 +1,225 @@
+package submission
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/emersion/go-smtp"
+)
+
+// ErrServerClosed is returned by Serve and ServeTLS after Shutdown or Close.
+var ErrServerClosed = errors.New("submission: server closed")
+
+// Server is the SMTP submission listener. Create it with New, run Serve
+// (plain with STARTTLS) and/or ServeTLS (implicit TLS, port 465) on as many
+// listeners as needed, and stop it with Shutdown.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	srv      *smtp.Server
+	limiter  *limiter
+	throttle *throttle
+
+	// ctx is the parent of every Enqueue; cancelled when the server is
+	// closed so that no spool call outlives Shutdown.
+	ctx    context.Context
+	cancel context.CancelFunc
+	data   sync.WaitGroup // Data calls in progress
+
+	mu        sync.Mutex
+	closing   bool // no new connections or transactions
+	closed    bool // no new Data calls either
+	listeners []net.Listener
+	inTx      int           // sessions between MAIL and the end of the transaction
+	txDone    chan struct{} // closed (and replaced) whenever inTx drops to zero
+}
+
+// New checks opts and builds a Server.
+func New(opts Options) (*Server, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger.With("component", "submission")
+	s := &Server{
+		opts:     opts,
+		log:      log,
+		limiter:  &limiter{max: opts.MaxConnections, hostname: opts.Hostname, log: log},
+		throttle: newThrottle(opts.AuthMaxFailures, opts.AuthFailureWindow, opts.Now),
+		txDone:   make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = opts.Hostname
+	srv.MaxMessageBytes = opts.MaxMessageSize
+	srv.MaxRecipients = opts.MaxRecipients
+	srv.ReadTimeout = opts.ReadTimeout
+	srv.WriteTimeout = opts.WriteTimeout
+	srv.TLSConfig = opts.TLSConfig
+	srv.EnableSMTPUTF8 = true // 8BITMIME is always advertised by go-smtp
+	// go-smtp can only allow or refuse plaintext AUTH server-wide; the
+	// session decides per client (TLS or trusted network) in
+	// AuthMechanisms and Auth.
+	srv.AllowInsecureAuth = true
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	s.srv = srv
+	return s, nil
+}
+
+// Serve accepts plain SMTP connections on l, offering STARTTLS when
+// Options.TLSConfig is set. It returns ErrServerClosed after Shutdown or Close.
+func (s *Server) Serve(l net.Listener) error {
+	return s.serve(s.limiter.wrap(l, nil))
+}
+
+// ServeTLS accepts implicit-TLS connections (RFC 8314 submissions, port
+// 465) on l, which must be a plain listener: ServeTLS wraps it with
+// tls.NewListener using Options.TLSConfig.
+func (s *Server) ServeTLS(l net.Listener) error {
+	if s.opts.TLSConfig == nil {
+		return errors.New("submission: ServeTLS needs Options.TLSConfig")
+	}
+	return s.serve(tls.NewListener(s.limiter.wrap(l, s.opts.TLSConfig), s.opts.TLSConfig))
+}
+
+func (s *Server) serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = l.Close()
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+
+	err := s.srv.Serve(l)
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, lets transactions in progress (MAIL
+// through the reply to DATA) finish until ctx is done, then closes every
+// connection and waits for Data calls to return. Idle connections are closed
+// without waiting (go-smtp's own Shutdown would wait for them forever) and
+// new transactions get 421 meanwhile. It returns ctx's error if it had to
+// cut transactions short.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	ls := s.listeners
+	s.mu.Unlock()
+	for _, l := range ls {
+		_ = l.Close()
+	}
+
+	var err error
+	for {
+		s.mu.Lock()
+		n, done := s.inTx, s.txDone
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-done:
+			continue
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		break
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close closes all listeners and connections at once, aborting transactions
+// (their clients never got a 250, so nothing is lost), and waits for Data
+// calls to return.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing, s.closed = true, true
+	s.mu.Unlock()
+	s.cancel()
+	err := s.srv.Close()
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		err = nil // closed before, or listeners already closed by Shutdown
+	}
+	s.data.Wait()
+	return err
+}
+
+// beginTx registers a transaction; false when shutting down.
+func (s *Server) beginTx() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.inTx++
+	return true
+}
+
+func (s *Server) endTx() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inTx--
+	if s.inTx == 0 {
+		close(s.txDone)
+		s.txDone = make(chan struct{})
+	}
+}
+
+// beginData registers a Data call; false once the server is closed. The
+// mutex orders every data.Add before Close's data.Wait.
+func (s *Server) beginData() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.data.Add(1)
+	return true
+}
+
+// trusted reports whether ip is in a trusted network.
+func (s *Server) trusted(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range s.opts.Trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	var ip netip.Addr
+	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
+		ip = ap.Addr().Unmap()
+	}
+	sess := &session{
+		srv:     s,
+		conn:    c,
+		netConn: c.Conn(),
+		ip:      ip,
+		client:  c.Conn().RemoteAddr().String(),
+		trusted: s.trusted(ip),
+	}
+	if st, ok := c.TLSConnectionState(); ok {
+		sess.tls = tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite)
+	}
+	return sess, nil
+}
