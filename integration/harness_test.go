@@ -181,8 +181,12 @@ func (d *daemon) cliErr(args ...string) (string, error) {
 // queueJSON returns `outbox queue list --json`, decoded.
 func (d *daemon) queueJSON() []map[string]any {
 	d.t.Helper()
+	return d.decodeList(d.cli("queue", "list", "--json"))
+}
+
+func (d *daemon) decodeList(out string) []map[string]any {
+	d.t.Helper()
 	var msgs []map[string]any
-	out := d.cli("queue", "list", "--json")
 	if err := json.Unmarshal([]byte(out), &msgs); err != nil {
 		d.t.Fatalf("queue list --json: %v\n%s", err, out)
 	}

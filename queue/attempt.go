@@ -1,0 +1,220 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/outbox-mta/outbox/delivery"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// deliverMessage is one worker's turn on one message: its recipients that
+// are due now, grouped by destination domain, one Deliver per group.
+//
+// Groups are delivered one after the other, not concurrently: the worker
+// pool then bounds the number of SMTP sessions exactly (Workers), each group's
+// outcome is recorded before the next begins, and a message with many
+// domains is rare enough that its latency matters less than that bound.
+func (q *Queue) deliverMessage(ctx context.Context, id string) {
+	q.st.inFlight.Add(1)
+	defer q.st.inFlight.Add(-1)
+
+	m, err := q.store.Get(ctx, id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+			q.log.Error("cannot load message", "msgid", id, "err", err)
+		}
+		return
+	}
+	now := q.clock.Now()
+	var addrs []string
+	var idx []int
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		if (r.State == store.StateQueued || r.State == store.StateDeferred) && !r.NextAttempt.After(now) {
+			addrs = append(addrs, r.Addr)
+			idx = append(idx, i)
+		}
+	}
+	for _, g := range groupByDomain(addrs, idx) {
+		if ctx.Err() != nil {
+			return // abandoned: the remaining groups stay due in the spool
+		}
+		if dd, down := q.dest.down(g.Domain, q.clock.Now()); down {
+			q.skipGroup(ctx, m, g, dd)
+			continue
+		}
+		q.deliverGroup(ctx, m, g)
+	}
+}
+
+// atLeastOne is the policy for m: its own override, else the default.
+func (q *Queue) atLeastOne(m *store.Message) bool {
+	if m.AtLeastOne != nil {
+		return *m.AtLeastOne
+	}
+	return *q.opts.AtLeastOne
+}
+
+// deliverGroup makes one attempt for group g of m and records its outcome.
+func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
+	id := m.ID
+	env := &delivery.Envelope{
+		MsgID:      id,
+		From:       m.From,
+		Domain:     g.Domain,
+		Rcpts:      g.Rcpts,
+		AtLeastOne: q.atLeastOne(m),
+		Body:       func() (io.ReadCloser, error) { return q.store.OpenBody(ctx, id) },
+		Size:       m.Size,
+	}
+	q.st.attempts.Add(1)
+	res := q.del.Deliver(ctx, env)
+	if res == nil {
+		res = &delivery.Result{}
+	}
+	abandoned := ctx.Err() != nil
+	now := q.clock.Now()
+	outs := outcomes(g, res)
+	if res.Ambiguous {
+		q.st.ambiguous.Add(1)
+	}
+	if res.DestinationDown {
+		q.st.destDown.Add(1)
+	}
+
+	var earliest time.Time // earliest retry among deferred recipients
+	// Nothing else happens between Deliver's return and this Update: a
+	// remote 250 is only safe once it is committed here, and the context
+	// is detached so a shutdown cannot widen that duplicate window.
+	q.record(context.WithoutCancel(ctx), m, g, func(k int, r *store.Recipient, sm *store.Message) (event, bool) {
+		o := outs[k]
+		if abandoned && o.Status != delivery.Delivered && o.Status != delivery.Bounced {
+			return event{}, false // no outcome: left due, not counted
+		}
+		ev := q.applyOutcome(r, o, res, sm.Received, now)
+		if ev.kind == evDeferred && (earliest.IsZero() || r.NextAttempt.Before(earliest)) {
+			earliest = r.NextAttempt
+		}
+		return ev, true
+	}, func() { earliest = time.Time{} })
+
+	if res.DestinationDown && !earliest.IsZero() {
+		// Back the whole destination off until its earliest retry, so the
+		// queue's other messages for it wait instead of hammering it.
+		reply := ""
+		if len(outs) > 0 {
+			reply = outs[0].Reply.String()
+		}
+		q.dest.set(g.Domain, earliest, reply, now)
+		q.log.Info("destination down", "domain", g.Domain, "msgid", id, "until", earliest, "reply", reply)
+	}
+}
+
+// outcomes returns exactly one result per recipient of g. A Deliverer that
+// breaks its contract (missing or reordered entries) defers the recipients
+// it did not answer for rather than losing or misattributing them.
+func outcomes(g group, res *delivery.Result) []delivery.RcptResult {
+	outs := make([]delivery.RcptResult, len(g.Rcpts))
+	for k, rc := range g.Rcpts {
+		if k < len(res.Rcpts) && res.Rcpts[k].Rcpt == rc {
+			outs[k] = res.Rcpts[k]
+			continue
+		}
+		outs[k] = delivery.RcptResult{
+			Rcpt:   rc,
+			Status: delivery.Deferred,
+			Reply:  delivery.Reply{Text: "queue: no result for this recipient from delivery"},
+		}
+	}
+	return outs
+}
+
+// applyOutcome records one attempt's outcome o on recipient r of a message
+// received at received, the attempt ending at now.
+func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *delivery.Result, received, now time.Time) event {
+	r.Attempts++
+	r.LastReply = o.Reply.String()
+	a := store.Attempt{
+		Time: now, Host: res.Host, TLS: res.TLS,
+		Code: o.Reply.Code, Enhanced: o.Reply.Enhanced, Reply: o.Reply.Text,
+	}
+	ev := event{rcpt: r.Addr, host: res.Host, tls: res.TLS, reply: r.LastReply}
+	switch {
+	case o.Status == delivery.Delivered:
+		r.State, a.Result, ev.kind = store.StateDelivered, store.StateDelivered, evDelivered
+	case o.Status == delivery.Bounced:
+		r.State, a.Result, ev.kind = store.StateBounced, store.StateBounced, evBounced
+	case expired(received, now, q.opts.MaxLifetime):
+		a = expiryAttempt(now, res.Host, r.LastReply)
+		r.State, r.LastReply = store.StateBounced, expiredEnhanced+" "+a.Reply
+		ev.kind, ev.reply = evExpired, r.LastReply
+	default:
+		a.Result, ev.kind = store.StateDeferred, evDeferred
+		r.NextAttempt = nextAttempt(now, received, r.Attempts, &q.opts)
+		ev.next = r.NextAttempt
+		// An operator's hold during the attempt stands; the attempt is
+		// still recorded.
+		if r.State != store.StateHeld {
+			r.State = store.StateDeferred
+		}
+	}
+	ev.attempts = r.Attempts
+	appendHistory(r, a)
+	return ev
+}
+
+// expiredEnhanced is the RFC 3463 status of a give-up: "delivery time
+// expired", persistent transient, as Postfix and Exim report it.
+const expiredEnhanced = "4.4.7"
+
+// expiryAttempt is the history entry (and so the bounce-log row) of a
+// recipient given up on: local decision, no SMTP code of its own, the last
+// error in the text.
+func expiryAttempt(now time.Time, host, last string) store.Attempt {
+	if last == "" {
+		last = "none"
+	}
+	return store.Attempt{
+		Time: now, Host: host, Enhanced: expiredEnhanced, Result: store.StateBounced,
+		Reply: "delivery time expired; last error: " + last,
+	}
+}
+
+// appendHistory adds a to r's history, keeping the newest store.MaxHistory.
+func appendHistory(r *store.Recipient, a store.Attempt) {
+	r.History = append(r.History, a)
+	if n := len(r.History); n > store.MaxHistory {
+		r.History = append([]store.Attempt(nil), r.History[n-store.MaxHistory:]...)
+	}
+}
+
+// skipGroup defers g's recipients to the end of their destination's
+// back-off without an attempt (Attempts unchanged), or bounces them as
+// expired when their lifetime is over.
+func (q *Queue) skipGroup(ctx context.Context, m *store.Message, g group, dd destDown) {
+	now := q.clock.Now()
+	q.record(ctx, m, g, func(_ int, r *store.Recipient, sm *store.Message) (event, bool) {
+		if r.State != store.StateQueued && r.State != store.StateDeferred {
+			return event{}, false
+		}
+		if expired(sm.Received, now, q.opts.MaxLifetime) {
+			last := r.LastReply
+			if last == "" {
+				last = dd.reply
+			}
+			a := expiryAttempt(now, "", last)
+			r.State, r.LastReply = store.StateBounced, expiredEnhanced+" "+a.Reply
+			appendHistory(r, a)
+			return event{kind: evExpired, rcpt: r.Addr, reply: r.LastReply, attempts: r.Attempts}, true
+		}
+		r.State = store.StateDeferred
+		r.NextAttempt = dd.until
+		r.LastReply = fmt.Sprintf("not attempted: destination %s backed off until %s; last error: %s",
+			g.Domain, dd.until.UTC().Format(time.RFC3339), dd.reply)
+		return event{kind: evSkipped, rcpt: r.Addr, reply: r.LastReply, next: dd.until, attempts: r.Attempts}, true
+	}, nil)
+}

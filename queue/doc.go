@@ -1,0 +1,77 @@
+// Package queue schedules delivery of the spooled messages: it is the part
+// between the spool (package store) and outbound SMTP (package delivery),
+// and it carries out the operator's queue commands.
+//
+// # What it owns
+//
+//   - The scheduler (Queue.Run, Queue.Shutdown). One dispatcher goroutine
+//     pulls due message IDs from the store's due index (Store.Due), never
+//     more than there are free workers and skipping messages in flight, and
+//     hands them to a fixed pool of Options.Workers goroutines. Between
+//     pulls it waits on one reusable timer armed for Store.NextDue, or for
+//     a wake-up: Enqueue, Flush and Release wake it, so a fresh message is
+//     delivered at once, and so does a worker finishing. No goroutine
+//     sleeps per message and nothing polls.
+//   - One attempt (attempt.go). A worker loads the message, takes its
+//     queued or deferred recipients whose NextAttempt has come, groups them
+//     by lower-cased destination domain (groupByDomain) and makes one
+//     Deliverer.Deliver call per group, one group after the other (the pool
+//     then bounds SMTP sessions exactly). Right after Deliver returns, and
+//     with nothing in between, the outcome is committed with Store.Update:
+//     the time between a remote 250 and that commit is the only duplicate
+//     window (store/doc.go); the commit uses a context detached from
+//     shutdown so stopping cannot widen it.
+//   - Per-recipient outcome: delivered and bounced are final; deferred
+//     recipients get NextAttempt from Backoff (first retry FirstRetry,
+//     doubling, ±10 % jitter, capped at MaxRetryInterval, integer Duration
+//     arithmetic), but never later than Received+MaxLifetime. A temporary
+//     failure once the message is MaxLifetime old bounces the recipient as
+//     expired: LastReply "4.4.7 delivery time expired; last error: ...",
+//     and a history entry with enhanced code 4.4.7 and no SMTP code (the
+//     bounce-log row is made from it by the store).
+//   - Destination back-off, in memory: when a Result says DestinationDown
+//     the domain waits until the earliest retry of that attempt's deferred
+//     recipients; the queue's other messages for it are deferred to that
+//     time without an attempt (Attempts unchanged; Stats.DestinationSkips).
+//     Flush of a message, a domain or all lifts it.
+//   - The start-up spread: for Options.Warmup after Run starts (default one
+//     minute) the dispatcher starts at most 1 + elapsed·WarmupRate/s
+//     deliveries in total (WarmupRate defaults to Workers), so a spool full
+//     of overdue mail after a restart ramps up instead of firing at once. A
+//     rate and not a concurrency cap: fast deliveries would otherwise still
+//     release the backlog in a burst.
+//   - Delivery status notifications (RFC 3464). When a recipient bounces,
+//     the message's sender is not null and Options.DSN is on, the Update
+//     that bounces also sets DSNPending; then the notice is built with
+//     Options.Notify (queue/dsn), spooled from the null sender <> to the
+//     sender, and a second Update clears DSNPending and sets DSNID. Run
+//     retries notices left pending by a crash (at worst one duplicate,
+//     never a lost one); the recipients it is about are those of the latest
+//     bounce batch (one attempt stamps its recipients with one time). One
+//     notice per bounce batch; never one for a message from <>.
+//   - The operator's commands used by queue/admin: List, Get, Headers,
+//     Flush, FlushDomain, FlushAll, Hold, Release, Delete, Bounces; and the
+//     listener's spool interface: NewBody and Enqueue.
+//
+// # What it must never import
+//
+// bbolt, go-smtp or anything network: it sees the spool through its Store
+// interface and SMTP through its Deliverer interface, both defined here and
+// satisfied by *store.DB and *delivery.Deliverer. It uses package delivery
+// for its types only, and never imports queue/dsn (the notice builder is an
+// Options field wired by cmd), queue/admin or queue/submission, which
+// import it.
+//
+// # Contract
+//
+//   - Delivery is at least once: an outcome is recorded only after Deliver
+//     returns; a crash before the commit re-sends the recipients it did not
+//     record as delivered.
+//   - Cancelling Run's context is a hard stop: in-flight deliveries are
+//     cancelled and abandoned to the queue (their recipients stay due, not
+//     counted as an attempt; outcomes already known are recorded). Shutdown
+//     is the graceful stop, as http.Server.Shutdown: stop claiming work,
+//     drain in-flight deliveries until its context ends, then abandon.
+//   - All time comes from Options.Clock and all randomness from
+//     Options.Rand, so tests drive retries and expiry with a fake clock.
+package queue

@@ -1,0 +1,129 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/outbox-mta/outbox/store"
+)
+
+// dsnOwed reports whether a bounce of m must be notified: notices are on
+// and the sender is not null. A message from <> never gets one (RFC 5321
+// §4.5.5, RFC 3464 §2.4: that is how notice loops are prevented).
+func (q *Queue) dsnOwed(m *store.Message) bool {
+	return q.opts.DSN && m.From != ""
+}
+
+// sendDSN queues the notice about bounced (one bounce batch) of m, whose
+// record already has DSNPending set, then clears DSNPending and records
+// the notice's ID. A crash before the clearing leaves DSNPending set and
+// recoverDSNs sends it again at the next start: at worst a duplicate
+// notice, never a lost one. On failure DSNPending stays set likewise.
+func (q *Queue) sendDSN(ctx context.Context, m *store.Message, bounced []store.Recipient) {
+	body, err := q.opts.Notify(m, bounced)
+	if err != nil {
+		q.log.Error("cannot build delivery status notification; retried at next start", "msgid", m.ID, "err", err)
+		return
+	}
+	dsnID, err := q.spool(ctx, body, m.From)
+	if err != nil {
+		q.log.Error("cannot queue delivery status notification; retried at next start", "msgid", m.ID, "err", err)
+		return
+	}
+	q.st.dsns.Add(1)
+	q.log.Info("dsn queued", "msgid", m.ID, "dsnid", dsnID, "rcpt", m.From, "bounced", len(bounced))
+	err = q.store.Update(ctx, m.ID, func(sm *store.Message) error {
+		sm.DSNPending = false
+		sm.DSNID = dsnID
+		return nil
+	})
+	if err != nil {
+		q.log.Error("cannot clear DSN pending; the notice may be sent twice", "msgid", m.ID, "dsnid", dsnID, "err", err)
+	}
+}
+
+// spool queues body as a new message from the null sender to rcpt and
+// returns its ID.
+func (q *Queue) spool(ctx context.Context, body []byte, rcpt string) (string, error) {
+	b, err := q.store.NewBody()
+	if err != nil {
+		return "", fmt.Errorf("new body: %w", err)
+	}
+	if _, err := b.Write(body); err != nil {
+		_ = b.Discard()
+		return "", fmt.Errorf("write body: %w", err)
+	}
+	m := &store.Message{
+		From:       "",
+		Recipients: []store.Recipient{{Addr: rcpt}},
+		Size:       int64(len(body)),
+	}
+	if err := q.Enqueue(ctx, m, b); err != nil {
+		_ = b.Discard()
+		return "", err
+	}
+	return m.ID, nil
+}
+
+// recoverDSNs sends the notices left pending by a crash (see sendDSN). It
+// pages through the whole spool once, at Run start.
+func (q *Queue) recoverDSNs(ctx context.Context) {
+	if !q.opts.DSN {
+		return
+	}
+	f := store.Filter{Done: true}
+	for ctx.Err() == nil {
+		page, err := q.store.List(ctx, f)
+		if err != nil {
+			if ctx.Err() == nil {
+				q.log.Error("cannot list spool for pending notices", "err", err)
+			}
+			return
+		}
+		if len(page) == 0 {
+			return
+		}
+		for _, m := range page {
+			if !m.DSNPending || !q.dsnOwed(m) {
+				continue
+			}
+			if batch := lastBounceBatch(m); len(batch) > 0 {
+				q.log.Info("sending notice left pending", "msgid", m.ID)
+				q.sendDSN(ctx, m, batch)
+			}
+		}
+		f.After = page[len(page)-1].ID
+	}
+}
+
+// lastBounceBatch is the recipients that bounced in m's latest bounce: the
+// queue stamps one attempt's recipients with the same time, so the batch a
+// pending notice is about is the bounced recipients whose last history
+// entry has the latest time.
+func lastBounceBatch(m *store.Message) []store.Recipient {
+	var latest time.Time
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		if r.State == store.StateBounced && len(r.History) > 0 {
+			if t := r.History[len(r.History)-1].Time; t.After(latest) {
+				latest = t
+			}
+		}
+	}
+	var batch []store.Recipient
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		if r.State != store.StateBounced {
+			continue
+		}
+		var t time.Time
+		if len(r.History) > 0 {
+			t = r.History[len(r.History)-1].Time
+		}
+		if t.Equal(latest) {
+			batch = append(batch, cloneRecipient(r))
+		}
+	}
+	return batch
+}

@@ -1,0 +1,253 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/outbox-mta/outbox/delivery"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// Store is the spool as the queue uses it. *store.DB satisfies it; tests
+// use an in-memory fake.
+type Store interface {
+	NewBody() (*store.Body, error)
+	Enqueue(ctx context.Context, m *store.Message, b *store.Body) error
+	Get(ctx context.Context, id string) (*store.Message, error)
+	OpenBody(ctx context.Context, id string) (io.ReadCloser, error)
+	Update(ctx context.Context, id string, fn func(m *store.Message) error) error
+	Delete(ctx context.Context, id string) error
+	Due(ctx context.Context, now time.Time, limit int, skip func(id string) bool) ([]string, error)
+	NextDue(ctx context.Context) (time.Time, bool, error)
+	List(ctx context.Context, f store.Filter) ([]*store.Message, error)
+	Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error)
+}
+
+var _ Store = (*store.DB)(nil)
+
+// Deliverer makes one SMTP transaction for one destination domain.
+// *delivery.Deliverer satisfies it. Deliver never returns an error: every
+// failure is a per-recipient outcome in the Result.
+type Deliverer interface {
+	Deliver(ctx context.Context, env *delivery.Envelope) *delivery.Result
+}
+
+var _ Deliverer = (*delivery.Deliverer)(nil)
+
+// NotifyFunc builds the body of a delivery status notification (RFC 3464)
+// for m's sender about the recipients in bounced, which failed in one
+// attempt. The returned bytes are a complete message (headers and body, CRLF
+// line endings) ready to spool; the queue sends it from the null sender.
+type NotifyFunc func(m *store.Message, bounced []store.Recipient) ([]byte, error)
+
+// Errors returned by the queue.
+var (
+	// ErrClosed is returned by Run after Shutdown, and by Run on a queue
+	// that was already shut down.
+	ErrClosed = errors.New("queue: closed")
+	// ErrRunning is returned by Run when the queue is already running.
+	ErrRunning = errors.New("queue: already running")
+)
+
+// Options configure New. Zero fields take the documented defaults.
+type Options struct {
+	// Workers is the number of concurrent deliveries (messages in flight).
+	// Default 64.
+	Workers int
+	// AtLeastOne is the default at-least-one policy, used when a message
+	// has no override (store.Message.AtLeastOne); nil means true.
+	AtLeastOne *bool
+	// FirstRetry is the wait after a recipient's first temporary failure;
+	// it doubles after each further one. Default 5m.
+	FirstRetry time.Duration
+	// MaxRetryInterval caps the wait between attempts. Default 4000s.
+	MaxRetryInterval time.Duration
+	// MaxLifetime is how long a message is retried from its reception;
+	// a temporary failure after that bounces as expired. Default 5 days.
+	MaxLifetime time.Duration
+	// Warmup is the start-up window during which the dispatcher starts at
+	// most WarmupRate deliveries per second (after a first one at once),
+	// so overdue work after a restart is spread out. Default 1m; negative
+	// disables.
+	Warmup time.Duration
+	// WarmupRate is deliveries started per second during Warmup. Default
+	// Workers.
+	WarmupRate int
+	// DSN enables delivery status notifications to the sender on bounce.
+	// When set, Notify must be set too.
+	DSN bool
+	// Notify builds DSN bodies (the lead wires queue/dsn here).
+	Notify NotifyFunc
+	// Logger receives one line per delivery, deferral and bounce. Default
+	// slog.Default(). The queue adds component=queue.
+	Logger *slog.Logger
+	// Clock is the time source and timer factory. Default the wall clock.
+	Clock Clock
+	// Rand(n) returns a uniform value in [0, n); it jitters the back-off.
+	// Default math/rand/v2.Int64N.
+	Rand func(n int64) int64
+}
+
+// Defaults.
+const (
+	DefaultWorkers          = 64
+	DefaultFirstRetry       = 5 * time.Minute
+	DefaultMaxRetryInterval = 4000 * time.Second
+	DefaultMaxLifetime      = 5 * 24 * time.Hour
+	DefaultWarmup           = time.Minute
+)
+
+func (o *Options) setDefaults() {
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.AtLeastOne == nil {
+		yes := true
+		o.AtLeastOne = &yes
+	}
+	if o.FirstRetry <= 0 {
+		o.FirstRetry = DefaultFirstRetry
+	}
+	if o.MaxRetryInterval <= 0 {
+		o.MaxRetryInterval = DefaultMaxRetryInterval
+	}
+	if o.MaxLifetime <= 0 {
+		o.MaxLifetime = DefaultMaxLifetime
+	}
+	if o.Warmup == 0 {
+		o.Warmup = DefaultWarmup
+	}
+	if o.WarmupRate <= 0 {
+		o.WarmupRate = o.Workers
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = systemClock{}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Int64N
+	}
+}
+
+// Queue schedules delivery of the spooled messages and carries out the
+// operator's queue commands. Create it with New, start it with Run.
+type Queue struct {
+	store Store
+	del   Deliverer
+	opts  Options
+	log   *slog.Logger
+	clock Clock
+
+	wake chan struct{} // capacity 1: a pending wake-up is never lost nor doubled
+	dest destinations
+	st   counters
+
+	mu           sync.Mutex
+	running      bool
+	closed       bool
+	stopDispatch context.CancelFunc // set while running
+	abandon      context.CancelFunc // cancels in-flight deliveries
+	stopped      chan struct{}      // closed when Run returns
+}
+
+// New returns a queue over st delivering with d.
+func New(st Store, d Deliverer, opts Options) (*Queue, error) {
+	if st == nil || d == nil {
+		return nil, errors.New("queue: New needs a store and a deliverer")
+	}
+	if opts.DSN && opts.Notify == nil {
+		return nil, errors.New("queue: Options.DSN is set but Options.Notify is nil")
+	}
+	opts.setDefaults()
+	return &Queue{
+		store: st,
+		del:   d,
+		opts:  opts,
+		log:   opts.Logger.With("component", "queue"),
+		clock: opts.Clock,
+		wake:  make(chan struct{}, 1),
+		dest:  destinations{until: make(map[string]destDown)},
+	}, nil
+}
+
+// NewBody starts a message body in the spool (for the listener).
+func (q *Queue) NewBody() (*store.Body, error) { return q.store.NewBody() }
+
+// Enqueue durably spools m with body b, then wakes the scheduler so a fresh
+// message is delivered at once rather than at the next timer. Recipients
+// with no state are Queued, due at reception; a zero Received is now.
+func (q *Queue) Enqueue(ctx context.Context, m *store.Message, b *store.Body) error {
+	now := q.clock.Now()
+	if m.Received.IsZero() {
+		m.Received = now
+	}
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		if r.State == 0 {
+			r.State = store.StateQueued
+		}
+		if r.NextAttempt.IsZero() && !r.State.Final() {
+			r.NextAttempt = m.Received
+		}
+	}
+	if err := q.store.Enqueue(ctx, m, b); err != nil {
+		return fmt.Errorf("queue: enqueue: %w", err)
+	}
+	q.Wake()
+	return nil
+}
+
+// Wake makes the dispatcher look for due work now. It never blocks.
+func (q *Queue) Wake() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats is a snapshot of the queue's counters, for metrics.
+type Stats struct {
+	Attempts         uint64 // Deliver calls
+	Delivered        uint64 // recipients delivered
+	Deferred         uint64 // recipients deferred after an attempt
+	Bounced          uint64 // recipients bounced, expired included
+	Expired          uint64 // recipients bounced because their lifetime ran out
+	Ambiguous        uint64 // attempts whose outcome was ambiguous (lost after the dot)
+	DestinationDown  uint64 // attempts that found no reachable host
+	DestinationSkips uint64 // recipients deferred without attempt: destination backed off
+	DSNs             uint64 // delivery status notifications queued
+	InFlight         int    // messages being delivered now
+	DownDomains      int    // destinations currently backed off
+}
+
+type counters struct {
+	attempts, delivered, deferred, bounced, expired atomic.Uint64
+	ambiguous, destDown, destSkips, dsns            atomic.Uint64
+	inFlight                                        atomic.Int64
+}
+
+// Stats returns the current counters.
+func (q *Queue) Stats() Stats {
+	return Stats{
+		Attempts:         q.st.attempts.Load(),
+		Delivered:        q.st.delivered.Load(),
+		Deferred:         q.st.deferred.Load(),
+		Bounced:          q.st.bounced.Load(),
+		Expired:          q.st.expired.Load(),
+		Ambiguous:        q.st.ambiguous.Load(),
+		DestinationDown:  q.st.destDown.Load(),
+		DestinationSkips: q.st.destSkips.Load(),
+		DSNs:             q.st.dsns.Load(),
+		InFlight:         int(q.st.inFlight.Load()),
+		DownDomains:      q.dest.count(q.clock.Now()),
+	}
+}

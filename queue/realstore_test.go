@@ -1,0 +1,126 @@
+package queue
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outbox-mta/outbox/delivery"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// The queue over the real bbolt spool: enqueue through the queue, partial
+// result, bounce-log row, notice spooled and delivered in turn, restart.
+func TestWithRealStore(t *testing.T) {
+	dir := t.TempDir()
+	quiet := slog.New(slog.DiscardHandler)
+	db, err := store.Open(dir, store.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { db.Close() }()
+	clock := newFakeClock()
+	del := &fakeDeliverer{}
+	del.set(func(_ context.Context, env *delivery.Envelope) *delivery.Result {
+		res := result(env, delivery.Delivered, ok250)
+		for i, r := range env.Rcpts {
+			switch r {
+			case "gone@x.test":
+				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Bounced, perm550
+			case "later@y.test":
+				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Deferred, temp451
+			}
+		}
+		return res
+	})
+	opts := testOptions()
+	opts.Clock = clock
+	opts.Notify = func(m *store.Message, bounced []store.Recipient) ([]byte, error) {
+		return []byte("Subject: Undelivered: " + bounced[0].Addr + "\r\n\r\nreport\r\n"), nil
+	}
+	q, err := New(db, del, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- q.Run(ctx) }()
+
+	b, err := q.NewBody()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Write([]byte("Subject: real\r\n\r\nhello\r\n"))
+	m := &store.Message{From: "app@here.test", Recipients: []store.Recipient{
+		{Addr: "ok@x.test"}, {Addr: "gone@x.test"}, {Addr: "later@y.test"},
+	}}
+	if err := q.Enqueue(ctx, m, b); err != nil {
+		t.Fatal(err)
+	}
+	state := func(id, addr string) store.State {
+		got, err := db.Get(context.Background(), id)
+		if err != nil {
+			return 0
+		}
+		for _, r := range got.Recipients {
+			if r.Addr == addr {
+				return r.State
+			}
+		}
+		return 0
+	}
+	waitFor(t, "outcomes", func() bool {
+		return state(m.ID, "ok@x.test") == store.StateDelivered &&
+			state(m.ID, "gone@x.test") == store.StateBounced &&
+			state(m.ID, "later@y.test") == store.StateDeferred
+	})
+	var dsnID string
+	waitFor(t, "notice spooled", func() bool {
+		got, _ := db.Get(context.Background(), m.ID)
+		dsnID = got.DSNID
+		return dsnID != "" && !got.DSNPending
+	})
+	waitFor(t, "notice delivered", func() bool { return state(dsnID, "app@here.test") == store.StateDelivered })
+	if h, err := q.Headers(context.Background(), dsnID); err != nil || h != "Subject: Undelivered: gone@x.test\r\n" {
+		t.Errorf("notice headers %q, %v", h, err)
+	}
+	bs, err := q.Bounces(context.Background(), time.Time{})
+	if err != nil || len(bs) != 1 || bs[0].Rcpt != "gone@x.test" || bs[0].Code != 550 || bs[0].Enhanced != "5.1.1" ||
+		bs[0].Host != "mx.x.test[127.0.0.2]:25" || bs[0].Attempts != 1 {
+		t.Errorf("bounce log %+v, %v", bs, err)
+	}
+	for _, e := range del.envelopes() {
+		if e.MsgID == dsnID && (e.From != "" || e.Rcpts[0] != "app@here.test") {
+			t.Errorf("notice envelope %+v", e)
+		}
+	}
+
+	// Restart on the same spool: the deferred recipient is retried on time.
+	cancel()
+	if err := <-runErr; err != context.Canceled {
+		t.Fatalf("Run = %v", err)
+	}
+	db.Close()
+	db, err = store.Open(dir, store.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	del.set(nil) // everything accepted now
+	q, err = New(db, del, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	go func() { runErr <- q.Run(ctx) }()
+	clock.Advance(5 * time.Minute)
+	waitFor(t, "retry delivered", func() bool { return state(m.ID, "later@y.test") == store.StateDelivered })
+	got, _ := db.Get(context.Background(), m.ID)
+	if !got.Done() || !strings.HasPrefix(got.Recipients[2].LastReply, "250") {
+		t.Errorf("after retry %+v", got)
+	}
+	cancel()
+	<-runErr
+}

@@ -1,0 +1,144 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/outbox-mta/outbox/store"
+)
+
+// eventKind is what happened to one recipient, for the log line and Stats.
+type eventKind uint8
+
+const (
+	evDelivered eventKind = iota + 1
+	evDeferred
+	evBounced
+	evExpired // bounced because its lifetime ran out
+	evSkipped // deferred without attempt: destination backed off
+)
+
+// event is one recipient's outcome, logged after it is committed.
+type event struct {
+	kind     eventKind
+	rcpt     string
+	host     string
+	tls      string
+	reply    string
+	next     time.Time
+	attempts int
+}
+
+// errNoChange aborts an Update that would write the record unchanged.
+var errNoChange = errors.New("queue: no change")
+
+// recordFunc changes recipient r (the k-th of the group) of the stored
+// message sm, and says what happened; false leaves it unchanged.
+type recordFunc func(k int, r *store.Recipient, sm *store.Message) (event, bool)
+
+// record applies fn to each recipient of g in one Store.Update, marks the
+// message DSNPending in that same update when a recipient bounced and a
+// notice is owed, then logs one line per recipient, counts, and queues the
+// notice. reset, when not nil, is called before each run of the update
+// function (a store may run it more than once) to clear what fn gathers.
+func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn recordFunc, reset func()) {
+	var (
+		events  []event
+		bounced []store.Recipient
+		after   store.Message // the committed envelope, for the notice
+	)
+	err := q.store.Update(ctx, m.ID, func(sm *store.Message) error {
+		events, bounced = events[:0], bounced[:0]
+		if reset != nil {
+			reset()
+		}
+		for k, i := range g.Index {
+			// The record may have changed since the worker read it; a
+			// recipient is matched by position and address.
+			if i >= len(sm.Recipients) || sm.Recipients[i].Addr != g.Rcpts[k] {
+				continue
+			}
+			r := &sm.Recipients[i]
+			if r.State.Final() {
+				continue
+			}
+			ev, ok := fn(k, r, sm)
+			if !ok {
+				continue
+			}
+			events = append(events, ev)
+			if r.State == store.StateBounced {
+				bounced = append(bounced, cloneRecipient(r))
+			}
+		}
+		if len(events) == 0 {
+			return errNoChange // nothing to write
+		}
+		if len(bounced) > 0 && q.dsnOwed(sm) {
+			sm.DSNPending = true
+		}
+		after = cloneMessage(sm)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, errNoChange) {
+			return
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			q.log.Info("message deleted during delivery; outcome dropped", "msgid", m.ID)
+			return
+		}
+		// Delivered recipients not recorded will be sent again: the
+		// at-least-once duplicate, which is why this is an error.
+		q.log.Error("cannot record delivery outcome; recipients stay due", "msgid", m.ID, "err", err)
+		return
+	}
+	for _, ev := range events {
+		q.logEvent(m.ID, ev)
+	}
+	if len(bounced) > 0 && q.dsnOwed(&after) {
+		q.sendDSN(ctx, &after, bounced)
+	}
+}
+
+// logEvent writes the one log line of a recipient's outcome and counts it.
+func (q *Queue) logEvent(id string, ev event) {
+	attrs := []any{"msgid", id, "rcpt", ev.rcpt, "attempts", ev.attempts, "reply", ev.reply}
+	if ev.host != "" {
+		attrs = append(attrs, "host", ev.host, "tls", ev.tls)
+	}
+	switch ev.kind {
+	case evDelivered:
+		q.st.delivered.Add(1)
+		q.log.Info("delivered", attrs...)
+	case evDeferred:
+		q.st.deferred.Add(1)
+		q.log.Info("deferred", append(attrs, "next", ev.next)...)
+	case evSkipped:
+		q.st.destSkips.Add(1)
+		q.log.Info("deferred", append(attrs, "next", ev.next, "reason", "destination backed off")...)
+	case evBounced:
+		q.st.bounced.Add(1)
+		q.log.Warn("bounced", attrs...)
+	case evExpired:
+		q.st.bounced.Add(1)
+		q.st.expired.Add(1)
+		q.log.Warn("bounced", append(attrs, "reason", "expired")...)
+	}
+}
+
+func cloneMessage(m *store.Message) store.Message {
+	c := *m
+	c.Recipients = make([]store.Recipient, len(m.Recipients))
+	for i := range m.Recipients {
+		c.Recipients[i] = cloneRecipient(&m.Recipients[i])
+	}
+	return c
+}
+
+func cloneRecipient(r *store.Recipient) store.Recipient {
+	c := *r
+	c.History = append([]store.Attempt(nil), r.History...)
+	return c
+}
