@@ -1,0 +1,209 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Body accumulates a message body before Enqueue commits it. The first
+// Options.InlineMax bytes are buffered in memory; past that the buffer is
+// written to dir/bodies/ID and dropped, and later writes go straight to the
+// file, so a 25 MiB message is never held in memory (let alone twice).
+// A Body is not safe for concurrent use.
+type Body struct {
+	db   *DB
+	id   string
+	buf  bytes.Buffer
+	f    *os.File // non-nil once spilled to a file
+	size int64
+	err  error // sticky write error
+	// synced: the file is fsynced and closed (Enqueue's first step).
+	synced bool
+	// done: committed or discarded; further use is an error.
+	done bool
+}
+
+// NewBody starts a new body; its ID is the ID the message will have.
+func (db *DB) NewBody() (*Body, error) {
+	select {
+	case <-db.quit:
+		return nil, ErrClosed
+	default:
+	}
+	return &Body{db: db, id: db.ids.next(db.now())}, nil
+}
+
+// ID is the message ID this body will be committed under.
+func (b *Body) ID() string { return b.id }
+
+// Size is the number of bytes written so far.
+func (b *Body) Size() int64 { return b.size }
+
+// Write appends to the body. An error sticks: later writes return it too.
+func (b *Body) Write(p []byte) (int, error) {
+	switch {
+	case b.err != nil:
+		return 0, b.err
+	case b.done || b.synced:
+		return 0, errors.New("store: write to a body already enqueued or discarded")
+	}
+	if max := b.db.opts.MaxBodySize; max > 0 && b.size+int64(len(p)) > max {
+		b.err = fmt.Errorf("%w: over %d bytes", ErrTooBig, max)
+		return 0, b.err
+	}
+	if b.f == nil && b.size+int64(len(p)) > b.db.opts.InlineMax {
+		if err := b.spill(); err != nil {
+			b.err = err
+			return 0, err
+		}
+	}
+	if b.f == nil {
+		n, _ := b.buf.Write(p)
+		b.size += int64(n)
+		return n, nil
+	}
+	n, err := b.f.Write(p)
+	b.size += int64(n)
+	if err != nil {
+		b.err = noSpace(fmt.Errorf("store: write body %s: %w", b.id, err))
+		return n, b.err
+	}
+	return n, nil
+}
+
+// spill moves the buffered bytes to the body's file.
+func (b *Body) spill() error {
+	f, err := os.OpenFile(b.db.bodyPath(b.id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return noSpace(fmt.Errorf("store: create body file: %w", err))
+	}
+	b.f = f
+	if _, err := f.Write(b.buf.Bytes()); err != nil {
+		return noSpace(fmt.Errorf("store: write body %s: %w", b.id, err))
+	}
+	b.buf = bytes.Buffer{}
+	return nil
+}
+
+// inline reports whether the body lives in bbolt, and its bytes.
+func (b *Body) inline() ([]byte, bool) {
+	if b.f != nil {
+		return nil, false
+	}
+	return b.buf.Bytes(), true
+}
+
+// sync makes a file body durable before its record is committed: fsync the
+// file, close it, fsync the directory so its name survives a crash too. A
+// crash after this and before the commit leaves an orphan, swept at Open.
+func (b *Body) sync() error {
+	if b.err != nil {
+		return b.err
+	}
+	if b.f == nil || b.synced {
+		return nil
+	}
+	if err := b.f.Sync(); err != nil {
+		b.err = noSpace(fmt.Errorf("store: sync body %s: %w", b.id, err))
+		return b.err
+	}
+	if err := b.f.Close(); err != nil {
+		b.err = noSpace(fmt.Errorf("store: close body %s: %w", b.id, err))
+		return b.err
+	}
+	if err := syncDir(b.db.bodyDir); err != nil {
+		return noSpace(err)
+	}
+	b.synced = true
+	return nil
+}
+
+// Discard releases an uncommitted body and removes its file, if any. Safe
+// after Enqueue (no-op) and more than once.
+func (b *Body) Discard() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	b.buf = bytes.Buffer{}
+	if b.f == nil {
+		return nil
+	}
+	if !b.synced {
+		b.f.Close()
+	}
+	if err := os.Remove(b.db.bodyPath(b.id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("store: discard body %s: %w", b.id, err)
+	}
+	return nil
+}
+
+// committed marks the body as owned by the store.
+func (b *Body) committed() {
+	b.done = true
+	b.buf = bytes.Buffer{}
+}
+
+// OpenBody opens the stored body of a message. An inline body is copied out
+// of bbolt so no read transaction stays open while the caller streams it (a
+// long read transaction blocks a writer that must grow the mmap); a file
+// body is opened directly.
+func (db *DB) OpenBody(ctx context.Context, id string) (io.ReadCloser, error) {
+	var data []byte
+	inline := false
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		if v := bucket(tx, bucketBodies).Get([]byte(id)); v != nil {
+			data = bytes.Clone(v)
+			inline = true
+			return nil
+		}
+		if bucket(tx, bucketMsgs).Get([]byte(id)) == nil && bucket(tx, bucketQuarantine).Get([]byte(id)) == nil {
+			return fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if inline {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}
+	f, err := os.Open(db.bodyPath(id))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: body of %s is missing", ErrCorrupt, id)
+		}
+		return nil, fmt.Errorf("store: open body: %w", err)
+	}
+	return f, nil
+}
+
+func (db *DB) bodyPath(id string) string { return filepath.Join(db.bodyDir, id) }
+
+// removeBodyFile deletes a file body after the commit that dropped its
+// record; a failure only leaves an orphan for the next Open to sweep.
+func (db *DB) removeBodyFile(id string) {
+	if err := os.Remove(db.bodyPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		db.log.Warn("remove body file", "msgid", id, "err", err)
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("store: sync directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("store: sync directory: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// Record encoding.
+//
+// A record is a version byte followed by a compact binary body of unsigned
+// varints (lengths, counts, small integers), zig-zag varints (times as unix
+// nanoseconds) and length-prefixed strings. It is hand-rolled rather than
+// JSON because the queue decodes a record on every attempt and List decodes
+// the whole queue: the binary form is about a third of the JSON size and
+// decodes several times faster (see doc.go). The ID is not encoded: it is the
+// record's key.
+//
+// Version 1 layout:
+//
+//	0x01
+//	From, Client, User, DSNID   strings
+//	Size                        uvarint
+//	Received                    time
+//	flags                       byte: bit0 DSNPending, bit1 AtLeastOne set, bit2 AtLeastOne value
+//	n                           uvarint, then n recipients:
+//	  Addr, LastReply           strings
+//	  State                     byte
+//	  Attempts                  uvarint
+//	  NextAttempt               time
+//	  h                         uvarint, then h attempts:
+//	    Time                    time
+//	    Host, TLS, Enhanced, Reply strings
+//	    Code                    uvarint
+//	    Result                  byte
+//
+// A time is a zig-zag varint of UnixNano, with the zero time.Time encoded as 0.
+const recordV1 = 1
+
+// EncodeMessage returns the stored form of m (without m.ID, which is the
+// record's key).
+func EncodeMessage(m *Message) []byte {
+	b := make([]byte, 0, 64+32*len(m.Recipients))
+	b = append(b, recordV1)
+	b = appendString(b, m.From)
+	b = appendString(b, m.Client)
+	b = appendString(b, m.User)
+	b = appendString(b, m.DSNID)
+	b = binary.AppendUvarint(b, uint64(max(m.Size, 0)))
+	b = appendTime(b, m.Received)
+	var flags byte
+	if m.DSNPending {
+		flags |= 1
+	}
+	if m.AtLeastOne != nil {
+		flags |= 2
+		if *m.AtLeastOne {
+			flags |= 4
+		}
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(len(m.Recipients)))
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		b = appendString(b, r.Addr)
+		b = appendString(b, r.LastReply)
+		b = append(b, byte(r.State))
+		b = binary.AppendUvarint(b, uint64(max(r.Attempts, 0)))
+		b = appendTime(b, r.NextAttempt)
+		b = binary.AppendUvarint(b, uint64(len(r.History)))
+		for j := range r.History {
+			a := &r.History[j]
+			b = appendTime(b, a.Time)
+			b = appendString(b, a.Host)
+			b = appendString(b, a.TLS)
+			b = appendString(b, a.Enhanced)
+			b = appendString(b, a.Reply)
+			b = binary.AppendUvarint(b, uint64(max(a.Code, 0)))
+			b = append(b, byte(a.Result))
+		}
+	}
+	return b
+}
+
+// DecodeMessage parses a record produced by EncodeMessage. The returned
+// message has no ID (the caller knows the key). Any malformed input yields
+// an error wrapping ErrCorrupt; it never panics.
+func DecodeMessage(b []byte) (*Message, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty record", ErrCorrupt)
+	}
+	if b[0] != recordV1 {
+		return nil, fmt.Errorf("%w: unknown record version %d", ErrCorrupt, b[0])
+	}
+	d := decoder{b: b[1:]}
+	m := &Message{}
+	m.From = d.string()
+	m.Client = d.string()
+	m.User = d.string()
+	m.DSNID = d.string()
+	m.Size = d.int64()
+	m.Received = d.time()
+	flags := d.byte()
+	m.DSNPending = flags&1 != 0
+	if flags&2 != 0 {
+		v := flags&4 != 0
+		m.AtLeastOne = &v
+	}
+	if flags&^7 != 0 {
+		d.fail("unknown flags")
+	}
+	// Every recipient takes at least 6 bytes and every attempt 7, which
+	// bounds the counts by the input length before anything is allocated.
+	n := d.count(6)
+	if n > 0 {
+		m.Recipients = make([]Recipient, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		r := &m.Recipients[i]
+		r.Addr = d.string()
+		r.LastReply = d.string()
+		r.State = d.state()
+		r.Attempts = int(d.int64())
+		r.NextAttempt = d.time()
+		h := d.count(7)
+		if h > 0 {
+			r.History = make([]Attempt, h)
+		}
+		for j := 0; j < h && d.err == nil; j++ {
+			a := &r.History[j]
+			a.Time = d.time()
+			a.Host = d.string()
+			a.TLS = d.string()
+			a.Enhanced = d.string()
+			a.Reply = d.string()
+			a.Code = int(d.int64())
+			a.Result = d.state()
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return m, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(b, 0)
+	}
+	return binary.AppendVarint(b, t.UnixNano())
+}
+
+// decoder reads a record; the first problem sticks in err and every later
+// read returns a zero value, so DecodeMessage checks once at the end.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrCorrupt, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("truncated")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) int64() int64 {
+	v := d.uvarint()
+	if v > 1<<62 {
+		d.fail("integer out of range")
+		return 0
+	}
+	return int64(v)
+}
+
+func (d *decoder) count(minSize int) int {
+	v := d.uvarint()
+	if v > uint64(len(d.b)/minSize) {
+		d.fail("count exceeds record")
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) state() State {
+	s := State(d.byte())
+	if d.err == nil && s != 0 && (s < StateQueued || s > StateHeld) {
+		d.fail("unknown state")
+	}
+	return s
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("truncated")
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) time() time.Time {
+	if d.err != nil {
+		return time.Time{}
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("truncated")
+		return time.Time{}
+	}
+	d.b = d.b[n:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v)
+}

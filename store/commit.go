@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Group commit.
+//
+// Every write (Enqueue, Update, Delete, Prune, quarantine) is a request: an
+// op run inside a bbolt write transaction. One committer goroutine takes
+// everything pending, runs all the ops in one transaction, commits (bbolt
+// fsyncs the data pages, then the meta page) and only then answers every
+// waiter. Requests that arrive during the fsync wait in the channel and form
+// the next batch, so under load one fsync pair is shared by many messages
+// and a lone writer pays exactly one commit, with no batching delay (bbolt's
+// own Batch waits up to MaxBatchDelay, 10ms by default, before committing).
+//
+// An op either fails before it writes anything (not found, the caller's fn
+// returned an error, a corrupt record — whose quarantine write is meant to
+// commit), and the batch goes on; or it returns a dirtyError (a Put failed,
+// the op panicked) and the transaction is rolled back and rerun without it,
+// as bbolt's Batch does. Ops must therefore be safe to run more than once.
+
+// maxBatch bounds the requests in one transaction so one commit's latency
+// stays bounded under a flood.
+const maxBatch = 512
+
+// request is one write waiting for the committer.
+type request struct {
+	op        func(tx *bolt.Tx) error
+	done      chan error // buffered(1): the committer never blocks on it
+	cancelled atomic.Bool
+}
+
+// dirtyError marks an op failure after it may have written to the
+// transaction: the batch must be rolled back and retried without it.
+type dirtyError struct{ err error }
+
+func (e *dirtyError) Error() string { return e.err.Error() }
+func (e *dirtyError) Unwrap() error { return e.err }
+
+func dirty(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &dirtyError{err}
+}
+
+// errRetry aborts a batch transaction so it can be rerun.
+var errRetry = errors.New("store: retry batch")
+
+// write submits op to the committer and waits until its batch has committed.
+// If ctx ends first, write returns ctx.Err(); the op is skipped if its batch
+// had not started yet, otherwise it may still commit (see doc.go: the caller
+// must treat this as "unknown", as it treats a lost connection).
+func (db *DB) write(ctx context.Context, op func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &request{op: op, done: make(chan error, 1)}
+	select {
+	case db.reqs <- r:
+	case <-db.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		r.cancelled.Store(true)
+		return ctx.Err()
+	case <-db.stopped:
+		// The committer answers everything it took before stopping.
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+func (db *DB) commitLoop() {
+	defer close(db.stopped)
+	batch := make([]*request, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-db.reqs:
+			batch = append(batch, r)
+		case <-db.quit:
+			db.failPending()
+			return
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-db.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		db.runBatch(batch)
+	}
+}
+
+// failPending answers requests still queued at Close.
+func (db *DB) failPending() {
+	for {
+		select {
+		case r := <-db.reqs:
+			r.done <- ErrClosed
+		default:
+			return
+		}
+	}
+}
+
+// runBatch runs the batch in one transaction and answers every request.
+func (db *DB) runBatch(batch []*request) {
+	live := batch[:0:0]
+	for _, r := range batch {
+		if r.cancelled.Load() {
+			r.done <- context.Canceled
+			continue
+		}
+		live = append(live, r)
+	}
+	for len(live) > 0 {
+		errs := make([]error, len(live))
+		bad := -1
+		err := db.bolt.Update(func(tx *bolt.Tx) error {
+			for i, r := range live {
+				errs[i] = runOp(tx, r.op)
+				var de *dirtyError
+				if errors.As(errs[i], &de) {
+					bad = i
+					errs[i] = de.err
+					return errRetry
+				}
+			}
+			if db.opts.FailCommit != nil {
+				if err := db.opts.FailCommit(); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if bad >= 0 {
+			live[bad].done <- errs[bad]
+			live = append(live[:bad:bad], live[bad+1:]...)
+			continue
+		}
+		if err != nil {
+			err = noSpace(fmt.Errorf("store: commit: %w", err))
+			db.log.Error("commit failed", "requests", len(live), "err", err)
+		}
+		for i, r := range live {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+			r.done <- errs[i]
+		}
+		return
+	}
+}
+
+// runOp runs op, turning a panic into a dirty error so one bad request (a
+// caller's Update fn, say) cannot take the committer down.
+func runOp(tx *bolt.Tx, op func(tx *bolt.Tx) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = dirty(fmt.Errorf("store: write panicked: %v", p))
+		}
+	}()
+	return op(tx)
+}

@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Defaults for Options.
+const (
+	DefaultLockTimeout = time.Second
+	// DefaultInlineMax is the largest body kept inside bbolt; see doc.go for
+	// the measurements behind it.
+	DefaultInlineMax = 128 << 10
+)
+
+// Options configure Open. The zero value is usable.
+type Options struct {
+	// LockTimeout bounds the wait for the spool's file lock; default 1s
+	// (bbolt's own default waits forever). A second daemon on the same spool
+	// fails with ErrLocked instead of hanging.
+	LockTimeout time.Duration
+	// InlineMax: bodies up to this many bytes are kept in bbolt, larger ones
+	// in files under dir/bodies. 0 means DefaultInlineMax; negative keeps
+	// every body in a file.
+	InlineMax int64
+	// MaxBodySize: Body.Write fails with ErrTooBig past this many bytes;
+	// 0 means no limit (the listener enforces the SMTP size limit).
+	MaxBodySize int64
+	// Logger receives recovery reports and quarantine events; default
+	// slog.Default(). The store adds component=store.
+	Logger *slog.Logger
+	// Now is the clock for message IDs, Received and quarantine times;
+	// default time.Now.
+	Now func() time.Time
+	// FailCommit is a test hook: when set it is called before each commit,
+	// and a non-nil error fails that whole batch (every request in it gets
+	// the error, wrapped; errors.Is(err, ErrNoSpace) when it is an ENOSPC).
+	// Nothing of the batch is written. Production code leaves it nil.
+	FailCommit func() error
+}
+
+// Bucket names. Keys are message IDs unless noted.
+const (
+	bucketMsgs       = "msgs"       // ID → record (codec.go)
+	bucketBodies     = "bodies"     // ID → inline body (body.go)
+	bucketDue        = "due"        // 8-byte BE next-attempt nanos + ID → empty (index.go)
+	bucketBounces    = "bounces"    // 8-byte BE nanos + 8-byte BE seq → bounce row (bounces.go)
+	bucketQuarantine = "quarantine" // ID → quarantine entry (quarantine.go)
+)
+
+// bucket returns a bucket created by recover at Open.
+func bucket(tx *bolt.Tx, name string) *bolt.Bucket { return tx.Bucket([]byte(name)) }
+
+// DB is the durable spool: message records, their bodies, the due index and
+// the bounce log, in one bbolt file (dir/spool.db) plus large bodies in
+// dir/bodies. It is safe for concurrent use.
+type DB struct {
+	dir     string
+	bodyDir string
+	bolt    *bolt.DB
+	opts    Options
+	log     *slog.Logger
+
+	ids idGen
+
+	// Group commit (commit.go).
+	reqs    chan *request
+	quit    chan struct{} // closed by Close: stop accepting
+	stopped chan struct{} // closed when the committer has exited
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the spool in dir and recovers it: orphan
+// body files are removed and counts are logged. Nothing "in flight" is ever
+// persisted, so attempts interrupted by a crash are simply due again.
+func Open(dir string, opts Options) (*DB, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	if opts.InlineMax == 0 {
+		opts.InlineMax = DefaultInlineMax
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	bodyDir := filepath.Join(dir, "bodies")
+	if err := os.MkdirAll(bodyDir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: create spool directory: %w", err)
+	}
+	path := filepath.Join(dir, "spool.db")
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      opts.LockTimeout,
+		FreelistType: bolt.FreelistMapType,
+		// Few remaps: a remap waits for every open read transaction.
+		InitialMmapSize: 64 << 20,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, opts.LockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db := &DB{
+		dir:     dir,
+		bodyDir: bodyDir,
+		bolt:    bdb,
+		opts:    opts,
+		log:     opts.Logger.With("component", "store"),
+		ids:     idGen{enc: idEncoding()},
+		reqs:    make(chan *request, 1024),
+		quit:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	if err := db.recover(); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	go db.commitLoop()
+	return db, nil
+}
+
+// Close stops accepting requests, lets the committer finish the batch in
+// progress (queued requests fail with ErrClosed) and closes the file. Bodies
+// not yet enqueued should be discarded first.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		close(db.quit)
+		<-db.stopped
+		db.closeErr = db.bolt.Close()
+	})
+	return db.closeErr
+}
+
+// Dir is the spool directory.
+func (db *DB) Dir() string { return db.dir }
+
+func (db *DB) now() time.Time { return db.opts.Now() }
+
+// view runs fn in a read transaction after checking ctx and that db is open.
+func (db *DB) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-db.quit:
+		return ErrClosed
+	default:
+	}
+	err := db.bolt.View(fn)
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}

@@ -1,0 +1,99 @@
+// Package store is Outbox's durable spool: message envelopes with their
+// per-recipient delivery state, message bodies, the index of next attempts
+// and the bounce log, kept in one bbolt file (dir/spool.db) plus one file per
+// large body (dir/bodies/ID).
+//
+// It owns everything on disk under the spool directory and nothing else. It
+// imports bbolt and must never import anything about SMTP, DNS or the
+// network; no bbolt type appears in its API. Callers (the submission
+// listener, the queue, the admin interface) see *DB, Message and the
+// functions below.
+//
+// # Durability contract
+//
+//   - Enqueue returns nil only after the message — envelope, every
+//     recipient, and body — is committed and fsynced. The listener sends 250
+//     only after that return. A crash at any instant leaves the whole
+//     message or nothing.
+//   - Delivery is at-least-once. An attempt's outcome is recorded by Update
+//     after the remote server answered; nothing "in flight" is persisted.
+//     The duplicate window is between a remote 250 and our commit of
+//     StateDelivered: a crash there (or a failed commit) makes the message
+//     due again and the recipient receives it twice. No message is lost in
+//     that window.
+//   - An Enqueue whose ctx ends while its commit is in flight returns
+//     ctx.Err() with the outcome unknown (like a dropped connection); the
+//     listener answers 451 and the client retries, so a duplicate is
+//     possible, a loss is not.
+//   - A failed commit (disk full: ErrNoSpace, I/O error, Options.FailCommit)
+//     writes nothing of its batch, damages nothing committed earlier, and the
+//     DB stays usable.
+//   - Open takes bbolt's file lock with a timeout (Options.LockTimeout,
+//     default 1s): a second daemon on the same spool fails with ErrLocked.
+//   - Recovery at Open (recover.go): body files without a record are swept;
+//     interrupted attempts are simply due again.
+//   - A record that does not decode is quarantined where it is met (Get,
+//     List, Update, Delete, Prune, Stats), removed from the due index and
+//     logged; never a crash or a retry loop. See Quarantined.
+//
+// # Group commit
+//
+// Writes go through one committer goroutine (commit.go) that runs every
+// pending request in one bbolt transaction and answers them all after the
+// commit, so concurrent submissions share the commit's fsyncs. A lone writer
+// pays one commit and no added delay (bbolt's Batch would add up to its 10ms
+// MaxBatchDelay). A request that fails does not fail its batch.
+//
+// # Bodies: inline or in files, by measurement
+//
+// Measured on the development VM (2 vCPU AMD EPYC, virtio disk, ext4; raw
+// serial 4 KiB write+fdatasync: 9,300/s, 0.107 ms) with
+// go test -bench . -benchtime 1s..2s:
+//
+//	4 KiB messages           inline in bbolt               file beside it
+//	 1 writer                1,510 msgs/s  p99  4.1 ms     645 msgs/s  p99  2.3 ms
+//	 8 writers               3,810 msgs/s  p99 10.4 ms   1,080 msgs/s  p99 17.8 ms
+//	32 writers              11,450 msgs/s  p99  9.8 ms     910 msgs/s  p99 91.3 ms
+//
+//	8 writers, by size       inline                        file
+//	 64 KiB                  2,070 msgs/s  226 KB alloc/op   840 msgs/s  21 KB alloc/op
+//	128 KiB              810-1,280 msgs/s  413 KB           1,000-1,050 msgs/s  17 KB
+//	256 KiB                    670 msgs/s  831 KB              710 msgs/s  18 KB
+//	  1 MiB                    200 msgs/s  3.2 MB              380 msgs/s  15 KB
+//
+//	25 MiB, 1 writer         210 ms, 153 MB allocated/op   60 ms, 16 KB allocated/op
+//
+// A small inline body rides in the batch's shared commit (two fdatasyncs for
+// the whole batch); a file body costs its own file fsync and directory fsync
+// per message, which does not batch: at 4 KiB inline is 2.3x faster for one
+// writer and 12x faster at 32. Large bodies are the opposite: bbolt copies
+// the value into its node and again into page buffers (about 3x the body in
+// memory), writes it as overflow pages and never shrinks the file, while a
+// file is streamed once. The two cross between 128 and 256 KiB. Hence the
+// hybrid: bodies up to Options.InlineMax (DefaultInlineMax, 128 KiB: at the
+// crossover, with the lower memory cost) are inline in bbolt; larger bodies
+// spill to dir/bodies/ID as Body.Write passes InlineMax (never held in
+// memory twice), and Enqueue fsyncs the file and the directory before the
+// record's commit, so a crash leaves a whole message or an orphan file that
+// Open sweeps. OpenBody copies an inline body out and closes its read
+// transaction at once, since a long read transaction would block a writer
+// that needs to grow the mmap.
+//
+// # Index and records
+//
+// Message IDs (id.go) are 13 base32hex characters of a strictly increasing
+// nanosecond timestamp, so bbolt's key order is arrival order. Records use a
+// versioned binary encoding (codec.go: 350 ns encode, 1.6 µs decode for a
+// two-recipient record with history). The due index (index.go) has one key
+// per pending message, next-attempt time then ID: Due and NextDue are cursor
+// seeks, measured flat at 14-24 µs for a 100-ID page with 1k, 10k and 100k
+// queued messages. The bounce log (bounces.go) is appended in the same
+// transaction that makes a recipient Bounced.
+//
+// # Caveats
+//
+// bbolt's file never shrinks: space freed by Delete and Prune is reused but
+// not returned to the file system (Stats.FileSize). Update's fn runs inside
+// the shared write transaction: it must be quick, only modify its message,
+// and may be called more than once.
+package store

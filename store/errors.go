@@ -1,0 +1,47 @@
+package store
+
+import (
+	"errors"
+	"syscall"
+)
+
+// Sentinel errors of the store. Match them with errors.Is: the store wraps
+// them with the message ID or the underlying cause.
+var (
+	// ErrNotFound: no message (or quarantined record) has this ID.
+	ErrNotFound = errors.New("store: message not found")
+	// ErrCorrupt: a stored record does not decode. The record has been (or
+	// is being) moved to the quarantine bucket; see DB.Quarantined.
+	ErrCorrupt = errors.New("store: corrupt record")
+	// ErrClosed: the DB has been closed.
+	ErrClosed = errors.New("store: closed")
+	// ErrTooBig: a body grew past Options.MaxBodySize.
+	ErrTooBig = errors.New("store: message too big")
+	// ErrNoSpace: the disk is full (ENOSPC) while writing a body or
+	// committing. The error also matches the underlying *os.PathError or
+	// syscall.Errno. Nothing committed earlier is damaged and the DB stays
+	// usable; writes succeed again once space is freed.
+	ErrNoSpace = errors.New("store: no space left on device")
+	// ErrLocked: another process (or another DB in this process) holds the
+	// spool's file lock and did not release it within Options.LockTimeout.
+	ErrLocked = errors.New("store: spool is locked by another process")
+)
+
+// noSpace wraps err so that it also matches ErrNoSpace when it is an ENOSPC
+// (or EDQUOT, which callers handle the same way: free space, then retry).
+func noSpace(err error) error {
+	if err == nil || errors.Is(err, ErrNoSpace) {
+		return err
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return &noSpaceError{err}
+	}
+	return err
+}
+
+// noSpaceError matches both ErrNoSpace and its cause; its text is the
+// cause's, which already says "no space left on device".
+type noSpaceError struct{ err error }
+
+func (e *noSpaceError) Error() string   { return e.err.Error() }
+func (e *noSpaceError) Unwrap() []error { return []error{ErrNoSpace, e.err} }

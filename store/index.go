@@ -1,0 +1,124 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The due index.
+//
+// Bucket "due" holds one key per pending message: the 8-byte big-endian
+// unix nanoseconds of Message.NextAttempt() followed by the ID, with an empty
+// value. bbolt keeps keys sorted, so the earliest due message is the first
+// key: Due and NextDue are cursor seeks whose cost does not grow with the
+// queue. Held and finished messages have no entry. Enqueue, Update, Delete,
+// Prune and quarantine keep the index in step with the records in the same
+// transaction, so it can never point at a record that is not there (and a
+// crash cannot split them).
+
+// dueKey is the index key for a message next due at t; times before the
+// epoch (and the zero time, "as soon as possible") sort first as 0.
+func dueKey(t time.Time, id string) []byte {
+	k := make([]byte, 8, 8+len(id))
+	var n int64
+	if !t.IsZero() {
+		n = max(t.UnixNano(), 0)
+	}
+	binary.BigEndian.PutUint64(k, uint64(n))
+	return append(k, id...)
+}
+
+func dueTime(k []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
+}
+
+// moveDue replaces before's due entry by after's.
+func moveDue(tx *bolt.Tx, id string, before, after *Message) error {
+	due := bucket(tx, bucketDue)
+	tb, okb := before.NextAttempt()
+	ta, oka := after.NextAttempt()
+	var kb, ka []byte
+	if okb {
+		kb = dueKey(tb, id)
+	}
+	if oka {
+		ka = dueKey(ta, id)
+	}
+	if bytes.Equal(kb, ka) {
+		return nil
+	}
+	if kb != nil {
+		if err := due.Delete(kb); err != nil {
+			return err
+		}
+	}
+	if ka != nil {
+		return due.Put(ka, nil)
+	}
+	return nil
+}
+
+// dropDueByScan removes id's due entry when its record cannot be decoded to
+// find the key. It scans the index, which is acceptable only because it
+// runs on the rare quarantine and delete-of-corrupt paths.
+func dropDueByScan(tx *bolt.Tx, id string) error {
+	var keys [][]byte
+	c := bucket(tx, bucketDue).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) > 8 && string(k[8:]) == id {
+			keys = append(keys, bytes.Clone(k))
+		}
+	}
+	due := bucket(tx, bucketDue)
+	for _, k := range keys {
+		if err := due.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Due returns up to limit IDs of messages whose next attempt is at or before
+// now, earliest first, skipping those for which skip returns true (skip may
+// be nil; it runs inside a read transaction and must not call the DB's
+// write methods). limit <= 0 means no limit.
+func (db *DB) Due(ctx context.Context, now time.Time, limit int, skip func(id string) bool) ([]string, error) {
+	var ids []string
+	end := dueKey(now, "")
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		c := bucket(tx, bucketDue).Cursor()
+		for k, _ := c.First(); k != nil && bytes.Compare(k[:min(8, len(k))], end) <= 0; k, _ = c.Next() {
+			if len(k) <= 8 {
+				continue // not written by this package; ignore
+			}
+			id := string(k[8:])
+			if skip != nil && skip(id) {
+				continue
+			}
+			ids = append(ids, id)
+			if limit > 0 && len(ids) >= limit {
+				break
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// NextDue returns the earliest next-attempt time in the queue, false when
+// nothing is pending. A message due "as soon as possible" reports the epoch.
+func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var t time.Time
+	var ok bool
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		if k, _ := bucket(tx, bucketDue).Cursor().First(); len(k) > 8 {
+			t, ok = dueTime(k), true
+		}
+		return nil
+	})
+	return t, ok, err
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Page sizes for List.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// Filter selects messages for List.
+type Filter struct {
+	State  State  // 0: any; else messages with at least one recipient in State
+	Domain string // "": any; else messages with a recipient in Domain (case-insensitive)
+	After  string // cursor: list IDs after this one (the last ID of the previous page)
+	Limit  int    // 0: DefaultListLimit; capped at MaxListLimit
+	Done   bool   // include messages whose recipients are all final
+}
+
+func (f *Filter) match(m *Message) bool {
+	if !f.Done && m.Done() {
+		return false
+	}
+	if f.State == 0 && f.Domain == "" {
+		return true
+	}
+	for _, r := range m.Recipients {
+		if f.State != 0 && r.State != f.State {
+			continue
+		}
+		if f.Domain != "" && !strings.EqualFold(domainOf(r.Addr), f.Domain) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// domainOf is the part of addr after its last @.
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return ""
+}
+
+// List returns messages matching f in ID order (arrival order). Pass the
+// last ID of a page as f.After to get the next one. The State and Domain
+// conditions apply to the same recipient. Corrupt records met on the way
+// are quarantined and skipped.
+func (db *DB) List(ctx context.Context, f Filter) ([]*Message, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	var out []*Message
+	corrupt := map[string]error{}
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		c := bucket(tx, bucketMsgs).Cursor()
+		k, v := c.First()
+		if f.After != "" {
+			k, v = c.Seek([]byte(f.After))
+			if k != nil && string(k) == f.After {
+				k, v = c.Next()
+			}
+		}
+		for n := 0; k != nil && len(out) < limit; k, v = c.Next() {
+			if n++; n%1024 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			m, err := DecodeMessage(v)
+			if err != nil {
+				corrupt[string(k)] = err
+				continue
+			}
+			m.ID = string(k)
+			if f.match(m) {
+				out = append(out, m)
+			}
+		}
+		return nil
+	})
+	for id, cerr := range corrupt {
+		db.quarantine(ctx, id, cerr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// pruneChunk bounds the deletions per commit so Prune never holds the
+// writer long enough to delay submissions noticeably.
+const pruneChunk = 1000
+
+// Prune removes messages whose recipients are all final and that were
+// received before before, with their bodies, and bounce log rows older than
+// before. It reports how many of each it removed.
+func (db *DB) Prune(ctx context.Context, before time.Time) (msgs, bounces int, err error) {
+	var ids []string
+	corrupt := map[string]error{}
+	err = db.view(ctx, func(tx *bolt.Tx) error {
+		return bucket(tx, bucketMsgs).ForEach(func(k, v []byte) error {
+			m, err := DecodeMessage(v)
+			if err != nil {
+				corrupt[string(k)] = err
+				return nil
+			}
+			if m.Done() && m.Received.Before(before) {
+				ids = append(ids, string(k))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for id, cerr := range corrupt {
+		db.quarantine(ctx, id, cerr)
+	}
+	for len(ids) > 0 {
+		chunk := ids[:min(pruneChunk, len(ids))]
+		ids = ids[len(chunk):]
+		n := 0
+		err := db.write(ctx, func(tx *bolt.Tx) error {
+			n = 0
+			for _, id := range chunk {
+				// Recheck: an Update may have changed it since the scan.
+				v := bucket(tx, bucketMsgs).Get([]byte(id))
+				if v == nil {
+					continue
+				}
+				m, err := DecodeMessage(v)
+				if err != nil || !m.Done() || !m.Received.Before(before) {
+					continue
+				}
+				if _, err := db.deleteTx(tx, id); err != nil {
+					return dirty(err)
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return msgs, 0, err
+		}
+		msgs += n
+	}
+	err = db.write(ctx, func(tx *bolt.Tx) error {
+		n, err := pruneBounces(tx, before)
+		bounces = n
+		return dirty(err)
+	})
+	if err != nil {
+		return msgs, 0, err
+	}
+	if msgs+bounces > 0 {
+		db.log.Info("pruned", "messages", msgs, "bounces", bounces, "before", before)
+	}
+	return msgs, bounces, nil
+}
+
+// Stats summarises the spool.
+type Stats struct {
+	Messages      int           // message records
+	Pending       int           // messages with a recipient awaiting delivery
+	Recipients    map[State]int // recipients by state
+	OldestPending time.Time     // Received of the oldest pending message; zero if none
+	Due           int           // due index entries
+	Bounces       int           // bounce log rows
+	Quarantined   int           // quarantined records
+	FileSize      int64         // size of spool.db in bytes (it never shrinks; see doc.go)
+}
+
+// Stats counts messages and recipients by state. It reads every record, so
+// it is for operators and metrics scrapes, not for hot paths.
+func (db *DB) Stats(ctx context.Context) (Stats, error) {
+	s := Stats{Recipients: map[State]int{}}
+	corrupt := map[string]error{}
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		s.FileSize = tx.Size()
+		s.Due = bucket(tx, bucketDue).Stats().KeyN
+		s.Bounces = bucket(tx, bucketBounces).Stats().KeyN
+		s.Quarantined = bucket(tx, bucketQuarantine).Stats().KeyN
+		return bucket(tx, bucketMsgs).ForEach(func(k, v []byte) error {
+			m, err := DecodeMessage(v)
+			if err != nil {
+				corrupt[string(k)] = err
+				return nil
+			}
+			s.Messages++
+			for _, r := range m.Recipients {
+				s.Recipients[r.State]++
+			}
+			if m.Pending() {
+				s.Pending++
+				if s.OldestPending.IsZero() || m.Received.Before(s.OldestPending) {
+					s.OldestPending = m.Received
+				}
+			}
+			return nil
+		})
+	})
+	for id, cerr := range corrupt {
+		db.quarantine(ctx, id, cerr)
+	}
+	return s, err
+}

@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Quarantine.
+//
+// A record that does not decode is never fatal: wherever it is met (Get,
+// List, Update, Delete, Prune, Stats) it is moved, raw bytes intact, to the
+// "quarantine" bucket, its due entry is removed (so the scheduler cannot
+// meet it again: no crash loop, no retry loop) and an error is logged with
+// component=store and msgid. Its body is kept for the operator; Delete of
+// the ID removes both.
+
+// Quarantined describes one quarantined record.
+type Quarantined struct {
+	ID     string
+	Time   time.Time // when it was quarantined
+	Reason string    // the decode error
+	Raw    []byte    // the record's bytes as found
+}
+
+const quarantineV1 = 1
+
+// quarantine moves id's record to quarantine in its own commit, after a read
+// transaction met it; failures are logged (the caller already reports the
+// corruption).
+func (db *DB) quarantine(ctx context.Context, id string, reason error) {
+	err := db.write(context.WithoutCancel(ctx), func(tx *bolt.Tx) error {
+		if err := db.quarantineTx(tx, id, reason); err != nil {
+			return dirty(err)
+		}
+		return nil
+	})
+	if err != nil {
+		db.log.Error("quarantine failed", "msgid", id, "err", err)
+	}
+}
+
+// quarantineTx moves id's record to quarantine if it still fails to decode.
+func (db *DB) quarantineTx(tx *bolt.Tx, id string, reason error) error {
+	key := []byte(id)
+	msgs := bucket(tx, bucketMsgs)
+	raw := msgs.Get(key)
+	if raw == nil {
+		return nil
+	}
+	if _, err := DecodeMessage(raw); err == nil {
+		return nil // rewritten since it was read
+	}
+	now := db.now()
+	v := []byte{quarantineV1}
+	v = appendTime(v, now)
+	v = appendString(v, reason.Error())
+	v = append(v, raw...) // copies: raw is only valid inside tx
+	if err := bucket(tx, bucketQuarantine).Put(key, v); err != nil {
+		return err
+	}
+	if err := dropDueByScan(tx, id); err != nil {
+		return err
+	}
+	if err := msgs.Delete(key); err != nil {
+		return err
+	}
+	size := len(raw)
+	tx.OnCommit(func() {
+		db.log.Error("corrupt record quarantined", "msgid", id, "reason", reason.Error(), "bytes", size)
+	})
+	return nil
+}
+
+func decodeQuarantined(id string, v []byte) (Quarantined, error) {
+	if len(v) == 0 || v[0] != quarantineV1 {
+		return Quarantined{}, fmt.Errorf("%w: unknown quarantine entry version", ErrCorrupt)
+	}
+	d := decoder{b: v[1:]}
+	q := Quarantined{ID: id, Time: d.time(), Reason: d.string()}
+	if d.err != nil {
+		return Quarantined{}, d.err
+	}
+	q.Raw = append([]byte(nil), d.b...)
+	return q, nil
+}
+
+// Quarantined lists the quarantined records in ID order.
+func (db *DB) Quarantined(ctx context.Context) ([]Quarantined, error) {
+	var out []Quarantined
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		return bucket(tx, bucketQuarantine).ForEach(func(k, v []byte) error {
+			q, err := decodeQuarantined(string(k), v)
+			if err != nil {
+				q = Quarantined{ID: string(k), Reason: err.Error(), Raw: append([]byte(nil), v...)}
+			}
+			out = append(out, q)
+			return nil
+		})
+	})
+	return out, err
+}
