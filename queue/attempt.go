@@ -70,6 +70,7 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		AtLeastOne: q.atLeastOne(m),
 		Body:       func() (io.ReadCloser, error) { return q.store.OpenBody(ctx, id) },
 		Size:       m.Size,
+		SMTPUTF8:   m.SMTPUTF8,
 	}
 	q.st.attempts.Add(1)
 	res := q.del.Deliver(ctx, env)

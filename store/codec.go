@@ -22,7 +22,7 @@ import (
 //	From, Client, User, DSNID   strings
 //	Size                        uvarint
 //	Received                    time
-//	flags                       byte: bit0 DSNPending, bit1 AtLeastOne set, bit2 AtLeastOne value
+//	flags                       byte: bit0 DSNPending, bit1 AtLeastOne set, bit2 AtLeastOne value, bit3 SMTPUTF8
 //	n                           uvarint, then n recipients:
 //	  Addr, LastReply           strings
 //	  State                     byte
@@ -57,6 +57,9 @@ func EncodeMessage(m *Message) []byte {
 		if *m.AtLeastOne {
 			flags |= 4
 		}
+	}
+	if m.SMTPUTF8 {
+		flags |= 8
 	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(len(m.Recipients)))
@@ -106,7 +109,8 @@ func DecodeMessage(b []byte) (*Message, error) {
 		v := flags&4 != 0
 		m.AtLeastOne = &v
 	}
-	if flags&^7 != 0 {
+	m.SMTPUTF8 = flags&8 != 0
+	if flags&^15 != 0 {
 		d.fail("unknown flags")
 	}
 	// Every recipient takes at least 6 bytes and every attempt 7, which

@@ -17,6 +17,7 @@ func sampleMessage() *Message {
 		User:       "app",
 		AtLeastOne: &no,
 		DSNPending: true,
+		SMTPUTF8:   true,
 		DSNID:      "0123456789abc",
 		Recipients: []Recipient{
 			{Addr: "a@example.com", State: StateQueued},

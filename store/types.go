@@ -59,6 +59,9 @@ type Message struct {
 	// AtLeastOne overrides the configured at-least-one policy for this
 	// message when non-nil (see the delivery package).
 	AtLeastOne *bool
+	// SMTPUTF8 is set when the message was submitted with the SMTPUTF8
+	// parameter (RFC 6531): delivery must use the extension too.
+	SMTPUTF8 bool
 	// DSNPending is set when a recipient bounced and the delivery status
 	// notification to From has not been queued yet.
 	DSNPending bool

@@ -19,7 +19,7 @@ import (
 // Every error it returns is an unwrapped *smtp.SMTPError.
 func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
-	from, rcpts, user, helo := s.from, slices.Clone(s.rcpts), s.user, s.helo
+	from, rcpts, user, helo, utf8 := s.from, slices.Clone(s.rcpts), s.user, s.helo, s.utf8
 	s.mu.Unlock()
 	if len(rcpts) == 0 {
 		return s.reject("data", replyNoRecipients)
@@ -93,6 +93,7 @@ func (s *session) Data(r io.Reader) error {
 		Client:     s.client,
 		User:       user,
 		AtLeastOne: atLeastOne,
+		SMTPUTF8:   utf8,
 	}
 	for i, rc := range rcpts {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
