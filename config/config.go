@@ -23,6 +23,9 @@ type Config struct {
 	Users    []User   `toml:"users"` // [[users]]; default none: only trusted networks may submit
 	Limits   Limits   `toml:"limits"`
 	Delivery Delivery `toml:"delivery"`
+	Metrics  Metrics  `toml:"metrics"`
+	Cron     Cron     `toml:"cron"`
+	DKIM     DKIM     `toml:"dkim"`
 
 	// Relays are the smarthosts, by name ([relay.NAME]); routes refer to
 	// them. Default: none.

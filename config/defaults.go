@@ -74,6 +74,11 @@ func defaults() *Config {
 				FinalDot:     D(10 * time.Minute),
 			},
 		},
+		Cron: Cron{
+			Prune:         "17 * * * *",
+			DelayWarnings: "*/5 * * * *",
+			Stats:         "@hourly",
+		},
 	}
 }
 

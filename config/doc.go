@@ -25,8 +25,11 @@
 //   - Relative paths are relative to the daemon's working directory.
 //   - Check goes further than Load for `outbox config check`: it parses the
 //     certificates and keys and verifies the spool directory can be created.
-//
-// DKIM ([dkim], issue 4) and the service sections ([metrics], [cron],
-// issue 5) are not defined yet; they will be new sections beside the
-// existing ones, so current files keep loading.
+//   - DKIM key files ([[dkim.domain.key]] key_file) are read and checked
+//     by Load itself, like relay password files, so a bad key stops the
+//     daemon at start-up and fails `outbox config check`: the key must be
+//     PEM, RSA of at least 2048 bits or Ed25519, and not accessible to
+//     other users (refused, not warned: group read is allowed for a
+//     root-owned key read by the daemon's group). The parsed key is
+//     DKIMKey.Signer — a value, like a parsed duration.
 package config

@@ -85,6 +85,19 @@ func (c *Config) Summary() []Setting {
 	for _, dom := range sortedKeys(c.Routes) {
 		add("routes."+keyPart(dom), c.Routes[dom])
 	}
+	if len(c.DKIM.Domains) == 0 {
+		add("dkim", "(none: mail leaves unsigned)")
+	}
+	for _, d := range c.DKIM.Domains {
+		sels := make([]string, len(d.Keys))
+		for i, k := range d.Keys {
+			sels[i] = k.Selector + " " + k.KeyFile // the path, never the key
+		}
+		add("dkim."+d.Domain, "selectors "+strings.Join(sels, ", "))
+	}
+	if c.DKIM.FallbackDomain != "" {
+		add("dkim.fallback_domain", c.DKIM.FallbackDomain)
+	}
 	return out
 }
 

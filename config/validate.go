@@ -40,6 +40,9 @@ func (c *Config) validate(ps *problems) {
 	c.validateDelivery(ps)
 	c.validateRelays(ps)
 	c.validateRoutes(ps)
+	c.validateMetrics(ps)
+	c.validateCron(ps)
+	c.validateDKIM(ps)
 }
 
 func (c *Config) validateSpool(ps *problems) {

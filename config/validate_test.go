@@ -45,8 +45,8 @@ func TestBrokenConfigs(t *testing.T) {
 		},
 		{
 			name: "unknown section reported once",
-			doc:  "[dkim]\nselector = \"s1\"\nkey_file = \"k\"\n",
-			want: []string{"dkim: unknown key"},
+			doc:  "[arc]\nselector = \"s1\"\nkey_file = \"k\"\n",
+			want: []string{"arc: unknown key"},
 		},
 		{
 			name: "bad duration",

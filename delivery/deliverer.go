@@ -10,12 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Deliverer makes outbound SMTP transactions. Set its fields before the
-// first Deliver and do not change them afterwards; the zero value of every
-// field is a usable default. Deliver is safe for concurrent use.
+// first Deliver and do not change them afterwards (SetRoutes replaces Routes
+// and Relays on a running Deliverer); the zero value of every field is a
+// usable default. Deliver is safe for concurrent use.
 type Deliverer struct {
 	// Hostname is the name sent in EHLO; default os.Hostname().
 	Hostname string
@@ -65,10 +67,11 @@ type Deliverer struct {
 	// Now is the clock of the pool's idle accounting; default time.Now.
 	Now func() time.Time
 
-	once   sync.Once
-	cfg    config
-	pool   *pool
-	limits *limiter
+	once    sync.Once
+	cfg     config
+	pool    *pool
+	limits  *limiter
+	routing atomic.Pointer[routing] // Routes and Relays in effect; see SetRoutes
 }
 
 // config holds the Deliverer's settings with defaults applied.
@@ -117,6 +120,7 @@ func (d *Deliverer) init() {
 		// A QUIT is a courtesy: it must not hold up Close for minutes.
 		d.pool = newPool(perDest, idle, min(c.timeouts.Command, 10*time.Second), c.now)
 		d.limits = newLimiter(perDest, orInt(d.MaxConns, DefaultMaxConns))
+		d.routing.Store(&routing{routes: d.Routes, relays: d.Relays})
 	})
 }
 
@@ -161,6 +165,9 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) *Result {
 	}
 
 	domain := strings.ToLower(strings.TrimSuffix(env.Domain, "."))
+	// Read before the routes: a session opened on routes that SetRoutes
+	// has since replaced carries an old generation and is not pooled.
+	gen := d.pool.generation()
 	dest, err := d.destination(domain)
 	if err != nil {
 		d.cfg.log.Error("no usable route: check the configuration", "msgid", env.MsgID, "domain", env.Domain, "err", err)
@@ -208,7 +215,7 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) *Result {
 			d.cfg.log.Log(ctx, lvl, "host failed", "msgid", env.MsgID, "domain", env.Domain, "host", t.name, "addr", t.addr, "step", last.step, "err", last.reply.String())
 			continue
 		}
-		s.key = dest.key
+		s.key, s.gen = dest.key, gen
 		d.run(ctx, s, env, res, false)
 		return res
 	}
@@ -295,14 +302,15 @@ type dest struct {
 
 // destination finds the route of a (lower-case) domain.
 func (d *Deliverer) destination(domain string) (dest, error) {
-	name, ok := d.Routes[domain]
+	rt := d.routing.Load()
+	name, ok := rt.routes[domain]
 	if !ok {
-		name, ok = d.Routes["*"]
+		name, ok = rt.routes["*"]
 	}
 	if !ok || name == "" || name == Direct {
 		return dest{key: "direct:" + domain}, nil
 	}
-	servers := d.Relays[name]
+	servers := rt.relays[name]
 	if len(servers) == 0 {
 		return dest{}, &RouteError{Domain: domain, Relay: name}
 	}

@@ -17,6 +17,7 @@ type pool struct {
 
 	mu     sync.Mutex
 	closed bool
+	gen    uint64 // bumped by closeIdle: sessions of older generations are not pooled
 	idle   map[string][]*session
 	wg     sync.WaitGroup // background finishers and idle expiries
 }
@@ -71,7 +72,7 @@ func (p *pool) get(key string) *session {
 func (p *pool) put(s *session) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || len(p.idle[s.key]) >= p.maxIdle {
+	if p.closed || s.gen != p.gen || len(p.idle[s.key]) >= p.maxIdle {
 		return false
 	}
 	s.idleSince = p.now()

@@ -39,6 +39,7 @@ type session struct {
 	host string   // "mx.example.com[127.0.0.2]:25"
 	tls  string   // "TLS1.3 TLS_AES_128_GCM_SHA256 verified", "none"
 	msgs int      // transactions made on it
+	gen  uint64   // the pool's generation when opened (see SetRoutes)
 
 	rehello bool // an RSET was sent: go-smtp wants a new EHLO first
 

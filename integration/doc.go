@@ -1,6 +1,8 @@
 // Package integration holds end-to-end tests that run the real outbox binary
-// against real clients and peers (swaks, Python's smtplib, in-process SMTP and
-// DNS servers on loopback addresses).
+// against real clients and peers (swaks, Python's smtplib, Postfix's
+// smtp-source; private Postfix instances on 127.0.0.2:25 and 127.0.0.3:25 and
+// dnsmasq as MX hosts and DNS, see peers_test.go; in-process SMTP and DNS
+// servers on loopback addresses).
 //
 // The tests build the binary once (TestMain), start it with a private spool
 // and configuration in a temporary directory, and drive it only through its

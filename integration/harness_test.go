@@ -84,18 +84,20 @@ type daemon struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the process has exited
 	log    *syncBuffer
-	smtp   string // submission address host:port
+	smtp   string   // submission address host:port
+	env    []string // added to the test's environment
 }
 
 // startDaemon writes cfg to dir/outbox.toml and starts outbox serve on it,
-// waiting until the submission listener accepts connections.
-func startDaemon(t *testing.T, dir, cfg, smtpAddr string) *daemon {
+// waiting until the submission listener accepts connections. env
+// ("NAME=value") is added to the daemon's environment.
+func startDaemon(t *testing.T, dir, cfg, smtpAddr string, env ...string) *daemon {
 	t.Helper()
 	path := filepath.Join(dir, "outbox.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{t: t, dir: dir, config: path, smtp: smtpAddr}
+	d := &daemon{t: t, dir: dir, config: path, smtp: smtpAddr, env: env}
 	d.start()
 	t.Cleanup(d.stop)
 	return d
@@ -106,6 +108,7 @@ func (d *daemon) start() {
 	d.log = new(syncBuffer)
 	d.cmd = exec.Command(binary, "serve", "--config", d.config)
 	d.cmd.Dir = d.dir
+	d.cmd.Env = append(os.Environ(), d.env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
@@ -219,3 +222,26 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// summary records a scenario's figures in the test log and, when
+// $OUTBOX_TEST_SUMMARY names a file, appends them to it as one line: .ci/run
+// prints that file after the tests, since go test hides the output of
+// passing tests.
+func summary(t *testing.T, format string, args ...any) {
+	t.Helper()
+	line := fmt.Sprintf("%s: %s", t.Name(), fmt.Sprintf(format, args...))
+	t.Log(line)
+	path := os.Getenv("OUTBOX_TEST_SUMMARY")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Errorf("summary file: %v", err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.WriteString(line + "\n"); err != nil {
+		t.Errorf("summary file: %v", err)
+	}
+}

@@ -73,10 +73,13 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		SMTPUTF8:   m.SMTPUTF8,
 	}
 	q.st.attempts.Add(1)
+	start := q.clock.Now()
 	res := q.del.Deliver(ctx, env)
+	q.st.duration.observe(q.clock.Now().Sub(start))
 	if res == nil {
 		res = &delivery.Result{}
 	}
+	q.st.tls.add(tlsClass(res.TLS))
 	abandoned := ctx.Err() != nil
 	now := q.clock.Now()
 	outs := outcomes(g, res)
@@ -87,7 +90,12 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		q.st.destDown.Add(1)
 	}
 
-	var earliest time.Time // earliest retry among deferred recipients
+	// Every recipient deferred by this attempt gets the same retry time
+	// (one back-off draw for the group), so they are retried together in
+	// one transaction: all-or-nothing (at_least_one = false) depends on it,
+	// and it saves sessions otherwise. It is also the destination's
+	// back-off when the destination is down.
+	var earliest time.Time
 	// Nothing else happens between Deliver's return and this Update: a
 	// remote 250 is only safe once it is committed here, and the context
 	// is detached so a shutdown cannot widen that duplicate window.
@@ -96,10 +104,7 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		if abandoned && o.Status != delivery.Delivered && o.Status != delivery.Bounced {
 			return event{}, false // no outcome: left due, not counted
 		}
-		ev := q.applyOutcome(r, o, res, sm.Received, now)
-		if ev.kind == evDeferred && (earliest.IsZero() || r.NextAttempt.Before(earliest)) {
-			earliest = r.NextAttempt
-		}
+		ev := q.applyOutcome(r, o, res, sm.Received, now, &earliest)
 		return ev, true
 	}, func() { earliest = time.Time{} })
 
@@ -135,15 +140,17 @@ func outcomes(g group, res *delivery.Result) []delivery.RcptResult {
 }
 
 // applyOutcome records one attempt's outcome o on recipient r of a message
-// received at received, the attempt ending at now.
-func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *delivery.Result, received, now time.Time) event {
+// received at received, the attempt ending at now. A deferred recipient is
+// retried at *retry, which the first deferral of the attempt sets.
+func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *delivery.Result, received, now time.Time, retry *time.Time) event {
 	r.Attempts++
 	r.LastReply = o.Reply.String()
 	a := store.Attempt{
 		Time: now, Host: res.Host, TLS: res.TLS,
 		Code: o.Reply.Code, Enhanced: o.Reply.Enhanced, Reply: o.Reply.Text,
 	}
-	ev := event{rcpt: r.Addr, host: res.Host, tls: res.TLS, reply: r.LastReply}
+	ev := event{rcpt: r.Addr, host: res.Host, tls: res.TLS, reply: r.LastReply,
+		code: o.Reply.Code, enhanced: o.Reply.Enhanced}
 	switch {
 	case o.Status == delivery.Delivered:
 		r.State, a.Result, ev.kind = store.StateDelivered, store.StateDelivered, evDelivered
@@ -155,7 +162,10 @@ func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *del
 		ev.kind, ev.reply = evExpired, r.LastReply
 	default:
 		a.Result, ev.kind = store.StateDeferred, evDeferred
-		r.NextAttempt = nextAttempt(now, received, r.Attempts, &q.opts)
+		if retry.IsZero() {
+			*retry = nextAttempt(now, received, r.Attempts, &q.opts)
+		}
+		r.NextAttempt = *retry
 		ev.next = r.NextAttempt
 		// An operator's hold during the attempt stands; the attempt is
 		// still recorded.

@@ -226,6 +226,19 @@ func (f *fakeStore) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return es[0].t, true, nil
 }
 
+func (f *fakeStore) PendingNotices(ctx context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for id, m := range f.msgs {
+		if m.DSNPending {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
 func (f *fakeStore) List(ctx context.Context, flt store.Filter) ([]*store.Message, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -59,7 +60,7 @@ func (q *Queue) spool(ctx context.Context, body []byte, rcpt string) (string, er
 		Recipients: []store.Recipient{{Addr: rcpt}},
 		Size:       int64(len(body)),
 	}
-	if err := q.Enqueue(ctx, m, b); err != nil {
+	if err := q.enqueue(ctx, m, b); err != nil {
 		_ = b.Discard()
 		return "", err
 	}
@@ -72,28 +73,28 @@ func (q *Queue) recoverDSNs(ctx context.Context) {
 	if !q.opts.DSN {
 		return
 	}
-	f := store.Filter{Done: true}
-	for ctx.Err() == nil {
-		page, err := q.store.List(ctx, f)
+	ids, err := q.store.PendingNotices(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			q.log.Error("cannot list pending notices", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		m, err := q.store.Get(ctx, id)
 		if err != nil {
-			if ctx.Err() == nil {
-				q.log.Error("cannot list spool for pending notices", "err", err)
+			if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
+				q.log.Error("cannot load message with a pending notice", "msgid", id, "err", err)
 			}
-			return
+			continue
 		}
-		if len(page) == 0 {
-			return
+		if !m.DSNPending || !q.dsnOwed(m) {
+			continue
 		}
-		for _, m := range page {
-			if !m.DSNPending || !q.dsnOwed(m) {
-				continue
-			}
-			if batch := lastBounceBatch(m); len(batch) > 0 {
-				q.log.Info("sending notice left pending", "msgid", m.ID)
-				q.sendDSN(ctx, m, batch)
-			}
+		if batch := lastBounceBatch(m); len(batch) > 0 {
+			q.log.Info("sending notice left pending", "msgid", m.ID)
+			q.sendDSN(ctx, m, batch)
 		}
-		f.After = page[len(page)-1].ID
 	}
 }
 

@@ -28,6 +28,8 @@ type Store interface {
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	List(ctx context.Context, f store.Filter) ([]*store.Message, error)
 	Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error)
+	// PendingNotices lists the messages whose DSNPending flag is set.
+	PendingNotices(ctx context.Context) ([]string, error)
 }
 
 var _ Store = (*store.DB)(nil)
@@ -74,8 +76,10 @@ type Options struct {
 	MaxLifetime time.Duration
 	// Warmup is the start-up window during which the dispatcher starts at
 	// most WarmupRate deliveries per second (after a first one at once),
-	// so overdue work after a restart is spread out. Default 1m; negative
-	// disables.
+	// so overdue work after a restart is spread out. The spread ends early
+	// once that backlog is worked off (a query finds no more due work than
+	// it may start), so fresh mail is never rate-limited by it. Default 1m;
+	// negative disables.
 	Warmup time.Duration
 	// WarmupRate is deliveries started per second during Warmup. Default
 	// Workers.
@@ -176,6 +180,7 @@ func New(st Store, d Deliverer, opts Options) (*Queue, error) {
 		clock: opts.Clock,
 		wake:  make(chan struct{}, 1),
 		dest:  destinations{until: make(map[string]destDown)},
+		st:    counters{duration: newHistogram()},
 	}, nil
 }
 
@@ -185,7 +190,26 @@ func (q *Queue) NewBody() (*store.Body, error) { return q.store.NewBody() }
 // Enqueue durably spools m with body b, then wakes the scheduler so a fresh
 // message is delivered at once rather than at the next timer. Recipients
 // with no state are Queued, due at reception; a zero Received is now.
+// It counts the message in Stats.Accepted.
 func (q *Queue) Enqueue(ctx context.Context, m *store.Message, b *store.Body) error {
+	if err := q.enqueue(ctx, m, b); err != nil {
+		return err
+	}
+	q.st.accepted.Add(1)
+	return nil
+}
+
+// EnqueueNotice is Enqueue for a notice Outbox writes itself (a delay
+// warning): counted in Stats.DSNs, not as an accepted submission.
+func (q *Queue) EnqueueNotice(ctx context.Context, m *store.Message, b *store.Body) error {
+	if err := q.enqueue(ctx, m, b); err != nil {
+		return err
+	}
+	q.st.dsns.Add(1)
+	return nil
+}
+
+func (q *Queue) enqueue(ctx context.Context, m *store.Message, b *store.Body) error {
 	now := q.clock.Now()
 	if m.Received.IsZero() {
 		m.Received = now
@@ -224,15 +248,24 @@ type Stats struct {
 	Ambiguous        uint64 // attempts whose outcome was ambiguous (lost after the dot)
 	DestinationDown  uint64 // attempts that found no reachable host
 	DestinationSkips uint64 // recipients deferred without attempt: destination backed off
-	DSNs             uint64 // delivery status notifications queued
+	DSNs             uint64 // delivery status notifications queued (delay warnings included)
 	InFlight         int    // messages being delivered now
 	DownDomains      int    // destinations currently backed off
+
+	Accepted        uint64            // messages enqueued by Enqueue (submissions; not notices)
+	ConnsOpen       int               // submission connections open (see ConnOpened)
+	BouncedBy       map[string]uint64 // recipients bounced, by Bounce* class
+	AttemptsByTLS   map[string]uint64 // attempts by TLS version ("TLS1.3", "none")
+	AttemptDuration Histogram         // wall time of each Deliver call
 }
 
 type counters struct {
 	attempts, delivered, deferred, bounced, expired atomic.Uint64
 	ambiguous, destDown, destSkips, dsns            atomic.Uint64
-	inFlight                                        atomic.Int64
+	accepted                                        atomic.Uint64
+	inFlight, conns                                 atomic.Int64
+	bounceClass, tls                                labelCounts
+	duration                                        *histogram
 }
 
 // Stats returns the current counters.
@@ -249,5 +282,10 @@ func (q *Queue) Stats() Stats {
 		DSNs:             q.st.dsns.Load(),
 		InFlight:         int(q.st.inFlight.Load()),
 		DownDomains:      q.dest.count(q.clock.Now()),
+		Accepted:         q.st.accepted.Load(),
+		ConnsOpen:        int(q.st.conns.Load()),
+		BouncedBy:        q.st.bounceClass.snapshot(),
+		AttemptsByTLS:    q.st.tls.snapshot(),
+		AttemptDuration:  q.st.duration.snapshot(),
 	}
 }

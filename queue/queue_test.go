@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -448,5 +449,47 @@ func TestRunStopsWithoutLeaks(t *testing.T) {
 	}
 	if err := h.q.Run(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("Run after Shutdown = %v, want ErrClosed", err)
+	}
+}
+
+// TestDeferredTogether: the recipients one attempt defers share one retry
+// time despite jitter, so all-or-nothing retries them in one transaction
+// instead of letting the accepted one go alone.
+func TestDeferredTogether(t *testing.T) {
+	opts := testOptions()
+	var draws atomic.Int64
+	opts.Rand = func(n int64) int64 { return draws.Add(7919) % n } // a different jitter each draw
+	no := false
+	opts.AtLeastOne = &no
+	h := newHarness(t, opts)
+	h.del.set(func(_ context.Context, env *delivery.Envelope) *delivery.Result {
+		res := result(env, delivery.Deferred, temp451)
+		for i, r := range env.Rcpts {
+			if r == "gone@x.test" {
+				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Bounced, perm550
+			}
+		}
+		return res
+	})
+	id := h.add("app@here.test", "ok@x.test", "later@x.test", "gone@x.test")
+	h.start()
+	h.waitState(id, "gone@x.test", store.StateBounced)
+	ok, later := h.fs.rcpt(t, id, "ok@x.test"), h.fs.rcpt(t, id, "later@x.test")
+	if ok.State != store.StateDeferred || !ok.NextAttempt.Equal(later.NextAttempt) {
+		t.Fatalf("deferred recipients: %+v and %+v, want one shared retry time", ok, later)
+	}
+	toX := func() []delivery.Envelope {
+		var out []delivery.Envelope
+		for _, e := range h.del.envelopes() {
+			if e.Domain == "x.test" {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	h.clock.Set(ok.NextAttempt)
+	waitFor(t, "the retry", func() bool { return len(toX()) == 2 })
+	if got := toX()[1].Rcpts; !slices.Equal(got, []string{"ok@x.test", "later@x.test"}) {
+		t.Errorf("retry carried %v, want both deferred recipients together", got)
 	}
 }

@@ -28,6 +28,8 @@ type event struct {
 	reply    string
 	next     time.Time
 	attempts int
+	code     int    // SMTP reply code of a bounce, for its class
+	enhanced string // enhanced status code of a bounce, for its class
 }
 
 // errNoChange aborts an Update that would write the record unchanged.
@@ -119,12 +121,15 @@ func (q *Queue) logEvent(id string, ev event) {
 		q.st.destSkips.Add(1)
 		q.log.Info("deferred", append(attrs, "next", ev.next, "reason", "destination backed off")...)
 	case evBounced:
+		class := bounceClass(false, ev.code, ev.enhanced)
 		q.st.bounced.Add(1)
-		q.log.Warn("bounced", attrs...)
+		q.st.bounceClass.add(class)
+		q.log.Warn("bounced", append(attrs, "reason", class)...)
 	case evExpired:
 		q.st.bounced.Add(1)
 		q.st.expired.Add(1)
-		q.log.Warn("bounced", append(attrs, "reason", "expired")...)
+		q.st.bounceClass.add(BounceExpired)
+		q.log.Warn("bounced", append(attrs, "reason", BounceExpired)...)
 	}
 }
 

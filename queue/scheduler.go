@@ -120,6 +120,11 @@ type dispatcher struct {
 	inflight map[string]bool
 	start    time.Time // for the start-up spread
 	used     int       // deliveries started during the warm-up window
+	// caughtUp ends the start-up spread early: once a query finds no more
+	// due work than it may start, the backlog found at start-up is gone,
+	// and new mail must not be rate-limited for the rest of the window (an
+	// empty spool at start-up is caught up at the first query).
+	caughtUp bool
 }
 
 func (d *dispatcher) skip(id string) bool { return d.inflight[id] }
@@ -167,6 +172,7 @@ func (d *dispatcher) fill(ctx context.Context) time.Duration {
 	}
 	limit := free
 	allow, tokenAt, warm := warmupAllowance(d.start, now, q.opts.Warmup, q.opts.WarmupRate, d.used)
+	warm = warm && !d.caughtUp
 	if warm {
 		limit = min(limit, allow)
 	}
@@ -174,6 +180,9 @@ func (d *dispatcher) fill(ctx context.Context) time.Duration {
 		ids, err := q.store.Due(ctx, now, limit, d.skip)
 		if err != nil {
 			return d.storeError(ctx, "due", err)
+		}
+		if warm && len(ids) < limit {
+			d.caughtUp = true
 		}
 		for _, id := range ids {
 			d.inflight[id] = true
@@ -200,6 +209,7 @@ func (d *dispatcher) fill(ctx context.Context) time.Duration {
 		if len(ids) > 0 {
 			return max(tokenAt.Sub(now), 0)
 		}
+		d.caughtUp = true
 	}
 	return d.untilNextDue(ctx, now)
 }

@@ -152,14 +152,16 @@ func (b *Body) committed() {
 	b.buf = bytes.Buffer{}
 }
 
-// OpenBody opens the stored body of a message. An inline body is copied out
-// of bbolt so no read transaction stays open while the caller streams it (a
-// long read transaction blocks a writer that must grow the mmap); a file
-// body is opened directly.
+// OpenBody opens the stored body of a message, preceded by its
+// Message.Prefix. An inline body is copied out of bbolt so no read
+// transaction stays open while the caller streams it (a long read
+// transaction blocks a writer that must grow the mmap); a file body is
+// opened directly.
 func (db *DB) OpenBody(ctx context.Context, id string) (io.ReadCloser, error) {
-	var data []byte
+	var data, prefix []byte
 	inline := false
 	err := db.view(ctx, func(tx *bolt.Tx) error {
+		prefix = bytes.Clone(bucket(tx, bucketPrefixes).Get([]byte(id)))
 		if v := bucket(tx, bucketBodies).Get([]byte(id)); v != nil {
 			data = bytes.Clone(v)
 			inline = true
@@ -174,6 +176,9 @@ func (db *DB) OpenBody(ctx context.Context, id string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	if inline {
+		if len(prefix) > 0 {
+			data = append(prefix, data...)
+		}
 		return io.NopCloser(bytes.NewReader(data)), nil
 	}
 	f, err := os.Open(db.bodyPath(id))
@@ -183,8 +188,19 @@ func (db *DB) OpenBody(ctx context.Context, id string) (io.ReadCloser, error) {
 		}
 		return nil, fmt.Errorf("store: open body: %w", err)
 	}
+	if len(prefix) > 0 {
+		return prefixedFile{Reader: io.MultiReader(bytes.NewReader(prefix), f), f: f}, nil
+	}
 	return f, nil
 }
+
+// prefixedFile reads a Message.Prefix and then a body file.
+type prefixedFile struct {
+	io.Reader
+	f *os.File
+}
+
+func (p prefixedFile) Close() error { return p.f.Close() }
 
 func (db *DB) bodyPath(id string) string { return filepath.Join(db.bodyDir, id) }
 

@@ -22,7 +22,7 @@ import (
 //	From, Client, User, DSNID   strings
 //	Size                        uvarint
 //	Received                    time
-//	flags                       byte: bit0 DSNPending, bit1 AtLeastOne set, bit2 AtLeastOne value, bit3 SMTPUTF8
+//	flags                       byte: bit0 DSNPending, bit1 AtLeastOne set, bit2 AtLeastOne value, bit3 SMTPUTF8, bit4 Signed follows, bit5 DelayWarned
 //	n                           uvarint, then n recipients:
 //	  Addr, LastReply           strings
 //	  State                     byte
@@ -33,7 +33,12 @@ import (
 //	    Host, TLS, Enhanced, Reply strings
 //	    Code                    uvarint
 //	    Result                  byte
+//	when flags bit4 is set:
+//	s                           uvarint, then s Signed strings
 //
+// Bits 4 and 5 (and bit 4's trailing list) were added without a version bump: records
+// written before it decode unchanged (Message.Prefix is not in the record;
+// see body.go).
 // A time is a zig-zag varint of UnixNano, with the zero time.Time encoded as 0.
 const recordV1 = 1
 
@@ -61,6 +66,12 @@ func EncodeMessage(m *Message) []byte {
 	if m.SMTPUTF8 {
 		flags |= 8
 	}
+	if len(m.Signed) > 0 {
+		flags |= 16
+	}
+	if m.DelayWarned {
+		flags |= 32
+	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(len(m.Recipients)))
 	for i := range m.Recipients {
@@ -80,6 +91,12 @@ func EncodeMessage(m *Message) []byte {
 			b = appendString(b, a.Reply)
 			b = binary.AppendUvarint(b, uint64(max(a.Code, 0)))
 			b = append(b, byte(a.Result))
+		}
+	}
+	if len(m.Signed) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(m.Signed)))
+		for _, s := range m.Signed {
+			b = appendString(b, s)
 		}
 	}
 	return b
@@ -110,7 +127,8 @@ func DecodeMessage(b []byte) (*Message, error) {
 		m.AtLeastOne = &v
 	}
 	m.SMTPUTF8 = flags&8 != 0
-	if flags&^15 != 0 {
+	m.DelayWarned = flags&32 != 0
+	if flags&^63 != 0 {
 		d.fail("unknown flags")
 	}
 	// Every recipient takes at least 6 bytes and every attempt 7, which
@@ -139,6 +157,19 @@ func DecodeMessage(b []byte) (*Message, error) {
 			a.Reply = d.string()
 			a.Code = int(d.int64())
 			a.Result = d.state()
+		}
+	}
+	if flags&16 != 0 {
+		// Every string takes at least its length byte.
+		s := d.count(1)
+		if s == 0 {
+			d.fail("empty signature list")
+		}
+		if s > 0 {
+			m.Signed = make([]string, s)
+		}
+		for i := 0; i < s && d.err == nil; i++ {
+			m.Signed[i] = d.string()
 		}
 	}
 	if d.err == nil && len(d.b) != 0 {

@@ -10,15 +10,16 @@ import (
 func sampleMessage() *Message {
 	no := false
 	return &Message{
-		From:       "app@example.org",
-		Size:       4096,
-		Received:   t0,
-		Client:     "[::1]:5555",
-		User:       "app",
-		AtLeastOne: &no,
-		DSNPending: true,
-		SMTPUTF8:   true,
-		DSNID:      "0123456789abc",
+		From:        "app@example.org",
+		Size:        4096,
+		Received:    t0,
+		Client:      "[::1]:5555",
+		User:        "app",
+		AtLeastOne:  &no,
+		DSNPending:  true,
+		SMTPUTF8:    true,
+		DelayWarned: true,
+		DSNID:       "0123456789abc",
 		Recipients: []Recipient{
 			{Addr: "a@example.com", State: StateQueued},
 			{Addr: "ü@exämple.net", State: StateDeferred, Attempts: 3, LastReply: "451 4.7.1 greylisted",
@@ -33,7 +34,8 @@ func sampleMessage() *Message {
 }
 
 func TestCodecRoundTrip(t *testing.T) {
-	tests := []*Message{{}, sampleMessage(), {Recipients: []Recipient{{Addr: "x", State: StateBounced}}}}
+	tests := []*Message{{}, sampleMessage(), {Recipients: []Recipient{{Addr: "x", State: StateBounced}}},
+		{Signed: []string{"example.com/rsa (rsa-sha256)", "example.com/ed (ed25519-sha256)"}, Recipients: []Recipient{{Addr: "y"}}}}
 	for i, m := range tests {
 		got, err := DecodeMessage(EncodeMessage(m))
 		if err != nil {
@@ -53,6 +55,8 @@ func TestDecodeMessageCorrupt(t *testing.T) {
 		"truncated":       good[:len(good)-3],
 		"trailing":        append(append([]byte(nil), good...), 0),
 		"huge count":      {1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"empty signed":    {1, 0, 0, 0, 0, 0, 0, 16, 0, 0},
+		"unknown flag":    {1, 0, 0, 0, 0, 0, 0, 64, 0},
 	}
 	for name, b := range tests {
 		if _, err := DecodeMessage(b); !errors.Is(err, ErrCorrupt) {
@@ -67,6 +71,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add(EncodeMessage(sampleMessage()))
 	f.Add(EncodeMessage(&Message{}))
 	f.Add([]byte{1})
+	f.Add(EncodeMessage(&Message{Signed: []string{"example.com/s (ed25519-sha256)"}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b)
 		if err != nil {

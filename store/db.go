@@ -55,6 +55,8 @@ const (
 	bucketDue        = "due"        // 8-byte BE next-attempt nanos + ID → empty (index.go)
 	bucketBounces    = "bounces"    // 8-byte BE nanos + 8-byte BE seq → bounce row (bounces.go)
 	bucketQuarantine = "quarantine" // ID → quarantine entry (quarantine.go)
+	bucketPrefixes   = "prefixes"   // ID → Message.Prefix, when not empty (body.go)
+	bucketNotices    = "notices"    // ID → empty, while Message.DSNPending (notices.go)
 )
 
 // bucket returns a bucket created by recover at Open.

@@ -79,6 +79,12 @@
 // transaction at once, since a long read transaction would block a writer
 // that needs to grow the mmap.
 //
+// Message.Prefix is bytes that belong before a body but are only known once
+// it has streamed (the listener's DKIM-Signature fields). The store keeps
+// them opaque, in their own bucket beside the body rather than in the
+// record (which List and every attempt decode: a prefix is 0.5-1 KB per
+// signature), and OpenBody returns prefix then body; Size counts both.
+//
 // # Index and records
 //
 // Message IDs (id.go) are 13 base32hex characters of a strictly increasing

@@ -9,7 +9,7 @@ import (
 )
 
 // Enqueue durably commits m and b (m.ID is set to b.ID(), m.Size to
-// b.Size(), a zero m.Received to now, and a recipient State of 0 to
+// len(m.Prefix)+b.Size(), a zero m.Received to now, and a recipient State of 0 to
 // StateQueued). When it returns nil the record and body are fsynced;
 // concurrent calls share commits. Recipients may already be final or held
 // (a DSN, an imported message): they simply get no due entry.
@@ -31,7 +31,7 @@ func (db *DB) Enqueue(ctx context.Context, m *Message, b *Body) error {
 		return err
 	}
 	m.ID = b.id
-	m.Size = b.size
+	m.Size = int64(len(m.Prefix)) + b.size
 	if m.Received.IsZero() {
 		m.Received = db.now()
 	}
@@ -57,10 +57,18 @@ func (db *DB) Enqueue(ctx context.Context, m *Message, b *Body) error {
 				return dirty(err)
 			}
 		}
+		if len(m.Prefix) > 0 {
+			if err := bucket(tx, bucketPrefixes).Put(key, m.Prefix); err != nil {
+				return dirty(err)
+			}
+		}
 		if hasDue {
 			if err := bucket(tx, bucketDue).Put(dueKey(due, m.ID), nil); err != nil {
 				return dirty(err)
 			}
+		}
+		if err := markNotice(tx, m.ID, nil, m); err != nil {
+			return dirty(err)
 		}
 		return nil
 	})
@@ -141,6 +149,9 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *Message) error) 
 		if err := moveDue(tx, id, before, m); err != nil {
 			return dirty(err)
 		}
+		if err := markNotice(tx, id, before, m); err != nil {
+			return dirty(err)
+		}
 		if err := db.logBounces(tx, before, m); err != nil {
 			return dirty(err)
 		}
@@ -189,6 +200,12 @@ func (db *DB) deleteTx(tx *bolt.Tx, id string) (bool, error) {
 		}
 	default:
 		return false, nil
+	}
+	if err := bucket(tx, bucketPrefixes).Delete(key); err != nil {
+		return false, err
+	}
+	if err := bucket(tx, bucketNotices).Delete(key); err != nil {
+		return false, err
 	}
 	bodies := bucket(tx, bucketBodies)
 	if bodies.Get(key) != nil {

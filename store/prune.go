@@ -15,6 +15,17 @@ const pruneChunk = 1000
 // received before before, with their bodies, and bounce log rows older than
 // before. It reports how many of each it removed.
 func (db *DB) Prune(ctx context.Context, before time.Time) (msgs, bounces int, err error) {
+	if msgs, err = db.PruneMessages(ctx, before); err != nil {
+		return msgs, 0, err
+	}
+	bounces, err = db.PruneBounces(ctx, before)
+	return msgs, bounces, err
+}
+
+// PruneMessages removes messages whose recipients are all final and that
+// were received before before, with their bodies, and reports how many.
+// The bounce log is left alone: it has a retention of its own.
+func (db *DB) PruneMessages(ctx context.Context, before time.Time) (msgs int, err error) {
 	var ids []string
 	corrupt := map[string]error{}
 	err = db.view(ctx, func(tx *bolt.Tx) error {
@@ -31,7 +42,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (msgs, bounces int, e
 		})
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	for id, cerr := range corrupt {
 		db.quarantine(ctx, id, cerr)
@@ -60,22 +71,31 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (msgs, bounces int, e
 			return nil
 		})
 		if err != nil {
-			return msgs, 0, err
+			return msgs, err
 		}
 		msgs += n
 	}
+	if msgs > 0 {
+		db.log.Info("pruned", "messages", msgs, "before", before)
+	}
+	return msgs, nil
+}
+
+// PruneBounces removes bounce log rows older than before and reports how
+// many.
+func (db *DB) PruneBounces(ctx context.Context, before time.Time) (bounces int, err error) {
 	err = db.write(ctx, func(tx *bolt.Tx) error {
 		n, err := pruneBounces(tx, before)
 		bounces = n
 		return dirty(err)
 	})
 	if err != nil {
-		return msgs, 0, err
+		return 0, err
 	}
-	if msgs+bounces > 0 {
-		db.log.Info("pruned", "messages", msgs, "bounces", bounces, "before", before)
+	if bounces > 0 {
+		db.log.Info("pruned", "bounces", bounces, "before", before)
 	}
-	return msgs, bounces, nil
+	return bounces, nil
 }
 
 // Stats summarises the spool.
@@ -88,6 +108,7 @@ type Stats struct {
 	Bounces       int           // bounce log rows
 	Quarantined   int           // quarantined records
 	FileSize      int64         // size of spool.db in bytes (it never shrinks; see doc.go)
+	FreeBytes     int64         // bytes of free pages in spool.db, reused before the file grows
 }
 
 // Stats counts messages and recipients by state. It reads every record, so
@@ -97,6 +118,10 @@ func (db *DB) Stats(ctx context.Context) (Stats, error) {
 	corrupt := map[string]error{}
 	err := db.view(ctx, func(tx *bolt.Tx) error {
 		s.FileSize = tx.Size()
+		// Free pages are reused by later writes but never returned to
+		// the file system; a large share means compaction would pay.
+		bs := tx.DB().Stats()
+		s.FreeBytes = int64(bs.FreePageN+bs.PendingPageN) * int64(tx.DB().Info().PageSize)
 		s.Due = bucket(tx, bucketDue).Stats().KeyN
 		s.Bounces = bucket(tx, bucketBounces).Stats().KeyN
 		s.Quarantined = bucket(tx, bucketQuarantine).Stats().KeyN

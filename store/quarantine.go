@@ -64,6 +64,9 @@ func (db *DB) quarantineTx(tx *bolt.Tx, id string, reason error) error {
 	if err := dropDueByScan(tx, id); err != nil {
 		return err
 	}
+	if err := bucket(tx, bucketNotices).Delete(key); err != nil {
+		return err
+	}
 	if err := msgs.Delete(key); err != nil {
 		return err
 	}

@@ -24,9 +24,8 @@ import (
 //   - The ID generator is seeded from the newest ID on disk so IDs keep
 //     increasing even if the clock stepped backwards.
 func (db *DB) recover() error {
-	var msgs, due, quarantined int
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range []string{bucketMsgs, bucketBodies, bucketDue, bucketBounces, bucketQuarantine} {
+		for _, name := range []string{bucketMsgs, bucketBodies, bucketDue, bucketBounces, bucketQuarantine, bucketPrefixes, bucketNotices} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return err
 			}
@@ -57,9 +56,10 @@ func (db *DB) recover() error {
 			}
 			orphans = append(orphans, e.Name())
 		}
-		msgs = m.Stats().KeyN
-		due = bucket(tx, bucketDue).Stats().KeyN
-		quarantined = q.Stats().KeyN
+		// No bucket counts here: Bucket.Stats walks every page, which on a
+		// large spool reads the whole file into memory at every start
+		// (1.5 GiB of RSS for a million queued messages). Stats() gives
+		// the counts on demand.
 		return nil
 	})
 	if err != nil {
@@ -85,8 +85,7 @@ func (db *DB) recover() error {
 			db.log.Warn("sync body directory", "err", err)
 		}
 	}
-	db.log.Info("spool opened", "dir", db.dir, "messages", msgs, "due", due,
-		"body_files", bodyFiles, "orphans_removed", removed, "orphan_bytes", removedBytes,
-		"quarantined", quarantined)
+	db.log.Info("spool opened", "dir", db.dir,
+		"body_files", bodyFiles, "orphans_removed", removed, "orphan_bytes", removedBytes)
 	return nil
 }

@@ -65,9 +65,22 @@ type Message struct {
 	// DSNPending is set when a recipient bounced and the delivery status
 	// notification to From has not been queued yet.
 	DSNPending bool
+	// DelayWarned is set once the sender has been sent a delay warning
+	// (config delivery.delay_warning), so it is sent once per message.
+	DelayWarned bool
 	// DSNID is the ID of the message that carries this message's bounce
 	// notification, once it has been queued.
 	DSNID string
+	// Prefix is stored bytes that go in front of the body: header fields
+	// computed after the body was streamed (DKIM-Signature, added by the
+	// listener). The store treats it as opaque. It is an input to Enqueue
+	// and is kept beside the body, not in the record, so Get, List and
+	// Update leave it nil; OpenBody returns it followed by the body, and
+	// Size counts it.
+	Prefix []byte
+	// Signed describes each signature in Prefix for operators
+	// ("example.com/sel1 (ed25519-sha256)"); nil when unsigned.
+	Signed []string
 }
 
 // Recipient is one envelope recipient and its delivery state.

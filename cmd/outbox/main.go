@@ -49,7 +49,11 @@ func commands() []command {
 		{"queue hold", "ID  stop delivery attempts for a message", runQueueHold},
 		{"queue release", "ID  resume delivery of a held message", runQueueRelease},
 		{"queue delete", "ID  delete a message from the queue", runQueueDelete},
+		{"queue stats", "[--json]  count messages by state and destination; oldest message age", runQueueStats},
+		{"sendmail", "[-t] [-i] [-f FROM] [-F NAME] [RCPT...]  submit a message read on stdin (also as argv[0] sendmail)", runSendmail},
 		{"bounces", "[--since T] [--json]  show the bounce log", runBounces},
+		{"dkim keygen", "--domain D --selector S [--type rsa|ed25519] [--bits N] [--out FILE]  make a DKIM key, print its DNS record", runDKIMKeygen},
+		{"dkim check", "--domain D --selector S [--config FILE] [--resolver ip:port]  check the published DKIM record", runDKIMCheck},
 	}
 }
 
@@ -62,7 +66,10 @@ func main() {
 
 // dispatch finds the verb named by args (longest match first) and runs it.
 func dispatch(ctx context.Context, c *cli, args []string) int {
-	_ = filepath.Base(args[0]) // argv[0] dispatch (sendmail) hooks in here
+	// Installed as /usr/sbin/sendmail (a symlink), the binary is sendmail.
+	if filepath.Base(args[0]) == "sendmail" {
+		return runSendmail(ctx, c, args[1:])
+	}
 	rest := args[1:]
 	var best *command
 	var n int

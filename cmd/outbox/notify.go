@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/dsn"
@@ -19,20 +18,7 @@ func bounceNotifier(hostname string, db *store.DB) queue.NotifyFunc {
 			QueueID:      m.ID,
 			Sender:       m.From,
 			Arrival:      m.Received,
-		}
-		for _, r := range bounced {
-			dr := dsn.Recipient{Addr: r.Addr, Action: dsn.Failed, Diagnostic: r.LastReply}
-			if k := len(r.History); k > 0 {
-				a := r.History[k-1]
-				dr.Status, dr.Code, dr.LastAttempt = a.Enhanced, a.Code, a.Time
-				dr.RemoteMTA = dsn.HostName(a.Host)
-				if a.Code != 0 {
-					dr.Diagnostic = fmt.Sprintf("%d %s %s", a.Code, a.Enhanced, a.Reply)
-				} else {
-					dr.Diagnostic = a.Reply
-				}
-			}
-			n.Recipients = append(n.Recipients, dr)
+			Recipients:   queue.NoticeRecipients(bounced, dsn.Failed),
 		}
 		// The original header block goes in the notice; a body that
 		// cannot be read only loses that part, not the notice.

@@ -72,6 +72,11 @@ func printMessage(w io.Writer, m *store.Message, headers string, now time.Time) 
 		field("dsn", "pending")
 	}
 	field("dsn-id", m.DSNID)
+	if len(m.Signed) > 0 {
+		field("dkim", "signed by "+strings.Join(m.Signed, ", "))
+	} else {
+		field("dkim", "unsigned")
+	}
 
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "recipients:")

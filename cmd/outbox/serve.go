@@ -5,10 +5,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/outbox-mta/outbox/config"
 	"github.com/outbox-mta/outbox/queue"
@@ -17,9 +23,10 @@ import (
 	"github.com/outbox-mta/outbox/store"
 )
 
-// runServe runs the daemon until SIGTERM/SIGINT. It reads top to bottom as
-// the daemon starts: config → store → resolver → deliverer → queue →
-// listeners; and stops in the reverse order.
+// runServe runs the daemon until SIGTERM/SIGINT; SIGHUP reloads the
+// configuration file. It reads top to bottom as the daemon starts: config →
+// store → deliverer → queue → listeners → services; and stops in the
+// reverse order.
 func runServe(ctx context.Context, c *cli, args []string) int {
 	fs := flag.NewFlagSet("outbox serve", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
@@ -34,7 +41,13 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "outbox serve: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	log := slog.New(slog.NewTextHandler(c.stderr, nil))
+	// SIGHUP's default action kills the process: take it over before
+	// anything else, so that an early `systemctl reload` is harmless.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	log := newLogger(c.stderr, os.Getenv("JOURNAL_STREAM") != "")
 	cfg, err := config.Load(*configFile)
 	if err == nil {
 		err = cfg.Check(time.Now())
@@ -43,17 +56,44 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "outbox serve: %v\n", err)
 		return exitError
 	}
-	if err := serve(ctx, cfg, log); err != nil {
+	// Logged once the store is closed: after this line, nothing of the
+	// spool is in use.
+	if err := serve(ctx, cfg, lifecycle{configFile: *configFile, reload: hup}, log); err != nil {
 		log.Error("outbox stopped", "err", err)
 		return exitError
 	}
+	log.Info("outbox stopped")
 	return exitOK
 }
 
+// newLogger logs text lines to w. Under journald (JOURNAL_STREAM set) the
+// time is left out: the journal stamps every line itself.
+func newLogger(w io.Writer, journal bool) *slog.Logger {
+	opts := &slog.HandlerOptions{}
+	if journal {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// lifecycle is what serve needs from its supervisor besides the context
+// that stops it.
+type lifecycle struct {
+	configFile string           // re-read on reload; "" for the embedded defaults
+	reload     <-chan os.Signal // SIGHUP
+}
+
 // serve runs the daemon described by cfg until ctx is cancelled.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, lc lifecycle, log *slog.Logger) error {
 	log.Info("starting outbox", "config", cfg)
 
+	// Opening the spool recovers it (store/recover.go): nothing is
+	// accepted or delivered before that is done.
 	db, err := store.Open(cfg.Spool.Dir, store.Options{
 		LockTimeout: cfg.Spool.LockTimeout.Duration,
 		Logger:      log,
@@ -67,7 +107,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 	}()
 
-	deliverer, err := newDeliverer(cfg, log)
+	// Users, certificate, routes and relays: what a reload replaces.
+	set, err := loadSettings(cfg)
+	if err != nil {
+		return err
+	}
+	deliverer, err := newDeliverer(cfg, set, log)
 	if err != nil {
 		return err
 	}
@@ -78,35 +123,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 
-	subm, err := newSubmission(cfg, q, log)
+	lv := newLive(set, deliverer)
+	subm, err := newSubmission(cfg, q, lv, log)
 	if err != nil {
 		return err
 	}
-	// Bind every listener before serving any, so a bad address fails the
-	// start instead of leaving a half-running daemon.
-	var listeners []net.Listener
-	closeAll := func() {
-		for _, l := range listeners {
-			l.Close()
-		}
-	}
-	for _, ls := range cfg.Listen.Submission {
-		l, err := net.Listen("tcp", ls.Address)
-		if err != nil {
-			closeAll()
-			return fmt.Errorf("listen.submission %s: %w", ls.Address, err)
-		}
-		listeners = append(listeners, l)
-	}
-	adminL, err := admin.Listen(cfg.Admin.Socket)
+	listeners, adminL, err := bindListeners(cfg)
 	if err != nil {
-		closeAll()
-		return fmt.Errorf("admin.socket: %w", err)
+		return err
 	}
 	adm := &admin.Server{Queue: q, Logger: log}
 
 	var wg sync.WaitGroup
-	serveErr := make(chan error, len(listeners)+2)
+	serveErr := make(chan error, len(listeners)+3)
 	for i, l := range listeners {
 		mode := cfg.Listen.Submission[i].Mode
 		wg.Go(func() {
@@ -129,43 +158,118 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	})
 	log.Info("listening", "component", "admin", "socket", cfg.Admin.Socket)
 
-	queueCtx, stopQueue := context.WithCancel(context.Background())
-	defer stopQueue()
+	runCtx, stopRunning := context.WithCancel(context.Background())
+	defer stopRunning()
 	if cfg.Delivery.Paused {
 		log.Warn("delivery is paused (delivery.paused): mail is spooled, not sent")
 	} else {
 		wg.Go(func() {
-			if err := q.Run(queueCtx); err != nil && !errors.Is(err, queue.ErrClosed) && !errors.Is(err, context.Canceled) {
+			if err := q.Run(runCtx); err != nil && !errors.Is(err, queue.ErrClosed) && !errors.Is(err, context.Canceled) {
 				serveErr <- fmt.Errorf("queue: %w", err)
 			}
 		})
 	}
-	log.Info("outbox ready", "hostname", cfg.Hostname, "spool", cfg.Spool.Dir)
-
+	stopServices, err := startServices(runCtx, cfg, db, q, log)
 	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("stopping outbox")
-	case runErr = <-serveErr:
-		log.Error("stopping outbox", "err", runErr)
+	if err != nil {
+		runErr = fmt.Errorf("services: %w", err)
+		stopServices = func(context.Context) error { return nil }
+	} else {
+		rl := &reloader{path: lc.configFile, started: cfg, live: lv, log: log, now: time.Now}
+		runErr = runReady(ctx, runCtx, db, serveErr, lc.reload, rl, log)
 	}
 
-	// Stop accepting and let transactions in progress finish within the
-	// bound, then stop claiming work and drain deliveries; the store is
-	// closed last (deferred above).
+	// Stop accepting and let transactions in progress finish, stop
+	// claiming deliveries and let those in flight finish, and stop the
+	// services, all within one bound (limits.shutdown_timeout, which
+	// the unit's TimeoutStopSec exceeds). Deliveries still running then
+	// are abandoned to the queue: their recipients stay due. The store
+	// is closed last (deferred above).
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout.Duration)
 	defer cancel()
-	if err := subm.Shutdown(stopCtx); err != nil {
-		log.Warn("submission shutdown", "err", err)
-	}
-	if err := q.Shutdown(stopCtx); err != nil {
-		log.Warn("in-flight deliveries abandoned to the queue", "err", err)
-	}
+	var stopping sync.WaitGroup
+	stopping.Go(func() {
+		if err := subm.Shutdown(stopCtx); err != nil {
+			log.Warn("submission shutdown: transactions cut short (their clients got no 250)", "err", err)
+		}
+	})
+	stopping.Go(func() {
+		if err := q.Shutdown(stopCtx); err != nil {
+			log.Warn("in-flight deliveries abandoned to the queue", "err", err)
+		}
+	})
+	stopping.Go(func() {
+		if err := stopServices(stopCtx); err != nil {
+			log.Warn("services shutdown", "err", err)
+		}
+	})
+	stopping.Wait()
 	if err := adm.Shutdown(stopCtx); err != nil {
 		log.Warn("admin shutdown", "err", err)
 	}
-	stopQueue()
+	stopRunning()
 	wg.Wait()
-	log.Info("outbox stopped")
 	return runErr
+}
+
+// bindListeners binds every listener before any is served, so that a bad
+// address fails the start instead of leaving a half-running daemon.
+func bindListeners(cfg *config.Config) (submissionLs []net.Listener, adminL net.Listener, err error) {
+	closeAll := func() {
+		for _, l := range submissionLs {
+			l.Close()
+		}
+	}
+	for _, ls := range cfg.Listen.Submission {
+		l, err := net.Listen("tcp", ls.Address)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("listen.submission %s: %w", ls.Address, err)
+		}
+		submissionLs = append(submissionLs, l)
+	}
+	adminL, err = admin.Listen(cfg.Admin.Socket)
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("admin.socket: %w", err)
+	}
+	return submissionLs, adminL, nil
+}
+
+// runReady tells the service manager the daemon is ready, pings its
+// watchdog, and serves reloads until ctx is cancelled (nil) or a listener
+// or the queue fails (its error). It tells the manager the daemon is
+// stopping before it returns.
+func runReady(ctx, runCtx context.Context, db *store.DB, serveErr <-chan error, reload <-chan os.Signal, rl *reloader, log *slog.Logger) error {
+	log.Info("outbox ready", "hostname", rl.started.Hostname, "spool", rl.started.Spool.Dir)
+	sdNotify(log, daemon.SdNotifyReady)
+	defer sdNotify(log, daemon.SdNotifyStopping)
+	// The watchdog's liveness check is a read of the spool: a daemon whose
+	// store no longer answers can neither accept nor deliver.
+	watchdogCtx, stopWatchdog := context.WithCancel(runCtx)
+	watchdogDone := startWatchdog(watchdogCtx, func(ctx context.Context) error {
+		_, _, err := db.NextDue(ctx)
+		return err
+	}, log)
+	defer func() {
+		stopWatchdog()
+		<-watchdogDone
+	}()
+
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("stopping outbox")
+			return nil
+		case err := <-serveErr:
+			log.Error("stopping outbox", "err", err)
+			return err
+		case <-reload:
+			sdNotify(log, daemon.SdNotifyReloading)
+			if err := rl.reload(); err != nil {
+				log.Error("reload rejected, the running configuration stays", "err", err)
+			}
+			sdNotify(log, daemon.SdNotifyReady)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,14 +19,16 @@ import (
 // The compile-time checks that the concrete parts fit the interfaces their
 // consumers define.
 var (
-	_ queue.Store           = (*store.DB)(nil)
-	_ queue.Deliverer       = (*delivery.Deliverer)(nil)
-	_ submission.StoreSpool = (*queue.Queue)(nil)
-	_ delivery.Resolver     = (*mxresolve.Resolver)(nil)
+	_ queue.Store             = (*store.DB)(nil)
+	_ queue.Deliverer         = (*delivery.Deliverer)(nil)
+	_ submission.StoreSpool   = (*queue.Queue)(nil)
+	_ submission.ConnObserver = (*queue.Queue)(nil)
+	_ delivery.Resolver       = (*mxresolve.Resolver)(nil)
 )
 
-// newSubmission builds the submission listener's server from cfg.
-func newSubmission(cfg *config.Config, q *queue.Queue, log *slog.Logger) (*submission.Server, error) {
+// newSubmission builds the submission listener's server from cfg. Users
+// and the certificate are read through lv, which a reload swaps.
+func newSubmission(cfg *config.Config, q *queue.Queue, lv *live, log *slog.Logger) (*submission.Server, error) {
 	opts := submission.Options{
 		Hostname:          cfg.Hostname,
 		MaxMessageSize:    cfg.Limits.MaxMessageSize.Bytes,
@@ -37,31 +40,22 @@ func newSubmission(cfg *config.Config, q *queue.Queue, log *slog.Logger) (*submi
 		AuthMaxFailures:   cfg.Limits.MaxAuthFailures,
 		AuthFailureWindow: cfg.Limits.AuthFailureWindow.Duration,
 		Spool:             submission.AdaptStore(q),
+		Observer:          q, // counts open connections for the metrics
+		Signer:            &lv.dkim,
 		Logger:            log,
 	}
-	if cfg.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file: %w", err)
-		}
-		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if lv.cert != nil {
+		opts.TLSConfig = &tls.Config{GetCertificate: lv.cert.GetCertificate, MinVersion: tls.VersionTLS12}
 	}
-	if len(cfg.Users) > 0 {
-		hashes := make(map[string]string, len(cfg.Users))
-		for _, u := range cfg.Users {
-			hashes[u.Name] = u.PasswordHash
-		}
-		users, err := submission.NewUsers(hashes)
-		if err != nil {
-			return nil, fmt.Errorf("users: %w", err)
-		}
-		opts.Auth = users
+	if lv.users != nil {
+		opts.Auth = lv.users
 	}
 	return submission.New(opts)
 }
 
-// newDeliverer builds the outbound side: resolver, routes, relays, TLS.
-func newDeliverer(cfg *config.Config, log *slog.Logger) (*delivery.Deliverer, error) {
+// newDeliverer builds the outbound side: resolver, TLS, and the routes and
+// relays of s (loaded by loadSettings; a reload replaces them).
+func newDeliverer(cfg *config.Config, s *settings, log *slog.Logger) (*delivery.Deliverer, error) {
 	d := cfg.Delivery
 	mxPolicy, err := delivery.ParseTLSPolicy(d.TLSPolicy)
 	if err != nil {
@@ -75,7 +69,8 @@ func newDeliverer(cfg *config.Config, log *slog.Logger) (*delivery.Deliverer, er
 			Logger:   log,
 		},
 		Port:        d.Port,
-		Routes:      cfg.Routes,
+		Routes:      s.routes,
+		Relays:      s.relays,
 		MXTLSPolicy: mxPolicy,
 		Timeouts: delivery.Timeouts{
 			Connect:      d.Timeouts.Connect.Duration,
@@ -108,19 +103,28 @@ func newDeliverer(cfg *config.Config, log *slog.Logger) (*delivery.Deliverer, er
 			}
 		}
 	}
-	if len(cfg.Relays) > 0 {
-		del.Relays = make(map[string][]delivery.RelayServer, len(cfg.Relays))
-		for name, r := range cfg.Relays {
-			for i, s := range r.Servers {
-				rs, err := relayServer(s)
-				if err != nil {
-					return nil, fmt.Errorf("relay.%s.server[%d]: %w", name, i, err)
-				}
-				del.Relays[name] = append(del.Relays[name], rs)
+	return del, nil
+}
+
+// buildRelays maps the [relay.NAME] sections onto delivery's relay servers,
+// loading their client certificates and CA files.
+func buildRelays(cfg *config.Config) (map[string][]delivery.RelayServer, error) {
+	if len(cfg.Relays) == 0 {
+		return nil, nil
+	}
+	relays := make(map[string][]delivery.RelayServer, len(cfg.Relays))
+	var errs []error
+	for name, r := range cfg.Relays {
+		for i, s := range r.Servers {
+			rs, err := relayServer(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("relay.%s.server[%d]: %w", name, i, err))
+				continue
 			}
+			relays[name] = append(relays[name], rs)
 		}
 	}
-	return del, nil
+	return relays, errors.Join(errs...)
 }
 
 func relayServer(s config.RelayServer) (delivery.RelayServer, error) {

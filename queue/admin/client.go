@@ -153,6 +153,13 @@ func (c *Client) Bounces(ctx context.Context, since time.Time) ([]store.Bounce, 
 	return bs, nil
 }
 
+// Stats counts the spool by recipient state and destination domain.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	var resp Stats
+	err := c.call(ctx, "stats", &statsRequest{}, &resp)
+	return resp, err
+}
+
 // call posts req to /v1/op and decodes a 200 answer into resp, or the error
 // answer into a *RemoteError.
 func (c *Client) call(ctx context.Context, op string, req, resp any) error {

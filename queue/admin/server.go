@@ -74,6 +74,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/release", s.idOp("release", "released message", Queue.Release))
 	mux.HandleFunc("POST /v1/delete", s.idOp("delete", "deleted message", Queue.Delete))
 	mux.HandleFunc("POST /v1/bounces", s.bounces)
+	mux.HandleFunc("POST /v1/stats", s.stats)
 	return mux
 }
 

@@ -23,6 +23,9 @@ type Message struct {
 	AtLeastOne *bool       `json:"at_least_one,omitempty"`
 	DSNPending bool        `json:"dsn_pending,omitempty"`
 	DSNID      string      `json:"dsn_id,omitempty"`
+	// DKIM lists the signatures added at acceptance, "domain/selector
+	// (algorithm)"; absent when the message is unsigned.
+	DKIM []string `json:"dkim,omitempty"`
 }
 
 // Recipient is the JSON form of store.Recipient.
@@ -71,6 +74,7 @@ func NewMessage(m *store.Message) Message {
 		User:       m.User,
 		DSNPending: m.DSNPending,
 		DSNID:      m.DSNID,
+		DKIM:       m.Signed,
 	}
 	if m.AtLeastOne != nil {
 		v := *m.AtLeastOne
@@ -109,6 +113,7 @@ func (w Message) Store() *store.Message {
 		User:       w.User,
 		DSNPending: w.DSNPending,
 		DSNID:      w.DSNID,
+		Signed:     w.DKIM,
 	}
 	if w.AtLeastOne != nil {
 		v := *w.AtLeastOne

@@ -73,6 +73,17 @@ func (s *session) Data(r io.Reader) error {
 	}
 
 	w := &bodyWriter{w: body}
+	var sig Signing
+	if opts.Signer != nil {
+		sig, err = opts.Signer.Sign(h.value("From"), h.names(extra))
+		if err != nil {
+			return s.storageFailed("dkim sign", err, "msgid", id)
+		}
+	}
+	if sig != nil {
+		defer sig.Abort() // a no-op after Finish
+		w.w = io.MultiWriter(body, sig)
+	}
 	_, _ = io.WriteString(w, trace.received())
 	_ = h.writeTo(w, extra)
 	if w.err == nil {
@@ -82,6 +93,13 @@ func (s *session) Data(r io.Reader) error {
 	}
 	if w.err != nil {
 		return s.storageFailed("write body", w.err, "msgid", id)
+	}
+	var prefix []byte
+	var signed []string
+	if sig != nil {
+		if prefix, signed, err = sig.Finish(); err != nil {
+			return s.storageFailed("dkim sign", err, "msgid", id)
+		}
 	}
 
 	m := &store.Message{
@@ -94,6 +112,8 @@ func (s *session) Data(r io.Reader) error {
 		User:       user,
 		AtLeastOne: atLeastOne,
 		SMTPUTF8:   utf8,
+		Prefix:     prefix,
+		Signed:     signed,
 	}
 	for i, rc := range rcpts {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
@@ -102,8 +122,8 @@ func (s *session) Data(r io.Reader) error {
 		return s.storageFailed("enqueue", err, "msgid", id)
 	}
 	committed = true
-	s.srv.log.Info("accepted", "msgid", id, "from", from, "rcpts", len(rcpts), "size", w.n,
-		"client", s.client, "user", user, "tls", s.tlsAttr())
+	s.srv.log.Info("accepted", "msgid", id, "from", from, "rcpts", len(rcpts), "size", m.Size,
+		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed)
 	return replyQueued(id)
 }
 

@@ -27,6 +27,11 @@
 //   - The stored message gets a Received field (RFC 5321 §4.4), and Date and
 //     Message-ID (<queueid@hostname>) when it has none. The header block is
 //     parsed as it streams; the body is never held in memory.
+//   - With Options.Signer (DKIM), the bytes written to the spool are
+//     streamed through a Signing at the same time; its header fields are
+//     stored as store.Message.Prefix, before the message. A signing
+//     failure is 451 4.3.0; a message from a domain without a key is
+//     stored unsigned.
 //
 // # Per-message at-least-one override
 //

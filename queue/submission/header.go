@@ -117,6 +117,31 @@ func (h *header) has(name string) bool {
 	return false
 }
 
+// value returns the unfolded value of the first field called name, or "".
+func (h *header) value(name string) string {
+	for i := range h.fields {
+		if strings.EqualFold(h.fields[i].name, name) {
+			return h.fields[i].value()
+		}
+	}
+	return ""
+}
+
+// names lists the field names of the stored header: the Received field
+// the listener adds, the client's fields, then the extra ones.
+func (h *header) names(extra []string) []string {
+	out := make([]string, 0, len(h.fields)+len(extra)+1)
+	out = append(out, "Received")
+	for _, f := range h.fields {
+		out = append(out, f.name)
+	}
+	for _, e := range extra {
+		name, _, _ := strings.Cut(e, ":")
+		out = append(out, name)
+	}
+	return out
+}
+
 // value returns the unfolded, trimmed value of a field.
 func (f *headerField) value() string {
 	v := f.raw[len(f.name)+1:]

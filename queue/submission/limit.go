@@ -16,6 +16,7 @@ type limiter struct {
 	max      int
 	hostname string
 	log      *slog.Logger
+	observer ConnObserver // may be nil
 
 	mu sync.Mutex
 	n  int
@@ -31,6 +32,9 @@ func (lim *limiter) acquire() bool {
 		return false
 	}
 	lim.n++
+	if lim.observer != nil {
+		lim.observer.ConnOpened()
+	}
 	return true
 }
 
@@ -38,6 +42,9 @@ func (lim *limiter) release() {
 	lim.mu.Lock()
 	defer lim.mu.Unlock()
 	lim.n--
+	if lim.observer != nil {
+		lim.observer.ConnClosed()
+	}
 }
 
 // wrap returns l limited by lim. rejectTLS is the implicit-TLS config when

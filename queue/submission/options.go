@@ -48,12 +48,26 @@ type Options struct {
 	// Spool receives accepted messages. Required. Use AdaptStore for a
 	// *store.DB.
 	Spool Spool
+	// Signer, when non-nil, signs each accepted message (DKIM): see
+	// Signer. A signing failure is a temporary 451 4.3.0 for the client.
+	// Default nil: messages are stored unsigned.
+	Signer Signer
 	// Logger for one line per accepted or rejected message. Default
 	// slog.Default().
 	Logger *slog.Logger
 	// Now is the clock for Received and Date fields, the recorded accept
 	// time and the auth throttle. Default time.Now.
 	Now func() time.Time
+	// Observer, when not nil, is told of every client connection admitted
+	// and closed (for the open-connections metric). nil: none.
+	Observer ConnObserver
+}
+
+// ConnObserver follows the number of open client connections. Its methods
+// are called on the accept path and must not block.
+type ConnObserver interface {
+	ConnOpened()
+	ConnClosed()
 }
 
 // Defaults, applied by New.

@@ -49,7 +49,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:     opts,
 		log:      log,
-		limiter:  &limiter{max: opts.MaxConnections, hostname: opts.Hostname, log: log},
+		limiter:  &limiter{max: opts.MaxConnections, hostname: opts.Hostname, log: log, observer: opts.Observer},
 		throttle: newThrottle(opts.AuthMaxFailures, opts.AuthFailureWindow, opts.Now),
 		txDone:   make(chan struct{}),
 	}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The systems compared, in the order each round runs them.
+const (
+	sysCeiling = "ceiling"
+	sysPostfix = "postfix"
+	sysRelay   = "outbox-relay"
+	sysMX      = "outbox-mx"
+)
+
+// result is one run's figures.
+type result struct {
+	accept, e2e float64 // messages/s
+	p50, p99    time.Duration
+	cpuMS       float64 // the system's processes, ms per message
+	machMS      float64 // whole machine, ms per message
+	rssKB       int64
+}
+
+type compareOpts struct {
+	n, c, size, runs, warmup int
+	modes                    []int
+	systems                  []string
+	bin, dir                 string
+	timeout                  time.Duration
+	keep                     bool
+}
+
+func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("outbox-bench compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := compareOpts{}
+	fs.IntVar(&o.n, "n", 20000, "messages per run")
+	fs.IntVar(&o.c, "c", 20, "concurrent smtp-source sessions")
+	fs.IntVar(&o.size, "s", 4096, "message size in bytes")
+	fs.IntVar(&o.runs, "runs", 5, "runs per system (medians are reported)")
+	fs.IntVar(&o.warmup, "warmup", 200, "warm-up messages relayed before each timed run")
+	modes := fs.String("m", "1,0", "messages per session, comma-separated: 1 = one per session, 0 = sessions never reconnect (smtp-source -d)")
+	systems := fs.String("systems", "ceiling,postfix,outbox-relay,outbox-mx", "systems to run")
+	fs.StringVar(&o.bin, "outbox", "", "outbox binary (default: go build ./cmd/outbox into the run directory)")
+	fs.StringVar(&o.dir, "dir", "", "run directory (default: a new directory under $TMPDIR, removed afterwards)")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on one run's relay phase after this long")
+	fs.BoolVar(&o.keep, "keep", false, "keep the run directory (configs, logs)")
+	big := fs.Int("big", 25<<20, "size of the one large message relayed through Outbox at the end (0: skip)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, m := range strings.Split(*modes, ",") {
+		var v int
+		if _, err := fmt.Sscan(m, &v); err != nil || v < 0 || v > 1 {
+			return fmt.Errorf("-m: want 1 or 0, got %q", m)
+		}
+		o.modes = append(o.modes, v)
+	}
+	o.systems = strings.Split(*systems, ",")
+	for _, s := range o.systems {
+		if !slices.Contains([]string{sysCeiling, sysPostfix, sysRelay, sysMX}, s) {
+			return fmt.Errorf("-systems: unknown system %q", s)
+		}
+	}
+	if o.n <= 0 || o.c <= 0 || o.runs <= 0 || o.size <= 0 {
+		return errors.New("-n, -c, -s and -runs must be positive")
+	}
+	need := []string{"smtp-source", "smtp-sink"}
+	if slices.Contains(o.systems, sysPostfix) {
+		if os.Geteuid() != 0 {
+			return errors.New("the postfix system needs root (Postfix's master runs as root); run as root or drop it with -systems")
+		}
+		need = append(need, "postfix")
+	}
+	for _, b := range need {
+		if _, err := exec.LookPath(b); err != nil {
+			return fmt.Errorf("%s not found (apt-get install postfix): %w", b, err)
+		}
+	}
+	if o.dir == "" {
+		d, err := os.MkdirTemp("", "outbox-bench-")
+		if err != nil {
+			return err
+		}
+		o.dir = d
+		os.Chmod(d, 0o755) // Postfix's unprivileged services must traverse it
+	}
+	if !o.keep {
+		defer os.RemoveAll(o.dir)
+	}
+	if o.bin == "" {
+		o.bin = filepath.Join(o.dir, "outbox")
+		build := exec.CommandContext(ctx, "go", "build", "-o", o.bin, "./cmd/outbox")
+		build.Stdout, build.Stderr = stderr, stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building outbox (run from the repository root, or pass -outbox): %w", err)
+		}
+	}
+
+	fmt.Fprintf(stdout, "# outbox-bench compare: N=%d C=%d S=%d runs=%d warmup=%d, %d CPUs, medians\n",
+		o.n, o.c, o.size, o.runs, o.warmup, cpus())
+	for _, m := range o.modes {
+		res := map[string][]result{}
+		for run := 1; run <= o.runs; run++ {
+			for _, sys := range o.systems {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				fmt.Fprintf(stderr, "%s run %d/%d: %s, %s\n", time.Now().Format("15:04:05"), run, o.runs, sys, modeName(m))
+				r, err := runOne(ctx, &o, sys, load{n: o.n, c: o.c, size: o.size, perSession: m}, filepath.Join(o.dir, fmt.Sprintf("%s-m%d-%d", sys, m, run)))
+				if err != nil {
+					return fmt.Errorf("%s run %d: %w", sys, run, err)
+				}
+				fmt.Fprintf(stderr, "    %s\n", r.format())
+				res[sys] = append(res[sys], r)
+			}
+		}
+		report(stdout, o.systems, res, modeName(m))
+	}
+	if *big > 0 {
+		return runBig(ctx, &o, *big, stdout)
+	}
+	return nil
+}
+
+func modeName(m int) string {
+	if m == 1 {
+		return "1/session"
+	}
+	return "many/session"
+}
+
+// runOne runs one system once, from a fresh sink and instance.
+func runOne(ctx context.Context, o *compareOpts, sys string, l load, dir string) (result, error) {
+	var r result
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return r, err
+	}
+	sinkPort, err := freePort()
+	if err != nil {
+		return r, err
+	}
+	sk, err := startSink(dir, sinkPort)
+	if err != nil {
+		return r, err
+	}
+	defer sk.stop()
+
+	port := sinkPort // ceiling: straight into the sink
+	pid, tree := sk.cmd.Process.Pid, false
+	var queued func() int
+	switch sys {
+	case sysPostfix:
+		if port, err = freePort(); err != nil {
+			return r, err
+		}
+		pf, err := startPostfix(dir, port, sinkPort)
+		if err != nil {
+			return r, err
+		}
+		defer pf.stop()
+		pid, tree, queued = pf.masterPID(), true, pf.queued
+	case sysRelay, sysMX:
+		if port, err = freePort(); err != nil {
+			return r, err
+		}
+		dnsPort := 0
+		if sys == sysMX {
+			mx, err := startMX()
+			if err != nil {
+				return r, err
+			}
+			defer mx.stop()
+			dnsPort = mx.port
+		}
+		ob, err := startOutbox(ctx, o.bin, dir, outboxConfig(dir, port, sinkPort, dnsPort, ""), port)
+		if err != nil {
+			return r, err
+		}
+		defer ob.stop()
+		pid = ob.pid()
+	}
+
+	base := 0
+	if o.warmup > 0 && sys != sysCeiling {
+		if err := runSource(ctx, port, load{n: o.warmup, c: min(o.c, o.warmup), size: l.size, perSession: 1}, o.warmup); err != nil {
+			return r, fmt.Errorf("warm-up: %w", err)
+		}
+		if err := sk.wait(ctx, o.warmup, o.timeout); err != nil {
+			return r, fmt.Errorf("warm-up: %w", err)
+		}
+		base = sk.count()
+	}
+
+	rss := sampleRSS(pid, tree)
+	b0 := machineCPU()
+	p0 := treeCPU(pid, tree)
+	start := time.Now()
+	pr := startProbe(port, l)
+	srcErr := runSource(ctx, port, l, l.n)
+	accepted := time.Now()
+	probed, p50, p99, probeErr := pr.Stop()
+	if srcErr != nil {
+		rss.Stop()
+		return r, srcErr
+	}
+	if probeErr != nil {
+		rss.Stop()
+		return r, fmt.Errorf("latency probe: %w", probeErr)
+	}
+	werr := sk.wait(ctx, base+l.n+probed, o.timeout)
+	relayed := time.Now()
+	b1 := machineCPU()
+	p1 := treeCPU(pid, tree)
+	peak := rss.Stop()
+	if werr != nil {
+		if queued != nil {
+			werr = fmt.Errorf("%w; postfix queue holds %d files", werr, queued())
+		}
+		return r, werr
+	}
+	if sys != sysPostfix && sys != sysCeiling {
+		peak = max(peak, statusKB(pid, "VmHWM"))
+	}
+	n := float64(l.n)
+	r = result{
+		accept: n / accepted.Sub(start).Seconds(),
+		e2e:    n / relayed.Sub(start).Seconds(),
+		p50:    p50, p99: p99,
+		cpuMS:  float64(p1-p0) * 1000 / clkTck / float64(l.n+probed),
+		machMS: float64(b1-b0) * 1000 / clkTck / float64(l.n+probed),
+		rssKB:  peak,
+	}
+	if sys == sysCeiling {
+		r.e2e = r.accept
+	}
+	if extra := sk.count() - base - l.n - probed; extra != 0 {
+		return r, fmt.Errorf("the sink counted %d messages more than were sent", extra)
+	}
+	return r, nil
+}
+
+func (r result) format() string {
+	return fmt.Sprintf("accept=%.0f/s e2e=%.0f/s p50=%s p99=%s cpu=%.3fms/msg mcpu=%.3fms/msg rss=%.1fMiB",
+		r.accept, r.e2e, ms(r.p50), ms(r.p99), r.cpuMS, r.machMS, float64(r.rssKB)/1024)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
+
+// report prints one line per system: the medians and the ratios of the
+// medians to Postfix and to the ceiling.
+func report(w io.Writer, systems []string, res map[string][]result, mode string) {
+	med := map[string]result{}
+	for _, s := range systems {
+		rs := res[s]
+		med[s] = result{
+			accept: median(rs, func(r result) float64 { return r.accept }),
+			e2e:    median(rs, func(r result) float64 { return r.e2e }),
+			p50:    time.Duration(median(rs, func(r result) float64 { return float64(r.p50) })),
+			p99:    time.Duration(median(rs, func(r result) float64 { return float64(r.p99) })),
+			cpuMS:  median(rs, func(r result) float64 { return r.cpuMS }),
+			machMS: median(rs, func(r result) float64 { return r.machMS }),
+			rssKB:  int64(median(rs, func(r result) float64 { return float64(r.rssKB) })),
+		}
+	}
+	for _, s := range systems {
+		m := med[s]
+		line := fmt.Sprintf("%-13s %-12s %s", s, mode, m.format())
+		if pf, ok := med[sysPostfix]; ok && s != sysPostfix && s != sysCeiling {
+			line += fmt.Sprintf(" accept/postfix=%.2fx e2e/postfix=%.2fx", m.accept/pf.accept, m.e2e/pf.e2e)
+		}
+		if c, ok := med[sysCeiling]; ok && s != sysCeiling {
+			line += fmt.Sprintf(" e2e/ceiling=%.0f%%", 100*m.e2e/c.accept)
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func median(rs []result, f func(result) float64) float64 {
+	if len(rs) == 0 {
+		return 0
+	}
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}

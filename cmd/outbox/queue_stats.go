@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/outbox-mta/outbox/queue/admin"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// statsDomains is how many destination domains the table shows; --json
+// has them all.
+const statsDomains = 20
+
+// runQueueStats prints the spool counted by recipient state and by
+// destination domain, and the age of the oldest message awaiting delivery.
+// --json prints the daemon's admin.Stats.
+func runQueueStats(ctx context.Context, c *cli, args []string) int {
+	a := newAdminCmd(c, "queue stats", "[--json]")
+	asJSON := a.fs.Bool("json", false, "print a JSON object")
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 0 {
+		return a.usageError("unexpected argument %q", pos[0])
+	}
+	cl, err := a.client()
+	if err != nil {
+		return a.fail(err, "")
+	}
+	defer cl.Close()
+	s, err := cl.Stats(ctx)
+	if err != nil {
+		return a.fail(err, "")
+	}
+	if *asJSON {
+		if err := writeJSON(c.stdout, s); err != nil {
+			return a.fail(err, "")
+		}
+		return exitOK
+	}
+	printStats(c.stdout, s)
+	return exitOK
+}
+
+func printStats(w io.Writer, s admin.Stats) {
+	fmt.Fprintf(w, "messages: %d (%d pending)\n", s.Messages, s.Pending)
+	if s.Oldest.IsZero() {
+		fmt.Fprintln(w, "oldest pending: none")
+	} else {
+		fmt.Fprintf(w, "oldest pending: %s (%s, received %s)\n", formatDuration(s.Now.Sub(s.Oldest)), s.OldestID, formatTime(s.Oldest))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "STATE\tRECIPIENTS\t")
+	for st := store.StateQueued; st <= store.StateHeld; st++ {
+		fmt.Fprintf(tw, "%s\t%d\t\n", st, s.ByState[st.String()])
+	}
+	tw.Flush()
+	if len(s.ByDomain) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "DOMAIN\tQUEUED\tDEFERRED\tHELD\t")
+	for i, d := range s.ByDomain {
+		if i == statsDomains {
+			fmt.Fprintf(tw, "(%d more: --json)\t\t\t\t\n", len(s.ByDomain)-statsDomains)
+			break
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t\n", d.Domain, d.Queued, d.Deferred, d.Held)
+	}
+	tw.Flush()
+}

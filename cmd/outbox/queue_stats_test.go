@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/outbox-mta/outbox/queue/admin/admintest"
+)
+
+func TestQueueStatsTable(t *testing.T) {
+	sock := admintest.Serve(t, adminFixture())
+	code, out, errOut := adminRun(t, runQueueStats, "--socket", sock)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	want := []string{
+		`^messages: 2 \(2 pending\)$`,
+		`^oldest pending: 1h3\dm \(m1, received .+\)$`,
+		`^$`,
+		`^ *STATE  RECIPIENTS$`,
+		`^ *queued  +1$`,
+		`^ *deferred  +1$`,
+		`^ *delivered  +1$`,
+		`^ *bounced  +0$`,
+		`^ *held  +0$`,
+		`^$`,
+		`^ *DOMAIN  QUEUED  DEFERRED  HELD$`,
+		`^ *example.net  +1  +0  +0$`,
+		`^ *example.org  +0  +1  +0$`,
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want), out)
+	}
+	for i, re := range want {
+		if !regexp.MustCompile(re).MatchString(strings.TrimRight(lines[i], " ")) {
+			t.Errorf("line %d = %q, want match for %s", i+1, lines[i], re)
+		}
+	}
+}
+
+func TestQueueStatsJSONAndErrors(t *testing.T) {
+	sock := admintest.Serve(t, adminFixture())
+	code, out, errOut := adminRun(t, runQueueStats, "--json", "--socket", sock)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	var s struct {
+		Messages int            `json:"messages"`
+		ByState  map[string]int `json:"by_state"`
+		OldestID string         `json:"oldest_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if s.Messages != 2 || s.ByState["deferred"] != 1 || s.OldestID != "m1" {
+		t.Errorf("JSON stats %+v", s)
+	}
+
+	tests := []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"--socket", sock, "extra"}, exitUsage, `unexpected argument "extra"`},
+		{[]string{"--socket", t.TempDir() + "/none.sock"}, exitError, "not running"},
+	}
+	for _, tt := range tests {
+		code, _, errOut := adminRun(t, runQueueStats, tt.args...)
+		if code != tt.code || !strings.Contains(errOut, tt.err) {
+			t.Errorf("%v: exit %d stderr %q, want %d and %q", tt.args, code, errOut, tt.code, tt.err)
+		}
+	}
+}

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"maps"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/outbox-mta/outbox/config"
+	"github.com/outbox-mta/outbox/delivery"
+	"github.com/outbox-mta/outbox/queue/submission"
+)
+
+func TestRestartKeys(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(c *config.Config)
+		want   []string
+	}{
+		{"nothing", func(*config.Config) {}, nil},
+		{"users are reloaded", func(c *config.Config) { c.Users = []config.User{{Name: "a", PasswordHash: "x"}} }, nil},
+		{"tls files are reloaded", func(c *config.Config) { c.TLS.CertFile, c.TLS.KeyFile = "c", "k" }, nil},
+		{"routes and relays are reloaded", func(c *config.Config) {
+			c.Routes = map[string]string{"*": "r"}
+			c.Relays = map[string]config.Relay{"r": {}}
+		}, nil},
+		{"listener", func(c *config.Config) { c.Listen.Submission[0].Address = "127.0.0.1:2525" }, []string{"listen.submission"}},
+		{"spool and admin socket", func(c *config.Config) {
+			c.Spool.Dir = "/elsewhere"
+			c.Admin.Socket = "/run/x.sock"
+		}, []string{"spool.dir", "admin.socket"}},
+		{"top-level values", func(c *config.Config) {
+			c.Hostname = "other.example"
+			c.TrustedNetworks = nil
+		}, []string{"hostname", "trusted_networks"}},
+		{"limits and delivery", func(c *config.Config) {
+			c.Limits.MaxRecipients++
+			c.Delivery.Timeouts.Connect.Duration++
+			c.Delivery.Paused = !c.Delivery.Paused
+		}, []string{"limits.max_recipients", "delivery.paused", "delivery.timeouts"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old, new := config.Default(), config.Default()
+			tt.change(new)
+			got := restartKeys(old, new)
+			if !sameSet(got, tt.want) {
+				t.Errorf("restartKeys = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// reloadFixture is a configuration file with a certificate and a user, and
+// the live holders built from it as serve builds them.
+type reloadFixture struct {
+	dir  string
+	path string
+	live *live
+	rl   *reloader
+	log  *bytes.Buffer
+}
+
+func newReloadFixture(t *testing.T) *reloadFixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &reloadFixture{dir: dir, path: filepath.Join(dir, "outbox.toml"), log: new(bytes.Buffer)}
+	f.write(t, f.config(t, "first", map[string]string{"app": "app-pw"}, ""))
+	cfg, err := config.Load(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := loadSettings(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del := &delivery.Deliverer{Routes: set.routes, Relays: set.relays}
+	t.Cleanup(func() { del.Close() })
+	f.live = newLive(set, del)
+	f.rl = &reloader{path: f.path, started: cfg, live: f.live, log: slog.New(slog.NewTextHandler(f.log, nil)), now: time.Now}
+	return f
+}
+
+// config returns a configuration with a certificate named cert (created
+// if needed) and users (name → password).
+func (f *reloadFixture) config(t *testing.T, cert string, users map[string]string, extra string) string {
+	t.Helper()
+	certFile, keyFile := filepath.Join(f.dir, cert+".pem"), filepath.Join(f.dir, cert+".key")
+	if _, err := os.Stat(certFile); err != nil {
+		writeSelfSigned(t, certFile, keyFile, cert)
+	}
+	var b strings.Builder
+	b.WriteString("hostname = \"outbox.test\"\n[spool]\ndir = \"" + filepath.Join(f.dir, "spool") + "\"\n")
+	b.WriteString("[tls]\ncert_file = \"" + certFile + "\"\nkey_file = \"" + keyFile + "\"\n")
+	for _, name := range slices.Sorted(maps.Keys(users)) {
+		h, err := bcrypt.GenerateFromPassword([]byte(users[name]), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("[[users]]\nname = \"" + name + "\"\npassword_hash = \"" + string(h) + "\"\n")
+	}
+	b.WriteString(extra)
+	return b.String()
+}
+
+func (f *reloadFixture) write(t *testing.T, content string) {
+	t.Helper()
+	if err := os.WriteFile(f.path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// commonName is the subject of the certificate the listener serves now.
+func (f *reloadFixture) commonName(t *testing.T) string {
+	t.Helper()
+	c, err := f.live.cert.GetCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x.Subject.CommonName
+}
+
+func writeSelfSigned(t *testing.T, certFile, keyFile, cn string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: cn},
+		DNSNames:     []string{"outbox.test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReloadRejectsBrokenConfig(t *testing.T) {
+	f := newReloadFixture(t)
+	good := f.config(t, "first", map[string]string{"app": "app-pw"}, "")
+	tests := []struct {
+		name    string
+		content string
+		want    string // in the error
+	}{
+		{"syntax", good + "[users\n", "toml"},
+		{"unknown key", good + "bogus = 1\n", "bogus"},
+		{"bad hash", good + "[[users]]\nname = \"ops\"\npassword_hash = \"nope\"\n", "users"},
+		{"missing certificate", strings.ReplaceAll(good, "first.pem", "gone.pem"), "tls.cert_file"},
+		{"route to an unknown relay", good + "[routes]\n\"example.org\" = \"nowhere\"\n", "nowhere"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.write(t, tt.content)
+			err := f.rl.reload()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("reload error = %v, want one naming %q", err, tt.want)
+			}
+			if err := f.live.users.Authenticate("app", "app-pw"); err != nil {
+				t.Errorf("app no longer authenticates: %v", err)
+			}
+			if err := f.live.users.Authenticate("ops", "ops-pw"); err == nil {
+				t.Error("ops authenticates from a rejected file")
+			}
+			if cn := f.commonName(t); cn != "first" {
+				t.Errorf("certificate %q, want the old one", cn)
+			}
+		})
+	}
+}
+
+func TestReloadApplies(t *testing.T) {
+	f := newReloadFixture(t)
+	f.write(t, f.config(t, "second", map[string]string{"ops": "ops-pw"}, "[limits]\nmax_recipients = 7\n"))
+	if err := f.rl.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.live.users.Authenticate("ops", "ops-pw"); err != nil {
+		t.Errorf("new user ops: %v", err)
+	}
+	if err := f.live.users.Authenticate("app", "app-pw"); !errors.Is(err, submission.ErrBadCredentials) {
+		t.Errorf("removed user app: %v, want ErrBadCredentials", err)
+	}
+	if cn := f.commonName(t); cn != "second" {
+		t.Errorf("certificate %q, want the new one", cn)
+	}
+	log := f.log.String()
+	if !strings.Contains(log, "key=limits.max_recipients") || !strings.Contains(log, "configuration reloaded") {
+		t.Errorf("log:\n%s", log)
+	}
+	if strings.Contains(log, "ops-pw") || strings.Contains(log, "$2a$") {
+		t.Errorf("a secret reached the log:\n%s", log)
+	}
+
+	// Every user removed: nobody can log in any more.
+	f.write(t, f.config(t, "second", nil, ""))
+	if err := f.rl.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.live.users.Authenticate("ops", "ops-pw"); err == nil {
+		t.Error("ops still authenticates after removal")
+	}
+}
+
+func TestLiveApplyNeedsRestart(t *testing.T) {
+	cert := &tls.Certificate{}
+	users, err := submission.NewUsers(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		started  *settings
+		next     *settings
+		wantKeys []string
+	}{
+		{"same shape", &settings{users: users, cert: cert}, &settings{users: users, cert: cert}, nil},
+		{"first user", &settings{}, &settings{users: users}, []string{"users"}},
+		{"tls added", &settings{}, &settings{cert: cert}, []string{"tls"}},
+		{"tls removed", &settings{cert: cert}, &settings{}, []string{"tls"}},
+		{"users removed", &settings{users: users}, &settings{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			del := &delivery.Deliverer{}
+			defer del.Close()
+			l := newLive(tt.started, del)
+			got := l.apply(tt.next)
+			var keys []string
+			for _, k := range got {
+				keys = append(keys, strings.Fields(k)[0])
+			}
+			if !slices.Equal(keys, tt.wantKeys) {
+				t.Errorf("apply = %q, want keys %q", got, tt.wantKeys)
+			}
+			if tt.started.cert != nil {
+				if c, _ := l.cert.GetCertificate(nil); c == nil {
+					t.Error("the certificate was dropped")
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,239 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/outbox-mta/outbox/delivery/smtptest"
+)
+
+// queueIDRE finds the queue ID in the Received field Outbox prepends
+// ("... by outbox.test (Outbox) with ESMTP id ID").
+var queueIDRE = regexp.MustCompile(`\(Outbox\) with [A-Z]+(?: \([^)]*\))? id ([0-9a-z]+)`)
+
+// ackClient submits uniquely tagged messages and remembers which tags got a
+// 250 to the final dot: the messages Outbox promised to deliver.
+type ackClient struct {
+	addr string
+	sent atomic.Int64
+
+	mu    sync.Mutex
+	acked map[int64]bool
+}
+
+// submitTagged makes one transaction for tag and reports whether the final
+// dot got its 250. A failure anywhere (the daemon killed mid-session) is
+// not an acknowledgement, whether or not the message was committed.
+func (a *ackClient) submitTagged(tag int64) bool {
+	a.sent.Add(1)
+	conn, err := net.DialTimeout("tcp", a.addr, 2*time.Second)
+	if err != nil {
+		return false
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	if c.Hello("client.test") != nil || c.Mail("tagged@example.com", nil) != nil ||
+		c.Rcpt("tagged@example.net", nil) != nil {
+		return false
+	}
+	wc, err := c.Data()
+	if err != nil {
+		return false
+	}
+	fmt.Fprintf(wc, "From: tagged@example.com\r\nX-Test-Tag: %d\r\nSubject: tagged %d\r\n\r\nbody %d\r\n", tag, tag, tag)
+	if wc.Close() != nil {
+		return false
+	}
+	a.mu.Lock()
+	a.acked[tag] = true
+	a.mu.Unlock()
+	c.Quit()
+	return true
+}
+
+// TestCrashUnderLoad kills the daemon with SIGKILL at random moments while
+// smtp-source and a tagging client submit and deliveries run, restarts it
+// each time, and then checks the durability contract end to end: every
+// message that got a 250 is delivered, every spooled message is delivered,
+// and a message arrives twice only if it was in flight at a kill (between
+// the remote 250 and our commit).
+func TestCrashUnderLoad(t *testing.T) {
+	// Postfix installs it in /usr/sbin, which a non-root PATH lacks.
+	smtpSource := "/usr/sbin/smtp-source"
+	if _, err := os.Stat(smtpSource); err != nil {
+		smtpSource = needTool(t, "smtp-source")
+	}
+	const (
+		kills = 20
+		// delivery.max_connections sets the queue's workers, and its
+		// start-up spread (workers/s for a minute after each restart);
+		// max_per_destination bounds what is in flight at a kill, all of
+		// it for the one destination.
+		workers  = 64
+		perDest  = 16
+		budget   = 75 * time.Second
+		taggers  = 2
+		pace     = 40 * time.Millisecond // per tagging client: 50 messages/s in all
+		srcBatch = "20"
+	)
+	w := newMXWorld(t,
+		"example.net. MX 10 mx.example.net.",
+		"mx.example.net. A 127.0.0.2",
+	)
+	mx := w.mx(t, "127.0.0.2", smtptest.Options{})
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	d := startDaemon(t, dir, w.config(t, dir, addr,
+		fmt.Sprintf("max_connections = %d\nmax_per_destination = %d", workers, perDest)), addr)
+
+	ctx, stopLoad := context.WithCancel(context.Background())
+	var load sync.WaitGroup
+	defer func() { stopLoad(); load.Wait() }()
+
+	// Background load: smtp-source batches, relaunched when a kill ends one.
+	var srcRuns atomic.Int64
+	load.Go(func() {
+		for ctx.Err() == nil {
+			cmd := exec.CommandContext(ctx, smtpSource, "-s", "1", "-m", srcBatch, "-l", "2048",
+				"-f", "source@example.com", "-t", "source@example.net", "-M", "client.test", addr)
+			cmd.Run() // a kill makes it fail; the next batch starts after the restart
+			srcRuns.Add(1)
+			waitListening(ctx, addr)
+		}
+	})
+	// Foreground load: tagged messages whose 250s are recorded.
+	ac := &ackClient{addr: addr, acked: map[int64]bool{}}
+	var nextTag atomic.Int64
+	for range taggers {
+		load.Go(func() {
+			tick := time.NewTicker(pace)
+			defer tick.Stop()
+			for ctx.Err() == nil {
+				if !ac.submitTagged(nextTag.Add(1)) {
+					waitListening(ctx, addr)
+				}
+				select {
+				case <-ctx.Done():
+				case <-tick.C:
+				}
+			}
+		})
+	}
+
+	start := time.Now()
+	n := 0
+	for ; n < kills && time.Since(start) < budget; n++ {
+		// A random moment: 0.2s to 1.2s of load since the last start. This
+		// wait is the scenario (load between kills), not synchronisation.
+		time.Sleep(200*time.Millisecond + rand.N(time.Second))
+		d.kill9()
+		d.start()
+	}
+	stopLoad()
+	load.Wait()
+	if n < kills {
+		t.Errorf("only %d kills within %v (want %d)", n, budget, kills)
+	}
+	killing := time.Since(start)
+	d.waitQueueEmpty(90 * time.Second)
+
+	// What reached the MX: by tag for the tagged client, by queue ID for all.
+	byTag := map[int64]int{}
+	byID := map[string]int{}
+	for _, m := range mx.Messages() {
+		if id := queueIDRE.FindSubmatch(m.Data); id != nil {
+			byID[string(id[1])] += len(m.Rcpts)
+		} else {
+			t.Errorf("delivered message without Outbox's Received id:\n%.400s", m.Data)
+		}
+		if tag := tagRE.FindSubmatch(m.Data); tag != nil {
+			var k int64
+			fmt.Sscan(string(tag[1]), &k)
+			byTag[k] += len(m.Rcpts)
+		}
+	}
+	lost := 0
+	for tag := range ac.acked {
+		if byTag[tag] == 0 {
+			lost++
+			t.Errorf("tagged message %d got a 250 but was never delivered", tag)
+		}
+	}
+	// Every message in the spool (everything committed, smtp-source's
+	// included) is final, delivered, and reached the MX.
+	spooled, fromSource := 0, 0
+	for _, m := range d.queueJSONArgs("--done") {
+		spooled++
+		if m["from"] == "source@example.com" {
+			fromSource++
+		}
+		id := m["id"].(string)
+		for addr, state := range recipients(m) {
+			if state != "delivered" {
+				t.Errorf("message %s to %s ended %s", id, addr, state)
+			}
+		}
+		if byID[id] == 0 {
+			lost++
+			t.Errorf("spooled message %s (from %v) never reached the MX", id, m["from"])
+		}
+	}
+	dups := 0
+	for _, c := range byID {
+		if c > 1 {
+			dups += c - 1
+		}
+	}
+	// A duplicate needs a delivery in flight at a kill: at most
+	// max_per_destination per kill.
+	if dups > n*perDest {
+		t.Errorf("%d duplicate deliveries after %d kills, want at most %d (the in-flight ones)", dups, n, n*perDest)
+	}
+	if len(byID) != spooled {
+		t.Errorf("%d distinct queue IDs delivered, %d messages spooled", len(byID), spooled)
+	}
+	if len(ac.acked) == 0 || fromSource == 0 {
+		t.Errorf("no load got through: %d tagged acknowledged, %d smtp-source messages spooled", len(ac.acked), fromSource)
+	}
+	summary(t, "sent=%d (tagged) acknowledged=%d (tagged) delivered=%d/%d (tagged/all spooled, %d from smtp-source in %d runs) lost=%d duplicated=%d kills=%d in %v (+%v to drain)",
+		ac.sent.Load(), len(ac.acked), countAcked(ac.acked, byTag), len(byID), fromSource, srcRuns.Load(), lost, dups, n, killing.Round(time.Second), (time.Since(start) - killing).Round(time.Second))
+}
+
+// countAcked is the number of acknowledged tags that were delivered.
+func countAcked(acked map[int64]bool, delivered map[int64]int) int {
+	n := 0
+	for tag := range acked {
+		if delivered[tag] > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// waitListening returns once addr accepts connections or ctx ends: the
+// clients' pause while the daemon restarts.
+func waitListening(ctx context.Context, addr string) {
+	for ctx.Err() == nil {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

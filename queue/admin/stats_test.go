@@ -1,0 +1,60 @@
+package admin_test
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/outbox-mta/outbox/queue/admin"
+	"github.com/outbox-mta/outbox/queue/admin/admintest"
+	"github.com/outbox-mta/outbox/store"
+)
+
+func TestStatsCountsWholeSpoolAcrossPages(t *testing.T) {
+	q := admintest.NewQueue()
+	// 1500 messages: more than one store page. Each has one recipient at
+	// a.example (alternately queued and deferred); every third also one
+	// delivered at b.example; one old held message is the oldest.
+	for i := range 1500 {
+		st := store.StateQueued
+		if i%2 == 1 {
+			st = store.StateDeferred
+		}
+		m := &store.Message{ID: fmt.Sprintf("id%04d", i+1), Received: t0.Add(time.Duration(i) * time.Second),
+			Recipients: []store.Recipient{{Addr: fmt.Sprintf("u%d@A.example", i), State: st}}}
+		if i%3 == 0 {
+			m.Recipients = append(m.Recipients, store.Recipient{Addr: "v@b.example", State: store.StateDelivered})
+		}
+		q.Add(m, "")
+	}
+	q.Add(&store.Message{ID: "id0000", Received: t0.Add(-time.Hour),
+		Recipients: []store.Recipient{{Addr: "h@c.example", State: store.StateHeld}}}, "")
+	q.Add(&store.Message{ID: "id9999", Received: t0.Add(-2 * time.Hour),
+		Recipients: []store.Recipient{{Addr: "d@b.example", State: store.StateBounced}}}, "")
+
+	c := admin.NewClient(admintest.Serve(t, q))
+	defer c.Close()
+	s, err := c.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Messages != 1502 || s.Pending != 1501 {
+		t.Errorf("messages %d pending %d, want 1502 and 1501", s.Messages, s.Pending)
+	}
+	wantStates := map[string]int{"queued": 750, "deferred": 750, "delivered": 500, "held": 1, "bounced": 1}
+	if !reflect.DeepEqual(s.ByState, wantStates) {
+		t.Errorf("by state %v, want %v", s.ByState, wantStates)
+	}
+	wantDomains := []admin.DomainStats{
+		{Domain: "a.example", Queued: 750, Deferred: 750},
+		{Domain: "c.example", Held: 1},
+	}
+	if !reflect.DeepEqual(s.ByDomain, wantDomains) {
+		t.Errorf("by domain %+v, want %+v", s.ByDomain, wantDomains)
+	}
+	if !s.Oldest.Equal(t0.Add(-time.Hour)) || s.OldestID != "id0000" {
+		t.Errorf("oldest %v %s, want %v id0000", s.Oldest, s.OldestID, t0.Add(-time.Hour))
+	}
+}

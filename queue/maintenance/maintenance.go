@@ -1,0 +1,175 @@
+package maintenance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/outbox-mta/outbox/queue"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// Store is the spool as the jobs use it; *store.DB satisfies it.
+type Store interface {
+	PruneMessages(ctx context.Context, before time.Time) (int, error)
+	PruneBounces(ctx context.Context, before time.Time) (int, error)
+	Stats(ctx context.Context) (store.Stats, error)
+	List(ctx context.Context, f store.Filter) ([]*store.Message, error)
+	Update(ctx context.Context, id string, fn func(m *store.Message) error) error
+	OpenBody(ctx context.Context, id string) (io.ReadCloser, error)
+}
+
+// Queue is the scheduler as the jobs use it; *queue.Queue satisfies it.
+type Queue interface {
+	NewBody() (*store.Body, error)
+	EnqueueNotice(ctx context.Context, m *store.Message, b *store.Body) error
+	Wake()
+}
+
+var (
+	_ Store = (*store.DB)(nil)
+	_ Queue = (*queue.Queue)(nil)
+)
+
+// Schedules are cron expressions (robfig/cron's standard parser: five
+// fields or a descriptor); "" disables a job.
+type Schedules struct {
+	Prune, DelayWarnings, Stats, Sweep string
+}
+
+// Options configure New.
+type Options struct {
+	Store Store // required
+	Queue Queue // required
+	// Schedules of the jobs.
+	Schedules Schedules
+	// Retention: finished messages received longer ago are pruned.
+	// Zero keeps them.
+	Retention time.Duration
+	// BounceRetention: bounce log rows older are pruned. Zero keeps them.
+	BounceRetention time.Duration
+	// DelayWarning: a sender is warned once when a recipient of its message
+	// is still deferred this long after reception. Zero: no warnings.
+	DelayWarning time.Duration
+	// Hostname is the Reporting-MTA of delay warnings. Required with
+	// DelayWarning.
+	Hostname string
+	// MaxLifetime is how long recipients are retried (reported in delay
+	// warnings as Will-Retry-Until). Zero omits it.
+	MaxLifetime time.Duration
+	// CompactHint: Stats logs a hint to compact when free pages make up at
+	// least this share of a file of at least CompactMinBytes. Defaults
+	// 0.5 and 64 MiB.
+	CompactHint     float64
+	CompactMinBytes int64
+	// SweepOverdue: Sweep wakes the queue when a pending recipient is due
+	// longer ago than this. Default 1h.
+	SweepOverdue time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger; the package adds component=maintenance. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultCompactHint     = 0.5
+	DefaultCompactMinBytes = 64 << 20
+	DefaultSweepOverdue    = time.Hour
+)
+
+// Runner owns the cron scheduler and the jobs.
+type Runner struct {
+	opts Options
+	log  *slog.Logger
+	cron *cron.Cron
+}
+
+// New parses the schedules and registers the jobs; Start runs them.
+func New(opts Options) (*Runner, error) {
+	if opts.Store == nil || opts.Queue == nil {
+		return nil, errors.New("maintenance: Options.Store and Options.Queue are required")
+	}
+	if opts.DelayWarning > 0 && opts.Hostname == "" {
+		return nil, errors.New("maintenance: Options.Hostname is required with DelayWarning")
+	}
+	if opts.CompactHint <= 0 {
+		opts.CompactHint = DefaultCompactHint
+	}
+	if opts.CompactMinBytes <= 0 {
+		opts.CompactMinBytes = DefaultCompactMinBytes
+	}
+	if opts.SweepOverdue <= 0 {
+		opts.SweepOverdue = DefaultSweepOverdue
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	r := &Runner{opts: opts, log: opts.Logger.With("component", "maintenance")}
+	// cron's own log lines (panics caught by Recover, skipped runs) go to
+	// slog too.
+	clog := cronLogger{r.log}
+	r.cron = cron.New(cron.WithLogger(clog), cron.WithChain(cron.Recover(clog), cron.SkipIfStillRunning(clog)))
+	for _, j := range []struct {
+		name, spec string
+		run        func(context.Context) error
+	}{
+		{"prune", opts.Schedules.Prune, r.Prune},
+		{"delay_warnings", opts.Schedules.DelayWarnings, r.DelayWarnings},
+		{"stats", opts.Schedules.Stats, r.Stats},
+		{"sweep", opts.Schedules.Sweep, r.Sweep},
+	} {
+		if j.spec == "" {
+			continue
+		}
+		if _, err := r.cron.AddFunc(j.spec, r.job(j.name, j.run)); err != nil {
+			return nil, fmt.Errorf("maintenance: schedule of %s %q: %w", j.name, j.spec, err)
+		}
+	}
+	return r, nil
+}
+
+// job adapts a job to cron. Its error is logged once, here, where it is
+// handled. Jobs run with a background context: Stop waits for them rather
+// than cutting a prune or a notice in half.
+func (r *Runner) job(name string, run func(context.Context) error) func() {
+	return func() {
+		start := r.opts.Now()
+		if err := run(context.Background()); err != nil {
+			r.log.Error("job failed", "job", name, "err", err)
+			return
+		}
+		r.log.Debug("job done", "job", name, "took", r.opts.Now().Sub(start))
+	}
+}
+
+// Start runs the scheduler in its own goroutine.
+func (r *Runner) Start() { r.cron.Start() }
+
+// Stop stops scheduling and waits, until ctx ends, for running jobs.
+func (r *Runner) Stop(ctx context.Context) error {
+	done := r.cron.Stop().Done()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("maintenance: jobs still running: %w", ctx.Err())
+	}
+}
+
+// cronLogger routes cron.Logger to slog.
+type cronLogger struct{ log *slog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug(msg, kv...) }
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error(msg, append(kv, "err", err)...)
+}

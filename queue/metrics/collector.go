@@ -1,0 +1,134 @@
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/outbox-mta/outbox/queue"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// collector turns queue.Stats and store.Stats into metrics at scrape time.
+type collector struct {
+	q     QueueStats
+	spool *spoolCache // nil without Options.Spool
+	opts  Options
+
+	accepted, delivered, deferred, bounced, attempts *prometheus.Desc
+	duration, ambiguous, dsns, conns, inFlight       *prometheus.Desc
+	destDown, recipients, pending, oldest, fileSize  *prometheus.Desc
+}
+
+// Metric names. Counters end in _total (Prometheus naming conventions).
+const ns = "outbox"
+
+func newCollector(opts Options, log *slog.Logger) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(ns+"_"+name, help, labels, nil)
+	}
+	c := &collector{
+		q:    opts.Queue,
+		opts: opts,
+
+		accepted:   d("messages_accepted_total", "Messages accepted by the submission listener and durably spooled."),
+		delivered:  d("recipients_delivered_total", "Recipients delivered (the remote server accepted the message)."),
+		deferred:   d("recipients_deferred_total", "Recipients deferred after an attempt (temporary failure), or skipped while their destination is backed off."),
+		bounced:    d("recipients_bounced_total", "Recipients bounced, by reason: remote-5xx, expired, dns, policy.", "reason"),
+		attempts:   d("delivery_attempts_total", "Delivery attempts (one SMTP transaction per destination domain), by TLS version of the last host tried, or none.", "tls"),
+		duration:   d("delivery_attempt_duration_seconds", "Wall time of each delivery attempt, resolution and every host tried included."),
+		ambiguous:  d("deliveries_ambiguous_total", "Attempts whose connection was lost after the final dot: maybe delivered, deferred and retried (a possible duplicate)."),
+		dsns:       d("notices_queued_total", "Delivery status notifications queued to senders (bounces and delay warnings)."),
+		conns:      d("submission_connections_open", "Submission connections open now."),
+		inFlight:   d("deliveries_in_flight", "Messages being delivered now."),
+		destDown:   d("destinations_down", "Destinations backed off as a whole because none of their hosts could be reached."),
+		recipients: d("queue_recipients", "Recipients in the spool by state (finished ones stay until pruned).", "state"),
+		pending:    d("queue_messages_pending", "Messages with a recipient awaiting delivery."),
+		oldest:     d("queue_oldest_message_age_seconds", "Age of the oldest message with a recipient awaiting delivery; 0 when none."),
+		fileSize:   d("spool_file_bytes", "Size of the spool's bbolt file (it never shrinks)."),
+	}
+	if opts.Spool != nil {
+		c.spool = &spoolCache{src: opts.Spool, maxAge: opts.SpoolMaxAge, now: opts.Now, log: log}
+	}
+	return c
+}
+
+// Describe sends every descriptor (a checked collector: the registry
+// rejects a duplicate name at New, not at the first scrape).
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.accepted, c.delivered, c.deferred, c.bounced, c.attempts, c.duration,
+		c.ambiguous, c.dsns, c.conns, c.inFlight, c.destDown,
+	} {
+		ch <- d
+	}
+	if c.spool != nil {
+		for _, d := range []*prometheus.Desc{c.recipients, c.pending, c.oldest, c.fileSize} {
+			ch <- d
+		}
+	}
+}
+
+// bounceReasons are always exported, at 0 until the first bounce, so a
+// rate() over them works from the start.
+var bounceReasons = [...]string{queue.BounceRemote5xx, queue.BounceExpired, queue.BounceDNS, queue.BouncePolicy}
+
+// Collect reads the counters now.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.q.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(c.accepted, s.Accepted)
+	counter(c.delivered, s.Delivered)
+	counter(c.deferred, s.Deferred+s.DestinationSkips)
+	for _, r := range bounceReasons {
+		counter(c.bounced, s.BouncedBy[r], r)
+	}
+	for _, v := range sortedKeys(s.AttemptsByTLS) {
+		counter(c.attempts, s.AttemptsByTLS[v], v)
+	}
+	h := s.AttemptDuration
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	for i, b := range h.Bounds {
+		buckets[b] = h.Counts[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(c.duration, h.Count, h.Sum, buckets)
+	counter(c.ambiguous, s.Ambiguous)
+	counter(c.dsns, s.DSNs)
+	gauge(c.conns, float64(s.ConnsOpen))
+	gauge(c.inFlight, float64(s.InFlight))
+	gauge(c.destDown, float64(s.DownDomains))
+
+	if c.spool == nil {
+		return
+	}
+	sp, ok := c.spool.get(context.Background())
+	if !ok {
+		return
+	}
+	for st := store.StateQueued; st <= store.StateHeld; st++ {
+		gauge(c.recipients, float64(sp.Recipients[st]), st.String())
+	}
+	gauge(c.pending, float64(sp.Pending))
+	age := 0.0
+	if !sp.OldestPending.IsZero() {
+		age = max(0, c.opts.Now().Sub(sp.OldestPending).Seconds())
+	}
+	gauge(c.oldest, age)
+	gauge(c.fileSize, float64(sp.FileSize))
+}
+
+func sortedKeys(m map[string]uint64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,19 @@
+// Package metrics serves the daemon's Prometheus endpoint.
+//
+// It owns the metric names and a private prometheus.Registry; nothing else
+// in Outbox imports Prometheus. The metrics are read, at scrape time, from
+// counters the other packages already keep — queue.Queue.Stats for the
+// event counters (accepted, delivered, deferred, bounced by reason, attempts
+// by TLS version, attempt durations, ambiguous deliveries, open submission
+// connections) and store.DB.Stats for the queue's size by state and its
+// oldest message — so no package sprinkles Prometheus calls through its hot
+// paths, and the counts on the endpoint are the very ones in the logs.
+//
+// store.DB.Stats decodes every record; its result is cached for
+// Options.SpoolMaxAge so frequent scrapes of a big queue do not each scan
+// the spool.
+//
+// It must never import config (cmd maps the configuration onto Options) or
+// delivery. There is no package-level state: two Metrics in one process (as
+// in tests) are independent.
+package metrics

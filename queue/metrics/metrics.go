@@ -1,0 +1,152 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/outbox-mta/outbox/queue"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// QueueStats is the queue as the metrics read it; *queue.Queue satisfies it.
+type QueueStats interface {
+	Stats() queue.Stats
+}
+
+// SpoolStats is the spool as the metrics read it; *store.DB satisfies it.
+type SpoolStats interface {
+	Stats(ctx context.Context) (store.Stats, error)
+}
+
+var (
+	_ QueueStats = (*queue.Queue)(nil)
+	_ SpoolStats = (*store.DB)(nil)
+)
+
+// DefaultSpoolMaxAge is how long a spool scan is reused by later scrapes.
+const DefaultSpoolMaxAge = 30 * time.Second
+
+// Options configure New.
+type Options struct {
+	// Queue provides the event counters. Required.
+	Queue QueueStats
+	// Spool provides the queue size by state and the oldest message.
+	// nil: those metrics are not exported.
+	Spool SpoolStats
+	// SpoolMaxAge is how long a spool scan is reused. Default
+	// DefaultSpoolMaxAge; negative scans on every scrape.
+	SpoolMaxAge time.Duration
+	// Now is the clock for ages and the cache. Default time.Now.
+	Now func() time.Time
+	// Logger for a failed spool scan and the server. Default
+	// slog.Default(); the package adds component=metrics.
+	Logger *slog.Logger
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("metrics: server closed")
+
+// Metrics is the registry and its HTTP endpoint.
+type Metrics struct {
+	reg  *prometheus.Registry
+	srv  *http.Server
+	coll *collector
+}
+
+// New builds the registry: Outbox's collector, plus the Go runtime and
+// process collectors.
+func New(opts Options) (*Metrics, error) {
+	if opts.Queue == nil {
+		return nil, errors.New("metrics: Options.Queue is required")
+	}
+	if opts.SpoolMaxAge == 0 {
+		opts.SpoolMaxAge = DefaultSpoolMaxAge
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	log := opts.Logger.With("component", "metrics")
+	c := newCollector(opts, log)
+	reg := prometheus.NewRegistry()
+	for _, col := range []prometheus.Collector{
+		c,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(col); err != nil {
+			return nil, err
+		}
+	}
+	m := &Metrics{reg: reg, coll: c}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	m.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return m, nil
+}
+
+// Registry returns the private registry, for tests and embedding.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Serve answers scrapes on l until Shutdown.
+func (m *Metrics) Serve(l net.Listener) error {
+	err := m.srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// Shutdown stops Serve, letting a scrape in progress finish until ctx ends.
+func (m *Metrics) Shutdown(ctx context.Context) error {
+	return m.srv.Shutdown(ctx)
+}
+
+// spoolCache reuses a spool scan for maxAge.
+type spoolCache struct {
+	src    SpoolStats
+	maxAge time.Duration
+	now    func() time.Time
+	log    *slog.Logger
+
+	mu   sync.Mutex // held during a scan: concurrent scrapes wait for one scan
+	at   time.Time
+	last store.Stats
+	ok   bool
+}
+
+func (c *spoolCache) get(ctx context.Context) (store.Stats, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if c.ok && c.maxAge > 0 && now.Sub(c.at) < c.maxAge {
+		return c.last, true
+	}
+	s, err := c.src.Stats(ctx)
+	if err != nil {
+		c.log.Warn("cannot read spool statistics", "err", err)
+		return c.last, c.ok // stale beats missing
+	}
+	c.last, c.at, c.ok = s, now, true
+	return s, true
+}
