@@ -264,29 +264,31 @@ func (d *Deliverer) run(ctx context.Context, s *session, env *Envelope, res *Res
 		res.Host, res.TLS = s.host, s.tls
 		s.msgs++
 	}
-	if out != txHealthy || !usable {
+	if (out != txHealthy && out != txDone) || !usable {
 		// Broken or in an unknown state: no RSET, no QUIT, which could only
 		// wait for a reply that will not come.
 		s.c.Close()
 		return out
 	}
 	reuse := d.cfg.reuse && s.msgs < d.cfg.maxMsgs
-	if !d.pool.spawn(func() { d.finish(s, reuse) }) {
+	if !d.pool.spawn(func() { d.finish(s, reuse, out == txHealthy) }) {
 		s.c.Close()
 	}
 	return out
 }
 
-// finish ends the transaction state of a healthy session with RSET and
-// parks it in the pool, or says QUIT.
-func (d *Deliverer) finish(s *session, reuse bool) {
+// finish parks a healthy session in the pool, first ending an unfinished
+// transaction (no DATA was sent) with RSET; or it says QUIT.
+func (d *Deliverer) finish(s *session, reuse, reset bool) {
 	if reuse {
-		s.dc.setPhase(d.cfg.timeouts.Command)
-		if err := s.c.Reset(); err != nil {
-			s.c.Close()
-			return
+		if reset {
+			s.dc.setPhase(d.cfg.timeouts.Command)
+			if err := s.c.Reset(); err != nil {
+				s.c.Close()
+				return
+			}
+			s.rehello = true
 		}
-		s.rehello = true
 		if d.pool.put(s) {
 			return
 		}

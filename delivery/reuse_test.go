@@ -2,7 +2,9 @@ package delivery
 
 import (
 	"context"
+	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,4 +184,70 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestReuseWithoutRSET: a session reused after a completed transaction goes
+// straight to the next MAIL (RFC 5321 §4.1.1.4): no RSET and no second EHLO
+// per message; after an all-or-nothing RSET, go-smtp needs the EHLO again.
+func TestReuseWithoutRSET(t *testing.T) {
+	srv := startServer(t, "127.0.0.2", smtptest.Options{Rcpt: func(to string) error {
+		if strings.HasPrefix(to, "busy@") {
+			return smtptest.Reply(450, "4.2.0", "busy")
+		}
+		return nil
+	}})
+	dl := &recordingDialer{to: srv.Addr}
+	d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl)
+	for i := range 3 {
+		if res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test")); res.Rcpts[0].Status != Delivered {
+			t.Fatalf("delivery %d: %+v", i, res)
+		}
+		waitFor(t, "session back in the pool", func() bool { return d.pool.idleLen("direct:example.test") == 1 })
+	}
+	if got := dl.count("EHLO"); got != 1 || dl.count("RSET") != 0 || dl.count("MAIL") != 3 {
+		t.Errorf("3 reused transactions sent EHLO %d, RSET %d, MAIL %d times; want 1, 0, 3", got, dl.count("RSET"), dl.count("MAIL"))
+	}
+	// All-or-nothing withholds DATA: that transaction must be reset.
+	d.Deliver(context.Background(), envelope("example.test", false, "a@example.test", "busy@example.test"))
+	waitFor(t, "RSET after the withheld DATA", func() bool { return dl.count("RSET") == 1 })
+}
+
+// recordingDialer dials one address and counts the SMTP commands written.
+type recordingDialer struct {
+	to string
+	mu sync.Mutex
+	w  strings.Builder
+}
+
+func (r *recordingDialer) DialContext(ctx context.Context, network, _ string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, r.to)
+	if err != nil {
+		return nil, err
+	}
+	return &recordingConn{Conn: c, r: r}, nil
+}
+
+func (r *recordingDialer) count(verb string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, line := range strings.Split(r.w.String(), "\r\n") {
+		if strings.HasPrefix(line, verb) {
+			n++
+		}
+	}
+	return n
+}
+
+type recordingConn struct {
+	net.Conn
+	r *recordingDialer
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.r.mu.Lock()
+	c.r.w.Write(p)
+	c.r.mu.Unlock()
+	return c.Conn.Write(p)
 }

@@ -14,6 +14,7 @@ type txOutcome uint8
 
 const (
 	txHealthy    txOutcome = iota // the session can carry another transaction (after RSET)
+	txDone                        // the reply to the final dot ended the transaction: the next MAIL needs no RSET
 	txBroken                      // the connection failed or is in an unknown state: close it
 	txRetryFresh                  // a pooled session failed before the transaction began: nothing recorded, dial anew
 )
@@ -194,7 +195,11 @@ func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res
 		setPending(Deferred, localReply(ctx, "reply to the final dot (the message may have been delivered)", err))
 		return txBroken
 	}
-	return txHealthy
+	// RFC 5321 §4.1.1.4: the reply to the end of mail data ends the
+	// transaction and clears the server's state, so the next MAIL may
+	// follow at once; RSET (and the EHLO go-smtp then insists on) would
+	// cost two round trips per reused message.
+	return txDone
 }
 
 // errReader remembers the error of the body reader, to tell it apart from a

@@ -135,3 +135,45 @@ func seedQueue(b *testing.B, db *DB, n int) {
 		}
 	}
 }
+
+// BenchmarkAcceptAndDeliver is the spool's share of relaying: each of 20
+// writers enqueues a 4 KiB message and then records its recipient as
+// delivered, as the listener and a delivery worker do, so accept commits
+// and outcome commits share batches as they do in the daemon.
+func BenchmarkAcceptAndDeliver(b *testing.B) {
+	db := openTest(b, "", Options{Now: time.Now})
+	body := pattern(4096, 7)
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				bd, err := db.NewBody()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				bd.Write(body)
+				m := &Message{From: "a@b", Recipients: rcpts("c@d")}
+				if err := db.Enqueue(ctx, m, bd); err != nil {
+					b.Error(err)
+					return
+				}
+				err = db.Update(ctx, m.ID, func(m *Message) error {
+					m.Recipients[0].State = StateDelivered
+					return nil
+				})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
