@@ -57,6 +57,7 @@ const (
 	bucketQuarantine = "quarantine" // ID → quarantine entry (quarantine.go)
 	bucketPrefixes   = "prefixes"   // ID → Message.Prefix, when not empty (body.go)
 	bucketNotices    = "notices"    // ID → empty, while Message.DSNPending (notices.go)
+	bucketFinished   = "finished"   // 8-byte BE Received nanos + ID → empty, once Message.Done (finished.go)
 )
 
 // bucket returns a bucket created by recover at Open.

@@ -33,8 +33,17 @@
 //   - Recovery at Open (recover.go): body files without a record are swept;
 //     interrupted attempts are simply due again.
 //   - A record that does not decode is quarantined where it is met (Get,
-//     List, Update, Delete, Prune, Stats), removed from the due index and
+//     List, Update, Delete, Prune, Stats), removed from the indexes and
 //     logged; never a crash or a retry loop. See Quarantined.
+//
+// # Indexes
+//
+// Besides the records, one transaction keeps three indexes in step with
+// them, so that no periodic job reads the whole spool: due (next attempt +
+// ID: the scheduler's seek, index.go), finished (reception time + ID of
+// messages whose recipients are all final: Prune, finished.go) and notices
+// (IDs with a bounce notice still to queue: start-up recovery, notices.go).
+// Only Stats and List with a filter read every record; they serve operators.
 //
 // # Group commit
 //

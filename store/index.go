@@ -62,20 +62,21 @@ func moveDue(tx *bolt.Tx, id string, before, after *Message) error {
 	return nil
 }
 
-// dropDueByScan removes id's due entry when its record cannot be decoded to
-// find the key. It scans the index, which is acceptable only because it
-// runs on the rare quarantine and delete-of-corrupt paths.
-func dropDueByScan(tx *bolt.Tx, id string) error {
+// dropByScan removes id's entries from a time-keyed index (due, finished)
+// when its record cannot be decoded to find the key. It scans the index,
+// which is acceptable only because it runs on the rare quarantine and
+// delete-of-corrupt paths.
+func dropByScan(tx *bolt.Tx, index, id string) error {
 	var keys [][]byte
-	c := bucket(tx, bucketDue).Cursor()
+	c := bucket(tx, index).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		if len(k) > 8 && string(k[8:]) == id {
 			keys = append(keys, bytes.Clone(k))
 		}
 	}
-	due := bucket(tx, bucketDue)
+	b := bucket(tx, index)
 	for _, k := range keys {
-		if err := due.Delete(k); err != nil {
+		if err := b.Delete(k); err != nil {
 			return err
 		}
 	}

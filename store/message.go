@@ -70,6 +70,9 @@ func (db *DB) Enqueue(ctx context.Context, m *Message, b *Body) error {
 		if err := markNotice(tx, m.ID, nil, m); err != nil {
 			return dirty(err)
 		}
+		if err := markFinished(tx, m.ID, nil, m); err != nil {
+			return dirty(err)
+		}
 		return nil
 	})
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -152,6 +155,9 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *Message) error) 
 		if err := markNotice(tx, id, before, m); err != nil {
 			return dirty(err)
 		}
+		if err := markFinished(tx, id, before, m); err != nil {
+			return dirty(err)
+		}
 		if err := db.logBounces(tx, before, m); err != nil {
 			return dirty(err)
 		}
@@ -188,7 +194,12 @@ func (db *DB) deleteTx(tx *bolt.Tx, id string) (bool, error) {
 					return false, err
 				}
 			}
-		} else if err := dropDueByScan(tx, id); err != nil {
+			if m.Done() {
+				if err := bucket(tx, bucketFinished).Delete(dueKey(m.Received, id)); err != nil {
+					return false, err
+				}
+			}
+		} else if err := dropCorruptIndexes(tx, id); err != nil {
 			return false, err
 		}
 		if err := msgs.Delete(key); err != nil {

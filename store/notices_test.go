@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestPendingNotices: the notices index follows DSNPending through Enqueue,
@@ -42,4 +43,36 @@ func TestPendingNotices(t *testing.T) {
 	}
 	db = openTest(t, dir, Options{})
 	check("after reopen", a)
+}
+
+// TestPruneFinishedIndex: Prune finds messages that became final through
+// Update, keeps those received later and those still pending, and a
+// deleted message leaves no index entry behind.
+func TestPruneFinishedIndex(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, "", Options{})
+	old := enqueue(t, db, &Message{Recipients: rcpts("a@b"), Received: t0.Add(-48 * time.Hour)}, []byte("x"))
+	pending := enqueue(t, db, &Message{Recipients: rcpts("a@b"), Received: t0.Add(-48 * time.Hour)}, []byte("x"))
+	gone := enqueue(t, db, &Message{Recipients: rcpts("a@b"), Received: t0.Add(-48 * time.Hour)}, []byte("x"))
+	recent := enqueue(t, db, &Message{Recipients: rcpts("a@b"), Received: t0}, []byte("x"))
+	for _, id := range []string{old, gone, recent} {
+		if err := db.Update(ctx, id, func(m *Message) error { m.Recipients[0].State = StateDelivered; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Delete(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.PruneMessages(ctx, t0.Add(-24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("PruneMessages = %d, %v; want 1", n, err)
+	}
+	for id, want := range map[string]bool{old: false, pending: true, recent: true} {
+		if _, err := db.Get(ctx, id); (err == nil) != want {
+			t.Errorf("%s: Get error %v, want present=%v", id, err, want)
+		}
+	}
+	if n, err := db.PruneMessages(ctx, t0.Add(time.Hour)); err != nil || n != 1 {
+		t.Errorf("second PruneMessages = %d, %v; want 1 (the recent one)", n, err)
+	}
 }

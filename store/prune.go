@@ -27,25 +27,12 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (msgs, bounces int, e
 // The bounce log is left alone: it has a retention of its own.
 func (db *DB) PruneMessages(ctx context.Context, before time.Time) (msgs int, err error) {
 	var ids []string
-	corrupt := map[string]error{}
 	err = db.view(ctx, func(tx *bolt.Tx) error {
-		return bucket(tx, bucketMsgs).ForEach(func(k, v []byte) error {
-			m, err := DecodeMessage(v)
-			if err != nil {
-				corrupt[string(k)] = err
-				return nil
-			}
-			if m.Done() && m.Received.Before(before) {
-				ids = append(ids, string(k))
-			}
-			return nil
-		})
+		ids = finishedBefore(tx, dueKey(before, ""))
+		return nil
 	})
 	if err != nil {
 		return 0, err
-	}
-	for id, cerr := range corrupt {
-		db.quarantine(ctx, id, cerr)
 	}
 	for len(ids) > 0 {
 		chunk := ids[:min(pruneChunk, len(ids))]

@@ -61,7 +61,7 @@ func (db *DB) quarantineTx(tx *bolt.Tx, id string, reason error) error {
 	if err := bucket(tx, bucketQuarantine).Put(key, v); err != nil {
 		return err
 	}
-	if err := dropDueByScan(tx, id); err != nil {
+	if err := dropCorruptIndexes(tx, id); err != nil {
 		return err
 	}
 	if err := bucket(tx, bucketNotices).Delete(key); err != nil {

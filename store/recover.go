@@ -25,7 +25,7 @@ import (
 //     increasing even if the clock stepped backwards.
 func (db *DB) recover() error {
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range []string{bucketMsgs, bucketBodies, bucketDue, bucketBounces, bucketQuarantine, bucketPrefixes, bucketNotices} {
+		for _, name := range []string{bucketMsgs, bucketBodies, bucketDue, bucketBounces, bucketQuarantine, bucketPrefixes, bucketNotices, bucketFinished} {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return err
 			}
