@@ -362,11 +362,10 @@ func (d *Deliverer) targets(ctx context.Context, domain string, dst dest) ([]tar
 	}
 	hosts, err := d.Resolver.Lookup(ctx, domain)
 	if err != nil {
+		// No server replied: the reply keeps Code 0, so bounce notices
+		// report a local diagnostic rather than an SMTP reply nobody sent.
 		r, perm := lookupReply(err)
 		if perm {
-			if r.Code == 0 {
-				r.Code = 550
-			}
 			return nil, r, Bounced
 		}
 		return nil, r, Deferred
