@@ -257,13 +257,7 @@ func (f *fakeStore) List(ctx context.Context, flt store.Filter) ([]*store.Messag
 			continue
 		}
 		m := f.msgs[id]
-		if !flt.Done && m.Done() {
-			continue
-		}
-		if flt.State != 0 && !slices.ContainsFunc(m.Recipients, func(r store.Recipient) bool { return r.State == flt.State }) {
-			continue
-		}
-		if flt.Domain != "" && !slices.ContainsFunc(m.Recipients, func(r store.Recipient) bool { return domainOf(r.Addr) == flt.Domain }) {
+		if !flt.Match(m) {
 			continue
 		}
 		c := cloneMessage(m)

@@ -23,7 +23,9 @@ type Filter struct {
 	Done   bool   // include messages whose recipients are all final
 }
 
-func (f *Filter) match(m *Message) bool {
+// Match reports whether m is selected by f's State, Domain and Done (not by
+// the paging fields). Fakes of the store use it to filter as List does.
+func (f *Filter) Match(m *Message) bool {
 	if !f.Done && m.Done() {
 		return false
 	}
@@ -81,7 +83,7 @@ func (db *DB) List(ctx context.Context, f Filter) ([]*Message, error) {
 				continue
 			}
 			m.ID = string(k)
-			if f.match(m) {
+			if f.Match(m) {
 				out = append(out, m)
 			}
 		}

@@ -132,25 +132,12 @@ func (q *Queue) List(ctx context.Context, f store.Filter) ([]*store.Message, err
 			break
 		}
 		m := q.msgs[id]
-		if id <= f.After || (!f.Done && m.Done()) || !matches(m, f) {
+		if id <= f.After || !f.Match(m) {
 			continue
 		}
 		out = append(out, clone(m))
 	}
 	return out, nil
-}
-
-func matches(m *store.Message, f store.Filter) bool {
-	for _, r := range m.Recipients {
-		if f.State != 0 && r.State != f.State {
-			continue
-		}
-		if f.Domain != "" && !strings.EqualFold(domainOf(r.Addr), f.Domain) {
-			continue
-		}
-		return true
-	}
-	return false
 }
 
 func domainOf(addr string) string {
