@@ -1,15 +1,13 @@
 package queue
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
+	"github.com/outbox-mta/outbox/queue/dsn"
 	"github.com/outbox-mta/outbox/store"
 )
 
@@ -36,34 +34,20 @@ func (q *Queue) Get(ctx context.Context, id string) (*store.Message, error) {
 	return m, nil
 }
 
-// maxHeaderBytes bounds Headers: a body without a blank line would
-// otherwise be read whole.
-const maxHeaderBytes = 1 << 20
-
 // Headers returns the header block of id's stored body, up to (not
-// including) the blank line that ends it, with its line endings as stored.
+// including) the blank line that ends it, with its line endings as stored,
+// capped as bounce notices cap it (dsn.MaxHeaderBytes).
 func (q *Queue) Headers(ctx context.Context, id string) (string, error) {
 	rc, err := q.store.OpenBody(ctx, id)
 	if err != nil {
 		return "", fmt.Errorf("queue: headers %s: %w", id, err)
 	}
 	defer rc.Close()
-	br := bufio.NewReader(io.LimitReader(rc, maxHeaderBytes))
-	var sb strings.Builder
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimRight(line, "\r\n")) == 0 && (len(line) > 0 || err == nil) {
-			break // the blank line
-		}
-		sb.Write(line)
-		if errors.Is(err, io.EOF) {
-			break // a body that is all headers
-		}
-		if err != nil {
-			return "", fmt.Errorf("queue: headers %s: %w", id, err)
-		}
+	h, err := dsn.ReadHeaders(rc)
+	if err != nil {
+		return "", fmt.Errorf("queue: headers %s: %w", id, err)
 	}
-	return sb.String(), nil
+	return string(h), nil
 }
 
 // Flush makes id's pending (queued or deferred) recipients due now, lifts
