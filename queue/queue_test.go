@@ -183,6 +183,10 @@ func TestDestinationDownPastLifetimeExpires(t *testing.T) {
 		if r.NextAttempt.After(deadline) {
 			t.Fatalf("next attempt %v after the deadline %v", r.NextAttempt, deadline)
 		}
+		// The dispatcher computes its wait from the clock it read; jumping
+		// the fake clock before it arms its timer would leave the timer
+		// armed past the new time, forever.
+		h.waitArmed(r.NextAttempt)
 		h.clock.Set(r.NextAttempt)
 	}
 	h.waitState(id, "b@down.test", store.StateBounced)
@@ -258,6 +262,7 @@ func TestDestinationBackoff(t *testing.T) {
 	mu.Lock()
 	down = false
 	mu.Unlock()
+	h.waitArmed(until) // else a wait computed before the jump overshoots it
 	h.clock.Set(until)
 	h.waitState(first, "a@down.test", store.StateDelivered)
 	h.waitState(second, "b@DOWN.test", store.StateDelivered)
@@ -487,6 +492,7 @@ func TestDeferredTogether(t *testing.T) {
 		}
 		return out
 	}
+	h.waitArmed(ok.NextAttempt)
 	h.clock.Set(ok.NextAttempt)
 	waitFor(t, "the retry", func() bool { return len(toX()) == 2 })
 	if got := toX()[1].Rcpts; !slices.Equal(got, []string{"ok@x.test", "later@x.test"}) {
