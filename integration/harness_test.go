@@ -53,6 +53,23 @@ func needTool(t *testing.T, name string) string {
 	return ""
 }
 
+// needSwaks returns swaks' path, requiring its TLS support: swaks without
+// Net::SSLeay runs but answers every --tls with "TLS not available", which
+// would fail a test far from its cause.
+func needSwaks(t *testing.T) string {
+	t.Helper()
+	p := needTool(t, "swaks")
+	out, _ := exec.Command(p, "--support").CombinedOutput()
+	if !strings.Contains(string(out), "TLS supported") {
+		msg := "swaks has no TLS support (install libnet-ssleay-perl and libio-socket-ssl-perl):\n" + string(out)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
 // freePort returns a TCP port free on ip at the time of the call.
 func freePort(t *testing.T, ip string) int {
 	t.Helper()

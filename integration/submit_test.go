@@ -72,7 +72,7 @@ func findMessage(t *testing.T, msgs []map[string]any, from string) map[string]an
 }
 
 func TestSubmitSwaksAndSmtplibSurvivesKill9(t *testing.T) {
-	swaks := needTool(t, "swaks")
+	swaks := needSwaks(t)
 	python := needTool(t, "python3")
 	dir := t.TempDir()
 	cfg, addr := submissionConfig(t, dir)

@@ -203,7 +203,7 @@ func showJSON(v any) string {
 // AUTH PLAIN.
 func swaksSend(t *testing.T, addr, from, to, file string) string {
 	t.Helper()
-	swaks := needTool(t, "swaks")
+	swaks := needSwaks(t)
 	host, port, _ := strings.Cut(addr, ":")
 	out, err := exec.Command(swaks, "--server", host, "--port", port, "--tls",
 		"--auth", "PLAIN", "--auth-user", "app", "--auth-password", "s3cret-app",
