@@ -36,7 +36,20 @@ import (
 //	when flags bit4 is set:
 //	s                           uvarint, then s Signed strings
 //
-// Bits 4 and 5 (and bit 4's trailing list) were added without a version bump: records
+//	when flags bit6 is set, tagged fields to the end of the record:
+//	  tag                       uvarint, then its value:
+//	    1 BodyType              byte
+//	    2 EnvID                 string
+//	    3 Ret                   byte
+//	    4 recipients' DSN       uvarint n (= number of recipients), then per recipient:
+//	                              Notify byte, ORcpt string
+//
+// A tagged field is written only when it differs from its zero value, so a
+// record that uses none of them is byte for byte what an older build wrote.
+// An unknown tag is an error (ErrCorrupt), as an unknown flag is: a record
+// written by a newer build is refused rather than silently rewritten
+// without the fields it does not know.
+// Bits 4 to 6 (and their trailing sections) were added without a version bump: records
 // written before it decode unchanged (Message.Prefix is not in the record;
 // see body.go).
 // A time is a zig-zag varint of UnixNano, with the zero time.Time encoded as 0.
@@ -72,6 +85,10 @@ func EncodeMessage(m *Message) []byte {
 	if m.DelayWarned {
 		flags |= 32
 	}
+	ext := appendTagged(nil, m)
+	if len(ext) > 0 {
+		flags |= 64
+	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(len(m.Recipients)))
 	for i := range m.Recipients {
@@ -99,7 +116,86 @@ func EncodeMessage(m *Message) []byte {
 			b = appendString(b, s)
 		}
 	}
+	return append(b, ext...)
+}
+
+// Tags of the tagged fields (flags bit6).
+const (
+	tagBodyType = 1
+	tagEnvID    = 2
+	tagRet      = 3
+	tagRcptDSN  = 4
+)
+
+// appendTagged appends m's tagged fields that are set, and nothing when
+// none is.
+func appendTagged(b []byte, m *Message) []byte {
+	if m.BodyType != BodyUnknown {
+		b = binary.AppendUvarint(b, tagBodyType)
+		b = append(b, byte(m.BodyType))
+	}
+	if m.EnvID != "" {
+		b = binary.AppendUvarint(b, tagEnvID)
+		b = appendString(b, m.EnvID)
+	}
+	if m.Ret != RetUnset {
+		b = binary.AppendUvarint(b, tagRet)
+		b = append(b, byte(m.Ret))
+	}
+	for i := range m.Recipients {
+		if m.Recipients[i].Notify == 0 && m.Recipients[i].ORcpt == "" {
+			continue
+		}
+		b = binary.AppendUvarint(b, tagRcptDSN)
+		b = binary.AppendUvarint(b, uint64(len(m.Recipients)))
+		for j := range m.Recipients {
+			b = append(b, byte(m.Recipients[j].Notify))
+			b = appendString(b, m.Recipients[j].ORcpt)
+		}
+		break
+	}
 	return b
+}
+
+// decodeTagged reads the tagged fields to the end of the record.
+func (d *decoder) tagged(m *Message) {
+	seen := 0
+	for d.err == nil && len(d.b) > 0 {
+		tag := d.uvarint()
+		if tag >= 64 || seen&(1<<tag) != 0 {
+			d.fail("unknown or repeated tag")
+			return
+		}
+		seen |= 1 << tag
+		switch tag {
+		case tagBodyType:
+			m.BodyType = BodyType(d.byte())
+			if m.BodyType > Body8BitMIME {
+				d.fail("unknown body type")
+			}
+		case tagEnvID:
+			m.EnvID = d.string()
+		case tagRet:
+			m.Ret = DSNRet(d.byte())
+			if m.Ret > RetHdrs {
+				d.fail("unknown RET")
+			}
+		case tagRcptDSN:
+			if n := d.uvarint(); d.err == nil && n != uint64(len(m.Recipients)) {
+				d.fail("recipient DSN count mismatch")
+				return
+			}
+			for i := range m.Recipients {
+				m.Recipients[i].Notify = DSNNotify(d.byte())
+				m.Recipients[i].ORcpt = d.string()
+			}
+		default:
+			d.fail("unknown tag")
+		}
+	}
+	if d.err == nil && seen == 0 {
+		d.fail("empty tagged section")
+	}
 }
 
 // DecodeMessage parses a record produced by EncodeMessage. The returned
@@ -128,7 +224,7 @@ func DecodeMessage(b []byte) (*Message, error) {
 	}
 	m.SMTPUTF8 = flags&8 != 0
 	m.DelayWarned = flags&32 != 0
-	if flags&^63 != 0 {
+	if flags&^127 != 0 {
 		d.fail("unknown flags")
 	}
 	// Every recipient takes at least 6 bytes and every attempt 7, which
@@ -171,6 +267,9 @@ func DecodeMessage(b []byte) (*Message, error) {
 		for i := 0; i < s && d.err == nil; i++ {
 			m.Signed[i] = d.string()
 		}
+	}
+	if flags&64 != 0 {
+		d.tagged(m)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")

@@ -35,7 +35,10 @@ func sampleMessage() *Message {
 
 func TestCodecRoundTrip(t *testing.T) {
 	tests := []*Message{{}, sampleMessage(), {Recipients: []Recipient{{Addr: "x", State: StateBounced}}},
-		{Signed: []string{"example.com/rsa (rsa-sha256)", "example.com/ed (ed25519-sha256)"}, Recipients: []Recipient{{Addr: "y"}}}}
+		{Signed: []string{"example.com/rsa (rsa-sha256)", "example.com/ed (ed25519-sha256)"}, Recipients: []Recipient{{Addr: "y"}}},
+		{BodyType: Body8BitMIME, EnvID: "env-1", Ret: RetHdrs, Signed: []string{"s"},
+			Recipients: []Recipient{{Addr: "a"}, {Addr: "b", Notify: NotifySuccess | NotifyFailure, ORcpt: "rfc822;B@example.com"}}},
+		{BodyType: Body7Bit, Recipients: []Recipient{{Addr: "c", Notify: NotifyNever}}}}
 	for i, m := range tests {
 		got, err := DecodeMessage(EncodeMessage(m))
 		if err != nil {
@@ -44,6 +47,29 @@ func TestCodecRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(normalize(got), normalize(m)) {
 			t.Errorf("%d: round trip\n got %+v\nwant %+v", i, got, m)
 		}
+	}
+}
+
+// A record that uses no tagged field is encoded as before the tagged
+// section existed, so older builds read it.
+func TestCodecTaggedOnlyWhenSet(t *testing.T) {
+	m := sampleMessage()
+	if b := EncodeMessage(m); b[0] != recordV1 || len(b) == 0 {
+		t.Fatal("bad record")
+	}
+	plain := EncodeMessage(m)
+	m.EnvID = "x"
+	tagged := EncodeMessage(m)
+	if len(tagged) <= len(plain) {
+		t.Fatalf("EnvID not encoded: %d vs %d bytes", len(tagged), len(plain))
+	}
+	m.EnvID = ""
+	if got := EncodeMessage(m); string(got) != string(plain) {
+		t.Fatal("a record without tagged fields changed its encoding")
+	}
+	bad := append(append([]byte{}, tagged...), 9) // unknown tag after the known one
+	if _, err := DecodeMessage(bad); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("unknown tag: err = %v, want ErrCorrupt", err)
 	}
 }
 

@@ -81,7 +81,49 @@ type Message struct {
 	// Signed describes each signature in Prefix for operators
 	// ("example.com/sel1 (ed25519-sha256)"); nil when unsigned.
 	Signed []string
+	// BodyType is the MAIL BODY= parameter the message was submitted with
+	// (RFC 6152), or what the listener found in the body.
+	BodyType BodyType
+	// EnvID is the DSN envelope identifier (RFC 3461 §4.4, MAIL ENVID=),
+	// decoded from xtext; "" when none was given.
+	EnvID string
+	// Ret is the DSN RET= parameter (RFC 3461 §4.3): how much of the
+	// message a failure notice returns.
+	Ret DSNRet
 }
+
+// BodyType is the body's declared or detected transfer type (RFC 6152).
+type BodyType uint8
+
+// Body types. The zero value is a record written before the type was kept.
+const (
+	BodyUnknown  BodyType = iota
+	Body7Bit              // only octets 1-127 in lines of at most 998
+	Body8BitMIME          // 8-bit octets: needs 8BITMIME at the next hop, or a 7-bit form
+)
+
+// DSNRet is the RET= parameter of MAIL (RFC 3461 §4.3).
+type DSNRet uint8
+
+// RET values; RetUnset lets the notice builder choose.
+const (
+	RetUnset DSNRet = iota
+	RetFull
+	RetHdrs
+)
+
+// DSNNotify is the NOTIFY= parameter of one RCPT (RFC 3461 §4.1), a set of
+// bits; zero means the parameter was not given (notify on failure, and on
+// delay at the MTA's discretion).
+type DSNNotify uint8
+
+// NOTIFY bits. NotifyNever is exclusive of the others.
+const (
+	NotifyNever DSNNotify = 1 << iota
+	NotifySuccess
+	NotifyFailure
+	NotifyDelay
+)
 
 // Recipient is one envelope recipient and its delivery state.
 type Recipient struct {
@@ -91,6 +133,11 @@ type Recipient struct {
 	LastReply   string    // the last SMTP reply or local error, for operators
 	NextAttempt time.Time // when a queued/deferred recipient is next due
 	History     []Attempt // most recent attempts, oldest first, capped (see MaxHistory)
+	// Notify is the RCPT NOTIFY= parameter (RFC 3461 §4.1); 0 when absent.
+	Notify DSNNotify
+	// ORcpt is the RCPT ORCPT= parameter (RFC 3461 §4.2) as
+	// "addr-type;address" with the xtext decoded; "" when absent.
+	ORcpt string
 }
 
 // MaxHistory caps Recipient.History so records stay small on long retries.
