@@ -69,6 +69,7 @@ func bucket(tx *bolt.Tx, name string) *bolt.Bucket { return tx.Bucket([]byte(nam
 type DB struct {
 	dir     string
 	bodyDir string
+	path    string // dir/spool.db
 	bolt    *bolt.DB
 	opts    Options
 	log     *slog.Logger
@@ -79,6 +80,8 @@ type DB struct {
 	reqs    chan *request
 	quit    chan struct{} // closed by Close: stop accepting
 	stopped chan struct{} // closed when the committer has exited
+
+	fail failState // fail-stop (failure.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -120,6 +123,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	db := &DB{
 		dir:     dir,
 		bodyDir: bodyDir,
+		path:    path,
 		bolt:    bdb,
 		opts:    opts,
 		log:     opts.Logger.With("component", "store"),
@@ -127,6 +131,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		reqs:    make(chan *request, 1024),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
+		fail:    failState{ch: make(chan struct{})},
 	}
 	if err := db.recover(); err != nil {
 		bdb.Close()
@@ -153,9 +158,14 @@ func (db *DB) Dir() string { return db.dir }
 
 func (db *DB) now() time.Time { return db.opts.Now() }
 
-// view runs fn in a read transaction after checking ctx and that db is open.
+// view runs fn in a read transaction after checking ctx and that db is
+// open and has not failed: after a fatal commit failure the mmap may show
+// a transaction the disk does not hold, so nothing is read from it.
 func (db *DB) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := db.Err(); err != nil {
 		return err
 	}
 	select {

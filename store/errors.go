@@ -25,6 +25,16 @@ var (
 	// ErrLocked: another process (or another DB in this process) holds the
 	// spool's file lock and did not release it within Options.LockTimeout.
 	ErrLocked = errors.New("store: spool is locked by another process")
+	// ErrCommit: the spool could not commit a write (disk full, I/O error):
+	// the write is not recorded. It is a condition of the spool, not of the
+	// message: every write fails alike until it clears (ErrNoSpace) or the
+	// DB has failed (ErrFailed).
+	ErrCommit = errors.New("store: commit failed")
+	// ErrFailed: a commit failed in a way that leaves the file's state
+	// unknown (an I/O error, or a meta page written but not synced; see
+	// failure.go). Every later operation of this DB fails with it; the
+	// owner must close and reopen the spool. It also matches ErrCommit.
+	ErrFailed = errors.New("store: spool failed")
 )
 
 // noSpace wraps err so that it also matches ErrNoSpace when it is an ENOSPC
