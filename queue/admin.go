@@ -75,6 +75,7 @@ func (q *Queue) Flush(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("queue: flush %s: %w", id, err)
 	}
+	q.commitOK(id) // the commit worked: no need to wait out a back-off
 	q.Wake()
 	return nil
 }
@@ -194,6 +195,7 @@ func (q *Queue) Delete(ctx context.Context, id string) error {
 	if err := q.store.Delete(ctx, id); err != nil {
 		return fmt.Errorf("queue: delete %s: %w", id, err)
 	}
+	q.health.forget(id)
 	q.log.Info("deleted", "msgid", id)
 	return nil
 }

@@ -43,6 +43,9 @@ func (q *Queue) deliverMessage(ctx context.Context, id string) {
 		if ctx.Err() != nil {
 			return // abandoned: the remaining groups stay due in the spool
 		}
+		if q.health.waiting(id, q.clock.Now()) {
+			return // an outcome of this message could not be committed
+		}
 		if dd, down := q.dest.down(g.Domain, q.clock.Now()); down {
 			q.skipGroup(ctx, m, g, dd)
 			continue

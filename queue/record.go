@@ -88,14 +88,14 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 			return
 		}
 		if errors.Is(err, store.ErrNotFound) {
+			q.health.forget(m.ID)
 			q.log.Info("message deleted during delivery; outcome dropped", "msgid", m.ID)
 			return
 		}
-		// Delivered recipients not recorded will be sent again: the
-		// at-least-once duplicate, which is why this is an error.
-		q.log.Error("cannot record delivery outcome; recipients stay due", "msgid", m.ID, "err", err)
+		q.outcomeNotCommitted(m.ID, err)
 		return
 	}
+	q.commitOK(m.ID)
 	for _, ev := range events {
 		q.logEvent(m.ID, ev)
 	}

@@ -226,3 +226,10 @@ func runOp(tx *bolt.Tx, op func(tx *bolt.Tx) error) (err error) {
 	}()
 	return op(tx)
 }
+
+// Probe commits an empty transaction: a cheap check that the spool accepts
+// commits again (bbolt still writes its free list and meta page and syncs
+// both). It fails as a write would (ErrCommit, ErrNoSpace, ErrFailed).
+func (db *DB) Probe(ctx context.Context) error {
+	return db.write(ctx, func(*bolt.Tx) error { return nil })
+}
