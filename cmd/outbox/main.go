@@ -1,7 +1,8 @@
 // Command outbox is the Outbox daemon and its admin CLI.
 //
 // Every verb lives in a file of its own (serve.go, queue_list.go, ...); this
-// file only dispatches. Exit status: 0 ok, 1 error, 2 usage.
+// file only dispatches. Exit status: 0 ok, 1 error, 2 usage; serve exits 75
+// when the spool failed (see exitSpoolFailed).
 package main
 
 import (
@@ -20,6 +21,13 @@ const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 2
+	// exitSpoolFailed: serve stopped because a spool commit failed in a
+	// way that leaves the file's state unknown (store.ErrFailed: an I/O
+	// error, or a meta page written but not synced). The daemon must not
+	// go on from its page cache; a restart reopens the file and bbolt
+	// recovers from what is on disk, so systemd's Restart=on-failure is
+	// the recovery. 75 is EX_TEMPFAIL (sysexits.h): retry later.
+	exitSpoolFailed = 75
 )
 
 // cli carries the process environment a verb may use, so tests can run

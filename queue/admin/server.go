@@ -20,6 +20,8 @@ import (
 type Server struct {
 	Queue  Queue        // required
 	Logger *slog.Logger // default slog.Default()
+	// Dispatch reports the state of delivery for Stats; nil leaves it out.
+	Dispatch func() DispatchStatus
 
 	once sync.Once
 	srv  *http.Server
