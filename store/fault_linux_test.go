@@ -9,9 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outbox-mta/outbox/store/fsfault"
 )
 
 const faultEnv = "OUTBOX_STORE_FAULT_DIR"
@@ -153,57 +154,6 @@ func (c *faultChild) finish() {
 	}
 }
 
-// injectFaults attaches strace to pid, making the fdatasync calls chosen by
-// spec fail (strace's inject syntax: "error=EIO", "error=ENOSPC:when=2+2").
-// The returned func detaches it. strace counts calls per thread.
-func injectFaults(t *testing.T, pid int, spec string) (detach func()) {
-	t.Helper()
-	path, err := exec.LookPath("strace")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("strace is required in CI (.ci/install-peers installs it): %v", err)
-		}
-		t.Skipf("strace not installed: %v", err)
-	}
-	cmd := exec.Command(path, "-f", "-p", fmt.Sprint(pid), "-o", "/dev/null",
-		"-e", "trace=fdatasync", "-e", "inject=fdatasync:"+spec)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stderr)
-	var log []string
-	for sc.Scan() {
-		log = append(log, sc.Text())
-		if strings.Contains(sc.Text(), "attached") {
-			break
-		}
-	}
-	if len(log) == 0 || !strings.Contains(log[len(log)-1], "attached") {
-		cmd.Wait()
-		msg := fmt.Sprintf("strace could not attach: %s", strings.Join(log, "\n"))
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	go io.Copy(io.Discard, stderr)
-	detached := false
-	detach = func() {
-		if detached {
-			return
-		}
-		detached = true
-		cmd.Process.Signal(syscall.SIGINT)
-		cmd.Wait()
-	}
-	t.Cleanup(detach)
-	return detach
-}
-
 // TestCommitFaults injects real fdatasync failures into a child process
 // with strace and checks failure.go's decisions: which failed commits leave
 // the DB usable, which make it fail-stop, and what a reopen finds.
@@ -220,7 +170,7 @@ func TestCommitFaults(t *testing.T) {
 		}
 		// Every fdatasync fails, so every commit fails at its first one,
 		// before the meta page is written.
-		detach := injectFaults(t, c.cmd.Process.Pid, "error=ENOSPC")
+		detach := fsfault.Inject(t, c.cmd.Process.Pid, "fdatasync", "error=ENOSPC")
 		var refused []string
 		for range 3 {
 			id, class := c.enqueue()
@@ -257,7 +207,7 @@ func TestCommitFaults(t *testing.T) {
 		dir := t.TempDir()
 		c := startFaultChild(t, dir)
 		okID, _ := c.enqueue()
-		detach := injectFaults(t, c.cmd.Process.Pid, "error=EIO")
+		detach := fsfault.Inject(t, c.cmd.Process.Pid, "fdatasync", "error=EIO")
 		id, class := c.enqueue()
 		if class != "failed" {
 			t.Fatalf("enqueue during EIO: %s, want failed", class)
@@ -288,7 +238,7 @@ func TestCommitFaults(t *testing.T) {
 		// Every second fdatasync of a thread fails: a commit whose two
 		// run on one thread fails at the meta page's; one that fails at
 		// its first (ENOSPC, nothing visible) is recoverable, so go on.
-		detach := injectFaults(t, c.cmd.Process.Pid, "error=ENOSPC:when=2+2")
+		detach := fsfault.Inject(t, c.cmd.Process.Pid, "fdatasync", "error=ENOSPC:when=2+2")
 		var ok, refused []string
 		failedID := ""
 		for range 20 {
