@@ -34,6 +34,16 @@
 //     recipients; the queue's other messages for it are deferred to that
 //     time without an attempt (Attempts unchanged; Stats.DestinationSkips).
 //     Flush of a message, a domain or all lifts it.
+//   - Failed outcome commits, in memory (commitfail.go): when Store.Update
+//     cannot record an attempt's outcome, the message is still due in the
+//     spool; it is skipped until a back-off (1s doubling to 5m, per
+//     message) has passed, so a remote server that accepts it is not sent
+//     it again in a loop. When the error is the spool's (store.ErrCommit:
+//     disk full, I/O error; from an outcome or from Enqueue), no delivery
+//     starts until a commit succeeds again: any outcome, Enqueue or Flush,
+//     or the dispatcher's Store.Probe at growing intervals. The pause is
+//     logged at ERROR once and shown in Stats (DispatchPaused,
+//     CommitFailures, CommitBackoff).
 //   - The start-up spread: for Options.Warmup after Run starts (default one
 //     minute) the dispatcher starts at most 1 + elapsed·WarmupRate/s
 //     deliveries in total (WarmupRate defaults to Workers), so a spool full
@@ -65,8 +75,10 @@
 // # Contract
 //
 //   - Delivery is at least once: an outcome is recorded only after Deliver
-//     returns; a crash before the commit re-sends the recipients it did not
-//     record as delivered.
+//     returns; a crash before the commit, or a commit that fails, re-sends
+//     the recipients it did not record as delivered (after a failed
+//     commit, only once its back-off has passed and the spool accepts
+//     commits again).
 //   - Cancelling Run's context is a hard stop: in-flight deliveries are
 //     cancelled and abandoned to the queue (their recipients stay due, not
 //     counted as an attempt; outcomes already known are recorded). Shutdown
