@@ -20,7 +20,8 @@ const faultEnv = "OUTBOX_STORE_FAULT_DIR"
 // TestHelperFaults is the child of TestCommitFaults: it opens the spool and
 // runs commands read from stdin, one answer line each:
 //
-//	enqueue → "ID CLASS"    get ID → "CLASS"    failed → "true|false"
+//	enqueue → "ID CLASS"    get ID → "CLASS"    probe → "CLASS"
+//	failed → "true|false"
 //
 // CLASS is ok, nospace, failed, notfound or "other: ERR".
 func TestHelperFaults(t *testing.T) {
@@ -52,6 +53,8 @@ func TestHelperFaults(t *testing.T) {
 		case "get":
 			_, err := db.Get(ctx, arg)
 			fmt.Println(errClass(err))
+		case "probe":
+			fmt.Println(errClass(db.Probe(ctx)))
 		case "failed":
 			select {
 			case <-db.Failed():
@@ -185,7 +188,13 @@ func TestCommitFaults(t *testing.T) {
 		if got := c.do("failed"); got != "false" {
 			t.Error("the DB failed on ENOSPC")
 		}
+		if got := c.do("probe"); got != "nospace" {
+			t.Errorf("probe during ENOSPC = %s, want nospace", got)
+		}
 		detach()
+		if got := c.do("probe"); got != "ok" {
+			t.Errorf("probe after the fault = %s, want ok", got)
+		}
 		afterID, class := c.enqueue()
 		if class != "ok" {
 			t.Fatalf("enqueue after the fault: %s", class)
