@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"syscall"
 	"testing"
@@ -122,4 +123,27 @@ func TestCommitResumesDispatch(t *testing.T) {
 	}
 	h.clock.Advance(time.Second)
 	h.waitState(first, "a@x.test", store.StateDelivered)
+}
+
+// An outcome that fails for a reason of its own message (not the spool's)
+// backs that message off without pausing delivery.
+func TestFailedOutcomeOfOneMessageBacksItOff(t *testing.T) {
+	h := newHarness(t, testOptions())
+	id := h.add("app@here.test", "a@x.test")
+	h.fs.refuseCommits(errors.New("store: write panicked: boom"))
+	h.start()
+	waitFor(t, "the failed outcome commit", func() bool { failed, _ := h.fs.counts(); return failed >= 1 })
+	h.waitArmed(t0.Add(time.Second)) // the end of its back-off
+	if n := h.del.count(); n != 1 {
+		t.Fatalf("%d deliveries during the back-off, want 1", n)
+	}
+	if s := h.q.Stats(); s.DispatchPaused || s.CommitBackoff != 1 {
+		t.Errorf("Stats = paused %v, %d backing off; want not paused, 1", s.DispatchPaused, s.CommitBackoff)
+	}
+	h.fs.refuseCommits(nil)
+	h.clock.Advance(time.Second)
+	h.waitState(id, "a@x.test", store.StateDelivered)
+	if _, probes := h.fs.counts(); probes != 0 {
+		t.Errorf("%d probes for a message's own failure, want 0", probes)
+	}
 }
