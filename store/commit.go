@@ -54,9 +54,6 @@ func dirty(err error) error {
 	return &dirtyError{err}
 }
 
-// errRetry aborts a batch transaction so it can be rerun.
-var errRetry = errors.New("store: retry batch")
-
 // write submits op to the committer and waits until its batch has committed.
 // If ctx ends first, write returns ctx.Err(); the op is skipped if its batch
 // had not started yet, otherwise it may still commit (see doc.go: the caller
@@ -188,14 +185,16 @@ func (db *DB) commitBatch(live []*request) (errs []error, bad int, err error) {
 	if db.opts.FailCommit != nil {
 		err = db.opts.FailCommit()
 	}
-	if err != nil {
-		tx.Rollback()
-	} else {
+	if err == nil {
 		err = tx.Commit()
 	}
 	if err == nil {
 		return errs, -1, nil
 	}
+	// Commit closes the transaction on most of its failures, but not all
+	// (a failure to write the free list leaves it open, holding the writer
+	// lock); Rollback of a closed one is a no-op.
+	tx.Rollback()
 	visible := db.lastTxID() >= txid
 	db.log.Error("commit failed", "file", db.path, "requests", len(live), "err", err, "visible", visible)
 	if fatalCommit(err, visible) {
