@@ -27,22 +27,22 @@
 //     possible, a loss is not.
 //   - A failed commit returns an error matching ErrCommit to every request
 //     of its batch; what it leaves depends on where it failed (failure.go,
-//     verified with strace-injected fdatasync failures):
-//   - Before the meta page was written (the file could not grow, or a page
+//     verified with strace-injected fdatasync failures). If it failed
+//     before its meta page was written (the file could not grow, a page
 //     write or the first fdatasync failed) with ENOSPC or EDQUOT
-//     (ErrNoSpace), or not in the file system at all (Options.FailCommit):
+//     (ErrNoSpace), or outside the file system (Options.FailCommit),
 //     nothing of the batch is visible, nothing committed earlier is
-//     damaged, and the DB stays usable.
-//   - Any other OS error (EIO, EROFS, ...), or any failure after the meta
-//     page was written (its fdatasync failed): the state on disk is
-//     unknown, and the page cache bbolt reads may show the batch anyway.
-//     The DB fails (fail-stop): this and every later read and write
-//     returns ErrFailed, Failed is closed, and the owner must reopen the
-//     file (the daemon exits for a restart). What the reopened file holds
-//     is what reached the disk: a batch whose commit was reported failed
-//     may be there, so a message refused with 451 may still be delivered,
-//     and its client's retry delivered twice. That is a duplicate, never a
-//     loss: every message acknowledged before is on disk.
+//     damaged, and the DB stays usable. On any other OS error (EIO,
+//     EROFS, ...), or on any failure after the meta page was written (its
+//     fdatasync failed), the state on disk is unknown and the page cache
+//     bbolt reads may show the batch anyway: the DB fails (fail-stop).
+//     That and every later read and write return ErrFailed, Failed is
+//     closed, and the owner must reopen the file (the daemon exits for a
+//     restart). The reopened file holds what reached the disk: a batch
+//     whose commit was reported failed may be there, so a message refused
+//     with 451 may still be delivered, and its client's retry delivered
+//     again. A duplicate, never a loss: every message acknowledged before
+//     is on disk.
 //   - Open takes bbolt's file lock with a timeout (Options.LockTimeout,
 //     default 1s): a second daemon on the same spool fails with ErrLocked.
 //   - Recovery at Open (recover.go): body files without a record are swept;
