@@ -21,10 +21,11 @@ import (
 // own Batch waits up to MaxBatchDelay, 10ms by default, before committing).
 //
 // An op either fails before it writes anything (not found, the caller's fn
-// returned an error, a corrupt record — whose quarantine write is meant to
-// commit), and the batch goes on; or it returns a dirtyError (a Put failed,
-// the op panicked) and the transaction is rolled back and rerun without it,
-// as bbolt's Batch does. Ops must therefore be safe to run more than once.
+// returned an error or panicked, a corrupt record — whose quarantine write
+// is meant to commit), and the batch goes on; or it returns a dirtyError (a
+// Put failed) and the transaction is rolled back and rerun without it, as
+// bbolt's Batch does. Ops must therefore be safe to run more than once. A
+// panic of bbolt itself is damage (damage.go): the batch fails with it.
 
 // maxBatch bounds the requests in one transaction so one commit's latency
 // stays bounded under a flood.
@@ -137,23 +138,32 @@ func (db *DB) runBatch(batch []*request) {
 	for len(live) > 0 {
 		errs := make([]error, len(live))
 		bad := -1
-		err := db.bolt.Update(func(tx *bolt.Tx) error {
-			for i, r := range live {
-				errs[i] = runOp(tx, r.op)
-				var de *dirtyError
-				if errors.As(errs[i], &de) {
-					bad = i
-					errs[i] = de.err
-					return errRetry
+		err := db.guard(func() error {
+			return db.bolt.Update(func(tx *bolt.Tx) error {
+				for i, r := range live {
+					errs[i] = r.op(tx)
+					var de *dirtyError
+					if errors.As(errs[i], &de) {
+						bad = i
+						errs[i] = de.err
+						return errRetry
+					}
 				}
-			}
-			if db.opts.FailCommit != nil {
-				if err := db.opts.FailCommit(); err != nil {
-					return err
+				if db.opts.FailCommit != nil {
+					if err := db.opts.FailCommit(); err != nil {
+						return err
+					}
 				}
-			}
-			return nil
+				return nil
+			})
 		})
+		if errors.Is(err, ErrDamaged) {
+			// Nothing of the batch was committed, and nothing will be.
+			for _, r := range live {
+				r.done <- err
+			}
+			return
+		}
 		if bad >= 0 {
 			live[bad].done <- errs[bad]
 			live = append(live[:bad:bad], live[bad+1:]...)
@@ -171,15 +181,4 @@ func (db *DB) runBatch(batch []*request) {
 		}
 		return
 	}
-}
-
-// runOp runs op, turning a panic into a dirty error so one bad request (a
-// caller's Update fn, say) cannot take the committer down.
-func runOp(tx *bolt.Tx, op func(tx *bolt.Tx) error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = dirty(fmt.Errorf("store: write panicked: %v", p))
-		}
-	}()
-	return op(tx)
 }

@@ -25,6 +25,12 @@ var (
 	// ErrLocked: another process (or another DB in this process) holds the
 	// spool's file lock and did not release it within Options.LockTimeout.
 	ErrLocked = errors.New("store: spool is locked by another process")
+	// ErrDamaged: spool.db is damaged (bytes changed under bbolt, a
+	// truncated file): bbolt panicked or faulted reading it. The error is a
+	// *DamageError naming the file. Once met, every operation of the DB
+	// fails with it (see DB.Damaged); `outbox spool check` and
+	// `outbox spool salvage` are the way out.
+	ErrDamaged = errors.New("store: spool file damaged")
 )
 
 // noSpace wraps err so that it also matches ErrNoSpace when it is an ENOSPC

@@ -52,6 +52,7 @@ func commands() []command {
 		{"queue stats", "[--json]  count messages by state and destination; oldest message age", runQueueStats},
 		{"sendmail", "[-t] [-i] [-f FROM] [-F NAME] [RCPT...]  submit a message read on stdin (also as argv[0] sendmail)", runSendmail},
 		{"bounces", "[--since T] [--json]  show the bounce log", runBounces},
+		{"spool check", "[--spool DIR | --config FILE]  check the stopped daemon's spool offline: exit 0 clean, 1 damaged", runSpoolCheck},
 		{"dkim keygen", "--domain D --selector S [--type rsa|ed25519] [--bits N] [--out FILE]  make a DKIM key, print its DNS record", runDKIMKeygen},
 		{"dkim check", "--domain D --selector S [--config FILE] [--resolver ip:port]  check the published DKIM record", runDKIMCheck},
 	}
