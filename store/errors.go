@@ -10,8 +10,9 @@ import (
 var (
 	// ErrNotFound: no message (or quarantined record) has this ID.
 	ErrNotFound = errors.New("store: message not found")
-	// ErrCorrupt: a stored record does not decode. The record has been (or
-	// is being) moved to the quarantine bucket; see DB.Quarantined.
+	// ErrCorrupt: a stored record does not decode, or a message's body
+	// cannot be read. The message has been (or is being) moved to the
+	// quarantine bucket; see DB.Quarantined.
 	ErrCorrupt = errors.New("store: corrupt record")
 	// ErrClosed: the DB has been closed.
 	ErrClosed = errors.New("store: closed")
