@@ -30,6 +30,8 @@ type Store interface {
 	Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error)
 	// PendingNotices lists the messages whose DSNPending flag is set.
 	PendingNotices(ctx context.Context) ([]string, error)
+	// Quarantined lists the messages set aside as unreadable.
+	Quarantined(ctx context.Context) ([]store.Quarantined, error)
 }
 
 var _ Store = (*store.DB)(nil)

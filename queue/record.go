@@ -91,6 +91,12 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 			q.log.Info("message deleted during delivery; outcome dropped", "msgid", m.ID)
 			return
 		}
+		if errors.Is(err, store.ErrCorrupt) {
+			// Its body could not be read: the store quarantined it and
+			// logged why; this attempt's outcome means nothing.
+			q.log.Warn("message quarantined during delivery; outcome dropped", "msgid", m.ID)
+			return
+		}
 		// Delivered recipients not recorded will be sent again: the
 		// at-least-once duplicate, which is why this is an error.
 		q.log.Error("cannot record delivery outcome; recipients stay due", "msgid", m.ID, "err", err)

@@ -25,6 +25,9 @@ type Stats struct {
 	OldestID string `json:"oldest_id,omitempty"`
 	// Now is the daemon's clock when counting, for the oldest's age.
 	Now time.Time `json:"now"`
+	// Quarantined counts the messages set aside as unreadable (not in
+	// Messages): never attempted, waiting for an operator.
+	Quarantined int `json:"quarantined"`
 }
 
 // DomainStats is one destination domain of Stats.ByDomain.
@@ -120,5 +123,12 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		}
 		f.After = page[len(page)-1].ID
 	}
-	s.reply(w, c.result())
+	qs, err := s.Queue.Quarantined(r.Context())
+	if err != nil {
+		s.fail(w, "stats", "", err)
+		return
+	}
+	res := c.result()
+	res.Quarantined = len(qs)
+	s.reply(w, res)
 }
