@@ -96,6 +96,40 @@ func TestDamagedSpool(t *testing.T) {
 	}
 }
 
+// TestSpoolDamagedWhileRunning: a spool file cut short under a running
+// daemon (its mapping now faults) stops the daemon with exit status 65 at
+// the first read, naming the file, instead of crashing with SIGBUS.
+func TestSpoolDamagedWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	spool := filepath.Join(dir, "spool")
+	d := startDaemon(t, dir, pausedConfig(spool, addr), addr)
+	for i := range 20 {
+		submit(t, addr, "a@example.com", []string{fmt.Sprintf("r%d@example.net", i)}, fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i))
+	}
+	if err := os.Truncate(filepath.Join(spool, "spool.db"), 2*4096); err != nil {
+		t.Fatal(err)
+	}
+	d.cliErr("queue", "list") // reads the records: the fault
+	select {
+	case <-d.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the daemon still runs on a truncated spool\n%s", d.log)
+	}
+	if code := d.cmd.ProcessState.ExitCode(); code != 65 {
+		t.Errorf("exit %d, want 65\n%s", code, d.log)
+	}
+	out := d.log.String()
+	for _, want := range []string{filepath.Join(spool, "spool.db"), "outbox spool salvage"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "fatal error") || strings.Contains(out, "goroutine ") {
+		t.Errorf("a Go crash:\n%s", out)
+	}
+}
+
 func pausedConfig(spool, addr string) string {
 	return fmt.Sprintf(`
 hostname = "outbox.test"

@@ -130,7 +130,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		damagedCh: make(chan struct{}),
 	}
 	if err := db.recover(); err != nil {
-		db.guard(bdb.Close)
+		db.closeBolt()
 		return nil, err
 	}
 	go db.commitLoop()
@@ -185,15 +185,27 @@ func openBolt(path string, lockTimeout time.Duration, readOnly bool) (*bolt.DB, 
 }
 
 // Close stops accepting requests, lets the committer finish the batch in
-// progress (queued requests fail with ErrClosed) and closes the file. Bodies
+// progress (queued requests fail with ErrClosed) and closes the file (not
+// a damaged one: see closeBolt). Bodies
 // not yet enqueued should be discarded first.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.quit)
 		<-db.stopped
-		db.closeErr = guardFile(db.path, db.bolt.Close)
+		db.closeErr = db.closeBolt()
 	})
 	return db.closeErr
+}
+
+// closeBolt closes the bbolt file, unless it was found damaged: a bbolt
+// panic can leave its locks held (a write transaction that panicked while
+// starting keeps the writer lock), and bbolt's Close would then wait
+// forever. The file and its lock are released when the process exits.
+func (db *DB) closeBolt() error {
+	if db.damaged.Load() != nil {
+		return nil
+	}
+	return guardFile(db.path, db.bolt.Close)
 }
 
 // Dir is the spool directory.

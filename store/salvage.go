@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -63,7 +64,7 @@ func Salvage(ctx context.Context, from, to string, opts Options) (*SalvageReport
 	if _, err := os.Stat(filepath.Join(to, "spool.db")); err == nil {
 		return nil, fmt.Errorf("store: salvage: %s already holds a spool; give a new directory", to)
 	}
-	unlock, err := lockShared(src, cmp(opts.LockTimeout, DefaultLockTimeout))
+	unlock, err := lockShared(src, cmp.Or(opts.LockTimeout, DefaultLockTimeout))
 	if err != nil {
 		return nil, err
 	}
@@ -84,14 +85,6 @@ func Salvage(ctx context.Context, from, to string, opts Options) (*SalvageReport
 		return s.rep, err
 	}
 	return s.rep, nil
-}
-
-func cmp[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // salvager carries what was read from the source.
