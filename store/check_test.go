@@ -12,7 +12,7 @@ import (
 // never a panic; a missing or short body file and a stale index entry are
 // found by the record checks bbolt's own check cannot make.
 func TestCheck(t *testing.T) {
-	s := seedSpool(t, 300)
+	s := seedSpool(t, 300).clone(t)
 	r, err := Check(s.dir, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -38,9 +38,10 @@ func TestCheck(t *testing.T) {
 		t.Errorf("problems = %q; want the missing and the short body file", r.Problems)
 	}
 
+	seed := seedSpool(t, 300)
 	for _, d := range damages() {
 		t.Run(d.name, func(t *testing.T) {
-			s := seedSpool(t, 300)
+			s := seed.clone(t)
 			d.do(t, s.path, readLayout(t, s.path))
 			r, err := Check(s.dir, 0)
 			if err != nil {

@@ -62,6 +62,33 @@ func seedSpool(t *testing.T, n int) *seeded {
 	return s
 }
 
+// clone copies the spool into a new directory, so each damage case starts
+// from the same spool without writing it again.
+func (s *seeded) clone(t *testing.T) *seeded {
+	t.Helper()
+	c := *s
+	c.dir = t.TempDir()
+	c.path = filepath.Join(c.dir, "spool.db")
+	err := filepath.WalkDir(s.dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(s.dir, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(c.dir, rel), 0o700)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(c.dir, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
 // layout maps each bucket to its pages and each message to the pages its
 // record, inline body and prefix are on (overflow pages included).
 type layout struct {
@@ -206,9 +233,10 @@ func (s *seeded) intact(l *layout, bad []uint64, cutFrom uint64) map[string]bool
 // met — and never panic or fault.
 func TestDamagedSpoolNeverPanics(t *testing.T) {
 	ctx := context.Background()
+	seed := seedSpool(t, 300)
 	for _, d := range damages() {
 		t.Run(d.name, func(t *testing.T) {
-			s := seedSpool(t, 300)
+			s := seed.clone(t)
 			l := readLayout(t, s.path)
 			d.do(t, s.path, l)
 			db, err := Open(s.dir, Options{Logger: quietLogger()})
@@ -267,6 +295,7 @@ func TestDamagedSpoolNeverPanics(t *testing.T) {
 // and every later operation fails the same way.
 func TestDamageWhileOpen(t *testing.T) {
 	ctx := context.Background()
+	seed := seedSpool(t, 300)
 	for _, tc := range []struct {
 		name string
 		do   func(t *testing.T, path string, l *layout)
@@ -279,7 +308,7 @@ func TestDamageWhileOpen(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := seedSpool(t, 300)
+			s := seed.clone(t)
 			l := readLayout(t, s.path)
 			db := openTest(t, s.dir, Options{})
 			tc.do(t, s.path, l)

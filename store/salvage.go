@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -103,7 +104,7 @@ type salvager struct {
 // read walks the source file into s.buckets and s.loose.
 func (s *salvager) read(path string) error {
 	s.buckets, s.loose, s.unvouched = map[string]map[string][]byte{}, map[string][][]byte{}, map[string]bool{}
-	for _, name := range salvagedBuckets {
+	for _, name := range salvagedBuckets() {
 		s.buckets[name] = map[string][]byte{}
 	}
 	r, f, err := openRaw(path)
@@ -137,7 +138,9 @@ func (s *salvager) read(path string) error {
 }
 
 // salvagedBuckets are the buckets Salvage reads.
-var salvagedBuckets = []string{bucketMsgs, bucketBodies, bucketPrefixes, bucketQuarantine, bucketBounces, bucketDue, bucketFinished, bucketNotices}
+func salvagedBuckets() []string {
+	return []string{bucketMsgs, bucketBodies, bucketPrefixes, bucketQuarantine, bucketBounces, bucketDue, bucketFinished, bucketNotices}
+}
 
 // messageBucket: damage there can lose mail; elsewhere it loses nothing
 // the new spool does not rebuild.
@@ -283,18 +286,47 @@ func (s *salvager) write(ctx context.Context, dst *DB) error {
 	slices.Sort(ids)
 	done := map[string]bool{}
 	for _, id := range ids {
-		err := s.copyMessage(ctx, dst, id)
-		var lost lostError
-		switch {
-		case errors.As(err, &lost):
-			s.rep.Lost = append(s.rep.Lost, fmt.Sprintf("%s: %v", id, err))
-		case err != nil:
-			return err
-		default:
-			s.rep.Recovered++
-		}
 		done[id] = true
 	}
+	// Several copies at once, so the new spool's group commit shares its
+	// fsyncs among them (one at a time, a large spool takes minutes).
+	var (
+		mu    sync.Mutex
+		fatal error
+		wg    sync.WaitGroup
+		work  = make(chan string)
+	)
+	for range salvageWorkers {
+		wg.Go(func() {
+			for id := range work {
+				held, err := s.copyMessage(ctx, dst, id)
+				mu.Lock()
+				var lost lostError
+				switch {
+				case errors.As(err, &lost):
+					s.rep.Lost = append(s.rep.Lost, fmt.Sprintf("%s: %v", id, err))
+				case err != nil:
+					fatal = cmp.Or(fatal, err)
+				case held:
+					s.rep.Held = append(s.rep.Held, id)
+					s.rep.Recovered++
+				default:
+					s.rep.Recovered++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, id := range ids {
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	if fatal != nil {
+		return fatal
+	}
+	slices.Sort(s.rep.Lost)
+	slices.Sort(s.rep.Held)
 	if err := s.copyRaw(ctx, dst, done); err != nil {
 		return err
 	}
@@ -302,19 +334,24 @@ func (s *salvager) write(ctx context.Context, dst *DB) error {
 	return nil
 }
 
+// salvageWorkers is how many messages Salvage copies at once.
+const salvageWorkers = 16
+
 // lostError: a message that cannot be copied (as opposed to a failure of
 // the new spool, which stops the salvage).
 type lostError struct{ error }
 
-// copyMessage enqueues message id into dst under its own ID.
-func (s *salvager) copyMessage(ctx context.Context, dst *DB, id string) error {
+// copyMessage enqueues message id into dst under its own ID, on hold when
+// its record came from a page the freelist could not vouch for. It only
+// reads s.
+func (s *salvager) copyMessage(ctx context.Context, dst *DB, id string) (held bool, err error) {
 	m, err := DecodeMessage(s.buckets[bucketMsgs][id])
 	if err != nil {
-		return lostError{fmt.Errorf("record does not decode: %w", err)}
+		return false, lostError{fmt.Errorf("record does not decode: %w", err)}
 	}
 	prefix, body, file, err := s.findBody(id, m)
 	if err != nil {
-		return lostError{err}
+		return false, lostError{err}
 	}
 	m.Prefix = prefix
 	if s.unvouched[id] {
@@ -323,7 +360,6 @@ func (s *salvager) copyMessage(ctx context.Context, dst *DB, id string) error {
 				m.Recipients[i].State = StateHeld
 			}
 		}
-		s.rep.Held = append(s.rep.Held, id)
 	}
 	b := &Body{db: dst, id: id}
 	if file != nil {
@@ -337,9 +373,9 @@ func (s *salvager) copyMessage(ctx context.Context, dst *DB, id string) error {
 	}
 	if err != nil {
 		b.Discard()
-		return fmt.Errorf("store: salvage %s: %w", id, err)
+		return false, fmt.Errorf("store: salvage %s: %w", id, err)
 	}
-	return nil
+	return s.unvouched[id], nil
 }
 
 // findBody returns m's prefix and its body, inline or as an open file,

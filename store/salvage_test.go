@@ -13,9 +13,10 @@ import (
 // ID; every other one is listed as lost; nothing comes back altered.
 func TestSalvage(t *testing.T) {
 	ctx := context.Background()
+	seed := seedSpool(t, 300)
 	for _, d := range damages() {
 		t.Run(d.name, func(t *testing.T) {
-			s := seedSpool(t, 300)
+			s := seed.clone(t)
 			l := readLayout(t, s.path)
 			bad, cutFrom := d.do(t, s.path, l)
 			intact := s.intact(l, bad, cutFrom)
