@@ -25,6 +25,17 @@ func (q *Queue) List(ctx context.Context, f store.Filter) ([]*store.Message, err
 	return ms, nil
 }
 
+// Quarantined lists the messages the store set aside because their record
+// or body cannot be read (store.Quarantined): never attempted again, kept
+// for the operator.
+func (q *Queue) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
+	qs, err := q.store.Quarantined(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("queue: quarantined: %w", err)
+	}
+	return qs, nil
+}
+
 // Get returns one message's record.
 func (q *Queue) Get(ctx context.Context, id string) (*store.Message, error) {
 	m, err := q.store.Get(ctx, id)

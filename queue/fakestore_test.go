@@ -264,6 +264,10 @@ func (f *fakeStore) PendingNotices(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+func (f *fakeStore) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
+	return nil, nil
+}
+
 func (f *fakeStore) List(ctx context.Context, flt store.Filter) ([]*store.Message, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -32,6 +32,8 @@ type Store interface {
 	PendingNotices(ctx context.Context) ([]string, error)
 	// Probe makes an empty commit: does the spool accept commits again?
 	Probe(ctx context.Context) error
+	// Quarantined lists the messages set aside as unreadable.
+	Quarantined(ctx context.Context) ([]store.Quarantined, error)
 }
 
 var _ Store = (*store.DB)(nil)

@@ -92,6 +92,13 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 			q.log.Info("message deleted during delivery; outcome dropped", "msgid", m.ID)
 			return
 		}
+		if errors.Is(err, store.ErrCorrupt) {
+			// Its body could not be read: the store quarantined it and
+			// logged why; this attempt's outcome means nothing.
+			q.health.forget(m.ID)
+			q.log.Warn("message quarantined during delivery; outcome dropped", "msgid", m.ID)
+			return
+		}
 		q.outcomeNotCommitted(m.ID, err)
 		return
 	}

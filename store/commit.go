@@ -21,10 +21,11 @@ import (
 // own Batch waits up to MaxBatchDelay, 10ms by default, before committing).
 //
 // An op either fails before it writes anything (not found, the caller's fn
-// returned an error, a corrupt record — whose quarantine write is meant to
-// commit), and the batch goes on; or it returns a dirtyError (a Put failed,
-// the op panicked) and the transaction is rolled back and rerun without it,
-// as bbolt's Batch does. Ops must therefore be safe to run more than once.
+// returned an error or panicked, a corrupt record — whose quarantine write
+// is meant to commit), and the batch goes on; or it returns a dirtyError (a
+// Put failed) and the transaction is rolled back and rerun without it, as
+// bbolt's Batch does. Ops must therefore be safe to run more than once. A
+// panic of bbolt itself is damage (damage.go): the batch fails with it.
 //
 // A commit that fails is answered to every request of the batch with an
 // error matching ErrCommit; failure.go decides whether the DB survives it.
@@ -144,7 +145,20 @@ func (db *DB) runBatch(batch []*request) {
 			}
 			return
 		}
-		errs, bad, err := db.commitBatch(live)
+		var errs []error
+		bad := -1
+		err := db.guard(func() error {
+			var err error
+			errs, bad, err = db.commitBatch(live)
+			return err
+		})
+		if errors.Is(err, ErrDamaged) {
+			// Nothing of the batch was committed, and nothing will be.
+			for _, r := range live {
+				r.done <- err
+			}
+			return
+		}
 		if bad >= 0 {
 			live[bad].done <- errs[bad]
 			live = append(live[:bad:bad], live[bad+1:]...)
@@ -173,7 +187,7 @@ func (db *DB) commitBatch(live []*request) (errs []error, bad int, err error) {
 		return errs, -1, fmt.Errorf("%w: begin: %w", ErrCommit, err)
 	}
 	for i, r := range live {
-		errs[i] = runOp(tx, r.op)
+		errs[i] = r.op(tx)
 		var de *dirtyError
 		if errors.As(errs[i], &de) {
 			errs[i] = de.err
@@ -213,17 +227,6 @@ func (db *DB) lastTxID() int {
 	}
 	defer tx.Rollback()
 	return tx.ID()
-}
-
-// runOp runs op, turning a panic into a dirty error so one bad request (a
-// caller's Update fn, say) cannot take the committer down.
-func runOp(tx *bolt.Tx, op func(tx *bolt.Tx) error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = dirty(fmt.Errorf("store: write panicked: %v", p))
-		}
-	}()
-	return op(tx)
 }
 
 // Probe commits an empty transaction: a cheap check that the spool accepts

@@ -85,6 +85,8 @@ type DB struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// Damage (damage.go): the first *DamageError met, and closed with it.
 }
 
 // Open opens (creating if needed) the spool in dir and recovers it: orphan
@@ -108,17 +110,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: create spool directory: %w", err)
 	}
 	path := filepath.Join(dir, "spool.db")
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      opts.LockTimeout,
-		FreelistType: bolt.FreelistMapType,
-		// Few remaps: a remap waits for every open read transaction.
-		InitialMmapSize: 64 << 20,
-	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, opts.LockTimeout)
-	}
+	bdb, err := openBolt(path, opts.LockTimeout, false)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
 	db := &DB{
 		dir:     dir,
@@ -134,23 +128,82 @@ func Open(dir string, opts Options) (*DB, error) {
 		fail:    failState{ch: make(chan struct{})},
 	}
 	if err := db.recover(); err != nil {
-		bdb.Close()
+		db.closeBolt()
 		return nil, err
 	}
 	go db.commitLoop()
 	return db, nil
 }
 
+// openBolt opens the bbolt file at path after checking that it is as long
+// as its meta page says (meta.go), so a truncated file is refused before
+// anything reads past its end; a panic of bbolt while opening is a
+// *DamageError too. readOnly takes a shared lock (spool check, salvage),
+// which fails with ErrLocked while a daemon holds the spool.
+func openBolt(path string, lockTimeout time.Duration, readOnly bool) (*bolt.DB, error) {
+	m, size, ok, err := readMeta(path)
+	switch {
+	case err != nil && size > 0:
+		return nil, &DamageError{Path: path, Problem: err.Error()}
+	case err != nil:
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	case ok && size < m.usedSize():
+		return nil, &DamageError{Path: path, Problem: fmt.Sprintf(
+			"truncated: the file has %d bytes but its meta page (transaction %d) uses %d", size, m.txid, m.usedSize())}
+	}
+	mmap := 64 << 20 // few remaps: a remap waits for every open read transaction
+	if ok {
+		mmap = max(mmap, int(m.usedSize()))
+	}
+	var bdb *bolt.DB
+	err = guardFile(path, func() error {
+		var err error
+		bdb, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:         lockTimeout,
+			FreelistType:    bolt.FreelistMapType,
+			InitialMmapSize: mmap,
+			ReadOnly:        readOnly,
+			// Read the freelist here, under the guard, rather than later
+			// in a goroutine of bbolt's (Tx.Check) that no guard covers.
+			PreLoadFreelist: true,
+		})
+		return err
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, lockTimeout)
+	case errors.Is(err, ErrDamaged):
+		return nil, err
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, &DamageError{Path: path, Problem: err.Error()}
+	case err != nil:
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return bdb, nil
+}
+
 // Close stops accepting requests, lets the committer finish the batch in
-// progress (queued requests fail with ErrClosed) and closes the file. Bodies
+// progress (queued requests fail with ErrClosed) and closes the file (not
+// a damaged one: see closeBolt). Bodies
 // not yet enqueued should be discarded first.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.quit)
 		<-db.stopped
-		db.closeErr = db.bolt.Close()
+		db.closeErr = db.closeBolt()
 	})
 	return db.closeErr
+}
+
+// closeBolt closes the bbolt file, unless it was found damaged: a bbolt
+// panic can leave its locks held (a write transaction that panicked while
+// starting keeps the writer lock), and bbolt's Close would then wait
+// forever. The file and its lock are released when the process exits.
+func (db *DB) closeBolt() error {
+	if db.damage() != nil {
+		return nil
+	}
+	return guardFile(db.path, db.bolt.Close)
 }
 
 // Dir is the spool directory.
@@ -173,7 +226,7 @@ func (db *DB) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 		return ErrClosed
 	default:
 	}
-	err := db.bolt.View(fn)
+	err := db.guard(func() error { return db.bolt.View(fn) })
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}

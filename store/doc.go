@@ -50,6 +50,14 @@
 //   - A record that does not decode is quarantined where it is met (Get,
 //     List, Update, Delete, Prune, Stats), removed from the indexes and
 //     logged; never a crash or a retry loop. See Quarantined.
+//   - A damaged spool.db (bbolt panics on it, or a mapped page past the end
+//     of a truncated file faults) is never a crash: Open refuses a file
+//     shorter than its meta page says (meta.go), and every call into bbolt
+//     runs under a guard (damage.go) that turns a panic or fault into a
+//     *DamageError (ErrDamaged) naming the file. The first one marks the DB
+//     damaged: every later operation fails with it and Failed is closed.
+//     Check (check.go) verifies a stopped spool offline; Salvage
+//     (salvage.go) copies what is readable into a new one.
 //
 // # Indexes
 //

@@ -41,39 +41,49 @@ import (
 // commit's, if it did reach the disk: see doc.go for the duplicate this
 // allows).
 
-// failState is the DB's fail-stop state; the zero value is "not failed".
+// failState is the DB's fail-stop state, shared by the two ways a DB stops
+// for good: a fatal commit failure (this file) and a damaged file
+// (damage.go). The zero value is "not failed"; the first failure wins.
 type failState struct {
-	once sync.Once
-	ch   chan struct{} // closed on failure; made by Open
-	mu   sync.Mutex
-	err  error
+	ch  chan struct{} // closed on failure; made by Open
+	mu  sync.Mutex
+	err error
 }
 
-// Failed is closed when the DB has failed (see Err). A daemon watches it to
-// stop accepting mail and exit, so that a restart reopens the file.
+// Failed is closed when the DB has failed or its file was found damaged
+// (see Err). A daemon watches it to stop accepting mail and exit: with
+// ErrFailed a restart reopens the file; with ErrDamaged it must not restart
+// on it (see damage.go).
 func (db *DB) Failed() <-chan struct{} { return db.fail.ch }
 
-// Err is nil while the DB is usable; after a fatal commit failure it is the
-// error every later operation returns, matching ErrFailed and ErrCommit and
-// naming the file and the cause.
+// Err is nil while the DB is usable; afterwards it is the error every later
+// operation returns: one matching ErrFailed and ErrCommit after a fatal
+// commit failure, or a *DamageError (ErrDamaged). Both name the file.
 func (db *DB) Err() error {
 	db.fail.mu.Lock()
 	defer db.fail.mu.Unlock()
 	return db.fail.err
 }
 
-// markFailed records the fatal failure cause (the first one wins) and logs
-// it once.
+// stop records err as the DB's failure and closes Failed; it reports
+// whether err was the first failure.
+func (db *DB) stop(err error) bool {
+	db.fail.mu.Lock()
+	defer db.fail.mu.Unlock()
+	if db.fail.err != nil {
+		return false
+	}
+	db.fail.err = err
+	close(db.fail.ch)
+	return true
+}
+
+// markFailed records a fatal commit failure and logs it once.
 func (db *DB) markFailed(cause error) {
-	db.fail.once.Do(func() {
-		err := &failedError{path: db.path, cause: cause}
-		db.fail.mu.Lock()
-		db.fail.err = err
-		db.fail.mu.Unlock()
-		close(db.fail.ch)
+	if db.stop(&failedError{path: db.path, cause: cause}) {
 		db.log.Error("spool failed: a commit's outcome on disk is unknown; no further reads or writes until it is reopened",
 			"file", db.path, "err", cause)
-	})
+	}
 }
 
 // fatalCommit reports whether a failed commit leaves the DB's state

@@ -48,6 +48,9 @@ func runQueueStats(ctx context.Context, c *cli, args []string) int {
 
 func printStats(w io.Writer, s admin.Stats) {
 	fmt.Fprintf(w, "messages: %d (%d pending)\n", s.Messages, s.Pending)
+	if s.Quarantined > 0 {
+		fmt.Fprintf(w, "quarantined: %d (unreadable, never attempted: outbox queue list)\n", s.Quarantined)
+	}
 	if s.Oldest.IsZero() {
 		fmt.Fprintln(w, "oldest pending: none")
 	} else {

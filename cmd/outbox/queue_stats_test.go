@@ -115,3 +115,20 @@ func TestQueueStatsDispatchPaused(t *testing.T) {
 		t.Errorf("JSON dispatch = %+v", s.Dispatch)
 	}
 }
+
+// TestQueueStatsCountsQuarantined: queue stats counts quarantined messages
+// in its table and its JSON.
+func TestQueueStatsCountsQuarantined(t *testing.T) {
+	sock := admintest.Serve(t, quarantineFixture())
+	code, out, errOut := adminRun(t, runQueueStats, "--socket", sock)
+	if code != exitOK || !strings.Contains(out, "quarantined: 1 ") {
+		t.Errorf("queue stats: exit %d, stderr %q, output:\n%s", code, errOut, out)
+	}
+	code, out, _ = adminRun(t, runQueueStats, "--json", "--socket", sock)
+	var s struct {
+		Quarantined int `json:"quarantined"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); code != exitOK || err != nil || s.Quarantined != 1 {
+		t.Errorf("queue stats --json: exit %d, %v, quarantined %d", code, err, s.Quarantined)
+	}
+}

@@ -59,6 +59,10 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 	// Logged once the store is closed: after this line, nothing of the
 	// spool is in use.
 	if err := serve(ctx, cfg, lifecycle{configFile: *configFile, reload: hup}, log); err != nil {
+		if de := (*store.DamageError)(nil); errors.As(err, &de) {
+			logDamaged(log, cfg.Spool.Dir, de)
+			return exitDamaged
+		}
 		log.Error("outbox stopped", "err", err)
 		if errors.Is(err, store.ErrFailed) {
 			return exitSpoolFailed
@@ -67,6 +71,14 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 	}
 	log.Info("outbox stopped")
 	return exitOK
+}
+
+// logDamaged tells the operator why the daemon stops on a damaged spool and
+// what to do; systemd does not restart it (RestartPreventExitStatus=).
+func logDamaged(log *slog.Logger, dir string, de *store.DamageError) {
+	log.Error("outbox stopped: the spool file is damaged; not restarting on it",
+		"file", de.Path, "problem", de.Problem, "exit_status", exitDamaged,
+		"action", fmt.Sprintf("run `outbox spool check --spool %s`, then `outbox spool salvage --from %s --to NEWDIR` and set spool.dir to NEWDIR (README: Recovering a damaged spool)", dir, dir))
 }
 
 // newLogger logs text lines to w. Under journald (JOURNAL_STREAM set) the
@@ -271,8 +283,10 @@ func runReady(ctx, runCtx context.Context, db *store.DB, serveErr <-chan error, 
 			return nil
 		case <-db.Failed():
 			err := db.Err()
-			log.Error("stopping outbox: the spool failed; exiting so that a restart reopens it from disk",
-				"spool", rl.started.Spool.Dir, "err", err, "exit_status", exitSpoolFailed)
+			if errors.Is(err, store.ErrFailed) {
+				log.Error("stopping outbox: the spool failed; exiting so that a restart reopens it from disk",
+					"spool", rl.started.Spool.Dir, "err", err, "exit_status", exitSpoolFailed)
+			}
 			return err
 		case err := <-serveErr:
 			log.Error("stopping outbox", "err", err)

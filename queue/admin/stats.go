@@ -25,6 +25,9 @@ type Stats struct {
 	OldestID string `json:"oldest_id,omitempty"`
 	// Now is the daemon's clock when counting, for the oldest's age.
 	Now time.Time `json:"now"`
+	// Quarantined counts the messages set aside as unreadable (not in
+	// Messages): never attempted, waiting for an operator.
+	Quarantined int `json:"quarantined"`
 	// Dispatch is the state of delivery; omitted when the server has no
 	// Server.Dispatch.
 	Dispatch *DispatchStatus `json:"dispatch,omitempty"`
@@ -139,7 +142,13 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		}
 		f.After = page[len(page)-1].ID
 	}
+	qs, err := s.Queue.Quarantined(r.Context())
+	if err != nil {
+		s.fail(w, "stats", "", err)
+		return
+	}
 	res := c.result()
+	res.Quarantined = len(qs)
 	if s.Dispatch != nil {
 		d := s.Dispatch()
 		res.Dispatch = &d

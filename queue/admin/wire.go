@@ -155,3 +155,27 @@ func (w Bounce) Store() store.Bounce {
 		Code: w.Code, Enhanced: w.Enhanced, Diag: w.Diag, Attempts: w.Attempts,
 	}
 }
+
+// Quarantined is the JSON form of store.Quarantined: a message set aside
+// because its record or its body cannot be read. The envelope fields are
+// filled when the record still decodes (a body that cannot be read).
+type Quarantined struct {
+	ID         string    `json:"id"`
+	Time       time.Time `json:"time,omitzero"` // when it was quarantined
+	Reason     string    `json:"reason"`
+	From       string    `json:"from,omitempty"`
+	Recipients []string  `json:"recipients,omitempty"`
+	Size       int64     `json:"size,omitempty"`
+}
+
+// NewQuarantined converts a store.Quarantined.
+func NewQuarantined(q store.Quarantined) Quarantined {
+	out := Quarantined{ID: q.ID, Time: q.Time, Reason: q.Reason}
+	if m, err := store.DecodeMessage(q.Raw); err == nil {
+		out.From, out.Size = m.From, m.Size
+		for _, r := range m.Recipients {
+			out.Recipients = append(out.Recipients, r.Addr)
+		}
+	}
+	return out
+}
