@@ -51,7 +51,7 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 	var (
 		events []event
 		notice []store.Recipient // the recipients the notice reports
-		after   store.Message // the committed envelope, for the notice
+		after  store.Message     // the committed envelope, for the notice
 	)
 	err := q.store.Update(ctx, m.ID, func(sm *store.Message) error {
 		events, notice = events[:0], notice[:0]
