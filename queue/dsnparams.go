@@ -10,12 +10,7 @@ import (
 // offers DSN.
 func setEnvelopeDSN(env *delivery.Envelope, m *store.Message, g group) {
 	env.EnvID = m.EnvID
-	switch m.Ret {
-	case store.RetFull:
-		env.Ret = "FULL"
-	case store.RetHdrs:
-		env.Ret = "HDRS"
-	}
+	env.Ret = m.Ret.String()
 	var params []delivery.RcptDSN
 	for k, i := range g.Index {
 		if i >= len(m.Recipients) {
@@ -28,27 +23,9 @@ func setEnvelopeDSN(env *delivery.Envelope, m *store.Message, g group) {
 		if params == nil {
 			params = make([]delivery.RcptDSN, len(g.Rcpts))
 		}
-		params[k] = delivery.RcptDSN{Notify: NotifyKeywords(r.Notify), ORcpt: r.ORcpt}
+		params[k] = delivery.RcptDSN{Notify: r.Notify.Keywords(), ORcpt: r.ORcpt}
 	}
 	env.DSN = params
-}
-
-// NotifyKeywords spells a NOTIFY set as RFC 3461 §4.1 does: "NEVER", or
-// some of "SUCCESS", "FAILURE", "DELAY" in that order; nil for none given.
-func NotifyKeywords(n store.DSNNotify) []string {
-	if n&store.NotifyNever != 0 {
-		return []string{"NEVER"}
-	}
-	var out []string
-	for _, k := range []struct {
-		bit  store.DSNNotify
-		word string
-	}{{store.NotifySuccess, "SUCCESS"}, {store.NotifyFailure, "FAILURE"}, {store.NotifyDelay, "DELAY"}} {
-		if n&k.bit != 0 {
-			out = append(out, k.word)
-		}
-	}
-	return out
 }
 
 // The NOTIFY rules of RFC 3461 §4.1 for a recipient's set n; 0 means the

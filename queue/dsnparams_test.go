@@ -39,7 +39,7 @@ func TestNoticeOwed(t *testing.T) {
 	for _, tt := range tests {
 		r := &store.Recipient{State: tt.state, Notify: tt.notify}
 		if got := noticeOwed(r, event{nextHopDSN: tt.nextHopDSN}); got != tt.want {
-			t.Errorf("%v NOTIFY=%v nextHopDSN=%v: owed %v, want %v", tt.state, NotifyKeywords(tt.notify), tt.nextHopDSN, got, tt.want)
+			t.Errorf("%v NOTIFY=%v nextHopDSN=%v: owed %v, want %v", tt.state, tt.notify.Keywords(), tt.nextHopDSN, got, tt.want)
 		}
 	}
 }
