@@ -158,7 +158,10 @@ func (w *confWorld) testLocalDiagnostics(t *testing.T, d *daemon) {
 	big := "From: size@sender.test\r\nSubject: too big\r\n\r\n" + strings.Repeat(strings.Repeat("x", 76)+"\r\n", 400)
 	dsnSend(t, d.smtp, "size@sender.test", nil, []rcptSpec{{Addr: "big@limit.test"}}, big)
 	d.waitStates("size@sender.test", map[string]string{"big@limit.test": "bounced"}, 30*time.Second)
-	for _, c := range []struct{ sender, status string }{{"size@sender.test", "5.3.4"}, {"raw@sender.test", "5.6.7"}} {
+	dsnSend(t, d.smtp, "rawhdr@sender.test", []string{"SMTPUTF8"}, []rcptSpec{{Addr: "rawhdr@limit.test"}},
+		"From: rawhdr@sender.test\r\nSubject: na\xc3\xafve\r\n\r\nhello\r\n")
+	d.waitStates("rawhdr@sender.test", map[string]string{"rawhdr@limit.test": "bounced"}, 30*time.Second)
+	for _, c := range []struct{ sender, status string }{{"size@sender.test", "5.3.4"}, {"rawhdr@sender.test", "5.6.7"}} {
 		n := waitNotice(t, w.mxdsn, c.sender)
 		raw := string(n.Raw)
 		for _, want := range []string{"Action: failed", "Status: " + c.status, "Diagnostic-Code: X-Outbox;"} {
