@@ -52,7 +52,7 @@
 // the same local part with the domain in another case: RFC 5321 §2.4
 // makes only the domain case-insensitive) is answered 250 like any other,
 // as Postfix does, but adds nothing: the first spelling and its DSN
-// parameters are kept, and it does not count against MaxRecipients.
+// parameters are kept.
 //
 // # Listeners and lifecycle
 //
