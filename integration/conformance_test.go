@@ -18,7 +18,7 @@ import (
 //	             4.5.3 to the 31st RCPT), neither SMTPUTF8 nor DSN offered,
 //	             message_size_limit = 20000
 //	dsn.test     MX mxdsn (127.0.0.7): Postfix defaults, DSN offered;
-//	             refused@ and never@ get 550
+//	             refused@ and never@ get 550, later@ and quiet@ 450
 //	sender.test  MX mxdsn: where every notice to a sender arrives
 type confWorld struct {
 	dns              *dnsmasq
@@ -52,13 +52,17 @@ func newConfWorld(t *testing.T) *confWorld {
 		Access: map[string]string{
 			"refused@dsn.test": "550 5.1.1 User unknown in test table",
 			"never@dsn.test":   "550 5.1.1 User unknown in test table",
+			"later@dsn.test":   "450 4.2.1 Try again later (test table)",
+			"quiet@dsn.test":   "450 4.2.1 Try again later (test table)",
 		},
 	})
 	return w
 }
 
 // outbox starts a daemon delivering into this world. Retries come only
-// after ten minutes: nothing in these scenarios may wait for one.
+// after ten minutes: nothing in these scenarios may wait for one. A
+// recipient deferred for a second gets a delay warning, checked for
+// every second.
 func (w *confWorld) outbox(t *testing.T) *daemon {
 	t.Helper()
 	dir := t.TempDir()
@@ -73,6 +77,9 @@ address = %q
 [delivery]
 resolver = %q
 first_retry = "10m"
+delay_warning = "1s"
+[cron]
+delay_warnings = "@every 1s"
 `, dir+"/spool", addr, w.dns.Addr)
 	return startDaemon(t, dir, cfg, addr)
 }
@@ -92,6 +99,7 @@ func TestDeliveryConformance(t *testing.T) {
 	t.Run("dsn_success_by_next_hop", func(t *testing.T) { w.testSuccessByNextHop(t, d) })
 	t.Run("dsn_relayed", func(t *testing.T) { w.testRelayed(t, d) })
 	t.Run("dsn_never_and_ret_full", func(t *testing.T) { w.testNeverAndRetFull(t, d) })
+	t.Run("dsn_delay", func(t *testing.T) { w.testDelay(t, d) })
 }
 
 // 150 recipients at a Postfix that takes 30 per transaction (below
@@ -268,6 +276,28 @@ func (p *postfix) queuedRcpts(t *testing.T, sender string) []int {
 		}
 	}
 	return out
+}
+
+// A delay warning reports the recipients whose NOTIFY has DELAY (or who
+// gave none), never one whose NOTIFY leaves it out.
+func (w *confWorld) testDelay(t *testing.T, d *daemon) {
+	const from = "delay@sender.test"
+	dsnSend(t, d.smtp, from, []string{"ENVID=env-delay"},
+		[]rcptSpec{{Addr: "later@dsn.test", Opts: []string{"NOTIFY=DELAY,FAILURE"}}, {Addr: "quiet@dsn.test", Opts: []string{"NOTIFY=FAILURE"}}},
+		"From: delay@sender.test\r\nSubject: slow\r\n\r\nhello\r\n")
+	d.waitStates(from, map[string]string{"later@dsn.test": "deferred", "quiet@dsn.test": "deferred"}, 30*time.Second)
+	n := waitNotice(t, w.mxdsn, from)
+	raw := string(n.Raw)
+	for _, want := range []string{"Subject: Delayed Mail", "Original-Envelope-Id: env-delay",
+		"Final-Recipient: rfc822; later@dsn.test", "Action: delayed", "Remote-MTA: dns; mxdsn.test"} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("delay warning lacks %q:\n%s", want, raw)
+		}
+	}
+	if strings.Contains(raw, "quiet@dsn.test") {
+		t.Errorf("delay warning reports the NOTIFY=FAILURE recipient:\n%s", raw)
+	}
+	summary(t, "NOTIFY=DELAY,FAILURE and NOTIFY=FAILURE, both deferred by Postfix 450: one delay warning, about the first only")
 }
 
 // waitNotice waits for the one notice the sender gets at p.
