@@ -18,8 +18,10 @@ type Envelope struct {
 	// Body opens the message body; it may be called once per host tried.
 	Body func() (io.ReadCloser, error)
 	Size int64
-	// SMTPUTF8: the message needs the SMTPUTF8 extension (RFC 6531), e.g.
-	// the submitter used it. Non-ASCII envelope addresses imply it anyway.
+	// SMTPUTF8: the submitter asked for the SMTPUTF8 extension (RFC 6531).
+	// It is used where the server offers it; elsewhere the message goes
+	// without it unless it needs it: a non-ASCII envelope address (which
+	// implies it anyway) or header field.
 	SMTPUTF8 bool
 	// EnvID and Ret are the DSN parameters of MAIL (RFC 3461 §4.3, §4.4):
 	// the envelope ID (decoded xtext) and "FULL", "HDRS" or "". They are
