@@ -75,6 +75,7 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		Size:       m.Size,
 		SMTPUTF8:   m.SMTPUTF8,
 	}
+	setEnvelopeDSN(env, m, g)
 	q.st.attempts.Add(1)
 	start := q.clock.Now()
 	res := q.del.Deliver(ctx, env)
@@ -108,6 +109,7 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 			return event{}, false // no outcome: left due, not counted
 		}
 		ev := q.applyOutcome(r, o, res, sm.Received, now, &earliest)
+		ev.nextHopDSN = o.NextHopDSN
 		return ev, true
 	}, func() { earliest = time.Time{} })
 

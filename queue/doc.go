@@ -59,6 +59,16 @@
 //     never a lost one); the recipients it is about are those of the latest
 //     bounce batch (one attempt stamps its recipients with one time). One
 //     notice per bounce batch; never one for a message from <>.
+//   - The DSN extension (RFC 3461). Each recipient's NOTIFY decides
+//     (noticeOwed): without it, failures are notified; NEVER, or a list
+//     without FAILURE, means no bounce notice; SUCCESS asks for a notice
+//     when delivered, which the queue sends ("relayed", RFC 3461 §6.2.1)
+//     only when the next hop did not offer DSN: one that did received the
+//     parameters (the message's EnvID and Ret, each recipient's Notify and
+//     ORcpt go into the Envelope) and sends its own "delivered" notice.
+//     One attempt's failures and relays share one notice. A relayed notice
+//     lost to a crash between the commit and the notice is not recovered:
+//     whether the next hop took the request is not kept in the spool.
 //   - The operator's commands used by queue/admin: List, Get, Headers,
 //     Flush, FlushDomain, FlushAll, Hold, Release, Delete, Bounces; and the
 //     listener's spool interface: NewBody and Enqueue.

@@ -48,10 +48,11 @@ type Deliverer interface {
 var _ Deliverer = (*delivery.Deliverer)(nil)
 
 // NotifyFunc builds the body of a delivery status notification (RFC 3464)
-// for m's sender about the recipients in bounced, which failed in one
-// attempt. The returned bytes are a complete message (headers and body, CRLF
-// line endings) ready to spool; the queue sends it from the null sender.
-type NotifyFunc func(m *store.Message, bounced []store.Recipient) ([]byte, error)
+// for m's sender about rcpts, settled in one attempt: bounced ones (failed)
+// and delivered ones owed a NOTIFY=SUCCESS notice (relayed). The returned
+// bytes are a complete message (headers and body, CRLF line endings) ready
+// to spool; the queue sends it from the null sender.
+type NotifyFunc func(m *store.Message, rcpts []store.Recipient) ([]byte, error)
 
 // Errors returned by the queue.
 var (
@@ -91,7 +92,7 @@ type Options struct {
 	// DSN enables delivery status notifications to the sender on bounce.
 	// When set, Notify must be set too.
 	DSN bool
-	// Notify builds DSN bodies (the lead wires queue/dsn here).
+	// Notify builds DSN bodies (cmd wires queue/dsn here).
 	Notify NotifyFunc
 	// Logger receives one line per delivery, deferral and bounce. Default
 	// slog.Default(). The queue adds component=queue.

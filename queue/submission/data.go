@@ -20,6 +20,7 @@ import (
 func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
 	from, rcpts, user, helo, utf8 := s.from, slices.Clone(s.rcpts), s.user, s.helo, s.utf8
+	mailDSN, rcptDSN := s.dsn, slices.Clone(s.rdsn)
 	s.mu.Unlock()
 	if len(rcpts) == 0 {
 		return s.reject("data", replyNoRecipients)
@@ -118,6 +119,7 @@ func (s *session) Data(r io.Reader) error {
 	for i, rc := range rcpts {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
 	}
+	applyDSN(m, mailDSN, rcptDSN)
 	if err := opts.Spool.Enqueue(s.srv.ctx, m, body); err != nil {
 		return s.storageFailed("enqueue", err, "msgid", id)
 	}

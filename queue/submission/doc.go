@@ -41,6 +41,19 @@
 // stored message and records it in store.Message.AtLeastOne; any other
 // value is refused with 554 5.6.0.
 //
+// # DSN parameters and duplicate recipients
+//
+// DSN (RFC 3461) is advertised. go-smtp checks the syntax of RET, ENVID,
+// NOTIFY and ORCPT (501 5.5.4 when malformed) and decodes their xtext; the
+// listener records them in store.Message.Ret and EnvID and in each
+// store.Recipient's Notify and ORcpt ("rfc822;addr").
+//
+// A RCPT for a mailbox already in the transaction (the same address, or
+// the same local part with the domain in another case: RFC 5321 §2.4
+// makes only the domain case-insensitive) is answered 250 like any other,
+// as Postfix does, but adds nothing: the first spelling and its DSN
+// parameters are kept.
+//
 // # Listeners and lifecycle
 //
 // Serve runs plain SMTP with STARTTLS (when Options.TLSConfig is set);
