@@ -14,6 +14,8 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
+require github.com/emersion/go-message v0.18.2 // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
