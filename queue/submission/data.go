@@ -2,6 +2,7 @@ package submission
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +20,7 @@ import (
 // Every error it returns is an unwrapped *smtp.SMTPError.
 func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
-	from, rcpts, user, helo, utf8 := s.from, slices.Clone(s.rcpts), s.user, s.helo, s.utf8
+	from, rcpts, user, helo, utf8, declared := s.from, slices.Clone(s.rcpts), s.user, s.helo, s.utf8, s.body
 	s.mu.Unlock()
 	if len(rcpts) == 0 {
 		return s.reject("data", replyNoRecipients)
@@ -35,8 +36,13 @@ func (s *session) Data(r io.Reader) error {
 		return s.storageFailed("new body", err)
 	}
 	committed := false
+	var d *draft // once made, it owns body, and may replace it (conform)
 	defer func() {
-		if !committed {
+		switch {
+		case committed:
+		case d != nil:
+			d.release()
+		default:
 			_ = body.Discard()
 		}
 	}()
@@ -60,32 +66,31 @@ func (s *session) Data(r io.Reader) error {
 	}
 
 	now := opts.Now()
-	trace := traceInfo{helo: helo, ip: s.ip, hostname: opts.Hostname,
-		tls: s.tls, auth: user != "", id: id, rcpts: rcpts, date: now}
-	var extra []string
-	// RFC 6409 §8.1-8.3: a submission server may add Date and Message-ID
-	// when the client left them out.
-	if !h.has("Date") {
-		extra = append(extra, "Date: "+now.Format(time.RFC1123Z)+"\r\n")
+	// head is what the listener writes before the rest of the client's
+	// data, for a given queue ID: Received, the client's header fields,
+	// and Date and Message-ID when missing (RFC 6409 §8.1-8.3).
+	head := func(id string) []byte {
+		trace := traceInfo{helo: helo, ip: s.ip, hostname: opts.Hostname,
+			tls: s.tls, auth: user != "", id: id, rcpts: rcpts, date: now}
+		extra := missingFields(&h, id, opts.Hostname, now)
+		var b bytes.Buffer
+		b.WriteString(trace.received())
+		_ = h.writeTo(&b, extra)
+		b.WriteString(headerOnlyEnd(&h, extra))
+		return b.Bytes()
 	}
-	if !h.has("Message-ID") {
-		extra = append(extra, fmt.Sprintf("Message-ID: <%s@%s>\r\n", id, opts.Hostname))
+	sign := func() (Signing, error) {
+		if opts.Signer == nil {
+			return nil, nil
+		}
+		return opts.Signer.Sign(h.value("From"), h.names(missingFields(&h, id, opts.Hostname, now)))
 	}
 
-	w := &bodyWriter{w: body}
-	var sig Signing
-	if opts.Signer != nil {
-		sig, err = opts.Signer.Sign(h.value("From"), h.names(extra))
-		if err != nil {
-			return s.storageFailed("dkim sign", err, "msgid", id)
-		}
+	if d, err = newDraft(body, sign); err != nil {
+		return s.storageFailed("dkim sign", err, "msgid", id)
 	}
-	if sig != nil {
-		defer sig.Abort() // a no-op after Finish
-		w.w = io.MultiWriter(body, sig)
-	}
-	_, _ = io.WriteString(w, trace.received())
-	_ = h.writeTo(w, extra)
+	w := &d.w
+	_, _ = w.Write(head(id))
 	if w.err == nil {
 		if _, err := io.Copy(w, br); err != nil && w.err == nil {
 			return s.readFailed(id, err)
@@ -94,10 +99,15 @@ func (s *session) Data(r io.Reader) error {
 	if w.err != nil {
 		return s.storageFailed("write body", w.err, "msgid", id)
 	}
+	conformed, err := s.conform(d, head, sign)
+	if err != nil {
+		return err
+	}
+	d, id = conformed, conformed.body.ID()
 	var prefix []byte
 	var signed []string
-	if sig != nil {
-		if prefix, signed, err = sig.Finish(); err != nil {
+	if d.sig != nil {
+		if prefix, signed, err = d.sig.Finish(); err != nil {
 			return s.storageFailed("dkim sign", err, "msgid", id)
 		}
 	}
@@ -106,7 +116,7 @@ func (s *session) Data(r io.Reader) error {
 		ID:         id,
 		From:       from,
 		Recipients: make([]store.Recipient, len(rcpts)),
-		Size:       w.n,
+		Size:       d.w.n,
 		Received:   now,
 		Client:     s.client,
 		User:       user,
@@ -114,17 +124,32 @@ func (s *session) Data(r io.Reader) error {
 		SMTPUTF8:   utf8,
 		Prefix:     prefix,
 		Signed:     signed,
+		BodyType:   d.bodyType(),
 	}
 	for i, rc := range rcpts {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
 	}
-	if err := opts.Spool.Enqueue(s.srv.ctx, m, body); err != nil {
+	if err := opts.Spool.Enqueue(s.srv.ctx, m, d.body); err != nil {
 		return s.storageFailed("enqueue", err, "msgid", id)
 	}
 	committed = true
 	s.srv.log.Info("accepted", "msgid", id, "from", from, "rcpts", len(rcpts), "size", m.Size,
-		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed)
+		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
+		"body", bodyAttr(m.BodyType), "body_declared", string(declared))
 	return replyQueued(id)
+}
+
+// missingFields are the header fields the listener adds for queue ID id
+// when the client left them out (RFC 6409 §8.1-8.3).
+func missingFields(h *header, id, hostname string, now time.Time) []string {
+	var extra []string
+	if !h.has("Date") {
+		extra = append(extra, "Date: "+now.Format(time.RFC1123Z)+"\r\n")
+	}
+	if !h.has("Message-ID") {
+		extra = append(extra, fmt.Sprintf("Message-ID: <%s@%s>\r\n", id, hostname))
+	}
+	return extra
 }
 
 // readFailed turns an error reading the client's data into a reply: our
