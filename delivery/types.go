@@ -21,6 +21,9 @@ type Envelope struct {
 	// SMTPUTF8: the message needs the SMTPUTF8 extension (RFC 6531), e.g.
 	// the submitter used it. Non-ASCII envelope addresses imply it anyway.
 	SMTPUTF8 bool
+	// EightBit: the body may hold 8-bit octets (RFC 6152). It is sent in
+	// its 7-bit form to a server without 8BITMIME.
+	EightBit bool
 }
 
 // Status is the outcome for one recipient of an attempt.

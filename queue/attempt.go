@@ -71,6 +71,8 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		Body:       func() (io.ReadCloser, error) { return q.store.OpenBody(ctx, id) },
 		Size:       m.Size,
 		SMTPUTF8:   m.SMTPUTF8,
+		// A record from before the body type was kept may be 8-bit too.
+		EightBit: m.BodyType != store.Body7Bit,
 	}
 	q.st.attempts.Add(1)
 	start := q.clock.Now()

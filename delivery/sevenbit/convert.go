@@ -92,7 +92,28 @@ func (p *pass) run(open Opener) error {
 		return fmt.Errorf("sevenbit: open: %w", err)
 	}
 	defer r.Close()
-	return p.message(bufio.NewReader(r), 0)
+	src := &source{r: r}
+	err = p.message(bufio.NewReader(src), 0)
+	if src.err != nil {
+		// A failure to read is not the message's fault, whatever the
+		// parser made of the truncated input.
+		return fmt.Errorf("sevenbit: read: %w", src.err)
+	}
+	return err
+}
+
+// source remembers the first read error other than io.EOF.
+type source struct {
+	r   io.Reader
+	err error
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
 }
 
 // message handles a header block and its body: the message itself, or
