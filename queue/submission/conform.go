@@ -14,7 +14,7 @@ import (
 // Replies for messages that cannot be made to meet the line limit.
 var (
 	replyLongHeaderLine = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
-		Message: "Header line longer than 998 octets (RFC 5322 2.1.1): fold it"}
+		Message: "Header line longer than 998 octets with no white space to fold it at (RFC 5322 2.1.1)"}
 	replyLongLineMalformed = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 		Message: "Line longer than 998 octets in a message whose MIME structure cannot be re-encoded"}
 )
@@ -68,9 +68,9 @@ func (d *draft) bodyType() store.BodyType {
 // breaking its DKIM signature, and returns the draft to enqueue: d itself,
 // or a new draft holding the 7-bit form (d is then released).
 //
-//   - A header line over 998 octets is refused: no transfer encoding
-//     applies to header fields, and folding would change fields the
-//     client may have signed itself.
+//   - Header lines over 998 octets were folded already (foldLongLines);
+//     one that remains (a MIME part's header) is refused: no transfer
+//     encoding applies to header fields.
 //   - Body lines over 998 octets (RFC 5322 §2.1.1) are re-encoded.
 //   - An 8-bit body of a message that is signed is re-encoded too, before
 //     signing, so every copy carries the signed bytes: a 7-bit form made
@@ -166,4 +166,52 @@ func bodyAttr(t store.BodyType) string {
 		return "8BITMIME"
 	}
 	return "7BIT"
+}
+
+// foldLongLines folds every header line over 998 octets (RFC 5322 §2.1.1)
+// at its last space or tab within the limit (§2.2.3: folding inserts a
+// CRLF before white space, and unfolding, which DKIM's relaxed
+// canonicalization does too, restores the field). A line with no such
+// place cannot be folded: false, and the message is refused.
+func (h *header) foldLongLines() bool {
+	for i := range h.fields {
+		f := &h.fields[i]
+		if !hasLongLine(f.raw) {
+			continue
+		}
+		var out []byte
+		for line := range bytes.SplitAfterSeq(f.raw, []byte("\n")) {
+			for len(bytes.TrimRight(line, "\r\n")) > sevenbit.MaxLine {
+				cut := lastFoldPoint(line[:sevenbit.MaxLine+1])
+				if cut < 0 {
+					return false
+				}
+				out = append(append(out, line[:cut]...), "\r\n"...)
+				line = line[cut:]
+			}
+			out = append(out, line...)
+		}
+		f.raw = out
+	}
+	return true
+}
+
+func hasLongLine(raw []byte) bool {
+	for line := range bytes.SplitSeq(raw, []byte("\n")) {
+		if len(bytes.TrimRight(line, "\r")) > sevenbit.MaxLine {
+			return true
+		}
+	}
+	return false
+}
+
+// lastFoldPoint is the index of the last space or tab in b that has
+// something other than white space before it, or -1.
+func lastFoldPoint(b []byte) int {
+	for i := len(b) - 1; i > 0; i-- {
+		if (b[i] == ' ' || b[i] == '\t') && len(bytes.TrimLeft(b[:i], " \t")) > 0 {
+			return i
+		}
+	}
+	return -1
 }

@@ -20,6 +20,7 @@ import (
 // a long header line is refused and the session goes on.
 func TestConform(t *testing.T) {
 	long := strings.Repeat("0123456789", 150)
+	words := strings.Repeat("word ", 350) // go-smtp's line limit is 2000
 	tests := []struct {
 		name      string
 		signed    bool
@@ -28,6 +29,7 @@ func TestConform(t *testing.T) {
 		bodyType  store.BodyType
 		converted bool     // stored body differs from what the client sent, beyond the added fields
 		want      []string // substrings of the stored message
+		unfolded  string   // substring of the stored message once unfolded
 	}{
 		{name: "7-bit", signed: true, msg: "From: a@example.com\r\nSubject: s\r\n\r\nplain\r\n",
 			bodyType: store.Body7Bit, want: []string{"\r\n\r\nplain\r\n"}},
@@ -42,8 +44,12 @@ func TestConform(t *testing.T) {
 			want: []string{"MIME-Version: 1.0\r\n", "Content-Transfer-Encoding: quoted-printable\r\n", "=\r\n"}},
 		{name: "headers only signed", signed: true, msg: "From: a@example.com\r\nSubject: no body\r\n",
 			bodyType: store.Body7Bit, want: []string{"Subject: no body\r\n", ">\r\n\r\n"}},
-		{name: "long header line", signed: true, msg: "From: a@example.com\r\nSubject: " + long + "\r\n\r\nx\r\n",
+		{name: "long header line folded", signed: true, msg: "From: a@example.com\r\nSubject: " + words + "\r\n\r\nx\r\n",
+			bodyType: store.Body7Bit, unfolded: "\r\nSubject: " + words + "\r\n"},
+		{name: "long header line without white space", signed: true, msg: "From: a@example.com\r\nSubject: " + long + "\r\n\r\nx\r\n",
 			wantCode: 554},
+		{name: "long header line in a part", signed: true, wantCode: 554,
+			msg: "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX-Long: " + words + "\r\n\r\n\xc3\xa9\r\n--b--\r\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +96,9 @@ func TestConform(t *testing.T) {
 					t.Errorf("stored message lacks %q:\n%s", w, stored)
 				}
 			}
+			if tt.unfolded != "" && !strings.Contains(strings.ReplaceAll(string(stored), "\r\n ", " "), tt.unfolded) {
+				t.Errorf("unfolded stored message lacks %q:\n%s", tt.unfolded, stored)
+			}
 			// The Received field names the queue ID the client was given.
 			if got := regexp.MustCompile(` id (\S+)`).FindSubmatch(stored); got == nil || string(got[1]) != id {
 				t.Errorf("Received names id %q, queued as %s", got, id)
@@ -100,7 +109,7 @@ func TestConform(t *testing.T) {
 			}
 			var sc sevenbit.Scanner
 			sc.Write(stored)
-			if r := sc.Report(); r.LongBodyLine || (tt.signed && r.EightBit()) {
+			if r := sc.Report(); r.LongBodyLine || r.LongHeaderLine || (tt.signed && r.EightBit()) {
 				t.Errorf("stored message not compliant: %+v", r)
 			}
 			if tt.signed {

@@ -64,6 +64,9 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return s.reject("data", replyBadHeader(err.Error()), "msgid", id)
 	}
+	if !h.foldLongLines() {
+		return s.reject("data", replyLongHeaderLine, "msgid", id)
+	}
 
 	now := opts.Now()
 	// head is what the listener writes before the rest of the client's
