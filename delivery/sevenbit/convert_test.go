@@ -96,6 +96,10 @@ func TestConvert(t *testing.T) {
 		{name: "base64 without line breaks rewrapped", changed: true,
 			in:   crlf("MIME-Version: 1.0\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n" + strings.Repeat("QUJD", 300) + "\n"),
 			want: []string{"Content-Transfer-Encoding: base64\r\n" + "\r\n" + strings.Repeat("QUJD", 19) + "\r\n"}},
+		{name: "multipart with a 100,000-octet line", changed: true,
+			in: crlf("MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/html\n\n" +
+				strings.Repeat("<b>x</b> ", 11111) + "\n--b--\n"),
+			want: []string{"Content-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<b>x</b> <b>"}},
 		{name: "opaque encoding left alone", in: crlf("MIME-Version: 1.0\nContent-Transfer-Encoding: x-uuencode\n\n\xff\n")},
 	}
 	for _, tc := range cases {
@@ -196,6 +200,7 @@ func TestConvertErrors(t *testing.T) {
 	}{
 		{"long header line", crlf("Subject: " + long + "\n\nbody é\n"), ErrLongHeaderLine},
 		{"long part header line", crlf("MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nX-Long: " + long + "\n\né\n--b--\n"), ErrLongHeaderLine},
+		{"multipart without its closing boundary", crlf("MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\né\n"), ErrMalformed},
 		{"multipart without boundaries", crlf("MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\né\n"), ErrMalformed},
 		{"too deep", crlf(strings.Repeat("MIME-Version: 1.0\nContent-Type: message/rfc822\n\n", maxDepth+2) + "é\n"), ErrMalformed},
 	}

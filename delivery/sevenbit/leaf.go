@@ -136,7 +136,9 @@ func (l *leaf) measure(body io.Reader) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("sevenbit: read: %w", err)
+			// A read error of the source itself is reported by pass.run;
+			// this is the multipart reader's: EOF before the boundary.
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 	}
 }
