@@ -30,11 +30,11 @@ type draft struct {
 	w    bodyWriter
 }
 
-// newDraft starts a draft on body; sign starts the DKIM signing (nil, nil:
-// unsigned).
-func newDraft(body Body, sign func() (Signing, error)) (*draft, error) {
+// newDraft starts a draft on body; sign(more...) starts the DKIM signing
+// (nil, nil: unsigned).
+func newDraft(body Body, sign func(more ...string) (Signing, error), more ...string) (*draft, error) {
 	d := &draft{body: body}
-	sig, err := sign()
+	sig, err := sign(more...)
 	if err != nil {
 		return nil, err
 	}
@@ -77,11 +77,15 @@ func (d *draft) bodyType() store.BodyType {
 //     later, for a server without 8BITMIME, would not verify. An unsigned
 //     8-bit message stays 8-bit; delivery converts it only when needed.
 //
+// The new draft's signature also lists the MIME fields the message lacks:
+// the conversion adds them to a message without MIME, and an h= entry for
+// a field that turns out absent still verifies (RFC 6376 §5.4).
+//
 // head(id) is the head written first (Received and the header block) for
 // queue ID id: the new draft has a new queue ID, which its Received and
 // Message-ID fields must name, so the old draft's head is replaced while
 // the rest is read back from its body. Errors are replies for the client.
-func (s *session) conform(d *draft, head func(id string) []byte, sign func() (Signing, error)) (*draft, error) {
+func (s *session) conform(d *draft, h *header, head func(id string) []byte, sign func(more ...string) (Signing, error)) (*draft, error) {
 	r := d.scan.Report()
 	id := d.body.ID()
 	switch {
@@ -94,7 +98,7 @@ func (s *session) conform(d *draft, head func(id string) []byte, sign func() (Si
 	if err != nil {
 		return nil, s.storageFailed("new body", err, "msgid", id)
 	}
-	nd, err := newDraft(nb, sign)
+	nd, err := newDraft(nb, sign, h.lacking("MIME-Version", "Content-Type", "Content-Transfer-Encoding")...)
 	if err != nil {
 		_ = nb.Discard()
 		return nil, s.storageFailed("dkim sign", err, "msgid", nb.ID())
@@ -137,6 +141,17 @@ func (s *session) conform(d *draft, head func(id string) []byte, sign func() (Si
 		nd.release()
 		return nil, s.storageFailed("re-encode", err, "msgid", id)
 	}
+}
+
+// lacking returns those of names that h has no field for.
+func (h *header) lacking(names ...string) []string {
+	var out []string
+	for _, n := range names {
+		if !h.has(n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 type readCloser struct {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,6 +31,7 @@ func TestConform(t *testing.T) {
 		converted bool     // stored body differs from what the client sent, beyond the added fields
 		want      []string // substrings of the stored message
 		unfolded  string   // substring of the stored message once unfolded
+		names     []string // field names the signature must cover, beyond the original ones
 	}{
 		{name: "7-bit", signed: true, msg: "From: a@example.com\r\nSubject: s\r\n\r\nplain\r\n",
 			bodyType: store.Body7Bit, want: []string{"\r\n\r\nplain\r\n"}},
@@ -42,6 +44,9 @@ func TestConform(t *testing.T) {
 		{name: "long line unsigned", msg: "From: a@example.com\r\n\r\n" + long + "\r\n",
 			bodyType: store.Body7Bit, converted: true,
 			want: []string{"MIME-Version: 1.0\r\n", "Content-Transfer-Encoding: quoted-printable\r\n", "=\r\n"}},
+		{name: "long line signed", signed: true, msg: "From: a@example.com\r\n\r\n" + long + "\r\n",
+			bodyType: store.Body7Bit, converted: true, want: []string{"MIME-Version: 1.0\r\n"},
+			names: []string{"MIME-Version", "Content-Type", "Content-Transfer-Encoding"}},
 		{name: "headers only signed", signed: true, msg: "From: a@example.com\r\nSubject: no body\r\n",
 			bodyType: store.Body7Bit, want: []string{"Subject: no body\r\n", ">\r\n\r\n"}},
 		{name: "long header line folded", signed: true, msg: "From: a@example.com\r\nSubject: " + words + "\r\n\r\nx\r\n",
@@ -118,6 +123,14 @@ func TestConform(t *testing.T) {
 				signer.mu.Unlock()
 				if rest, _ := bytes.CutPrefix(stored, []byte("DKIM-Signature: fake\r\n")); string(rest) != seen {
 					t.Errorf("signer saw other bytes than stored:\n%q\n%q", seen, rest)
+				}
+				signer.mu.Lock()
+				fields := signer.fields
+				signer.mu.Unlock()
+				for _, n := range tt.names {
+					if !slices.Contains(fields, n) {
+						t.Errorf("signed fields %q lack %s", fields, n)
+					}
 				}
 			}
 		})

@@ -82,11 +82,14 @@ func (s *session) Data(r io.Reader) error {
 		b.WriteString(headerOnlyEnd(&h, extra))
 		return b.Bytes()
 	}
-	sign := func() (Signing, error) {
+	// sign starts signing a message with the header fields of h and the
+	// fields named in more (added by a conversion).
+	sign := func(more ...string) (Signing, error) {
 		if opts.Signer == nil {
 			return nil, nil
 		}
-		return opts.Signer.Sign(h.value("From"), h.names(missingFields(&h, id, opts.Hostname, now)))
+		names := append(h.names(missingFields(&h, id, opts.Hostname, now)), more...)
+		return opts.Signer.Sign(h.value("From"), names)
 	}
 
 	if d, err = newDraft(body, sign); err != nil {
@@ -102,7 +105,7 @@ func (s *session) Data(r io.Reader) error {
 	if w.err != nil {
 		return s.storageFailed("write body", w.err, "msgid", id)
 	}
-	conformed, err := s.conform(d, head, sign)
+	conformed, err := s.conform(d, &h, head, sign)
 	if err != nil {
 		return err
 	}
