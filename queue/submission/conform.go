@@ -30,11 +30,11 @@ type draft struct {
 	w    bodyWriter
 }
 
-// newDraft starts a draft on body; sign(more...) starts the DKIM signing
-// (nil, nil: unsigned).
-func newDraft(body Body, sign func(more ...string) (Signing, error), more ...string) (*draft, error) {
+// newDraft starts a draft on body, signed as c says, the signature also
+// listing the fields named in more.
+func newDraft(body Body, c *composer, more ...string) (*draft, error) {
 	d := &draft{body: body}
-	sig, err := sign(more...)
+	sig, err := c.sign(more...)
 	if err != nil {
 		return nil, err
 	}
@@ -45,6 +45,19 @@ func newDraft(body Body, sign func(more ...string) (Signing, error), more ...str
 	}
 	d.w.w = io.MultiWriter(ws...)
 	return d, nil
+}
+
+// fill writes head, then the rest of the client's data. The error is the
+// client's (a read error or one of our checks); a storage error is kept in
+// d.w.err instead.
+func (d *draft) fill(head []byte, rest io.Reader) error {
+	if _, _ = d.w.Write(head); d.w.err != nil {
+		return nil
+	}
+	if _, err := io.Copy(&d.w, rest); err != nil && d.w.err == nil {
+		return err
+	}
+	return nil
 }
 
 // release abandons a draft that will not be enqueued.
@@ -81,11 +94,10 @@ func (d *draft) bodyType() store.BodyType {
 // the conversion adds them to a message without MIME, and an h= entry for
 // a field that turns out absent still verifies (RFC 6376 §5.4).
 //
-// head(id) is the head written first (Received and the header block) for
-// queue ID id: the new draft has a new queue ID, which its Received and
-// Message-ID fields must name, so the old draft's head is replaced while
-// the rest is read back from its body. Errors are replies for the client.
-func (s *session) conform(d *draft, h *header, head func(id string) []byte, sign func(more ...string) (Signing, error)) (*draft, error) {
+// The new draft has a new queue ID, which its Received and Message-ID
+// fields must name: the old draft's head (c.head) is replaced while the
+// rest is read back from its body. Errors are replies for the client.
+func (s *session) conform(d *draft, c *composer) (*draft, error) {
 	r := d.scan.Report()
 	id := d.body.ID()
 	switch {
@@ -98,12 +110,12 @@ func (s *session) conform(d *draft, h *header, head func(id string) []byte, sign
 	if err != nil {
 		return nil, s.storageFailed("new body", err, "msgid", id)
 	}
-	nd, err := newDraft(nb, sign, h.lacking("MIME-Version", "Content-Type", "Content-Transfer-Encoding")...)
+	nd, err := newDraft(nb, c, c.h.lacking("MIME-Version", "Content-Type", "Content-Transfer-Encoding")...)
 	if err != nil {
 		_ = nb.Discard()
 		return nil, s.storageFailed("dkim sign", err, "msgid", nb.ID())
 	}
-	skip, newHead := int64(len(head(id))), head(nb.ID())
+	skip, newHead := int64(len(c.head(id))), c.head(nb.ID())
 	open := func() (io.ReadCloser, error) {
 		rc, err := d.body.Open()
 		if err != nil {

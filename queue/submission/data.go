@@ -2,9 +2,7 @@ package submission
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"time"
@@ -69,43 +67,18 @@ func (s *session) Data(r io.Reader) error {
 	}
 
 	now := opts.Now()
-	// head is what the listener writes before the rest of the client's
-	// data, for a given queue ID: Received, the client's header fields,
-	// and Date and Message-ID when missing (RFC 6409 §8.1-8.3).
-	head := func(id string) []byte {
-		trace := traceInfo{helo: helo, ip: s.ip, hostname: opts.Hostname,
-			tls: s.tls, auth: user != "", id: id, rcpts: rcpts, date: now}
-		extra := missingFields(&h, id, opts.Hostname, now)
-		var b bytes.Buffer
-		b.WriteString(trace.received())
-		_ = h.writeTo(&b, extra)
-		b.WriteString(headerOnlyEnd(&h, extra))
-		return b.Bytes()
-	}
-	// sign starts signing a message with the header fields of h and the
-	// fields named in more (added by a conversion).
-	sign := func(more ...string) (Signing, error) {
-		if opts.Signer == nil {
-			return nil, nil
-		}
-		names := append(h.names(missingFields(&h, id, opts.Hostname, now)), more...)
-		return opts.Signer.Sign(h.value("From"), names)
-	}
-
-	if d, err = newDraft(body, sign); err != nil {
+	c := &composer{h: &h, now: now, signer: opts.Signer, trace: traceInfo{helo: helo, ip: s.ip,
+		hostname: opts.Hostname, tls: s.tls, auth: user != "", rcpts: rcpts, date: now}}
+	if d, err = newDraft(body, c); err != nil {
 		return s.storageFailed("dkim sign", err, "msgid", id)
 	}
-	w := &d.w
-	_, _ = w.Write(head(id))
-	if w.err == nil {
-		if _, err := io.Copy(w, br); err != nil && w.err == nil {
-			return s.readFailed(id, err)
-		}
+	if err := d.fill(c.head(id), br); err != nil {
+		return s.readFailed(id, err)
 	}
-	if w.err != nil {
-		return s.storageFailed("write body", w.err, "msgid", id)
+	if d.w.err != nil {
+		return s.storageFailed("write body", d.w.err, "msgid", id)
 	}
-	conformed, err := s.conform(d, &h, head, sign)
+	conformed, err := s.conform(d, c)
 	if err != nil {
 		return err
 	}
@@ -143,19 +116,6 @@ func (s *session) Data(r io.Reader) error {
 		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
 		"body", bodyAttr(m.BodyType), "body_declared", string(declared))
 	return replyQueued(id)
-}
-
-// missingFields are the header fields the listener adds for queue ID id
-// when the client left them out (RFC 6409 §8.1-8.3).
-func missingFields(h *header, id, hostname string, now time.Time) []string {
-	var extra []string
-	if !h.has("Date") {
-		extra = append(extra, "Date: "+now.Format(time.RFC1123Z)+"\r\n")
-	}
-	if !h.has("Message-ID") {
-		extra = append(extra, fmt.Sprintf("Message-ID: <%s@%s>\r\n", id, hostname))
-	}
-	return extra
 }
 
 // readFailed turns an error reading the client's data into a reply: our
