@@ -14,7 +14,7 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require github.com/emersion/go-message v0.18.2 // indirect
+require github.com/emersion/go-message v0.18.2
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
