@@ -220,13 +220,13 @@ func TestScanner(t *testing.T) {
 		in   string
 		want Report
 	}{
-		{"A: b\r\n\r\nbody\r\n", Report{HasBody: true}},
+		{"A: b\r\n\r\nbody\r\n", Report{}},
 		{"A: b\r\nC: d\r\n", Report{}},
-		{"A: é\r\n\r\nbody\r\n", Report{HasBody: true, HeaderEightBit: true}},
-		{"A: b\r\n\r\nbodé\r\n", Report{HasBody: true, BodyEightBit: true}},
-		{"A: " + long + "\r\n\r\n", Report{HasBody: true, LongHeaderLine: true}},
-		{"A: b\r\n\r\n" + long + "\r\n", Report{HasBody: true, LongBodyLine: true}},
-		{"A: b\r\n\r\n" + long[:998] + "\r\n", Report{HasBody: true}},
+		{"A: é\r\n\r\nbody\r\n", Report{HeaderEightBit: true}},
+		{"A: b\r\n\r\nbodé\r\n", Report{BodyEightBit: true}},
+		{"A: " + long + "\r\n\r\n", Report{LongHeaderLine: true}},
+		{"A: b\r\n\r\n" + long + "\r\n", Report{LongBodyLine: true}},
+		{"A: b\r\n\r\n" + long[:998] + "\r\n", Report{}},
 	}
 	for _, tc := range cases {
 		// Byte by byte and in one write give the same report.

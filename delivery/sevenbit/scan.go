@@ -25,9 +25,6 @@ type Report struct {
 	// LongHeaderLine / LongBodyLine: a line over MaxLine octets.
 	LongHeaderLine bool
 	LongBodyLine   bool
-	// HasBody: the message has the empty line that separates header and
-	// body (RFC 5322 §2.1); a message of header fields only has not.
-	HasBody bool
 }
 
 // EightBit reports whether the message has 8-bit octets anywhere: it then
@@ -44,7 +41,7 @@ func (s *Scanner) Write(p []byte) (int, error) {
 		switch c {
 		case '\n':
 			if !s.inBody && s.line == 0 {
-				s.inBody, s.report.HasBody = true, true
+				s.inBody = true
 			}
 			s.line = 0
 			continue
