@@ -49,7 +49,8 @@ func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res
 		all(Deferred, Reply{Enhanced: "4.3.0", Text: "envelope without a body"})
 		return txHealthy
 	}
-	body, err := env.Body()
+	has8bit, _ := c.Extension("8BITMIME")
+	body, err := openBody(env, has8bit)
 	if err != nil {
 		all(Deferred, Reply{Enhanced: "4.3.0", Text: "opening the message body: " + err.Error()})
 		return txHealthy

@@ -30,6 +30,9 @@ type Envelope struct {
 	// DSN holds the DSN parameters of each recipient, parallel to Rcpts;
 	// nil when no recipient has any.
 	DSN []RcptDSN
+	// EightBit: the body may hold 8-bit octets (RFC 6152). It is sent in
+	// its 7-bit form to a server without 8BITMIME.
+	EightBit bool
 }
 
 // RcptDSN is the DSN parameters of one RCPT (RFC 3461 §4.1, §4.2).

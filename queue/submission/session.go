@@ -31,6 +31,7 @@ type session struct {
 	inTx  bool
 	from  string
 	utf8  bool
+	body  smtp.BodyType // MAIL BODY= (RFC 6152), logged; the stored type is what the body holds
 	rcpts []string
 	dsn   dsnMail   // MAIL's DSN parameters
 	rdsn  []dsnRcpt // each RCPT's, parallel to rcpts
@@ -149,7 +150,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	// Data may run on go-smtp's BDAT goroutine, which must not read the
 	// Conn's fields, so the EHLO name is copied here.
 	s.helo = s.conn.Hostname()
-	s.from, s.utf8, s.rcpts = from, opts.UTF8, nil
+	s.from, s.utf8, s.rcpts, s.body = from, opts.UTF8, nil, opts.Body
 	s.dsn, s.rdsn = mailDSN(opts), nil
 	return nil
 }
