@@ -45,6 +45,10 @@ type Resolver struct {
 	// Logger receives one line per exchanger skipped. nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Cache, when set, keeps the answers of the MX, AAAA and A queries for
+	// their TTL and merges concurrent identical queries into one. nil: every
+	// Lookup asks the server.
+	Cache *Cache
 }
 
 // Host is one mail exchanger to try, in order.
