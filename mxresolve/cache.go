@@ -18,7 +18,8 @@ const (
 // TTL, so that a burst of mail to one domain costs one set of queries. Set
 // it as Resolver.Cache; one Cache serves one Resolver (entries are keyed by
 // name and type, not by server). The zero value is ready to use; a Cache is
-// safe for concurrent use. See the package documentation for what is kept
+// safe for concurrent use and must not be copied after first use. See the
+// package documentation for what is kept
 // and for how long.
 type Cache struct {
 	// Size is the most entries (one per name and type) kept; the least
