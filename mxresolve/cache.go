@@ -19,8 +19,7 @@ const (
 // it as Resolver.Cache; one Cache serves one Resolver (entries are keyed by
 // name and type, not by server). The zero value is ready to use; a Cache is
 // safe for concurrent use and must not be copied after first use. See the
-// package documentation for what is kept
-// and for how long.
+// package documentation for what is kept and for how long.
 type Cache struct {
 	// Size is the most entries (one per name and type) kept; the least
 	// recently used goes first. Zero means DefaultCacheSize.
