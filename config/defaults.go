@@ -60,11 +60,6 @@ func defaults() *Config {
 			FirstRetry:               D(5 * time.Minute),
 			MaxRetryInterval:         D(4000 * time.Second),
 			MaxLifetime:              D(5 * 24 * time.Hour),
-			DNSCacheSize:             10000,
-			DNSCacheMinTTL:           D(30 * time.Second),
-			DNSCacheMaxTTL:           D(time.Hour),
-			DNSCacheNegativeMinTTL:   D(30 * time.Second),
-			DNSCacheNegativeMaxTTL:   D(15 * time.Minute),
 			Port:                     25,
 			TLSPolicy:                TLSPolicyOpportunistic,
 			Timeouts: Timeouts{
@@ -78,6 +73,12 @@ func defaults() *Config {
 				DataBlock:    D(3 * time.Minute),
 				FinalDot:     D(10 * time.Minute),
 			},
+
+			DNSCacheSize:           10000,
+			DNSCacheMinTTL:         D(30 * time.Second),
+			DNSCacheMaxTTL:         D(time.Hour),
+			DNSCacheNegativeMinTTL: D(30 * time.Second),
+			DNSCacheNegativeMaxTTL: D(15 * time.Minute),
 		},
 		Cron: Cron{
 			Prune:         "17 * * * *",
