@@ -47,7 +47,7 @@ func (a answer) negative() bool { return a.nxdomain || len(a.rrs) == 0 }
 // when the answer stops at a CNAME without data for its target, the target
 // is asked in turn. Any failure to get a verdict is returned as an error;
 // NXDOMAIN and NODATA are verdicts.
-func (r *Resolver) lookup(ctx context.Context, server, name string, qtype uint16) (answer, error) {
+func (r *Resolver) lookup(ctx context.Context, server serverFunc, name string, qtype uint16) (answer, error) {
 	if r.Cache == nil {
 		return r.query(ctx, server, name, qtype)
 	}
@@ -58,11 +58,15 @@ func (r *Resolver) lookup(ctx context.Context, server, name string, qtype uint16
 
 // query is lookup without the cache: it asks the server, following the
 // CNAME chain.
-func (r *Resolver) query(ctx context.Context, server, name string, qtype uint16) (answer, error) {
+func (r *Resolver) query(ctx context.Context, server serverFunc, name string, qtype uint16) (answer, error) {
+	addr, err := server()
+	if err != nil {
+		return answer{}, fmt.Errorf("no DNS server: %w", err)
+	}
 	target := dns.Fqdn(name)
 	ttl := time.Duration(math.MaxInt64)
 	for range maxChain {
-		resp, err := r.exchange(ctx, server, target, qtype)
+		resp, err := r.exchange(ctx, addr, target, qtype)
 		if err != nil {
 			return answer{}, err
 		}
