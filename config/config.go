@@ -197,6 +197,22 @@ type Delivery struct {
 	// Resolver is the DNS server for MX lookups, as ip:port. Default: ""
 	// meaning the first nameserver of /etc/resolv.conf.
 	Resolver string `toml:"resolver"`
+	// DNSCacheSize is the most answers (one per name and record type: MX,
+	// A, AAAA) kept by the built-in DNS cache, least recently used evicted
+	// first. 0 turns the cache off: every delivery asks Resolver.
+	// Default: 10000.
+	DNSCacheSize int `toml:"dns_cache_size"`
+	// DNSCacheMinTTL and DNSCacheMaxTTL bound how long an answer with
+	// records is kept, whatever its TTL. "0s" as the floor honours TTLs
+	// down to 0. Default: 30s and 1h.
+	DNSCacheMinTTL Duration `toml:"dns_cache_min_ttl"`
+	DNSCacheMaxTTL Duration `toml:"dns_cache_max_ttl"`
+	// DNSCacheNegativeMinTTL and DNSCacheNegativeMaxTTL bound how long
+	// "no such domain" (NXDOMAIN) and "no such record" (NODATA) are kept;
+	// otherwise they are kept for the SOA's minimum (RFC 2308 §5).
+	// Default: 30s and 15m.
+	DNSCacheNegativeMinTTL Duration `toml:"dns_cache_negative_min_ttl"`
+	DNSCacheNegativeMaxTTL Duration `toml:"dns_cache_negative_max_ttl"`
 	// Port is the TCP port of MX hosts. Only tests change it. Default: 25.
 	Port int `toml:"port"`
 	// TLSPolicy is the policy for direct (MX) delivery: "none",

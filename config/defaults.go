@@ -74,6 +74,12 @@ func defaults() *Config {
 				DataBlock:    D(3 * time.Minute),
 				FinalDot:     D(10 * time.Minute),
 			},
+
+			DNSCacheSize:           10000,
+			DNSCacheMinTTL:         D(30 * time.Second),
+			DNSCacheMaxTTL:         D(time.Hour),
+			DNSCacheNegativeMinTTL: D(30 * time.Second),
+			DNSCacheNegativeMaxTTL: D(15 * time.Minute),
 		},
 		Cron: Cron{
 			Prune:         "17 * * * *",

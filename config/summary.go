@@ -59,6 +59,12 @@ func (c *Config) Summary() []Setting {
 		d.AtLeastOne, d.DSN, warn, d.MaxConnections, d.MaxPerDestination))
 	add("delivery.retry", fmt.Sprintf("first %s, max interval %s, lifetime %s", d.FirstRetry, d.MaxRetryInterval, d.MaxLifetime))
 	add("delivery.resolver", resolver)
+	dnsCache := "off"
+	if d.DNSCacheSize > 0 {
+		dnsCache = fmt.Sprintf("%d entries, TTL %s-%s, negative %s-%s", d.DNSCacheSize,
+			d.DNSCacheMinTTL, d.DNSCacheMaxTTL, d.DNSCacheNegativeMinTTL, d.DNSCacheNegativeMaxTTL)
+	}
+	add("delivery.dns_cache", dnsCache)
 	add("delivery.port", d.Port)
 	add("delivery.tls_policy", d.TLSPolicy)
 	for _, dom := range sortedKeys(d.DomainTLSPolicies) {

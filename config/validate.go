@@ -153,6 +153,7 @@ func (c *Config) validateDelivery(ps *problems) {
 			ps.add("delivery.resolver", "%q is not ip:port (e.g. \"127.0.0.53:53\", \"[::1]:53\")", d.Resolver)
 		}
 	}
+	c.validateDNSCache(ps)
 	port(ps, "delivery.port", d.Port)
 	if d.CAFile != "" {
 		readable(ps, "delivery.ca_file", d.CAFile)
@@ -175,6 +176,29 @@ func (c *Config) validateDelivery(ps *problems) {
 		{"data_block", t.DataBlock}, {"final_dot", t.FinalDot},
 	} {
 		positive(ps, "delivery.timeouts."+f.key, f.d)
+	}
+}
+
+// validateDNSCache checks the cache's size and that each floor is below
+// its ceiling.
+func (c *Config) validateDNSCache(ps *problems) {
+	d := c.Delivery
+	atLeast(ps, "delivery.dns_cache_size", d.DNSCacheSize, 0)
+	for _, b := range []struct {
+		prefix   string
+		min, max Duration
+	}{
+		{"delivery.dns_cache_", d.DNSCacheMinTTL, d.DNSCacheMaxTTL},
+		{"delivery.dns_cache_negative_", d.DNSCacheNegativeMinTTL, d.DNSCacheNegativeMaxTTL},
+	} {
+		okMin := b.min.check(true) == ""
+		if !okMin {
+			ps.add(b.prefix+"min_ttl", "%s", b.min.check(true))
+		}
+		okMax := positive(ps, b.prefix+"max_ttl", b.max)
+		if okMin && okMax && b.min.Duration > b.max.Duration {
+			ps.add(b.prefix+"min_ttl", "%s is longer than %smax_ttl (%s)", b.min, b.prefix, b.max)
+		}
 	}
 }
 

@@ -201,6 +201,10 @@ delay_warning = "2h"
 resolver = "dns.example:53"
 port = 0
 tls_policy = "strict"
+dns_cache_size = -1
+dns_cache_min_ttl = "2h"
+dns_cache_negative_min_ttl = "-1s"
+dns_cache_negative_max_ttl = "0s"
 [delivery.tls_policies]
 "bank.example" = "maybe"
 `,
@@ -209,6 +213,10 @@ tls_policy = "strict"
 				"delivery.max_lifetime: 1h leaves no time for a retry after delivery.first_retry (1h)",
 				"delivery.delay_warning: 2h is not shorter than delivery.max_lifetime (1h): it would never be sent",
 				`delivery.resolver: "dns.example:53" is not ip:port (e.g. "127.0.0.53:53", "[::1]:53")`,
+				"delivery.dns_cache_size: must be at least 0 (got -1)",
+				"delivery.dns_cache_min_ttl: 2h is longer than delivery.dns_cache_max_ttl (1h)",
+				"delivery.dns_cache_negative_min_ttl: must not be negative (got -1s)",
+				"delivery.dns_cache_negative_max_ttl: must be positive",
 				"delivery.port: must be a TCP port, 1 to 65535 (got 0)",
 				`delivery.tls_policy: must be "none", "opportunistic", "required" or "verify", not "strict"`,
 				`delivery.tls_policies."bank.example": must be "none", "opportunistic", "required" or "verify", not "maybe"`,

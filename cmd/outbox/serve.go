@@ -127,7 +127,8 @@ func serve(ctx context.Context, cfg *config.Config, lc lifecycle, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	deliverer, err := newDeliverer(cfg, set, log)
+	resolver := newResolver(cfg, log)
+	deliverer, err := newDeliverer(cfg, set, resolver, log)
 	if err != nil {
 		return err
 	}
@@ -184,7 +185,7 @@ func serve(ctx context.Context, cfg *config.Config, lc lifecycle, log *slog.Logg
 			}
 		})
 	}
-	stopServices, err := startServices(runCtx, cfg, db, q, log)
+	stopServices, err := startServices(runCtx, cfg, db, q, resolver.Cache, log)
 	var runErr error
 	if err != nil {
 		runErr = fmt.Errorf("services: %w", err)

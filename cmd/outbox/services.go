@@ -8,6 +8,7 @@ import (
 	"net"
 
 	"github.com/outbox-mta/outbox/config"
+	"github.com/outbox-mta/outbox/mxresolve"
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/maintenance"
 	"github.com/outbox-mta/outbox/queue/metrics"
@@ -16,8 +17,9 @@ import (
 
 // startServices starts the metrics endpoint and the scheduled maintenance jobs.
 // The returned stop ends both, waiting until ctx ends for a scrape or a job
-// in progress. When it fails, nothing is left running.
-func startServices(ctx context.Context, cfg *config.Config, db *store.DB, q *queue.Queue, log *slog.Logger) (stop func(context.Context) error, err error) {
+// in progress. When it fails, nothing is left running. dnsCache is nil when
+// the DNS cache is off.
+func startServices(ctx context.Context, cfg *config.Config, db *store.DB, q *queue.Queue, dnsCache *mxresolve.Cache, log *slog.Logger) (stop func(context.Context) error, err error) {
 	jobs, err := maintenance.New(maintenanceOptions(cfg, db, q, log))
 	if err != nil {
 		return nil, err
@@ -27,7 +29,11 @@ func startServices(ctx context.Context, cfg *config.Config, db *store.DB, q *que
 		serveErr = make(chan error, 1)
 	)
 	if addr := cfg.Metrics.Address; addr != "" {
-		m, err = metrics.New(metrics.Options{Queue: q, Spool: db, Logger: log})
+		opts := metrics.Options{Queue: q, Spool: db, Logger: log}
+		if dnsCache != nil { // not a typed nil in the interface
+			opts.DNSCache = dnsCache
+		}
+		m, err = metrics.New(opts)
 		if err != nil {
 			return nil, err
 		}

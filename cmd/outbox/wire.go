@@ -53,21 +53,38 @@ func newSubmission(cfg *config.Config, q *queue.Queue, lv *live, log *slog.Logge
 	return submission.New(opts)
 }
 
-// newDeliverer builds the outbound side: resolver, TLS, and the routes and
+// newResolver builds the MX resolver and, unless delivery.dns_cache_size
+// is 0, its cache.
+func newResolver(cfg *config.Config, log *slog.Logger) *mxresolve.Resolver {
+	d := cfg.Delivery
+	r := &mxresolve.Resolver{
+		Server:   d.Resolver,
+		MaxHosts: d.MaxHosts,
+		Logger:   log,
+	}
+	if d.DNSCacheSize > 0 {
+		r.Cache = &mxresolve.Cache{
+			Size:           d.DNSCacheSize,
+			MinTTL:         d.DNSCacheMinTTL.Duration,
+			MaxTTL:         d.DNSCacheMaxTTL.Duration,
+			NegativeMinTTL: d.DNSCacheNegativeMinTTL.Duration,
+			NegativeMaxTTL: d.DNSCacheNegativeMaxTTL.Duration,
+		}
+	}
+	return r
+}
+
+// newDeliverer builds the outbound side: TLS, resolver, and the routes and
 // relays of s (loaded by loadSettings; a reload replaces them).
-func newDeliverer(cfg *config.Config, s *settings, log *slog.Logger) (*delivery.Deliverer, error) {
+func newDeliverer(cfg *config.Config, s *settings, resolver delivery.Resolver, log *slog.Logger) (*delivery.Deliverer, error) {
 	d := cfg.Delivery
 	mxPolicy, err := delivery.ParseTLSPolicy(d.TLSPolicy)
 	if err != nil {
 		return nil, fmt.Errorf("delivery.tls_policy: %w", err)
 	}
 	del := &delivery.Deliverer{
-		Hostname: cfg.Hostname,
-		Resolver: &mxresolve.Resolver{
-			Server:   d.Resolver,
-			MaxHosts: d.MaxHosts,
-			Logger:   log,
-		},
+		Hostname:    cfg.Hostname,
+		Resolver:    resolver,
 		Port:        d.Port,
 		Routes:      s.routes,
 		Relays:      s.relays,

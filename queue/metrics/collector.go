@@ -21,6 +21,7 @@ type collector struct {
 	duration, ambiguous, dsns, conns, inFlight       *prometheus.Desc
 	destDown, recipients, pending, oldest, fileSize  *prometheus.Desc
 	paused, commitFailures, commitBackoff            *prometheus.Desc
+	dnsHits, dnsMisses, dnsEntries                   *prometheus.Desc
 }
 
 // Metric names. Counters end in _total (Prometheus naming conventions).
@@ -48,6 +49,9 @@ func newCollector(opts Options, log *slog.Logger) *collector {
 		paused:         d("dispatch_paused", "1 while no delivery starts because the spool refuses commits (disk full, I/O error); 0 otherwise."),
 		commitFailures: d("outcome_commit_failures_total", "Delivery outcomes the spool could not record; the message is retried after a back-off (a possible duplicate)."),
 		commitBackoff:  d("commit_backoff_messages", "Messages waiting out a back-off after their delivery outcome could not be recorded."),
+		dnsHits:        d("dns_cache_hits_total", "DNS questions (MX, A, AAAA) answered by the resolver's cache, or by a query already in flight for them."),
+		dnsMisses:      d("dns_cache_misses_total", "DNS questions that sent a query to the DNS server."),
+		dnsEntries:     d("dns_cache_entries", "Answers held in the resolver's cache now."),
 		recipients:     d("queue_recipients", "Recipients in the spool by state (finished ones stay until pruned).", "state"),
 		pending:        d("queue_messages_pending", "Messages with a recipient awaiting delivery."),
 		oldest:         d("queue_oldest_message_age_seconds", "Age of the oldest message with a recipient awaiting delivery; 0 when none."),
@@ -71,6 +75,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.spool != nil {
 		for _, d := range []*prometheus.Desc{c.recipients, c.pending, c.oldest, c.fileSize} {
+			ch <- d
+		}
+	}
+	if c.opts.DNSCache != nil {
+		for _, d := range []*prometheus.Desc{c.dnsHits, c.dnsMisses, c.dnsEntries} {
 			ch <- d
 		}
 	}
@@ -116,6 +125,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.paused, paused)
 	counter(c.commitFailures, s.CommitFailures)
 	gauge(c.commitBackoff, float64(s.CommitBackoff))
+	if c.opts.DNSCache != nil {
+		ds := c.opts.DNSCache.Stats()
+		counter(c.dnsHits, ds.Hits)
+		counter(c.dnsMisses, ds.Misses)
+		gauge(c.dnsEntries, float64(ds.Entries))
+	}
 
 	if c.spool == nil {
 		return

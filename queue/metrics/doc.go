@@ -5,8 +5,9 @@
 // counters the other packages already keep — queue.Queue.Stats for the
 // event counters (accepted, delivered, deferred, bounced by reason, attempts
 // by TLS version, attempt durations, ambiguous deliveries, open submission
-// connections) and store.DB.Stats for the queue's size by state and its
-// oldest message — so no package sprinkles Prometheus calls through its hot
+// connections), store.DB.Stats for the queue's size by state and its
+// oldest message, and mxresolve.Cache.Stats for the DNS cache's hits,
+// misses and entries — so no package sprinkles Prometheus calls through its hot
 // paths, and the counts on the endpoint are the very ones in the logs.
 //
 // store.DB.Stats decodes every record; its result is cached for

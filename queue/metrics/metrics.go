@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/outbox-mta/outbox/mxresolve"
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/store"
 )
@@ -27,9 +28,16 @@ type SpoolStats interface {
 	Stats(ctx context.Context) (store.Stats, error)
 }
 
+// DNSCacheStats is the resolver's cache as the metrics read it;
+// *mxresolve.Cache satisfies it.
+type DNSCacheStats interface {
+	Stats() mxresolve.CacheStats
+}
+
 var (
-	_ QueueStats = (*queue.Queue)(nil)
-	_ SpoolStats = (*store.DB)(nil)
+	_ QueueStats    = (*queue.Queue)(nil)
+	_ SpoolStats    = (*store.DB)(nil)
+	_ DNSCacheStats = (*mxresolve.Cache)(nil)
 )
 
 // DefaultSpoolMaxAge is how long a spool scan is reused by later scrapes.
@@ -42,6 +50,9 @@ type Options struct {
 	// Spool provides the queue size by state and the oldest message.
 	// nil: those metrics are not exported.
 	Spool SpoolStats
+	// DNSCache provides the DNS cache's hits, misses and size. nil (the
+	// cache is off): those metrics are not exported.
+	DNSCache DNSCacheStats
 	// SpoolMaxAge is how long a spool scan is reused. Default
 	// DefaultSpoolMaxAge; negative scans on every scrape.
 	SpoolMaxAge time.Duration

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outbox-mta/outbox/mxresolve"
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/store"
 )
@@ -27,6 +28,10 @@ func (f *fakeSpool) Stats(context.Context) (store.Stats, error) {
 	f.scans++
 	return f.s, nil
 }
+
+type fakeDNSCache mxresolve.CacheStats
+
+func (f fakeDNSCache) Stats() mxresolve.CacheStats { return mxresolve.CacheStats(f) }
 
 func scrape(t *testing.T, url string) string {
 	t.Helper()
@@ -60,7 +65,8 @@ func TestEndpointExportsCounters(t *testing.T) {
 		OldestPending: now.Add(-90 * time.Second),
 		FileSize:      1 << 20,
 	}}
-	m, err := New(Options{Queue: q, Spool: sp, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	dc := fakeDNSCache{Hits: 990, Misses: 10, Entries: 3}
+	m, err := New(Options{Queue: q, Spool: sp, DNSCache: dc, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +110,9 @@ func TestEndpointExportsCounters(t *testing.T) {
 		"outbox_queue_messages_pending 3",
 		"outbox_queue_oldest_message_age_seconds 90",
 		"outbox_spool_file_bytes 1.048576e+06",
+		"outbox_dns_cache_hits_total 990",
+		"outbox_dns_cache_misses_total 10",
+		"outbox_dns_cache_entries 3",
 		"go_goroutines ",
 	} {
 		if !strings.Contains(body, want+"\n") && !strings.Contains(body, want) {
@@ -130,6 +139,23 @@ func TestSpoolScanIsCached(t *testing.T) {
 		}
 		if sp.scans != s.scans {
 			t.Errorf("step %d: %d spool scans, want %d", i, sp.scans, s.scans)
+		}
+	}
+}
+
+// Without a DNS cache (it is off), its metrics are absent rather than 0.
+func TestNoDNSCacheNoDNSMetrics(t *testing.T) {
+	m, err := New(Options{Queue: &fakeQueue{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "outbox_dns_cache_") {
+			t.Errorf("metric %s exported without a DNS cache", mf.GetName())
 		}
 	}
 }
