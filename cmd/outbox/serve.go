@@ -234,25 +234,24 @@ func serve(ctx context.Context, cfg *config.Config, lc lifecycle, log *slog.Logg
 }
 
 // bindListeners binds every listener before any is served, so that a bad
-// address fails the start instead of leaving a half-running daemon.
+// address fails the start instead of leaving a half-running daemon. The
+// admin socket is bound first: once a client can connect to a submission
+// port, the CLI can reach the daemon too.
 func bindListeners(cfg *config.Config) (submissionLs []net.Listener, adminL net.Listener, err error) {
-	closeAll := func() {
-		for _, l := range submissionLs {
-			l.Close()
-		}
+	adminL, err = admin.Listen(cfg.Admin.Socket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("admin.socket: %w", err)
 	}
 	for _, ls := range cfg.Listen.Submission {
 		l, err := net.Listen("tcp", ls.Address)
 		if err != nil {
-			closeAll()
+			for _, l := range submissionLs {
+				l.Close()
+			}
+			adminL.Close()
 			return nil, nil, fmt.Errorf("listen.submission %s: %w", ls.Address, err)
 		}
 		submissionLs = append(submissionLs, l)
-	}
-	adminL, err = admin.Listen(cfg.Admin.Socket)
-	if err != nil {
-		closeAll()
-		return nil, nil, fmt.Errorf("admin.socket: %w", err)
 	}
 	return submissionLs, adminL, nil
 }
