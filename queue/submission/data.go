@@ -42,10 +42,11 @@ func (s *session) Data(r io.Reader) error {
 	}()
 	id := body.ID()
 
-	in := &inputReader{r: r, max: opts.MaxMessageSize}
-	if d := opts.ReadTimeout; d > 0 && s.netConn != nil {
-		in.refresh = func() { _ = s.netConn.SetReadDeadline(time.Now().Add(d)) }
+	in, done, err := s.openTransfer(r)
+	if err != nil {
+		return s.storageFailed("open transfer", err, "msgid", id)
 	}
+	defer done()
 	br := bufio.NewReader(in)
 	h, err := readHeader(br, opts.MaxHeaderSize)
 	if errors.Is(err, errHeaderTooBig) {
@@ -57,6 +58,9 @@ func (s *session) Data(r io.Reader) error {
 	atLeastOne, err := h.takeAtLeastOne()
 	if err != nil {
 		return s.reject("data", replyBadHeader(err.Error()), "msgid", id)
+	}
+	if err := s.checkFromHeader(user, h.value("From"), id); err != nil {
+		return err
 	}
 
 	now := opts.Now()
@@ -122,6 +126,7 @@ func (s *session) Data(r io.Reader) error {
 		return s.storageFailed("enqueue", err, "msgid", id)
 	}
 	committed = true
+	s.accepted()
 	s.srv.log.Info("accepted", "msgid", id, "from", from, "rcpts", len(rcpts), "size", m.Size,
 		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed)
 	return replyQueued(id)

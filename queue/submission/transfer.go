@@ -1,0 +1,48 @@
+package submission
+
+import (
+	"io"
+	"time"
+)
+
+// openTransfer prepares the reading of one DATA or BDAT message from r:
+// the wall-clock bound of Options.DataTimeout starts, go-smtp's DATA size
+// limit gives way to inputReader's exact one, and the framer learns that
+// DATA content follows. done ends the bound.
+func (s *session) openTransfer(r io.Reader) (in *inputReader, done func(), err error) {
+	opts := &s.srv.opts
+	if err := unlimitData(r); err != nil {
+		return nil, nil, err
+	}
+	in = &inputReader{r: r, max: opts.MaxMessageSize}
+	_, bdat := r.(*io.PipeReader)
+	if !bdat && s.fr != nil {
+		s.fr.dataBegins()
+		in.violation = s.fr.takeViolation
+	}
+	if d := opts.ReadTimeout; d > 0 && s.netConn != nil {
+		in.refresh = func() { _ = s.netConn.SetReadDeadline(time.Now().Add(d)) }
+	}
+	if s.cc != nil {
+		s.cc.beginTransfer(opts.DataTimeout)
+	}
+	done = func() {
+		// A refused DATA message is read to its end here, within the
+		// bound, rather than by go-smtp after Data returns, outside it.
+		// A refused BDAT transfer ends with the chunk in progress instead.
+		if !bdat {
+			_, _ = io.Copy(io.Discard, r)
+		}
+		if s.cc != nil {
+			s.cc.endTransfer()
+		}
+	}
+	return in, done, nil
+}
+
+// accepted resets the junk-command count: the client sent a message.
+func (s *session) accepted() {
+	if s.fr != nil {
+		s.fr.junk.Store(0)
+	}
+}
