@@ -35,7 +35,7 @@ type limiter struct {
 // connLimits are the admission limits; see the Options of the same names.
 type connLimits struct {
 	max, perClient, reserved, rate int
-	rateWindow, preAuth          time.Duration
+	rateWindow, preAuth            time.Duration
 }
 
 type rateCount struct {
