@@ -128,13 +128,17 @@ func (c *clientConn) authenticated() {
 }
 
 // beginTransfer bounds every read from now on to d from now, until
-// endTransfer; d <= 0 sets no bound.
+// endTransfer; d <= 0 sets no bound. Within a transfer it changes nothing:
+// a BDAT transfer starts at its first command, before Data.
 func (c *clientConn) beginTransfer(d time.Duration) {
 	if d <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.transferEnd.IsZero() {
+		return
+	}
 	c.transferEnd = time.Now().Add(d)
 	_ = c.applyLocked()
 }

@@ -53,6 +53,12 @@ type framer struct {
 	sasl      bool   // the next line is a SASL response
 	closeMsg  string // written once go-smtp has read everything before it
 	junk      atomic.Int32
+	// transfer, when set, starts (true) and ends (false) the wall-clock
+	// bound of a BDAT transfer: from its first BDAT command to the end of
+	// its LAST chunk or the next other command.
+	transfer  func(begin bool)
+	inBDAT    bool
+	lastChunk bool
 
 	// DATA content state.
 	lineStart, cr, dot bool
@@ -119,8 +125,25 @@ func (f *framer) fill() {
 	}
 	n, err := f.src.Read(f.in[len(f.in):cap(f.in)])
 	f.in = f.in[:len(f.in)+n]
-	if err != nil {
+	switch {
+	case err == nil:
+	case f.mode == modeCommand || f.mode == modePending:
 		f.rerr = err
+	default:
+		// Cut off inside a chunk or DATA: what follows cannot be told
+		// apart from commands, so the connection ends with this error.
+		f.rerr, f.err = err, err
+	}
+}
+
+// bdat starts or ends the BDAT transfer bound.
+func (f *framer) bdat(begin bool) {
+	if f.inBDAT == begin {
+		return
+	}
+	f.inBDAT = begin
+	if f.transfer != nil {
+		f.transfer(begin)
 	}
 }
 
@@ -167,6 +190,9 @@ func (f *framer) classify() {
 			f.consume(k)
 			if f.chunk -= uint64(k); f.chunk == 0 {
 				f.mode = modeCommand
+				if f.lastChunk {
+					f.bdat(false)
+				}
 			}
 		case modeData, modeResync:
 			if len(f.in) == 0 {
@@ -209,6 +235,9 @@ func (f *framer) commandLine() bool {
 		return true
 	}
 	verb, arg := splitCommand(text)
+	if verb != "BDAT" {
+		f.bdat(false)
+	}
 	switch verb {
 	case "NOOP", "RSET", "VRFY", "EXPN", "HELP":
 		if f.maxJunk > 0 && f.junk.Add(1) > f.maxJunk {
@@ -217,8 +246,16 @@ func (f *framer) commandLine() bool {
 			return true
 		}
 	case "BDAT":
-		if n, ok := bdatSize(arg); ok && n > 0 {
+		n, last, ok := bdatSize(arg)
+		if !ok {
+			break
+		}
+		f.bdat(true)
+		f.lastChunk = last
+		if n > 0 {
 			f.mode, f.chunk = modeChunk, n
+		} else if last {
+			f.bdat(false)
 		}
 	case "DATA":
 		f.mode, f.dataBegun = modePending, false
@@ -246,13 +283,13 @@ func splitCommand(text string) (verb, arg string) {
 
 // bdatSize is the chunk size of a BDAT argument that go-smtp accepts, and
 // therefore reads the chunk of, whether or not it then refuses the command.
-func bdatSize(arg string) (uint64, bool) {
+func bdatSize(arg string) (size uint64, last, ok bool) {
 	args := strings.Fields(arg)
 	if len(args) == 0 || len(args) > 2 || (len(args) == 2 && !strings.EqualFold(args[1], "LAST")) {
-		return 0, false
+		return 0, false, false
 	}
 	n, err := strconv.ParseUint(args[0], 10, 32)
-	return n, err == nil
+	return n, len(args) == 2, err == nil
 }
 
 // validBase64 is go-smtp's test of a SASL response.

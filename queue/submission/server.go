@@ -221,7 +221,7 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	if st, ok := c.TLSConnectionState(); ok {
 		sess.tls = tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite)
 	}
-	fr, err := s.frame(c, sess.trusted)
+	fr, err := s.frame(c, sess.trusted, sess.cc)
 	if errors.Is(err, errPipelinedGreeting) {
 		return nil, sess.reject("ehlo", replyPipelinedGreeting)
 	}
@@ -245,7 +245,7 @@ const maxCommandLine = 2000
 // frame puts a framer under go-smtp's reader on c (see gosmtp.go). It must
 // run before go-smtp has buffered anything past the greeting command, or
 // the framer would not know where in the protocol the stream is.
-func (s *Server) frame(c *smtp.Conn, trusted bool) (*framer, error) {
+func (s *Server) frame(c *smtp.Conn, trusted bool, cc *clientConn) (*framer, error) {
 	h, err := hooksOf(c)
 	if err != nil {
 		return nil, err
@@ -258,6 +258,16 @@ func (s *Server) frame(c *smtp.Conn, trusted bool) (*framer, error) {
 		junk = 0
 	}
 	fr := newFramer(h.raw, h.lineLimit, s.opts.Hostname, maxCommandLine, junk)
+	if cc != nil {
+		d := s.opts.DataTimeout
+		fr.transfer = func(begin bool) {
+			if begin {
+				cc.beginTransfer(d)
+			} else {
+				cc.endTransfer()
+			}
+		}
+	}
 	h.setRaw(fr)
 	*h.lineLimit = 0
 	return fr, nil

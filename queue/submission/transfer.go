@@ -6,9 +6,9 @@ import (
 )
 
 // openTransfer prepares the reading of one DATA or BDAT message from r:
-// the wall-clock bound of Options.DataTimeout starts, go-smtp's DATA size
-// limit gives way to inputReader's exact one, and the framer learns that
-// DATA content follows. done ends the bound.
+// for DATA the wall-clock bound of Options.DataTimeout starts and the
+// framer learns that content follows, and go-smtp's DATA size limit gives
+// way to inputReader's exact one. done ends the bound.
 func (s *session) openTransfer(r io.Reader) (in *inputReader, done func(), err error) {
 	opts := &s.srv.opts
 	if err := unlimitData(r); err != nil {
@@ -23,21 +23,17 @@ func (s *session) openTransfer(r io.Reader) (in *inputReader, done func(), err e
 	if d := opts.ReadTimeout; d > 0 && s.netConn != nil {
 		in.refresh = func() { _ = s.netConn.SetReadDeadline(time.Now().Add(d)) }
 	}
-	if s.cc != nil {
-		s.cc.beginTransfer(opts.DataTimeout)
+	if bdat || s.cc == nil {
+		// The framer bounds a BDAT transfer, from its first command on.
+		return in, func() {}, nil
 	}
-	done = func() {
-		// A refused DATA message is read to its end here, within the
-		// bound, rather than by go-smtp after Data returns, outside it.
-		// A refused BDAT transfer ends with the chunk in progress instead.
-		if !bdat {
-			_, _ = io.Copy(io.Discard, r)
-		}
-		if s.cc != nil {
-			s.cc.endTransfer()
-		}
-	}
-	return in, done, nil
+	s.cc.beginTransfer(opts.DataTimeout)
+	return in, func() {
+		// A refused message is read to its end here, within the bound,
+		// rather than by go-smtp after Data returns, outside it.
+		_, _ = io.Copy(io.Discard, r)
+		s.cc.endTransfer()
+	}, nil
 }
 
 // accepted resets the junk-command count: the client sent a message.
