@@ -17,8 +17,9 @@ import (
 //
 //   - before AUTH, an untrusted client waits at most limiter's preAuth for
 //     each read (go-smtp would give it ReadTimeout);
-//   - during a DATA or BDAT transfer, no read waits past the transfer's
-//     wall-clock end, whatever deadline go-smtp or inputReader set. A read
+//   - during a DATA or BDAT transfer, each read that returns data extends
+//     the deadline by the read timeout (go-smtp sets one deadline per
+//     command), but never past the transfer's wall-clock end. A read
 //     that times out during a transfer gets replyDataTimeout, and every read
 //     after it io.EOF, so that go-smtp sends that reply and closes the
 //     connection instead of reading the rest of the message as commands.
@@ -57,11 +58,27 @@ func connOf(c net.Conn) *clientConn {
 func (c *clientConn) Close() error {
 	c.closing.Do(func() {
 		c.mu.Lock()
-		anon := !c.authed
+		anon, dead := !c.authed, c.dead
 		c.mu.Unlock()
 		c.lim.release(c.ip, c.trusted, anon)
+		if dead {
+			c.linger()
+		}
 	})
 	return c.Conn.Close()
+}
+
+// lingerFor bounds the reading of what a timed-out client is still
+// sending: closing a socket with unread data sends a TCP reset, which can
+// destroy our last reply before the client reads it.
+const lingerFor = time.Second
+
+func (c *clientConn) linger() {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.Conn.SetReadDeadline(time.Now().Add(lingerFor))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c.Conn, 1<<20))
 }
 
 func (c *clientConn) Read(p []byte) (int, error) {
@@ -72,11 +89,19 @@ func (c *clientConn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n, err := c.Conn.Read(p)
-	if inTransfer && errors.Is(err, os.ErrDeadlineExceeded) {
-		c.mu.Lock()
+	if !inTransfer {
+		return n, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
 		c.dead = true
-		c.mu.Unlock()
 		return n, replyDataTimeout
+	}
+	if n > 0 && c.lim.lim.idle > 0 {
+		// Within a transfer the read timeout is one of inactivity.
+		c.want = time.Now().Add(c.lim.lim.idle)
+		_ = c.applyLocked()
 	}
 	return n, err
 }

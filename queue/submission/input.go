@@ -19,12 +19,9 @@ import (
 //   - NUL is refused: lax next hops take "\r\n\x00.\r\n" for an end of data.
 //   - Size: at most max bytes, counted here for DATA and BDAT alike (go-smtp's
 //     own DATA limit is off: see unlimitData).
-//   - Idle time: each read extends the connection's read deadline by
-//     refresh; clientConn keeps it within the transfer's wall-clock bound.
 type inputReader struct {
 	r         io.Reader
 	max       int64                  // 0: no limit
-	refresh   func()                 // extends the connection's read deadline; may be nil
 	violation func() *smtp.SMTPError // the framer's verdict on DATA; may be nil
 
 	n    int64 // bytes read so far
@@ -35,9 +32,6 @@ type inputReader struct {
 func (in *inputReader) Read(p []byte) (int, error) {
 	if in.err != nil {
 		return 0, in.err
-	}
-	if in.refresh != nil {
-		in.refresh()
 	}
 	n, err := in.r.Read(p)
 	prev := in.prev

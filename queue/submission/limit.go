@@ -35,7 +35,7 @@ type limiter struct {
 // connLimits are the admission limits; see the Options of the same names.
 type connLimits struct {
 	max, perClient, reserved, rate int
-	rateWindow, preAuth            time.Duration
+	rateWindow, preAuth, idle      time.Duration
 }
 
 type rateCount struct {
@@ -50,7 +50,7 @@ func newLimiter(o *Options, trusted func(netip.Addr) bool, log *slog.Logger) *li
 	return &limiter{
 		lim: connLimits{max: o.MaxConnections, perClient: o.MaxConnectionsPerClient,
 			reserved: o.ReservedConnections, rate: o.ConnectionRate,
-			rateWindow: o.ConnectionRateWindow, preAuth: o.PreAuthTimeout},
+			rateWindow: o.ConnectionRateWindow, preAuth: o.PreAuthTimeout, idle: o.ReadTimeout},
 		hostname: o.Hostname, log: log, observer: o.Observer, trusted: trusted, now: o.Now,
 		perIP: make(map[netip.Addr]int), rate: make(map[netip.Addr]rateCount),
 	}

@@ -1,9 +1,6 @@
 package submission
 
-import (
-	"io"
-	"time"
-)
+import "io"
 
 // openTransfer prepares the reading of one DATA or BDAT message from r:
 // for DATA the wall-clock bound of Options.DataTimeout starts and the
@@ -19,9 +16,6 @@ func (s *session) openTransfer(r io.Reader) (in *inputReader, done func(), err e
 	if !bdat && s.fr != nil {
 		s.fr.dataBegins()
 		in.violation = s.fr.takeViolation
-	}
-	if d := opts.ReadTimeout; d > 0 && s.netConn != nil {
-		in.refresh = func() { _ = s.netConn.SetReadDeadline(time.Now().Add(d)) }
 	}
 	if bdat || s.cc == nil {
 		// The framer bounds a BDAT transfer, from its first command on.
