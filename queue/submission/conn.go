@@ -35,6 +35,7 @@ type clientConn struct {
 	want        time.Time // the read deadline last asked for; zero: none
 	transferEnd time.Time // zero: no transfer in progress
 	dead        bool      // a transfer timed out
+	lingers     bool      // closed on the client while it may be sending
 }
 
 func newClientConn(c net.Conn, lim *limiter, ip netip.Addr, trusted bool) *clientConn {
@@ -58,10 +59,10 @@ func connOf(c net.Conn) *clientConn {
 func (c *clientConn) Close() error {
 	c.closing.Do(func() {
 		c.mu.Lock()
-		anon, dead := !c.authed, c.dead
+		anon, lingers := !c.authed, c.lingers
 		c.mu.Unlock()
 		c.lim.release(c.ip, c.trusted, anon)
-		if dead {
+		if lingers {
 			c.linger()
 		}
 	})
@@ -89,12 +90,19 @@ func (c *clientConn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	n, err := c.Conn.Read(p)
-	if !inTransfer {
+	timedOut := errors.Is(err, os.ErrDeadlineExceeded)
+	if !inTransfer && !timedOut {
 		return n, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	if timedOut {
+		c.lingers = true
+	}
+	if !inTransfer {
+		return n, err
+	}
+	if timedOut {
 		c.dead = true
 		return n, replyDataTimeout
 	}
@@ -136,6 +144,14 @@ func (c *clientConn) applyLocked() error {
 		earlier(c.transferEnd)
 	}
 	return c.Conn.SetReadDeadline(d)
+}
+
+// lingerAtClose makes Close read what the client still sends for a while:
+// the connection is being closed on it.
+func (c *clientConn) lingerAtClose() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lingers = true
 }
 
 // authenticated lifts the pre-AUTH limits: the client has authenticated.

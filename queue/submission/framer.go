@@ -56,7 +56,9 @@ type framer struct {
 	// transfer, when set, starts (true) and ends (false) the wall-clock
 	// bound of a BDAT transfer: from its first BDAT command to the end of
 	// its LAST chunk or the next other command.
-	transfer  func(begin bool)
+	transfer func(begin bool)
+	// closing, when set, is called before the junk-limit reply.
+	closing   func()
 	inBDAT    bool
 	lastChunk bool
 
@@ -148,6 +150,9 @@ func (f *framer) bdat(begin bool) {
 }
 
 func (f *framer) writeClose() {
+	if f.closing != nil {
+		f.closing()
+	}
 	if f.w != nil {
 		if d, ok := f.w.(interface{ SetWriteDeadline(time.Time) error }); ok {
 			_ = d.SetWriteDeadline(time.Now().Add(rejectTimeout))

@@ -207,16 +207,26 @@ func TestPreAuthTimeout(t *testing.T) {
 		t.Errorf("untrusted idle client kept for %v, pre-AUTH timeout 300ms (read timeout 5s)", took)
 	}
 	// A trickled partial line does not extend it.
-	raw, _ = dialRaw(t, ts.addr, "127.0.0.2")
-	start := time.Now()
-	for time.Since(start) < 3*time.Second {
-		if _, err := raw.c.Write([]byte("N")); err != nil {
-			break // closed
+	trickler, _ := dialRaw(t, ts.addr, "127.0.0.2")
+	trickler.cmd("EHLO c\r\n")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond): // the client's pace
+			}
+			if _, err := trickler.c.Write([]byte("N")); err != nil {
+				return
+			}
 		}
-		time.Sleep(100 * time.Millisecond) // the client's pace, not synchronisation
-	}
-	if last, took := closedWithin(t, raw); took+time.Since(start) > 4*time.Second && last == "" {
-		t.Errorf("trickling client not closed: %q", last)
+	}()
+	last, took = closedWithin(t, trickler)
+	expect(t, last, "421 4.4.2")
+	if took > 3*time.Second {
+		t.Errorf("client trickling a partial line kept for %v, pre-AUTH timeout 300ms", took)
 	}
 	// Trusted clients keep the read timeout.
 	raw, _ = dialRaw(t, ts.addr, "127.0.0.1")

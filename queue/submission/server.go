@@ -260,6 +260,7 @@ func (s *Server) frame(c *smtp.Conn, trusted bool, cc *clientConn) (*framer, err
 	fr := newFramer(h.raw, h.lineLimit, s.opts.Hostname, maxCommandLine, junk)
 	if cc != nil {
 		d := s.opts.DataTimeout
+		fr.closing = cc.lingerAtClose
 		fr.transfer = func(begin bool) {
 			if begin {
 				cc.beginTransfer(d)
