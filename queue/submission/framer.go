@@ -45,6 +45,7 @@ type framer struct {
 	in   []byte // read, not yet classified
 	out  []byte // classified, for go-smtp
 	rerr error  // read error to return once in and out are drained
+	cut  bool   // rerr came inside a chunk or DATA: io.EOF after it
 	err  error  // sticky
 
 	mode      int
@@ -106,6 +107,9 @@ func (f *framer) Read(p []byte) (int, error) {
 		if f.rerr != nil {
 			err := f.rerr
 			f.rerr = nil
+			if f.cut {
+				f.err = io.EOF
+			}
 			return 0, err
 		}
 		f.fill()
@@ -133,8 +137,9 @@ func (f *framer) fill() {
 		f.rerr = err
 	default:
 		// Cut off inside a chunk or DATA: what follows cannot be told
-		// apart from commands, so the connection ends with this error.
-		f.rerr, f.err = err, err
+		// apart from commands, so the connection ends, go-smtp seeing
+		// this error once and then the end of the stream.
+		f.rerr, f.cut = err, true
 	}
 }
 
