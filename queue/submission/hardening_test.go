@@ -276,7 +276,7 @@ func TestDataTimeoutIsWallClock(t *testing.T) {
 			if mode == "DATA" {
 				expect(t, raw.cmd("DATA\r\n"), "354 ")
 			} else {
-				_, _ = io.WriteString(raw.c, "BDAT 100000 LAST\r\nSubject: x\r\n\r\n")
+				_, _ = io.WriteString(raw.c, "BDAT 4000 LAST\r\nSubject: x\r\n\r\n")
 			}
 			start := time.Now()
 			done := make(chan struct{})
