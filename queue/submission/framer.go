@@ -42,11 +42,12 @@ type framer struct {
 	maxLine  int
 	maxJunk  int32 // 0: no limit
 
-	in   []byte // read, not yet classified
-	out  []byte // classified, for go-smtp
-	rerr error  // read error to return once in and out are drained
-	cut  bool   // rerr came inside a chunk or DATA: io.EOF after it
-	err  error  // sticky
+	in    []byte // read, not yet classified
+	out   []byte // classified, for go-smtp; out[outAt:] not yet handed over
+	outAt int
+	rerr  error // read error to return once in and out are drained
+	cut   bool  // rerr came inside a chunk or DATA: io.EOF after it
+	err   error // sticky
 
 	mode      int
 	chunk     uint64 // octets left in a BDAT chunk
@@ -84,15 +85,19 @@ var saslMalformed = []byte("\x00outbox: undecodable base64\x00")
 const framerBuf = 4096
 
 func newFramer(src io.Reader, limit *int, hostname string, maxLine, maxJunk int) *framer {
+	// out holds at most what one classify makes of in, plus a synthesised
+	// end of data: allocated once, as in is, so that streaming a message
+	// allocates nothing per read.
 	f := &framer{src: src, limit: limit, hostname: hostname, maxLine: maxLine,
-		maxJunk: int32(maxJunk), in: make([]byte, 0, framerBuf)}
+		maxJunk: int32(maxJunk), in: make([]byte, 0, framerBuf), out: make([]byte, 0, 2*framerBuf)}
 	f.w, _ = src.(io.Writer)
 	return f
 }
 
 func (f *framer) Read(p []byte) (int, error) {
 	*f.limit = 0 // go-smtp restores its limit after each BDAT chunk
-	for len(f.out) == 0 {
+	for f.outAt == len(f.out) {
+		f.out, f.outAt = f.out[:0], 0
 		if f.err != nil {
 			return 0, f.err
 		}
@@ -114,11 +119,8 @@ func (f *framer) Read(p []byte) (int, error) {
 		}
 		f.fill()
 	}
-	n := copy(p, f.out)
-	f.out = f.out[n:]
-	if len(f.out) == 0 {
-		f.out = nil
-	}
+	n := copy(p, f.out[f.outAt:])
+	f.outAt += n
 	return n, nil
 }
 
