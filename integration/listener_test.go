@@ -391,3 +391,42 @@ func TestListenerMetricsIdleConnections(t *testing.T) {
 	}
 	summary(t, "%d idle keep-alive metrics connections hold %d descriptors of the daemon", idle, held)
 }
+
+// TestListenerPreAuthAndJunk: an untrusted client that does not
+// authenticate loses its slot after preauth_timeout of silence, and one
+// keeping it with NOOPs after max_junk_commands.
+func TestListenerPreAuthAndJunk(t *testing.T) {
+	_, addr, _ := listenerDaemon(t, "preauth_timeout = \"1s\"\nmax_junk_commands = 5", "")
+	session := func(keepAlive bool) (last string, lasted time.Duration, noops int) {
+		c, err := dialFrom("127.0.0.2", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		r := bufio.NewReader(c)
+		start := time.Now()
+		fmt.Fprint(c, "EHLO idle.test\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return last, time.Since(start), noops
+			}
+			last = strings.TrimRight(line, "\r\n")
+			if keepAlive && strings.HasPrefix(line, "250 ") {
+				noops++
+				fmt.Fprint(c, "NOOP\r\n")
+			}
+		}
+	}
+	last, lasted, _ := session(false)
+	if !strings.HasPrefix(last, "421 4.4.2") || lasted > 5*time.Second {
+		t.Errorf("idle untrusted client: closed after %v with %q, want 421 4.4.2 after about 1s", lasted, last)
+	}
+	summary(t, "idle untrusted client before AUTH, preauth_timeout 1s: closed after %v with %q", lasted.Round(100*time.Millisecond), last)
+	last, lasted, noops := session(true)
+	if !strings.HasPrefix(last, "421 4.7.0") || noops > 7 {
+		t.Errorf("NOOP keep-alive: closed after %d NOOPs with %q, want 421 4.7.0 after 5", noops, last)
+	}
+	summary(t, "untrusted client sending NOOPs, max_junk_commands 5: closed after %d NOOPs (%v) with %q", noops, lasted.Round(10*time.Millisecond), last)
+}
