@@ -246,3 +246,15 @@ func TestSenderBinding(t *testing.T) {
 		t.Errorf("bad patterns: %v", err)
 	}
 }
+
+// TestRefusedDataIsNotContent: when go-smtp refuses DATA, what follows is
+// read as commands again.
+func TestRefusedDataIsNotContent(t *testing.T) {
+	ts := startServer(t, nil)
+	raw, _ := dialRaw(t, ts.addr, "127.0.0.1")
+	raw.cmd("EHLO c\r\n")
+	_, _ = io.WriteString(raw.c, "DATA\r\nNOOP\r\n")
+	expect(t, raw.reply(), "502 5.5.1")
+	expect(t, raw.reply(), "250 ")
+	expect(t, raw.cmd("MAIL FROM:<a@example.com>\r\n"), "250 ")
+}
