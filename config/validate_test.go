@@ -122,6 +122,27 @@ func TestBrokenConfigs(t *testing.T) {
 			},
 		},
 		{
+			name: "allowed senders",
+			doc:  "[[users]]\nname = \"app\"\npassword_hash = \"" + testHash + "\"\nallowed_senders = [\"*@example.com\", \"a*@example.com\", \"example.com\", \"*@*\"]\n",
+			want: []string{
+				`users[0].allowed_senders[1]: "a*@example.com": "*" may only stand for the whole local part ("*@example.com")`,
+				`users[0].allowed_senders[2]: "example.com": want "local@domain" or "*@domain"`,
+				`users[0].allowed_senders[3]: "*@*": "*" may only stand for the whole local part ("*@example.com")`,
+			},
+		},
+		{
+			name: "client limits",
+			doc:  "[limits]\nmax_connections = 10\nreserved_connections = 10\nmax_connections_per_client = 0\nconnection_rate = 0\nconnection_rate_window = \"0s\"\npreauth_timeout = \"0s\"\nmax_junk_commands = 0\n",
+			want: []string{
+				"limits.reserved_connections: must be below limits.max_connections (10), or untrusted clients could never connect",
+				"limits.max_connections_per_client: must be at least 1 (got 0)",
+				"limits.connection_rate: must be at least 1 (got 0)",
+				"limits.connection_rate_window: must be positive",
+				"limits.preauth_timeout: must be positive",
+				"limits.max_junk_commands: must be at least 1 (got 0)",
+			},
+		},
+		{
 			name: "negative sizes",
 			doc:  "[limits]\nmax_message_size = -1\n",
 			want: []string{"limits.max_message_size: must not be negative (got -1)"},

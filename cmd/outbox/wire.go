@@ -30,19 +30,27 @@ var (
 // and the certificate are read through lv, which a reload swaps.
 func newSubmission(cfg *config.Config, q *queue.Queue, lv *live, log *slog.Logger) (*submission.Server, error) {
 	opts := submission.Options{
-		Hostname:          cfg.Hostname,
-		MaxMessageSize:    cfg.Limits.MaxMessageSize.Bytes,
-		MaxRecipients:     cfg.Limits.MaxRecipients,
-		ReadTimeout:       cfg.Limits.ReadTimeout.Duration,
-		WriteTimeout:      cfg.Limits.WriteTimeout.Duration,
-		MaxConnections:    cfg.Limits.MaxConnections,
-		Trusted:           cfg.TrustedNetworks,
-		AuthMaxFailures:   cfg.Limits.MaxAuthFailures,
-		AuthFailureWindow: cfg.Limits.AuthFailureWindow.Duration,
-		Spool:             submission.AdaptStore(q),
-		Observer:          q, // counts open connections for the metrics
-		Signer:            &lv.dkim,
-		Logger:            log,
+		Hostname:                cfg.Hostname,
+		MaxMessageSize:          cfg.Limits.MaxMessageSize.Bytes,
+		MaxRecipients:           cfg.Limits.MaxRecipients,
+		ReadTimeout:             cfg.Limits.ReadTimeout.Duration,
+		WriteTimeout:            cfg.Limits.WriteTimeout.Duration,
+		MaxConnections:          cfg.Limits.MaxConnections,
+		DataTimeout:             cfg.Limits.DataTimeout.Duration,
+		ReservedConnections:     cfg.Limits.ReservedConnections,
+		MaxConnectionsPerClient: cfg.Limits.MaxConnectionsPerClient,
+		ConnectionRate:          cfg.Limits.ConnectionRate,
+		ConnectionRateWindow:    cfg.Limits.ConnectionRateWindow.Duration,
+		PreAuthTimeout:          cfg.Limits.PreAuthTimeout.Duration,
+		MaxJunkCommands:         cfg.Limits.MaxJunkCommands,
+		Senders:                 &lv.senders,
+		Trusted:                 cfg.TrustedNetworks,
+		AuthMaxFailures:         cfg.Limits.MaxAuthFailures,
+		AuthFailureWindow:       cfg.Limits.AuthFailureWindow.Duration,
+		Spool:                   submission.AdaptStore(q),
+		Observer:                q, // counts open connections for the metrics
+		Signer:                  &lv.dkim,
+		Logger:                  log,
 	}
 	if lv.cert != nil {
 		opts.TLSConfig = &tls.Config{GetCertificate: lv.cert.GetCertificate, MinVersion: tls.VersionTLS12}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/outbox-mta/outbox/store"
 )
 
@@ -37,16 +39,21 @@ func (s *Server) init() {
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       time.Minute,
+			MaxHeaderBytes:    64 << 10,
 		}
 	})
 }
+
+// maxConns caps the admin connections served at once; more wait in the
+// socket's backlog, holding none of the daemon's file descriptors.
+const maxConns = 16
 
 // Serve accepts connections on l until Shutdown; it returns ErrServerClosed
 // after Shutdown and closes l.
 func (s *Server) Serve(l net.Listener) error {
 	s.init()
 	s.logger().Info("admin socket listening", "addr", l.Addr().String())
-	return s.srv.Serve(l)
+	return s.srv.Serve(netutil.LimitListener(l, maxConns))
 }
 
 // ListenAndServe creates the socket at path with Listen and serves on it.

@@ -14,6 +14,10 @@
 // Options.SpoolMaxAge so frequent scrapes of a big queue do not each scan
 // the spool.
 //
+// The HTTP server has read, write and idle timeouts and serves at most
+// Options.MaxConnections connections at once, so idle keep-alive clients
+// cannot use up the daemon's file descriptors.
+//
 // It must never import config (cmd maps the configuration onto Options) or
 // delivery. There is no package-level state: two Metrics in one process (as
 // in tests) are independent.

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"github.com/outbox-mta/outbox/mxresolve"
 	"github.com/outbox-mta/outbox/queue"
@@ -61,7 +62,24 @@ type Options struct {
 	// Logger for a failed spool scan and the server. Default
 	// slog.Default(); the package adds component=metrics.
 	Logger *slog.Logger
+	// MaxConnections is the most connections served at once; more wait in
+	// the listen backlog, holding no file descriptor of the daemon.
+	// Default DefaultMaxConnections.
+	MaxConnections int
+	// IdleTimeout closes a keep-alive connection idle this long; read and
+	// write timeouts bound each request. Default DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
+
+// Defaults of the HTTP server. A scraper needs one connection; the cap
+// and timeouts keep idle or stuck clients from holding the daemon's file
+// descriptors, which the SMTP listener needs.
+const (
+	DefaultMaxConnections = 16
+	DefaultIdleTimeout    = 30 * time.Second
+	readTimeout           = 10 * time.Second
+	writeTimeout          = 30 * time.Second
+)
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("metrics: server closed")
@@ -71,6 +89,7 @@ type Metrics struct {
 	reg  *prometheus.Registry
 	srv  *http.Server
 	coll *collector
+	max  int
 }
 
 // New builds the registry: Outbox's collector, plus the Go runtime and
@@ -88,6 +107,12 @@ func New(opts Options) (*Metrics, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
 	log := opts.Logger.With("component", "metrics")
 	c := newCollector(opts, log)
 	reg := prometheus.NewRegistry()
@@ -100,12 +125,16 @@ func New(opts Options) (*Metrics, error) {
 			return nil, err
 		}
 	}
-	m := &Metrics{reg: reg, coll: c}
+	m := &Metrics{reg: reg, coll: c, max: opts.MaxConnections}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	m.srv = &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return m, nil
@@ -119,9 +148,10 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// Serve answers scrapes on l until Shutdown.
+// Serve answers scrapes on l until Shutdown, at most
+// Options.MaxConnections connections at once.
 func (m *Metrics) Serve(l net.Listener) error {
-	err := m.srv.Serve(l)
+	err := m.srv.Serve(netutil.LimitListener(l, m.max))
 	if errors.Is(err, http.ErrServerClosed) {
 		return ErrServerClosed
 	}

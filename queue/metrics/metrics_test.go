@@ -159,3 +159,49 @@ func TestNoDNSCacheNoDNSMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleConnectionsAreBounded: keep-alive connections that send nothing
+// are closed after the idle timeout, and no more than MaxConnections are
+// served at once, so idle clients cannot hold the daemon's descriptors.
+func TestIdleConnectionsAreBounded(t *testing.T) {
+	m, err := New(Options{Queue: &fakeQueue{}, MaxConnections: 3, IdleTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = m.Serve(l) }()
+	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+
+	// A keep-alive client: one request, then silence.
+	idle := func() net.Conn {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	conns := make([]net.Conn, 5)
+	for i := range conns {
+		conns[i] = idle()
+		_, _ = io.WriteString(conns[i], "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	// Only 3 are served at once: the 4th gets its reply only after an
+	// idle one is closed.
+	start := time.Now()
+	_ = conns[3].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conns[3].Read(make([]byte, 1)); err != nil {
+		t.Fatalf("4th connection never served: %v", err)
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Errorf("4th connection served after %v, before an idle one was closed", waited)
+	}
+	// Idle keep-alive connections are closed by the server.
+	_ = conns[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, conns[0]); err != nil {
+		t.Errorf("idle connection not closed by the server: %v", err)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"slices"
-	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -47,10 +46,11 @@ func (s *session) Data(r io.Reader) error {
 	}()
 	id := body.ID()
 
-	in := &inputReader{r: r, max: opts.MaxMessageSize}
-	if d := opts.ReadTimeout; d > 0 && s.netConn != nil {
-		in.refresh = func() { _ = s.netConn.SetReadDeadline(time.Now().Add(d)) }
+	in, done, err := s.openTransfer(r)
+	if err != nil {
+		return s.storageFailed("open transfer", err, "msgid", id)
 	}
+	defer done()
 	br := bufio.NewReader(in)
 	h, err := readHeader(br, opts.MaxHeaderSize)
 	if errors.Is(err, errHeaderTooBig) {
@@ -65,6 +65,9 @@ func (s *session) Data(r io.Reader) error {
 	}
 	if !h.foldLongLines() {
 		return s.reject("data", replyLongHeaderLine, "msgid", id)
+	}
+	if err := s.checkFromHeader(user, h.value("From"), id); err != nil {
+		return err
 	}
 
 	now := opts.Now()
@@ -114,6 +117,7 @@ func (s *session) Data(r io.Reader) error {
 		return s.storageFailed("enqueue", err, "msgid", id)
 	}
 	committed = true
+	s.accepted()
 	s.srv.log.Info("accepted", "msgid", id, "from", from, "rcpts", len(rcpts), "size", m.Size,
 		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
 		"body", bodyAttr(m.BodyType), "body_declared", string(declared))
