@@ -58,9 +58,6 @@ type Deliverer struct {
 	// MaxMessagesPerConn is the number of transactions after which a
 	// connection is closed rather than reused; default 100.
 	MaxMessagesPerConn int
-	// MaxHosts caps the MX hosts tried per attempt (each with all its
-	// addresses); default 5.
-	MaxHosts int
 	// MaxRcptsPerTx caps the recipients of one SMTP transaction; default
 	// DefaultMaxRcptsPerTx (50, as Postfix). More recipients go in further
 	// transactions of the same Deliver call, on the same session when it
@@ -85,7 +82,6 @@ type config struct {
 	port     int
 	timeouts Timeouts
 	maxMsgs  int
-	maxHosts int
 	maxRcpts int
 	reuse    bool
 	log      *slog.Logger
@@ -99,7 +95,6 @@ func (d *Deliverer) init() {
 			port:     orInt(d.Port, DefaultPort),
 			timeouts: d.Timeouts.withDefaults(),
 			maxMsgs:  orInt(d.MaxMessagesPerConn, DefaultMaxMessagesPerConn),
-			maxHosts: orInt(d.MaxHosts, DefaultMaxHosts),
 			maxRcpts: orInt(d.MaxRcptsPerTx, DefaultMaxRcptsPerTx),
 			reuse:    d.IdleTimeout >= 0,
 			log:      d.Logger,
@@ -441,10 +436,7 @@ func (d *Deliverer) targets(ctx context.Context, domain string, dst dest) ([]tar
 		policy = TLSOpportunistic
 	}
 	var ts []target
-	for i, h := range hosts {
-		if i == d.cfg.maxHosts {
-			break
-		}
+	for _, h := range hosts {
 		for _, a := range h.Addrs {
 			ts = append(ts, target{
 				name:    strings.TrimSuffix(h.Name, "."),

@@ -32,7 +32,8 @@
 //
 // # Failover
 //
-// MX hosts (at most MaxHosts) are tried in the resolver's order, each host's
+// MX hosts are tried in the resolver's order (the resolver caps how many:
+// mxresolve.Resolver.MaxHosts), each host's
 // addresses in order; relay servers in their configured order (the Tcl smtp
 // package's -servers). The next one is tried on connect failure, TLS failure
 // (per policy), a 4xx or 5xx greeting or EHLO reply, and a failed AUTH. A

@@ -66,7 +66,7 @@ var (
 // Options configure New. Zero fields take the documented defaults.
 type Options struct {
 	// Workers is the number of concurrent deliveries (messages in flight).
-	// Default 64.
+	// Default 200 (config's delivery.max_connections).
 	Workers int
 	// AtLeastOne is the default at-least-one policy, used when a message
 	// has no override (store.Message.AtLeastOne); nil means true.
@@ -104,9 +104,9 @@ type Options struct {
 	Rand func(n int64) int64
 }
 
-// Defaults.
+// Defaults. They equal config's defaults (a test in cmd/outbox pins them).
 const (
-	DefaultWorkers          = 64
+	DefaultWorkers          = 200
 	DefaultFirstRetry       = 5 * time.Minute
 	DefaultMaxRetryInterval = 4000 * time.Second
 	DefaultMaxLifetime      = 5 * 24 * time.Hour

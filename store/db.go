@@ -41,11 +41,6 @@ type Options struct {
 	// Now is the clock for message IDs, Received and quarantine times;
 	// default time.Now.
 	Now func() time.Time
-	// FailCommit is a test hook: when set it is called before each commit,
-	// and a non-nil error fails that whole batch (every request in it gets
-	// the error, wrapped; errors.Is(err, ErrNoSpace) when it is an ENOSPC).
-	// Nothing of the batch is written. Production code leaves it nil.
-	FailCommit func() error
 }
 
 // Bucket names. Keys are message IDs unless noted.
@@ -82,6 +77,13 @@ type DB struct {
 	stopped chan struct{} // closed when the committer has exited
 
 	fail failState // fail-stop (failure.go)
+
+	// failCommit, when set, is called before each commit, and a non-nil
+	// error fails that whole batch before anything of it is written. Only
+	// the package's tests set it (openFailing), to reach commit failures
+	// that no file layer can produce on demand; it is nil in a running
+	// daemon.
+	failCommit func() error
 
 	closeOnce sync.Once
 	closeErr  error

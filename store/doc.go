@@ -30,7 +30,7 @@
 //     verified with strace-injected fdatasync failures). If it failed
 //     before its meta page was written (the file could not grow, a page
 //     write or the first fdatasync failed) with ENOSPC or EDQUOT
-//     (ErrNoSpace), or outside the file system (Options.FailCommit),
+//     (ErrNoSpace), or before anything reached the file,
 //     nothing of the batch is visible, nothing committed earlier is
 //     damaged, and the DB stays usable. On any other OS error (EIO,
 //     EROFS, ...), or on any failure after the meta page was written (its

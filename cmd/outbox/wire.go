@@ -113,7 +113,6 @@ func newDeliverer(cfg *config.Config, s *settings, resolver delivery.Resolver, l
 		IdleTimeout:        d.IdleTimeout.Duration,
 		MaxMessagesPerConn: d.MaxMessagesPerConnection,
 		MaxRcptsPerTx:      d.MaxRecipientsPerTransaction,
-		MaxHosts:           d.MaxHosts,
 		Logger:             log,
 	}
 	if d.CAFile != "" {

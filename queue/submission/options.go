@@ -34,7 +34,7 @@ type Options struct {
 	DataTimeout time.Duration
 	// MaxConnections is the number of simultaneous client connections across
 	// all listeners of the Server; clients over it get "421 4.7.0 too many
-	// connections". Default 100.
+	// connections". Default 200 (config's limits.max_connections).
 	MaxConnections int
 	// ReservedConnections of MaxConnections are kept for trusted networks
 	// and authenticated clients: untrusted clients that have not
@@ -71,7 +71,7 @@ type Options struct {
 	Auth Authenticator
 	// AuthMaxFailures failed authentications from one address within
 	// AuthFailureWindow make further attempts fail with 454 4.7.0 until the
-	// window ends. Defaults 5 and 15 minutes.
+	// window ends. Defaults 5 and 10 minutes.
 	AuthMaxFailures   int
 	AuthFailureWindow time.Duration
 	// Spool receives accepted messages. Required. Use AdaptStore for a
@@ -99,14 +99,16 @@ type ConnObserver interface {
 	ConnClosed()
 }
 
-// Defaults, applied by New.
+// Defaults, applied by New. They equal config's defaults (a test in
+// cmd/outbox pins them), so a listener built without config behaves as the
+// daemon does.
 const (
 	DefaultMaxMessageSize    = 25 << 20
 	DefaultMaxHeaderSize     = 1 << 20
 	DefaultMaxRecipients     = 100
 	DefaultReadTimeout       = 5 * time.Minute
 	DefaultWriteTimeout      = time.Minute
-	DefaultMaxConnections    = 100
+	DefaultMaxConnections    = 200
 	DefaultDataTimeout       = 10 * time.Minute
 	DefaultPerClient         = 20
 	DefaultConnectionRate    = 60
@@ -114,7 +116,7 @@ const (
 	DefaultPreAuthTimeout    = 30 * time.Second
 	DefaultMaxJunkCommands   = 20
 	DefaultAuthMaxFailures   = 5
-	DefaultAuthFailureWindow = 15 * time.Minute
+	DefaultAuthFailureWindow = 10 * time.Minute
 )
 
 // withDefaults returns o with defaults filled in, or every problem found.
