@@ -89,10 +89,11 @@ func startStack(t *testing.T, dir string, port int, res delivery.Resolver, worke
 	return s
 }
 
-// enqueue spools one message for rcpt through the queue.
+// enqueue spools one message for rcpt as the listener does: into the
+// store, then it wakes the queue.
 func (s *stack) enqueue(t *testing.T, rcpt, body string) string {
 	t.Helper()
-	b, err := s.q.NewBody()
+	b, err := s.db.NewBody()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,9 @@ func (s *stack) enqueue(t *testing.T, rcpt, body string) string {
 	}
 	m := &store.Message{From: "app@outbox.test", Received: time.Now(),
 		Recipients: []store.Recipient{{Addr: rcpt, State: store.StateQueued, NextAttempt: time.Now()}}}
-	if err := s.q.Enqueue(context.Background(), m, b); err != nil {
+	err = s.db.Enqueue(context.Background(), m, b)
+	s.q.Spooled(err)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return m.ID

@@ -292,6 +292,30 @@ func (h *harness) add(from string, rcpts ...string) string {
 	return h.fs.add(m, "Subject: test\r\n\r\nhello\r\n")
 }
 
+// submit commits m with body as the listener does: it writes to the store
+// itself, every recipient queued and due now, and tells the queue the
+// commit's result (Spooled).
+func submit(st Store, q *Queue, m *store.Message, body string) error {
+	b, err := st.NewBody()
+	if err != nil {
+		return err
+	}
+	if _, err := b.Write([]byte(body)); err != nil {
+		return err
+	}
+	now := q.clock.Now()
+	m.Received = now
+	for i := range m.Recipients {
+		m.Recipients[i].State, m.Recipients[i].NextAttempt = store.StateQueued, now
+	}
+	err = st.Enqueue(context.Background(), m, b)
+	q.Spooled(err)
+	if err != nil {
+		_ = b.Discard()
+	}
+	return err
+}
+
 // waitFor waits until cond holds, failing the test after a deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

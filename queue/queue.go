@@ -147,8 +147,9 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// Queue schedules delivery of the spooled messages and carries out the
-// operator's queue commands. Create it with New, start it with Run.
+// Queue schedules delivery of the spooled messages: it claims due work,
+// runs attempts and records their outcomes. Create it with New, start it
+// with Run; the operator's commands are its Ops.
 type Queue struct {
 	store Store
 	del   Deliverer
@@ -190,23 +191,29 @@ func New(st Store, d Deliverer, opts Options) (*Queue, error) {
 	}, nil
 }
 
-// NewBody starts a message body in the spool (for the listener).
+// NewBody starts a message body in the spool, for EnqueueNotice.
 func (q *Queue) NewBody() (*store.Body, error) { return q.store.NewBody() }
 
-// Enqueue durably spools m with body b, then wakes the scheduler so a fresh
-// message is delivered at once rather than at the next timer. Recipients
-// with no state are Queued, due at reception; a zero Received is now.
-// It counts the message in Stats.Accepted.
-func (q *Queue) Enqueue(ctx context.Context, m *store.Message, b *store.Body) error {
-	if err := q.enqueue(ctx, m, b); err != nil {
-		return err
+// Spooled tells the queue of a commit another writer made to its spool
+// (the listener's Enqueue), with its error. A new message is due now, so
+// nil wakes the dispatcher (and resumes it if a failing spool had paused
+// it); a failed commit (store.ErrCommit) pauses dispatch as a failed
+// outcome does. It never blocks.
+func (q *Queue) Spooled(err error) {
+	if err != nil {
+		if q.health.commitFailed(err, q.clock.Now()) {
+			q.logPaused(err)
+		}
+		return
 	}
-	q.st.accepted.Add(1)
-	return nil
+	q.commitOK("")
+	q.Wake()
 }
 
-// EnqueueNotice is Enqueue for a notice Outbox writes itself (a delay
-// warning): counted in Stats.DSNs, not as an accepted submission.
+// EnqueueNotice durably spools m with body b, a notice Outbox writes
+// itself (a delay warning), and wakes the scheduler so it is delivered at
+// once. Recipients with no state are Queued, due at reception; a zero
+// Received is now. It counts the notice in Stats.DSNs.
 func (q *Queue) EnqueueNotice(ctx context.Context, m *store.Message, b *store.Body) error {
 	if err := q.enqueue(ctx, m, b); err != nil {
 		return err
@@ -229,14 +236,11 @@ func (q *Queue) enqueue(ctx context.Context, m *store.Message, b *store.Body) er
 			r.NextAttempt = m.Received
 		}
 	}
-	if err := q.store.Enqueue(ctx, m, b); err != nil {
-		if q.health.commitFailed(err, q.clock.Now()) {
-			q.logPaused(err)
-		}
+	err := q.store.Enqueue(ctx, m, b)
+	q.Spooled(err)
+	if err != nil {
 		return fmt.Errorf("queue: enqueue: %w", err)
 	}
-	q.commitOK("")
-	q.Wake()
 	return nil
 }
 
@@ -274,8 +278,6 @@ type Stats struct {
 	PausedSince    time.Time
 	PauseReason    string
 
-	Accepted        uint64            // messages enqueued by Enqueue (submissions; not notices)
-	ConnsOpen       int               // submission connections open (see ConnOpened)
 	BouncedBy       map[string]uint64 // recipients bounced, by Bounce* class
 	AttemptsByTLS   map[string]uint64 // attempts by TLS version ("TLS1.3", "none")
 	AttemptDuration Histogram         // wall time of each Deliver call
@@ -284,8 +286,8 @@ type Stats struct {
 type counters struct {
 	attempts, delivered, deferred, bounced, expired atomic.Uint64
 	ambiguous, destDown, destSkips, dsns            atomic.Uint64
-	accepted, commitFailures                        atomic.Uint64
-	inFlight, conns                                 atomic.Int64
+	commitFailures                                  atomic.Uint64
+	inFlight                                        atomic.Int64
 	bounceClass, tls                                labelCounts
 	duration                                        *histogram
 }
@@ -311,8 +313,6 @@ func (q *Queue) Stats() Stats {
 		DSNs:             q.st.dsns.Load(),
 		InFlight:         int(q.st.inFlight.Load()),
 		DownDomains:      q.dest.count(now),
-		Accepted:         q.st.accepted.Load(),
-		ConnsOpen:        int(q.st.conns.Load()),
 		BouncedBy:        q.st.bounceClass.snapshot(),
 		AttemptsByTLS:    q.st.tls.snapshot(),
 		AttemptDuration:  q.st.duration.snapshot(),

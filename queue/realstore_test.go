@@ -52,15 +52,10 @@ func TestWithRealStore(t *testing.T) {
 	runErr := make(chan error, 1)
 	go func() { runErr <- q.Run(ctx) }()
 
-	b, err := q.NewBody()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Write([]byte("Subject: real\r\n\r\nhello\r\n"))
 	m := &store.Message{From: "app@here.test", Recipients: []store.Recipient{
 		{Addr: "ok@x.test"}, {Addr: "gone@x.test"}, {Addr: "later@y.test"},
 	}}
-	if err := q.Enqueue(ctx, m, b); err != nil {
+	if err := submit(db, q, m, "Subject: real\r\n\r\nhello\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	state := func(id, addr string) store.State {
@@ -87,10 +82,10 @@ func TestWithRealStore(t *testing.T) {
 		return dsnID != "" && !got.DSNPending
 	})
 	waitFor(t, "notice delivered", func() bool { return state(dsnID, "app@here.test") == store.StateDelivered })
-	if h, err := q.Headers(context.Background(), dsnID); err != nil || h != "Subject: Undelivered: gone@x.test\r\n" {
+	if h, err := q.Ops().Headers(context.Background(), dsnID); err != nil || h != "Subject: Undelivered: gone@x.test\r\n" {
 		t.Errorf("notice headers %q, %v", h, err)
 	}
-	bs, err := q.Bounces(context.Background(), time.Time{})
+	bs, err := q.Ops().Bounces(context.Background(), time.Time{})
 	if err != nil || len(bs) != 1 || bs[0].Rcpt != "gone@x.test" || bs[0].Code != 550 || bs[0].Enhanced != "5.1.1" ||
 		bs[0].Host != "mx.x.test[127.0.0.2]:25" || bs[0].Attempts != 1 {
 		t.Errorf("bounce log %+v, %v", bs, err)

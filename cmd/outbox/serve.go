@@ -140,7 +140,8 @@ func serve(ctx context.Context, cfg *config.Config, lc lifecycle, log *slog.Logg
 	}
 
 	lv := newLive(set, deliverer)
-	subm, err := newSubmission(cfg, q, lv, log)
+	counters := new(listenerCounters)
+	subm, err := newSubmission(cfg, db, q, counters, lv, log)
 	if err != nil {
 		return err
 	}
@@ -148,7 +149,7 @@ func serve(ctx context.Context, cfg *config.Config, lc lifecycle, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	adm := &admin.Server{Queue: q, Logger: log, Dispatch: dispatchStatus(q)}
+	adm := &admin.Server{Queue: q.Ops(), Logger: log, Dispatch: dispatchStatus(q)}
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, len(listeners)+3)
@@ -185,7 +186,7 @@ func serve(ctx context.Context, cfg *config.Config, lc lifecycle, log *slog.Logg
 			}
 		})
 	}
-	stopServices, err := startServices(runCtx, cfg, db, q, resolver.Cache, log)
+	stopServices, err := startServices(runCtx, cfg, db, q, counters, resolver.Cache, log)
 	var runErr error
 	if err != nil {
 		runErr = fmt.Errorf("services: %w", err)

@@ -19,7 +19,7 @@ import (
 // The returned stop ends both, waiting until ctx ends for a scrape or a job
 // in progress. When it fails, nothing is left running. dnsCache is nil when
 // the DNS cache is off.
-func startServices(ctx context.Context, cfg *config.Config, db *store.DB, q *queue.Queue, dnsCache *mxresolve.Cache, log *slog.Logger) (stop func(context.Context) error, err error) {
+func startServices(ctx context.Context, cfg *config.Config, db *store.DB, q *queue.Queue, counters *listenerCounters, dnsCache *mxresolve.Cache, log *slog.Logger) (stop func(context.Context) error, err error) {
 	jobs, err := maintenance.New(maintenanceOptions(cfg, db, q, log))
 	if err != nil {
 		return nil, err
@@ -29,7 +29,7 @@ func startServices(ctx context.Context, cfg *config.Config, db *store.DB, q *que
 		serveErr = make(chan error, 1)
 	)
 	if addr := cfg.Metrics.Address; addr != "" {
-		opts := metrics.Options{Queue: q, Spool: db, Logger: log}
+		opts := metrics.Options{Queue: q, Listener: counters, Spool: db, Logger: log}
 		if dnsCache != nil { // not a typed nil in the interface
 			opts.DNSCache = dnsCache
 		}

@@ -19,16 +19,17 @@ import (
 // The compile-time checks that the concrete parts fit the interfaces their
 // consumers define.
 var (
-	_ queue.Store             = (*store.DB)(nil)
-	_ queue.Deliverer         = (*delivery.Deliverer)(nil)
-	_ submission.StoreSpool   = (*queue.Queue)(nil)
-	_ submission.ConnObserver = (*queue.Queue)(nil)
-	_ delivery.Resolver       = (*mxresolve.Resolver)(nil)
+	_ queue.Store       = (*store.DB)(nil)
+	_ queue.Deliverer   = (*delivery.Deliverer)(nil)
+	_ submission.Spool  = (*store.DB)(nil)
+	_ submission.Waker  = (*queue.Queue)(nil)
+	_ delivery.Resolver = (*mxresolve.Resolver)(nil)
 )
 
-// newSubmission builds the submission listener's server from cfg. Users
-// and the certificate are read through lv, which a reload swaps.
-func newSubmission(cfg *config.Config, q *queue.Queue, lv *live, log *slog.Logger) (*submission.Server, error) {
+// newSubmission builds the submission listener's server from cfg: it
+// writes accepted messages to db and wakes q. Users and the certificate
+// are read through lv, which a reload swaps.
+func newSubmission(cfg *config.Config, db *store.DB, q *queue.Queue, counters *listenerCounters, lv *live, log *slog.Logger) (*submission.Server, error) {
 	opts := submission.Options{
 		Hostname:                cfg.Hostname,
 		MaxMessageSize:          cfg.Limits.MaxMessageSize.Bytes,
@@ -47,8 +48,9 @@ func newSubmission(cfg *config.Config, q *queue.Queue, lv *live, log *slog.Logge
 		Trusted:                 cfg.TrustedNetworks,
 		AuthMaxFailures:         cfg.Limits.MaxAuthFailures,
 		AuthFailureWindow:       cfg.Limits.AuthFailureWindow.Duration,
-		Spool:                   submission.AdaptStore(q),
-		Observer:                q, // counts open connections for the metrics
+		Spool:                   db,
+		Waker:                   q,
+		Observer:                counters,
 		Signer:                  &lv.dkim,
 		Logger:                  log,
 	}

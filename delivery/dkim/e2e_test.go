@@ -48,7 +48,7 @@ func TestDeliveredMessageVerifies(t *testing.T) {
 	srv, err := submission.New(submission.Options{
 		Hostname: "outbox.test",
 		Trusted:  []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		Spool:    submission.AdaptStore(db),
+		Spool:    db,
 		Signer:   signer{&h},
 		Logger:   slog.New(slog.DiscardHandler),
 	})

@@ -11,7 +11,7 @@ import (
 	"github.com/outbox-mta/outbox/store"
 )
 
-// collector turns queue.Stats and store.Stats into metrics at scrape time.
+// collector turns queue.Stats, ListenerStats and store.Stats into metrics at scrape time.
 type collector struct {
 	q     QueueStats
 	spool *spoolCache // nil without Options.Spool
@@ -67,11 +67,15 @@ func newCollector(opts Options, log *slog.Logger) *collector {
 // rejects a duplicate name at New, not at the first scrape).
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.accepted, c.delivered, c.deferred, c.bounced, c.attempts, c.duration,
-		c.ambiguous, c.dsns, c.conns, c.inFlight, c.destDown,
+		c.delivered, c.deferred, c.bounced, c.attempts, c.duration,
+		c.ambiguous, c.dsns, c.inFlight, c.destDown,
 		c.paused, c.commitFailures, c.commitBackoff,
 	} {
 		ch <- d
+	}
+	if c.opts.Listener != nil {
+		ch <- c.accepted
+		ch <- c.conns
 	}
 	if c.spool != nil {
 		for _, d := range []*prometheus.Desc{c.recipients, c.pending, c.oldest, c.fileSize} {
@@ -98,7 +102,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	counter(c.accepted, s.Accepted)
+	if c.opts.Listener != nil {
+		ls := c.opts.Listener.ListenerStats()
+		counter(c.accepted, ls.Accepted)
+		gauge(c.conns, float64(ls.ConnsOpen))
+	}
 	counter(c.delivered, s.Delivered)
 	counter(c.deferred, s.Deferred+s.DestinationSkips)
 	for _, r := range bounceReasons {
@@ -115,7 +123,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstHistogram(c.duration, h.Count, h.Sum, buckets)
 	counter(c.ambiguous, s.Ambiguous)
 	counter(c.dsns, s.DSNs)
-	gauge(c.conns, float64(s.ConnsOpen))
 	gauge(c.inFlight, float64(s.InFlight))
 	gauge(c.destDown, float64(s.DownDomains))
 	paused := 0.0

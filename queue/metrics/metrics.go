@@ -24,6 +24,18 @@ type QueueStats interface {
 	Stats() queue.Stats
 }
 
+// ListenerStats are the submission listener's counters.
+type ListenerStats struct {
+	Accepted  uint64 // messages accepted and durably spooled
+	ConnsOpen int    // client connections open now
+}
+
+// Listener is the submission listener's traffic as the metrics read it;
+// cmd's listener counters satisfy it.
+type Listener interface {
+	ListenerStats() ListenerStats
+}
+
 // SpoolStats is the spool as the metrics read it; *store.DB satisfies it.
 type SpoolStats interface {
 	Stats(ctx context.Context) (store.Stats, error)
@@ -48,6 +60,9 @@ const DefaultSpoolMaxAge = 30 * time.Second
 type Options struct {
 	// Queue provides the event counters. Required.
 	Queue QueueStats
+	// Listener provides the accepted messages and open connections. nil:
+	// those metrics are not exported.
+	Listener Listener
 	// Spool provides the queue size by state and the oldest message.
 	// nil: those metrics are not exported.
 	Spool SpoolStats

@@ -19,6 +19,10 @@ type fakeQueue struct{ s queue.Stats }
 
 func (f *fakeQueue) Stats() queue.Stats { return f.s }
 
+type fakeListener ListenerStats
+
+func (f fakeListener) ListenerStats() ListenerStats { return ListenerStats(f) }
+
 type fakeSpool struct {
 	s     store.Stats
 	scans int
@@ -50,8 +54,8 @@ func scrape(t *testing.T, url string) string {
 func TestEndpointExportsCounters(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	q := &fakeQueue{s: queue.Stats{
-		Accepted: 7, Delivered: 5, Deferred: 2, DestinationSkips: 1, Ambiguous: 1, DSNs: 3,
-		ConnsOpen: 4, InFlight: 2, DownDomains: 1,
+		Delivered: 5, Deferred: 2, DestinationSkips: 1, Ambiguous: 1, DSNs: 3,
+		InFlight: 2, DownDomains: 1,
 		DispatchPaused: true, CommitFailures: 3, CommitBackoff: 2,
 		BouncedBy:     map[string]uint64{queue.BounceRemote5xx: 2, queue.BounceExpired: 1},
 		AttemptsByTLS: map[string]uint64{"TLS1.3": 6, "none": 2},
@@ -66,7 +70,7 @@ func TestEndpointExportsCounters(t *testing.T) {
 		FileSize:      1 << 20,
 	}}
 	dc := fakeDNSCache{Hits: 990, Misses: 10, Entries: 3}
-	m, err := New(Options{Queue: q, Spool: sp, DNSCache: dc, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	m, err := New(Options{Queue: q, Listener: fakeListener{Accepted: 7, ConnsOpen: 4}, Spool: sp, DNSCache: dc, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

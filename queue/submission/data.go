@@ -113,7 +113,9 @@ func (s *session) Data(r io.Reader) error {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
 	}
 	applyDSN(m, mailDSN, rcptDSN)
-	if err := opts.Spool.Enqueue(s.srv.ctx, m, d.body); err != nil {
+	err = opts.Spool.Enqueue(s.srv.ctx, m, d.body)
+	s.srv.spooled(err)
+	if err != nil {
 		return s.storageFailed("enqueue", err, "msgid", id)
 	}
 	committed = true
@@ -122,6 +124,16 @@ func (s *session) Data(r io.Reader) error {
 		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
 		"body", bodyAttr(m.BodyType), "body_declared", string(declared))
 	return replyQueued(id)
+}
+
+// spooled tells the Waker and the Observer of a commit's result.
+func (srv *Server) spooled(err error) {
+	if w := srv.opts.Waker; w != nil {
+		w.Spooled(err)
+	}
+	if o := srv.opts.Observer; o != nil && err == nil {
+		o.Accepted()
+	}
 }
 
 // readFailed turns an error reading the client's data into a reply: our

@@ -111,7 +111,7 @@ func TestStrictDataFraming(t *testing.T) {
 				t.Fatalf("%d messages stored, want %d", n, want)
 			}
 			if want == 1 {
-				if _, body := ts.spool.get("Q0001"); !strings.HasSuffix(body, "\r\n.leading\r\n") {
+				if _, body := ts.spool.get(t, ts.spool.id(0)); !strings.HasSuffix(body, "\r\n.leading\r\n") {
 					t.Errorf("stored %q", body)
 				}
 			}
@@ -161,7 +161,7 @@ func TestLongLinesOneRule(t *testing.T) {
 				// The long line is stored in its compliant form (conform.go):
 				// quoted-printable, every line within 998 octets, the same text.
 				id := got[strings.LastIndex(strings.TrimSpace(got), " ")+1:]
-				_, stored := ts.spool.get(strings.TrimSpace(id))
+				_, stored := ts.spool.get(t, strings.TrimSpace(id))
 				header, body, ok := strings.Cut(stored, "\r\n\r\n")
 				if !ok || !strings.Contains(header, "Content-Transfer-Encoding: quoted-printable") {
 					t.Fatalf("stored message is not quoted-printable:\n%.300s", stored)

@@ -21,7 +21,7 @@ type limiter struct {
 	lim      connLimits
 	hostname string
 	log      *slog.Logger
-	observer ConnObserver // may be nil
+	observer Observer // may be nil
 	trusted  func(netip.Addr) bool
 	now      func() time.Time
 

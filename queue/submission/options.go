@@ -74,9 +74,11 @@ type Options struct {
 	// window ends. Defaults 5 and 10 minutes.
 	AuthMaxFailures   int
 	AuthFailureWindow time.Duration
-	// Spool receives accepted messages. Required. Use AdaptStore for a
-	// *store.DB.
+	// Spool receives accepted messages. Required.
 	Spool Spool
+	// Waker, when not nil, is told of every commit to Spool (the queue:
+	// deliver the new message now). nil: nobody is told.
+	Waker Waker
 	// Signer, when non-nil, signs each accepted message (DKIM): see
 	// Signer. A signing failure is a temporary 451 4.3.0 for the client.
 	// Default nil: messages are stored unsigned.
@@ -88,15 +90,20 @@ type Options struct {
 	// time and the auth throttle. Default time.Now.
 	Now func() time.Time
 	// Observer, when not nil, is told of every client connection admitted
-	// and closed (for the open-connections metric). nil: none.
-	Observer ConnObserver
+	// and closed and of every message accepted (for the metrics). nil:
+	// none.
+	Observer Observer
 }
 
-// ConnObserver follows the number of open client connections. Its methods
-// are called on the accept path and must not block.
-type ConnObserver interface {
+// Observer follows the listener's traffic: open client connections and
+// accepted messages. Its methods are called on the accept and commit
+// paths and must not block.
+type Observer interface {
 	ConnOpened()
 	ConnClosed()
+	// Accepted counts a message committed to the spool (its client got
+	// 250).
+	Accepted()
 }
 
 // Defaults, applied by New. They equal config's defaults (a test in
