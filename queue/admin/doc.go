@@ -8,7 +8,8 @@
 //
 // Contract:
 //   - The server reaches the queue only through the Queue interface defined
-//     here; queue.Queue implements it and cmd/outbox wires the two.
+//     here; queue.Ops implements it and cmd/outbox wires the two. The
+//     server is built by New and follows net/http: Serve until Shutdown.
 //   - Every operation is POST /v1/OP with a JSON body. Request decoding is
 //     strict: unknown fields, trailing data and bodies over MaxRequestBytes
 //     are rejected with 400/413 before the queue is touched.

@@ -129,7 +129,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	c := newStatsCounter(time.Now())
 	f := store.Filter{Done: true, Limit: store.MaxListLimit}
 	for {
-		page, err := s.Queue.List(r.Context(), f)
+		page, err := s.opts.Queue.List(r.Context(), f)
 		if err != nil {
 			s.fail(w, "stats", "", err)
 			return
@@ -142,15 +142,15 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		}
 		f.After = page[len(page)-1].ID
 	}
-	qs, err := s.Queue.Quarantined(r.Context())
+	qs, err := s.opts.Queue.Quarantined(r.Context())
 	if err != nil {
 		s.fail(w, "stats", "", err)
 		return
 	}
 	res := c.result()
 	res.Quarantined = len(qs)
-	if s.Dispatch != nil {
-		d := s.Dispatch()
+	if s.opts.Dispatch != nil {
+		d := s.opts.Dispatch()
 		res.Dispatch = &d
 	}
 	s.reply(w, res)

@@ -68,7 +68,7 @@ func TestStatsDispatch(t *testing.T) {
 	since := t0.Add(-time.Minute)
 	want := admin.DispatchStatus{Paused: true, Since: since, Reason: "store: commit failed: no space left on device",
 		CommitFailures: 3, CommitBackoff: 1}
-	srv := &admin.Server{Queue: admintest.NewQueue(), Dispatch: func() admin.DispatchStatus { return want }}
+	srv := newServer(t, admin.Options{Queue: admintest.NewQueue(), Dispatch: func() admin.DispatchStatus { return want }})
 	rec := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/stats", strings.NewReader("{}")))
 	var s admin.Stats
@@ -79,10 +79,28 @@ func TestStatsDispatch(t *testing.T) {
 		t.Errorf("dispatch = %+v, want %+v", s.Dispatch, want)
 	}
 
-	srv = &admin.Server{Queue: admintest.NewQueue()}
+	srv = newServer(t, admin.Options{Queue: admintest.NewQueue()})
 	rec = httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/stats", strings.NewReader("{}")))
 	if strings.Contains(rec.Body.String(), `"dispatch"`) {
 		t.Errorf("dispatch reported without Server.Dispatch: %s", rec.Body)
+	}
+}
+
+// newServer is admin.New that fails the test on error.
+func newServer(t *testing.T, opts admin.Options) *admin.Server {
+	t.Helper()
+	srv, err := admin.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// TestNewNeedsQueue: a server without a queue is refused at New, not at
+// the first request.
+func TestNewNeedsQueue(t *testing.T) {
+	if _, err := admin.New(admin.Options{}); err == nil {
+		t.Error("New without a Queue succeeded")
 	}
 }

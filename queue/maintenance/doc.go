@@ -7,7 +7,9 @@
 // lives) and cron.SkipIfStillRunning (a run still going when the next is
 // due skips it, so a job never overlaps itself). Each job is also a method
 // (Prune, DelayWarnings, Stats, Sweep) that tests and operators can call
-// directly, with the clock in Options.Now.
+// directly, with the clock in Options.Now. The Runner's lifecycle is the
+// daemon's other parts': New, Run until Shutdown, which waits for a job
+// in progress.
 //
 // It sees the spool and the queue through the interfaces below, never
 // config (cmd maps the configuration onto Options) nor delivery. Delay

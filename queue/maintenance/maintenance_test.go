@@ -2,6 +2,7 @@ package maintenance
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -276,14 +277,36 @@ func TestNewRejectsBadSchedule(t *testing.T) {
 	}
 }
 
-// TestStartStop starts the real scheduler with every job and stops it.
-func TestStartStop(t *testing.T) {
+// TestRunShutdown runs the real scheduler with every job until Shutdown,
+// which makes Run return ErrClosed; a Run after Shutdown returns at once.
+func TestRunShutdown(t *testing.T) {
 	w := newWorld(t)
 	r := w.runner(t, Options{Schedules: Schedules{Prune: "@every 1s", Stats: "@every 1s", Sweep: "@every 1s", DelayWarnings: "@every 1s"}})
-	r.Start()
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(context.Background()) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := r.Stop(ctx); err != nil {
+	if err := r.Shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if err := <-ran; !errors.Is(err, ErrClosed) {
+		t.Errorf("Run returned %v, want ErrClosed", err)
+	}
+	if err := r.Run(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Run after Shutdown returned %v, want ErrClosed", err)
+	}
+}
+
+// TestRunCancelled: cancelling Run's context ends it with the context's
+// error.
+func TestRunCancelled(t *testing.T) {
+	w := newWorld(t)
+	r := w.runner(t, Options{Schedules: Schedules{Stats: "@every 1s"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(ctx) }()
+	cancel()
+	if err := <-ran; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v, want context.Canceled", err)
 	}
 }

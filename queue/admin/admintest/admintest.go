@@ -351,7 +351,10 @@ func Serve(t testing.TB, q admin.Queue) string {
 	if err != nil {
 		t.Fatalf("admin.Listen: %v", err)
 	}
-	srv := &admin.Server{Queue: q, Logger: slog.New(slog.DiscardHandler)}
+	srv, err := admin.New(admin.Options{Queue: q, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("admin.New: %v", err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	t.Cleanup(func() {
