@@ -21,7 +21,10 @@
 //   - It returns as soon as the reply to the final dot is read: the caller's
 //     commit follows immediately, keeping the duplicate window (remote 250
 //     → our commit) minimal. RSET, pooling and QUIT happen afterwards in the
-//     background; Close waits for them.
+//     background; Shutdown waits for them.
+//   - A Deliverer is built by New from Options and does not change while
+//     it runs, except for its routes and relays: SetRoutes swaps them as
+//     one snapshot, which the next Deliver uses and Routes returns.
 //   - A connection lost (or timed out) after the final dot defers the
 //     recipients with Result.Ambiguous set: the message may have been
 //     delivered, and delivery is at-least-once.

@@ -98,9 +98,9 @@ func envelope(domain string, atLeastOne bool, rcpts ...string) *Envelope {
 
 // newTestDeliverer builds a Deliverer with short timeouts, a test logger and
 // the given resolver and dialer; Close runs at cleanup.
-func newTestDeliverer(t *testing.T, r Resolver, dl Dialer) *Deliverer {
+func newTestDeliverer(t *testing.T, r Resolver, dl Dialer, edits ...func(*Options)) *Deliverer {
 	t.Helper()
-	d := &Deliverer{
+	opts := Options{
 		Hostname: "out.test",
 		Resolver: r,
 		Dialer:   dl,
@@ -109,7 +109,11 @@ func newTestDeliverer(t *testing.T, r Resolver, dl Dialer) *Deliverer {
 			DataBlock: 2 * time.Second, FinalDot: 2 * time.Second},
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
-	t.Cleanup(func() { d.Close() })
+	for _, edit := range edits {
+		edit(&opts)
+	}
+	d := New(opts)
+	t.Cleanup(func() { d.Shutdown(context.Background()) })
 	return d
 }
 

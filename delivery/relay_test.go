@@ -11,10 +11,16 @@ import (
 
 // relayDeliverer routes every domain through relay "smarthost".
 func relayDeliverer(t *testing.T, dl *mapDialer, servers ...RelayServer) *Deliverer {
-	d := newTestDeliverer(t, nil, dl)
-	d.Routes = map[string]string{"*": "smarthost", "direct.test": Direct}
-	d.Relays = map[string][]RelayServer{"smarthost": servers}
-	return d
+	return newTestDeliverer(t, nil, dl, relayRoutes(servers...))
+}
+
+// relayRoutes routes every domain but direct.test through relay
+// "smarthost".
+func relayRoutes(servers ...RelayServer) func(*Options) {
+	return func(o *Options) {
+		o.Routes = map[string]string{"*": "smarthost", "direct.test": Direct}
+		o.Relays = map[string][]RelayServer{"smarthost": servers}
+	}
 }
 
 func TestRelayFailoverAndAuth(t *testing.T) {
@@ -146,8 +152,8 @@ func TestRelayAuth(t *testing.T) {
 func TestRouteDirect(t *testing.T) {
 	mx := startServer(t, "127.0.0.2", smtptest.Options{})
 	dl := &mapDialer{to: map[string]string{"127.0.0.2:25": mx.Addr}}
-	d := relayDeliverer(t, dl, RelayServer{Host: "relay.test"})
-	d.Resolver = &fakeResolver{hosts: map[string][]Host{"direct.test": {host("mx.direct.test", 0, "127.0.0.2")}}}
+	d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"direct.test": {host("mx.direct.test", 0, "127.0.0.2")}}},
+		dl, relayRoutes(RelayServer{Host: "relay.test"}))
 	res := d.Deliver(context.Background(), envelope("Direct.Test", true, "a@direct.test"))
 	if res.Rcpts[0].Status != Delivered || len(mx.Messages()) != 1 {
 		t.Errorf("%+v", res)
@@ -155,8 +161,7 @@ func TestRouteDirect(t *testing.T) {
 }
 
 func TestUnknownRelayDefers(t *testing.T) {
-	d := newTestDeliverer(t, nil, &mapDialer{})
-	d.Routes = map[string]string{"*": "nowhere"}
+	d := newTestDeliverer(t, nil, &mapDialer{}, func(o *Options) { o.Routes = map[string]string{"*": "nowhere"} })
 	res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test"))
 	if r := res.Rcpts[0]; r.Status != Deferred || r.Reply.Enhanced != "4.3.5" {
 		t.Errorf("%v %v", r.Status, r.Reply)

@@ -145,10 +145,13 @@ func (d *daemon) closeListeners() {
 }
 
 // close closes the deliverer's pooled connections, then the store: the
-// last step of the stop order.
+// last step of the stop order. Each QUIT to a pooled connection is bounded
+// by itself, so no deadline is needed here.
 func (d *daemon) close() {
 	if d.deliverer != nil {
-		d.deliverer.Close()
+		if err := d.deliverer.Shutdown(context.Background()); err != nil {
+			d.log.Warn("closing pooled delivery connections", "err", err)
+		}
 	}
 	if err := d.db.Close(); err != nil {
 		d.log.Error("closing the spool", "err", err)

@@ -92,7 +92,7 @@ func newDeliverer(cfg *config.Config, s *settings, resolver delivery.Resolver, l
 	if err != nil {
 		return nil, fmt.Errorf("delivery.tls_policy: %w", err)
 	}
-	del := &delivery.Deliverer{
+	opts := delivery.Options{
 		Hostname:    cfg.Hostname,
 		Resolver:    resolver,
 		Port:        d.Port,
@@ -118,19 +118,19 @@ func newDeliverer(cfg *config.Config, s *settings, resolver delivery.Resolver, l
 		Logger:             log,
 	}
 	if d.CAFile != "" {
-		if del.RootCAs, err = loadCAs(d.CAFile); err != nil {
+		if opts.RootCAs, err = loadCAs(d.CAFile); err != nil {
 			return nil, fmt.Errorf("delivery.ca_file: %w", err)
 		}
 	}
 	if len(d.DomainTLSPolicies) > 0 {
-		del.DomainTLS = make(map[string]delivery.TLSPolicy, len(d.DomainTLSPolicies))
+		opts.DomainTLS = make(map[string]delivery.TLSPolicy, len(d.DomainTLSPolicies))
 		for dom, p := range d.DomainTLSPolicies {
-			if del.DomainTLS[dom], err = delivery.ParseTLSPolicy(p); err != nil {
+			if opts.DomainTLS[dom], err = delivery.ParseTLSPolicy(p); err != nil {
 				return nil, fmt.Errorf("delivery.tls_policies.%s: %w", dom, err)
 			}
 		}
 	}
-	return del, nil
+	return delivery.New(opts), nil
 }
 
 // buildRelays maps the [relay.NAME] sections onto delivery's relay servers,

@@ -71,13 +71,13 @@ func TestDeliveredMessageVerifies(t *testing.T) {
 	mx := smtptest.Start(t, smtptest.Options{})
 	host, port, _ := net.SplitHostPort(mx.Addr)
 	p, _ := strconv.Atoi(port)
-	del := &delivery.Deliverer{
+	del := delivery.New(delivery.Options{
 		Hostname: "outbox.test",
 		Routes:   map[string]string{"*": "mx"},
 		Relays:   map[string][]delivery.RelayServer{"mx": {{Host: host, Port: p, TLSMode: delivery.TLSModeNone, TLSPolicy: delivery.TLSNone}}},
 		Logger:   slog.New(slog.DiscardHandler),
-	}
-	t.Cleanup(func() { del.Close() })
+	})
+	t.Cleanup(func() { del.Shutdown(context.Background()) })
 
 	big := strings.Repeat("Zeile mit Umlauten: äöü ß — 8-bit\r\n", 200) // a file body
 	tests := []struct {
