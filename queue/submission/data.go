@@ -52,21 +52,8 @@ func (s *session) Data(r io.Reader) error {
 	}
 	defer done()
 	br := bufio.NewReader(in)
-	h, err := readHeader(br, opts.MaxHeaderSize)
-	if errors.Is(err, errHeaderTooBig) {
-		return s.reject("data", replyHeaderTooBig, "msgid", id)
-	}
+	h, atLeastOne, err := s.readHead(br, user, id)
 	if err != nil {
-		return s.readFailed(id, err)
-	}
-	atLeastOne, err := h.takeAtLeastOne()
-	if err != nil {
-		return s.reject("data", replyBadHeader(err.Error()), "msgid", id)
-	}
-	if !h.foldLongLines() {
-		return s.reject("data", replyLongHeaderLine, "msgid", id)
-	}
-	if err := s.checkFromHeader(user, h.value("From"), id); err != nil {
 		return err
 	}
 
@@ -124,6 +111,29 @@ func (s *session) Data(r io.Reader) error {
 		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
 		"body", bodyAttr(m.BodyType), "body_declared", string(declared))
 	return replyQueued(id)
+}
+
+// readHead reads the header block of message id and applies the header
+// rules: its size, the X-Outbox-At-Least-One field (taken out), long lines
+// folded, and the From check of user's sender rule. Its error is the reply.
+func (s *session) readHead(br *bufio.Reader, user, id string) (h header, atLeastOne *bool, err error) {
+	h, err = readHeader(br, s.srv.opts.MaxHeaderSize)
+	if errors.Is(err, errHeaderTooBig) {
+		return h, nil, s.reject("data", replyHeaderTooBig, "msgid", id)
+	}
+	if err != nil {
+		return h, nil, s.readFailed(id, err)
+	}
+	if atLeastOne, err = h.takeAtLeastOne(); err != nil {
+		return h, nil, s.reject("data", replyBadHeader(err.Error()), "msgid", id)
+	}
+	if !h.foldLongLines() {
+		return h, nil, s.reject("data", replyLongHeaderLine, "msgid", id)
+	}
+	if err := s.checkFromHeader(user, h.value("From"), id); err != nil {
+		return h, nil, err
+	}
+	return h, atLeastOne, nil
 }
 
 // spooled tells the Waker and the Observer of a commit's result.
