@@ -81,7 +81,7 @@ func (c *statsCounter) add(m *store.Message) {
 		if r.State.Final() {
 			continue
 		}
-		dom := strings.ToLower(r.Addr[strings.LastIndexByte(r.Addr, '@')+1:])
+		dom := store.Domain(r.Addr)
 		d := c.domains[dom]
 		if d == nil {
 			d = &DomainStats{Domain: dom}

@@ -141,13 +141,6 @@ func (q *Queue) List(ctx context.Context, f store.Filter) ([]*store.Message, err
 	return out, nil
 }
 
-func domainOf(addr string) string {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		return addr[i+1:]
-	}
-	return ""
-}
-
 // Get implements admin.Queue.
 func (q *Queue) Get(ctx context.Context, id string) (*store.Message, error) {
 	q.mu.Lock()
@@ -183,7 +176,7 @@ func (q *Queue) flush(m *store.Message, domain string) bool {
 		if r.State.Final() || r.State == store.StateHeld {
 			continue
 		}
-		if domain != "" && !strings.EqualFold(domainOf(r.Addr), domain) {
+		if domain != "" && store.Domain(r.Addr) != store.NormalizeDomain(domain) {
 			continue
 		}
 		r.NextAttempt = q.now()
