@@ -35,6 +35,16 @@ func (q *Queue) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
 	return qs, nil
 }
 
+// SpoolStats counts the spool: messages, pending ones and the oldest,
+// recipients by state and by domain (store.Stats).
+func (q *Queue) SpoolStats(ctx context.Context) (store.Stats, error) {
+	s, err := q.store.Stats(ctx)
+	if err != nil {
+		return s, fmt.Errorf("queue: stats: %w", err)
+	}
+	return s, nil
+}
+
 // Get returns one message's record.
 func (q *Queue) Get(ctx context.Context, id string) (*store.Message, error) {
 	m, err := q.store.Get(ctx, id)

@@ -34,6 +34,8 @@ type Store interface {
 	Probe(ctx context.Context) error
 	// Quarantined lists the messages set aside as unreadable.
 	Quarantined(ctx context.Context) ([]store.Quarantined, error)
+	// Stats counts the spool (store/stats.go).
+	Stats(ctx context.Context) (store.Stats, error)
 }
 
 var _ Store = (*store.DB)(nil)

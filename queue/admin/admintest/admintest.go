@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -320,6 +321,22 @@ func (q *Queue) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
 		return nil, err
 	}
 	return append([]store.Quarantined(nil), q.quar...), nil
+}
+
+// SpoolStats implements admin.Queue, counting the messages it holds as
+// the store counts its own (store.Stats.Add).
+func (q *Queue) SpoolStats(ctx context.Context) (store.Stats, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("stats", ""); err != nil {
+		return store.Stats{}, err
+	}
+	var s store.Stats
+	for _, id := range slices.Sorted(maps.Keys(q.msgs)) {
+		s.Add(q.msgs[id])
+	}
+	s.Bounces, s.Quarantined = len(q.bounces), len(q.quar)
+	return s, nil
 }
 
 func clone(m *store.Message) *store.Message {
