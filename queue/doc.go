@@ -72,7 +72,8 @@
 //     lost to a crash between the commit and the notice is not recovered:
 //     whether the next hop took the request is not kept in the spool.
 //   - The operator's commands used by queue/admin: List, Get, Headers,
-//     Flush, FlushDomain, FlushAll, Hold, Release, Delete, Bounces; and the
+//     Flush, FlushDomain, FlushAll, Hold, Release, Delete, Bounces,
+//     SpoolStats (the store's count, store.Stats); and the
 //     listener's spool interface: NewBody and Enqueue.
 //
 // # What it must never import

@@ -37,9 +37,6 @@ type DomainCount struct {
 	Queued, Deferred, Held int
 }
 
-// Total is the domain's recipients not yet final.
-func (d DomainCount) Total() int { return d.Queued + d.Deferred + d.Held }
-
 // Stats returns the counts without reading the records: they are kept in
 // memory, changed by each write in the commit that makes the change
 // (tally), and recounted from the records once at Open. The oldest
