@@ -66,7 +66,7 @@ func (db *DB) logBounces(tx *bolt.Tx, before, after *Message) error {
 		rows++
 	}
 	if rows > 0 {
-		db.tallyOnCommit(tx, &Stats{Bounces: rows})
+		db.tallyOnCommit(tx, &change{bounces: rows})
 	}
 	return nil
 }

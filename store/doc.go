@@ -70,7 +70,7 @@
 // start-up recovery, notices.go). The same transaction changes the counts
 // behind Stats (stats.go), so a metrics scrape reads no record (Stats: 10
 // µs on 100,000 messages); they are taken from the records once at Open
-// (BenchmarkOpenRecount: 0.1 s for 100,000 two-recipient messages, 1.0 s
+// (BenchmarkOpenRecount: 0.1 s for 100,000 two-recipient messages, 1.1 s
 // for a million). Only List with a filter reads every record; it serves
 // operators.
 //

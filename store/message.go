@@ -224,7 +224,7 @@ func (db *DB) deleteTx(tx *bolt.Tx, id string) (bool, error) {
 		if err := q.Delete(key); err != nil {
 			return false, err
 		}
-		db.tallyOnCommit(tx, &Stats{Quarantined: -1})
+		db.tallyOnCommit(tx, &change{quarantined: -1})
 	default:
 		return false, nil
 	}

@@ -75,7 +75,7 @@ func (db *DB) PruneBounces(ctx context.Context, before time.Time) (bounces int, 
 		n, err := pruneBounces(tx, before)
 		bounces = n
 		if err == nil && n > 0 {
-			db.tallyOnCommit(tx, &Stats{Bounces: -n})
+			db.tallyOnCommit(tx, &change{bounces: -n})
 		}
 		return dirty(err)
 	})

@@ -86,7 +86,7 @@ func (db *DB) moveToQuarantine(tx *bolt.Tx, id string, reason error, logged func
 	if err := bucket(tx, bucketQuarantine).Put(key, v); err != nil {
 		return err
 	}
-	d := Stats{Quarantined: 1}
+	d := change{quarantined: 1}
 	if m, err := DecodeMessage(raw); err == nil {
 		d.count(m, -1) // its body is what failed: it was counted
 	}

@@ -70,69 +70,83 @@ type tally struct {
 // pending message. Fakes of the store use it to count as Stats does (the
 // store itself counts each write's change, and the oldest with an index).
 func (s *Stats) Add(m *Message) {
-	s.count(m, 1)
+	var c change
+	c.count(m, 1)
+	s.apply(&c)
 	if m.Pending() && (s.OldestPendingID == "" || m.Received.Before(s.OldestPending)) {
 		s.OldestPending, s.OldestPendingID = m.Received, m.ID
 	}
 }
 
-// count adds m's counts to s, times sign (1, or -1 to take them away);
+// change is what one write changes in the counts, signed. It is made in
+// the write's transaction and applied to the tally when that commits.
+type change struct {
+	messages, pending, bounces, quarantined int
+	rcpts                                   [StateHeld + 1]int
+	domains                                 []domainChange // one per recipient not yet final
+}
+
+type domainChange struct {
+	domain string
+	n      DomainCount
+}
+
+// count adds m's counts to c, times sign (1, or -1 to take them away);
 // nil counts nothing.
-func (s *Stats) count(m *Message, sign int) {
+func (c *change) count(m *Message, sign int) {
 	if m == nil {
 		return
 	}
-	if s.Recipients == nil {
-		s.Recipients, s.Domains = map[State]int{}, map[string]DomainCount{}
-	}
-	s.Messages += sign
+	c.messages += sign
 	if m.Pending() {
-		s.Pending += sign
+		c.pending += sign
 	}
 	for i := range m.Recipients {
 		r := &m.Recipients[i]
-		s.Recipients[r.State] += sign
-		if r.State.Final() {
-			continue
+		if int(r.State) < len(c.rcpts) {
+			c.rcpts[r.State] += sign
 		}
-		d := Domain(r.Addr)
-		dc := s.Domains[d]
+		var n DomainCount
 		switch r.State {
 		case StateQueued:
-			dc.Queued += sign
+			n.Queued = sign
 		case StateDeferred:
-			dc.Deferred += sign
+			n.Deferred = sign
 		case StateHeld:
-			dc.Held += sign
+			n.Held = sign
+		default:
+			continue // final
 		}
-		s.Domains[d] = dc
+		c.domains = append(c.domains, domainChange{Domain(r.Addr), n})
 	}
 }
 
-// merge adds the counts of d (a change, signed) to s, dropping those that
-// fall to zero.
-func (s *Stats) merge(d *Stats) {
+// apply adds c to s, dropping the counts that fall to zero.
+func (s *Stats) apply(c *change) {
 	if s.Recipients == nil {
 		s.Recipients, s.Domains = map[State]int{}, map[string]DomainCount{}
 	}
-	s.Messages += d.Messages
-	s.Pending += d.Pending
-	s.Bounces += d.Bounces
-	s.Quarantined += d.Quarantined
-	for st, n := range d.Recipients {
-		if s.Recipients[st] += n; s.Recipients[st] == 0 {
-			delete(s.Recipients, st)
+	s.Messages += c.messages
+	s.Pending += c.pending
+	s.Bounces += c.bounces
+	s.Quarantined += c.quarantined
+	for st, n := range c.rcpts {
+		if n == 0 {
+			continue
+		}
+		if s.Recipients[State(st)] += n; s.Recipients[State(st)] == 0 {
+			delete(s.Recipients, State(st))
 		}
 	}
-	for dom, n := range d.Domains {
-		dc := s.Domains[dom]
-		dc.Queued += n.Queued
-		dc.Deferred += n.Deferred
-		dc.Held += n.Held
+	for _, d := range c.domains {
+		dc := s.Domains[d.domain]
+		dc.Queued += d.n.Queued
+		dc.Deferred += d.n.Deferred
+		dc.Held += d.n.Held
 		if dc == (DomainCount{}) {
-			delete(s.Domains, dom)
+			delete(s.Domains, d.domain)
 		} else {
-			s.Domains[dom] = dc
+			s.Domains[d.domain] = dc
 		}
 	}
 }
@@ -145,18 +159,18 @@ func (db *DB) change(tx *bolt.Tx, id string, before, after *Message) error {
 	if err := markArrival(tx, id, before, after); err != nil {
 		return err
 	}
-	var d Stats
-	d.count(before, -1)
-	d.count(after, 1)
-	db.tallyOnCommit(tx, &d)
+	c := &change{}
+	c.count(before, -1)
+	c.count(after, 1)
+	db.tallyOnCommit(tx, c)
 	return nil
 }
 
-// tallyOnCommit adds d to the tally once tx commits.
-func (db *DB) tallyOnCommit(tx *bolt.Tx, d *Stats) {
+// tallyOnCommit adds c to the tally once tx commits.
+func (db *DB) tallyOnCommit(tx *bolt.Tx, c *change) {
 	tx.OnCommit(func() {
 		db.tally.mu.Lock()
-		db.tally.s.merge(d)
+		db.tally.s.apply(c)
 		db.tally.mu.Unlock()
 	})
 }
@@ -180,7 +194,9 @@ func (db *DB) recount() error {
 		c.Bounces = bucket(tx, bucketBounces).Stats().KeyN
 		return bucket(tx, bucketMsgs).ForEach(func(_, v []byte) error {
 			if m, err := DecodeMessage(v); err == nil {
-				c.count(m, 1)
+				var d change
+				d.count(m, 1)
+				c.apply(&d)
 			}
 			return nil
 		})
