@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/outbox-mta/outbox/queue/dsn"
@@ -17,7 +16,7 @@ import (
 
 // List returns the messages matching f (see store.Filter), one page.
 func (q *Queue) List(ctx context.Context, f store.Filter) ([]*store.Message, error) {
-	f.Domain = strings.ToLower(f.Domain)
+	f.Domain = store.NormalizeDomain(f.Domain)
 	ms, err := q.store.List(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("queue: list: %w", err)
@@ -34,6 +33,16 @@ func (q *Queue) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
 		return nil, fmt.Errorf("queue: quarantined: %w", err)
 	}
 	return qs, nil
+}
+
+// SpoolStats counts the spool: messages, pending ones and the oldest,
+// recipients by state and by domain (store.Stats).
+func (q *Queue) SpoolStats(ctx context.Context) (store.Stats, error) {
+	s, err := q.store.Stats(ctx)
+	if err != nil {
+		return s, fmt.Errorf("queue: stats: %w", err)
+	}
+	return s, nil
 }
 
 // Get returns one message's record.
@@ -73,7 +82,7 @@ func (q *Queue) Flush(ctx context.Context, id string) error {
 	}
 	for i := range m.Recipients {
 		if s := m.Recipients[i].State; s == store.StateQueued || s == store.StateDeferred {
-			q.dest.clear(domainOf(m.Recipients[i].Addr))
+			q.dest.clear(store.Domain(m.Recipients[i].Addr))
 		}
 	}
 	now := q.clock.Now()
@@ -94,13 +103,13 @@ func (q *Queue) Flush(ctx context.Context, id string) error {
 // FlushDomain flushes, in every message, the pending recipients in domain,
 // and returns how many messages had one.
 func (q *Queue) FlushDomain(ctx context.Context, domain string) (int, error) {
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	domain = store.NormalizeDomain(domain)
 	if domain == "" {
 		return 0, errors.New("queue: flush domain: empty domain")
 	}
 	q.dest.clear(domain)
 	return q.flushPages(ctx, store.Filter{Domain: domain}, func(r *store.Recipient) bool {
-		return domainOf(r.Addr) == domain
+		return store.Domain(r.Addr) == domain
 	})
 }
 

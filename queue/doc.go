@@ -53,8 +53,10 @@
 //   - Delivery status notifications (RFC 3464). When a recipient bounces,
 //     the message's sender is not null and Options.DSN is on, the Update
 //     that bounces also sets DSNPending; then the notice is built with
-//     Options.Notify (queue/dsn), spooled from the null sender <> to the
-//     sender, and a second Update clears DSNPending and sets DSNID. Run
+//     queue/dsn (notice.go, Reporting-MTA Options.Hostname), spooled from
+//     the null sender <> to the sender, and a second Update clears
+//     DSNPending and sets DSNID. Delay warnings take the same path
+//     (WarnDelay); queue/maintenance decides when to call it. Run
 //     retries notices left pending by a crash (at worst one duplicate,
 //     never a lost one); the recipients it is about are those of the latest
 //     bounce batch (one attempt stamps its recipients with one time). One
@@ -70,7 +72,8 @@
 //     lost to a crash between the commit and the notice is not recovered:
 //     whether the next hop took the request is not kept in the spool.
 //   - The operator's commands used by queue/admin: List, Get, Headers,
-//     Flush, FlushDomain, FlushAll, Hold, Release, Delete, Bounces; and the
+//     Flush, FlushDomain, FlushAll, Hold, Release, Delete, Bounces,
+//     SpoolStats (the store's count, store.Stats); and the
 //     listener's spool interface: NewBody and Enqueue.
 //
 // # What it must never import
@@ -78,9 +81,8 @@
 // bbolt, go-smtp or anything network: it sees the spool through its Store
 // interface and SMTP through its Deliverer interface, both defined here and
 // satisfied by *store.DB and *delivery.Deliverer. It uses package delivery
-// for its types only, and never imports queue/dsn (the notice builder is an
-// Options field wired by cmd), queue/admin or queue/submission, which
-// import it.
+// for its types only, queue/dsn to build notices, and never imports
+// queue/admin or queue/submission, which import it.
 //
 // # Contract
 //

@@ -80,7 +80,7 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 		if len(events) == 0 {
 			return errNoChange // nothing to write
 		}
-		if len(notice) > 0 && q.dsnOwed(sm) {
+		if len(notice) > 0 && q.noticesOn(sm) {
 			sm.DSNPending = true
 		}
 		after = cloneMessage(sm)
@@ -109,8 +109,8 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 	for _, ev := range events {
 		q.logEvent(m.ID, ev)
 	}
-	if len(notice) > 0 && q.dsnOwed(&after) {
-		q.sendDSN(ctx, &after, notice)
+	if len(notice) > 0 && q.noticesOn(&after) {
+		q.sendNotice(ctx, &after, notice)
 	}
 }
 

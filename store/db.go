@@ -58,6 +58,7 @@ const (
 	bucketPrefixes   = "prefixes"   // ID → Message.Prefix, when not empty (body.go)
 	bucketNotices    = "notices"    // ID → empty, while Message.DSNPending (notices.go)
 	bucketFinished   = "finished"   // 8-byte BE Received nanos + ID → empty, once Message.Done (finished.go)
+	bucketArrival    = "arrival"    // 8-byte BE Received nanos + ID → empty, while Message.Pending (arrival.go)
 )
 
 // bucket returns a bucket created by recover at Open.
@@ -82,6 +83,8 @@ type DB struct {
 	stopped chan struct{} // closed when the committer has exited
 
 	fail failState // fail-stop (failure.go)
+
+	tally tally // the counts behind Stats (stats.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -130,6 +133,10 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err := db.recover(); err != nil {
 		db.closeBolt()
 		return nil, err
+	}
+	if err := db.recount(); err != nil {
+		db.closeBolt()
+		return nil, fmt.Errorf("store: count %s: %w", db.dir, err)
 	}
 	go db.commitLoop()
 	return db, nil

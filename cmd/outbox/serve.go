@@ -134,7 +134,7 @@ func serve(ctx context.Context, cfg *config.Config, lc lifecycle, log *slog.Logg
 	}
 	defer deliverer.Close()
 
-	q, err := queue.New(db, deliverer, queueOptions(cfg, db, log))
+	q, err := queue.New(db, deliverer, queueOptions(cfg, log))
 	if err != nil {
 		return err
 	}
