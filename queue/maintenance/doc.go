@@ -17,4 +17,7 @@
 // null sender through the queue, like bounces; store.Message.DelayWarned
 // makes them once per message. The flag is set after the notice is queued:
 // a crash in between sends the warning twice rather than never.
+//
+// Never imports: cmd/..., config, queue/admin/..., queue/submission, queue/metrics.
+// Never imports directly: delivery/....
 package maintenance

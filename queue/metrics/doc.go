@@ -14,7 +14,11 @@
 // Options.SpoolMaxAge so frequent scrapes of a big queue do not each scan
 // the spool.
 //
-// It must never import config (cmd maps the configuration onto Options) or
-// delivery. There is no package-level state: two Metrics in one process (as
-// in tests) are independent.
+// It must never import config (cmd maps the configuration onto Options),
+// and it calls nothing of delivery (the queue it reads does). There is no
+// package-level state: two Metrics in one process (as in tests) are
+// independent.
+//
+// Never imports: cmd/..., config, queue/admin/..., queue/submission, queue/maintenance.
+// Never imports directly: delivery/....
 package metrics
