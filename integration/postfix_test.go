@@ -307,7 +307,7 @@ max_retry_interval = "1h"`)
 	d.cli("queue", "flush", id)
 
 	// The state after the retry. Under all-or-nothing the recipients not
-	// bounced are "retried later together" (issue 3): ok must not be
+	// bounced are "retried later together" (delivery/doc.go): ok must not be
 	// delivered while later is refused.
 	if got := recipients(retried); !mapsEqual(got, want) {
 		t.Errorf("after %d attempts of %s: states %v, want %v\n%s", refusals, later, got, want, showJSON(retried))
