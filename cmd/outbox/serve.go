@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,17 +27,15 @@ import (
 // store → deliverer → queue → listeners → services; and stops in the
 // reverse order.
 func runServe(ctx context.Context, c *cli, args []string) int {
-	fs := flag.NewFlagSet("outbox serve", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	v := newVerbFlags(c, "serve")
+	fs := v.fs
 	configFile := fs.String("config", "", "configuration `FILE` (default: embedded defaults)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, ok := v.parse(args)
+	if !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(c.stderr, "outbox serve: unexpected argument %q\n", fs.Arg(0))
+	if len(pos) > 0 {
+		fmt.Fprintf(c.stderr, "outbox serve: unexpected argument %q\n", pos[0])
 		return exitUsage
 	}
 	// SIGHUP's default action kills the process: take it over before
