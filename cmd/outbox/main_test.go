@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 )
@@ -87,5 +88,21 @@ func TestFlagsAfterArguments(t *testing.T) {
 	code, _, errOut := runCLI("config", "check", "extra", "--config", "/nonexistent.toml")
 	if code != exitUsage || !strings.Contains(errOut, `unexpected argument "extra"`) {
 		t.Errorf("exit %d, stderr %q; want 2 and the stray argument named", code, errOut)
+	}
+}
+
+// TestREADMEListsTheTable: README's CLI reference has a row for every verb
+// whose synopsis is the table's (the admin flags are said once, above it).
+func TestREADMEListsTheTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(readme), `\|`, "|")
+	for _, cmd := range commands() {
+		row := "| `outbox " + strings.TrimSpace(cmd.name+" "+cmd.args) + "` |"
+		if !strings.Contains(text, row) {
+			t.Errorf("README.md has no row %s", row)
+		}
 	}
 }
