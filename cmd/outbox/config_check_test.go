@@ -32,26 +32,35 @@ type verbCase struct {
 
 func (tt verbCase) run(t *testing.T, verb func(context.Context, *cli, []string) int) {
 	t.Helper()
-	code, stdout, stderr := runVerbIO(t, verb, strings.NewReader(""), tt.args...)
-	if code != tt.code {
-		t.Errorf("exit status %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, stdout, stderr)
-	}
-	for _, want := range tt.stdout {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("stdout lacks %q:\n%s", want, stdout)
-		}
-	}
-	for _, want := range tt.stderr {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, stderr)
-		}
-	}
+	stdout, stderr := checkVerbRun(t, verb, tt.args, tt.code, tt.stdout, tt.stderr)
 	if tt.nostdout && stdout != "" {
 		t.Errorf("stdout = %q, want nothing", stdout)
 	}
 	if tt.stderrNone && stderr != "" {
 		t.Errorf("stderr = %q, want nothing", stderr)
 	}
+}
+
+// checkVerbRun runs verb with args and fails t unless it exits with code
+// and its stdout and stderr contain each of wantOut and wantErr. It returns
+// what the verb printed.
+func checkVerbRun(t *testing.T, verb func(context.Context, *cli, []string) int, args []string, code int, wantOut, wantErr []string) (stdout, stderr string) {
+	t.Helper()
+	got, stdout, stderr := runVerbIO(t, verb, strings.NewReader(""), args...)
+	if got != code {
+		t.Errorf("exit status %d, want %d\nstdout: %s\nstderr: %s", got, code, stdout, stderr)
+	}
+	for _, want := range wantOut {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, want := range wantErr {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	return stdout, stderr
 }
 
 func TestConfigCheck(t *testing.T) {
