@@ -1,7 +1,8 @@
 // Command outbox is the Outbox daemon and its admin CLI.
 //
 // Every verb lives in a file of its own (serve.go, queue_list.go, ...); this
-// file only dispatches. Exit status: 0 ok, 1 error, 2 usage; serve exits 75
+// file holds the verb table, the one place each verb's usage is written, and
+// dispatches. verb.go parses every verb's flags the same way. Exit status: 0 ok, 1 error, 2 usage; serve exits 75
 // when the spool failed (see exitSpoolFailed) and 65 on a damaged spool
 // (exitDamaged).
 package main
