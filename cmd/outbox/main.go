@@ -89,14 +89,15 @@ func main() {
 
 // dispatch finds the verb named by args (longest match first, aliases
 // included) and runs it. "help", -h and --help print the verb table; the
-// first word of a group of verbs alone ("queue") lists the group's verbs.
+// first word of a group of verbs alone ("queue") lists the group's verbs, as
+// a usage error, or with -h as help.
 func dispatch(ctx context.Context, c *cli, args []string) int {
 	// Installed as /usr/sbin/sendmail (a symlink), the binary is sendmail.
 	if filepath.Base(args[0]) == "sendmail" {
 		return runSendmail(ctx, c, args[1:])
 	}
 	rest := args[1:]
-	if len(rest) > 0 && (rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help") {
+	if len(rest) > 0 && isHelp(rest[0]) {
 		writeUsage(c.stdout, "")
 		return exitOK
 	}
@@ -104,6 +105,10 @@ func dispatch(ctx context.Context, c *cli, args []string) int {
 		return cmd.run(ctx, c, rest[n:])
 	}
 	if len(rest) > 0 && isGroup(rest[0]) {
+		if len(rest) == 2 && isHelp(rest[1]) {
+			writeUsage(c.stdout, rest[0])
+			return exitOK
+		}
 		if len(rest) > 1 {
 			fmt.Fprintf(c.stderr, "outbox: unknown command %q\n\n", strings.Join(rest, " "))
 		}
@@ -134,6 +139,10 @@ func matchVerb(args []string) (command, int) {
 		}
 	}
 	return best, n
+}
+
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "--help"
 }
 
 // isGroup reports whether word is the first word of verbs with sub-verbs

@@ -46,6 +46,10 @@ func TestGroupListsItsVerbs(t *testing.T) {
 			t.Errorf("outbox queue: %q listed = %v, want %v\n%s", cmd.name, listed, inGroup, errOut)
 		}
 	}
+	code, out, errOut = runCLI("queue", "-h")
+	if code != exitOK || errOut != "" || !strings.Contains(out, "outbox queue list") || strings.Contains(out, "outbox serve") {
+		t.Errorf("outbox queue -h: exit %d, stdout %q, stderr %q; want 0 and the queue verbs on stdout", code, out, errOut)
+	}
 	code, _, errOut = runCLI("queue", "frobnicate")
 	if code != exitUsage || !strings.Contains(errOut, `unknown command "queue frobnicate"`) || !strings.Contains(errOut, "outbox queue list") {
 		t.Errorf("outbox queue frobnicate: exit %d, stderr %q; want 2, unknown command and the queue verbs", code, errOut)
