@@ -16,16 +16,9 @@ import (
 // problem found.
 func runConfigCheck(ctx context.Context, c *cli, args []string) int {
 	v := newVerbFlags(c, "config check")
-	fs := v.fs
-	path := fs.String("config", "", "configuration `FILE`; default: the embedded defaults")
-	pos, code, ok := v.parse(args)
-	if !ok {
+	path := v.fs.String("config", "", "configuration `FILE`; default: the embedded defaults")
+	if code, ok := v.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(c.stderr, "outbox config check: unexpected argument %q\n", pos[0])
-		fs.Usage()
-		return exitUsage
 	}
 	name := *path
 	if name == "" {

@@ -28,15 +28,9 @@ import (
 // reverse order.
 func runServe(ctx context.Context, c *cli, args []string) int {
 	v := newVerbFlags(c, "serve")
-	fs := v.fs
-	configFile := fs.String("config", "", "configuration `FILE` (default: embedded defaults)")
-	pos, code, ok := v.parse(args)
-	if !ok {
+	configFile := v.fs.String("config", "", "configuration `FILE` (default: embedded defaults)")
+	if code, ok := v.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(c.stderr, "outbox serve: unexpected argument %q\n", pos[0])
-		return exitUsage
 	}
 	// SIGHUP's default action kills the process: take it over before
 	// anything else, so that an early `systemctl reload` is harmless.

@@ -17,16 +17,10 @@ import (
 // checked: none there, or the daemon is running on it.
 func runSpoolCheck(ctx context.Context, c *cli, args []string) int {
 	v := newVerbFlags(c, "spool check")
-	fs := v.fs
-	dir := fs.String("spool", "", "spool `DIR` (default: spool.dir of --config)")
-	configFile := fs.String("config", "", "configuration `FILE` whose spool.dir to check")
-	pos, code, ok := v.parse(args)
-	if !ok {
+	dir := v.fs.String("spool", "", "spool `DIR` (default: spool.dir of --config)")
+	configFile := v.fs.String("config", "", "configuration `FILE` whose spool.dir to check")
+	if code, ok := v.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(c.stderr, "outbox spool check: unexpected argument %q\n", pos[0])
-		return exitUsage
 	}
 	spool, lock, err := spoolDir(*dir, *configFile)
 	if err != nil {
