@@ -78,11 +78,19 @@
 //
 // # What it must never import
 //
-// bbolt, go-smtp or anything network: it sees the spool through its Store
-// interface and SMTP through its Deliverer interface, both defined here and
-// satisfied by *store.DB and *delivery.Deliverer. It uses package delivery
-// for its types only, queue/dsn to build notices, and never imports
-// queue/admin or queue/submission, which import it.
+// It sees the spool through its Store interface and SMTP through its
+// Deliverer interface, both defined here and satisfied by *store.DB and
+// *delivery.Deliverer; it imports store and delivery for their types only,
+// and never bbolt, go-smtp or the network itself. It imports queue/dsn to
+// build notices. The packages that serve the operator, the listener and the
+// scheduled jobs sit beside it or above it: queue/admin and
+// queue/submission do not import it (cmd wires them to it), and
+// queue/maintenance and queue/metrics do, so it never imports any of them.
+//
+// Never imports: cmd/..., config, queue/admin/..., queue/submission, queue/maintenance,
+// queue/metrics.
+// Never imports directly: go.etcd.io/bbolt, github.com/emersion/go-smtp, github.com/miekg/dns,
+// net.
 //
 // # Contract
 //

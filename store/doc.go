@@ -9,6 +9,9 @@
 // listener, the queue, the admin interface) see *DB, Message and the
 // functions below.
 //
+// Never imports: cmd/..., config, queue/..., delivery/..., mxresolve/..., net,
+// github.com/emersion/go-smtp, github.com/miekg/dns.
+//
 // # Durability contract
 //
 //   - Enqueue returns nil only after the message — envelope, every

@@ -17,4 +17,7 @@
 // sender like a bounce notice and sets store.Message.DelayWarned, once per
 // message (Queue.WarnDelay; a crash in between sends it twice rather than
 // never).
+//
+// Never imports: cmd/..., config, queue/admin/..., queue/submission, queue/metrics.
+// Never imports directly: delivery/..., queue/dsn.
 package maintenance

@@ -18,7 +18,11 @@
 // Options.MaxConnections connections at once, so idle keep-alive clients
 // cannot use up the daemon's file descriptors.
 //
-// It must never import config (cmd maps the configuration onto Options) or
-// delivery. There is no package-level state: two Metrics in one process (as
-// in tests) are independent.
+// It must never import config (cmd maps the configuration onto Options),
+// and it calls nothing of delivery (the queue it reads does). There is no
+// package-level state: two Metrics in one process (as in tests) are
+// independent.
+//
+// Never imports: cmd/..., config, queue/admin/..., queue/submission, queue/maintenance.
+// Never imports directly: delivery/....
 package metrics
