@@ -13,6 +13,9 @@
 //
 // It must never import the store, the queue or config: the queue calls
 // Deliver and commits the Result; delivery knows nothing about durability.
+// It shares delivery/sevenbit with the listener.
+//
+// Never imports: cmd/..., config, store/..., queue/..., go.etcd.io/bbolt.
 //
 // # Contract
 //

@@ -59,16 +59,20 @@ func TestRelayFailoverAndAuth(t *testing.T) {
 	}
 }
 
+// relayAuthCase is a relay server's AUTH offer and what delivery to it must
+// do.
+type relayAuthCase struct {
+	name     string
+	server   smtptest.Options
+	relay    RelayServer
+	status   Status
+	wantAuth []smtptest.Auth
+}
+
 func TestRelayAuth(t *testing.T) {
 	pki := newPKI(t, "relay.test")
 	clientPKI := newPKI(t, "client.test")
-	tests := []struct {
-		name     string
-		server   smtptest.Options
-		relay    RelayServer
-		status   Status
-		wantAuth []smtptest.Auth
-	}{
+	tests := []relayAuthCase{
 		{
 			name:     "CRAM-MD5 preferred",
 			server:   smtptest.Options{TLSConfig: pki.serverConfig(), AuthMechs: []string{"PLAIN", "LOGIN", "CRAM-MD5"}},
@@ -122,29 +126,33 @@ func TestRelayAuth(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.server.Users = map[string]string{"app": "s3cret"}
-			srv := startServer(t, "127.0.0.4", tt.server)
-			relay := tt.relay
-			relay.Host = "relay.test"
-			relay.Username = "app"
-			if relay.Password == "" {
-				relay.Password = "s3cret"
-			}
-			port := "587"
-			if relay.TLSMode == TLSModeNone {
-				port = "25"
-			}
-			dl := &mapDialer{to: map[string]string{"relay.test:" + port: srv.Addr}}
-			d := relayDeliverer(t, dl, relay)
-			res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test"))
-			if r := res.Rcpts[0]; r.Status != tt.status {
-				t.Fatalf("status %v (%v), want %v", r.Status, r.Reply, tt.status)
-			}
-			if got := srv.Auths(); !slices.Equal(got, tt.wantAuth) {
-				t.Errorf("auths = %v, want %v", got, tt.wantAuth)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { runRelayAuthCase(t, tt) })
+	}
+}
+
+// runRelayAuthCase delivers one message through the relay of tt, as user
+// "app", and checks its outcome and the AUTH the server saw.
+func runRelayAuthCase(t *testing.T, tt relayAuthCase) {
+	tt.server.Users = map[string]string{"app": "s3cret"}
+	srv := startServer(t, "127.0.0.4", tt.server)
+	relay := tt.relay
+	relay.Host = "relay.test"
+	relay.Username = "app"
+	if relay.Password == "" {
+		relay.Password = "s3cret"
+	}
+	port := "587"
+	if relay.TLSMode == TLSModeNone {
+		port = "25"
+	}
+	dl := &mapDialer{to: map[string]string{"relay.test:" + port: srv.Addr}}
+	d := relayDeliverer(t, dl, relay)
+	res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test"))
+	if r := res.Rcpts[0]; r.Status != tt.status {
+		t.Fatalf("status %v (%v), want %v", r.Status, r.Reply, tt.status)
+	}
+	if got := srv.Auths(); !slices.Equal(got, tt.wantAuth) {
+		t.Errorf("auths = %v, want %v", got, tt.wantAuth)
 	}
 }
 

@@ -10,6 +10,8 @@
 // store or config: delivery consumes it, cmd configures it with plain
 // fields. Its test server lives in mxresolve/dnstest.
 //
+// Never imports: cmd/..., config, store/..., queue/..., delivery/....
+//
 // # Contract of Resolver.Lookup
 //
 // The domain is normalised first: trailing dot removed, lower case, UTF-8

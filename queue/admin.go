@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/outbox-mta/outbox/queue/dsn"
@@ -25,7 +24,7 @@ func (q *Queue) Ops() *Ops { return &Ops{q: q} }
 
 // List returns the messages matching f (see store.Filter), one page.
 func (op *Ops) List(ctx context.Context, f store.Filter) ([]*store.Message, error) {
-	f.Domain = strings.ToLower(f.Domain)
+	f.Domain = store.NormalizeDomain(f.Domain)
 	ms, err := op.q.store.List(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("queue: list: %w", err)
@@ -42,6 +41,16 @@ func (op *Ops) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
 		return nil, fmt.Errorf("queue: quarantined: %w", err)
 	}
 	return qs, nil
+}
+
+// SpoolStats counts the spool: messages, pending ones and the oldest,
+// recipients by state and by domain (store.Stats).
+func (op *Ops) SpoolStats(ctx context.Context) (store.Stats, error) {
+	s, err := op.q.store.Stats(ctx)
+	if err != nil {
+		return s, fmt.Errorf("queue: stats: %w", err)
+	}
+	return s, nil
 }
 
 // Get returns one message's record.
@@ -81,7 +90,7 @@ func (op *Ops) Flush(ctx context.Context, id string) error {
 	}
 	for i := range m.Recipients {
 		if s := m.Recipients[i].State; s == store.StateQueued || s == store.StateDeferred {
-			op.q.dest.clear(domainOf(m.Recipients[i].Addr))
+			op.q.dest.clear(store.Domain(m.Recipients[i].Addr))
 		}
 	}
 	now := op.q.clock.Now()
@@ -102,13 +111,13 @@ func (op *Ops) Flush(ctx context.Context, id string) error {
 // FlushDomain flushes, in every message, the pending recipients in domain,
 // and returns how many messages had one.
 func (op *Ops) FlushDomain(ctx context.Context, domain string) (int, error) {
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	domain = store.NormalizeDomain(domain)
 	if domain == "" {
 		return 0, errors.New("queue: flush domain: empty domain")
 	}
 	op.q.dest.clear(domain)
 	return op.flushPages(ctx, store.Filter{Domain: domain}, func(r *store.Recipient) bool {
-		return domainOf(r.Addr) == domain
+		return store.Domain(r.Addr) == domain
 	})
 }
 

@@ -55,8 +55,10 @@
 //   - Delivery status notifications (RFC 3464). When a recipient bounces,
 //     the message's sender is not null and Options.DSN is on, the Update
 //     that bounces also sets DSNPending; then the notice is built with
-//     Options.Notify (queue/dsn), spooled from the null sender <> to the
-//     sender, and a second Update clears DSNPending and sets DSNID. Run
+//     queue/dsn (notice.go, Reporting-MTA Options.Hostname), spooled from
+//     the null sender <> to the sender, and a second Update clears
+//     DSNPending and sets DSNID. Delay warnings take the same path
+//     (WarnDelay); queue/maintenance decides when to call it. Run
 //     retries notices left pending by a crash (at worst one duplicate,
 //     never a lost one); the recipients it is about are those of the latest
 //     bounce batch (one attempt stamps its recipients with one time). One
@@ -73,7 +75,8 @@
 //     whether the next hop took the request is not kept in the spool.
 //   - The operator's commands used by queue/admin (Ops, from Queue.Ops):
 //     List, Get, Headers, Flush, FlushDomain, FlushAll, Hold, Release,
-//     Delete, Bounces, Quarantined.
+//     Delete, Bounces, Quarantined, SpoolStats (the store's count,
+//     store.Stats).
 //
 // The listener does not go through the queue: it writes to the store and
 // tells the queue with Spooled (its Waker). The listener's traffic
@@ -81,12 +84,19 @@
 //
 // # What it must never import
 //
-// bbolt, go-smtp or anything network: it sees the spool through its Store
-// interface and SMTP through its Deliverer interface, both defined here and
-// satisfied by *store.DB and *delivery.Deliverer. It uses package delivery
-// for its types only, and never imports queue/dsn (the notice builder is an
-// Options field wired by cmd), queue/admin or queue/submission, which
-// import it.
+// It sees the spool through its Store interface and SMTP through its
+// Deliverer interface, both defined here and satisfied by *store.DB and
+// *delivery.Deliverer; it imports store and delivery for their types only,
+// and never bbolt, go-smtp or the network itself. It imports queue/dsn to
+// build notices. The packages that serve the operator, the listener and the
+// scheduled jobs sit beside it or above it: queue/admin and
+// queue/submission do not import it (cmd wires them to it), and
+// queue/maintenance and queue/metrics do, so it never imports any of them.
+//
+// Never imports: cmd/..., config, queue/admin/..., queue/submission, queue/maintenance,
+// queue/metrics.
+// Never imports directly: go.etcd.io/bbolt, github.com/emersion/go-smtp, github.com/miekg/dns,
+// net.
 //
 // # Contract
 //

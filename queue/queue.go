@@ -34,6 +34,8 @@ type Store interface {
 	Probe(ctx context.Context) error
 	// Quarantined lists the messages set aside as unreadable.
 	Quarantined(ctx context.Context) ([]store.Quarantined, error)
+	// Stats counts the spool (store/stats.go).
+	Stats(ctx context.Context) (store.Stats, error)
 }
 
 var _ Store = (*store.DB)(nil)
@@ -46,13 +48,6 @@ type Deliverer interface {
 }
 
 var _ Deliverer = (*delivery.Deliverer)(nil)
-
-// NotifyFunc builds the body of a delivery status notification (RFC 3464)
-// for m's sender about rcpts, settled in one attempt: bounced ones (failed)
-// and delivered ones owed a NOTIFY=SUCCESS notice (relayed). The returned
-// bytes are a complete message (headers and body, CRLF line endings) ready
-// to spool; the queue sends it from the null sender.
-type NotifyFunc func(m *store.Message, rcpts []store.Recipient) ([]byte, error)
 
 // Errors returned by the queue.
 var (
@@ -90,10 +85,11 @@ type Options struct {
 	// Workers.
 	WarmupRate int
 	// DSN enables delivery status notifications to the sender on bounce.
-	// When set, Notify must be set too.
+	// When set, Hostname must be set too.
 	DSN bool
-	// Notify builds DSN bodies (cmd wires queue/dsn here).
-	Notify NotifyFunc
+	// Hostname is the Reporting-MTA of notices (RFC 3464 §2.2.2), bounce
+	// notices and delay warnings alike (notice.go).
+	Hostname string
 	// Logger receives one line per delivery, deferral and bounce. Default
 	// slog.Default(). The queue adds component=queue.
 	Logger *slog.Logger
@@ -175,8 +171,8 @@ func New(st Store, d Deliverer, opts Options) (*Queue, error) {
 	if st == nil || d == nil {
 		return nil, errors.New("queue: New needs a store and a deliverer")
 	}
-	if opts.DSN && opts.Notify == nil {
-		return nil, errors.New("queue: Options.DSN is set but Options.Notify is nil")
+	if opts.DSN && opts.Hostname == "" {
+		return nil, errors.New("queue: Options.DSN is set but Options.Hostname is empty")
 	}
 	opts.setDefaults()
 	return &Queue{
@@ -190,9 +186,6 @@ func New(st Store, d Deliverer, opts Options) (*Queue, error) {
 		st:    counters{duration: newHistogram()},
 	}, nil
 }
-
-// NewBody starts a message body in the spool, for EnqueueNotice.
-func (q *Queue) NewBody() (*store.Body, error) { return q.store.NewBody() }
 
 // Spooled tells the queue of a commit another writer made to its spool
 // (the listener's Enqueue), with its error. A new message is due now, so
@@ -210,18 +203,9 @@ func (q *Queue) Spooled(err error) {
 	q.Wake()
 }
 
-// EnqueueNotice durably spools m with body b, a notice Outbox writes
-// itself (a delay warning), and wakes the scheduler so it is delivered at
-// once. Recipients with no state are Queued, due at reception; a zero
-// Received is now. It counts the notice in Stats.DSNs.
-func (q *Queue) EnqueueNotice(ctx context.Context, m *store.Message, b *store.Body) error {
-	if err := q.enqueue(ctx, m, b); err != nil {
-		return err
-	}
-	q.st.dsns.Add(1)
-	return nil
-}
-
+// enqueue durably spools m with body b, a notice the queue writes itself,
+// and wakes the dispatcher so it is delivered at once. Recipients with no
+// state are Queued, due at reception; a zero Received is now.
 func (q *Queue) enqueue(ctx context.Context, m *store.Message, b *store.Body) error {
 	now := q.clock.Now()
 	if m.Received.IsZero() {

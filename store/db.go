@@ -53,6 +53,7 @@ const (
 	bucketPrefixes   = "prefixes"   // ID → Message.Prefix, when not empty (body.go)
 	bucketNotices    = "notices"    // ID → empty, while Message.DSNPending (notices.go)
 	bucketFinished   = "finished"   // 8-byte BE Received nanos + ID → empty, once Message.Done (finished.go)
+	bucketArrival    = "arrival"    // 8-byte BE Received nanos + ID → empty, while Message.Pending (arrival.go)
 )
 
 // bucket returns a bucket created by recover at Open.
@@ -77,6 +78,8 @@ type DB struct {
 	stopped chan struct{} // closed when the committer has exited
 
 	fail failState // fail-stop (failure.go)
+
+	tally tally // the counts behind Stats (stats.go)
 
 	// failCommit, when set, is called before each commit, and a non-nil
 	// error fails that whole batch before anything of it is written. Only
@@ -132,6 +135,10 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err := db.recover(); err != nil {
 		db.closeBolt()
 		return nil, err
+	}
+	if err := db.recount(); err != nil {
+		db.closeBolt()
+		return nil, fmt.Errorf("store: count %s: %w", db.dir, err)
 	}
 	go db.commitLoop()
 	return db, nil

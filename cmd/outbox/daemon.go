@@ -87,7 +87,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 	if d.deliverer, err = newDeliverer(cfg, set, resolver, log); err != nil {
 		return nil, err
 	}
-	if d.queue, err = queue.New(d.db, d.deliverer, queueOptions(cfg, d.db, log)); err != nil {
+	if d.queue, err = queue.New(d.db, d.deliverer, queueOptions(cfg, log)); err != nil {
 		return nil, err
 	}
 	d.live = newLive(set, d.deliverer)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,22 +20,13 @@ import (
 )
 
 // runServe runs the daemon until SIGTERM/SIGINT; SIGHUP reloads the
-// configuration file. It reads top to bottom as the daemon starts: config →
-// store → deliverer → queue → listeners → services; and stops in the
-// reverse order.
+// configuration file: config → daemon (store → deliverer → queue →
+// listeners → services), which stops in the order documented on daemon.
 func runServe(ctx context.Context, c *cli, args []string) int {
-	fs := flag.NewFlagSet("outbox serve", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	configFile := fs.String("config", "", "configuration `FILE` (default: embedded defaults)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(c.stderr, "outbox serve: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	v := newVerbFlags(c, "serve")
+	configFile := v.fs.String("config", "", "configuration `FILE` (default: embedded defaults)")
+	if code, ok := v.parseNoArgs(args); !ok {
+		return code
 	}
 	// SIGHUP's default action kills the process: take it over before
 	// anything else, so that an early `systemctl reload` is harmless.

@@ -38,8 +38,6 @@ func maintenanceOptions(cfg *config.Config, db *store.DB, q *queue.Queue, log *s
 		Retention:       cfg.Spool.Retention.Duration,
 		BounceRetention: cfg.Spool.BounceRetention.Duration,
 		DelayWarning:    cfg.Delivery.DelayWarning.Duration,
-		MaxLifetime:     cfg.Delivery.MaxLifetime.Duration,
-		Hostname:        cfg.Hostname,
 		Logger:          log,
 	}
 }

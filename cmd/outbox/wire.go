@@ -193,7 +193,7 @@ func loadCAs(path string) (*x509.CertPool, error) {
 }
 
 // queueOptions maps the delivery settings onto the scheduler's options.
-func queueOptions(cfg *config.Config, db *store.DB, log *slog.Logger) queue.Options {
+func queueOptions(cfg *config.Config, log *slog.Logger) queue.Options {
 	d := cfg.Delivery
 	atLeastOne := d.AtLeastOne
 	return queue.Options{
@@ -203,7 +203,7 @@ func queueOptions(cfg *config.Config, db *store.DB, log *slog.Logger) queue.Opti
 		MaxRetryInterval: d.MaxRetryInterval.Duration,
 		MaxLifetime:      d.MaxLifetime.Duration,
 		DSN:              d.DSN,
-		Notify:           bounceNotifier(cfg.Hostname, db),
+		Hostname:         cfg.Hostname,
 		Logger:           log,
 	}
 }

@@ -21,6 +21,11 @@
 //   - A client whose socket is missing or refuses connections returns an
 //     error matching ErrNotRunning.
 //
-// This package must never import the queue, delivery or config packages,
-// nor bbolt: it sees the queue only through Queue and plain store types.
+// It sees the queue only through Queue and plain store types: it never
+// imports the queue, delivery or config packages, nor bbolt itself (the
+// store, whose types it uses, does).
+//
+// Never imports: cmd/..., config, queue, queue/dsn, queue/submission, queue/maintenance,
+// queue/metrics, delivery/..., mxresolve/....
+// Never imports directly: go.etcd.io/bbolt.
 package admin

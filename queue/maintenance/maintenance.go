@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -21,14 +20,13 @@ type Store interface {
 	PruneBounces(ctx context.Context, before time.Time) (int, error)
 	Stats(ctx context.Context) (store.Stats, error)
 	List(ctx context.Context, f store.Filter) ([]*store.Message, error)
-	Update(ctx context.Context, id string, fn func(m *store.Message) error) error
-	OpenBody(ctx context.Context, id string) (io.ReadCloser, error)
 }
 
 // Queue is the scheduler as the jobs use it; *queue.Queue satisfies it.
 type Queue interface {
-	NewBody() (*store.Body, error)
-	EnqueueNotice(ctx context.Context, m *store.Message, b *store.Body) error
+	// WarnDelay writes and queues the delay warning about m and marks m
+	// warned; the job only decides when.
+	WarnDelay(ctx context.Context, m *store.Message) error
 	Wake()
 }
 
@@ -57,12 +55,6 @@ type Options struct {
 	// DelayWarning: a sender is warned once when a recipient of its message
 	// is still deferred this long after reception. Zero: no warnings.
 	DelayWarning time.Duration
-	// Hostname is the Reporting-MTA of delay warnings. Required with
-	// DelayWarning.
-	Hostname string
-	// MaxLifetime is how long recipients are retried (reported in delay
-	// warnings as Will-Retry-Until). Zero omits it.
-	MaxLifetime time.Duration
 	// CompactHint: Stats logs a hint to compact when free pages make up at
 	// least this share of a file of at least CompactMinBytes. Defaults
 	// 0.5 and 64 MiB.
@@ -101,9 +93,6 @@ type Runner struct {
 func New(opts Options) (*Runner, error) {
 	if opts.Store == nil || opts.Queue == nil {
 		return nil, errors.New("maintenance: Options.Store and Options.Queue are required")
-	}
-	if opts.DelayWarning > 0 && opts.Hostname == "" {
-		return nil, errors.New("maintenance: Options.Hostname is required with DelayWarning")
 	}
 	if opts.CompactHint <= 0 {
 		opts.CompactHint = DefaultCompactHint

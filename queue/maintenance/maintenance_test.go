@@ -37,7 +37,7 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() { db.Close() })
 	w.db = db
-	w.q, err = queue.New(db, noDeliverer{}, queue.Options{Logger: log})
+	w.q, err = queue.New(db, noDeliverer{}, queue.Options{Hostname: "outbox.test", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestDelayWarningSentOnce(t *testing.T) {
 	late := w.add(t, "late@src.example", store.StateDeferred, store.StateDelivered)
 	w.add(t, "fresh@src.example", store.StateQueued) // never tried: not delayed
 	w.add(t, "", store.StateDeferred)                // null sender: never warned
-	r := w.runner(t, Options{DelayWarning: 4 * time.Hour, Hostname: "outbox.test", MaxLifetime: 5 * 24 * time.Hour})
+	r := w.runner(t, Options{DelayWarning: 4 * time.Hour})
 
 	w.now = t0.Add(3 * time.Hour)
 	if err := r.DelayWarnings(ctx); err != nil {
@@ -219,7 +219,8 @@ func TestDelayWarningSentOnce(t *testing.T) {
 	}
 	body, _ := io.ReadAll(rc)
 	rc.Close()
-	for _, want := range []string{"Action: delayed", "Final-Recipient: rfc822; a@dest.example", "Subject: hello", "X-Outbox-Queue-ID: " + late} {
+	for _, want := range []string{"Action: delayed", "Final-Recipient: rfc822; a@dest.example", "Subject: hello", "X-Outbox-Queue-ID: " + late,
+		"Will-Retry-Until: Thu, 06 Mar 2025 12:00:00 +0000"} { // Received + the queue's MaxLifetime
 		if !strings.Contains(string(body), want) {
 			t.Errorf("notice lacks %q:\n%s", want, body)
 		}

@@ -14,7 +14,7 @@ import (
 // collector turns queue.Stats, ListenerStats and store.Stats into metrics at scrape time.
 type collector struct {
 	q     QueueStats
-	spool *spoolCache // nil without Options.Spool
+	spool *spoolReader // nil without Options.Spool
 	opts  Options
 
 	accepted, delivered, deferred, bounced, attempts *prometheus.Desc
@@ -53,12 +53,12 @@ func newCollector(opts Options, log *slog.Logger) *collector {
 		dnsMisses:      d("dns_cache_misses_total", "DNS questions that sent a query to the DNS server."),
 		dnsEntries:     d("dns_cache_entries", "Answers held in the resolver's cache now."),
 		recipients:     d("queue_recipients", "Recipients in the spool by state (finished ones stay until pruned).", "state"),
-		pending:        d("queue_messages_pending", "Messages with a recipient awaiting delivery."),
-		oldest:         d("queue_oldest_message_age_seconds", "Age of the oldest message with a recipient awaiting delivery; 0 when none."),
+		pending:        d("queue_messages_pending", "Messages with a recipient queued or deferred (one whose only unfinished recipients are held waits for an operator)."),
+		oldest:         d("queue_oldest_message_age_seconds", "Age of the oldest pending message (as in queue_messages_pending); 0 when none."),
 		fileSize:       d("spool_file_bytes", "Size of the spool's bbolt file (it never shrinks)."),
 	}
 	if opts.Spool != nil {
-		c.spool = &spoolCache{src: opts.Spool, maxAge: opts.SpoolMaxAge, now: opts.Now, log: log}
+		c.spool = &spoolReader{src: opts.Spool, log: log}
 	}
 	return c
 }

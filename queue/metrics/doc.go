@@ -10,15 +10,19 @@
 // misses and entries — so no package sprinkles Prometheus calls through its hot
 // paths, and the counts on the endpoint are the very ones in the logs.
 //
-// store.DB.Stats decodes every record; its result is cached for
-// Options.SpoolMaxAge so frequent scrapes of a big queue do not each scan
-// the spool.
+// store.DB.Stats reads no record (the store keeps the counts as it
+// commits), so every scrape reads it afresh and agrees with `outbox queue
+// stats`, which serialises the same count.
 //
 // The HTTP server has read, write and idle timeouts and serves at most
 // Options.MaxConnections connections at once, so idle keep-alive clients
 // cannot use up the daemon's file descriptors.
 //
-// It must never import config (cmd maps the configuration onto Options) or
-// delivery. There is no package-level state: two Metrics in one process (as
-// in tests) are independent.
+// It must never import config (cmd maps the configuration onto Options),
+// and it calls nothing of delivery (the queue it reads does). There is no
+// package-level state: two Metrics in one process (as in tests) are
+// independent.
+//
+// Never imports: cmd/..., config, queue/admin/..., queue/submission, queue/maintenance.
+// Never imports directly: delivery/....
 package metrics

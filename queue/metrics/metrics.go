@@ -53,9 +53,6 @@ var (
 	_ DNSCacheStats = (*mxresolve.Cache)(nil)
 )
 
-// DefaultSpoolMaxAge is how long a spool scan is reused by later scrapes.
-const DefaultSpoolMaxAge = 30 * time.Second
-
 // Options configure New.
 type Options struct {
 	// Queue provides the event counters. Required.
@@ -69,12 +66,9 @@ type Options struct {
 	// DNSCache provides the DNS cache's hits, misses and size. nil (the
 	// cache is off): those metrics are not exported.
 	DNSCache DNSCacheStats
-	// SpoolMaxAge is how long a spool scan is reused. Default
-	// DefaultSpoolMaxAge; negative scans on every scrape.
-	SpoolMaxAge time.Duration
-	// Now is the clock for ages and the cache. Default time.Now.
+	// Now is the clock for ages. Default time.Now.
 	Now func() time.Time
-	// Logger for a failed spool scan and the server. Default
+	// Logger for a failed spool read and the server. Default
 	// slog.Default(); the package adds component=metrics.
 	Logger *slog.Logger
 	// MaxConnections is the most connections served at once; more wait in
@@ -112,9 +106,6 @@ type Metrics struct {
 func New(opts Options) (*Metrics, error) {
 	if opts.Queue == nil {
 		return nil, errors.New("metrics: Options.Queue is required")
-	}
-	if opts.SpoolMaxAge == 0 {
-		opts.SpoolMaxAge = DefaultSpoolMaxAge
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -178,31 +169,26 @@ func (m *Metrics) Shutdown(ctx context.Context) error {
 	return m.srv.Shutdown(ctx)
 }
 
-// spoolCache reuses a spool scan for maxAge.
-type spoolCache struct {
-	src    SpoolStats
-	maxAge time.Duration
-	now    func() time.Time
-	log    *slog.Logger
+// spoolReader reads the spool's counts at each scrape (store.DB.Stats
+// reads no record: the store keeps them as it commits), and keeps the last
+// good ones for a scrape whose read fails.
+type spoolReader struct {
+	src SpoolStats
+	log *slog.Logger
 
-	mu   sync.Mutex // held during a scan: concurrent scrapes wait for one scan
-	at   time.Time
+	mu   sync.Mutex
 	last store.Stats
 	ok   bool
 }
 
-func (c *spoolCache) get(ctx context.Context) (store.Stats, bool) {
+func (c *spoolReader) get(ctx context.Context) (store.Stats, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
-	if c.ok && c.maxAge > 0 && now.Sub(c.at) < c.maxAge {
-		return c.last, true
-	}
 	s, err := c.src.Stats(ctx)
 	if err != nil {
 		c.log.Warn("cannot read spool statistics", "err", err)
 		return c.last, c.ok // stale beats missing
 	}
-	c.last, c.at, c.ok = s, now, true
+	c.last, c.ok = s, true
 	return s, true
 }

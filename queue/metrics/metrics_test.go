@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -25,12 +26,13 @@ func (f fakeListener) ListenerStats() ListenerStats { return ListenerStats(f) }
 
 type fakeSpool struct {
 	s     store.Stats
+	err   error
 	scans int
 }
 
 func (f *fakeSpool) Stats(context.Context) (store.Stats, error) {
 	f.scans++
-	return f.s, nil
+	return f.s, f.err
 }
 
 type fakeDNSCache mxresolve.CacheStats
@@ -125,24 +127,36 @@ func TestEndpointExportsCounters(t *testing.T) {
 	}
 }
 
-func TestSpoolScanIsCached(t *testing.T) {
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	sp := &fakeSpool{s: store.Stats{Recipients: map[store.State]int{}}}
-	m, err := New(Options{Queue: &fakeQueue{}, Spool: sp, SpoolMaxAge: time.Minute, Now: func() time.Time { return now }})
+// Every scrape reads the spool's counts afresh (they cost no scan); a
+// read that fails reports the last good ones rather than none.
+func TestSpoolReadAtEachScrape(t *testing.T) {
+	sp := &fakeSpool{s: store.Stats{Pending: 1, Recipients: map[store.State]int{}}}
+	m, err := New(Options{Queue: &fakeQueue{}, Spool: sp, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := []struct {
-		advance time.Duration
-		scans   int
-	}{{0, 1}, {10 * time.Second, 1}, {49 * time.Second, 1}, {2 * time.Second, 2}, {0, 2}}
-	for i, s := range steps {
-		now = now.Add(s.advance)
-		if _, err := m.Registry().Gather(); err != nil {
+	pending := func() float64 {
+		t.Helper()
+		mfs, err := m.Registry().Gather()
+		if err != nil {
 			t.Fatal(err)
 		}
-		if sp.scans != s.scans {
-			t.Errorf("step %d: %d spool scans, want %d", i, sp.scans, s.scans)
+		for _, mf := range mfs {
+			if mf.GetName() == "outbox_queue_messages_pending" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no outbox_queue_messages_pending")
+		return 0
+	}
+	for i, st := range []struct {
+		pending int
+		err     error
+		want    float64
+	}{{1, nil, 1}, {2, nil, 2}, {3, errors.New("spool closed"), 2}, {4, nil, 4}} {
+		sp.s.Pending, sp.err = st.pending, st.err
+		if got := pending(); got != st.want || sp.scans != i+1 {
+			t.Errorf("scrape %d: pending %v after %d reads, want %v after %d", i+1, got, sp.scans, st.want, i+1)
 		}
 	}
 }

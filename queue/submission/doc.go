@@ -100,5 +100,9 @@
 // error sentinels) and talks to storage through the Spool interface it
 // defines. It must never import queue, delivery, config or cmd, with one
 // exception: delivery/sevenbit, a transformation with no dependency on
-// the rest of Outbox, shared with delivery.
+// the rest of Outbox, shared with delivery. DKIM signing reaches it through
+// its Signer interface, which cmd adapts delivery/dkim to.
+//
+// Never imports: cmd/..., config, queue, queue/admin/..., queue/dsn, queue/maintenance,
+// queue/metrics, delivery, delivery/dkim, delivery/smtptest, mxresolve/....
 package submission

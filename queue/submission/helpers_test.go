@@ -4,18 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -26,6 +20,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/outbox-mta/outbox/delivery/smtptest"
 	"github.com/outbox-mta/outbox/store"
 )
 
@@ -322,36 +317,14 @@ func expect(t *testing.T, reply, prefix string) {
 	}
 }
 
-// selfSigned returns a server TLS config for "localhost"/127.0.0.1 and a
-// client config that trusts it.
+// selfSigned returns a server TLS config for "outbox.test", "localhost" and
+// 127.0.0.1, and a client config that trusts it.
 func selfSigned(t testing.TB) (server, client *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "outbox.test"},
-		DNSNames:     []string{"localhost", "outbox.test"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}}
-	client = &tls.Config{RootCAs: pool, ServerName: "outbox.test"}
+	ca := smtptest.NewCA(t)
+	cert := ca.Issue(t, "outbox.test", "localhost", "127.0.0.1")
+	server = &tls.Config{Certificates: []tls.Certificate{cert}}
+	client = &tls.Config{RootCAs: ca.Pool, ServerName: "outbox.test"}
 	return server, client
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -141,13 +142,6 @@ func (q *Queue) List(ctx context.Context, f store.Filter) ([]*store.Message, err
 	return out, nil
 }
 
-func domainOf(addr string) string {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		return addr[i+1:]
-	}
-	return ""
-}
-
 // Get implements admin.Queue.
 func (q *Queue) Get(ctx context.Context, id string) (*store.Message, error) {
 	q.mu.Lock()
@@ -183,7 +177,7 @@ func (q *Queue) flush(m *store.Message, domain string) bool {
 		if r.State.Final() || r.State == store.StateHeld {
 			continue
 		}
-		if domain != "" && !strings.EqualFold(domainOf(r.Addr), domain) {
+		if domain != "" && store.Domain(r.Addr) != store.NormalizeDomain(domain) {
 			continue
 		}
 		r.NextAttempt = q.now()
@@ -327,6 +321,22 @@ func (q *Queue) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
 		return nil, err
 	}
 	return append([]store.Quarantined(nil), q.quar...), nil
+}
+
+// SpoolStats implements admin.Queue, counting the messages it holds as
+// the store counts its own (store.Stats.Add).
+func (q *Queue) SpoolStats(ctx context.Context) (store.Stats, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("stats", ""); err != nil {
+		return store.Stats{}, err
+	}
+	var s store.Stats
+	for _, id := range slices.Sorted(maps.Keys(q.msgs)) {
+		s.Add(q.msgs[id])
+	}
+	s.Bounces, s.Quarantined = len(q.bounces), len(q.quar)
+	return s, nil
 }
 
 func clone(m *store.Message) *store.Message {
