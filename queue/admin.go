@@ -96,7 +96,7 @@ func (op *Ops) Flush(ctx context.Context, id string) error {
 	now := op.q.clock.Now()
 	err = op.q.store.Update(ctx, id, func(m *store.Message) error {
 		for i := range m.Recipients {
-			flushRecipient(&m.Recipients[i], now)
+			FlushRecipient(&m.Recipients[i], now)
 		}
 		return nil
 	})
@@ -146,7 +146,7 @@ func (op *Ops) flushPages(ctx context.Context, f store.Filter, sel func(*store.R
 			err := op.q.store.Update(ctx, pm.ID, func(m *store.Message) error {
 				changed = false
 				for i := range m.Recipients {
-					if r := &m.Recipients[i]; sel(r) && flushRecipient(r, now) {
+					if r := &m.Recipients[i]; sel(r) && FlushRecipient(r, now) {
 						changed = true
 					}
 				}
@@ -165,9 +165,13 @@ func (op *Ops) flushPages(ctx context.Context, f store.Filter, sel func(*store.R
 	}
 }
 
-// flushRecipient makes r due at now if it is pending, reporting whether it
-// was.
-func flushRecipient(r *store.Recipient, now time.Time) bool {
+// The operator's rules for one recipient, shared by Ops and by the admin
+// API's test queue (queue/admin/admintest), so that both flush, hold and
+// release alike. Pure, table-tested.
+
+// FlushRecipient makes r due at now if it is pending (queued or deferred),
+// reporting whether it was: the rule of Flush, FlushDomain and FlushAll.
+func FlushRecipient(r *store.Recipient, now time.Time) bool {
 	if r.State != store.StateQueued && r.State != store.StateDeferred {
 		return false
 	}
@@ -177,15 +181,28 @@ func flushRecipient(r *store.Recipient, now time.Time) bool {
 	return true
 }
 
+// HoldRecipient puts r on hold unless it is final: the rule of Hold.
+func HoldRecipient(r *store.Recipient) {
+	if !r.State.Final() {
+		r.State = store.StateHeld
+	}
+}
+
+// ReleaseRecipient returns r to the queue, due at now, if it is held: the
+// rule of Release.
+func ReleaseRecipient(r *store.Recipient, now time.Time) {
+	if r.State == store.StateHeld {
+		r.State, r.NextAttempt = store.StateQueued, now
+	}
+}
+
 // Hold puts id's recipients that are not final on hold: they are not
 // attempted until Release. A delivery already under way completes, and
 // its outcome is recorded (a held recipient that it deferred stays held).
 func (op *Ops) Hold(ctx context.Context, id string) error {
 	err := op.q.store.Update(ctx, id, func(m *store.Message) error {
 		for i := range m.Recipients {
-			if r := &m.Recipients[i]; !r.State.Final() {
-				r.State = store.StateHeld
-			}
+			HoldRecipient(&m.Recipients[i])
 		}
 		return nil
 	})
@@ -202,10 +219,7 @@ func (op *Ops) Release(ctx context.Context, id string) error {
 	now := op.q.clock.Now()
 	err := op.q.store.Update(ctx, id, func(m *store.Message) error {
 		for i := range m.Recipients {
-			if r := &m.Recipients[i]; r.State == store.StateHeld {
-				r.State = store.StateQueued
-				r.NextAttempt = now
-			}
+			ReleaseRecipient(&m.Recipients[i], now)
 		}
 		return nil
 	})

@@ -228,3 +228,39 @@ func TestHoldDuringDelivery(t *testing.T) {
 		t.Errorf("held recipient after a deferral %+v", r)
 	}
 }
+
+// TestRecipientRules: the operator's rules for one recipient, by state.
+func TestRecipientRules(t *testing.T) {
+	now := t0
+	later, earlier := now.Add(time.Hour), now.Add(-time.Hour)
+	tests := []struct {
+		state   store.State
+		next    time.Time
+		flushed bool        // FlushRecipient's report
+		flush   time.Time   // NextAttempt after FlushRecipient
+		hold    store.State // State after HoldRecipient
+		release store.State // State after ReleaseRecipient
+	}{
+		{store.StateQueued, later, true, now, store.StateHeld, store.StateQueued},
+		{store.StateDeferred, later, true, now, store.StateHeld, store.StateDeferred},
+		{store.StateDeferred, earlier, true, earlier, store.StateHeld, store.StateDeferred}, // already due: kept
+		{store.StateHeld, later, false, later, store.StateHeld, store.StateQueued},
+		{store.StateDelivered, later, false, later, store.StateDelivered, store.StateDelivered},
+		{store.StateBounced, later, false, later, store.StateBounced, store.StateBounced},
+	}
+	for _, tt := range tests {
+		r := store.Recipient{State: tt.state, NextAttempt: tt.next}
+		if got := FlushRecipient(&r, now); got != tt.flushed || !r.NextAttempt.Equal(tt.flush) {
+			t.Errorf("flush %v due %v: %v, due %v; want %v, due %v", tt.state, tt.next, got, r.NextAttempt, tt.flushed, tt.flush)
+		}
+		r = store.Recipient{State: tt.state, NextAttempt: tt.next}
+		if HoldRecipient(&r); r.State != tt.hold {
+			t.Errorf("hold %v: %v, want %v", tt.state, r.State, tt.hold)
+		}
+		r = store.Recipient{State: tt.state, NextAttempt: tt.next}
+		ReleaseRecipient(&r, now)
+		if r.State != tt.release || (tt.state == store.StateHeld && !r.NextAttempt.Equal(now)) {
+			t.Errorf("release %v: %v due %v, want %v", tt.state, r.State, r.NextAttempt, tt.release)
+		}
+	}
+}

@@ -16,12 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/admin"
 	"github.com/outbox-mta/outbox/store"
 )
 
-// Queue is an in-memory admin.Queue. Operations act on the messages it
-// holds the way the real queue does, closely enough for the admin tests.
+// Queue is an in-memory admin.Queue. Flush, hold and release change the
+// messages it holds by the real queue's rules (queue.FlushRecipient,
+// HoldRecipient, ReleaseRecipient).
 type Queue struct {
 	// Now is the clock used by Flush and Release; default time.Now.
 	Now func() time.Time
@@ -169,19 +171,18 @@ func (q *Queue) Headers(ctx context.Context, id string) (string, error) {
 	return q.headers[id], nil
 }
 
-// flush makes m's pending recipients (in domain, if set) due now.
+// flush applies the queue's flush rule (queue.FlushRecipient) to m's
+// recipients in domain ("" for all), reporting whether one was pending.
 func (q *Queue) flush(m *store.Message, domain string) bool {
 	hit := false
 	for i := range m.Recipients {
 		r := &m.Recipients[i]
-		if r.State.Final() || r.State == store.StateHeld {
-			continue
-		}
 		if domain != "" && store.Domain(r.Addr) != store.NormalizeDomain(domain) {
 			continue
 		}
-		r.NextAttempt = q.now()
-		hit = true
+		if queue.FlushRecipient(r, q.now()) {
+			hit = true
+		}
 	}
 	return hit
 }
@@ -245,9 +246,7 @@ func (q *Queue) Hold(ctx context.Context, id string) error {
 		return err
 	}
 	for i := range m.Recipients {
-		if !m.Recipients[i].State.Final() {
-			m.Recipients[i].State = store.StateHeld
-		}
+		queue.HoldRecipient(&m.Recipients[i])
 	}
 	return nil
 }
@@ -264,9 +263,7 @@ func (q *Queue) Release(ctx context.Context, id string) error {
 		return err
 	}
 	for i := range m.Recipients {
-		if r := &m.Recipients[i]; r.State == store.StateHeld {
-			r.State, r.NextAttempt = store.StateQueued, q.now()
-		}
+		queue.ReleaseRecipient(&m.Recipients[i], q.now())
 	}
 	return nil
 }
