@@ -3,8 +3,9 @@
 // It owns the metric names and a private prometheus.Registry; nothing else
 // in Outbox imports Prometheus. The metrics are read, at scrape time, from
 // counters the other packages already keep — queue.Queue.Stats for the
-// event counters (accepted, delivered, deferred, bounced by reason, attempts
-// by TLS version, attempt durations, ambiguous deliveries, open submission
+// delivery counters (delivered, deferred, bounced by reason, attempts by
+// TLS version, attempt durations, ambiguous deliveries), the Listener
+// (cmd's count of the submission listener's accepted messages and open
 // connections), store.DB.Stats for the queue's size by state and its
 // oldest message, and mxresolve.Cache.Stats for the DNS cache's hits,
 // misses and entries — so no package sprinkles Prometheus calls through its hot

@@ -1,7 +1,8 @@
 // Package submission is Outbox's SMTP submission listener (RFC 6409) on top
 // of go-smtp: it authenticates clients, checks envelopes and message bytes,
-// and hands each accepted message to a Spool. It only enqueues; delivery is
-// someone else's job.
+// and hands each accepted message to a Spool (the store itself), then tells
+// its Waker (the queue) that a message was committed. It only enqueues;
+// delivery is someone else's job.
 //
 // # Contract
 //
