@@ -109,15 +109,26 @@ func (f *fakeSpool) id(n int) string {
 // the stored prefix); nil if there is no such message.
 func (f *fakeSpool) get(t testing.TB, id string) (*store.Message, string) {
 	t.Helper()
-	ctx := context.Background()
-	m, err := f.db.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || id == "" {
+	m, body := readStored(t, f.db, id)
+	if m == nil {
 		return nil, ""
+	}
+	return m, string(body[len(m.Prefix):])
+}
+
+// readStored returns message id of db and its stored body (prefix
+// included); nil if there is no such message.
+func readStored(t testing.TB, db *store.DB, id string) (*store.Message, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	m, err := db.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || id == "" {
+		return nil, nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := f.db.OpenBody(ctx, id)
+	rc, err := db.OpenBody(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +137,7 @@ func (f *fakeSpool) get(t testing.TB, id string) (*store.Message, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, string(body[len(m.Prefix):])
+	return m, body
 }
 
 // bodyFiles counts the body files in the spool directory: one per

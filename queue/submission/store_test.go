@@ -1,10 +1,8 @@
 package submission
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -33,10 +31,9 @@ func TestWithRealStore(t *testing.T) {
 	if !ok || id == "" {
 		t.Fatalf("reply %q carries no queue ID", reply)
 	}
-	ctx := context.Background()
-	m, err := db.Get(ctx, id)
-	if err != nil {
-		t.Fatalf("Get(%s) after 250: %v", id, err)
+	m, body := readStored(t, db, id)
+	if m == nil {
+		t.Fatalf("%s not in the spool after 250", id)
 	}
 	if m.From != "app@example.com" || len(m.Recipients) != 2 || m.AtLeastOne == nil || !*m.AtLeastOne {
 		t.Errorf("stored %+v", m)
@@ -45,15 +42,6 @@ func TestWithRealStore(t *testing.T) {
 		if r.State != store.StateQueued {
 			t.Errorf("recipient %s is %v, want queued", r.Addr, r.State)
 		}
-	}
-	rc, err := db.OpenBody(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	body, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
 	}
 	if !strings.HasPrefix(string(body), "Received: from client.test") ||
 		!strings.Contains(string(body), "Message-ID: <"+id+"@outbox.test>") ||
