@@ -22,6 +22,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Inject attaches strace to every thread of pid (and those it starts) and
@@ -44,7 +45,16 @@ func Inject(t testing.TB, pid int, syscallName, spec string) (detach func()) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// strace says "Process N attached with K threads" once all are.
+	// strace says "Process N attached with K threads" once all are; one
+	// that neither says it nor exits within the bound is killed, so a test
+	// never hangs on it.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	attachTimer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
 	sc := bufio.NewScanner(stderr)
 	var lines []string
 	attached := false
@@ -52,9 +62,10 @@ func Inject(t testing.TB, pid int, syscallName, spec string) (detach func()) {
 		lines = append(lines, sc.Text())
 		attached = strings.Contains(sc.Text(), "attached")
 	}
+	attachTimer.Stop()
 	if !attached {
-		cmd.Wait()
-		skipOrFail(t, "strace could not attach (ptrace not permitted?): "+strings.Join(lines, "\n"))
+		<-exited
+		skipOrFail(t, fmt.Sprintf("strace could not attach (ptrace not permitted?): %v\n%s", waitErr, strings.Join(lines, "\n")))
 	}
 	go io.Copy(io.Discard, stderr)
 	done := false
@@ -63,9 +74,16 @@ func Inject(t testing.TB, pid int, syscallName, spec string) (detach func()) {
 			return
 		}
 		done = true
-		// On SIGINT strace detaches from every thread and exits.
+		// On SIGINT strace detaches from every thread and exits; one that
+		// does not within the bound is killed (the kernel then detaches
+		// its tracees).
 		cmd.Process.Signal(syscall.SIGINT)
-		cmd.Wait()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
 	}
 	t.Cleanup(detach)
 	return detach
