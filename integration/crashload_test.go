@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,7 +27,12 @@ var queueIDRE = regexp.MustCompile(`\(Outbox\) with [A-Z]+(?: \([^)]*\))? id ([0
 // 250 to the final dot: the messages Outbox promised to deliver.
 type ackClient struct {
 	addr string
-	sent atomic.Int64
+	// pad, when set, gives the bytes of filler a tag's body carries (past
+	// the store's inline limit, the body goes to a file).
+	pad func(tag int64) int
+	// onAck, when set, is called after each 250 to the final dot.
+	onAck func(tag int64)
+	sent  atomic.Int64
 
 	mu    sync.Mutex
 	acked map[int64]bool
@@ -53,12 +59,19 @@ func (a *ackClient) submitTagged(tag int64) bool {
 		return false
 	}
 	fmt.Fprintf(wc, "From: tagged@example.com\r\nX-Test-Tag: %d\r\nSubject: tagged %d\r\n\r\nbody %d\r\n", tag, tag, tag)
+	if a.pad != nil {
+		line := strings.Repeat("x", 76) + "\r\n"
+		wc.Write([]byte(strings.Repeat(line, a.pad(tag)/len(line))))
+	}
 	if wc.Close() != nil {
 		return false
 	}
 	a.mu.Lock()
 	a.acked[tag] = true
 	a.mu.Unlock()
+	if a.onAck != nil {
+		a.onAck(tag)
+	}
 	c.Quit()
 	return true
 }
@@ -70,11 +83,7 @@ func (a *ackClient) submitTagged(tag int64) bool {
 // and a message arrives twice only if it was in flight at a kill (between
 // the remote 250 and our commit).
 func TestCrashUnderLoad(t *testing.T) {
-	// Postfix installs it in /usr/sbin, which a non-root PATH lacks.
-	smtpSource := "/usr/sbin/smtp-source"
-	if _, err := os.Stat(smtpSource); err != nil {
-		smtpSource = needTool(t, "smtp-source")
-	}
+	smtpSource := needSMTPSource(t)
 	const (
 		kills = 20
 		// delivery.max_connections sets the queue's workers, and its
@@ -210,6 +219,18 @@ func TestCrashUnderLoad(t *testing.T) {
 	summary(t, "sent=%d (tagged) acknowledged=%d (tagged) delivered=%d/%d (tagged/all spooled, %d from smtp-source in %d runs) lost=%d duplicated=%d kills=%d in %v (+%v to drain)",
 		ac.sent.Load(), len(ac.acked), countAcked(ac.acked, byTag), len(byID), fromSource, srcRuns.Load(), lost, dups, n, killing.Round(time.Second), (time.Since(start) - killing).Round(time.Second))
 }
+
+// needSMTPSource returns Postfix's smtp-source, which it installs in
+// /usr/sbin (not on a non-root PATH).
+func needSMTPSource(t *testing.T) string {
+	t.Helper()
+	if p := "/usr/sbin/smtp-source"; fileExists(p) {
+		return p
+	}
+	return needTool(t, "smtp-source")
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // countAcked is the number of acknowledged tags that were delivered.
 func countAcked(acked map[int64]bool, delivered map[int64]int) int {

@@ -117,6 +117,10 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	if err := syncNames(dir); err != nil {
+		bdb.Close()
+		return nil, noSpace(err)
+	}
 	db := &DB{
 		dir:     dir,
 		bodyDir: bodyDir,
@@ -134,6 +138,19 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	go db.commitLoop()
 	return db, nil
+}
+
+// syncNames makes the spool's names durable before anything is committed
+// into them: spool.db and bodies are entries of dir, and dir (which Open
+// may have just created) is an entry of its parent. Without this a power
+// cut can take spool.db or the bodies directory away with every message
+// acknowledged since, however often the file and the body files were
+// fsynced: an fsync covers a file's data, not its name (fsync(2)).
+func syncNames(dir string) error {
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
 }
 
 // Close stops accepting requests, lets the committer finish the batch in

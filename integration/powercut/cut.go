@@ -158,7 +158,7 @@ func tear(fl *fileLog, w dataOp, rng *rand.Rand, rep *Report) error {
 		k = 1 + rng.IntN(sectors-1)
 		newEnd = min(b, a+int64(k)*sectorSize)
 	}
-	rep.TornOffset, rep.TornSectors, rep.TornWriteLen = page, k, len(w.data)
+	rep.TornOffset, rep.TornSectors, rep.TornBytes, rep.TornWriteLen = page, k, int(newEnd-a), len(w.data)
 	rep.Torn = fl.name
 	return pwriteAll(fl.fd, w.data[a-w.off:newEnd-w.off], a)
 }

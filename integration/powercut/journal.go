@@ -300,21 +300,23 @@ func (m Mode) String() string {
 // Report says what a cut did to the backing directory.
 type Report struct {
 	Mode         Mode
-	WritesLost   int // writes and truncates undone
-	WritesKept   int // not durable, kept by KeepSome
-	NamesLost    int // namespace changes undone
-	NamesKept    int // not durable, kept by KeepSome
-	Torn         string
-	TornOffset   int64
-	TornSectors  int // of the page's sectors, how many hold the new bytes
-	TornWriteLen int
+	WritesLost   int    // writes and truncates undone
+	WritesKept   int    // not durable, kept by KeepSome
+	NamesLost    int    // namespace changes undone
+	NamesKept    int    // not durable, kept by KeepSome
+	Torn         string // the file TearPage tore, "" if none
+	TornOffset   int64  // the torn page's offset
+	TornSectors  int    // of its sectors, how many hold the new bytes (0: part of one)
+	TornBytes    int    // new bytes written to the page
+	TornWriteLen int    // length of the write it came from
 }
 
 func (r Report) String() string {
 	s := fmt.Sprintf("%v: %d writes and %d names lost, %d writes and %d names kept",
 		r.Mode, r.WritesLost, r.NamesLost, r.WritesKept, r.NamesKept)
 	if r.Torn != "" {
-		s += fmt.Sprintf("; torn %s page at %d (%d/8 sectors new, of a %d-byte write)", r.Torn, r.TornOffset, r.TornSectors, r.TornWriteLen)
+		s += fmt.Sprintf("; torn %s page at %d (%d new bytes, %d/8 sectors, of a %d-byte write)",
+			r.Torn, r.TornOffset, r.TornBytes, r.TornSectors, r.TornWriteLen)
 	}
 	return s
 }

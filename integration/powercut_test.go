@@ -1,0 +1,552 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/outbox-mta/outbox/delivery/smtptest"
+	"github.com/outbox-mta/outbox/integration/powercut"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// Power-cut scenario knobs: the number of cuts (30 in CI; 500 for a release
+// run) and the seed of the cuts' choices (logged, so a run can be repeated
+// as far as load timing allows).
+const (
+	envPowerCuts = "OUTBOX_POWERCUT_CUTS"
+	envPowerSeed = "OUTBOX_POWERCUT_SEED"
+)
+
+// TestPowerCut runs Outbox's spool on a power-cut file system under
+// submission load (smtp-source and tagging Go clients, small messages and
+// bodies past the inline limit, which go to files) with deliveries running,
+// and cuts the power again and again: at random instants, right after a
+// 250, inside a commit of spool.db, inside a body file's write or sync, and
+// in the commit that follows a remote 250 (an outcome). Each cut kills the
+// daemon with SIGKILL first, then drops what was not durable (all of it,
+// a random part, or all but a torn page), checks the spool on the "disk"
+// and restarts Outbox on it. At the end it drains and counts: every
+// message that got a 250 is delivered, every spooled message is delivered,
+// none twice in one power epoch (a duplicate needs a cut between the
+// remote 250 and our commit), and duplicates stay within what was in
+// flight at the cuts.
+func TestPowerCut(t *testing.T) {
+	smtpSource := needSMTPSource(t)
+	cuts := envInt(t, envPowerCuts, 30)
+	seed := uint64(envInt(t, envPowerSeed, int(time.Now().UnixNano()%1e9)))
+	t.Logf("%d cuts, seed %d (%s=%d to repeat)", cuts, seed, envPowerSeed, seed)
+	const (
+		workers = 32
+		perDest = 8
+	)
+	r := newPowerRun(t, seed)
+	w := newMXWorld(t,
+		"example.net. MX 10 mx.example.net.",
+		"mx.example.net. A 127.0.0.2",
+	)
+	mx := w.mx(t, "127.0.0.2", smtptest.Options{Data: r.received})
+	dir := t.TempDir()
+	// The spool is the power-cut file system's root, reached through a
+	// link so the daemon's configuration and logs stay off it.
+	if err := os.Symlink(r.mnt, filepath.Join(dir, "spool")); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	r.mount()
+	r.d = startDaemon(t, dir, w.config(t, dir, addr,
+		fmt.Sprintf("max_connections = %d\nmax_per_destination = %d", workers, perDest)), addr)
+
+	ctx, stopLoad := context.WithCancel(context.Background())
+	var load sync.WaitGroup
+	defer func() { stopLoad(); load.Wait() }()
+	var srcRuns atomic.Int64
+	load.Go(func() {
+		for ctx.Err() == nil {
+			size := "2048"
+			if srcRuns.Load()%2 == 1 {
+				size = "140000" // past the inline limit: body files
+			}
+			exec.CommandContext(ctx, smtpSource, "-s", "2", "-m", "10", "-l", size,
+				"-f", "source@example.com", "-t", "source@example.net", "-M", "client.test", addr).Run()
+			srcRuns.Add(1)
+			waitListening(ctx, addr)
+		}
+	})
+	ac := &ackClient{addr: addr, acked: map[int64]bool{}, onAck: r.acked,
+		pad: func(tag int64) int {
+			if tag%3 == 0 {
+				return 150 << 10
+			}
+			return 0
+		}}
+	var nextTag atomic.Int64
+	for range 3 {
+		load.Go(func() {
+			for ctx.Err() == nil {
+				if !ac.submitTagged(nextTag.Add(1)) {
+					waitListening(ctx, addr)
+				}
+			}
+		})
+	}
+
+	start := time.Now()
+	for i := range cuts {
+		r.cut(i)
+	}
+	cutting := time.Since(start)
+	stopLoad()
+	load.Wait()
+	r.d.waitQueueEmpty(120 * time.Second)
+	lost, dups := r.count(mx.Messages(), ac, perDest)
+	summary(t, "cuts=%d in %v (%s) acknowledged=%d (tagged; %d sent) delivered=%d/%d (tagged/all spooled, %d from smtp-source in %d runs) lost=%d duplicated=%d modes=%v",
+		cuts, cutting.Round(time.Second), r.phaseCounts(), len(ac.acked), ac.sent.Load(),
+		countAcked(ac.acked, r.byTag), r.spooled, r.fromSource, srcRuns.Load(), lost, dups, r.modes)
+	if len(ac.acked) == 0 || r.fromSource == 0 || r.bigAcked(ac) == 0 {
+		t.Errorf("load did not get through: %d tagged acknowledged (%d with a body file), %d smtp-source messages spooled",
+			len(ac.acked), r.bigAcked(ac), r.fromSource)
+	}
+}
+
+// TestPowerCutSpoolNames: messages committed (one inline, one in a body
+// file) in a spool store.Open created on a fresh disk survive a cut that
+// drops every name not made durable. It fails if Open does not fsync the
+// spool directory and its parent: spool.db, the bodies directory or the
+// spool itself would vanish with every acknowledged message.
+func TestPowerCutSpoolNames(t *testing.T) {
+	r := newPowerRun(t, 1)
+	r.mount()
+	spool := filepath.Join(r.mnt, "spool")
+	ctx := context.Background()
+	db, err := store.Open(spool, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := map[string]string{}
+	for _, size := range []int{100, 200 << 10} {
+		b, err := db.NewBody()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := strings.Repeat("x", size)
+		b.Write([]byte(body))
+		m := &store.Message{From: "a@example.com", Recipients: []store.Recipient{{Addr: "b@example.net"}}}
+		if err := db.Enqueue(ctx, m, b); err != nil {
+			t.Fatal(err)
+		}
+		bodies[m.ID] = body
+	}
+	db.Close()
+	if _, err := r.fs.Cut(powercut.DropAll); err != nil {
+		t.Fatal(err)
+	}
+	r.fs = nil
+	db, err = store.Open(filepath.Join(r.backing, "spool"), store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for id, want := range bodies {
+		rc, err := db.OpenBody(ctx, id)
+		if err != nil {
+			t.Errorf("acknowledged message of %d bytes lost at the cut: %v", len(want), err)
+			continue
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(got) != want {
+			t.Errorf("message %s: body of %d bytes after the cut, want %d", id, len(got), len(want))
+		}
+	}
+}
+
+// envInt reads a positive integer from the environment, def when unset.
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+// powerRun is the state of a power-cut scenario: the file system of the
+// current power epoch, the daemon, the phases' triggers and what the MX
+// received in which epoch.
+type powerRun struct {
+	t       *testing.T
+	rng     *rand.Rand
+	seed    uint64
+	backing string // the disk
+	mnt     string
+	fs      *powercut.FS
+	d       *daemon
+	phases  map[string]int
+	modes   map[string]int
+
+	epoch   atomic.Int64
+	ack     atomic.Pointer[chan struct{}] // closed by the next 250, when set
+	outcome atomic.Pointer[chan struct{}] // closed by the next remote 250, when set
+
+	mu         sync.Mutex
+	deliveries map[string][]int64 // queue ID → epoch of each delivery
+	// Filled by count.
+	byTag      map[int64]int
+	spooled    int
+	fromSource int
+}
+
+func newPowerRun(t *testing.T, seed uint64) *powerRun {
+	r := &powerRun{
+		t:          t,
+		seed:       seed,
+		rng:        rand.New(rand.NewPCG(seed, 0)),
+		backing:    filepath.Join(t.TempDir(), "disk"),
+		mnt:        filepath.Join(t.TempDir(), "mnt"),
+		phases:     map[string]int{},
+		modes:      map[string]int{},
+		deliveries: map[string][]int64{},
+	}
+	for _, p := range []string{r.backing, r.mnt} {
+		if err := os.Mkdir(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		if r.fs != nil {
+			r.fs.Unmount()
+		}
+	})
+	return r
+}
+
+// mount starts a power epoch: a fresh file system over the disk (the
+// kernel's pages of the last one went with its unmount).
+func (r *powerRun) mount() {
+	r.t.Helper()
+	pfs, err := powercut.Mount(r.mnt, r.backing, powercut.Options{Seed: r.seed + uint64(r.epoch.Load())})
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			r.t.Fatalf("FUSE is required in CI (/dev/fuse, root or fusermount3): %v", err)
+		}
+		r.t.Skipf("cannot mount FUSE: %v", err)
+	}
+	r.fs = pfs
+}
+
+// received is the MX's Data hook: it notes the epoch of each delivery and
+// fires an armed outcome trigger (the 250 goes out after it returns).
+func (r *powerRun) received(m *smtptest.Message) error {
+	if id := queueIDRE.FindSubmatch(m.Data); id != nil {
+		r.mu.Lock()
+		r.deliveries[string(id[1])] = append(r.deliveries[string(id[1])], r.epoch.Load())
+		r.mu.Unlock()
+	}
+	if ch := r.outcome.Swap(nil); ch != nil {
+		close(*ch)
+	}
+	return nil
+}
+
+// acked is the tagging clients' hook after a 250.
+func (r *powerRun) acked(int64) {
+	if ch := r.ack.Swap(nil); ch != nil {
+		close(*ch)
+	}
+}
+
+// A phase is where in Outbox's work a cut lands. wait returns once it is
+// time to cut; false if the moment did not come within the deadline.
+type phase struct {
+	name string
+	wait func(r *powerRun, deadline <-chan time.Time) bool
+}
+
+var powerPhases = []phase{
+	{"random", func(r *powerRun, _ <-chan time.Time) bool {
+		// A random instant of load: this wait is the scenario.
+		time.Sleep(100*time.Millisecond + rand.N(time.Second))
+		return true
+	}},
+	{"after-250", func(r *powerRun, deadline <-chan time.Time) bool {
+		ch := make(chan struct{})
+		r.ack.Store(&ch)
+		return waitChan(ch, deadline)
+	}},
+	{"commit", func(r *powerRun, deadline <-chan time.Time) bool {
+		return r.armAt(1+r.rng.IntN(60), isSpoolDB, deadline)
+	}},
+	{"body-file", func(r *powerRun, deadline <-chan time.Time) bool {
+		return r.armAt(1+r.rng.IntN(40), isBodyFile, deadline)
+	}},
+	{"outcome", func(r *powerRun, deadline <-chan time.Time) bool {
+		ch := make(chan struct{})
+		r.outcome.Store(&ch)
+		if !waitChan(ch, deadline) {
+			return false
+		}
+		// The next change of spool.db: the commit recording the delivery
+		// (with whatever submissions share its batch).
+		return r.armAt(1+r.rng.IntN(3), isSpoolDB, deadline)
+	}},
+}
+
+func isSpoolDB(ev powercut.Event) bool { return ev.Path == "spool.db" }
+
+func isBodyFile(ev powercut.Event) bool {
+	return strings.HasPrefix(ev.Path, "bodies/") || (ev.Op == powercut.OpFsyncDir && ev.Path == "bodies")
+}
+
+// armAt freezes the file system at the nth change match accepts and waits
+// for it.
+func (r *powerRun) armAt(n int, match func(powercut.Event) bool, deadline <-chan time.Time) bool {
+	seen := 0
+	fired := r.fs.Arm(func(ev powercut.Event) bool {
+		if match(ev) {
+			seen++
+		}
+		return seen >= n
+	})
+	select {
+	case <-fired:
+		return true
+	case <-deadline:
+		r.fs.Disarm()
+		return false
+	}
+}
+
+func waitChan(ch <-chan struct{}, deadline <-chan time.Time) bool {
+	select {
+	case <-ch:
+		return true
+	case <-deadline:
+		return false
+	}
+}
+
+// cut is one power cut: wait for the phase's moment, kill the daemon (it
+// must not write after the cut), drop what was not durable, check the
+// spool on the disk, and restart Outbox on it.
+func (r *powerRun) cut(i int) {
+	r.t.Helper()
+	p := powerPhases[i%len(powerPhases)]
+	mode := powercut.Mode(i % 3)
+	name := p.name
+	if !p.wait(r, time.After(20*time.Second)) {
+		name += " (timed out: random)"
+	}
+	r.ack.Store(nil)
+	r.outcome.Store(nil)
+	r.d.kill9()
+	r.epoch.Add(1)
+	rep, err := r.fs.Cut(mode)
+	if err != nil {
+		r.t.Fatalf("cut %d: %v", i, err)
+	}
+	r.phases[name]++
+	r.modes[mode.String()]++
+	r.t.Logf("cut %d at %s: %v", i, name, rep)
+	if err := checkSpool(r.t, r.backing); err != nil {
+		r.t.Fatalf("cut %d (%s, %v): the spool on the disk is damaged: %v\n%s", i, name, rep, err, r.d.log)
+	}
+	r.mount()
+	r.d.start()
+}
+
+func (r *powerRun) phaseCounts() string {
+	var parts []string
+	for _, p := range powerPhases {
+		parts = append(parts, fmt.Sprintf("%s=%d", p.name, r.phases[p.name]))
+	}
+	for name, n := range r.phases {
+		if strings.Contains(name, "timed out") {
+			parts = append(parts, fmt.Sprintf("%s=%d", name, n))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// bigAcked is the number of acknowledged tags whose body went to a file.
+func (r *powerRun) bigAcked(ac *ackClient) int {
+	n := 0
+	for tag := range ac.acked {
+		if ac.pad(tag) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// count checks the end state against the durability contract and returns
+// the number of lost messages and of duplicate deliveries.
+func (r *powerRun) count(delivered []smtptest.Message, ac *ackClient, perDest int) (lost, dups int) {
+	t := r.t
+	t.Helper()
+	r.byTag = map[int64]int{}
+	idsOfTag := map[int64]map[string]bool{}
+	byID := map[string]int{}
+	for _, m := range delivered {
+		id := queueIDRE.FindSubmatch(m.Data)
+		if id == nil {
+			t.Errorf("delivered message without Outbox's Received id:\n%.400s", m.Data)
+			continue
+		}
+		byID[string(id[1])]++
+		if tag := tagRE.FindSubmatch(m.Data); tag != nil {
+			k, _ := strconv.ParseInt(string(tag[1]), 10, 64)
+			r.byTag[k]++
+			if idsOfTag[k] == nil {
+				idsOfTag[k] = map[string]bool{}
+			}
+			idsOfTag[k][string(id[1])] = true
+		}
+	}
+	for tag := range ac.acked {
+		if r.byTag[tag] == 0 {
+			lost++
+			t.Errorf("tagged message %d got a 250 but was never delivered", tag)
+		}
+	}
+	// One submission is one message, whether or not it got its 250.
+	for tag, ids := range idsOfTag {
+		if len(ids) > 1 {
+			t.Errorf("tagged message %d was spooled %d times: %v", tag, len(ids), ids)
+		}
+	}
+	for _, m := range r.d.queueJSONArgs("--done") {
+		r.spooled++
+		if m["from"] == "source@example.com" {
+			r.fromSource++
+		}
+		id := m["id"].(string)
+		for addr, state := range recipients(m) {
+			if state != "delivered" {
+				t.Errorf("message %s to %s ended %s", id, addr, state)
+			}
+		}
+		if byID[id] == 0 {
+			lost++
+			t.Errorf("spooled message %s (from %v) never reached the MX", id, m["from"])
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, epochs := range r.deliveries {
+		dups += len(epochs) - 1
+		// A second delivery needs the first one's outcome lost: a cut
+		// between them.
+		for i := 1; i < len(epochs); i++ {
+			if epochs[i] == epochs[i-1] {
+				t.Errorf("message %s delivered twice in power epoch %d (no cut in between)", id, epochs[i])
+			}
+		}
+	}
+	if cuts := int(r.epoch.Load()); dups > cuts*perDest {
+		t.Errorf("%d duplicate deliveries after %d cuts, want at most %d (the in-flight ones)", dups, cuts, cuts*perDest)
+	}
+	return lost, dups
+}
+
+// checkSpool checks the spool in dir as left by a power cut: it opens a
+// copy with the store package (as the daemon will: recovery included),
+// reads every record, active and finished, and every body, and wants no
+// record quarantined. It stands for `outbox spool check --spool DIR`; the
+// copy keeps the check from changing the disk the daemon restarts on.
+func checkSpool(t *testing.T, dir string) error {
+	t.Helper()
+	cp, err := os.MkdirTemp("", "outbox-spool-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(cp)
+	if err := copySpool(dir, cp); err != nil {
+		return err
+	}
+	db, err := store.Open(cp, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx := context.Background()
+	for after := ""; ; {
+		page, err := db.List(ctx, store.Filter{Done: true, After: after, Limit: store.MaxListLimit})
+		if err != nil {
+			return fmt.Errorf("list: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, m := range page {
+			body, err := db.OpenBody(ctx, m.ID)
+			if err != nil {
+				return fmt.Errorf("message %s: %w", m.ID, err)
+			}
+			n, err := io.Copy(io.Discard, body)
+			body.Close()
+			if err != nil {
+				return fmt.Errorf("message %s: body: %w", m.ID, err)
+			}
+			if n != m.Size {
+				return fmt.Errorf("message %s: body of %d bytes, record says %d", m.ID, n, m.Size)
+			}
+		}
+		after = page[len(page)-1].ID
+	}
+	q, err := db.Quarantined(ctx)
+	if err != nil {
+		return err
+	}
+	if len(q) > 0 {
+		return fmt.Errorf("%d records quarantined: %+v", len(q), q)
+	}
+	return nil
+}
+
+// copySpool copies spool.db and links the body files of the spool in dir
+// into to.
+func copySpool(dir, to string) error {
+	db, err := os.ReadFile(filepath.Join(dir, "spool.db"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err == nil {
+		if err := os.WriteFile(filepath.Join(to, "spool.db"), db, 0o600); err != nil {
+			return err
+		}
+	}
+	bodies, err := os.ReadDir(filepath.Join(dir, "bodies"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(filepath.Join(to, "bodies"), 0o700); err != nil {
+		return err
+	}
+	for _, b := range bodies {
+		if err := os.Link(filepath.Join(dir, "bodies", b.Name()), filepath.Join(to, "bodies", b.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
