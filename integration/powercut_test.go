@@ -202,7 +202,7 @@ type powerRun struct {
 	phases  map[string]int
 	modes   map[string]int
 
-	epoch   atomic.Int64
+	epoch   atomic.Int64                  // even: the power is on; odd: a cut in progress
 	ack     atomic.Pointer[chan struct{}] // closed by the next 250, when set
 	outcome atomic.Pointer[chan struct{}] // closed by the next remote 250, when set
 
@@ -356,8 +356,12 @@ func (r *powerRun) cut(i int) {
 	}
 	r.ack.Store(nil)
 	r.outcome.Store(nil)
-	r.d.kill9()
+	// Odd epochs are cuts in progress: a delivery the MX finishes while the
+	// daemon dies (its dot sent, its 250 never read) is labelled with one,
+	// so its redelivery after the restart, in the next even epoch, is not
+	// mistaken for a duplicate without a cut.
 	r.epoch.Add(1)
+	r.d.kill9()
 	rep, err := r.fs.Cut(mode)
 	if err != nil {
 		r.t.Fatalf("cut %d: %v", i, err)
@@ -369,6 +373,7 @@ func (r *powerRun) cut(i int) {
 		r.t.Fatalf("cut %d (%s, %v): the spool on the disk is damaged: %v\n%s", i, name, rep, err, r.d.log)
 	}
 	r.mount()
+	r.epoch.Add(1)
 	r.d.start()
 }
 
@@ -455,12 +460,12 @@ func (r *powerRun) count(delivered []smtptest.Message, ac *ackClient, perDest in
 		// A second delivery needs the first one's outcome lost: a cut
 		// between them.
 		for i := 1; i < len(epochs); i++ {
-			if epochs[i] == epochs[i-1] {
+			if epochs[i] == epochs[i-1] && epochs[i]%2 == 0 {
 				t.Errorf("message %s delivered twice in power epoch %d (no cut in between)", id, epochs[i])
 			}
 		}
 	}
-	if cuts := int(r.epoch.Load()); dups > cuts*perDest {
+	if cuts := int(r.epoch.Load() / 2); dups > cuts*perDest {
 		t.Errorf("%d duplicate deliveries after %d cuts, want at most %d (the in-flight ones)", dups, cuts, cuts*perDest)
 	}
 	return lost, dups
