@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -36,6 +37,17 @@ type ackClient struct {
 
 	mu    sync.Mutex
 	acked map[int64]bool
+	ids   map[int64]string // queue ID of an acknowledged tag, from its 250
+}
+
+// queuedAsRE finds the queue ID in the listener's 250 to the final dot.
+var queuedAsRE = regexp.MustCompile(`queued as ([0-9a-z]+)`)
+
+// ackedIDs returns a copy of the queue IDs of the acknowledged tags.
+func (a *ackClient) ackedIDs() map[int64]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return maps.Clone(a.ids)
 }
 
 // submitTagged makes one transaction for tag and reports whether the final
@@ -63,11 +75,18 @@ func (a *ackClient) submitTagged(tag int64) bool {
 		line := strings.Repeat("x", 76) + "\r\n"
 		wc.Write([]byte(strings.Repeat(line, a.pad(tag)/len(line))))
 	}
-	if wc.Close() != nil {
+	resp, err := wc.CloseWithResponse()
+	if err != nil {
 		return false
 	}
 	a.mu.Lock()
 	a.acked[tag] = true
+	if m := queuedAsRE.FindStringSubmatch(resp.StatusText); m != nil {
+		if a.ids == nil {
+			a.ids = map[int64]string{}
+		}
+		a.ids[tag] = m[1]
+	}
 	a.mu.Unlock()
 	if a.onAck != nil {
 		a.onAck(tag)

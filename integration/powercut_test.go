@@ -73,36 +73,9 @@ func TestPowerCut(t *testing.T) {
 	ctx, stopLoad := context.WithCancel(context.Background())
 	var load sync.WaitGroup
 	defer func() { stopLoad(); load.Wait() }()
-	var srcRuns atomic.Int64
-	load.Go(func() {
-		for ctx.Err() == nil {
-			size := "2048"
-			if srcRuns.Load()%2 == 1 {
-				size = "140000" // past the inline limit: body files
-			}
-			exec.CommandContext(ctx, smtpSource, "-s", "2", "-m", "10", "-l", size,
-				"-f", "source@example.com", "-t", "source@example.net", "-M", "client.test", addr).Run()
-			srcRuns.Add(1)
-			waitListening(ctx, addr)
-		}
-	})
-	ac := &ackClient{addr: addr, acked: map[int64]bool{}, onAck: r.acked,
-		pad: func(tag int64) int {
-			if tag%3 == 0 {
-				return 150 << 10
-			}
-			return 0
-		}}
-	var nextTag atomic.Int64
-	for range 3 {
-		load.Go(func() {
-			for ctx.Err() == nil {
-				if !ac.submitTagged(nextTag.Add(1)) {
-					waitListening(ctx, addr)
-				}
-			}
-		})
-	}
+	srcRuns := powerSourceLoad(ctx, &load, smtpSource, addr)
+	r.ac = powerTaggedLoad(ctx, &load, addr, r.acked)
+	ac := r.ac
 
 	start := time.Now()
 	for i := range cuts {
@@ -116,6 +89,9 @@ func TestPowerCut(t *testing.T) {
 	summary(t, "cuts=%d in %v (%s) acknowledged=%d (tagged; %d sent) delivered=%d/%d (tagged/all spooled, %d from smtp-source in %d runs) lost=%d duplicated=%d modes=%v",
 		cuts, cutting.Round(time.Second), r.phaseCounts(), len(ac.acked), ac.sent.Load(),
 		countAcked(ac.acked, r.byTag), r.spooled, r.fromSource, srcRuns.Load(), lost, dups, r.modes)
+	if ids := ac.ackedIDs(); len(ids) != len(ac.acked) {
+		t.Errorf("%d of %d 250s named no queue ID: the check after each cut missed them", len(ac.acked)-len(ids), len(ac.acked))
+	}
 	if len(ac.acked) == 0 || r.fromSource == 0 || r.bigAcked(ac) == 0 {
 		t.Errorf("load did not get through: %d tagged acknowledged (%d with a body file), %d smtp-source messages spooled",
 			len(ac.acked), r.bigAcked(ac), r.fromSource)
@@ -174,6 +150,49 @@ func TestPowerCutSpoolNames(t *testing.T) {
 	}
 }
 
+// powerSourceLoad runs smtp-source batches until ctx ends, relaunching one
+// a cut ended, alternately of small messages and of bodies past the inline
+// limit; it returns the count of batches run.
+func powerSourceLoad(ctx context.Context, load *sync.WaitGroup, smtpSource, addr string) *atomic.Int64 {
+	var runs atomic.Int64
+	load.Go(func() {
+		for ctx.Err() == nil {
+			size := "2048"
+			if runs.Load()%2 == 1 {
+				size = "140000"
+			}
+			exec.CommandContext(ctx, smtpSource, "-s", "2", "-m", "10", "-l", size,
+				"-f", "source@example.com", "-t", "source@example.net", "-M", "client.test", addr).Run()
+			runs.Add(1)
+			waitListening(ctx, addr)
+		}
+	})
+	return &runs
+}
+
+// powerTaggedLoad runs three tagging clients until ctx ends; every third
+// tag carries a 150 KiB body (a body file).
+func powerTaggedLoad(ctx context.Context, load *sync.WaitGroup, addr string, onAck func(int64)) *ackClient {
+	ac := &ackClient{addr: addr, acked: map[int64]bool{}, onAck: onAck,
+		pad: func(tag int64) int {
+			if tag%3 == 0 {
+				return 150 << 10
+			}
+			return 0
+		}}
+	var nextTag atomic.Int64
+	for range 3 {
+		load.Go(func() {
+			for ctx.Err() == nil {
+				if !ac.submitTagged(nextTag.Add(1)) {
+					waitListening(ctx, addr)
+				}
+			}
+		})
+	}
+	return ac
+}
+
 // envInt reads a positive integer from the environment, def when unset.
 func envInt(t *testing.T, name string, def int) int {
 	t.Helper()
@@ -199,6 +218,7 @@ type powerRun struct {
 	mnt     string
 	fs      *powercut.FS
 	d       *daemon
+	ac      *ackClient
 	phases  map[string]int
 	modes   map[string]int
 
@@ -362,6 +382,9 @@ func (r *powerRun) cut(i int) {
 	// mistaken for a duplicate without a cut.
 	r.epoch.Add(1)
 	r.d.kill9()
+	// Every 250 a client has seen was sent before the kill: those
+	// messages must be on the disk whatever the cut drops.
+	acked := r.ac.ackedIDs()
 	rep, err := r.fs.Cut(mode)
 	if err != nil {
 		r.t.Fatalf("cut %d: %v", i, err)
@@ -369,8 +392,14 @@ func (r *powerRun) cut(i int) {
 	r.phases[name]++
 	r.modes[mode.String()]++
 	r.t.Logf("cut %d at %s: %v", i, name, rep)
-	if err := checkSpool(r.t, r.backing); err != nil {
+	ids, err := checkSpool(r.t, r.backing)
+	if err != nil {
 		r.t.Fatalf("cut %d (%s, %v): the spool on the disk is damaged: %v\n%s", i, name, rep, err, r.d.log)
+	}
+	for tag, id := range acked {
+		if !ids[id] {
+			r.t.Errorf("cut %d (%s, %v): message %s (tag %d) got a 250 before the cut and is not on the disk", i, name, rep, id, tag)
+		}
 	}
 	r.mount()
 	r.epoch.Add(1)
@@ -476,54 +505,56 @@ func (r *powerRun) count(delivered []smtptest.Message, ac *ackClient, perDest in
 // reads every record, active and finished, and every body, and wants no
 // record quarantined. It stands for `outbox spool check --spool DIR`; the
 // copy keeps the check from changing the disk the daemon restarts on.
-func checkSpool(t *testing.T, dir string) error {
+func checkSpool(t *testing.T, dir string) (ids map[string]bool, err error) {
 	t.Helper()
 	cp, err := os.MkdirTemp("", "outbox-spool-check-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(cp)
 	if err := copySpool(dir, cp); err != nil {
-		return err
+		return nil, err
 	}
 	db, err := store.Open(cp, store.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer db.Close()
 	ctx := context.Background()
+	ids = map[string]bool{}
 	for after := ""; ; {
 		page, err := db.List(ctx, store.Filter{Done: true, After: after, Limit: store.MaxListLimit})
 		if err != nil {
-			return fmt.Errorf("list: %w", err)
+			return nil, fmt.Errorf("list: %w", err)
 		}
 		if len(page) == 0 {
 			break
 		}
 		for _, m := range page {
+			ids[m.ID] = true
 			body, err := db.OpenBody(ctx, m.ID)
 			if err != nil {
-				return fmt.Errorf("message %s: %w", m.ID, err)
+				return nil, fmt.Errorf("message %s: %w", m.ID, err)
 			}
 			n, err := io.Copy(io.Discard, body)
 			body.Close()
 			if err != nil {
-				return fmt.Errorf("message %s: body: %w", m.ID, err)
+				return nil, fmt.Errorf("message %s: body: %w", m.ID, err)
 			}
 			if n != m.Size {
-				return fmt.Errorf("message %s: body of %d bytes, record says %d", m.ID, n, m.Size)
+				return nil, fmt.Errorf("message %s: body of %d bytes, record says %d", m.ID, n, m.Size)
 			}
 		}
 		after = page[len(page)-1].ID
 	}
 	q, err := db.Quarantined(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(q) > 0 {
-		return fmt.Errorf("%d records quarantined: %+v", len(q), q)
+		return nil, fmt.Errorf("%d records quarantined: %+v", len(q), q)
 	}
-	return nil
+	return ids, nil
 }
 
 // copySpool copies spool.db and links the body files of the spool in dir
