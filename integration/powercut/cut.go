@@ -1,10 +1,14 @@
 package powercut
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -102,7 +106,11 @@ func (j *journal) set(rel string, r ref) error {
 func (j *journal) cutData(mode Mode, keep func() bool, rng *rand.Rand, rep *Report) error {
 	var last *dataOp
 	var lastFile *fileLog
-	for _, fl := range j.files {
+	// In a fixed order, so a seed gives the same choices.
+	files := slices.SortedFunc(maps.Values(j.files), func(a, b *fileLog) int {
+		return cmp.Or(strings.Compare(a.name, b.name), cmp.Compare(a.since, b.since))
+	})
+	for _, fl := range files {
 		for i := len(fl.ops) - 1; i >= 0; i-- {
 			op := fl.ops[i]
 			if err := unix.Ftruncate(fl.fd, op.oldSize); err != nil {

@@ -30,9 +30,9 @@
 // The model is stricter than ext4 (whose journal makes a directory fsync
 // commit every earlier metadata change) and looser than a real disk in one
 // way: an fsync makes a file's data durable, not its name. Extended
-// attributes, hard links made through the mount, copy_file_range and
-// fallocate are not tracked; they fail with ENOTSUP, so a program that
-// needs them fails loudly instead of being tested wrongly.
+// attributes, hard links made through the mount, O_TMPFILE,
+// copy_file_range and fallocate are not tracked; they fail with ENOTSUP, so
+// a program that needs them fails loudly instead of being tested wrongly.
 //
 // Mounting needs /dev/fuse and either root (the mount syscall directly) or
 // fusermount3.

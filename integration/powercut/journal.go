@@ -28,9 +28,10 @@ type journal struct {
 
 // fileLog is one file's changes since its last fsync.
 type fileLog struct {
-	name string // its path when first changed, for reports
-	fd   int    // read-write descriptor on the inode, whatever its names
-	ops  []dataOp
+	name  string // its path when first changed, for reports
+	since uint64 // seq when first changed
+	fd    int    // read-write descriptor on the inode, whatever its names
+	ops   []dataOp
 }
 
 // dataOp is a write (data != nil) or a truncate, with what it replaced.
@@ -106,7 +107,7 @@ func (j *journal) fileFor(name string, fd int) (*fileLog, int64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("powercut: reopen inode %d: %w", st.Ino, err)
 	}
-	fl := &fileLog{name: name, fd: own}
+	fl := &fileLog{name: name, since: j.seq, fd: own}
 	j.files[st.Ino] = fl
 	return fl, st.Size, nil
 }

@@ -3,6 +3,7 @@ package powercut
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -364,5 +365,30 @@ func TestMmapAndRemount(t *testing.T) {
 	must(t, err)
 	if string(b[:3]) != "ooo" {
 		t.Errorf("after the cut and a remount the file starts %q, want ooo", b[:3])
+	}
+}
+
+// TestKeepSomeNames: of 32 files created (and fsynced) in a directory that
+// was never synced, a cut keeping some keeps some names but not all, each
+// kept one with its content.
+func TestKeepSomeNames(t *testing.T) {
+	d := newDisk(t, nil)
+	const n = 32
+	for i := range n {
+		d.write(fmt.Sprintf("f%d", i), 0, fmt.Sprintf("content %d", i), true)
+	}
+	rep := d.cut(KeepSome)
+	kept := 0
+	for i := range n {
+		switch got := d.after(fmt.Sprintf("f%d", i)); got {
+		case "<none>":
+		case fmt.Sprintf("content %d", i):
+			kept++
+		default:
+			t.Errorf("f%d = %q after the cut", i, got)
+		}
+	}
+	if kept == 0 || kept == n || kept != rep.NamesKept {
+		t.Errorf("kept %d of %d names (report: %v), want some but not all", kept, n, rep)
 	}
 }
