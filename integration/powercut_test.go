@@ -39,7 +39,8 @@ const (
 // in the commit that follows a remote 250 (an outcome). Each cut kills the
 // daemon with SIGKILL first, then drops what was not durable (all of it,
 // a random part, or all but a torn page), checks the spool on the "disk"
-// and restarts Outbox on it. At the end it drains and counts: every
+// (every record and body reads back; every message whose 250 a client saw
+// is there) and restarts Outbox on it. At the end it drains and counts: every
 // message that got a 250 is delivered, every spooled message is delivered,
 // none twice in one power epoch (a duplicate needs a cut between the
 // remote 250 and our commit), and duplicates stay within what was in
