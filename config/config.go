@@ -174,6 +174,11 @@ type Delivery struct {
 	MaxPerDestination int `toml:"max_per_destination"`
 	// MaxHosts is the most MX hosts tried in one attempt. Default: 5.
 	MaxHosts int `toml:"max_hosts"`
+	// MaxRecipientsPerTransaction is the most recipients of one SMTP
+	// transaction; more go in further transactions at once, as do those a
+	// server refuses with 452 4.5.3 "too many recipients". Default: 50,
+	// as Postfix's smtp_destination_recipient_limit.
+	MaxRecipientsPerTransaction int `toml:"max_recipients_per_transaction"`
 	// MaxMessagesPerConnection is the most messages sent over one reused
 	// session before it is closed. Default: 100.
 	MaxMessagesPerConnection int `toml:"max_messages_per_connection"`

@@ -134,6 +134,7 @@ func (c *Config) validateDelivery(ps *problems) {
 	atLeast(ps, "delivery.max_per_destination", d.MaxPerDestination, 1)
 	atLeast(ps, "delivery.max_hosts", d.MaxHosts, 1)
 	atLeast(ps, "delivery.max_messages_per_connection", d.MaxMessagesPerConnection, 1)
+	atLeast(ps, "delivery.max_recipients_per_transaction", d.MaxRecipientsPerTransaction, 1)
 	positive(ps, "delivery.idle_timeout", d.IdleTimeout)
 	okFirst := positive(ps, "delivery.first_retry", d.FirstRetry)
 	okMax := positive(ps, "delivery.max_retry_interval", d.MaxRetryInterval)

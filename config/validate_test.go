@@ -133,12 +133,13 @@ func TestBrokenConfigs(t *testing.T) {
 		},
 		{
 			name: "max_recipients 0 and other counts",
-			doc:  "[limits]\nmax_recipients = 0\nmax_connections = -3\nmax_auth_failures = 0\n[delivery]\nmax_per_destination = 0\n",
+			doc:  "[limits]\nmax_recipients = 0\nmax_connections = -3\nmax_auth_failures = 0\n[delivery]\nmax_per_destination = 0\nmax_recipients_per_transaction = 0\n",
 			want: []string{
 				"limits.max_recipients: must be at least 1 (got 0)",
 				"limits.max_connections: must be at least 1 (got -3)",
 				"limits.max_auth_failures: must be at least 1 (got 0)",
 				"delivery.max_per_destination: must be at least 1 (got 0)",
+				"delivery.max_recipients_per_transaction: must be at least 1 (got 0)",
 			},
 		},
 		{

@@ -61,6 +61,11 @@ type Deliverer struct {
 	// MaxHosts caps the MX hosts tried per attempt (each with all its
 	// addresses); default 5.
 	MaxHosts int
+	// MaxRcptsPerTx caps the recipients of one SMTP transaction; default
+	// DefaultMaxRcptsPerTx (50, as Postfix). More recipients go in further
+	// transactions of the same Deliver call, on the same session when it
+	// is still usable.
+	MaxRcptsPerTx int
 
 	// Logger receives one line per attempt; default slog.Default().
 	Logger *slog.Logger
@@ -81,6 +86,7 @@ type config struct {
 	timeouts Timeouts
 	maxMsgs  int
 	maxHosts int
+	maxRcpts int
 	reuse    bool
 	log      *slog.Logger
 	now      func() time.Time
@@ -94,6 +100,7 @@ func (d *Deliverer) init() {
 			timeouts: d.Timeouts.withDefaults(),
 			maxMsgs:  orInt(d.MaxMessagesPerConn, DefaultMaxMessagesPerConn),
 			maxHosts: orInt(d.MaxHosts, DefaultMaxHosts),
+			maxRcpts: orInt(d.MaxRcptsPerTx, DefaultMaxRcptsPerTx),
 			reuse:    d.IdleTimeout >= 0,
 			log:      d.Logger,
 			now:      d.Now,
@@ -181,10 +188,36 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) *Result {
 	}
 	defer release()
 
+	// One attempt may leave recipients out: the server's recipient limit
+	// was reached and the session broke before they could be sent in
+	// another transaction. They are sent at once on another session,
+	// never left to the queue's back-off.
+	for off := 0; off < len(env.Rcpts); {
+		part := res.part(off, len(env.Rcpts))
+		d.attempt(ctx, domain, dest, gen, env.part(off, len(env.Rcpts)), part)
+		res.merge(part)
+		n := tried(part)
+		if n == 0 {
+			break // cannot happen: an attempt settles at least one recipient
+		}
+		off += n
+	}
+	for i := range res.Rcpts {
+		if res.Rcpts[i].Status == pending {
+			res.Rcpts[i].Status, res.Rcpts[i].Reply = Deferred, Reply{Enhanced: "4.3.0", Text: "not attempted"}
+		}
+	}
+	return res
+}
+
+// attempt sends env over a pooled session of dest or a new one, and records
+// the outcome in res. Recipients left without a status were not tried (see
+// run).
+func (d *Deliverer) attempt(ctx context.Context, domain string, dest dest, gen uint64, env *Envelope, res *Result) {
 	if d.cfg.reuse {
 		for s := d.pool.get(dest.key); s != nil; s = d.pool.get(dest.key) {
 			if d.run(ctx, s, env, res, true) != txRetryFresh {
-				return res
+				return
 			}
 		}
 	}
@@ -192,7 +225,7 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) *Result {
 	targets, r, st := d.targets(ctx, domain, dest)
 	if st != 0 {
 		setAll(res, st, r)
-		return res
+		return
 	}
 	var last *stepError
 	for _, t := range targets {
@@ -217,11 +250,11 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) *Result {
 		}
 		s.key, s.gen = dest.key, gen
 		d.run(ctx, s, env, res, false)
-		return res
+		return
 	}
 	if ctx.Err() != nil {
 		setAll(res, Deferred, Reply{Enhanced: "4.4.7", Text: "attempt canceled: " + context.Cause(ctx).Error()})
-		return res
+		return
 	}
 	// No host could take the message now (RFC 5321 §4.5.4.1): retry later.
 	res.DestinationDown = true
@@ -239,7 +272,6 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) *Result {
 		}
 	}
 	setAll(res, Deferred, r)
-	return res
 }
 
 // asStepError returns err as a *stepError (open's only kind of error).
@@ -254,16 +286,47 @@ func asStepError(err error) *stepError {
 	return se
 }
 
-// run makes the transaction on s and hands s to the background for RSET and
-// reuse, or QUIT.
+// run makes the transactions of env on s, at most MaxRcptsPerTx recipients
+// each, one after the other without waiting (RSET between them when the
+// previous one did not end with DATA), and hands s to the background for
+// RSET and reuse, or QUIT. Recipients it could not send because the session
+// broke keep no status. It returns txRetryFresh only when the first
+// transaction found a pooled session dead, with nothing recorded.
 func (d *Deliverer) run(ctx context.Context, s *session, env *Envelope, res *Result, pooled bool) txOutcome {
 	stop := s.dc.bind(ctx)
-	out := d.transact(ctx, s, env, res, pooled)
-	usable := stop()
-	if out != txRetryFresh {
+	out := txDone
+	for off := 0; off < len(env.Rcpts) && (out == txDone || out == txHealthy); {
+		if off > 0 && out == txHealthy {
+			s.dc.setPhase(d.cfg.timeouts.Command)
+			if err := s.c.Reset(); err != nil {
+				out = txBroken
+				break
+			}
+			s.rehello = true
+		}
+		end := min(off+d.cfg.maxRcpts, len(env.Rcpts))
+		part := res.part(off, end)
+		out = d.transact(ctx, s, env.part(off, end), part, pooled && off == 0)
+		if out == txRetryFresh {
+			if off == 0 {
+				stop()
+				s.c.Close()
+				return out
+			}
+			out = txBroken
+			break
+		}
+		res.merge(part)
 		res.Host, res.TLS = s.host, s.tls
 		s.msgs++
+		if dsn, _ := s.c.Extension("DSN"); dsn {
+			for i := range part.Rcpts {
+				part.Rcpts[i].NextHopDSN = part.Rcpts[i].Status == Delivered
+			}
+		}
+		off += tried(part)
 	}
+	usable := stop()
 	if (out != txHealthy && out != txDone) || !usable {
 		// Broken or in an unknown state: no RSET, no QUIT, which could only
 		// wait for a reply that will not come.

@@ -54,10 +54,34 @@
 // that received DATA: 2xx Delivered, 4xx Deferred, 5xx Bounced. MAIL FROM
 // refused: 4xx defers every recipient, 5xx bounces every one.
 //
-// Local decisions recorded as replies: a message that needs SMTPUTF8
-// (non-ASCII envelope address, or Envelope.SMTPUTF8) sent to a server
-// without it bounces with 5.6.7 (RFC 6531 §3.2; no downgrade); a message
-// larger than the server's advertised SIZE bounces with 5.3.4.
+// Local decisions recorded as replies without a code (Reply.Code 0, as for
+// DNS failures), so a bounce names no remote server and quotes no reply it
+// never sent: a message that needs SMTPUTF8 (a non-ASCII envelope address,
+// or Envelope.SMTPUTF8 with a non-ASCII header field; only the header block
+// is read) sent to a server without it bounces with 5.6.7 (RFC 6531 §3.2;
+// no downgrade); a message larger than the server's advertised SIZE
+// bounces with 5.3.4. The SMTPUTF8 parameter alone, on an all-ASCII
+// message, is dropped for a server that does not offer the extension.
+//
+// # Recipients per transaction
+//
+// One transaction carries at most Deliverer.MaxRcptsPerTx recipients (50,
+// as Postfix's smtp_destination_recipient_limit). A server that refuses a
+// RCPT with 452 4.5.3 "too many recipients" (RFC 5321 §4.5.3.1.10; or 552,
+// which the RFC says to read the same way) after accepting at least one
+// ends the recipient list of that transaction: the accepted ones get DATA,
+// the rest follow at once in further transactions, on the same session
+// (RSET first when no DATA was sent), or on a new one when the session
+// broke. They are never deferred for it. Each transaction takes its own
+// at-least-one decision.
+//
+// # DSN (RFC 3461)
+//
+// Envelope.EnvID, Envelope.Ret and each recipient's NOTIFY and ORCPT
+// (Envelope.DSN) are passed to a server that offers DSN, and left out for
+// one that does not. RcptResult.NextHopDSN records that a delivered
+// recipient's server took them: any success notice is then that server's
+// to send.
 //
 // # TLS
 //

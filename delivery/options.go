@@ -166,4 +166,8 @@ const (
 	DefaultIdleTimeout        = 30 * time.Second
 	DefaultMaxMessagesPerConn = 100
 	DefaultMaxHosts           = 5
+	// DefaultMaxRcptsPerTx is Postfix's default_destination_recipient_limit
+	// (the default of smtp_destination_recipient_limit): 50 recipients per
+	// transaction.
+	DefaultMaxRcptsPerTx = 50
 )

@@ -3,10 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-
-	"github.com/emersion/go-smtp"
 )
 
 // txOutcome says what became of a session after a transaction.
@@ -22,6 +19,8 @@ const (
 // transact makes one SMTP transaction for env on s and records every
 // recipient's outcome in res.Rcpts. It returns right after the reply to the
 // final dot, so that the caller can commit before anything else happens.
+// Recipients the server's recipient limit left out (see rcptPhase) keep no
+// status: the caller sends them in the next transaction.
 func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res *Result, pooled bool) txOutcome {
 	t := d.cfg.timeouts
 	c := s.c
@@ -40,18 +39,9 @@ func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res
 		s.rehello = false
 	}
 
-	utf8 := env.SMTPUTF8 || !isASCII(env.From)
-	for _, r := range env.Rcpts {
-		utf8 = utf8 || !isASCII(r)
-	}
-	if ok, _ := c.Extension("SMTPUTF8"); utf8 && !ok {
-		// RFC 6531 §3.2: without SMTPUTF8 at the server the message cannot
-		// be sent as is; downgrading is out of scope, so it bounces.
-		all(Bounced, Reply{Code: 550, Enhanced: "5.6.7", Text: "the message needs SMTPUTF8, which " + s.host + " does not offer"})
-		return txHealthy
-	}
-	if max, ok := c.MaxMessageSize(); ok && max > 0 && env.Size > int64(max) {
-		all(Bounced, Reply{Code: 552, Enhanced: "5.3.4", Text: fmt.Sprintf("message size %d exceeds the fixed limit %d of %s", env.Size, max, s.host)})
+	utf8, r, refuse := d.localDecision(s, env)
+	if refuse {
+		all(Bounced, r)
 		return txHealthy
 	}
 
@@ -59,7 +49,8 @@ func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res
 		all(Deferred, Reply{Enhanced: "4.3.0", Text: "envelope without a body"})
 		return txHealthy
 	}
-	body, err := env.Body()
+	has8bit, _ := c.Extension("8BITMIME")
+	body, err := openBody(env, has8bit)
 	if err != nil {
 		all(Deferred, Reply{Enhanced: "4.3.0", Text: "opening the message body: " + err.Error()})
 		return txHealthy
@@ -67,7 +58,7 @@ func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res
 	defer body.Close()
 
 	s.dc.setPhase(t.Mail)
-	if err := c.Mail(env.From, &smtp.MailOptions{Size: env.Size, UTF8: utf8}); err != nil {
+	if err := c.Mail(env.From, mailOptions(env, utf8)); err != nil {
 		r := replyOf(err)
 		switch {
 		case pooled && (!isReply(err) || r.Code == 421):
@@ -86,33 +77,9 @@ func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res
 		return txHealthy
 	}
 
-	codes := make([]int, len(env.Rcpts))
-	for i, rcpt := range env.Rcpts {
-		s.dc.setPhase(t.Rcpt)
-		err := c.Rcpt(rcpt, nil)
-		switch {
-		case err == nil:
-			codes[i] = 250
-			res.Rcpts[i].Reply = Reply{Code: 250, Text: "recipient accepted"}
-		case isReply(err) && replyOf(err).Code != 421:
-			res.Rcpts[i].Reply = replyOf(err)
-			codes[i] = res.Rcpts[i].Reply.Code
-		default:
-			// The connection is gone (or closing, 421): nobody gets DATA.
-			// Replies already received still count.
-			r := replyOrLocal(ctx, "RCPT TO", err)
-			for j := range env.Rcpts {
-				switch {
-				case j < i && codes[j]/100 == 5:
-					res.Rcpts[j].Status = Bounced
-				case j < i && codes[j]/100 == 4:
-					res.Rcpts[j].Status = Deferred
-				default:
-					res.Rcpts[j].Status, res.Rcpts[j].Reply = Deferred, r
-				}
-			}
-			return txBroken
-		}
+	codes, out, ok := d.rcptPhase(ctx, s, env, res)
+	if !ok {
+		return out
 	}
 
 	sendData, st := decide(codes, env.AtLeastOne)

@@ -18,9 +18,31 @@ type Envelope struct {
 	// Body opens the message body; it may be called once per host tried.
 	Body func() (io.ReadCloser, error)
 	Size int64
-	// SMTPUTF8: the message needs the SMTPUTF8 extension (RFC 6531), e.g.
-	// the submitter used it. Non-ASCII envelope addresses imply it anyway.
+	// SMTPUTF8: the submitter asked for the SMTPUTF8 extension (RFC 6531).
+	// It is used where the server offers it; elsewhere the message goes
+	// without it unless it needs it: a non-ASCII envelope address (which
+	// implies it anyway) or header field.
 	SMTPUTF8 bool
+	// EnvID and Ret are the DSN parameters of MAIL (RFC 3461 §4.3, §4.4):
+	// the envelope ID (decoded xtext) and "FULL", "HDRS" or "". They are
+	// passed on only to a next hop that offers DSN.
+	EnvID, Ret string
+	// DSN holds the DSN parameters of each recipient, parallel to Rcpts;
+	// nil when no recipient has any.
+	DSN []RcptDSN
+	// EightBit: the body may hold 8-bit octets (RFC 6152). It is sent in
+	// its 7-bit form to a server without 8BITMIME.
+	EightBit bool
+}
+
+// RcptDSN is the DSN parameters of one RCPT (RFC 3461 §4.1, §4.2).
+type RcptDSN struct {
+	// Notify is the NOTIFY list: "NEVER", or some of "SUCCESS",
+	// "FAILURE", "DELAY"; nil when not given.
+	Notify []string
+	// ORcpt is "addr-type;address" with the address decoded
+	// ("rfc822;user@example.com"); "" when not given.
+	ORcpt string
 }
 
 // Status is the outcome for one recipient of an attempt.
@@ -67,6 +89,10 @@ type RcptResult struct {
 	Rcpt   string
 	Status Status
 	Reply  Reply
+	// NextHopDSN is set for a delivered recipient when the server offered
+	// DSN (RFC 3461): it received the recipient's DSN parameters and any
+	// success notice is now its to send.
+	NextHopDSN bool
 }
 
 // Result is the outcome of one Deliver call. Rcpts has exactly one entry per
@@ -82,4 +108,41 @@ type Result struct {
 	// Ambiguous is set when the connection was lost after the final dot:
 	// the message may or may not have been delivered; it is deferred.
 	Ambiguous bool
+}
+
+// part is the envelope of env's recipients [i, j), for one transaction or
+// one attempt.
+func (env *Envelope) part(i, j int) *Envelope {
+	p := *env
+	p.Rcpts = env.Rcpts[i:j]
+	p.DSN = nil
+	if len(env.DSN) >= j {
+		p.DSN = env.DSN[i:j]
+	}
+	return &p
+}
+
+// part is a Result whose Rcpts are res.Rcpts[i:j], sharing their storage:
+// what is recorded in it is recorded in res.
+func (res *Result) part(i, j int) *Result {
+	return &Result{Host: res.Host, TLS: res.TLS, Rcpts: res.Rcpts[i:j]}
+}
+
+// merge takes the attempt-wide facts of p, a part of res, into res.
+func (res *Result) merge(p *Result) {
+	if p.Host != "" {
+		res.Host, res.TLS = p.Host, p.TLS
+	}
+	res.DestinationDown = res.DestinationDown || p.DestinationDown
+	res.Ambiguous = res.Ambiguous || p.Ambiguous
+}
+
+// tried counts the leading recipients of res that have a status: those a
+// transaction or attempt settled, before any it left out.
+func tried(res *Result) int {
+	n := 0
+	for n < len(res.Rcpts) && res.Rcpts[n].Status != pending {
+		n++
+	}
+	return n
 }

@@ -117,6 +117,9 @@ type postfixOptions struct {
 	// CertFile and KeyFile enable STARTTLS (smtpd_tls_security_level =
 	// may); empty means Postfix offers no STARTTLS.
 	CertFile, KeyFile string
+	// MainCF is added at the end of main.cf: the instance's departures
+	// from the defaults ("smtpd_recipient_limit = 50").
+	MainCF string
 }
 
 // postfix is a private Postfix instance: its own config_directory,
@@ -230,7 +233,10 @@ virtual_gid_maps = static:%[6]d
 # the file and reload),
 smtpd_recipient_restrictions = check_recipient_access texthash:%[1]s/conf/access
 # and STARTTLS or not.
-%[7]s`, b, p.opts.Hostname, p.opts.IP, strings.Join(p.opts.Domains, ", "), uid, gid, tlsConf)
+%[7]s
+# The scenario's own settings.
+%[8]s
+`, b, p.opts.Hostname, p.opts.IP, strings.Join(p.opts.Domains, ", "), uid, gid, tlsConf, p.opts.MainCF)
 	writeFile(t, filepath.Join(p.conf, "main.cf"), mainCF)
 	// Upstream's services with chroot off, smtpd only on IP:25.
 	masterCF := fmt.Sprintf(`%s:25 inet n - n - - smtpd

@@ -25,6 +25,17 @@ func (q *Queue) List(ctx context.Context, f store.Filter) ([]*store.Message, err
 	return ms, nil
 }
 
+// Quarantined lists the messages the store set aside because their record
+// or body cannot be read (store.Quarantined): never attempted again, kept
+// for the operator.
+func (q *Queue) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
+	qs, err := q.store.Quarantined(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("queue: quarantined: %w", err)
+	}
+	return qs, nil
+}
+
 // Get returns one message's record.
 func (q *Queue) Get(ctx context.Context, id string) (*store.Message, error) {
 	m, err := q.store.Get(ctx, id)
@@ -75,6 +86,7 @@ func (q *Queue) Flush(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("queue: flush %s: %w", id, err)
 	}
+	q.commitOK(id) // the commit worked: no need to wait out a back-off
 	q.Wake()
 	return nil
 }
@@ -194,6 +206,7 @@ func (q *Queue) Delete(ctx context.Context, id string) error {
 	if err := q.store.Delete(ctx, id); err != nil {
 		return fmt.Errorf("queue: delete %s: %w", id, err)
 	}
+	q.health.forget(id)
 	q.log.Info("deleted", "msgid", id)
 	return nil
 }

@@ -43,6 +43,9 @@ func (q *Queue) deliverMessage(ctx context.Context, id string) {
 		if ctx.Err() != nil {
 			return // abandoned: the remaining groups stay due in the spool
 		}
+		if q.health.waiting(id, q.clock.Now()) {
+			return // an outcome of this message could not be committed
+		}
 		if dd, down := q.dest.down(g.Domain, q.clock.Now()); down {
 			q.skipGroup(ctx, m, g, dd)
 			continue
@@ -71,7 +74,9 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		Body:       func() (io.ReadCloser, error) { return q.store.OpenBody(ctx, id) },
 		Size:       m.Size,
 		SMTPUTF8:   m.SMTPUTF8,
+		EightBit:   eightBit(m),
 	}
+	setEnvelopeDSN(env, m, g)
 	q.st.attempts.Add(1)
 	start := q.clock.Now()
 	res := q.del.Deliver(ctx, env)
@@ -105,6 +110,7 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 			return event{}, false // no outcome: left due, not counted
 		}
 		ev := q.applyOutcome(r, o, res, sm.Received, now, &earliest)
+		ev.nextHopDSN = o.NextHopDSN
 		return ev, true
 	}, func() { earliest = time.Time{} })
 
@@ -228,4 +234,19 @@ func (q *Queue) skipGroup(ctx context.Context, m *store.Message, g group, dd des
 			g.Domain, dd.until.UTC().Format(time.RFC3339), dd.reply)
 		return event{kind: evSkipped, rcpt: r.Addr, reply: r.LastReply, next: dd.until, attempts: r.Attempts}, true
 	}, nil)
+}
+
+// eightBit says whether delivery must treat m's body as possibly 8-bit
+// (BODY=8BITMIME, or its 7-bit form for a server without 8BITMIME). A
+// record from before the body type was kept may be 8-bit too, unless it
+// was signed: a signed message goes as it is, as it always did, since
+// converting it would break its signature.
+func eightBit(m *store.Message) bool {
+	switch m.BodyType {
+	case store.Body8BitMIME:
+		return true
+	case store.BodyUnknown:
+		return len(m.Signed) == 0
+	}
+	return false
 }

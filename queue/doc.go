@@ -34,6 +34,16 @@
 //     recipients; the queue's other messages for it are deferred to that
 //     time without an attempt (Attempts unchanged; Stats.DestinationSkips).
 //     Flush of a message, a domain or all lifts it.
+//   - Failed outcome commits, in memory (commitfail.go): when Store.Update
+//     cannot record an attempt's outcome, the message is still due in the
+//     spool; it is skipped until a back-off (1s doubling to 5m, per
+//     message) has passed, so a remote server that accepts it is not sent
+//     it again in a loop. When the error is the spool's (store.ErrCommit:
+//     disk full, I/O error; from an outcome or from Enqueue), no delivery
+//     starts until a commit succeeds again: any outcome, Enqueue or Flush,
+//     or the dispatcher's Store.Probe at growing intervals. The pause is
+//     logged at ERROR once and shown in Stats (DispatchPaused,
+//     CommitFailures, CommitBackoff).
 //   - The start-up spread: for Options.Warmup after Run starts (default one
 //     minute) the dispatcher starts at most 1 + elapsed·WarmupRate/s
 //     deliveries in total (WarmupRate defaults to Workers), so a spool full
@@ -49,6 +59,16 @@
 //     never a lost one); the recipients it is about are those of the latest
 //     bounce batch (one attempt stamps its recipients with one time). One
 //     notice per bounce batch; never one for a message from <>.
+//   - The DSN extension (RFC 3461). Each recipient's NOTIFY decides
+//     (noticeOwed): without it, failures are notified; NEVER, or a list
+//     without FAILURE, means no bounce notice; SUCCESS asks for a notice
+//     when delivered, which the queue sends ("relayed", RFC 3461 §6.2.1)
+//     only when the next hop did not offer DSN: one that did received the
+//     parameters (the message's EnvID and Ret, each recipient's Notify and
+//     ORcpt go into the Envelope) and sends its own "delivered" notice.
+//     One attempt's failures and relays share one notice. A relayed notice
+//     lost to a crash between the commit and the notice is not recovered:
+//     whether the next hop took the request is not kept in the spool.
 //   - The operator's commands used by queue/admin: List, Get, Headers,
 //     Flush, FlushDomain, FlushAll, Hold, Release, Delete, Bounces; and the
 //     listener's spool interface: NewBody and Enqueue.
@@ -65,8 +85,10 @@
 // # Contract
 //
 //   - Delivery is at least once: an outcome is recorded only after Deliver
-//     returns; a crash before the commit re-sends the recipients it did not
-//     record as delivered.
+//     returns; a crash before the commit, or a commit that fails, re-sends
+//     the recipients it did not record as delivered (after a failed
+//     commit, only once its back-off has passed and the spool accepts
+//     commits again).
 //   - Cancelling Run's context is a hard stop: in-flight deliveries are
 //     cancelled and abandoned to the queue (their recipients stay due, not
 //     counted as an attempt; outcomes already known are recorded). Shutdown

@@ -35,6 +35,18 @@ type fakeStore struct {
 	pageSize int // List's default page
 	now      func() time.Time
 	updates  int
+	// commitErr, when set, fails every Update and Enqueue (after fn ran,
+	// writing nothing) and Probe: a spool that refuses commits.
+	commitErr error
+	failed    int // commits refused
+	probes    int
+}
+
+// refuseCommits makes every later commit fail with err (nil: succeed).
+func (f *fakeStore) refuseCommits(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.commitErr = err
 }
 
 func newFakeStore(t *testing.T, now func() time.Time) *fakeStore {
@@ -57,6 +69,15 @@ func newFakeStore(t *testing.T, now func() time.Time) *fakeStore {
 func (f *fakeStore) NewBody() (*store.Body, error) { return f.bodyDB.NewBody() }
 
 func (f *fakeStore) Enqueue(ctx context.Context, m *store.Message, b *store.Body) error {
+	f.mu.Lock()
+	err := f.commitErr
+	if err != nil {
+		f.failed++
+	}
+	f.mu.Unlock()
+	if err != nil {
+		return err // the body stays open, as after a real failed commit
+	}
 	carrier := &store.Message{Recipients: []store.Recipient{{Addr: "x@x", State: store.StateHeld}}}
 	if err := f.bodyDB.Enqueue(ctx, carrier, b); err != nil {
 		return err
@@ -143,6 +164,10 @@ func (f *fakeStore) Update(ctx context.Context, id string, fn func(m *store.Mess
 	m := cloneMessage(before)
 	if err := fn(&m); err != nil {
 		return err
+	}
+	if f.commitErr != nil {
+		f.failed++
+		return f.commitErr
 	}
 	m.ID = id
 	was := make(map[string]bool)
@@ -239,6 +264,10 @@ func (f *fakeStore) PendingNotices(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+func (f *fakeStore) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
+	return nil, nil
+}
+
 func (f *fakeStore) List(ctx context.Context, flt store.Filter) ([]*store.Message, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -312,4 +341,12 @@ func (f *fakeStore) state(id, addr string) store.State {
 		}
 	}
 	return 0
+}
+
+// Probe is an empty commit: it fails as Update does while failCommits is set.
+func (f *fakeStore) Probe(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.probes++
+	return f.commitErr
 }

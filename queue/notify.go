@@ -16,13 +16,14 @@ func (q *Queue) dsnOwed(m *store.Message) bool {
 	return q.opts.DSN && m.From != ""
 }
 
-// sendDSN queues the notice about bounced (one bounce batch) of m, whose
-// record already has DSNPending set, then clears DSNPending and records
-// the notice's ID. A crash before the clearing leaves DSNPending set and
-// recoverDSNs sends it again at the next start: at worst a duplicate
-// notice, never a lost one. On failure DSNPending stays set likewise.
-func (q *Queue) sendDSN(ctx context.Context, m *store.Message, bounced []store.Recipient) {
-	body, err := q.opts.Notify(m, bounced)
+// sendDSN queues the notice about rcpts (one attempt's bounced recipients,
+// and delivered ones owed a "relayed" notice) of m, whose record already
+// has DSNPending set, then clears DSNPending and records the notice's ID.
+// A crash before the clearing leaves DSNPending set and recoverDSNs sends
+// it again at the next start: at worst a duplicate notice, never a lost
+// failure notice. On failure DSNPending stays set likewise.
+func (q *Queue) sendDSN(ctx context.Context, m *store.Message, rcpts []store.Recipient) {
+	body, err := q.opts.Notify(m, rcpts)
 	if err != nil {
 		q.log.Error("cannot build delivery status notification; retried at next start", "msgid", m.ID, "err", err)
 		return
@@ -33,7 +34,7 @@ func (q *Queue) sendDSN(ctx context.Context, m *store.Message, bounced []store.R
 		return
 	}
 	q.st.dsns.Add(1)
-	q.log.Info("dsn queued", "msgid", m.ID, "dsnid", dsnID, "rcpt", m.From, "bounced", len(bounced))
+	q.log.Info("dsn queued", "msgid", m.ID, "dsnid", dsnID, "rcpt", m.From, "reported", len(rcpts))
 	err = q.store.Update(ctx, m.ID, func(sm *store.Message) error {
 		sm.DSNPending = false
 		sm.DSNID = dsnID
@@ -94,14 +95,30 @@ func (q *Queue) recoverDSNs(ctx context.Context) {
 		if batch := lastBounceBatch(m); len(batch) > 0 {
 			q.log.Info("sending notice left pending", "msgid", m.ID)
 			q.sendDSN(ctx, m, batch)
+		} else {
+			// Nothing to recover: a batch of "relayed" recipients only
+			// (whether the next hop took the DSN request is not kept), or
+			// bounces with NOTIFY without FAILURE.
+			q.clearDSNPending(ctx, m.ID)
 		}
 	}
 }
 
-// lastBounceBatch is the recipients that bounced in m's latest bounce: the
-// queue stamps one attempt's recipients with the same time, so the batch a
-// pending notice is about is the bounced recipients whose last history
-// entry has the latest time.
+// clearDSNPending clears the DSNPending flag of message id.
+func (q *Queue) clearDSNPending(ctx context.Context, id string) {
+	err := q.store.Update(ctx, id, func(sm *store.Message) error {
+		sm.DSNPending = false
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		q.log.Error("cannot clear DSN pending", "msgid", id, "err", err)
+	}
+}
+
+// lastBounceBatch is the recipients that bounced in m's latest bounce and
+// whose NOTIFY asks for failures: the queue stamps one attempt's
+// recipients with the same time, so the batch a pending notice is about is
+// the bounced recipients whose last history entry has the latest time.
 func lastBounceBatch(m *store.Message) []store.Recipient {
 	var latest time.Time
 	for i := range m.Recipients {
@@ -115,7 +132,7 @@ func lastBounceBatch(m *store.Message) []store.Recipient {
 	var batch []store.Recipient
 	for i := range m.Recipients {
 		r := &m.Recipients[i]
-		if r.State != store.StateBounced {
+		if r.State != store.StateBounced || !wantsFailure(r.Notify) {
 			continue
 		}
 		var t time.Time

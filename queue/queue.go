@@ -30,6 +30,10 @@ type Store interface {
 	Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error)
 	// PendingNotices lists the messages whose DSNPending flag is set.
 	PendingNotices(ctx context.Context) ([]string, error)
+	// Probe makes an empty commit: does the spool accept commits again?
+	Probe(ctx context.Context) error
+	// Quarantined lists the messages set aside as unreadable.
+	Quarantined(ctx context.Context) ([]store.Quarantined, error)
 }
 
 var _ Store = (*store.DB)(nil)
@@ -44,10 +48,11 @@ type Deliverer interface {
 var _ Deliverer = (*delivery.Deliverer)(nil)
 
 // NotifyFunc builds the body of a delivery status notification (RFC 3464)
-// for m's sender about the recipients in bounced, which failed in one
-// attempt. The returned bytes are a complete message (headers and body, CRLF
-// line endings) ready to spool; the queue sends it from the null sender.
-type NotifyFunc func(m *store.Message, bounced []store.Recipient) ([]byte, error)
+// for m's sender about rcpts, settled in one attempt: bounced ones (failed)
+// and delivered ones owed a NOTIFY=SUCCESS notice (relayed). The returned
+// bytes are a complete message (headers and body, CRLF line endings) ready
+// to spool; the queue sends it from the null sender.
+type NotifyFunc func(m *store.Message, rcpts []store.Recipient) ([]byte, error)
 
 // Errors returned by the queue.
 var (
@@ -87,7 +92,7 @@ type Options struct {
 	// DSN enables delivery status notifications to the sender on bounce.
 	// When set, Notify must be set too.
 	DSN bool
-	// Notify builds DSN bodies (the lead wires queue/dsn here).
+	// Notify builds DSN bodies (cmd wires queue/dsn here).
 	Notify NotifyFunc
 	// Logger receives one line per delivery, deferral and bounce. Default
 	// slog.Default(). The queue adds component=queue.
@@ -151,9 +156,10 @@ type Queue struct {
 	log   *slog.Logger
 	clock Clock
 
-	wake chan struct{} // capacity 1: a pending wake-up is never lost nor doubled
-	dest destinations
-	st   counters
+	wake   chan struct{} // capacity 1: a pending wake-up is never lost nor doubled
+	dest   destinations
+	health spoolHealth // failed commits: per-message back-off, paused dispatch (commitfail.go)
+	st     counters
 
 	mu           sync.Mutex
 	running      bool
@@ -224,8 +230,12 @@ func (q *Queue) enqueue(ctx context.Context, m *store.Message, b *store.Body) er
 		}
 	}
 	if err := q.store.Enqueue(ctx, m, b); err != nil {
+		if q.health.commitFailed(err, q.clock.Now()) {
+			q.logPaused(err)
+		}
 		return fmt.Errorf("queue: enqueue: %w", err)
 	}
+	q.commitOK("")
 	q.Wake()
 	return nil
 }
@@ -252,6 +262,18 @@ type Stats struct {
 	InFlight         int    // messages being delivered now
 	DownDomains      int    // destinations currently backed off
 
+	// CommitFailures counts attempt outcomes the spool could not commit
+	// (each such message waits out a back-off before it is tried again).
+	CommitFailures uint64
+	// CommitBackoff is the number of messages waiting out that back-off.
+	CommitBackoff int
+	// DispatchPaused: the spool refuses commits (disk full, I/O error), so
+	// no delivery starts until a commit succeeds again; since PausedSince,
+	// PauseReason being the last commit error.
+	DispatchPaused bool
+	PausedSince    time.Time
+	PauseReason    string
+
 	Accepted        uint64            // messages enqueued by Enqueue (submissions; not notices)
 	ConnsOpen       int               // submission connections open (see ConnOpened)
 	BouncedBy       map[string]uint64 // recipients bounced, by Bounce* class
@@ -262,7 +284,7 @@ type Stats struct {
 type counters struct {
 	attempts, delivered, deferred, bounced, expired atomic.Uint64
 	ambiguous, destDown, destSkips, dsns            atomic.Uint64
-	accepted                                        atomic.Uint64
+	accepted, commitFailures                        atomic.Uint64
 	inFlight, conns                                 atomic.Int64
 	bounceClass, tls                                labelCounts
 	duration                                        *histogram
@@ -270,7 +292,14 @@ type counters struct {
 
 // Stats returns the current counters.
 func (q *Queue) Stats() Stats {
+	now := q.clock.Now()
+	h := q.health.stats(now)
 	return Stats{
+		CommitFailures:   q.st.commitFailures.Load(),
+		CommitBackoff:    h.backoff,
+		DispatchPaused:   h.paused,
+		PausedSince:      h.since,
+		PauseReason:      h.reason,
 		Attempts:         q.st.attempts.Load(),
 		Delivered:        q.st.delivered.Load(),
 		Deferred:         q.st.deferred.Load(),
@@ -281,7 +310,7 @@ func (q *Queue) Stats() Stats {
 		DestinationSkips: q.st.destSkips.Load(),
 		DSNs:             q.st.dsns.Load(),
 		InFlight:         int(q.st.inFlight.Load()),
-		DownDomains:      q.dest.count(q.clock.Now()),
+		DownDomains:      q.dest.count(now),
 		Accepted:         q.st.accepted.Load(),
 		ConnsOpen:        int(q.st.conns.Load()),
 		BouncedBy:        q.st.bounceClass.snapshot(),

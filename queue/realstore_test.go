@@ -1,9 +1,13 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,4 +127,85 @@ func TestWithRealStore(t *testing.T) {
 	}
 	cancel()
 	<-runErr
+}
+
+// TestMissingBodyQuarantined: a message whose body file is gone is
+// quarantined at its first attempt — not deferred and retried for days,
+// blamed on the relay — and its outcome is not logged as a failed commit.
+func TestMissingBodyQuarantined(t *testing.T) {
+	var logs syncBuffer
+	db, err := store.Open(t.TempDir(), store.Options{InlineMax: 16, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, _ := db.NewBody()
+	b.Write([]byte("Subject: big\r\n\r\n" + strings.Repeat("body ", 100)))
+	m := &store.Message{From: "app@here.test", Recipients: []store.Recipient{{Addr: "r@x.test"}}}
+	if err := db.Enqueue(ctx, m, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(db.Dir(), "bodies", m.ID)); err != nil {
+		t.Fatal(err)
+	}
+
+	del := &fakeDeliverer{}
+	del.set(func(_ context.Context, env *delivery.Envelope) *delivery.Result {
+		if _, err := env.Body(); err != nil { // as delivery answers it
+			return result(env, delivery.Deferred, delivery.Reply{Enhanced: "4.3.0", Text: "opening the message body: " + err.Error()})
+		}
+		return result(env, delivery.Delivered, ok250)
+	})
+	opts := testOptions()
+	opts.Clock = newFakeClock()
+	opts.DSN = false
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	q, err := New(db, del, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- q.Run(ctx) }()
+
+	waitFor(t, "the message quarantined", func() bool {
+		qs, _ := db.Quarantined(context.Background())
+		return len(qs) == 1
+	})
+	cancel()
+	<-runErr
+	qs, _ := db.Quarantined(context.Background())
+	got, err := store.DecodeMessage(qs[0].Raw)
+	if err != nil || got.Recipients[0].Attempts != 0 || got.Recipients[0].State != store.StateQueued {
+		t.Errorf("quarantined record %+v (%v): want it as it was, no deferral recorded", got, err)
+	}
+	if due, _ := db.Due(context.Background(), time.Now().Add(10*24*time.Hour), 0, nil); len(due) != 0 {
+		t.Errorf("still due: %v", due)
+	}
+	l := logs.String()
+	if !strings.Contains(l, "level=ERROR") || !strings.Contains(l, filepath.Join(db.Dir(), "bodies", m.ID)) {
+		t.Errorf("no ERROR naming the body file:\n%s", l)
+	}
+	if strings.Contains(l, "cannot record delivery outcome") {
+		t.Errorf("a quarantined message logged as a failed commit:\n%s", l)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for concurrent log writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

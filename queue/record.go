@@ -30,6 +30,9 @@ type event struct {
 	attempts int
 	code     int    // SMTP reply code of a bounce, for its class
 	enhanced string // enhanced status code of a bounce, for its class
+	// nextHopDSN: delivered to a server that took the DSN request, so a
+	// success notice is its to send (delivery.RcptResult.NextHopDSN).
+	nextHopDSN bool
 }
 
 // errNoChange aborts an Update that would write the record unchanged.
@@ -40,18 +43,18 @@ var errNoChange = errors.New("queue: no change")
 type recordFunc func(k int, r *store.Recipient, sm *store.Message) (event, bool)
 
 // record applies fn to each recipient of g in one Store.Update, marks the
-// message DSNPending in that same update when a recipient bounced and a
-// notice is owed, then logs one line per recipient, counts, and queues the
+// message DSNPending in that same update when a notice is owed (see
+// noticeOwed), then logs one line per recipient, counts, and queues the
 // notice. reset, when not nil, is called before each run of the update
 // function (a store may run it more than once) to clear what fn gathers.
 func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn recordFunc, reset func()) {
 	var (
-		events  []event
-		bounced []store.Recipient
-		after   store.Message // the committed envelope, for the notice
+		events []event
+		notice []store.Recipient // the recipients the notice reports
+		after  store.Message     // the committed envelope, for the notice
 	)
 	err := q.store.Update(ctx, m.ID, func(sm *store.Message) error {
-		events, bounced = events[:0], bounced[:0]
+		events, notice = events[:0], notice[:0]
 		if reset != nil {
 			reset()
 		}
@@ -70,14 +73,14 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 				continue
 			}
 			events = append(events, ev)
-			if r.State == store.StateBounced {
-				bounced = append(bounced, cloneRecipient(r))
+			if noticeOwed(r, ev) {
+				notice = append(notice, cloneRecipient(r))
 			}
 		}
 		if len(events) == 0 {
 			return errNoChange // nothing to write
 		}
-		if len(bounced) > 0 && q.dsnOwed(sm) {
+		if len(notice) > 0 && q.dsnOwed(sm) {
 			sm.DSNPending = true
 		}
 		after = cloneMessage(sm)
@@ -88,20 +91,42 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 			return
 		}
 		if errors.Is(err, store.ErrNotFound) {
+			q.health.forget(m.ID)
 			q.log.Info("message deleted during delivery; outcome dropped", "msgid", m.ID)
 			return
 		}
-		// Delivered recipients not recorded will be sent again: the
-		// at-least-once duplicate, which is why this is an error.
-		q.log.Error("cannot record delivery outcome; recipients stay due", "msgid", m.ID, "err", err)
+		if errors.Is(err, store.ErrCorrupt) {
+			// Its body could not be read: the store quarantined it and
+			// logged why; this attempt's outcome means nothing.
+			q.health.forget(m.ID)
+			q.log.Warn("message quarantined during delivery; outcome dropped", "msgid", m.ID)
+			return
+		}
+		q.outcomeNotCommitted(m.ID, err)
 		return
 	}
+	q.commitOK(m.ID)
 	for _, ev := range events {
 		q.logEvent(m.ID, ev)
 	}
-	if len(bounced) > 0 && q.dsnOwed(&after) {
-		q.sendDSN(ctx, &after, bounced)
+	if len(notice) > 0 && q.dsnOwed(&after) {
+		q.sendDSN(ctx, &after, notice)
 	}
+}
+
+// noticeOwed reports whether recipient r, just recorded with event ev, is
+// reported to the sender now (RFC 3461 §4.1): a bounce unless its NOTIFY
+// leaves out FAILURE (NEVER included); a delivery when NOTIFY has SUCCESS
+// and the next hop did not take the DSN request, the "relayed" notice of
+// RFC 3461 §6.2.1 (when it did take it, the success notice is its own).
+func noticeOwed(r *store.Recipient, ev event) bool {
+	switch r.State {
+	case store.StateBounced:
+		return wantsFailure(r.Notify)
+	case store.StateDelivered:
+		return wantsSuccess(r.Notify) && !ev.nextHopDSN
+	}
+	return false
 }
 
 // logEvent writes the one log line of a recipient's outcome and counts it.

@@ -125,9 +125,14 @@ type dispatcher struct {
 	// and new mail must not be rate-limited for the rest of the window (an
 	// empty spool at start-up is caught up at the first query).
 	caughtUp bool
+	now      time.Time // of the current fill, for skip
 }
 
-func (d *dispatcher) skip(id string) bool { return d.inflight[id] }
+// skip leaves out of a Due query the messages in flight and those waiting
+// out a back-off after a failed outcome commit (commitfail.go).
+func (d *dispatcher) skip(id string) bool {
+	return d.inflight[id] || d.q.health.waiting(id, d.now)
+}
 
 func (d *dispatcher) loop(ctx context.Context) {
 	timer := d.q.clock.NewTimer(time.Hour)
@@ -166,6 +171,10 @@ func (d *dispatcher) loop(ctx context.Context) {
 func (d *dispatcher) fill(ctx context.Context) time.Duration {
 	q := d.q
 	now := q.clock.Now()
+	d.now = now
+	if wait, paused := d.pausedWait(ctx, now); paused {
+		return wait
+	}
 	free := q.opts.Workers - len(d.inflight)
 	if free <= 0 {
 		return -1
@@ -211,7 +220,38 @@ func (d *dispatcher) fill(ctx context.Context) time.Duration {
 		}
 		d.caughtUp = true
 	}
-	return d.untilNextDue(ctx, now)
+	return earliest(d.untilNextDue(ctx, now), q.health.untilRelease(now))
+}
+
+// earliest of two waits, negative meaning none.
+func earliest(a, b time.Duration) time.Duration {
+	if a < 0 || (b >= 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// pausedWait reports whether dispatch is paused because the spool refuses
+// commits, and then the wait until the next probe. When a probe is due it
+// makes it; a successful one resumes dispatch at once.
+func (d *dispatcher) pausedWait(ctx context.Context, now time.Time) (time.Duration, bool) {
+	q := d.q
+	paused, probe, wait := q.health.paused(now)
+	if !paused {
+		return 0, false
+	}
+	if !probe {
+		return wait, true
+	}
+	if err := q.store.Probe(ctx); err != nil {
+		wait := q.health.probeFailed(err, now)
+		if ctx.Err() == nil {
+			q.log.Warn("spool still refuses commits; delivery stays paused", "err", err, "next_probe", wait)
+		}
+		return wait, true
+	}
+	q.commitOK("")
+	return 0, false
 }
 
 // untilNextDue is the wait until the earliest due time of a message that is

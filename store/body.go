@@ -157,9 +157,15 @@ func (b *Body) committed() {
 // transaction stays open while the caller streams it (a long read
 // transaction blocks a writer that must grow the mmap); a file body is
 // opened directly.
+//
+// A file body that cannot be read — missing, unreadable, or not of the size
+// its record says, at the open or during the read — quarantines the message
+// at once (quarantine.go) and the error wraps ErrCorrupt: retrying cannot
+// bring the body back, and a short body must never be sent as if whole.
 func (db *DB) OpenBody(ctx context.Context, id string) (io.ReadCloser, error) {
 	var data, prefix []byte
-	inline := false
+	inline, live := false, false
+	want := int64(-1) // the file's size by the record; -1: unknown
 	err := db.view(ctx, func(tx *bolt.Tx) error {
 		prefix = bytes.Clone(bucket(tx, bucketPrefixes).Get([]byte(id)))
 		if v := bucket(tx, bucketBodies).Get([]byte(id)); v != nil {
@@ -167,8 +173,12 @@ func (db *DB) OpenBody(ctx context.Context, id string) (io.ReadCloser, error) {
 			inline = true
 			return nil
 		}
-		if bucket(tx, bucketMsgs).Get([]byte(id)) == nil && bucket(tx, bucketQuarantine).Get([]byte(id)) == nil {
+		raw := bucket(tx, bucketMsgs).Get([]byte(id))
+		if raw == nil && bucket(tx, bucketQuarantine).Get([]byte(id)) == nil {
 			return fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		if m, err := DecodeMessage(raw); raw != nil && err == nil {
+			live, want = true, m.Size-int64(len(prefix))
 		}
 		return nil
 	})
@@ -181,26 +191,66 @@ func (db *DB) OpenBody(ctx context.Context, id string) (io.ReadCloser, error) {
 		}
 		return io.NopCloser(bytes.NewReader(data)), nil
 	}
-	f, err := os.Open(db.bodyPath(id))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: body of %s is missing", ErrCorrupt, id)
+	path := db.bodyPath(id)
+	fail := func(reason error) error {
+		if live {
+			db.quarantineBody(ctx, id, path, reason)
 		}
-		return nil, fmt.Errorf("store: open body: %w", err)
+		return fmt.Errorf("%w: body of %s: %v", ErrCorrupt, id, reason)
 	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fail(err)
+	}
+	if fi, err := f.Stat(); err != nil || (want >= 0 && fi.Size() != want) {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("body file %s has %d bytes, its record says %d", path, fi.Size(), want)
+		}
+		return nil, fail(err)
+	}
+	var r io.Reader = &bodyFile{f: f, left: want, fail: fail}
 	if len(prefix) > 0 {
-		return prefixedFile{Reader: io.MultiReader(bytes.NewReader(prefix), f), f: f}, nil
+		r = io.MultiReader(bytes.NewReader(prefix), r)
 	}
-	return f, nil
+	return readCloser{Reader: r, f: f}, nil
 }
 
-// prefixedFile reads a Message.Prefix and then a body file.
-type prefixedFile struct {
+// bodyFile reads a body file, turning a read error, or an end before the
+// size its record gives (left, -1 when unknown), into fail's error.
+type bodyFile struct {
+	f    *os.File
+	left int64
+	fail func(reason error) error
+	err  error // sticky: the message is quarantined once
+}
+
+func (b *bodyFile) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.f.Read(p)
+	if b.left >= 0 {
+		b.left -= int64(n)
+	}
+	switch {
+	case err == io.EOF && b.left > 0:
+		b.err = b.fail(fmt.Errorf("body file %s ended %d bytes short: %w", b.f.Name(), b.left, io.ErrUnexpectedEOF))
+		return n, b.err
+	case err != nil && err != io.EOF:
+		b.err = b.fail(err)
+		return n, b.err
+	}
+	return n, err
+}
+
+// readCloser reads a body (after its prefix) and closes its file.
+type readCloser struct {
 	io.Reader
 	f *os.File
 }
 
-func (p prefixedFile) Close() error { return p.f.Close() }
+func (p readCloser) Close() error { return p.f.Close() }
 
 func (db *DB) bodyPath(id string) string { return filepath.Join(db.bodyDir, id) }
 

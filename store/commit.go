@@ -21,10 +21,14 @@ import (
 // own Batch waits up to MaxBatchDelay, 10ms by default, before committing).
 //
 // An op either fails before it writes anything (not found, the caller's fn
-// returned an error, a corrupt record — whose quarantine write is meant to
-// commit), and the batch goes on; or it returns a dirtyError (a Put failed,
-// the op panicked) and the transaction is rolled back and rerun without it,
-// as bbolt's Batch does. Ops must therefore be safe to run more than once.
+// returned an error or panicked, a corrupt record — whose quarantine write
+// is meant to commit), and the batch goes on; or it returns a dirtyError (a
+// Put failed) and the transaction is rolled back and rerun without it, as
+// bbolt's Batch does. Ops must therefore be safe to run more than once. A
+// panic of bbolt itself is damage (damage.go): the batch fails with it.
+//
+// A commit that fails is answered to every request of the batch with an
+// error matching ErrCommit; failure.go decides whether the DB survives it.
 
 // maxBatch bounds the requests in one transaction so one commit's latency
 // stays bounded under a flood.
@@ -51,15 +55,15 @@ func dirty(err error) error {
 	return &dirtyError{err}
 }
 
-// errRetry aborts a batch transaction so it can be rerun.
-var errRetry = errors.New("store: retry batch")
-
 // write submits op to the committer and waits until its batch has committed.
 // If ctx ends first, write returns ctx.Err(); the op is skipped if its batch
 // had not started yet, otherwise it may still commit (see doc.go: the caller
 // must treat this as "unknown", as it treats a lost connection).
 func (db *DB) write(ctx context.Context, op func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := db.Err(); err != nil {
 		return err
 	}
 	r := &request{op: op, done: make(chan error, 1)}
@@ -135,33 +139,30 @@ func (db *DB) runBatch(batch []*request) {
 		live = append(live, r)
 	}
 	for len(live) > 0 {
-		errs := make([]error, len(live))
+		if err := db.Err(); err != nil {
+			for _, r := range live {
+				r.done <- err
+			}
+			return
+		}
+		var errs []error
 		bad := -1
-		err := db.bolt.Update(func(tx *bolt.Tx) error {
-			for i, r := range live {
-				errs[i] = runOp(tx, r.op)
-				var de *dirtyError
-				if errors.As(errs[i], &de) {
-					bad = i
-					errs[i] = de.err
-					return errRetry
-				}
-			}
-			if db.opts.FailCommit != nil {
-				if err := db.opts.FailCommit(); err != nil {
-					return err
-				}
-			}
-			return nil
+		err := db.guard(func() error {
+			var err error
+			errs, bad, err = db.commitBatch(live)
+			return err
 		})
+		if errors.Is(err, ErrDamaged) {
+			// Nothing of the batch was committed, and nothing will be.
+			for _, r := range live {
+				r.done <- err
+			}
+			return
+		}
 		if bad >= 0 {
 			live[bad].done <- errs[bad]
 			live = append(live[:bad:bad], live[bad+1:]...)
 			continue
-		}
-		if err != nil {
-			err = noSpace(fmt.Errorf("store: commit: %w", err))
-			db.log.Error("commit failed", "requests", len(live), "err", err)
 		}
 		for i, r := range live {
 			if errs[i] == nil {
@@ -173,13 +174,64 @@ func (db *DB) runBatch(batch []*request) {
 	}
 }
 
-// runOp runs op, turning a panic into a dirty error so one bad request (a
-// caller's Update fn, say) cannot take the committer down.
-func runOp(tx *bolt.Tx, op func(tx *bolt.Tx) error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = dirty(fmt.Errorf("store: write panicked: %v", p))
+// commitBatch runs the ops of live in one write transaction and commits
+// it. errs holds each op's own error. When an op fails dirty, the
+// transaction is rolled back and bad is its index (errs[bad] its error);
+// otherwise bad is -1 and err is the commit's error, matching ErrCommit
+// (and ErrNoSpace, ErrFailed as the case is), after which the DB may have
+// failed (failure.go).
+func (db *DB) commitBatch(live []*request) (errs []error, bad int, err error) {
+	errs = make([]error, len(live))
+	tx, err := db.bolt.Begin(true)
+	if err != nil {
+		return errs, -1, fmt.Errorf("%w: begin: %w", ErrCommit, err)
+	}
+	for i, r := range live {
+		errs[i] = r.op(tx)
+		var de *dirtyError
+		if errors.As(errs[i], &de) {
+			errs[i] = de.err
+			tx.Rollback()
+			return errs, i, nil
 		}
-	}()
-	return op(tx)
+	}
+	txid := tx.ID()
+	if db.opts.FailCommit != nil {
+		err = db.opts.FailCommit()
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err == nil {
+		return errs, -1, nil
+	}
+	// Commit closes the transaction on most of its failures, but not all
+	// (a failure to write the free list leaves it open, holding the writer
+	// lock); Rollback of a closed one is a no-op.
+	tx.Rollback()
+	visible := db.lastTxID() >= txid
+	db.log.Error("commit failed", "file", db.path, "requests", len(live), "err", err, "visible", visible)
+	if fatalCommit(err, visible) {
+		db.markFailed(err)
+		return errs, -1, db.Err()
+	}
+	return errs, -1, noSpace(fmt.Errorf("%w: %w", ErrCommit, err))
+}
+
+// lastTxID is the ID of the transaction readers see: after a failed
+// commit, whether its meta page reached the page cache (the mmap).
+func (db *DB) lastTxID() int {
+	tx, err := db.bolt.Begin(false)
+	if err != nil {
+		return -1
+	}
+	defer tx.Rollback()
+	return tx.ID()
+}
+
+// Probe commits an empty transaction: a cheap check that the spool accepts
+// commits again (bbolt still writes its free list and meta page and syncs
+// both). It fails as a write would (ErrCommit, ErrNoSpace, ErrFailed).
+func (db *DB) Probe(ctx context.Context) error {
+	return db.write(ctx, func(*bolt.Tx) error { return nil })
 }

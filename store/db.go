@@ -70,6 +70,7 @@ func bucket(tx *bolt.Tx, name string) *bolt.Bucket { return tx.Bucket([]byte(nam
 type DB struct {
 	dir     string
 	bodyDir string
+	path    string // dir/spool.db
 	bolt    *bolt.DB
 	opts    Options
 	log     *slog.Logger
@@ -81,8 +82,12 @@ type DB struct {
 	quit    chan struct{} // closed by Close: stop accepting
 	stopped chan struct{} // closed when the committer has exited
 
+	fail failState // fail-stop (failure.go)
+
 	closeOnce sync.Once
 	closeErr  error
+
+	// Damage (damage.go): the first *DamageError met, and closed with it.
 }
 
 // Open opens (creating if needed) the spool in dir and recovers it: orphan
@@ -108,17 +113,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: create spool directory: %w", err)
 	}
 	path := filepath.Join(dir, "spool.db")
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      opts.LockTimeout,
-		FreelistType: bolt.FreelistMapType,
-		// Few remaps: a remap waits for every open read transaction.
-		InitialMmapSize: 64 << 20,
-	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, opts.LockTimeout)
-	}
+	bdb, err := openBolt(path, opts.LockTimeout, false)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, err
 	}
 	// spool.db and bodies are names in dir, and dir (if MkdirAll just made
 	// it) a name in its parent: fsync them before anything is committed
@@ -140,6 +137,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	db := &DB{
 		dir:     dir,
 		bodyDir: bodyDir,
+		path:    path,
 		bolt:    bdb,
 		opts:    opts,
 		log:     opts.Logger.With("component", "store"),
@@ -147,25 +145,85 @@ func Open(dir string, opts Options) (*DB, error) {
 		reqs:    make(chan *request, 1024),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
+		fail:    failState{ch: make(chan struct{})},
 	}
 	if err := db.recover(); err != nil {
-		bdb.Close()
+		db.closeBolt()
 		return nil, err
 	}
 	go db.commitLoop()
 	return db, nil
 }
 
+// openBolt opens the bbolt file at path after checking that it is as long
+// as its meta page says (meta.go), so a truncated file is refused before
+// anything reads past its end; a panic of bbolt while opening is a
+// *DamageError too. readOnly takes a shared lock (spool check, salvage),
+// which fails with ErrLocked while a daemon holds the spool.
+func openBolt(path string, lockTimeout time.Duration, readOnly bool) (*bolt.DB, error) {
+	m, size, ok, err := readMeta(path)
+	switch {
+	case err != nil && size > 0:
+		return nil, &DamageError{Path: path, Problem: err.Error()}
+	case err != nil:
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	case ok && size < m.usedSize():
+		return nil, &DamageError{Path: path, Problem: fmt.Sprintf(
+			"truncated: the file has %d bytes but its meta page (transaction %d) uses %d", size, m.txid, m.usedSize())}
+	}
+	mmap := 64 << 20 // few remaps: a remap waits for every open read transaction
+	if ok {
+		mmap = max(mmap, int(m.usedSize()))
+	}
+	var bdb *bolt.DB
+	err = guardFile(path, func() error {
+		var err error
+		bdb, err = bolt.Open(path, 0o600, &bolt.Options{
+			Timeout:         lockTimeout,
+			FreelistType:    bolt.FreelistMapType,
+			InitialMmapSize: mmap,
+			ReadOnly:        readOnly,
+			// Read the freelist here, under the guard, rather than later
+			// in a goroutine of bbolt's (Tx.Check) that no guard covers.
+			PreLoadFreelist: true,
+		})
+		return err
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s (waited %v)", ErrLocked, path, lockTimeout)
+	case errors.Is(err, ErrDamaged):
+		return nil, err
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, &DamageError{Path: path, Problem: err.Error()}
+	case err != nil:
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return bdb, nil
+}
+
 // Close stops accepting requests, lets the committer finish the batch in
-// progress (queued requests fail with ErrClosed) and closes the file. Bodies
+// progress (queued requests fail with ErrClosed) and closes the file (not
+// a damaged one: see closeBolt). Bodies
 // not yet enqueued should be discarded first.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.quit)
 		<-db.stopped
-		db.closeErr = db.bolt.Close()
+		db.closeErr = db.closeBolt()
 	})
 	return db.closeErr
+}
+
+// closeBolt closes the bbolt file, unless it was found damaged: a bbolt
+// panic can leave its locks held (a write transaction that panicked while
+// starting keeps the writer lock), and bbolt's Close would then wait
+// forever. The file and its lock are released when the process exits.
+func (db *DB) closeBolt() error {
+	if db.damage() != nil {
+		return nil
+	}
+	return guardFile(db.path, db.bolt.Close)
 }
 
 // Dir is the spool directory.
@@ -173,9 +231,14 @@ func (db *DB) Dir() string { return db.dir }
 
 func (db *DB) now() time.Time { return db.opts.Now() }
 
-// view runs fn in a read transaction after checking ctx and that db is open.
+// view runs fn in a read transaction after checking ctx and that db is
+// open and has not failed: after a fatal commit failure the mmap may show
+// a transaction the disk does not hold, so nothing is read from it.
 func (db *DB) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := db.Err(); err != nil {
 		return err
 	}
 	select {
@@ -183,7 +246,7 @@ func (db *DB) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 		return ErrClosed
 	default:
 	}
-	err := db.bolt.View(fn)
+	err := db.guard(func() error { return db.bolt.View(fn) })
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}

@@ -25,9 +25,24 @@
 //     ctx.Err() with the outcome unknown (like a dropped connection); the
 //     listener answers 451 and the client retries, so a duplicate is
 //     possible, a loss is not.
-//   - A failed commit (disk full: ErrNoSpace, I/O error, Options.FailCommit)
-//     writes nothing of its batch, damages nothing committed earlier, and the
-//     DB stays usable.
+//   - A failed commit returns an error matching ErrCommit to every request
+//     of its batch; what it leaves depends on where it failed (failure.go,
+//     verified with strace-injected fdatasync failures). If it failed
+//     before its meta page was written (the file could not grow, a page
+//     write or the first fdatasync failed) with ENOSPC or EDQUOT
+//     (ErrNoSpace), or outside the file system (Options.FailCommit),
+//     nothing of the batch is visible, nothing committed earlier is
+//     damaged, and the DB stays usable. On any other OS error (EIO,
+//     EROFS, ...), or on any failure after the meta page was written (its
+//     fdatasync failed), the state on disk is unknown and the page cache
+//     bbolt reads may show the batch anyway: the DB fails (fail-stop).
+//     That and every later read and write return ErrFailed, Failed is
+//     closed, and the owner must reopen the file (the daemon exits for a
+//     restart). The reopened file holds what reached the disk: a batch
+//     whose commit was reported failed may be there, so a message refused
+//     with 451 may still be delivered, and its client's retry delivered
+//     again. A duplicate, never a loss: every message acknowledged before
+//     is on disk.
 //   - Open takes bbolt's file lock with a timeout (Options.LockTimeout,
 //     default 1s): a second daemon on the same spool fails with ErrLocked.
 //   - Open fsyncs the spool directory (and its parent, when Open created
@@ -40,6 +55,14 @@
 //   - A record that does not decode is quarantined where it is met (Get,
 //     List, Update, Delete, Prune, Stats), removed from the indexes and
 //     logged; never a crash or a retry loop. See Quarantined.
+//   - A damaged spool.db (bbolt panics on it, or a mapped page past the end
+//     of a truncated file faults) is never a crash: Open refuses a file
+//     shorter than its meta page says (meta.go), and every call into bbolt
+//     runs under a guard (damage.go) that turns a panic or fault into a
+//     *DamageError (ErrDamaged) naming the file. The first one marks the DB
+//     damaged: every later operation fails with it and Failed is closed.
+//     Check (check.go) verifies a stopped spool offline; Salvage
+//     (salvage.go) copies what is readable into a new one.
 //
 // # Indexes
 //

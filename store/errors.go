@@ -10,8 +10,9 @@ import (
 var (
 	// ErrNotFound: no message (or quarantined record) has this ID.
 	ErrNotFound = errors.New("store: message not found")
-	// ErrCorrupt: a stored record does not decode. The record has been (or
-	// is being) moved to the quarantine bucket; see DB.Quarantined.
+	// ErrCorrupt: a stored record does not decode, or a message's body
+	// cannot be read. The message has been (or is being) moved to the
+	// quarantine bucket; see DB.Quarantined.
 	ErrCorrupt = errors.New("store: corrupt record")
 	// ErrClosed: the DB has been closed.
 	ErrClosed = errors.New("store: closed")
@@ -25,6 +26,22 @@ var (
 	// ErrLocked: another process (or another DB in this process) holds the
 	// spool's file lock and did not release it within Options.LockTimeout.
 	ErrLocked = errors.New("store: spool is locked by another process")
+	// ErrCommit: the spool could not commit a write (disk full, I/O error):
+	// the write is not recorded. It is a condition of the spool, not of the
+	// message: every write fails alike until it clears (ErrNoSpace) or the
+	// DB has failed (ErrFailed).
+	ErrCommit = errors.New("store: commit failed")
+	// ErrFailed: a commit failed in a way that leaves the file's state
+	// unknown (an I/O error, or a meta page written but not synced; see
+	// failure.go). Every later operation of this DB fails with it; the
+	// owner must close and reopen the spool. It also matches ErrCommit.
+	ErrFailed = errors.New("store: spool failed")
+	// ErrDamaged: spool.db is damaged (bytes changed under bbolt, a
+	// truncated file): bbolt panicked or faulted reading it. The error is a
+	// *DamageError naming the file. Once met, every operation of the DB
+	// fails with it (see DB.Failed); `outbox spool check` and
+	// `outbox spool salvage` are the way out.
+	ErrDamaged = errors.New("store: spool file damaged")
 )
 
 // noSpace wraps err so that it also matches ErrNoSpace when it is an ENOSPC

@@ -86,7 +86,8 @@ func dropByScan(tx *bolt.Tx, index, id string) error {
 // Due returns up to limit IDs of messages whose next attempt is at or before
 // now, earliest first, skipping those for which skip returns true (skip may
 // be nil; it runs inside a read transaction and must not call the DB's
-// write methods). limit <= 0 means no limit.
+// write methods, nor panic: a panic there is taken for damage, damage.go).
+// limit <= 0 means no limit.
 func (db *DB) Due(ctx context.Context, now time.Time, limit int, skip func(id string) bool) ([]string, error) {
 	var ids []string
 	end := dueKey(now, "")

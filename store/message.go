@@ -137,7 +137,7 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *Message) error) 
 		before.ID = id
 		m, _ := DecodeMessage(raw)
 		m.ID = id
-		if err := fn(m); err != nil {
+		if err := callUpdateFn(fn, m); err != nil {
 			return err
 		}
 		m.ID = id
@@ -163,6 +163,18 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *Message) error) 
 		}
 		return nil
 	})
+}
+
+// callUpdateFn runs an Update's fn, turning its panic into an error so
+// that a caller's bug fails its own request, not its batch, and is not
+// taken for damage of the file (damage.go).
+func callUpdateFn(fn func(m *Message) error, m *Message) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: update of %s panicked: %v", m.ID, p)
+		}
+	}()
+	return fn(m)
 }
 
 // Delete removes a message (or a quarantined record), its body and its

@@ -10,12 +10,16 @@ import (
 
 // Quarantine.
 //
-// A record that does not decode is never fatal: wherever it is met (Get,
-// List, Update, Delete, Prune, Stats) it is moved, raw bytes intact, to the
-// "quarantine" bucket, its due entry is removed (so the scheduler cannot
-// meet it again: no crash loop, no retry loop) and an error is logged with
-// component=store and msgid. Its body is kept for the operator; Delete of
-// the ID removes both.
+// A message that cannot be read is never fatal and never retried: a record
+// that does not decode, wherever it is met (Get, List, Update, Delete,
+// Prune, Stats), and a message whose body cannot be read (its file missing,
+// unreadable, or not of the size the record says: OpenBody and the reader
+// it returns) is moved, record bytes intact, to the "quarantine" bucket,
+// its index entries are removed (so the scheduler cannot meet it again: no
+// crash loop, no retry loop, no week of deferrals blamed on the relay) and
+// an error is logged with component=store and msgid (and the body's path).
+// Whatever is left of its body is kept for the operator; Delete of the ID
+// removes both.
 
 // Quarantined describes one quarantined record.
 type Quarantined struct {
@@ -31,12 +35,21 @@ const quarantineV1 = 1
 // transaction met it; failures are logged (the caller already reports the
 // corruption).
 func (db *DB) quarantine(ctx context.Context, id string, reason error) {
-	err := db.write(context.WithoutCancel(ctx), func(tx *bolt.Tx) error {
-		if err := db.quarantineTx(tx, id, reason); err != nil {
-			return dirty(err)
-		}
-		return nil
+	db.quarantineWrite(ctx, id, func(tx *bolt.Tx) error { return db.quarantineTx(tx, id, reason) })
+}
+
+// quarantineBody quarantines id because its body file at path cannot be
+// read (reason), whether its record decodes or not.
+func (db *DB) quarantineBody(ctx context.Context, id, path string, reason error) {
+	db.quarantineWrite(ctx, id, func(tx *bolt.Tx) error {
+		return db.moveToQuarantine(tx, id, reason, func(size int) {
+			db.log.Error("message quarantined: its body cannot be read", "msgid", id, "file", path, "reason", reason.Error(), "bytes", size)
+		})
 	})
+}
+
+func (db *DB) quarantineWrite(ctx context.Context, id string, op func(tx *bolt.Tx) error) {
+	err := db.write(context.WithoutCancel(ctx), func(tx *bolt.Tx) error { return dirty(op(tx)) })
 	if err != nil {
 		db.log.Error("quarantine failed", "msgid", id, "err", err)
 	}
@@ -44,14 +57,26 @@ func (db *DB) quarantine(ctx context.Context, id string, reason error) {
 
 // quarantineTx moves id's record to quarantine if it still fails to decode.
 func (db *DB) quarantineTx(tx *bolt.Tx, id string, reason error) error {
-	key := []byte(id)
-	msgs := bucket(tx, bucketMsgs)
-	raw := msgs.Get(key)
+	raw := bucket(tx, bucketMsgs).Get([]byte(id))
 	if raw == nil {
 		return nil
 	}
 	if _, err := DecodeMessage(raw); err == nil {
 		return nil // rewritten since it was read
+	}
+	return db.moveToQuarantine(tx, id, reason, func(size int) {
+		db.log.Error("corrupt record quarantined", "msgid", id, "reason", reason.Error(), "bytes", size)
+	})
+}
+
+// moveToQuarantine moves id's record, if it is still live, to quarantine
+// with reason, drops its index entries, and calls logged once committed.
+func (db *DB) moveToQuarantine(tx *bolt.Tx, id string, reason error, logged func(size int)) error {
+	key := []byte(id)
+	msgs := bucket(tx, bucketMsgs)
+	raw := msgs.Get(key)
+	if raw == nil {
+		return nil
 	}
 	now := db.now()
 	v := []byte{quarantineV1}
@@ -67,13 +92,11 @@ func (db *DB) quarantineTx(tx *bolt.Tx, id string, reason error) error {
 	if err := bucket(tx, bucketNotices).Delete(key); err != nil {
 		return err
 	}
+	size := len(raw)
 	if err := msgs.Delete(key); err != nil {
 		return err
 	}
-	size := len(raw)
-	tx.OnCommit(func() {
-		db.log.Error("corrupt record quarantined", "msgid", id, "reason", reason.Error(), "bytes", size)
-	})
+	tx.OnCommit(func() { logged(size) })
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -24,19 +26,24 @@ import (
 //   - The ID generator is seeded from the newest ID on disk so IDs keep
 //     increasing even if the clock stepped backwards.
 func (db *DB) recover() error {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range []string{bucketMsgs, bucketBodies, bucketDue, bucketBounces, bucketQuarantine, bucketPrefixes, bucketNotices, bucketFinished} {
-			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
-				return err
+	err := db.guard(func() error {
+		return db.bolt.Update(func(tx *bolt.Tx) error {
+			for _, name := range []string{bucketMsgs, bucketBodies, bucketDue, bucketBounces, bucketQuarantine, bucketPrefixes, bucketNotices, bucketFinished} {
+				if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+					return err
+				}
 			}
-		}
-		for _, name := range []string{bucketMsgs, bucketQuarantine} {
-			if k, _ := bucket(tx, name).Cursor().Last(); k != nil {
-				db.ids.seed(string(k))
+			for _, name := range []string{bucketMsgs, bucketQuarantine} {
+				if k, _ := bucket(tx, name).Cursor().Last(); k != nil {
+					db.ids.seed(string(k))
+				}
 			}
-		}
-		return nil
+			return nil
+		})
 	})
+	if errors.Is(err, ErrDamaged) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("store: initialise %s: %w", db.dir, noSpace(err))
 	}
@@ -46,7 +53,7 @@ func (db *DB) recover() error {
 	}
 	var orphans []string
 	var bodyFiles int
-	err = db.bolt.View(func(tx *bolt.Tx) error {
+	err = db.view(context.Background(), func(tx *bolt.Tx) error {
 		m, q, b := bucket(tx, bucketMsgs), bucket(tx, bucketQuarantine), bucket(tx, bucketBodies)
 		for _, e := range entries {
 			key := []byte(e.Name())

@@ -1,7 +1,9 @@
 // Command outbox is the Outbox daemon and its admin CLI.
 //
 // Every verb lives in a file of its own (serve.go, queue_list.go, ...); this
-// file only dispatches. Exit status: 0 ok, 1 error, 2 usage.
+// file only dispatches. Exit status: 0 ok, 1 error, 2 usage; serve exits 75
+// when the spool failed (see exitSpoolFailed) and 65 on a damaged spool
+// (exitDamaged).
 package main
 
 import (
@@ -20,6 +22,18 @@ const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 2
+	// exitSpoolFailed: serve stopped because a spool commit failed in a
+	// way that leaves the file's state unknown (store.ErrFailed: an I/O
+	// error, or a meta page written but not synced). The daemon must not
+	// go on from its page cache; a restart reopens the file and bbolt
+	// recovers from what is on disk, so systemd's Restart=on-failure is
+	// the recovery. 75 is EX_TEMPFAIL (sysexits.h): retry later.
+	exitSpoolFailed = 75
+	// exitDamaged: serve stopped because the spool file is damaged
+	// (store.ErrDamaged). The unit's RestartPreventExitStatus= names it:
+	// restarting cannot help, the operator must check and salvage the
+	// spool. 65 is sysexits' EX_DATAERR.
+	exitDamaged = 65
 )
 
 // cli carries the process environment a verb may use, so tests can run
@@ -52,6 +66,8 @@ func commands() []command {
 		{"queue stats", "[--json]  count messages by state and destination; oldest message age", runQueueStats},
 		{"sendmail", "[-t] [-i] [-f FROM] [-F NAME] [RCPT...]  submit a message read on stdin (also as argv[0] sendmail)", runSendmail},
 		{"bounces", "[--since T] [--json]  show the bounce log", runBounces},
+		{"spool check", "[--spool DIR | --config FILE]  check the stopped daemon's spool offline: exit 0 clean, 1 damaged", runSpoolCheck},
+		{"spool salvage", "--from DIR --to NEWDIR  copy every readable message of a damaged spool into a new one", runSpoolSalvage},
 		{"dkim keygen", "--domain D --selector S [--type rsa|ed25519] [--bits N] [--out FILE]  make a DKIM key, print its DNS record", runDKIMKeygen},
 		{"dkim check", "--domain D --selector S [--config FILE] [--resolver ip:port]  check the published DKIM record", runDKIMCheck},
 	}

@@ -62,8 +62,30 @@ func runQueueList(ctx context.Context, c *cli, args []string) int {
 		}
 		return exitOK
 	}
-	printQueue(c.stdout, msgs, time.Now())
+	qs, err := cl.Quarantined(ctx)
+	if err != nil {
+		return a.fail(err, "")
+	}
+	now := time.Now()
+	printQueue(c.stdout, msgs, now)
+	printQuarantined(c.stdout, qs, now)
 	return exitOK
+}
+
+// printQuarantined lists the messages set aside as unreadable after the
+// queue: they are in no state a filter selects and are never attempted, so
+// they are shown whatever the filter.
+func printQuarantined(w io.Writer, qs []admin.Quarantined, now time.Time) {
+	if len(qs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n-- %d quarantined (unreadable, never attempted; outbox queue delete ID once dealt with):\n", len(qs))
+	for _, q := range qs {
+		fmt.Fprintf(w, "%s  %6s  %s  %s\n", q.ID, formatDuration(now.Sub(q.Time)), sender(q.From), oneLine(q.Reason, 160))
+		for _, r := range q.Recipients {
+			fmt.Fprintf(w, "    %s\n", r)
+		}
+	}
 }
 
 // listAll fetches pages until the daemon reports the last one, or until max

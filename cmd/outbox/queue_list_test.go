@@ -139,3 +139,29 @@ func TestQueueListUsage(t *testing.T) {
 		t.Errorf("-h: exit %d, %q", code, errOut)
 	}
 }
+
+// quarantineFixture is adminFixture with one message set aside because its
+// body file is gone.
+func quarantineFixture() *admintest.Queue {
+	q := adminFixture()
+	raw := store.EncodeMessage(&store.Message{From: "lost@example.org", Size: 300000,
+		Recipients: []store.Recipient{{Addr: "r@example.net", State: store.StateQueued}}})
+	q.AddQuarantined(store.Quarantined{ID: "q1", Time: time.Now().Add(-time.Hour), Raw: raw,
+		Reason: "open /var/lib/outbox/bodies/q1: no such file or directory"})
+	return q
+}
+
+// TestQueueListShowsQuarantined: a quarantined message is listed after the
+// queue, with its reason and recipients, whatever the filter.
+func TestQueueListShowsQuarantined(t *testing.T) {
+	sock := admintest.Serve(t, quarantineFixture())
+	code, out, errOut := adminRun(t, runQueueList, "--state", "held", "--socket", sock)
+	if code != exitOK {
+		t.Fatalf("queue list: exit %d, stderr %q", code, errOut)
+	}
+	for _, want := range []string{"-- 1 quarantined", "q1", "lost@example.org", "bodies/q1: no such file", "    r@example.net"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("queue list lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -72,6 +72,9 @@ func printMessage(w io.Writer, m *store.Message, headers string, now time.Time) 
 		field("dsn", "pending")
 	}
 	field("dsn-id", m.DSNID)
+	// The DSN parameters of MAIL (RFC 3461 §4.3, §4.4).
+	field("envid", m.EnvID)
+	field("ret", m.Ret.String())
 	if len(m.Signed) > 0 {
 		field("dkim", "signed by "+strings.Join(m.Signed, ", "))
 	} else {
@@ -86,6 +89,9 @@ func printMessage(w io.Writer, m *store.Message, headers string, now time.Time) 
 			line += "  next " + formatTime(r.NextAttempt)
 		}
 		fmt.Fprintln(w, line)
+		if p := rcptDSN(r); p != "" {
+			fmt.Fprintf(w, "    dsn: %s\n", p)
+		}
 		if r.LastReply != "" {
 			fmt.Fprintf(w, "    last reply: %s\n", oneLine(r.LastReply, 200))
 		}
@@ -100,6 +106,19 @@ func printMessage(w io.Writer, m *store.Message, headers string, now time.Time) 
 	for _, line := range strings.Split(strings.TrimRight(headers, "\r\n"), "\n") {
 		fmt.Fprintf(w, "  %s\n", strings.TrimRight(line, "\r"))
 	}
+}
+
+// rcptDSN is the DSN parameters of RCPT (RFC 3461 §4.1, §4.2) as
+// "notify=SUCCESS,FAILURE orcpt=rfc822;addr"; "" when none was given.
+func rcptDSN(r store.Recipient) string {
+	var parts []string
+	if k := r.Notify.Keywords(); len(k) > 0 {
+		parts = append(parts, "notify="+strings.Join(k, ","))
+	}
+	if r.ORcpt != "" {
+		parts = append(parts, "orcpt="+oneLine(r.ORcpt, 200))
+	}
+	return strings.Join(parts, " ")
 }
 
 // replyCode is "550 5.1.1", or "-" when the attempt got no reply.

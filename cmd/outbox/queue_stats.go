@@ -48,11 +48,15 @@ func runQueueStats(ctx context.Context, c *cli, args []string) int {
 
 func printStats(w io.Writer, s admin.Stats) {
 	fmt.Fprintf(w, "messages: %d (%d pending)\n", s.Messages, s.Pending)
+	if s.Quarantined > 0 {
+		fmt.Fprintf(w, "quarantined: %d (unreadable, never attempted: outbox queue list)\n", s.Quarantined)
+	}
 	if s.Oldest.IsZero() {
 		fmt.Fprintln(w, "oldest pending: none")
 	} else {
 		fmt.Fprintf(w, "oldest pending: %s (%s, received %s)\n", formatDuration(s.Now.Sub(s.Oldest)), s.OldestID, formatTime(s.Oldest))
 	}
+	printDispatch(w, s)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "STATE\tRECIPIENTS\t")
@@ -74,4 +78,20 @@ func printStats(w io.Writer, s admin.Stats) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t\n", d.Domain, d.Queued, d.Deferred, d.Held)
 	}
 	tw.Flush()
+}
+
+// printDispatch says, when it is so, that delivery is paused because the
+// spool refuses commits, and how many outcomes could not be recorded.
+func printDispatch(w io.Writer, s admin.Stats) {
+	d := s.Dispatch
+	if d == nil {
+		return
+	}
+	if d.Paused {
+		fmt.Fprintf(w, "delivery: PAUSED for %s (since %s): the spool refuses commits: %s\n",
+			formatDuration(s.Now.Sub(d.Since)), formatTime(d.Since), d.Reason)
+	}
+	if d.CommitFailures > 0 {
+		fmt.Fprintf(w, "outcome commit failures: %d (%d messages waiting out a back-off)\n", d.CommitFailures, d.CommitBackoff)
+	}
 }

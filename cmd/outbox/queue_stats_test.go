@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/outbox-mta/outbox/queue/admin"
 	"github.com/outbox-mta/outbox/queue/admin/admintest"
 )
 
@@ -72,5 +77,58 @@ func TestQueueStatsJSONAndErrors(t *testing.T) {
 		if code != tt.code || !strings.Contains(errOut, tt.err) {
 			t.Errorf("%v: exit %d stderr %q, want %d and %q", tt.args, code, errOut, tt.code, tt.err)
 		}
+	}
+}
+
+func TestQueueStatsDispatchPaused(t *testing.T) {
+	now := time.Now()
+	status := admin.DispatchStatus{Paused: true, Since: now.Add(-90 * time.Second),
+		Reason: "store: commit failed: no space left on device", CommitFailures: 4, CommitBackoff: 2}
+	path := filepath.Join(admintest.SocketDir(t), "admin.sock")
+	l, err := admin.Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &admin.Server{Queue: adminFixture(), Logger: slog.New(slog.DiscardHandler),
+		Dispatch: func() admin.DispatchStatus { return status }}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+
+	code, out, errOut := adminRun(t, runQueueStats, "--socket", path)
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	for _, re := range []string{
+		`(?m)^delivery: PAUSED for 1m\d*s? \(since .+\): the spool refuses commits: store: commit failed: no space left on device$`,
+		`(?m)^outcome commit failures: 4 \(2 messages waiting out a back-off\)$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", re, out)
+		}
+	}
+	code, out, _ = adminRun(t, runQueueStats, "--json", "--socket", path)
+	var s admin.Stats
+	if err := json.Unmarshal([]byte(out), &s); code != exitOK || err != nil {
+		t.Fatalf("exit %d, %v: %s", code, err, out)
+	}
+	if s.Dispatch == nil || !s.Dispatch.Paused || s.Dispatch.CommitFailures != 4 || s.Dispatch.Reason != status.Reason {
+		t.Errorf("JSON dispatch = %+v", s.Dispatch)
+	}
+}
+
+// TestQueueStatsCountsQuarantined: queue stats counts quarantined messages
+// in its table and its JSON.
+func TestQueueStatsCountsQuarantined(t *testing.T) {
+	sock := admintest.Serve(t, quarantineFixture())
+	code, out, errOut := adminRun(t, runQueueStats, "--socket", sock)
+	if code != exitOK || !strings.Contains(out, "quarantined: 1 ") {
+		t.Errorf("queue stats: exit %d, stderr %q, output:\n%s", code, errOut, out)
+	}
+	code, out, _ = adminRun(t, runQueueStats, "--json", "--socket", sock)
+	var s struct {
+		Quarantined int `json:"quarantined"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); code != exitOK || err != nil || s.Quarantined != 1 {
+		t.Errorf("queue stats --json: exit %d, %v, quarantined %d", code, err, s.Quarantined)
 	}
 }

@@ -59,11 +59,26 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 	// Logged once the store is closed: after this line, nothing of the
 	// spool is in use.
 	if err := serve(ctx, cfg, lifecycle{configFile: *configFile, reload: hup}, log); err != nil {
+		if de := (*store.DamageError)(nil); errors.As(err, &de) {
+			logDamaged(log, cfg.Spool.Dir, de)
+			return exitDamaged
+		}
 		log.Error("outbox stopped", "err", err)
+		if errors.Is(err, store.ErrFailed) {
+			return exitSpoolFailed
+		}
 		return exitError
 	}
 	log.Info("outbox stopped")
 	return exitOK
+}
+
+// logDamaged tells the operator why the daemon stops on a damaged spool and
+// what to do; systemd does not restart it (RestartPreventExitStatus=).
+func logDamaged(log *slog.Logger, dir string, de *store.DamageError) {
+	log.Error("outbox stopped: the spool file is damaged; not restarting on it",
+		"file", de.Path, "problem", de.Problem, "exit_status", exitDamaged,
+		"action", fmt.Sprintf("run `outbox spool check --spool %s`, then `outbox spool salvage --from %s --to NEWDIR` and set spool.dir to NEWDIR (README: Recovering a damaged spool)", dir, dir))
 }
 
 // newLogger logs text lines to w. Under journald (JOURNAL_STREAM set) the
@@ -132,7 +147,7 @@ func serve(ctx context.Context, cfg *config.Config, lc lifecycle, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	adm := &admin.Server{Queue: q, Logger: log}
+	adm := &admin.Server{Queue: q, Logger: log, Dispatch: dispatchStatus(q)}
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, len(listeners)+3)
@@ -187,6 +202,11 @@ func serve(ctx context.Context, cfg *config.Config, lc lifecycle, log *slog.Logg
 	// is closed last (deferred above).
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownTimeout.Duration)
 	defer cancel()
+	if errors.Is(runErr, store.ErrFailed) {
+		// Nothing can be recorded any more: a delivery that finished now
+		// would only be sent again after the restart. Cut them short.
+		stopRunning()
+	}
 	var stopping sync.WaitGroup
 	stopping.Go(func() {
 		if err := subm.Shutdown(stopCtx); err != nil {
@@ -237,8 +257,8 @@ func bindListeners(cfg *config.Config) (submissionLs []net.Listener, adminL net.
 }
 
 // runReady tells the service manager the daemon is ready, pings its
-// watchdog, and serves reloads until ctx is cancelled (nil) or a listener
-// or the queue fails (its error). It tells the manager the daemon is
+// watchdog, and serves reloads until ctx is cancelled (nil) or a listener,
+// the queue or the spool fails (its error; store.ErrFailed for the spool). It tells the manager the daemon is
 // stopping before it returns.
 func runReady(ctx, runCtx context.Context, db *store.DB, serveErr <-chan error, reload <-chan os.Signal, rl *reloader, log *slog.Logger) error {
 	log.Info("outbox ready", "hostname", rl.started.Hostname, "spool", rl.started.Spool.Dir)
@@ -261,6 +281,13 @@ func runReady(ctx, runCtx context.Context, db *store.DB, serveErr <-chan error, 
 		case <-ctx.Done():
 			log.Info("stopping outbox")
 			return nil
+		case <-db.Failed():
+			err := db.Err()
+			if errors.Is(err, store.ErrFailed) {
+				log.Error("stopping outbox: the spool failed; exiting so that a restart reopens it from disk",
+					"spool", rl.started.Spool.Dir, "err", err, "exit_status", exitSpoolFailed)
+			}
+			return err
 		case err := <-serveErr:
 			log.Error("stopping outbox", "err", err)
 			return err
@@ -270,6 +297,17 @@ func runReady(ctx, runCtx context.Context, db *store.DB, serveErr <-chan error, 
 				log.Error("reload rejected, the running configuration stays", "err", err)
 			}
 			sdNotify(log, daemon.SdNotifyReady)
+		}
+	}
+}
+
+// dispatchStatus reads the queue's delivery state for `outbox queue stats`.
+func dispatchStatus(q *queue.Queue) func() admin.DispatchStatus {
+	return func() admin.DispatchStatus {
+		s := q.Stats()
+		return admin.DispatchStatus{
+			Paused: s.DispatchPaused, Since: s.PausedSince, Reason: s.PauseReason,
+			CommitFailures: s.CommitFailures, CommitBackoff: s.CommitBackoff,
 		}
 	}
 }

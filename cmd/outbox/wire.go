@@ -87,6 +87,7 @@ func newDeliverer(cfg *config.Config, s *settings, log *slog.Logger) (*delivery.
 		MaxConns:           d.MaxConnections,
 		IdleTimeout:        d.IdleTimeout.Duration,
 		MaxMessagesPerConn: d.MaxMessagesPerConnection,
+		MaxRcptsPerTx:      d.MaxRecipientsPerTransaction,
 		MaxHosts:           d.MaxHosts,
 		Logger:             log,
 	}

@@ -23,6 +23,13 @@
 //     an expired signature: keep the expiry longer than
 //     delivery.max_lifetime.
 //
+// Since the stored bytes are what every next hop gets, the listener makes
+// them fit for any of them before signing: a signed message with an 8-bit
+// body, or any message with lines over 998 octets, is stored in its 7-bit
+// form (delivery/sevenbit), and a message of header fields only with the
+// empty line that gives it an empty body. Delivery never converts a signed
+// message, so the signature verifies on every copy.
+//
 // Signing at each delivery would instead re-read the body once more per
 // attempt, and could not sign streaming without buffering the message or
 // reading it twice (the signature must precede the body on the wire).

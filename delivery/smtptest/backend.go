@@ -55,13 +55,18 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 
-func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if h := ss.s.opts.Rcpt; h != nil {
 		if err := ss.hook(h(to)); err != nil {
 			return err
 		}
 	}
 	ss.msg.Rcpts = append(ss.msg.Rcpts, to)
+	var o smtp.RcptOptions
+	if opts != nil {
+		o = *opts
+	}
+	ss.msg.RcptOpts = append(ss.msg.RcptOpts, o)
 	return nil
 }
 
@@ -72,6 +77,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	m := ss.msg
 	m.Rcpts = append([]string(nil), m.Rcpts...)
+	m.RcptOpts = append([]smtp.RcptOptions(nil), m.RcptOpts...)
 	m.Data = data
 	if h := ss.s.opts.Data; h != nil {
 		if err := ss.hook(h(&m)); err != nil {

@@ -61,6 +61,12 @@ type Options struct {
 	SMTPUTF8 bool
 	// MaxMessageBytes is advertised with SIZE and enforced; 0: unlimited.
 	MaxMessageBytes int64
+	// MaxRecipients per transaction; the next RCPT gets 452 4.5.3 (RFC
+	// 5321 §4.5.3.1.10). 0: unlimited.
+	MaxRecipients int
+	// DSN offers the DSN extension (RFC 3461); Message records the
+	// parameters received.
+	DSN bool
 
 	// Hooks: nil accepts. They may return a *smtp.SMTPError (see Reply) or
 	// ErrDrop. Data sees the message with its body already read.
@@ -77,7 +83,8 @@ type Message struct {
 	AuthUser string
 	From     string
 	Opts     smtp.MailOptions
-	Rcpts    []string // the accepted ones
+	Rcpts    []string           // the accepted ones
+	RcptOpts []smtp.RcptOptions // parallel to Rcpts
 	Data     []byte
 }
 
@@ -125,6 +132,8 @@ func Start(t testing.TB, opts Options) *Server {
 		s.srv.AllowInsecureAuth = opts.AllowInsecureAuth
 		s.srv.EnableSMTPUTF8 = opts.SMTPUTF8
 		s.srv.MaxMessageBytes = opts.MaxMessageBytes
+		s.srv.MaxRecipients = opts.MaxRecipients
+		s.srv.EnableDSN = opts.DSN
 		s.srv.ReadTimeout = time.Minute
 		s.srv.WriteTimeout = time.Minute
 		// Not t.Logf: connection goroutines may outlive the test.

@@ -153,6 +153,13 @@ func (c *Client) Bounces(ctx context.Context, since time.Time) ([]store.Bounce, 
 	return bs, nil
 }
 
+// Quarantined lists the messages set aside as unreadable.
+func (c *Client) Quarantined(ctx context.Context) ([]Quarantined, error) {
+	var resp quarantinedResponse
+	err := c.call(ctx, "quarantined", &quarantinedRequest{}, &resp)
+	return resp.Quarantined, err
+}
+
 // Stats counts the spool by recipient state and destination domain.
 func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	var resp Stats

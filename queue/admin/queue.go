@@ -22,6 +22,8 @@ type Queue interface {
 	Release(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
 	Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error)
+	// Quarantined lists the messages set aside as unreadable.
+	Quarantined(ctx context.Context) ([]store.Quarantined, error)
 }
 
 // Sentinel errors of the admin interface.

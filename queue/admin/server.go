@@ -20,6 +20,8 @@ import (
 type Server struct {
 	Queue  Queue        // required
 	Logger *slog.Logger // default slog.Default()
+	// Dispatch reports the state of delivery for Stats; nil leaves it out.
+	Dispatch func() DispatchStatus
 
 	once sync.Once
 	srv  *http.Server
@@ -75,6 +77,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/delete", s.idOp("delete", "deleted message", Queue.Delete))
 	mux.HandleFunc("POST /v1/bounces", s.bounces)
 	mux.HandleFunc("POST /v1/stats", s.stats)
+	mux.HandleFunc("POST /v1/quarantined", s.quarantined)
 	return mux
 }
 
@@ -192,6 +195,31 @@ func (s *Server) bounces(w http.ResponseWriter, r *http.Request) {
 	resp := bouncesResponse{Bounces: make([]Bounce, 0, len(bs))}
 	for _, b := range bs {
 		resp.Bounces = append(resp.Bounces, NewBounce(b))
+	}
+	s.reply(w, resp)
+}
+
+type quarantinedRequest struct{}
+
+func (*quarantinedRequest) validate() error { return nil }
+
+type quarantinedResponse struct {
+	Quarantined []Quarantined `json:"quarantined"`
+}
+
+func (s *Server) quarantined(w http.ResponseWriter, r *http.Request) {
+	var req quarantinedRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	qs, err := s.Queue.Quarantined(r.Context())
+	if err != nil {
+		s.fail(w, "quarantined", "", err)
+		return
+	}
+	resp := quarantinedResponse{Quarantined: make([]Quarantined, len(qs))}
+	for i, q := range qs {
+		resp.Quarantined[i] = NewQuarantined(q)
 	}
 	s.reply(w, resp)
 }

@@ -25,6 +25,28 @@ type Stats struct {
 	OldestID string `json:"oldest_id,omitempty"`
 	// Now is the daemon's clock when counting, for the oldest's age.
 	Now time.Time `json:"now"`
+	// Quarantined counts the messages set aside as unreadable (not in
+	// Messages): never attempted, waiting for an operator.
+	Quarantined int `json:"quarantined"`
+	// Dispatch is the state of delivery; omitted when the server has no
+	// Server.Dispatch.
+	Dispatch *DispatchStatus `json:"dispatch,omitempty"`
+}
+
+// DispatchStatus says whether delivery is paused because the spool
+// refuses commits, and how many outcomes could not be recorded.
+type DispatchStatus struct {
+	// Paused: no delivery starts until a commit succeeds again.
+	Paused bool `json:"paused"`
+	// Since and Reason (the last commit error) are set while paused.
+	Since  time.Time `json:"since,omitzero"`
+	Reason string    `json:"reason,omitempty"`
+	// CommitFailures counts delivery outcomes the spool could not record
+	// since the daemon started.
+	CommitFailures uint64 `json:"commit_failures"`
+	// CommitBackoff is the number of messages waiting out the back-off
+	// that follows such a failure.
+	CommitBackoff int `json:"commit_backoff"`
 }
 
 // DomainStats is one destination domain of Stats.ByDomain.
@@ -120,5 +142,16 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		}
 		f.After = page[len(page)-1].ID
 	}
-	s.reply(w, c.result())
+	qs, err := s.Queue.Quarantined(r.Context())
+	if err != nil {
+		s.fail(w, "stats", "", err)
+		return
+	}
+	res := c.result()
+	res.Quarantined = len(qs)
+	if s.Dispatch != nil {
+		d := s.Dispatch()
+		res.Dispatch = &d
+	}
+	s.reply(w, res)
 }

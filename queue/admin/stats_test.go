@@ -2,8 +2,11 @@ package admin_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,5 +59,30 @@ func TestStatsCountsWholeSpoolAcrossPages(t *testing.T) {
 	}
 	if !s.Oldest.Equal(t0.Add(-time.Hour)) || s.OldestID != "id0000" {
 		t.Errorf("oldest %v %s, want %v id0000", s.Oldest, s.OldestID, t0.Add(-time.Hour))
+	}
+}
+
+// Stats carries the state of delivery when the server has Dispatch: a
+// paused dispatch is what an operator must see first.
+func TestStatsDispatch(t *testing.T) {
+	since := t0.Add(-time.Minute)
+	want := admin.DispatchStatus{Paused: true, Since: since, Reason: "store: commit failed: no space left on device",
+		CommitFailures: 3, CommitBackoff: 1}
+	srv := &admin.Server{Queue: admintest.NewQueue(), Dispatch: func() admin.DispatchStatus { return want }}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/stats", strings.NewReader("{}")))
+	var s admin.Stats
+	if err := json.Unmarshal(rec.Body.Bytes(), &s); err != nil {
+		t.Fatalf("%v: %s", err, rec.Body)
+	}
+	if s.Dispatch == nil || !reflect.DeepEqual(*s.Dispatch, want) {
+		t.Errorf("dispatch = %+v, want %+v", s.Dispatch, want)
+	}
+
+	srv = &admin.Server{Queue: admintest.NewQueue()}
+	rec = httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/stats", strings.NewReader("{}")))
+	if strings.Contains(rec.Body.String(), `"dispatch"`) {
+		t.Errorf("dispatch reported without Server.Dispatch: %s", rec.Body)
 	}
 }

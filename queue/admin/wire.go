@@ -26,6 +26,10 @@ type Message struct {
 	// DKIM lists the signatures added at acceptance, "domain/selector
 	// (algorithm)"; absent when the message is unsigned.
 	DKIM []string `json:"dkim,omitempty"`
+	// EnvID and Ret are the DSN parameters of MAIL (RFC 3461): the
+	// envelope ID and "FULL" or "HDRS"; absent when not given.
+	EnvID string `json:"envid,omitempty"`
+	Ret   string `json:"ret,omitempty"`
 }
 
 // Recipient is the JSON form of store.Recipient.
@@ -36,6 +40,11 @@ type Recipient struct {
 	LastReply   string    `json:"last_reply,omitempty"`
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	History     []Attempt `json:"history,omitempty"`
+	// Notify and ORcpt are the DSN parameters of RCPT (RFC 3461): NOTIFY
+	// keywords ("SUCCESS", "FAILURE") and "addr-type;address"; absent
+	// when not given.
+	Notify []string `json:"notify,omitempty"`
+	ORcpt  string   `json:"orcpt,omitempty"`
 }
 
 // Attempt is the JSON form of store.Attempt.
@@ -75,6 +84,8 @@ func NewMessage(m *store.Message) Message {
 		DSNPending: m.DSNPending,
 		DSNID:      m.DSNID,
 		DKIM:       m.Signed,
+		EnvID:      m.EnvID,
+		Ret:        m.Ret.String(),
 	}
 	if m.AtLeastOne != nil {
 		v := *m.AtLeastOne
@@ -87,6 +98,8 @@ func NewMessage(m *store.Message) Message {
 			Attempts:    r.Attempts,
 			LastReply:   r.LastReply,
 			NextAttempt: r.NextAttempt,
+			Notify:      r.Notify.Keywords(),
+			ORcpt:       r.ORcpt,
 		}
 		for _, a := range r.History {
 			wr.History = append(wr.History, Attempt{
@@ -114,7 +127,9 @@ func (w Message) Store() *store.Message {
 		DSNPending: w.DSNPending,
 		DSNID:      w.DSNID,
 		Signed:     w.DKIM,
+		EnvID:      w.EnvID,
 	}
+	m.Ret, _ = store.ParseRet(w.Ret) // unknown (a newer daemon): shown unset
 	if w.AtLeastOne != nil {
 		v := *w.AtLeastOne
 		m.AtLeastOne = &v
@@ -127,7 +142,9 @@ func (w Message) Store() *store.Message {
 			Attempts:    wr.Attempts,
 			LastReply:   wr.LastReply,
 			NextAttempt: wr.NextAttempt,
+			ORcpt:       wr.ORcpt,
 		}
+		r.Notify, _ = store.ParseNotify(wr.Notify)
 		for _, a := range wr.History {
 			res, _ := store.ParseState(a.Result)
 			r.History = append(r.History, store.Attempt{
@@ -154,4 +171,28 @@ func (w Bounce) Store() store.Bounce {
 		Time: w.Time, MsgID: w.MsgID, From: w.From, Rcpt: w.Rcpt, Host: w.Host,
 		Code: w.Code, Enhanced: w.Enhanced, Diag: w.Diag, Attempts: w.Attempts,
 	}
+}
+
+// Quarantined is the JSON form of store.Quarantined: a message set aside
+// because its record or its body cannot be read. The envelope fields are
+// filled when the record still decodes (a body that cannot be read).
+type Quarantined struct {
+	ID         string    `json:"id"`
+	Time       time.Time `json:"time,omitzero"` // when it was quarantined
+	Reason     string    `json:"reason"`
+	From       string    `json:"from,omitempty"`
+	Recipients []string  `json:"recipients,omitempty"`
+	Size       int64     `json:"size,omitempty"`
+}
+
+// NewQuarantined converts a store.Quarantined.
+func NewQuarantined(q store.Quarantined) Quarantined {
+	out := Quarantined{ID: q.ID, Time: q.Time, Reason: q.Reason}
+	if m, err := store.DecodeMessage(q.Raw); err == nil {
+		out.From, out.Size = m.From, m.Size
+		for _, r := range m.Recipients {
+			out.Recipients = append(out.Recipients, r.Addr)
+		}
+	}
+	return out
 }

@@ -40,8 +40,10 @@ func Build(n *Notice) ([]byte, error) {
 
 	parts := make([]part, 0, 3)
 	headers, truncated := CleanHeaders(n.Headers)
+	full, whyNot := n.returnedMessage()
+	ret := returned{headers: len(headers) > 0 && full == nil, truncated: truncated, full: full != nil, whyNot: whyNot}
 	parts = append(parts, textPart("text/plain; charset=utf-8", "Notification",
-		humanText(n, truncated, len(headers) > 0), eightBit))
+		humanText(n, ret), eightBit))
 
 	report := statusFields(n)
 	reportType := "delivery-status"
@@ -52,7 +54,11 @@ func Build(n *Notice) ([]byte, error) {
 	}
 	parts = append(parts, textPart("message/"+reportType, "Delivery report", report, eightBit))
 
-	if len(headers) > 0 {
+	switch {
+	case full != nil:
+		// RFC 6522 §3: the returned message, 7-bit (see returnedMessage).
+		parts = append(parts, part{contentType: "message/rfc822", description: "Undelivered message", body: full})
+	case len(headers) > 0:
 		ct := "text/rfc822-headers" // RFC 6522 §4
 		if !isASCII(string(headers)) {
 			ct = "message/global-headers" // RFC 6533 §6.3
@@ -66,10 +72,7 @@ func Build(n *Notice) ([]byte, error) {
 	}
 
 	var b bytes.Buffer
-	subject := SubjectFailed
-	if !n.anyFailed() {
-		subject = SubjectDelayed
-	}
+	subject := n.subject()
 	msgID := n.MessageID
 	if msgID == "" {
 		msgID = now.UTC().Format("20060102150405") + "." + strings.ToLower(rand.Text()) + "@" + n.ReportingMTA

@@ -93,6 +93,48 @@ func notices() map[string]*Notice {
 				LastAttempt: now,
 			}},
 		},
+		// NOTIFY=SUCCESS to a next hop without DSN: "relayed", with the
+		// ENVID and ORCPT the sender gave, and headers only.
+		"relayed.eml": {
+			ReportingMTA: "mx.example.com",
+			QueueID:      "RL1",
+			EnvelopeID:   "invoice-0815",
+			Sender:       "alice@example.com",
+			Arrival:      arrival,
+			Now:          now,
+			Boundary:     "outbox-test-boundary",
+			MessageID:    "dsn.RL1@mx.example.com",
+			Headers:      []byte(origHeaders),
+			Full:         []byte(origHeaders),
+			FullComplete: true,
+			Recipients: []Recipient{{
+				Addr: "bob@example.net", Original: "rfc822;Bob@Example.NET", Action: Relayed,
+				RemoteMTA: "mx1.example.net", Code: 250,
+				Diagnostic:  "250 2.0.0 Ok: queued as 4XyZ",
+				LastAttempt: now,
+			}},
+		},
+		// RET=FULL: a failure returns the whole message as message/rfc822;
+		// a local decision names no Remote-MTA and quotes no SMTP reply.
+		"failed-ret-full.eml": {
+			ReportingMTA: "mx.example.com",
+			QueueID:      "RF1",
+			EnvelopeID:   "batch-7",
+			Sender:       "alice@example.com",
+			Arrival:      arrival,
+			Now:          now,
+			Boundary:     "outbox-test-boundary",
+			MessageID:    "dsn.RF1@mx.example.com",
+			Headers:      []byte(origHeaders),
+			Full:         []byte(origHeaders),
+			FullComplete: true,
+			Recipients: []Recipient{{
+				Addr: "carol@example.org", Original: "rfc822;carol@example.org", Action: Failed,
+				Status:      "5.3.4",
+				Diagnostic:  "message size 2000000 exceeds the fixed limit 1000000 of mail.example.org[192.0.2.9]:25 (SIZE, RFC 1870)",
+				LastAttempt: now,
+			}},
+		},
 		// A non-ASCII sender: the notice needs SMTPUTF8 and is 8bit.
 		"utf8-sender.eml": {
 			ReportingMTA: "mx.example.com",

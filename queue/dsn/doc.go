@@ -16,15 +16,22 @@
 //
 //  1. text/plain: our explanation for a person, each recipient with the
 //     remote server's reply or the local error;
-//  2. message/delivery-status (RFC 3464): Reporting-MTA, Arrival-Date and the
+//  2. message/delivery-status (RFC 3464): Original-Envelope-Id (the ENVID
+//     of RFC 3461, when given), Reporting-MTA, Arrival-Date and the
 //     extension fields X-Outbox-Queue-ID and X-Outbox-Sender, then per
-//     recipient Final-Recipient, Action (failed or delayed), Status (RFC
-//     3463), Remote-MTA, Diagnostic-Code ("smtp; 550 5.1.1 ..." for a remote
-//     reply, "X-Outbox; ..." for a local error), Last-Attempt-Date and, when
-//     delayed, Will-Retry-Until;
-//  3. text/rfc822-headers: the original header block, never the body (the
-//     sender has the body; returning it would only cost size and risk
-//     leaking it further). Capped at MaxHeaderBytes at a field boundary.
+//     recipient Original-Recipient (the ORCPT, when given), Final-Recipient,
+//     Action (failed, delayed, or relayed for a NOTIFY=SUCCESS recipient
+//     handed to a next hop without DSN), Status (RFC 3463), Remote-MTA (only
+//     for a server's reply), Diagnostic-Code ("smtp; 550 5.1.1 ..." for a
+//     remote reply, "X-Outbox; ..." for a local error or decision),
+//     Last-Attempt-Date and, when delayed, Will-Retry-Until;
+//  3. by default (and with RET=HDRS) text/rfc822-headers: the original
+//     header block, never the body (the sender has the body; returning it
+//     would only cost size and risk leaking it further), capped at
+//     MaxHeaderBytes at a field boundary. With RET=FULL (Notice.Full) a
+//     failure notice returns the whole message as message/rfc822 instead,
+//     when it is at most MaxReturnBytes of 7-bit text; otherwise the header
+//     block, saying why.
 //
 // # Contract
 //

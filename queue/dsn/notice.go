@@ -3,6 +3,7 @@ package dsn
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -22,13 +23,16 @@ var (
 )
 
 // Action is what happened to a recipient, the Action field of RFC 3464
-// §2.3.3. Outbox only reports the two that warrant telling the sender.
+// §2.3.3. Outbox reports the three it can know of: it never delivers to a
+// mailbox itself, so its success notice is "relayed" (RFC 3461 §6.2.1:
+// the next hop does not offer DSN and will send no notice of its own).
 type Action string
 
 // Actions.
 const (
 	Failed  Action = "failed"  // delivery failed for good (bounced or expired)
 	Delayed Action = "delayed" // not delivered yet; still being retried
+	Relayed Action = "relayed" // handed to a next hop that does not offer DSN (NOTIFY=SUCCESS)
 )
 
 // Notice is everything a delivery status notification reports about one
@@ -64,6 +68,18 @@ type Notice struct {
 	// first empty line is used, never the body, and it is capped at
 	// MaxHeaderBytes (see CleanHeaders). Empty omits the part.
 	Headers []byte
+	// Full is the whole original message, for a sender that asked for it
+	// with RET=FULL (RFC 3461 §4.3). A notice that reports a failure then
+	// returns it as a message/rfc822 part instead of the header block,
+	// when it is complete (FullComplete), at most MaxReturnBytes, and
+	// 7-bit text in lines of at most 998 octets (the notice itself must
+	// stay sendable anywhere); otherwise the header block is returned and
+	// the explanation says why. Other notices return the header block
+	// only.
+	Full []byte
+	// FullComplete says that Full is the whole message, not its first
+	// MaxReturnBytes (see ReadMessage).
+	FullComplete bool
 	// Boundary seeds the MIME boundary; empty means a random one. Build
 	// alters it when it would occur in the content, so any seed is safe.
 	// Tests set it for reproducible output.
@@ -76,8 +92,12 @@ type Notice struct {
 // Recipient is the status of one recipient of the original message.
 type Recipient struct {
 	// Addr is the envelope recipient (Final-Recipient).
-	Addr   string
-	Action Action
+	Addr string
+	// Original is the recipient's ORCPT parameter (RFC 3461 §4.2) as
+	// "addr-type;address", reported as Original-Recipient (RFC 3464
+	// §2.3.1); "" omits it.
+	Original string
+	Action   Action
 	// Status is the RFC 3463 enhanced status code, "5.1.1". When empty or
 	// malformed it is derived from Code's class, else from Action (5.0.0,
 	// 4.0.0). An expired recipient may keep the 4.x.x of its last error,
@@ -142,11 +162,16 @@ func (n *Notice) validate() error {
 		if err := checkAddr(r.Addr); err != nil {
 			return fmt.Errorf("%w: recipient %d: %v", ErrInvalid, i, err)
 		}
-		if r.Action != Failed && r.Action != Delayed {
+		if r.Action != Failed && r.Action != Delayed && r.Action != Relayed {
 			return fmt.Errorf("%w: recipient %d: unknown action %q", ErrInvalid, i, r.Action)
 		}
 		if r.Code != 0 && (r.Code < 200 || r.Code > 599) {
 			return fmt.Errorf("%w: recipient %d: reply code %d out of range", ErrInvalid, i, r.Code)
+		}
+		if r.Original != "" {
+			if err := checkOriginal(r.Original); err != nil {
+				return fmt.Errorf("%w: recipient %d: Original %q: %v", ErrInvalid, i, r.Original, err)
+			}
 		}
 		if r.RemoteMTA != "" {
 			if err := checkHost(r.RemoteMTA); err != nil {
@@ -176,6 +201,22 @@ func checkAddr(a string) error {
 		}
 	}
 	return nil
+}
+
+// checkOriginal accepts "addr-type;address" (RFC 3464 §2.3.1) with an
+// atom for the type and an address checkAddr accepts.
+func checkOriginal(o string) error {
+	typ, addr, ok := strings.Cut(o, ";")
+	if !ok || typ == "" {
+		return errors.New(`want "addr-type;address"`)
+	}
+	for i := 0; i < len(typ); i++ {
+		c := typ[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return fmt.Errorf("character %q not allowed in an address type", c)
+		}
+	}
+	return checkAddr(strings.TrimSpace(addr))
 }
 
 // checkHost accepts an ASCII host name of letters, digits, '-', '_' and

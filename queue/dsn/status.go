@@ -32,6 +32,10 @@ func statusFields(n *Notice) []byte {
 	for i := range n.Recipients {
 		r := &n.Recipients[i]
 		b.WriteString("\r\n")
+		if r.Original != "" {
+			typ, addr, _ := strings.Cut(r.Original, ";")
+			writeField(&b, "Original-Recipient", strings.ToLower(typ)+";"+strings.TrimSpace(addr))
+		}
 		writeField(&b, "Final-Recipient", addrType(r.Addr))
 		writeField(&b, "Action", string(r.Action))
 		writeField(&b, "Status", status(r))
@@ -84,9 +88,15 @@ func diagnosticCode(r *Recipient) string {
 // is well formed and fits the action, else one derived from the reply code's
 // class or the action. A delayed recipient is never reported with a 5.x.x
 // code; a failed one may keep 4.x.x (it expired after temporary errors, as
-// Postfix reports it).
+// Postfix reports it); a relayed one is a success, 2.x.x.
 func status(r *Recipient) string {
-	if validStatus(r.Status) && (r.Action == Failed || r.Status[0] == '4') {
+	if r.Action == Relayed {
+		if validStatus(r.Status) && r.Status[0] == '2' {
+			return r.Status
+		}
+		return "2.0.0"
+	}
+	if validStatus(r.Status) && r.Status[0] != '2' && (r.Action == Failed || r.Status[0] == '4') {
 		return r.Status
 	}
 	switch {
@@ -99,11 +109,11 @@ func status(r *Recipient) string {
 }
 
 // validStatus reports whether s is class "." subject "." detail with class
-// 4 or 5 and one to three digits each for subject and detail (RFC 3463 §2;
-// class 2 means success, which a notice of failure or delay cannot carry).
+// 2, 4 or 5 and one to three digits each for subject and detail (RFC 3463
+// §2; status picks the classes that fit the action).
 func validStatus(s string) bool {
 	parts := strings.Split(s, ".")
-	if len(parts) != 3 || (parts[0] != "4" && parts[0] != "5") {
+	if len(parts) != 3 || (parts[0] != "2" && parts[0] != "4" && parts[0] != "5") {
 		return false
 	}
 	for _, p := range parts[1:] {

@@ -8,11 +8,31 @@ import (
 // textWidth is where the human-readable part wraps its lines.
 const textWidth = 72
 
-// Subjects of the two kinds of notice.
+// Subjects of the three kinds of notice.
 const (
 	SubjectFailed  = "Undelivered Mail Returned to Sender"
 	SubjectDelayed = "Delayed Mail (still being retried)"
+	SubjectRelayed = "Successful Mail Delivery Report"
 )
+
+// subject is the notice's Subject: a failure wins, then a delay.
+func (n *Notice) subject() string {
+	switch {
+	case n.anyFailed():
+		return SubjectFailed
+	case n.anyDelayed():
+		return SubjectDelayed
+	}
+	return SubjectRelayed
+}
+
+// returned says what the notice's third part holds, for the explanation.
+type returned struct {
+	headers   bool   // the header block
+	truncated bool   // ... cut short at MaxHeaderBytes
+	full      bool   // the whole message (RET=FULL)
+	whyNot    string // why RET=FULL got the header block only; "" if not asked
+}
 
 // anyFailed reports whether the notice reports at least one failure: it is
 // then a bounce, whatever else it says.
@@ -32,7 +52,7 @@ func (n *Notice) any(a Action) bool {
 // humanText renders the first part (RFC 6522 §3): an explanation for a
 // person, in plain words, listing every recipient with what went wrong.
 // The machine-readable part says the same for programs.
-func humanText(n *Notice, headersTruncated, headersReturned bool) []byte {
+func humanText(n *Notice, ret returned) []byte {
 	var b bytes.Buffer
 	para := func(format string, args ...any) {
 		wrapText(&b, "", fmt.Sprintf(format, args...), textWidth)
@@ -54,6 +74,10 @@ func humanText(n *Notice, headersTruncated, headersReturned bool) []byte {
 		para("Your message%s could not be delivered to one or more of its recipients. "+
 			"Delivery to the addresses listed below failed permanently and will not be "+
 			"tried again.", received)
+	case !n.anyDelayed():
+		para("Your message%s was relayed, as you asked, to the mail servers of the "+
+			"recipients listed below. Those servers do not send delivery notices, so "+
+			"this is the last notice you will get about these recipients.", received)
 	default:
 		para("Your message%s has not been delivered yet to one or more of its recipients. "+
 			"This is only a warning: the mail system is still trying, and you do not need "+
@@ -81,12 +105,17 @@ func humanText(n *Notice, headersTruncated, headersReturned bool) []byte {
 	}
 	section(Failed, "Delivery failed permanently for:")
 	section(Delayed, "Delivery delayed, still being tried, for:")
+	section(Relayed, "Relayed to a server that sends no delivery notices:")
 
 	switch {
-	case headersReturned && headersTruncated:
+	case ret.full:
+		para("Your message is attached.")
+	case ret.headers && ret.whyNot != "":
+		para("The headers of your message are attached. Its body is not returned: %s.", ret.whyNot)
+	case ret.headers && ret.truncated:
 		para("The headers of your message are attached, cut short because they were " +
 			"too long. Its body is not returned.")
-	case headersReturned:
+	case ret.headers:
 		para("The headers of your message are attached. Its body is not returned.")
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\r\n"))

@@ -50,11 +50,13 @@ func (r *Runner) DelayWarnings(ctx context.Context) error {
 }
 
 // delayed returns m's recipients that have been deferred (tried and
-// failed temporarily; a never-tried Queued one is not "delayed" yet).
+// failed temporarily; a never-tried Queued one is not "delayed" yet) and
+// whose NOTIFY asks for delays, or gave none (RFC 3461 §4.1: NEVER, or a
+// list without DELAY, means no warning).
 func delayed(m *store.Message) []store.Recipient {
 	var out []store.Recipient
 	for _, rc := range m.Recipients {
-		if rc.State == store.StateDeferred {
+		if rc.State == store.StateDeferred && queue.WantsDelay(&rc) {
 			out = append(out, rc)
 		}
 	}
@@ -66,11 +68,12 @@ func (r *Runner) warn(ctx context.Context, m *store.Message) error {
 	n := &dsn.Notice{
 		ReportingMTA: r.opts.Hostname,
 		QueueID:      m.ID,
+		EnvelopeID:   m.EnvID,
 		Sender:       m.From,
 		Arrival:      m.Received,
 		Now:          r.opts.Now(),
 	}
-	n.Recipients = queue.NoticeRecipients(delayed(m), dsn.Delayed)
+	n.Recipients = queue.NoticeRecipients(delayed(m))
 	if r.opts.MaxLifetime > 0 {
 		for i := range n.Recipients {
 			n.Recipients[i].WillRetryUntil = m.Received.Add(r.opts.MaxLifetime)

@@ -11,7 +11,9 @@
 //
 // It sees the spool and the queue through the interfaces below, never
 // config (cmd maps the configuration onto Options) nor delivery. Delay
-// warnings are built with queue/dsn (Action Delayed) and queued from the
+// warnings honour each recipient's NOTIFY (RFC 3461 §4.1: only DELAY or
+// none given asks for one) and carry ENVID and ORCPT; they are built with
+// queue/dsn (Action Delayed) and queued from the
 // null sender through the queue, like bounces; store.Message.DelayWarned
 // makes them once per message. The flag is set after the notice is queued:
 // a crash in between sends the warning twice rather than never.

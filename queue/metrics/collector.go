@@ -20,6 +20,7 @@ type collector struct {
 	accepted, delivered, deferred, bounced, attempts *prometheus.Desc
 	duration, ambiguous, dsns, conns, inFlight       *prometheus.Desc
 	destDown, recipients, pending, oldest, fileSize  *prometheus.Desc
+	paused, commitFailures, commitBackoff            *prometheus.Desc
 }
 
 // Metric names. Counters end in _total (Prometheus naming conventions).
@@ -33,21 +34,24 @@ func newCollector(opts Options, log *slog.Logger) *collector {
 		q:    opts.Queue,
 		opts: opts,
 
-		accepted:   d("messages_accepted_total", "Messages accepted by the submission listener and durably spooled."),
-		delivered:  d("recipients_delivered_total", "Recipients delivered (the remote server accepted the message)."),
-		deferred:   d("recipients_deferred_total", "Recipients deferred after an attempt (temporary failure), or skipped while their destination is backed off."),
-		bounced:    d("recipients_bounced_total", "Recipients bounced, by reason: remote-5xx, expired, dns, policy.", "reason"),
-		attempts:   d("delivery_attempts_total", "Delivery attempts (one SMTP transaction per destination domain), by TLS version of the last host tried, or none.", "tls"),
-		duration:   d("delivery_attempt_duration_seconds", "Wall time of each delivery attempt, resolution and every host tried included."),
-		ambiguous:  d("deliveries_ambiguous_total", "Attempts whose connection was lost after the final dot: maybe delivered, deferred and retried (a possible duplicate)."),
-		dsns:       d("notices_queued_total", "Delivery status notifications queued to senders (bounces and delay warnings)."),
-		conns:      d("submission_connections_open", "Submission connections open now."),
-		inFlight:   d("deliveries_in_flight", "Messages being delivered now."),
-		destDown:   d("destinations_down", "Destinations backed off as a whole because none of their hosts could be reached."),
-		recipients: d("queue_recipients", "Recipients in the spool by state (finished ones stay until pruned).", "state"),
-		pending:    d("queue_messages_pending", "Messages with a recipient awaiting delivery."),
-		oldest:     d("queue_oldest_message_age_seconds", "Age of the oldest message with a recipient awaiting delivery; 0 when none."),
-		fileSize:   d("spool_file_bytes", "Size of the spool's bbolt file (it never shrinks)."),
+		accepted:       d("messages_accepted_total", "Messages accepted by the submission listener and durably spooled."),
+		delivered:      d("recipients_delivered_total", "Recipients delivered (the remote server accepted the message)."),
+		deferred:       d("recipients_deferred_total", "Recipients deferred after an attempt (temporary failure), or skipped while their destination is backed off."),
+		bounced:        d("recipients_bounced_total", "Recipients bounced, by reason: remote-5xx, expired, dns, policy.", "reason"),
+		attempts:       d("delivery_attempts_total", "Delivery attempts (one SMTP transaction per destination domain), by TLS version of the last host tried, or none.", "tls"),
+		duration:       d("delivery_attempt_duration_seconds", "Wall time of each delivery attempt, resolution and every host tried included."),
+		ambiguous:      d("deliveries_ambiguous_total", "Attempts whose connection was lost after the final dot: maybe delivered, deferred and retried (a possible duplicate)."),
+		dsns:           d("notices_queued_total", "Delivery status notifications queued to senders (bounces and delay warnings)."),
+		conns:          d("submission_connections_open", "Submission connections open now."),
+		inFlight:       d("deliveries_in_flight", "Messages being delivered now."),
+		destDown:       d("destinations_down", "Destinations backed off as a whole because none of their hosts could be reached."),
+		paused:         d("dispatch_paused", "1 while no delivery starts because the spool refuses commits (disk full, I/O error); 0 otherwise."),
+		commitFailures: d("outcome_commit_failures_total", "Delivery outcomes the spool could not record; the message is retried after a back-off (a possible duplicate)."),
+		commitBackoff:  d("commit_backoff_messages", "Messages waiting out a back-off after their delivery outcome could not be recorded."),
+		recipients:     d("queue_recipients", "Recipients in the spool by state (finished ones stay until pruned).", "state"),
+		pending:        d("queue_messages_pending", "Messages with a recipient awaiting delivery."),
+		oldest:         d("queue_oldest_message_age_seconds", "Age of the oldest message with a recipient awaiting delivery; 0 when none."),
+		fileSize:       d("spool_file_bytes", "Size of the spool's bbolt file (it never shrinks)."),
 	}
 	if opts.Spool != nil {
 		c.spool = &spoolCache{src: opts.Spool, maxAge: opts.SpoolMaxAge, now: opts.Now, log: log}
@@ -61,6 +65,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.accepted, c.delivered, c.deferred, c.bounced, c.attempts, c.duration,
 		c.ambiguous, c.dsns, c.conns, c.inFlight, c.destDown,
+		c.paused, c.commitFailures, c.commitBackoff,
 	} {
 		ch <- d
 	}
@@ -104,6 +109,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.conns, float64(s.ConnsOpen))
 	gauge(c.inFlight, float64(s.InFlight))
 	gauge(c.destDown, float64(s.DownDomains))
+	paused := 0.0
+	if s.DispatchPaused {
+		paused = 1
+	}
+	gauge(c.paused, paused)
+	counter(c.commitFailures, s.CommitFailures)
+	gauge(c.commitBackoff, float64(s.CommitBackoff))
 
 	if c.spool == nil {
 		return

@@ -47,6 +47,7 @@ func TestEndpointExportsCounters(t *testing.T) {
 	q := &fakeQueue{s: queue.Stats{
 		Accepted: 7, Delivered: 5, Deferred: 2, DestinationSkips: 1, Ambiguous: 1, DSNs: 3,
 		ConnsOpen: 4, InFlight: 2, DownDomains: 1,
+		DispatchPaused: true, CommitFailures: 3, CommitBackoff: 2,
 		BouncedBy:     map[string]uint64{queue.BounceRemote5xx: 2, queue.BounceExpired: 1},
 		AttemptsByTLS: map[string]uint64{"TLS1.3": 6, "none": 2},
 		AttemptDuration: queue.Histogram{
@@ -95,6 +96,9 @@ func TestEndpointExportsCounters(t *testing.T) {
 		"outbox_submission_connections_open 4",
 		"outbox_deliveries_in_flight 2",
 		"outbox_destinations_down 1",
+		"outbox_dispatch_paused 1",
+		"outbox_outcome_commit_failures_total 3",
+		"outbox_commit_backoff_messages 2",
 		`outbox_queue_recipients{state="deferred"} 3`,
 		`outbox_queue_recipients{state="held"} 0`,
 		"outbox_queue_messages_pending 3",

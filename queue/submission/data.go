@@ -3,7 +3,6 @@ package submission
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"slices"
 	"time"
@@ -19,7 +18,8 @@ import (
 // Every error it returns is an unwrapped *smtp.SMTPError.
 func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
-	from, rcpts, user, helo, utf8 := s.from, slices.Clone(s.rcpts), s.user, s.helo, s.utf8
+	from, rcpts, user, helo, utf8, declared := s.from, slices.Clone(s.rcpts), s.user, s.helo, s.utf8, s.body
+	mailDSN, rcptDSN := s.dsn, slices.Clone(s.rdsn)
 	s.mu.Unlock()
 	if len(rcpts) == 0 {
 		return s.reject("data", replyNoRecipients)
@@ -35,8 +35,13 @@ func (s *session) Data(r io.Reader) error {
 		return s.storageFailed("new body", err)
 	}
 	committed := false
+	var d *draft // once made, it owns body, and may replace it (conform)
 	defer func() {
-		if !committed {
+		switch {
+		case committed:
+		case d != nil:
+			d.release()
+		default:
 			_ = body.Discard()
 		}
 	}()
@@ -58,46 +63,31 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return s.reject("data", replyBadHeader(err.Error()), "msgid", id)
 	}
+	if !h.foldLongLines() {
+		return s.reject("data", replyLongHeaderLine, "msgid", id)
+	}
 
 	now := opts.Now()
-	trace := traceInfo{helo: helo, ip: s.ip, hostname: opts.Hostname,
-		tls: s.tls, auth: user != "", id: id, rcpts: rcpts, date: now}
-	var extra []string
-	// RFC 6409 §8.1-8.3: a submission server may add Date and Message-ID
-	// when the client left them out.
-	if !h.has("Date") {
-		extra = append(extra, "Date: "+now.Format(time.RFC1123Z)+"\r\n")
+	c := &composer{h: &h, now: now, signer: opts.Signer, trace: traceInfo{helo: helo, ip: s.ip,
+		hostname: opts.Hostname, tls: s.tls, auth: user != "", rcpts: rcpts, date: now}}
+	if d, err = newDraft(body, c); err != nil {
+		return s.storageFailed("dkim sign", err, "msgid", id)
 	}
-	if !h.has("Message-ID") {
-		extra = append(extra, fmt.Sprintf("Message-ID: <%s@%s>\r\n", id, opts.Hostname))
+	if err := d.fill(c.head(id), br); err != nil {
+		return s.readFailed(id, err)
 	}
-
-	w := &bodyWriter{w: body}
-	var sig Signing
-	if opts.Signer != nil {
-		sig, err = opts.Signer.Sign(h.value("From"), h.names(extra))
-		if err != nil {
-			return s.storageFailed("dkim sign", err, "msgid", id)
-		}
+	if d.w.err != nil {
+		return s.storageFailed("write body", d.w.err, "msgid", id)
 	}
-	if sig != nil {
-		defer sig.Abort() // a no-op after Finish
-		w.w = io.MultiWriter(body, sig)
+	conformed, err := s.conform(d, c)
+	if err != nil {
+		return err
 	}
-	_, _ = io.WriteString(w, trace.received())
-	_ = h.writeTo(w, extra)
-	if w.err == nil {
-		if _, err := io.Copy(w, br); err != nil && w.err == nil {
-			return s.readFailed(id, err)
-		}
-	}
-	if w.err != nil {
-		return s.storageFailed("write body", w.err, "msgid", id)
-	}
+	d, id = conformed, conformed.body.ID()
 	var prefix []byte
 	var signed []string
-	if sig != nil {
-		if prefix, signed, err = sig.Finish(); err != nil {
+	if d.sig != nil {
+		if prefix, signed, err = d.sig.Finish(); err != nil {
 			return s.storageFailed("dkim sign", err, "msgid", id)
 		}
 	}
@@ -106,7 +96,7 @@ func (s *session) Data(r io.Reader) error {
 		ID:         id,
 		From:       from,
 		Recipients: make([]store.Recipient, len(rcpts)),
-		Size:       w.n,
+		Size:       d.w.n,
 		Received:   now,
 		Client:     s.client,
 		User:       user,
@@ -114,16 +104,19 @@ func (s *session) Data(r io.Reader) error {
 		SMTPUTF8:   utf8,
 		Prefix:     prefix,
 		Signed:     signed,
+		BodyType:   d.bodyType(),
 	}
 	for i, rc := range rcpts {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
 	}
-	if err := opts.Spool.Enqueue(s.srv.ctx, m, body); err != nil {
+	applyDSN(m, mailDSN, rcptDSN)
+	if err := opts.Spool.Enqueue(s.srv.ctx, m, d.body); err != nil {
 		return s.storageFailed("enqueue", err, "msgid", id)
 	}
 	committed = true
 	s.srv.log.Info("accepted", "msgid", id, "from", from, "rcpts", len(rcpts), "size", m.Size,
-		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed)
+		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
+		"body", bodyAttr(m.BodyType), "body_declared", string(declared))
 	return replyQueued(id)
 }
 

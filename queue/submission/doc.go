@@ -31,7 +31,19 @@
 //     streamed through a Signing at the same time; its header fields are
 //     stored as store.Message.Prefix, before the message. A signing
 //     failure is 451 4.3.0; a message from a domain without a key is
-//     stored unsigned.
+//     stored unsigned. A message of header fields only is stored with the
+//     empty line that ends its header (an empty body), so it is signed.
+//   - Every accepted message has lines of at most 998 octets (RFC 5322
+//     §2.1.1): body parts with longer lines are re-encoded
+//     (delivery/sevenbit) before signing; a header line over 998 octets
+//     is refused with 554 5.6.0, and the session goes on. A signed message
+//     with an 8-bit body is stored and signed in its 7-bit form, so the
+//     signature verifies on every copy, including those sent to servers
+//     without 8BITMIME. Re-encoding reads the spooled body back (Body.Open)
+//     into a new body with a new queue ID, which its Received and
+//     Message-ID fields name; memory stays independent of the size.
+//     store.Message.BodyType records what the stored body holds (7-bit or
+//     8-bit), whatever BODY= the client declared.
 //
 // # Per-message at-least-one override
 //
@@ -40,6 +52,19 @@
 // "X-Outbox-At-Least-One: yes" or "no". The listener removes it from the
 // stored message and records it in store.Message.AtLeastOne; any other
 // value is refused with 554 5.6.0.
+//
+// # DSN parameters and duplicate recipients
+//
+// DSN (RFC 3461) is advertised. go-smtp checks the syntax of RET, ENVID,
+// NOTIFY and ORCPT (501 5.5.4 when malformed) and decodes their xtext; the
+// listener records them in store.Message.Ret and EnvID and in each
+// store.Recipient's Notify and ORcpt ("rfc822;addr").
+//
+// A RCPT for a mailbox already in the transaction (the same address, or
+// the same local part with the domain in another case: RFC 5321 §2.4
+// makes only the domain case-insensitive) is answered 250 like any other,
+// as Postfix does, but adds nothing: the first spelling and its DSN
+// parameters are kept.
 //
 // # Listeners and lifecycle
 //
@@ -55,5 +80,7 @@
 //
 // This package imports store only for its types (Message, Recipient, the
 // error sentinels) and talks to storage through the Spool interface it
-// defines. It must never import queue, delivery, config or cmd.
+// defines. It must never import queue, delivery, config or cmd, with one
+// exception: delivery/sevenbit, a transformation with no dependency on
+// the rest of Outbox, shared with delivery.
 package submission

@@ -54,6 +54,9 @@ type fakeBody struct {
 
 func (b *fakeBody) Write(p []byte) (int, error) { return b.buf.Write(p) }
 func (b *fakeBody) ID() string                  { return b.id }
+func (b *fakeBody) Open() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(b.buf.Bytes())), nil
+}
 func (b *fakeBody) Discard() error {
 	b.sp.mu.Lock()
 	defer b.sp.mu.Unlock()

@@ -63,6 +63,9 @@ func New(opts Options) (*Server, error) {
 	srv.WriteTimeout = opts.WriteTimeout
 	srv.TLSConfig = opts.TLSConfig
 	srv.EnableSMTPUTF8 = true // 8BITMIME is always advertised by go-smtp
+	// RFC 3461: the queue keeps RET, ENVID, NOTIFY and ORCPT, honours them
+	// in its notices and passes them to next hops that offer DSN.
+	srv.EnableDSN = true
 	// go-smtp can only allow or refuse plaintext AUTH server-wide; the
 	// session decides per client (TLS or trusted network) in
 	// AuthMechanisms and Auth.

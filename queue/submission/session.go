@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -30,7 +31,10 @@ type session struct {
 	inTx  bool
 	from  string
 	utf8  bool
+	body  smtp.BodyType // MAIL BODY= (RFC 6152), logged; the stored type is what the body holds
 	rcpts []string
+	dsn   dsnMail   // MAIL's DSN parameters
+	rdsn  []dsnRcpt // each RCPT's, parallel to rcpts
 }
 
 var (
@@ -146,12 +150,13 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	// Data may run on go-smtp's BDAT goroutine, which must not read the
 	// Conn's fields, so the EHLO name is copied here.
 	s.helo = s.conn.Hostname()
-	s.from, s.utf8, s.rcpts = from, opts.UTF8, nil
+	s.from, s.utf8, s.rcpts, s.body = from, opts.UTF8, nil, opts.Body
+	s.dsn, s.rdsn = mailDSN(opts), nil
 	return nil
 }
 
 // Rcpt implements smtp.Session.
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	nonASCII, err := checkAddress(to)
@@ -161,12 +166,16 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if nonASCII && !s.utf8 {
 		return s.reject("rcpt", replyNeedsUTF8, "rcpt", to)
 	}
+	if slices.ContainsFunc(s.rcpts, func(r string) bool { return sameRecipient(r, to) }) {
+		return nil // a duplicate: accepted, and the first spelling kept
+	}
 	// go-smtp enforces MaxRecipients too; this keeps the limit if it ever
 	// stops doing so.
 	if len(s.rcpts) >= s.srv.opts.MaxRecipients {
 		return s.reject("rcpt", replyTooManyRcpts, "rcpt", to)
 	}
 	s.rcpts = append(s.rcpts, to)
+	s.rdsn = append(s.rdsn, rcptDSN(opts))
 	return nil
 }
 
@@ -189,6 +198,7 @@ func (s *session) endTxLocked() {
 		s.srv.endTx()
 	}
 	s.from, s.utf8, s.rcpts = "", false, nil
+	s.dsn, s.rdsn = dsnMail{}, nil
 }
 
 // reject logs a refused command with its reason and returns the reply.

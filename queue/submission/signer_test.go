@@ -14,7 +14,7 @@ import (
 	"github.com/outbox-mta/outbox/store"
 )
 
-// fakeSigner records what the listener streams through it.
+// fakeSigner records what the listener streams through its latest Signing.
 type fakeSigner struct {
 	mu      sync.Mutex
 	from    string
@@ -29,6 +29,7 @@ func (f *fakeSigner) Sign(from string, fields []string) (Signing, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.from, f.fields = from, fields
+	f.seen.Reset()
 	if f.signErr != nil || f.skip {
 		return nil, f.signErr
 	}

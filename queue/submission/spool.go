@@ -17,6 +17,9 @@ type Body interface {
 	// Discard releases an uncommitted body; it is a no-op after a
 	// successful Enqueue.
 	Discard() error
+	// Open reads back what was written so far (before Enqueue), for a
+	// second pass that re-encodes the message (see conform).
+	Open() (io.ReadCloser, error)
 }
 
 // Spool is what the listener needs from storage: a place to stream a body

@@ -31,6 +31,7 @@ type Queue struct {
 	msgs     map[string]*store.Message
 	headers  map[string]string
 	bounces  []store.Bounce
+	quar     []store.Quarantined
 	calls    []string
 	lastList store.Filter
 }
@@ -309,6 +310,23 @@ func (q *Queue) Bounces(ctx context.Context, since time.Time) ([]store.Bounce, e
 		}
 	}
 	return out, nil
+}
+
+// AddQuarantined adds a message to the quarantine.
+func (q *Queue) AddQuarantined(e store.Quarantined) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.quar = append(q.quar, e)
+}
+
+// Quarantined implements admin.Queue.
+func (q *Queue) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("quarantined", ""); err != nil {
+		return nil, err
+	}
+	return append([]store.Quarantined(nil), q.quar...), nil
 }
 
 func clone(m *store.Message) *store.Message {
