@@ -35,5 +35,10 @@
 // a program that needs them fails loudly instead of being tested wrongly.
 //
 // Mounting needs /dev/fuse and either root (the mount syscall directly) or
-// fusermount3.
+// fusermount3. The file system is served by the process that mounts it:
+// that process may read and write files on it with system calls, but must
+// not map them (mmap) — a page fault waiting on this file system cannot
+// stop for the garbage collector, which stops the goroutines that would
+// serve it, and the process deadlocks. Run what maps files (bbolt) in a
+// child process.
 package powercut
