@@ -106,6 +106,16 @@ type User struct {
 	// PasswordHash is the bcrypt hash of the password, as printed by
 	// `outbox passwd` ("$2a$10$..."). Required.
 	PasswordHash string `toml:"password_hash"`
+	// AllowedSenders are the envelope senders this user may use: full
+	// addresses ("app@example.com") or "*@domain" for any address at
+	// domain (domains match without regard to case, not their
+	// subdomains). MAIL FROM with any other sender, or the null sender, gets
+	// 553 5.7.1, so that one application's leaked credentials cannot send
+	// as another's domain. Default: empty, meaning any sender.
+	AllowedSenders []string `toml:"allowed_senders"`
+	// CheckFromHeader applies AllowedSenders to every address of the From
+	// header field too (553 5.7.1 after the data). Default: false.
+	CheckFromHeader bool `toml:"check_from_header"`
 }
 
 // Limits bound the submission side.
@@ -117,17 +127,44 @@ type Limits struct {
 	// Default: 100.
 	MaxRecipients int `toml:"max_recipients"`
 	// MaxConnections is the most concurrent submission connections over
-	// all listeners; more wait to be accepted. Default: 200.
+	// all listeners; a client over it gets 421 4.7.0 and is disconnected.
+	// Default: 200.
 	MaxConnections int `toml:"max_connections"`
-	// ReadTimeout bounds waiting for each command line from a client.
+	// ReservedConnections of MaxConnections are kept for trusted networks
+	// and authenticated clients: untrusted clients that have not (yet)
+	// authenticated hold at most MaxConnections - ReservedConnections.
+	// At least 1, below MaxConnections. Default: 20.
+	ReservedConnections int `toml:"reserved_connections"`
+	// MaxConnectionsPerClient is the most concurrent connections from one
+	// IP address outside TrustedNetworks (more: 421 4.7.0). Default: 20.
+	MaxConnectionsPerClient int `toml:"max_connections_per_client"`
+	// ConnectionRate is the most new connections from one IP address
+	// outside TrustedNetworks per ConnectionRateWindow (more: 421 4.7.0).
+	// Default: 60.
+	ConnectionRate int `toml:"connection_rate"`
+	// ConnectionRateWindow is the fixed window of ConnectionRate.
+	// Default: 1m.
+	ConnectionRateWindow Duration `toml:"connection_rate_window"`
+	// PreAuthTimeout replaces ReadTimeout for a client outside
+	// TrustedNetworks until it has authenticated: the longest it may stay
+	// silent, also within a command line sent slowly (421 4.4.2).
+	// Default: 30s.
+	PreAuthTimeout Duration `toml:"preauth_timeout"`
+	// MaxJunkCommands is the most NOOP, RSET, VRFY, EXPN and HELP commands
+	// a client outside TrustedNetworks may send between accepted messages;
+	// the next gets 421 4.7.0 and the connection is closed. Default: 20.
+	MaxJunkCommands int `toml:"max_junk_commands"`
+	// ReadTimeout bounds waiting for each command line from a client, and
+	// the silence between reads within DATA or BDAT.
 	// Default: 5m (RFC 5321 §4.5.3.2.7).
 	ReadTimeout Duration `toml:"read_timeout"`
 	// WriteTimeout bounds each reply written to a client. Default: 1m.
 	WriteTimeout Duration `toml:"write_timeout"`
-	// DataTimeout bounds the whole DATA transfer, from the 354 to the final
-	// dot — not each block: go-smtp sets one read deadline over all of DATA,
-	// so a large message on a slow link needs this to be long enough.
-	// Default: 10m.
+	// DataTimeout bounds the whole DATA or BDAT transfer, wall clock, from
+	// the DATA reply 354 (or the first BDAT command) to the end of the
+	// data, however the client paces it; past it the client gets 421 4.4.2
+	// and is disconnected. A large message on a slow link needs it long
+	// enough. Default: 10m.
 	DataTimeout Duration `toml:"data_timeout"`
 	// MaxAuthFailures failed AUTH attempts from one IP address within
 	// AuthFailureWindow make further AUTH attempts from it be refused until
@@ -197,6 +234,22 @@ type Delivery struct {
 	// Resolver is the DNS server for MX lookups, as ip:port. Default: ""
 	// meaning the first nameserver of /etc/resolv.conf.
 	Resolver string `toml:"resolver"`
+	// DNSCacheSize is the most answers (one per name and record type: MX,
+	// A, AAAA) kept by the built-in DNS cache, least recently used evicted
+	// first. 0 turns the cache off: every delivery asks Resolver.
+	// Default: 10000.
+	DNSCacheSize int `toml:"dns_cache_size"`
+	// DNSCacheMinTTL and DNSCacheMaxTTL bound how long an answer with
+	// records is kept, whatever its TTL. "0s" as the floor honours TTLs
+	// down to 0. Default: 30s and 1h.
+	DNSCacheMinTTL Duration `toml:"dns_cache_min_ttl"`
+	DNSCacheMaxTTL Duration `toml:"dns_cache_max_ttl"`
+	// DNSCacheNegativeMinTTL and DNSCacheNegativeMaxTTL bound how long
+	// "no such domain" (NXDOMAIN) and "no such record" (NODATA) are kept;
+	// otherwise they are kept for the SOA's minimum (RFC 2308 §5).
+	// Default: 30s and 15m.
+	DNSCacheNegativeMinTTL Duration `toml:"dns_cache_negative_min_ttl"`
+	DNSCacheNegativeMaxTTL Duration `toml:"dns_cache_negative_max_ttl"`
 	// Port is the TCP port of MX hosts. Only tests change it. Default: 25.
 	Port int `toml:"port"`
 	// TLSPolicy is the policy for direct (MX) delivery: "none",

@@ -3,10 +3,12 @@
 //
 // It is pure data plus loading and validation. Only cmd/outbox imports it;
 // every other package takes a plain option struct that cmd fills from a
-// Config. It must therefore never import store, queue, delivery or any other
-// package of Outbox, and it builds nothing that runs (no tls.Config, no
-// listeners, no resolver): it exposes parsed values — time.Duration,
-// netip.Prefix, byte counts — that cmd copies into those option structs.
+// Config. It therefore imports no other package of Outbox, and it builds
+// nothing that runs (no tls.Config, no listeners, no resolver): it exposes
+// parsed values — time.Duration, netip.Prefix, byte counts — that cmd copies
+// into those option structs.
+//
+// Never imports: cmd/..., store/..., queue/..., delivery/..., mxresolve/....
 //
 // Contract:
 //

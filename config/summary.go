@@ -46,6 +46,8 @@ func (c *Config) Summary() []Setting {
 	l := c.Limits
 	add("limits", fmt.Sprintf("max_message_size %s, max_recipients %d, max_connections %d, read/write/data timeouts %s/%s/%s, max_auth_failures %d per %s",
 		l.MaxMessageSize, l.MaxRecipients, l.MaxConnections, l.ReadTimeout, l.WriteTimeout, l.DataTimeout, l.MaxAuthFailures, l.AuthFailureWindow))
+	add("limits.clients", fmt.Sprintf("reserved_connections %d, per client %d and %d per %s, preauth_timeout %s, max_junk_commands %d",
+		l.ReservedConnections, l.MaxConnectionsPerClient, l.ConnectionRate, l.ConnectionRateWindow, l.PreAuthTimeout, l.MaxJunkCommands))
 	d := c.Delivery
 	warn := "off"
 	if d.DelayWarning.Duration > 0 {
@@ -59,6 +61,12 @@ func (c *Config) Summary() []Setting {
 		d.AtLeastOne, d.DSN, warn, d.MaxConnections, d.MaxPerDestination))
 	add("delivery.retry", fmt.Sprintf("first %s, max interval %s, lifetime %s", d.FirstRetry, d.MaxRetryInterval, d.MaxLifetime))
 	add("delivery.resolver", resolver)
+	dnsCache := "off"
+	if d.DNSCacheSize > 0 {
+		dnsCache = fmt.Sprintf("%d entries, TTL %s-%s, negative %s-%s", d.DNSCacheSize,
+			d.DNSCacheMinTTL, d.DNSCacheMaxTTL, d.DNSCacheNegativeMinTTL, d.DNSCacheNegativeMaxTTL)
+	}
+	add("delivery.dns_cache", dnsCache)
 	add("delivery.port", d.Port)
 	add("delivery.tls_policy", d.TLSPolicy)
 	for _, dom := range sortedKeys(d.DomainTLSPolicies) {

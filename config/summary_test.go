@@ -29,6 +29,7 @@ func TestSummaryShowsValuesNotSecrets(t *testing.T) {
 		"max_message_size 25MiB, max_recipients 100",
 		"first 5m, max interval 1h6m40s, lifetime 5d",
 		"delay_warning off",
+		"delivery.dns_cache ", "10000 entries, TTL 30s-1h, negative 30s-15m",
 		"relay.provider.server[0] ", "smtp.provider.example:587 tls starttls, tls_policy verify, auth as me (password set)",
 		`routes."example.org" `, "provider",
 	} {

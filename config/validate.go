@@ -111,12 +111,26 @@ func (c *Config) validateSubmission(ps *problems) {
 		} else if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
 			ps.add(key+".password_hash", "not a bcrypt hash (print one with `outbox passwd`)")
 		}
+		for j, p := range u.AllowedSenders {
+			if msg := checkSenderPattern(p); msg != "" {
+				ps.add(fmt.Sprintf("%s.allowed_senders[%d]", key, j), "%q: %s", p, msg)
+			}
+		}
 	}
 
 	l := c.Limits
 	positiveSize(ps, "limits.max_message_size", l.MaxMessageSize)
 	atLeast(ps, "limits.max_recipients", l.MaxRecipients, 1)
 	atLeast(ps, "limits.max_connections", l.MaxConnections, 1)
+	atLeast(ps, "limits.reserved_connections", l.ReservedConnections, 1)
+	if l.ReservedConnections >= l.MaxConnections && l.MaxConnections >= 1 {
+		ps.add("limits.reserved_connections", "must be below limits.max_connections (%d), or untrusted clients could never connect", l.MaxConnections)
+	}
+	atLeast(ps, "limits.max_connections_per_client", l.MaxConnectionsPerClient, 1)
+	atLeast(ps, "limits.connection_rate", l.ConnectionRate, 1)
+	positive(ps, "limits.connection_rate_window", l.ConnectionRateWindow)
+	positive(ps, "limits.preauth_timeout", l.PreAuthTimeout)
+	atLeast(ps, "limits.max_junk_commands", l.MaxJunkCommands, 1)
 	positive(ps, "limits.read_timeout", l.ReadTimeout)
 	positive(ps, "limits.write_timeout", l.WriteTimeout)
 	positive(ps, "limits.data_timeout", l.DataTimeout)
@@ -153,6 +167,7 @@ func (c *Config) validateDelivery(ps *problems) {
 			ps.add("delivery.resolver", "%q is not ip:port (e.g. \"127.0.0.53:53\", \"[::1]:53\")", d.Resolver)
 		}
 	}
+	c.validateDNSCache(ps)
 	port(ps, "delivery.port", d.Port)
 	if d.CAFile != "" {
 		readable(ps, "delivery.ca_file", d.CAFile)
@@ -175,6 +190,29 @@ func (c *Config) validateDelivery(ps *problems) {
 		{"data_block", t.DataBlock}, {"final_dot", t.FinalDot},
 	} {
 		positive(ps, "delivery.timeouts."+f.key, f.d)
+	}
+}
+
+// validateDNSCache checks the cache's size and that each floor is below
+// its ceiling.
+func (c *Config) validateDNSCache(ps *problems) {
+	d := c.Delivery
+	atLeast(ps, "delivery.dns_cache_size", d.DNSCacheSize, 0)
+	for _, b := range []struct {
+		prefix   string
+		min, max Duration
+	}{
+		{"delivery.dns_cache_", d.DNSCacheMinTTL, d.DNSCacheMaxTTL},
+		{"delivery.dns_cache_negative_", d.DNSCacheNegativeMinTTL, d.DNSCacheNegativeMaxTTL},
+	} {
+		okMin := b.min.check(true) == ""
+		if !okMin {
+			ps.add(b.prefix+"min_ttl", "%s", b.min.check(true))
+		}
+		okMax := positive(ps, b.prefix+"max_ttl", b.max)
+		if okMin && okMax && b.min.Duration > b.max.Duration {
+			ps.add(b.prefix+"min_ttl", "%s is longer than %smax_ttl (%s)", b.min, b.prefix, b.max)
+		}
 	}
 }
 
@@ -376,4 +414,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// checkSenderPattern is the reason an allowed_senders entry is invalid, or
+// "": a full address or "*@domain".
+func checkSenderPattern(p string) string {
+	local, domain, ok := strings.Cut(p, "@")
+	switch {
+	case !ok || local == "" || domain == "":
+		return `want "local@domain" or "*@domain"`
+	case strings.ContainsAny(domain, "*@") || (strings.Contains(local, "*") && local != "*"):
+		return `"*" may only stand for the whole local part ("*@example.com")`
+	}
+	return ""
 }

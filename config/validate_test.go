@@ -122,6 +122,27 @@ func TestBrokenConfigs(t *testing.T) {
 			},
 		},
 		{
+			name: "allowed senders",
+			doc:  "[[users]]\nname = \"app\"\npassword_hash = \"" + testHash + "\"\nallowed_senders = [\"*@example.com\", \"a*@example.com\", \"example.com\", \"*@*\"]\n",
+			want: []string{
+				`users[0].allowed_senders[1]: "a*@example.com": "*" may only stand for the whole local part ("*@example.com")`,
+				`users[0].allowed_senders[2]: "example.com": want "local@domain" or "*@domain"`,
+				`users[0].allowed_senders[3]: "*@*": "*" may only stand for the whole local part ("*@example.com")`,
+			},
+		},
+		{
+			name: "client limits",
+			doc:  "[limits]\nmax_connections = 10\nreserved_connections = 10\nmax_connections_per_client = 0\nconnection_rate = 0\nconnection_rate_window = \"0s\"\npreauth_timeout = \"0s\"\nmax_junk_commands = 0\n",
+			want: []string{
+				"limits.reserved_connections: must be below limits.max_connections (10), or untrusted clients could never connect",
+				"limits.max_connections_per_client: must be at least 1 (got 0)",
+				"limits.connection_rate: must be at least 1 (got 0)",
+				"limits.connection_rate_window: must be positive",
+				"limits.preauth_timeout: must be positive",
+				"limits.max_junk_commands: must be at least 1 (got 0)",
+			},
+		},
+		{
 			name: "negative sizes",
 			doc:  "[limits]\nmax_message_size = -1\n",
 			want: []string{"limits.max_message_size: must not be negative (got -1)"},
@@ -201,6 +222,10 @@ delay_warning = "2h"
 resolver = "dns.example:53"
 port = 0
 tls_policy = "strict"
+dns_cache_size = -1
+dns_cache_min_ttl = "2h"
+dns_cache_negative_min_ttl = "-1s"
+dns_cache_negative_max_ttl = "0s"
 [delivery.tls_policies]
 "bank.example" = "maybe"
 `,
@@ -209,6 +234,10 @@ tls_policy = "strict"
 				"delivery.max_lifetime: 1h leaves no time for a retry after delivery.first_retry (1h)",
 				"delivery.delay_warning: 2h is not shorter than delivery.max_lifetime (1h): it would never be sent",
 				`delivery.resolver: "dns.example:53" is not ip:port (e.g. "127.0.0.53:53", "[::1]:53")`,
+				"delivery.dns_cache_size: must be at least 0 (got -1)",
+				"delivery.dns_cache_min_ttl: 2h is longer than delivery.dns_cache_max_ttl (1h)",
+				"delivery.dns_cache_negative_min_ttl: must not be negative (got -1s)",
+				"delivery.dns_cache_negative_max_ttl: must be positive",
 				"delivery.port: must be a TCP port, 1 to 65535 (got 0)",
 				`delivery.tls_policy: must be "none", "opportunistic", "required" or "verify", not "strict"`,
 				`delivery.tls_policies."bank.example": must be "none", "opportunistic", "required" or "verify", not "maybe"`,

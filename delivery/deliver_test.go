@@ -307,8 +307,8 @@ func TestSizeLimit(t *testing.T) {
 func TestSilentServerTimesOut(t *testing.T) {
 	srv := startServer(t, "127.0.0.2", smtptest.Options{Silent: true})
 	dl := &mapDialer{to: map[string]string{"127.0.0.2:25": srv.Addr}}
-	d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl)
-	d.Timeouts.Greeting = 150 * time.Millisecond
+	d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl,
+		func(o *Options) { o.Timeouts.Greeting = 150 * time.Millisecond })
 	start := time.Now()
 	res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test"))
 	if took := time.Since(start); took > 2*time.Second {
@@ -322,8 +322,8 @@ func TestSilentServerTimesOut(t *testing.T) {
 func TestCancelAbortsPromptly(t *testing.T) {
 	srv := startServer(t, "127.0.0.2", smtptest.Options{Silent: true})
 	dl := &mapDialer{to: map[string]string{"127.0.0.2:25": srv.Addr}}
-	d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl)
-	d.Timeouts.Greeting = time.Minute
+	d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl,
+		func(o *Options) { o.Timeouts.Greeting = time.Minute })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()

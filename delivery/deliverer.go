@@ -4,21 +4,19 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Deliverer makes outbound SMTP transactions. Set its fields before the
-// first Deliver and do not change them afterwards (SetRoutes replaces Routes
-// and Relays on a running Deliverer); the zero value of every field is a
-// usable default. Deliver is safe for concurrent use.
-type Deliverer struct {
+// Options configure New. The zero value of every field is a usable
+// default.
+type Options struct {
 	// Hostname is the name sent in EHLO; default os.Hostname().
 	Hostname string
 	// Resolver finds MX hosts for direct routes. Required when any route
@@ -32,7 +30,8 @@ type Deliverer struct {
 
 	// Routes maps a lower-case domain to a relay name in Relays, or to
 	// Direct. The key "*" is the default route; without it, domains not
-	// listed go Direct.
+	// listed go Direct. These are the starting routes: SetRoutes replaces
+	// them, and Deliverer.Routes returns those in effect.
 	Routes map[string]string
 	// Relays maps a relay name to its servers, tried in order (like the Tcl
 	// smtp package's -servers/-ports).
@@ -58,9 +57,6 @@ type Deliverer struct {
 	// MaxMessagesPerConn is the number of transactions after which a
 	// connection is closed rather than reused; default 100.
 	MaxMessagesPerConn int
-	// MaxHosts caps the MX hosts tried per attempt (each with all its
-	// addresses); default 5.
-	MaxHosts int
 	// MaxRcptsPerTx caps the recipients of one SMTP transaction; default
 	// DefaultMaxRcptsPerTx (50, as Postfix). More recipients go in further
 	// transactions of the same Deliver call, on the same session when it
@@ -71,12 +67,18 @@ type Deliverer struct {
 	Logger *slog.Logger
 	// Now is the clock of the pool's idle accounting; default time.Now.
 	Now func() time.Time
+}
 
-	once    sync.Once
+// Deliverer makes outbound SMTP transactions. Create it with New; Deliver
+// is safe for concurrent use. Its routes and relays are the only settings
+// that change while it runs (SetRoutes); Shutdown closes its pooled
+// connections.
+type Deliverer struct {
+	opts    Options
 	cfg     config
 	pool    *pool
 	limits  *limiter
-	routing atomic.Pointer[routing] // Routes and Relays in effect; see SetRoutes
+	routing atomic.Pointer[routing] // routes and relays in effect; see SetRoutes
 }
 
 // config holds the Deliverer's settings with defaults applied.
@@ -85,50 +87,48 @@ type config struct {
 	port     int
 	timeouts Timeouts
 	maxMsgs  int
-	maxHosts int
 	maxRcpts int
 	reuse    bool
 	log      *slog.Logger
 	now      func() time.Time
 }
 
-func (d *Deliverer) init() {
-	d.once.Do(func() {
-		c := config{
-			hostname: d.Hostname,
-			port:     orInt(d.Port, DefaultPort),
-			timeouts: d.Timeouts.withDefaults(),
-			maxMsgs:  orInt(d.MaxMessagesPerConn, DefaultMaxMessagesPerConn),
-			maxHosts: orInt(d.MaxHosts, DefaultMaxHosts),
-			maxRcpts: orInt(d.MaxRcptsPerTx, DefaultMaxRcptsPerTx),
-			reuse:    d.IdleTimeout >= 0,
-			log:      d.Logger,
-			now:      d.Now,
-		}
+// New returns a Deliverer with opts, defaults applied.
+func New(opts Options) *Deliverer {
+	c := config{
+		hostname: opts.Hostname,
+		port:     orInt(opts.Port, DefaultPort),
+		timeouts: opts.Timeouts.withDefaults(),
+		maxMsgs:  orInt(opts.MaxMessagesPerConn, DefaultMaxMessagesPerConn),
+		maxRcpts: orInt(opts.MaxRcptsPerTx, DefaultMaxRcptsPerTx),
+		reuse:    opts.IdleTimeout >= 0,
+		log:      opts.Logger,
+		now:      opts.Now,
+	}
+	if c.hostname == "" {
+		c.hostname, _ = os.Hostname()
 		if c.hostname == "" {
-			c.hostname, _ = os.Hostname()
-			if c.hostname == "" {
-				c.hostname = "localhost"
-			}
+			c.hostname = "localhost"
 		}
-		if c.log == nil {
-			c.log = slog.Default()
-		}
-		c.log = c.log.With("component", "delivery")
-		if c.now == nil {
-			c.now = time.Now
-		}
-		idle := d.IdleTimeout
-		if idle == 0 {
-			idle = DefaultIdleTimeout
-		}
-		perDest := orInt(d.MaxPerDestination, DefaultMaxPerDestination)
-		d.cfg = c
-		// A QUIT is a courtesy: it must not hold up Close for minutes.
-		d.pool = newPool(perDest, idle, min(c.timeouts.Command, 10*time.Second), c.now)
-		d.limits = newLimiter(perDest, orInt(d.MaxConns, DefaultMaxConns))
-		d.routing.Store(&routing{routes: d.Routes, relays: d.Relays})
-	})
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.log = c.log.With("component", "delivery")
+	if c.now == nil {
+		c.now = time.Now
+	}
+	idle := opts.IdleTimeout
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
+	perDest := orInt(opts.MaxPerDestination, DefaultMaxPerDestination)
+	d := &Deliverer{opts: opts, cfg: c}
+	// A QUIT is a courtesy: it must not hold up Shutdown for minutes.
+	d.pool = newPool(perDest, idle, min(c.timeouts.Command, 10*time.Second), c.now)
+	d.limits = newLimiter(perDest, orInt(opts.MaxConns, DefaultMaxConns))
+	d.routing.Store(&routing{routes: opts.Routes, relays: opts.Relays})
+	return d
 }
 
 func orInt(v, def int) int {
@@ -139,19 +139,28 @@ func orInt(v, def int) int {
 }
 
 func (d *Deliverer) dialer() Dialer {
-	if d.Dialer != nil {
-		return d.Dialer
+	if d.opts.Dialer != nil {
+		return d.opts.Dialer
 	}
 	return &net.Dialer{}
 }
 
-// Close closes the pooled idle connections (with QUIT) and waits for the
-// work that follows transactions (RSET, QUIT) to finish. Call it after
-// every Deliver has returned.
-func (d *Deliverer) Close() error {
-	d.init()
-	d.pool.close()
-	return nil
+// Shutdown closes the pooled idle connections (with QUIT) and waits, until
+// ctx ends, for the work that follows transactions (RSET, QUIT) to finish;
+// each QUIT is bounded by itself in any case. Call it after every Deliver
+// has returned.
+func (d *Deliverer) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		d.pool.close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("delivery: pooled connections still closing: %w", ctx.Err())
+	}
 }
 
 // Deliver makes one SMTP transaction for env and returns the outcome of
@@ -160,7 +169,6 @@ func (d *Deliverer) Close() error {
 // dot is read, so that the caller can commit the outcome at once (the
 // duplicate window); RSET, QUIT and pooling of the connection happen after.
 func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) *Result {
-	d.init()
 	start := time.Now()
 	res := &Result{TLS: "none", Rcpts: make([]RcptResult, len(env.Rcpts))}
 	for i, r := range env.Rcpts {
@@ -420,10 +428,10 @@ func (d *Deliverer) targets(ctx context.Context, domain string, dst dest) ([]tar
 		return ts, Reply{}, 0
 	}
 
-	if d.Resolver == nil {
+	if d.opts.Resolver == nil {
 		return nil, Reply{Enhanced: "4.3.5", Text: "no MX resolver configured"}, Deferred
 	}
-	hosts, err := d.Resolver.Lookup(ctx, domain)
+	hosts, err := d.opts.Resolver.Lookup(ctx, domain)
 	if err != nil {
 		// No server replied: the reply keeps Code 0, so bounce notices
 		// report a local diagnostic rather than an SMTP reply nobody sent.
@@ -433,24 +441,21 @@ func (d *Deliverer) targets(ctx context.Context, domain string, dst dest) ([]tar
 		}
 		return nil, r, Deferred
 	}
-	policy := d.MXTLSPolicy
-	if p, ok := d.DomainTLS[domain]; ok {
+	policy := d.opts.MXTLSPolicy
+	if p, ok := d.opts.DomainTLS[domain]; ok {
 		policy = p
 	}
 	if policy == TLSDefault {
 		policy = TLSOpportunistic
 	}
 	var ts []target
-	for i, h := range hosts {
-		if i == d.cfg.maxHosts {
-			break
-		}
+	for _, h := range hosts {
 		for _, a := range h.Addrs {
 			ts = append(ts, target{
 				name:    strings.TrimSuffix(h.Name, "."),
 				addr:    net.JoinHostPort(a.Unmap().String(), strconv.Itoa(d.cfg.port)),
 				policy:  policy,
-				rootCAs: d.RootCAs,
+				rootCAs: d.opts.RootCAs,
 			})
 		}
 	}
@@ -460,8 +465,16 @@ func (d *Deliverer) targets(ctx context.Context, domain string, dst dest) ([]tar
 	return ts, Reply{}, 0
 }
 
+// setAll records st and r for every recipient of res.
 func setAll(res *Result, st Status, r Reply) {
 	for i := range res.Rcpts {
+		res.Rcpts[i].Status, res.Rcpts[i].Reply = st, r
+	}
+}
+
+// setRcpts records st and r for the recipients of res at the indexes idx.
+func setRcpts(res *Result, idx []int, st Status, r Reply) {
+	for _, i := range idx {
 		res.Rcpts[i].Status, res.Rcpts[i].Reply = st, r
 	}
 }

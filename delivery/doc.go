@@ -13,6 +13,9 @@
 //
 // It must never import the store, the queue or config: the queue calls
 // Deliver and commits the Result; delivery knows nothing about durability.
+// It shares delivery/sevenbit with the listener.
+//
+// Never imports: cmd/..., config, store/..., queue/..., go.etcd.io/bbolt.
 //
 // # Contract
 //
@@ -21,7 +24,10 @@
 //   - It returns as soon as the reply to the final dot is read: the caller's
 //     commit follows immediately, keeping the duplicate window (remote 250
 //     → our commit) minimal. RSET, pooling and QUIT happen afterwards in the
-//     background; Close waits for them.
+//     background; Shutdown waits for them.
+//   - A Deliverer is built by New from Options and does not change while
+//     it runs, except for its routes and relays: SetRoutes swaps them as
+//     one snapshot, which the next Deliver uses and Routes returns.
 //   - A connection lost (or timed out) after the final dot defers the
 //     recipients with Result.Ambiguous set: the message may have been
 //     delivered, and delivery is at-least-once.
@@ -32,7 +38,8 @@
 //
 // # Failover
 //
-// MX hosts (at most MaxHosts) are tried in the resolver's order, each host's
+// MX hosts are tried in the resolver's order (the resolver caps how many:
+// mxresolve.Resolver.MaxHosts), each host's
 // addresses in order; relay servers in their configured order (the Tcl smtp
 // package's -servers). The next one is tried on connect failure, TLS failure
 // (per policy), a 4xx or 5xx greeting or EHLO reply, and a failed AUTH. A

@@ -3,15 +3,10 @@ package delivery
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"strings"
@@ -98,9 +93,9 @@ func envelope(domain string, atLeastOne bool, rcpts ...string) *Envelope {
 
 // newTestDeliverer builds a Deliverer with short timeouts, a test logger and
 // the given resolver and dialer; Close runs at cleanup.
-func newTestDeliverer(t *testing.T, r Resolver, dl Dialer) *Deliverer {
+func newTestDeliverer(t *testing.T, r Resolver, dl Dialer, edits ...func(*Options)) *Deliverer {
 	t.Helper()
-	d := &Deliverer{
+	opts := Options{
 		Hostname: "out.test",
 		Resolver: r,
 		Dialer:   dl,
@@ -109,7 +104,11 @@ func newTestDeliverer(t *testing.T, r Resolver, dl Dialer) *Deliverer {
 			DataBlock: 2 * time.Second, FinalDot: 2 * time.Second},
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
-	t.Cleanup(func() { d.Close() })
+	for _, edit := range edits {
+		edit(&opts)
+	}
+	d := New(opts)
+	t.Cleanup(func() { d.Shutdown(context.Background()) })
 	return d
 }
 
@@ -129,44 +128,8 @@ type testPKI struct {
 
 func newPKI(t *testing.T, names ...string) *testPKI {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "outbox test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &testPKI{pool: pool, cert: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
+	ca := smtptest.NewCA(t)
+	return &testPKI{pool: ca.Pool, cert: ca.Issue(t, names...)}
 }
 
 func (p *testPKI) serverConfig() *tls.Config {

@@ -165,7 +165,6 @@ const (
 	DefaultMaxConns           = 200
 	DefaultIdleTimeout        = 30 * time.Second
 	DefaultMaxMessagesPerConn = 100
-	DefaultMaxHosts           = 5
 	// DefaultMaxRcptsPerTx is Postfix's default_destination_recipient_limit
 	// (the default of smtp_destination_recipient_limit): 50 recipients per
 	// transaction.

@@ -22,10 +22,10 @@ func manyRcpts(n int) []string {
 	return out
 }
 
-func oneMX(t *testing.T, srv *smtptest.Server) *Deliverer {
+func oneMX(t *testing.T, srv *smtptest.Server, edits ...func(*Options)) *Deliverer {
 	t.Helper()
 	dl := &mapDialer{to: map[string]string{"127.0.0.2:25": srv.Addr}}
-	return newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl)
+	return newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl, edits...)
 }
 
 func countStatus(res *Result, st Status) int {
@@ -43,8 +43,7 @@ func countStatus(res *Result, st Status) int {
 // once: all 150 delivered, none deferred to the back-off.
 func TestServerRecipientLimitSendsTheRestAtOnce(t *testing.T) {
 	srv := startServer(t, "127.0.0.2", smtptest.Options{MaxRecipients: 50})
-	d := oneMX(t, srv)
-	d.MaxRcptsPerTx = 1000 // the server's limit decides here
+	d := oneMX(t, srv, func(o *Options) { o.MaxRcptsPerTx = 1000 }) // the server's limit decides here
 	rcpts := manyRcpts(150)
 	res := d.Deliver(context.Background(), envelope("example.test", true, rcpts...))
 	if n := countStatus(res, Delivered); n != 150 {

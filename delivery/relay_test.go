@@ -11,10 +11,16 @@ import (
 
 // relayDeliverer routes every domain through relay "smarthost".
 func relayDeliverer(t *testing.T, dl *mapDialer, servers ...RelayServer) *Deliverer {
-	d := newTestDeliverer(t, nil, dl)
-	d.Routes = map[string]string{"*": "smarthost", "direct.test": Direct}
-	d.Relays = map[string][]RelayServer{"smarthost": servers}
-	return d
+	return newTestDeliverer(t, nil, dl, relayRoutes(servers...))
+}
+
+// relayRoutes routes every domain but direct.test through relay
+// "smarthost".
+func relayRoutes(servers ...RelayServer) func(*Options) {
+	return func(o *Options) {
+		o.Routes = map[string]string{"*": "smarthost", "direct.test": Direct}
+		o.Relays = map[string][]RelayServer{"smarthost": servers}
+	}
 }
 
 func TestRelayFailoverAndAuth(t *testing.T) {
@@ -53,16 +59,20 @@ func TestRelayFailoverAndAuth(t *testing.T) {
 	}
 }
 
+// relayAuthCase is a relay server's AUTH offer and what delivery to it must
+// do.
+type relayAuthCase struct {
+	name     string
+	server   smtptest.Options
+	relay    RelayServer
+	status   Status
+	wantAuth []smtptest.Auth
+}
+
 func TestRelayAuth(t *testing.T) {
 	pki := newPKI(t, "relay.test")
 	clientPKI := newPKI(t, "client.test")
-	tests := []struct {
-		name     string
-		server   smtptest.Options
-		relay    RelayServer
-		status   Status
-		wantAuth []smtptest.Auth
-	}{
+	tests := []relayAuthCase{
 		{
 			name:     "CRAM-MD5 preferred",
 			server:   smtptest.Options{TLSConfig: pki.serverConfig(), AuthMechs: []string{"PLAIN", "LOGIN", "CRAM-MD5"}},
@@ -116,29 +126,33 @@ func TestRelayAuth(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.server.Users = map[string]string{"app": "s3cret"}
-			srv := startServer(t, "127.0.0.4", tt.server)
-			relay := tt.relay
-			relay.Host = "relay.test"
-			relay.Username = "app"
-			if relay.Password == "" {
-				relay.Password = "s3cret"
-			}
-			port := "587"
-			if relay.TLSMode == TLSModeNone {
-				port = "25"
-			}
-			dl := &mapDialer{to: map[string]string{"relay.test:" + port: srv.Addr}}
-			d := relayDeliverer(t, dl, relay)
-			res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test"))
-			if r := res.Rcpts[0]; r.Status != tt.status {
-				t.Fatalf("status %v (%v), want %v", r.Status, r.Reply, tt.status)
-			}
-			if got := srv.Auths(); !slices.Equal(got, tt.wantAuth) {
-				t.Errorf("auths = %v, want %v", got, tt.wantAuth)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { runRelayAuthCase(t, tt) })
+	}
+}
+
+// runRelayAuthCase delivers one message through the relay of tt, as user
+// "app", and checks its outcome and the AUTH the server saw.
+func runRelayAuthCase(t *testing.T, tt relayAuthCase) {
+	tt.server.Users = map[string]string{"app": "s3cret"}
+	srv := startServer(t, "127.0.0.4", tt.server)
+	relay := tt.relay
+	relay.Host = "relay.test"
+	relay.Username = "app"
+	if relay.Password == "" {
+		relay.Password = "s3cret"
+	}
+	port := "587"
+	if relay.TLSMode == TLSModeNone {
+		port = "25"
+	}
+	dl := &mapDialer{to: map[string]string{"relay.test:" + port: srv.Addr}}
+	d := relayDeliverer(t, dl, relay)
+	res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test"))
+	if r := res.Rcpts[0]; r.Status != tt.status {
+		t.Fatalf("status %v (%v), want %v", r.Status, r.Reply, tt.status)
+	}
+	if got := srv.Auths(); !slices.Equal(got, tt.wantAuth) {
+		t.Errorf("auths = %v, want %v", got, tt.wantAuth)
 	}
 }
 
@@ -146,8 +160,8 @@ func TestRelayAuth(t *testing.T) {
 func TestRouteDirect(t *testing.T) {
 	mx := startServer(t, "127.0.0.2", smtptest.Options{})
 	dl := &mapDialer{to: map[string]string{"127.0.0.2:25": mx.Addr}}
-	d := relayDeliverer(t, dl, RelayServer{Host: "relay.test"})
-	d.Resolver = &fakeResolver{hosts: map[string][]Host{"direct.test": {host("mx.direct.test", 0, "127.0.0.2")}}}
+	d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"direct.test": {host("mx.direct.test", 0, "127.0.0.2")}}},
+		dl, relayRoutes(RelayServer{Host: "relay.test"}))
 	res := d.Deliver(context.Background(), envelope("Direct.Test", true, "a@direct.test"))
 	if res.Rcpts[0].Status != Delivered || len(mx.Messages()) != 1 {
 		t.Errorf("%+v", res)
@@ -155,8 +169,7 @@ func TestRouteDirect(t *testing.T) {
 }
 
 func TestUnknownRelayDefers(t *testing.T) {
-	d := newTestDeliverer(t, nil, &mapDialer{})
-	d.Routes = map[string]string{"*": "nowhere"}
+	d := newTestDeliverer(t, nil, &mapDialer{}, func(o *Options) { o.Routes = map[string]string{"*": "nowhere"} })
 	res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test"))
 	if r := res.Rcpts[0]; r.Status != Deferred || r.Reply.Enhanced != "4.3.5" {
 		t.Errorf("%v %v", r.Status, r.Reply)

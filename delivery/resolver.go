@@ -13,7 +13,8 @@ type Host = mxresolve.Host
 
 // Resolver finds the mail exchangers of a domain, sorted by preference with
 // equal preferences shuffled (RFC 5321 §5.1), each with its addresses in the
-// order to try them. *mxresolve.Resolver satisfies it.
+// order to try them. Every host returned is tried: the resolver decides how
+// many (mxresolve.Resolver.MaxHosts). *mxresolve.Resolver satisfies it.
 //
 // Errors are classified with errors.As against *mxresolve.Error: a
 // permanent one (NXDOMAIN, null MX of RFC 7505) bounces every recipient

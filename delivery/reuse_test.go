@@ -72,26 +72,26 @@ func TestPoolLimits(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		setup func(d *Deliverer, c *clock)
+		setup func(o *Options)
 		step  func(c *clock) // between the two deliveries
 	}{
-		{"max messages per connection", func(d *Deliverer, _ *clock) { d.MaxMessagesPerConn = 1 }, nil},
-		{"reuse disabled", func(d *Deliverer, _ *clock) { d.IdleTimeout = -1 }, nil},
-		{"idle limit by the clock", func(d *Deliverer, _ *clock) { d.IdleTimeout = time.Hour }, func(c *clock) {
+		{"max messages per connection", func(o *Options) { o.MaxMessagesPerConn = 1 }, nil},
+		{"reuse disabled", func(o *Options) { o.IdleTimeout = -1 }, nil},
+		{"idle limit by the clock", func(o *Options) { o.IdleTimeout = time.Hour }, func(c *clock) {
 			c.mu.Lock()
 			c.now = c.now.Add(2 * time.Hour)
 			c.mu.Unlock()
 		}},
-		{"idle timer", func(d *Deliverer, _ *clock) { d.IdleTimeout = 20 * time.Millisecond }, nil},
+		{"idle timer", func(o *Options) { o.IdleTimeout = 20 * time.Millisecond }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := startServer(t, "127.0.0.2", smtptest.Options{})
 			dl := &mapDialer{to: map[string]string{"127.0.0.2:25": srv.Addr}}
-			d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl)
 			c := &clock{now: time.Unix(1e9, 0)}
-			d.Now = func() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-			tt.setup(d, c)
+			d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl, func(o *Options) {
+				o.Now = func() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+			}, tt.setup)
 			for i := range 2 {
 				if res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test")); res.Rcpts[0].Status != Delivered {
 					t.Fatalf("%+v", res)
@@ -165,8 +165,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		"example.test": {host("mx1.example.test", 10, "127.0.0.2")},
 		"tls.test":     {host("mx2.example.test", 10, "127.0.0.3")},
 		"silent.test":  {host("mx5.example.test", 10, "127.0.0.5")},
-	}}, dl)
-	d.Timeouts.Greeting = 50 * time.Millisecond
+	}}, dl, func(o *Options) { o.Timeouts.Greeting = 50 * time.Millisecond })
 	var wg sync.WaitGroup
 	for i := range 6 {
 		wg.Go(func() {
@@ -175,7 +174,9 @@ func TestNoGoroutineLeak(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	d.Close()
+	if err := d.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(30 * time.Second) // generous: CI machines are slow under -race
 	for runtime.NumGoroutine() > base {
 		if time.Now().After(deadline) {

@@ -13,9 +13,8 @@ type routing struct {
 // started with; the next Deliver uses the new ones. Idle pooled connections
 // are closed, so that no message goes to a relay server, or with relay
 // credentials, that the new configuration dropped. The maps must not be
-// modified afterwards; the Routes and Relays fields are left as they were.
+// modified afterwards; Routes returns them from now on.
 func (d *Deliverer) SetRoutes(routes map[string]string, relays map[string][]RelayServer) {
-	d.init()
 	d.routing.Store(&routing{routes: routes, relays: relays})
 	d.pool.closeIdle()
 }
@@ -44,4 +43,12 @@ func (p *pool) closeIdle() {
 		}
 		delete(p.idle, key)
 	}
+}
+
+// Routes returns the routes and relays in effect: Options.Routes and
+// Options.Relays, or those of the latest SetRoutes. Deliver reads the same
+// snapshot. The maps must not be modified.
+func (d *Deliverer) Routes() (routes map[string]string, relays map[string][]RelayServer) {
+	rt := d.routing.Load()
+	return rt.routes, rt.relays
 }

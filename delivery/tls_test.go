@@ -41,11 +41,12 @@ func TestMXTLSPolicies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := startServer(t, "127.0.0.2", smtptest.Options{TLSConfig: tt.serverTLS})
 			dl := &mapDialer{to: map[string]string{"127.0.0.2:25": srv.Addr}}
-			d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl)
-			d.DomainTLS = map[string]TLSPolicy{"example.test": tt.policy}
-			if tt.trust {
-				d.RootCAs = pki.pool
-			}
+			d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl, func(o *Options) {
+				o.DomainTLS = map[string]TLSPolicy{"example.test": tt.policy}
+				if tt.trust {
+					o.RootCAs = pki.pool
+				}
+			})
 			res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test"))
 			r := res.Rcpts[0]
 			if r.Status != tt.status {
@@ -78,8 +79,8 @@ func TestEHLOBeforeAndAfterSTARTTLS(t *testing.T) {
 	var helos []string
 	srv := startServer(t, "127.0.0.2", smtptest.Options{TLSConfig: pki.serverConfig()})
 	dl := &mapDialer{to: map[string]string{"127.0.0.2:25": srv.Addr}}
-	d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl)
-	d.Hostname = "relay-out.example.org"
+	d := newTestDeliverer(t, &fakeResolver{hosts: map[string][]Host{"example.test": {host("mx1.example.test", 10, "127.0.0.2")}}}, dl,
+		func(o *Options) { o.Hostname = "relay-out.example.org" })
 	res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test"))
 	if res.Rcpts[0].Status != Delivered {
 		t.Fatalf("%+v", res)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+
+	"github.com/emersion/go-smtp"
 )
 
 // txOutcome says what became of a session after a transaction.
@@ -21,69 +23,96 @@ const (
 // final dot, so that the caller can commit before anything else happens.
 // Recipients the server's recipient limit left out (see rcptPhase) keep no
 // status: the caller sends them in the next transaction.
+//
+// Each phase records the outcomes it decides and says whether the
+// transaction goes on; when it does not, its txOutcome is the session's.
 func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res *Result, pooled bool) txOutcome {
-	t := d.cfg.timeouts
-	c := s.c
-	all := func(st Status, r Reply) {
-		for i := range res.Rcpts {
-			res.Rcpts[i].Status, res.Rcpts[i].Reply = st, r
-		}
-	}
 	if s.rehello {
 		// The RSET that put the session in the pool makes go-smtp send a new
 		// EHLO; doing it here surfaces its error (Extension would hide it).
-		s.dc.setPhase(t.Command)
-		if err := c.Hello(d.cfg.hostname); err != nil {
+		s.dc.setPhase(d.cfg.timeouts.Command)
+		if err := s.c.Hello(d.cfg.hostname); err != nil {
 			return txRetryFresh
 		}
 		s.rehello = false
 	}
-
-	utf8, r, refuse := d.localDecision(s, env)
-	if refuse {
-		all(Bounced, r)
-		return txHealthy
-	}
-
-	if env.Body == nil {
-		all(Deferred, Reply{Enhanced: "4.3.0", Text: "envelope without a body"})
-		return txHealthy
-	}
-	has8bit, _ := c.Extension("8BITMIME")
-	body, err := openBody(env, has8bit)
-	if err != nil {
-		all(Deferred, Reply{Enhanced: "4.3.0", Text: "opening the message body: " + err.Error()})
+	utf8, body, ok := d.prepare(s, env, res)
+	if !ok {
 		return txHealthy
 	}
 	defer body.Close()
 
-	s.dc.setPhase(t.Mail)
-	if err := c.Mail(env.From, mailOptions(env, utf8)); err != nil {
-		r := replyOf(err)
-		switch {
-		case pooled && (!isReply(err) || r.Code == 421):
-			return txRetryFresh
-		case !isReply(err):
-			all(Deferred, localReply(ctx, "MAIL FROM", err))
-			return txBroken
-		case r.Code/100 == 5:
-			all(Bounced, r)
-		default:
-			all(Deferred, r)
-		}
-		if r.Code == 421 {
-			return txBroken
-		}
-		return txHealthy
+	if out, ok := d.mailPhase(ctx, s, env, res, utf8, pooled); !ok {
+		return out
 	}
-
 	codes, out, ok := d.rcptPhase(ctx, s, env, res)
 	if !ok {
 		return out
 	}
+	pend, sendData := applyDecision(res, codes, env.AtLeastOne)
+	if !sendData {
+		return txHealthy // the caller's RSET ends the transaction
+	}
+	return d.dataPhase(ctx, s, body, res, pend)
+}
 
-	sendData, st := decide(codes, env.AtLeastOne)
-	var pend []int
+// prepare takes the decisions made before any command: a message this
+// server cannot take (localDecision) bounces, and a body that cannot be
+// opened defers every recipient. Otherwise it returns whether MAIL needs
+// SMTPUTF8 and the body to send, which the caller closes.
+func (d *Deliverer) prepare(s *session, env *Envelope, res *Result) (utf8 bool, body io.ReadCloser, ok bool) {
+	utf8, r, refuse := d.localDecision(s, env)
+	if refuse {
+		setAll(res, Bounced, r)
+		return false, nil, false
+	}
+	if env.Body == nil {
+		setAll(res, Deferred, Reply{Enhanced: "4.3.0", Text: "envelope without a body"})
+		return false, nil, false
+	}
+	has8bit, _ := s.c.Extension("8BITMIME")
+	body, err := openBody(env, has8bit)
+	if err != nil {
+		setAll(res, Deferred, Reply{Enhanced: "4.3.0", Text: "opening the message body: " + err.Error()})
+		return false, nil, false
+	}
+	return utf8, body, true
+}
+
+// mailPhase sends MAIL FROM. A refusal is every recipient's outcome: 5xx
+// bounces them, 4xx defers them. On a pooled session, a failure before the
+// transaction began (no reply, or 421) records nothing: the session had
+// gone stale while idle, and the caller dials anew.
+func (d *Deliverer) mailPhase(ctx context.Context, s *session, env *Envelope, res *Result, utf8, pooled bool) (out txOutcome, ok bool) {
+	s.dc.setPhase(d.cfg.timeouts.Mail)
+	err := s.c.Mail(env.From, mailOptions(env, utf8))
+	if err == nil {
+		return txHealthy, true
+	}
+	r := replyOf(err)
+	switch {
+	case pooled && (!isReply(err) || r.Code == 421):
+		return txRetryFresh, false
+	case !isReply(err):
+		setAll(res, Deferred, localReply(ctx, "MAIL FROM", err))
+		return txBroken, false
+	case r.Code/100 == 5:
+		setAll(res, Bounced, r)
+	default:
+		setAll(res, Deferred, r)
+	}
+	if r.Code == 421 {
+		return txBroken, false
+	}
+	return txHealthy, false
+}
+
+// applyDecision records the at-least-one decision (decide) on the
+// recipients RCPT left pending: it returns those that are to receive DATA,
+// and whether DATA is sent at all. An accepted recipient held back with the
+// others says why.
+func applyDecision(res *Result, codes []int, atLeastOne bool) (pend []int, sendData bool) {
+	sendData, st := decide(codes, atLeastOne)
 	for i := range st {
 		res.Rcpts[i].Status = st[i]
 		switch {
@@ -93,37 +122,26 @@ func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res
 			res.Rcpts[i].Reply = Reply{Enhanced: "4.5.3", Text: "not sent: all-or-nothing transaction and another recipient was not accepted"}
 		}
 	}
-	if !sendData {
-		return txHealthy // the caller's RSET ends the transaction
-	}
-	setPending := func(st Status, r Reply) {
-		for _, i := range pend {
-			res.Rcpts[i].Status, res.Rcpts[i].Reply = st, r
-		}
-	}
-	statusOf := func(code int) Status {
-		switch code / 100 {
-		case 2:
-			return Delivered
-		case 5:
-			return Bounced
-		}
-		return Deferred
-	}
+	return pend, sendData
+}
 
+// dataPhase sends DATA, the body and the final dot, and records the outcome
+// of the recipients in pend.
+func (d *Deliverer) dataPhase(ctx context.Context, s *session, body io.Reader, res *Result, pend []int) txOutcome {
+	t := d.cfg.timeouts
 	s.dc.setPhase(t.Data)
-	w, err := c.Data()
+	w, err := s.c.Data()
 	if err != nil {
 		if !isReply(err) {
-			setPending(Deferred, localReply(ctx, "DATA", err))
+			setRcpts(res, pend, Deferred, localReply(ctx, "DATA", err))
 			return txBroken
 		}
 		r := replyOf(err)
 		if c := r.Code / 100; c != 4 && c != 5 {
-			setPending(Deferred, r) // not 354 yet not a refusal: state unknown
+			setRcpts(res, pend, Deferred, r) // not 354 yet not a refusal: state unknown
 			return txBroken
 		}
-		setPending(statusOf(r.Code), r)
+		setRcpts(res, pend, statusOf(r.Code), r)
 		if r.Code == 421 {
 			return txBroken
 		}
@@ -137,21 +155,27 @@ func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res
 		// The final dot was not sent: nothing can have been delivered.
 		// The connection is left mid-DATA and must be closed.
 		if br.err != nil {
-			setPending(Deferred, Reply{Enhanced: "4.3.0", Text: "reading the message body: " + br.err.Error()})
+			setRcpts(res, pend, Deferred, Reply{Enhanced: "4.3.0", Text: "reading the message body: " + br.err.Error()})
 		} else {
-			setPending(Deferred, localReply(ctx, "sending the message body", err))
+			setRcpts(res, pend, Deferred, localReply(ctx, "sending the message body", err))
 		}
 		return txBroken
 	}
 
 	s.dc.setPhase(t.FinalDot)
+	return finalDot(ctx, w, res, pend)
+}
+
+// finalDot ends the data with the final dot and records the server's reply
+// for the recipients in pend.
+func finalDot(ctx context.Context, w *smtp.DataCommand, res *Result, pend []int) txOutcome {
 	resp, err := w.CloseWithResponse()
 	switch {
 	case err == nil:
-		setPending(Delivered, replyFromText(250, resp.StatusText))
+		setRcpts(res, pend, Delivered, replyFromText(250, resp.StatusText))
 	case isReply(err):
 		r := replyOf(err)
-		setPending(statusOf(r.Code), r)
+		setRcpts(res, pend, statusOf(r.Code), r)
 		if r.Code == 421 {
 			return txBroken
 		}
@@ -159,7 +183,7 @@ func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res
 		// The dot may have reached the server: it may have accepted the
 		// message. Defer (at-least-once) and say so.
 		res.Ambiguous = true
-		setPending(Deferred, localReply(ctx, "reply to the final dot (the message may have been delivered)", err))
+		setRcpts(res, pend, Deferred, localReply(ctx, "reply to the final dot (the message may have been delivered)", err))
 		return txBroken
 	}
 	// RFC 5321 §4.1.1.4: the reply to the end of mail data ends the
@@ -167,6 +191,17 @@ func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res
 	// follow at once; RSET (and the EHLO go-smtp then insists on) would
 	// cost two round trips per reused message.
 	return txDone
+}
+
+// statusOf is the status a reply code gives the recipients it answers.
+func statusOf(code int) Status {
+	switch code / 100 {
+	case 2:
+		return Delivered
+	case 5:
+		return Bounced
+	}
+	return Deferred
 }
 
 // errReader remembers the error of the body reader, to tell it apart from a

@@ -129,36 +129,7 @@ func TestCrashUnderLoad(t *testing.T) {
 	ctx, stopLoad := context.WithCancel(context.Background())
 	var load sync.WaitGroup
 	defer func() { stopLoad(); load.Wait() }()
-
-	// Background load: smtp-source batches, relaunched when a kill ends one.
-	var srcRuns atomic.Int64
-	load.Go(func() {
-		for ctx.Err() == nil {
-			cmd := exec.CommandContext(ctx, smtpSource, "-s", "1", "-m", srcBatch, "-l", "2048",
-				"-f", "source@example.com", "-t", "source@example.net", "-M", "client.test", addr)
-			cmd.Run() // a kill makes it fail; the next batch starts after the restart
-			srcRuns.Add(1)
-			waitListening(ctx, addr)
-		}
-	})
-	// Foreground load: tagged messages whose 250s are recorded.
-	ac := &ackClient{addr: addr, acked: map[int64]bool{}}
-	var nextTag atomic.Int64
-	for range taggers {
-		load.Go(func() {
-			tick := time.NewTicker(pace)
-			defer tick.Stop()
-			for ctx.Err() == nil {
-				if !ac.submitTagged(nextTag.Add(1)) {
-					waitListening(ctx, addr)
-				}
-				select {
-				case <-ctx.Done():
-				case <-tick.C:
-				}
-			}
-		})
-	}
+	cl := startCrashLoad(ctx, &load, smtpSource, addr, taggers, pace, srcBatch)
 
 	start := time.Now()
 	n := 0
@@ -177,35 +148,101 @@ func TestCrashUnderLoad(t *testing.T) {
 	killing := time.Since(start)
 	d.waitQueueEmpty(90 * time.Second)
 
-	// What reached the MX: by tag for the tagged client, by queue ID for all.
-	byTag := map[int64]int{}
-	byID := map[string]int{}
+	tl := tallyCrashRun(t, d, mx, cl.ac)
+	// A duplicate needs a delivery in flight at a kill: at most
+	// max_per_destination per kill.
+	if tl.dups > n*perDest {
+		t.Errorf("%d duplicate deliveries after %d kills, want at most %d (the in-flight ones)", tl.dups, n, n*perDest)
+	}
+	if len(tl.byID) != tl.spooled {
+		t.Errorf("%d distinct queue IDs delivered, %d messages spooled", len(tl.byID), tl.spooled)
+	}
+	if len(cl.ac.acked) == 0 || tl.fromSource == 0 {
+		t.Errorf("no load got through: %d tagged acknowledged, %d smtp-source messages spooled", len(cl.ac.acked), tl.fromSource)
+	}
+	summary(t, "sent=%d (tagged) acknowledged=%d (tagged) delivered=%d/%d (tagged/all spooled, %d from smtp-source in %d runs) lost=%d duplicated=%d kills=%d in %v (+%v to drain)",
+		cl.ac.sent.Load(), len(cl.ac.acked), countAcked(cl.ac.acked, tl.byTag), len(tl.byID), tl.fromSource, cl.srcRuns.Load(), tl.lost, tl.dups, n, killing.Round(time.Second), (time.Since(start) - killing).Round(time.Second))
+}
+
+// crashLoad is the load of TestCrashUnderLoad: smtp-source batches in the
+// background and tagging clients whose acknowledgements are recorded.
+type crashLoad struct {
+	srcRuns atomic.Int64
+	ac      *ackClient
+}
+
+// startCrashLoad starts the load on addr under load, until ctx ends: one
+// loop of smtp-source batches, relaunched when a kill ends one, and taggers
+// tagging clients, each submitting one message per pace.
+func startCrashLoad(ctx context.Context, load *sync.WaitGroup, smtpSource, addr string, taggers int, pace time.Duration, srcBatch string) *crashLoad {
+	cl := &crashLoad{ac: &ackClient{addr: addr, acked: map[int64]bool{}}}
+	load.Go(func() {
+		for ctx.Err() == nil {
+			cmd := exec.CommandContext(ctx, smtpSource, "-s", "1", "-m", srcBatch, "-l", "2048",
+				"-f", "source@example.com", "-t", "source@example.net", "-M", "client.test", addr)
+			cmd.Run() // a kill makes it fail; the next batch starts after the restart
+			cl.srcRuns.Add(1)
+			waitListening(ctx, addr)
+		}
+	})
+	var nextTag atomic.Int64
+	for range taggers {
+		load.Go(func() {
+			tick := time.NewTicker(pace)
+			defer tick.Stop()
+			for ctx.Err() == nil {
+				if !cl.ac.submitTagged(nextTag.Add(1)) {
+					waitListening(ctx, addr)
+				}
+				select {
+				case <-ctx.Done():
+				case <-tick.C:
+				}
+			}
+		})
+	}
+	return cl
+}
+
+// crashTally is what reached the MX after a crash run, against what was
+// acknowledged and spooled.
+type crashTally struct {
+	byTag               map[int64]int  // deliveries per tag of the tagging clients
+	byID                map[string]int // deliveries per queue ID
+	spooled, fromSource int            // messages in the spool, those from smtp-source
+	lost, dups          int
+}
+
+// tallyCrashRun counts the deliveries at mx and fails t for every message
+// acknowledged by ac or spooled by d that never arrived, or did not end
+// delivered.
+func tallyCrashRun(t *testing.T, d *daemon, mx *smtptest.Server, ac *ackClient) crashTally {
+	t.Helper()
+	tl := crashTally{byTag: map[int64]int{}, byID: map[string]int{}}
 	for _, m := range mx.Messages() {
 		if id := queueIDRE.FindSubmatch(m.Data); id != nil {
-			byID[string(id[1])] += len(m.Rcpts)
+			tl.byID[string(id[1])] += len(m.Rcpts)
 		} else {
 			t.Errorf("delivered message without Outbox's Received id:\n%.400s", m.Data)
 		}
 		if tag := tagRE.FindSubmatch(m.Data); tag != nil {
 			var k int64
 			fmt.Sscan(string(tag[1]), &k)
-			byTag[k] += len(m.Rcpts)
+			tl.byTag[k] += len(m.Rcpts)
 		}
 	}
-	lost := 0
 	for tag := range ac.acked {
-		if byTag[tag] == 0 {
-			lost++
+		if tl.byTag[tag] == 0 {
+			tl.lost++
 			t.Errorf("tagged message %d got a 250 but was never delivered", tag)
 		}
 	}
 	// Every message in the spool (everything committed, smtp-source's
 	// included) is final, delivered, and reached the MX.
-	spooled, fromSource := 0, 0
 	for _, m := range d.queueJSONArgs("--done") {
-		spooled++
+		tl.spooled++
 		if m["from"] == "source@example.com" {
-			fromSource++
+			tl.fromSource++
 		}
 		id := m["id"].(string)
 		for addr, state := range recipients(m) {
@@ -213,30 +250,17 @@ func TestCrashUnderLoad(t *testing.T) {
 				t.Errorf("message %s to %s ended %s", id, addr, state)
 			}
 		}
-		if byID[id] == 0 {
-			lost++
+		if tl.byID[id] == 0 {
+			tl.lost++
 			t.Errorf("spooled message %s (from %v) never reached the MX", id, m["from"])
 		}
 	}
-	dups := 0
-	for _, c := range byID {
+	for _, c := range tl.byID {
 		if c > 1 {
-			dups += c - 1
+			tl.dups += c - 1
 		}
 	}
-	// A duplicate needs a delivery in flight at a kill: at most
-	// max_per_destination per kill.
-	if dups > n*perDest {
-		t.Errorf("%d duplicate deliveries after %d kills, want at most %d (the in-flight ones)", dups, n, n*perDest)
-	}
-	if len(byID) != spooled {
-		t.Errorf("%d distinct queue IDs delivered, %d messages spooled", len(byID), spooled)
-	}
-	if len(ac.acked) == 0 || fromSource == 0 {
-		t.Errorf("no load got through: %d tagged acknowledged, %d smtp-source messages spooled", len(ac.acked), fromSource)
-	}
-	summary(t, "sent=%d (tagged) acknowledged=%d (tagged) delivered=%d/%d (tagged/all spooled, %d from smtp-source in %d runs) lost=%d duplicated=%d kills=%d in %v (+%v to drain)",
-		ac.sent.Load(), len(ac.acked), countAcked(ac.acked, byTag), len(byID), fromSource, srcRuns.Load(), lost, dups, n, killing.Round(time.Second), (time.Since(start) - killing).Round(time.Second))
+	return tl
 }
 
 // needSMTPSource returns Postfix's smtp-source, which it installs in

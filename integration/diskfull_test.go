@@ -71,6 +71,74 @@ func sizedBody(tag, size int) string {
 	return b.String()
 }
 
+// diskSubmitter submits tagged messages of a given size and keeps the
+// bodies of those acknowledged, by tag.
+type diskSubmitter struct {
+	addr   string
+	tag    int
+	bodies map[int]string
+}
+
+func (ds *diskSubmitter) send(size int) error {
+	ds.tag++
+	body := sizedBody(ds.tag, size)
+	err := trySubmit(ds.addr, "disk@example.com", []string{"disk@example.net"}, body)
+	if err == nil {
+		ds.bodies[ds.tag] = body
+	}
+	return err
+}
+
+// submitWhileFull submits on a full disk: every large message must be
+// refused with a temporary code; a small one may still fit in pages bbolt
+// already owns. It returns the refusals by reply and the acceptances.
+func submitWhileFull(t *testing.T, ds *diskSubmitter) (refused map[string]int, accepted int) {
+	t.Helper()
+	refused = map[string]int{}
+	for i := range 8 {
+		size := 200 << 10
+		if i%2 == 1 {
+			size = 20 << 10
+		}
+		err := ds.send(size)
+		var se *smtp.SMTPError
+		switch {
+		case err == nil:
+			if size > 128<<10 {
+				t.Errorf("a %d KiB message was accepted on a full disk", size>>10)
+			}
+			accepted++
+		case errors.As(err, &se) && (se.Code == 452 && se.EnhancedCode == smtp.EnhancedCode{4, 3, 1} || se.Code == 451):
+			refused[fmt.Sprintf("%d %d.%d.%d", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])]++
+		default:
+			t.Errorf("submission on a full disk: %v, want 452 4.3.1 or 451", err)
+		}
+	}
+	return refused, accepted
+}
+
+// deliveredIntact counts the deliveries at mx by tag, failing t for a
+// message without a tag or whose body (after the header block, which
+// Outbox extends) differs from the one in bodies.
+func deliveredIntact(t *testing.T, mx *smtptest.Server, bodies map[int]string) map[int]int {
+	t.Helper()
+	got := map[int]int{}
+	for _, m := range mx.Messages() {
+		tg := tagRE.FindSubmatch(m.Data)
+		if tg == nil {
+			t.Errorf("delivered message without a tag:\n%.300s", m.Data)
+			continue
+		}
+		var k int
+		fmt.Sscan(string(tg[1]), &k)
+		got[k]++
+		if want, ok := bodies[k]; ok && !bytes.HasSuffix(m.Data, []byte(want[strings.Index(want, "\r\n\r\n"):])) {
+			t.Errorf("message %d arrived altered (%d bytes)", k, len(m.Data))
+		}
+	}
+	return got
+}
+
 // TestDiskFull puts the spool on a 4 MiB tmpfs and fills it: submissions
 // must get a temporary 452 4.3.1 (or 451), never a 250 that is not kept nor
 // a permanent failure; everything queued before stays listed and is
@@ -89,23 +157,14 @@ func TestDiskFull(t *testing.T) {
 	d := startDaemon(t, dir, paused, addr)
 
 	// Before: small (inline in bbolt) and large (body file) messages.
-	bodies := map[int]string{}
-	tag := 0
-	send := func(size int) error {
-		tag++
-		body := sizedBody(tag, size)
-		err := trySubmit(addr, "disk@example.com", []string{"disk@example.net"}, body)
-		if err == nil {
-			bodies[tag] = body
-		}
-		return err
-	}
+	ds := &diskSubmitter{addr: addr, bodies: map[int]string{}}
+	bodies := ds.bodies
 	for i := range 12 {
 		size := 20 << 10
 		if i%4 == 3 {
 			size = 200 << 10
 		}
-		if err := send(size); err != nil {
+		if err := ds.send(size); err != nil {
 			t.Fatalf("submitting before the disk is full: %v", err)
 		}
 	}
@@ -114,29 +173,7 @@ func TestDiskFull(t *testing.T) {
 	filler := filepath.Join(spool, "filler")
 	filled := fillDisk(t, filler)
 
-	// While full: every large message is refused with a temporary code;
-	// a small one may still fit in pages bbolt already owns.
-	refused := map[string]int{}
-	acceptedFull := 0
-	for i := range 8 {
-		size := 200 << 10
-		if i%2 == 1 {
-			size = 20 << 10
-		}
-		err := send(size)
-		var se *smtp.SMTPError
-		switch {
-		case err == nil:
-			if size > 128<<10 {
-				t.Errorf("a %d KiB message was accepted on a full disk", size>>10)
-			}
-			acceptedFull++
-		case errors.As(err, &se) && (se.Code == 452 && se.EnhancedCode == smtp.EnhancedCode{4, 3, 1} || se.Code == 451):
-			refused[fmt.Sprintf("%d %d.%d.%d", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])]++
-		default:
-			t.Errorf("submission on a full disk: %v, want 452 4.3.1 or 451", err)
-		}
-	}
+	refused, acceptedFull := submitWhileFull(t, ds)
 	if len(refused) == 0 {
 		t.Fatalf("nothing was refused on a full disk (filler %d bytes)", filled)
 	}
@@ -151,7 +188,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := send(200 << 10); err != nil {
+		if err := ds.send(200 << 10); err != nil {
 			t.Errorf("submission after freeing space: %v", err)
 		}
 	}
@@ -162,21 +199,7 @@ func TestDiskFull(t *testing.T) {
 	writeFile(t, d.config, w.config(t, dir, addr, ""))
 	d.start()
 	d.waitQueueEmpty(60 * time.Second)
-	got := map[int]int{}
-	for _, m := range mx.Messages() {
-		tg := tagRE.FindSubmatch(m.Data)
-		if tg == nil {
-			t.Errorf("delivered message without a tag:\n%.300s", m.Data)
-			continue
-		}
-		var k int
-		fmt.Sscan(string(tg[1]), &k)
-		got[k]++
-		// The body after the header block, which Outbox extends.
-		if want, ok := bodies[k]; ok && !bytes.HasSuffix(m.Data, []byte(want[strings.Index(want, "\r\n\r\n"):])) {
-			t.Errorf("message %d arrived altered (%d bytes)", k, len(m.Data))
-		}
-	}
+	got := deliveredIntact(t, mx, bodies)
 	for k := range bodies {
 		if got[k] != 1 {
 			t.Errorf("acknowledged message %d delivered %d times, want 1", k, got[k])

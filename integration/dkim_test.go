@@ -59,36 +59,11 @@ for i, v in enumerate(sigs):
 func TestDKIMSignedDeliveryVerifiesWithDKIMPy(t *testing.T) {
 	py := pythonDKIM(t)
 	dir := t.TempDir()
-	records := map[string]string{}
-	for _, k := range []struct{ sel, typ string }{{"rsa1", "rsa"}, {"ed1", "ed25519"}} {
-		out, err := exec.Command(binary, "dkim", "keygen", "--domain", "example.com", "--selector", k.sel,
-			"--type", k.typ, "--out", filepath.Join(dir, k.sel+".key")).CombinedOutput()
-		if err != nil {
-			t.Fatalf("dkim keygen: %v\n%s", err, out)
-		}
-		m := regexp.MustCompile(`(?m)^value: (.+)$`).FindSubmatch(out)
-		if m == nil {
-			t.Fatalf("no record value in keygen output:\n%s", out)
-		}
-		records[k.sel+"._domainkey.example.com"] = string(m[1])
-		fi, err := os.Stat(filepath.Join(dir, k.sel+".key"))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Fatalf("key file mode: %v %v, want 0600", fi.Mode(), err)
-		}
-	}
-	zone := []string{
+	records := keygenRecords(t, dir)
+	zone := append([]string{
 		"example.net. MX 10 mx.example.net.",
 		"mx.example.net. A 127.0.0.3",
-	}
-	for name, v := range records {
-		var quoted []string
-		for len(v) > 0 { // 255-byte character-strings
-			n := min(len(v), 255)
-			quoted = append(quoted, fmt.Sprintf("%q", v[:n]))
-			v = v[n:]
-		}
-		zone = append(zone, name+". TXT "+strings.Join(quoted, " "))
-	}
+	}, txtRecords(records)...)
 	w := newMXWorld(t, zone...)
 	mx := w.mx(t, "127.0.0.3", smtptest.Options{})
 
@@ -160,4 +135,45 @@ key_file = %q
 	} else {
 		t.Errorf("no queue ID in the delivered Received field")
 	}
+}
+
+// keygenRecords makes an RSA key (selector rsa1) and an Ed25519 key
+// (selector ed1) for example.com in dir with `outbox dkim keygen`, checks
+// their files' mode, and returns the TXT record of each by its DNS name.
+func keygenRecords(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	records := map[string]string{}
+	for _, k := range []struct{ sel, typ string }{{"rsa1", "rsa"}, {"ed1", "ed25519"}} {
+		out, err := exec.Command(binary, "dkim", "keygen", "--domain", "example.com", "--selector", k.sel,
+			"--type", k.typ, "--out", filepath.Join(dir, k.sel+".key")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("dkim keygen: %v\n%s", err, out)
+		}
+		m := regexp.MustCompile(`(?m)^value: (.+)$`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("no record value in keygen output:\n%s", out)
+		}
+		records[k.sel+"._domainkey.example.com"] = string(m[1])
+		fi, err := os.Stat(filepath.Join(dir, k.sel+".key"))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("key file mode: %v %v, want 0600", fi.Mode(), err)
+		}
+	}
+	return records
+}
+
+// txtRecords are records (name → value) as zone lines, each value split
+// into character-strings of at most 255 bytes (RFC 1035 §3.3).
+func txtRecords(records map[string]string) []string {
+	var zone []string
+	for name, v := range records {
+		var quoted []string
+		for len(v) > 0 {
+			n := min(len(v), 255)
+			quoted = append(quoted, fmt.Sprintf("%q", v[:n]))
+			v = v[n:]
+		}
+		zone = append(zone, name+". TXT "+strings.Join(quoted, " "))
+	}
+	return zone
 }

@@ -9,4 +9,9 @@
 // public surfaces: SMTP, the CLI and signals. A peer that is missing makes a
 // test skip with a message outside CI; under CI=true it is a failure, because
 // .ci/run installs every peer.
+//
+// imports_test.go is the one test here that starts no binary: it holds every
+// package of the module to the import rules its package comment declares
+// ("Never imports: ..."), read with `go list -json`. It lives here because
+// it is about the whole module, as the tests beside it are.
 package integration

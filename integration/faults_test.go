@@ -48,7 +48,7 @@ func startStack(t *testing.T, dir string, port int, res delivery.Resolver, worke
 	// a margin, so a busy CI machine cannot time out a good transaction
 	// after its final dot (which would be a legitimate duplicate).
 	step, margin := 2*time.Second, 15*time.Second
-	del := &delivery.Deliverer{
+	del := delivery.New(delivery.Options{
 		Hostname: "outbox.test",
 		Resolver: res,
 		Port:     port,
@@ -56,7 +56,7 @@ func startStack(t *testing.T, dir string, port int, res delivery.Resolver, worke
 			Mail: step, Rcpt: step, Data: margin, DataBlock: margin, FinalDot: margin},
 		IdleTimeout: 300 * time.Millisecond,
 		Logger:      log,
-	}
+	})
 	q, err := queue.New(db, del, queue.Options{
 		Workers:          workers,
 		FirstRetry:       200 * time.Millisecond,
@@ -81,7 +81,9 @@ func startStack(t *testing.T, dir string, port int, res delivery.Resolver, worke
 		if err := <-runErr; err != nil && !errors.Is(err, queue.ErrClosed) && !errors.Is(err, context.Canceled) {
 			t.Errorf("queue run: %v", err)
 		}
-		del.Close()
+		if err := del.Shutdown(sctx); err != nil {
+			t.Errorf("deliverer shutdown: %v", err)
+		}
 		if err := db.Close(); err != nil {
 			t.Errorf("closing the store: %v", err)
 		}
@@ -89,10 +91,11 @@ func startStack(t *testing.T, dir string, port int, res delivery.Resolver, worke
 	return s
 }
 
-// enqueue spools one message for rcpt through the queue.
+// enqueue spools one message for rcpt as the listener does: into the
+// store, then it wakes the queue.
 func (s *stack) enqueue(t *testing.T, rcpt, body string) string {
 	t.Helper()
-	b, err := s.q.NewBody()
+	b, err := s.db.NewBody()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +104,9 @@ func (s *stack) enqueue(t *testing.T, rcpt, body string) string {
 	}
 	m := &store.Message{From: "app@outbox.test", Received: time.Now(),
 		Recipients: []store.Recipient{{Addr: rcpt, State: store.StateQueued, NextAttempt: time.Now()}}}
-	if err := s.q.Enqueue(context.Background(), m, b); err != nil {
+	err = s.db.Enqueue(context.Background(), m, b)
+	s.q.Spooled(err)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return m.ID

@@ -165,7 +165,7 @@ func silence(c net.Conn, r *bufio.Reader) {
 	}
 }
 
-// faultScripts are the misbehaviours of issue 6, each for a first attempt.
+// faultScripts are the misbehaving remote servers, each for a first attempt.
 var faultScripts = []struct {
 	name      string
 	misbehave func(c net.Conn, r *bufio.Reader)

@@ -148,6 +148,16 @@ func (d *daemon) start() {
 	})
 }
 
+// hasExited reports whether the daemon process has ended.
+func (d *daemon) hasExited() bool {
+	select {
+	case <-d.exited:
+		return true
+	default:
+		return false
+	}
+}
+
 // kill9 kills the daemon with SIGKILL and waits for it to be gone.
 func (d *daemon) kill9() {
 	d.t.Helper()
@@ -178,7 +188,7 @@ func (d *daemon) cli(args ...string) string {
 	d.t.Helper()
 	out, err := d.cliErr(args...)
 	if err != nil {
-		d.t.Fatalf("outbox %s: %v\n%s", strings.Join(args, " "), err, out)
+		d.t.Fatalf("outbox %s: %v\n%s\n--- daemon (exited: %v) log:\n%s", strings.Join(args, " "), err, out, d.hasExited(), d.log)
 	}
 	return out
 }

@@ -27,13 +27,16 @@ import (
 
 // dnsmasq is a running dnsmasq serving the records given to startDNSMasq.
 type dnsmasq struct {
-	Addr string // ip:port, for delivery.resolver
+	Addr string      // ip:port, for delivery.resolver
+	log  *syncBuffer // its output; with --log-queries, a line per query
 }
 
 // startDNSMasq starts dnsmasq on a free port of 127.0.0.1 as the
 // authority for every name under .test: names it has no record for are
 // NXDOMAIN, names with records but not of the asked type are NODATA.
-// args are dnsmasq record options (--mx-host=..., --host-record=...).
+// args are dnsmasq record options (--mx-host=..., --host-record=...), or
+// others such as --log-queries; a --local-ttl among them replaces the
+// default TTL of 0 (dnsmasq refuses the option twice).
 func startDNSMasq(t *testing.T, args ...string) *dnsmasq {
 	t.Helper()
 	bin := needTool(t, "dnsmasq")
@@ -47,13 +50,15 @@ func startDNSMasq(t *testing.T, args ...string) *dnsmasq {
 		"--no-resolv", "--no-hosts", "--no-poll",
 		"--pid-file=", // none
 		"--user=root",
-		"--local-ttl=0",
 		"--log-facility=-",
 		// The whole .test zone is answered from the records below only;
 		// without this an unknown name would be REFUSED (no upstream),
 		// which a resolver must treat as temporary, not as NXDOMAIN.
 		"--local=/test/",
 	}, args...)
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--local-ttl=") }) {
+		full = append(full, "--local-ttl=0")
+	}
 	cmd := exec.Command(bin, full...)
 	// Gone with the test process even when it is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -68,7 +73,7 @@ func startDNSMasq(t *testing.T, args ...string) *dnsmasq {
 		cmd.Process.Kill()
 		<-exited
 	})
-	d := &dnsmasq{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	d := &dnsmasq{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), log: log}
 	waitFor(t, "dnsmasq to answer", 10*time.Second, func() bool {
 		select {
 		case <-exited:
@@ -88,6 +93,12 @@ func (d *dnsmasq) query(name string, qtype uint16) (*dns.Msg, error) {
 	c := &dns.Client{Timeout: time.Second}
 	r, _, err := c.Exchange(m, d.Addr)
 	return r, err
+}
+
+// queries counts the questions for name and qtype dnsmasq has logged so
+// far; it must run with --log-queries.
+func (d *dnsmasq) queries(name string, qtype uint16) int {
+	return strings.Count(d.log.String(), fmt.Sprintf(" query[%s] %s from ", dns.TypeToString[qtype], name))
 }
 
 // freeUDPTCPPort returns a port free for both UDP and TCP on ip.

@@ -307,7 +307,7 @@ max_retry_interval = "1h"`)
 	d.cli("queue", "flush", id)
 
 	// The state after the retry. Under all-or-nothing the recipients not
-	// bounced are "retried later together" (issue 3): ok must not be
+	// bounced are "retried later together" (delivery/doc.go): ok must not be
 	// delivered while later is refused.
 	if got := recipients(retried); !mapsEqual(got, want) {
 		t.Errorf("after %d attempts of %s: states %v, want %v\n%s", refusals, later, got, want, showJSON(retried))
@@ -327,25 +327,7 @@ max_retry_interval = "1h"`)
 	}
 
 	// The sender receives a DSN naming the 550 recipient only.
-	var dsnMsgs []mailMsg
-	waitFor(t, "the DSN in the sender's maildir", 30*time.Second, func() bool {
-		dsnMsgs = w.mx1.messages(t, from)
-		return len(dsnMsgs) > 0
-	})
-	dsn := dsnMsgs[0]
-	text := string(dsn.Raw)
-	for _, s := range []string{"report-type=delivery-status", "Final-Recipient: rfc822; " + unknown,
-		"Action: failed", "Status: 5.1.1", "Diagnostic-Code: smtp; 550 5.1.1", "Subject: partial " + yn} {
-		if !strings.Contains(text, s) {
-			t.Errorf("DSN lacks %q:\n%s", s, text)
-		}
-	}
-	if rp := dsn.header("Return-Path"); len(rp) != 1 || rp[0] != "<>" {
-		t.Errorf("DSN Return-Path %q, want <>", rp)
-	}
-	if strings.Contains(text, "Final-Recipient: rfc822; "+later) || strings.Contains(text, "Final-Recipient: rfc822; "+ok) {
-		t.Errorf("DSN names a recipient that did not fail:\n%s", text)
-	}
+	w.checkFailureDSN(t, from, unknown, "Subject: partial "+yn, later, ok)
 
 	// The flush delivered what was deferred, exactly once.
 	msg = d.waitStates(from, map[string]string{ok: "delivered", unknown: "bounced", later: "delivered"}, 30*time.Second)
@@ -370,6 +352,34 @@ max_retry_interval = "1h"`)
 	summary(t, "250/550/450 in one message: after the first retry %d copies at %s; 550 bounced: %d bounce-log rows, %d DSN to the sender; 450 refused %d times, then postfix reload + flush: delivered %.1fs later in %d attempt(s); final states %v; %.1fs",
 		okBefore, ok, len(rows), len(w.mx1.messages(t, from)), refusals, afterFlush.Seconds(), attempts(msg, later)-refusals,
 		recipients(msg), time.Since(start).Seconds())
+}
+
+// checkFailureDSN waits for the bounce notice in from's maildir at mx1 and
+// checks it: a delivery-status report from <> about failed, 550 5.1.1,
+// quoting the original's subject line, and naming none of notFailed.
+func (w *peerWorld) checkFailureDSN(t *testing.T, from, failed, subject string, notFailed ...string) {
+	t.Helper()
+	var dsnMsgs []mailMsg
+	waitFor(t, "the DSN in the sender's maildir", 30*time.Second, func() bool {
+		dsnMsgs = w.mx1.messages(t, from)
+		return len(dsnMsgs) > 0
+	})
+	dsn := dsnMsgs[0]
+	text := string(dsn.Raw)
+	for _, s := range []string{"report-type=delivery-status", "Final-Recipient: rfc822; " + failed,
+		"Action: failed", "Status: 5.1.1", "Diagnostic-Code: smtp; 550 5.1.1", subject} {
+		if !strings.Contains(text, s) {
+			t.Errorf("DSN lacks %q:\n%s", s, text)
+		}
+	}
+	if rp := dsn.header("Return-Path"); len(rp) != 1 || rp[0] != "<>" {
+		t.Errorf("DSN Return-Path %q, want <>", rp)
+	}
+	for _, r := range notFailed {
+		if strings.Contains(text, "Final-Recipient: rfc822; "+r) {
+			t.Errorf("DSN names %s, which did not fail:\n%s", r, text)
+		}
+	}
 }
 
 // testMXFallback stops mx1: mail goes to mx2. With both down it waits;

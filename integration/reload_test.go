@@ -96,7 +96,7 @@ func TestReload(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTestCA(t, dir)
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.cert)
+	roots.AddCert(ca.ca.Cert)
 	cert1, key1 := ca.issue(t, "first", "outbox.test")
 	appHash, opsHash := cheapHash(t, "app-pw"), cheapHash(t, "ops-pw")
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))

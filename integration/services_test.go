@@ -65,6 +65,46 @@ func TestSendmailDeliversAndMetricsCount(t *testing.T) {
 	}
 	d.waitQueueEmpty(60 * time.Second)
 
+	checkSendmailMessages(t, mx)
+
+	// The daemon's counters, scraped: 3 accepted, 5 delivered (3+2), 1
+	// bounced by the remote, 2 attempts... at least one attempt per
+	// transaction, none over TLS (the MX offers none).
+	metrics := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")
+	for name, want := range map[string]float64{
+		"outbox_messages_accepted_total":                       3,
+		"outbox_recipients_delivered_total":                    5,
+		`outbox_recipients_bounced_total{reason="remote-5xx"}`: 1,
+		`outbox_recipients_bounced_total{reason="expired"}`:    0,
+		`outbox_delivery_attempts_total{tls="none"}`:           3,
+		"outbox_delivery_attempt_duration_seconds_count":       3,
+		"outbox_deliveries_ambiguous_total":                    0,
+		"outbox_queue_messages_pending":                        0,
+		`outbox_queue_recipients{state="delivered"}`:           5,
+		`outbox_queue_recipients{state="bounced"}`:             1,
+		"outbox_queue_oldest_message_age_seconds":              0,
+	} {
+		if got, ok := metrics[name]; !ok || got != want {
+			t.Errorf("%s = %v (present %t), want %v", name, got, ok, want)
+		}
+	}
+
+	// `outbox queue stats` agrees.
+	stats := d.cli("queue", "stats", "--json")
+	for _, s := range []string{`"messages": 3`, `"pending": 0`, `"delivered": 5`, `"bounced": 1`} {
+		if !strings.Contains(stats, s) {
+			t.Errorf("queue stats lacks %s:\n%s", s, stats)
+		}
+	}
+
+	checkStories(t, d.log.String())
+}
+
+// checkSendmailMessages checks what TestSendmailDeliversAndMetricsCount's
+// three sendmail runs delivered to mx: -t's recipients without Bcc, the
+// lone dot, -f and -F, and the refused recipient's message absent.
+func checkSendmailMessages(t *testing.T, mx *smtptest.Server) {
+	t.Helper()
 	bySubject := map[string]smtptest.Message{}
 	for _, m := range mx.Messages() {
 		s := regexp.MustCompile(`(?m)^Subject: (.*)\r$`).FindSubmatch(m.Data)
@@ -100,40 +140,13 @@ func TestSendmailDeliversAndMetricsCount(t *testing.T) {
 	if _, ok := bySubject["third"]; ok {
 		t.Error("the third message reached the MX, but its only recipient was refused")
 	}
+}
 
-	// The daemon's counters, scraped: 3 accepted, 5 delivered (3+2), 1
-	// bounced by the remote, 2 attempts... at least one attempt per
-	// transaction, none over TLS (the MX offers none).
-	metrics := scrapeMetrics(t, "http://"+metricsAddr+"/metrics")
-	for name, want := range map[string]float64{
-		"outbox_messages_accepted_total":                       3,
-		"outbox_recipients_delivered_total":                    5,
-		`outbox_recipients_bounced_total{reason="remote-5xx"}`: 1,
-		`outbox_recipients_bounced_total{reason="expired"}`:    0,
-		`outbox_delivery_attempts_total{tls="none"}`:           3,
-		"outbox_delivery_attempt_duration_seconds_count":       3,
-		"outbox_deliveries_ambiguous_total":                    0,
-		"outbox_queue_messages_pending":                        0,
-		`outbox_queue_recipients{state="delivered"}`:           5,
-		`outbox_queue_recipients{state="bounced"}`:             1,
-		"outbox_queue_oldest_message_age_seconds":              0,
-	} {
-		if got, ok := metrics[name]; !ok || got != want {
-			t.Errorf("%s = %v (present %t), want %v", name, got, ok, want)
-		}
-	}
-
-	// `outbox queue stats` agrees.
-	stats := d.cli("queue", "stats", "--json")
-	for _, s := range []string{`"messages": 3`, `"pending": 0`, `"delivered": 5`, `"bounced": 1`} {
-		if !strings.Contains(stats, s) {
-			t.Errorf("queue stats lacks %s:\n%s", s, stats)
-		}
-	}
-
-	// Each message's story is in the log under its ID: accepted, then
-	// delivered or bounced.
-	for _, line := range strings.Split(d.log.String(), "\n") {
+// checkStories checks that each message's story is in the log under its
+// ID: accepted, then delivered or bounced.
+func checkStories(t *testing.T, log string) {
+	t.Helper()
+	for _, line := range strings.Split(log, "\n") {
 		if !strings.Contains(line, "msg=accepted") {
 			continue
 		}
@@ -142,7 +155,7 @@ func TestSendmailDeliversAndMetricsCount(t *testing.T) {
 			t.Errorf("acceptance line without msgid: %s", line)
 			continue
 		}
-		story := regexp.MustCompile(`(?m)^.*msgid=`+regexp.QuoteMeta(id[1])+`\b.*$`).FindAllString(d.log.String(), -1)
+		story := regexp.MustCompile(`(?m)^.*msgid=`+regexp.QuoteMeta(id[1])+`\b.*$`).FindAllString(log, -1)
 		if !slices.ContainsFunc(story, func(l string) bool {
 			return strings.Contains(l, "msg=delivered") || strings.Contains(l, "msg=bounced")
 		}) {

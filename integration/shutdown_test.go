@@ -53,33 +53,7 @@ func TestGracefulStop(t *testing.T) {
 		return received == held
 	})
 
-	// A client in the middle of its message body.
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	c := textproto.NewConn(conn)
-	step := func(cmd string, code int) {
-		t.Helper()
-		if cmd != "" {
-			if err := c.PrintfLine("%s", cmd); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, msg, err := c.ReadResponse(code); err != nil {
-			t.Fatalf("%q: %v %s", cmd, err, msg)
-		}
-	}
-	step("", 220)
-	step("EHLO client.test", 250)
-	step("MAIL FROM:<late@example.com>", 250)
-	step("RCPT TO:<a@example.net>", 250)
-	step("RCPT TO:<b@example.net>", 250)
-	step("DATA", 354)
-	if err := c.PrintfLine("From: late@example.com\r\nX-Test-Tag: %d\r\nSubject: mid-body\r\n\r\nfirst half", held); err != nil {
-		t.Fatal(err)
-	}
+	c := midBodyClient(t, addr, held, rcpts)
 
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	waitFor(t, "the listener to stop accepting", 10*time.Second, func() bool {
@@ -123,6 +97,48 @@ func TestGracefulStop(t *testing.T) {
 	d.start()
 	d.waitQueueEmpty(60 * time.Second)
 
+	reachedAll(t, mx, held+1, rcpts)
+}
+
+// midBodyClient opens an SMTP session on addr and leaves it in the middle
+// of the body of a message tagged tag for rcpts. The connection is closed
+// when the test ends.
+func midBodyClient(t *testing.T, addr string, tag int, rcpts []string) *textproto.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := textproto.NewConn(conn)
+	step := func(cmd string, code int) {
+		t.Helper()
+		if cmd != "" {
+			if err := c.PrintfLine("%s", cmd); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, msg, err := c.ReadResponse(code); err != nil {
+			t.Fatalf("%q: %v %s", cmd, err, msg)
+		}
+	}
+	step("", 220)
+	step("EHLO client.test", 250)
+	step("MAIL FROM:<late@example.com>", 250)
+	for _, r := range rcpts {
+		step("RCPT TO:<"+r+">", 250)
+	}
+	step("DATA", 354)
+	if err := c.PrintfLine("From: late@example.com\r\nX-Test-Tag: %d\r\nSubject: mid-body\r\n\r\nfirst half", tag); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// reachedAll fails t unless every message tagged 0 to n-1 reached every
+// one of rcpts at mx.
+func reachedAll(t *testing.T, mx *smtptest.Server, n int, rcpts []string) {
+	t.Helper()
 	seen := map[string]int{}
 	for _, m := range mx.Messages() {
 		tag := tagRE.FindSubmatch(m.Data)
@@ -133,7 +149,7 @@ func TestGracefulStop(t *testing.T) {
 			seen[string(tag[1])+" "+r]++
 		}
 	}
-	for i := range held + 1 {
+	for i := range n {
 		for _, r := range rcpts {
 			if seen[fmt.Sprintf("%d %s", i, r)] == 0 {
 				t.Errorf("message %d never reached %s", i, r)

@@ -10,6 +10,8 @@
 // store or config: delivery consumes it, cmd configures it with plain
 // fields. Its test server lives in mxresolve/dnstest.
 //
+// Never imports: cmd/..., config, store/..., queue/..., delivery/....
+//
 // # Contract of Resolver.Lookup
 //
 // The domain is normalised first: trailing dot removed, lower case, UTF-8
@@ -58,6 +60,37 @@
 // 7766 §5). Timeout bounds each transport of each query; ctx cancellation
 // ends a query at once. There is no retransmission: a lost packet costs a
 // deferral, and the queue retries.
+//
+// # Cache
+//
+// With Resolver.Cache set, each query's verdict is kept by question (name
+// and type, after the CNAME chain is followed), so a burst of mail to one
+// domain costs one MX query and one per address family and host, not one
+// set per message. Order (the shuffle of equal preferences) and MaxHosts
+// still apply to every Lookup; the Hosts returned share nothing with the
+// cache.
+//
+//   - Records are kept for the least TTL of the answer records along the
+//     chain, raised to MinTTL and cut to MaxTTL (a TTL of 0, "do not
+//     cache" in RFC 1035 §3.2.1, is raised to MinTTL too).
+//   - NXDOMAIN and NODATA are kept for min(SOA TTL, SOA MINIMUM) of the
+//     SOA in the authority section (RFC 2308 §5), raised to NegativeMinTTL
+//     and cut to NegativeMaxTTL. A negative answer without an SOA is not
+//     kept (RFC 2308 §5: it "SHOULD NOT be cached").
+//   - Failures (SERVFAIL, REFUSED, timeouts, network errors) are never
+//     kept. RFC 2308 §7 allows keeping them for at most five minutes; the
+//     queue already spaces the next attempt at a deferred destination, and
+//     a burst of lookups during an outage already shares one query (below),
+//     so a kept failure would only delay recovery.
+//   - Concurrent lookups of one question share one query. It runs on a
+//     context of its own that ends when every caller waiting for it has
+//     given up, so one caller's cancellation never fails another's lookup;
+//     a caller that gives up returns at once.
+//   - At most Size entries are held; the least recently used goes first.
+//     An expired entry is dropped when next asked for, or evicted.
+//
+// Cache.Stats counts hits (answered without a query of one's own) and
+// misses (a query sent) and the entries held; cmd exposes them as metrics.
 //
 // Every error is an *Error (errors.As) whose Kind is one of the sentinels
 // (errors.Is) and which carries Permanent and the enhanced status code for

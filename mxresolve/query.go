@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -28,7 +30,16 @@ var errServer = errors.New("DNS server error")
 type answer struct {
 	nxdomain bool     // the (final) name does not exist
 	rrs      []dns.RR // records of the asked type at the end of the CNAME chain
+	// ttl is how long the verdict may be cached: the least TTL of the
+	// answer records seen along the chain and, for a negative verdict,
+	// of its SOA (RFC 2308 §5). noTTL: a negative verdict came without
+	// an SOA, so it must not be cached (RFC 2308 §5).
+	ttl   time.Duration
+	noTTL bool
 }
+
+// negative reports whether a is NXDOMAIN or NODATA (RFC 2308 §1).
+func (a answer) negative() bool { return a.nxdomain || len(a.rrs) == 0 }
 
 // lookup asks server for the records of qtype at name, following CNAMEs
 // (RFC 1034 §3.6.2, RFC 5321 §5.1: the canonical name is processed as if it
@@ -36,30 +47,77 @@ type answer struct {
 // when the answer stops at a CNAME without data for its target, the target
 // is asked in turn. Any failure to get a verdict is returned as an error;
 // NXDOMAIN and NODATA are verdicts.
-func (r *Resolver) lookup(ctx context.Context, server, name string, qtype uint16) (answer, error) {
+func (r *Resolver) lookup(ctx context.Context, server serverFunc, name string, qtype uint16) (answer, error) {
+	if r.Cache == nil {
+		return r.query(ctx, server, name, qtype)
+	}
+	return r.Cache.lookup(ctx, cacheKey{name: dns.Fqdn(name), qtype: qtype}, func(ctx context.Context) (answer, error) {
+		return r.query(ctx, server, name, qtype)
+	})
+}
+
+// query is lookup without the cache: it asks the server, following the
+// CNAME chain.
+func (r *Resolver) query(ctx context.Context, server serverFunc, name string, qtype uint16) (answer, error) {
+	addr, err := server()
+	if err != nil {
+		return answer{}, fmt.Errorf("no DNS server: %w", err)
+	}
 	target := dns.Fqdn(name)
+	ttl := time.Duration(math.MaxInt64)
 	for range maxChain {
-		resp, err := r.exchange(ctx, server, target, qtype)
+		resp, err := r.exchange(ctx, addr, target, qtype)
 		if err != nil {
 			return answer{}, err
+		}
+		for _, rr := range resp.Answer {
+			ttl = min(ttl, seconds(rr.Header().Ttl))
 		}
 		switch resp.Rcode {
 		case dns.RcodeSuccess:
 		case dns.RcodeNameError:
 			// With a CNAME in the answer, the RCODE is about the last
 			// name of the chain (RFC 6604 §3): the destination is gone.
-			return answer{nxdomain: true}, nil
+			return negativeAnswer(true, resp, ttl), nil
 		default:
 			return answer{}, fmt.Errorf("%w: %s for %s %s", errServer,
 				dns.RcodeToString[resp.Rcode], strings.TrimSuffix(target, "."), dns.TypeToString[qtype])
 		}
 		rrs, final := extract(resp.Answer, target, qtype)
-		if len(rrs) > 0 || final == target {
-			return answer{rrs: rrs}, nil
+		switch {
+		case len(rrs) > 0:
+			return answer{rrs: rrs, ttl: ttl}, nil
+		case final == target:
+			return negativeAnswer(false, resp, ttl), nil
 		}
 		target = final
 	}
 	return answer{}, fmt.Errorf("%w: CNAME chain longer than %d at %s", errServer, maxChain, name)
+}
+
+// negativeAnswer is the NXDOMAIN or NODATA verdict of resp, cacheable for
+// the least of ttl (the chain's records), the SOA's own TTL and its
+// MINIMUM field (RFC 2308 §5). Without an SOA in the authority section it
+// is not cacheable (RFC 2308 §5: such answers "SHOULD NOT be cached").
+func negativeAnswer(nxdomain bool, resp *dns.Msg, ttl time.Duration) answer {
+	a := answer{nxdomain: nxdomain, noTTL: true}
+	for _, rr := range resp.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			a.ttl = min(ttl, seconds(soa.Hdr.Ttl), seconds(soa.Minttl))
+			a.noTTL = false
+			break
+		}
+	}
+	return a
+}
+
+// seconds converts a DNS TTL to a duration. RFC 2181 §8 caps TTLs at
+// 2^31-1 and says a larger one means 0.
+func seconds(ttl uint32) time.Duration {
+	if ttl > math.MaxInt32 {
+		return 0
+	}
+	return time.Duration(ttl) * time.Second
 }
 
 // extract follows the CNAME chain from name through the answer section and

@@ -24,7 +24,8 @@ const (
 // Resolver is safe for concurrent use when its Shuffle is.
 type Resolver struct {
 	// Server is the DNS server to ask, "host:port". "" means the first
-	// nameserver of /etc/resolv.conf, read at every Lookup. It should be a
+	// nameserver of /etc/resolv.conf, read at every Lookup that sends a
+	// query (answers from the Cache need no server). It should be a
 	// recursive resolver: queries are sent with RD set and CNAMEs are only
 	// chased one name at a time.
 	Server string
@@ -45,6 +46,10 @@ type Resolver struct {
 	// Logger receives one line per exchanger skipped. nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Cache, when set, keeps the answers of the MX, AAAA and A queries for
+	// their TTL and merges concurrent identical queries into one. nil: every
+	// Lookup asks the server.
+	Cache *Cache
 }
 
 // Host is one mail exchanger to try, in order.
@@ -67,15 +72,7 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) ([]Host, error) {
 	if !ok {
 		return nil, newError(domain, ErrInvalidDomain, "not a valid domain name", nil)
 	}
-	server := r.Server
-	if server == "" {
-		s, err := defaultServer("/etc/resolv.conf")
-		if err != nil {
-			return nil, newError(name, ErrTemporary, "no DNS server", err)
-		}
-		server = s
-	}
-
+	server := r.server()
 	mxs, implicit, err := r.exchangers(ctx, server, name)
 	if err != nil {
 		return nil, err
@@ -89,7 +86,7 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) ([]Host, error) {
 
 // exchangers runs the MX query and applies RFC 7505 and the implicit MX
 // rule of RFC 5321 §5.1.
-func (r *Resolver) exchangers(ctx context.Context, server, name string) ([]MX, bool, error) {
+func (r *Resolver) exchangers(ctx context.Context, server serverFunc, name string) ([]MX, bool, error) {
 	ans, err := r.lookup(ctx, server, name, dns.TypeMX)
 	switch {
 	case err != nil:
@@ -129,7 +126,7 @@ type hostResult struct {
 // addresses resolves every exchanger's AAAA and A records concurrently and
 // keeps, in order, those with an address. With none left, the error is
 // temporary if any failure was, permanent (ErrNoAddress) otherwise.
-func (r *Resolver) addresses(ctx context.Context, server, domain string, mxs []MX, implicit bool) ([]Host, error) {
+func (r *Resolver) addresses(ctx context.Context, server serverFunc, domain string, mxs []MX, implicit bool) ([]Host, error) {
 	results := make([]hostResult, len(mxs))
 	var wg sync.WaitGroup
 	for i, mx := range mxs {
@@ -182,7 +179,7 @@ func (h *hostResult) reason() string {
 
 // hostAddrs asks AAAA and A for one host at once. One family failing
 // temporarily does not matter when the other gives addresses.
-func (r *Resolver) hostAddrs(ctx context.Context, server, host string) hostResult {
+func (r *Resolver) hostAddrs(ctx context.Context, server serverFunc, host string) hostResult {
 	type famResult struct {
 		ans answer
 		err error
@@ -229,6 +226,19 @@ func appendAddrs(addrs []netip.Addr, rrs []dns.RR) []netip.Addr {
 		addrs = append(addrs, a)
 	}
 	return addrs
+}
+
+// serverFunc returns the address of the DNS server to ask, or why there is
+// none.
+type serverFunc func() (string, error)
+
+// server returns Server, or a function that reads /etc/resolv.conf once,
+// when a query first needs it.
+func (r *Resolver) server() serverFunc {
+	if r.Server != "" {
+		return func() (string, error) { return r.Server, nil }
+	}
+	return sync.OnceValues(func() (string, error) { return defaultServer("/etc/resolv.conf") })
 }
 
 func (r *Resolver) timeout() time.Duration {

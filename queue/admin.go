@@ -4,21 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/outbox-mta/outbox/queue/dsn"
 	"github.com/outbox-mta/outbox/store"
 )
 
-// The operator's commands (queue/admin serves them over the admin socket).
-// Errors wrap the store's sentinels: errors.Is(err, store.ErrNotFound) for
-// an unknown ID.
+// Ops carries out the operator's commands on the queue's spool (queue/admin
+// serves them over the admin socket). It shares the queue's schedule: a
+// flush lifts destination back-offs and wakes the dispatcher, a delete
+// drops a commit back-off. Errors wrap the store's sentinels:
+// errors.Is(err, store.ErrNotFound) for an unknown ID.
+type Ops struct {
+	q *Queue
+}
+
+// Ops returns the operator's commands on q.
+func (q *Queue) Ops() *Ops { return &Ops{q: q} }
 
 // List returns the messages matching f (see store.Filter), one page.
-func (q *Queue) List(ctx context.Context, f store.Filter) ([]*store.Message, error) {
-	f.Domain = strings.ToLower(f.Domain)
-	ms, err := q.store.List(ctx, f)
+func (op *Ops) List(ctx context.Context, f store.Filter) ([]*store.Message, error) {
+	f.Domain = store.NormalizeDomain(f.Domain)
+	ms, err := op.q.store.List(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("queue: list: %w", err)
 	}
@@ -28,17 +35,27 @@ func (q *Queue) List(ctx context.Context, f store.Filter) ([]*store.Message, err
 // Quarantined lists the messages the store set aside because their record
 // or body cannot be read (store.Quarantined): never attempted again, kept
 // for the operator.
-func (q *Queue) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
-	qs, err := q.store.Quarantined(ctx)
+func (op *Ops) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
+	qs, err := op.q.store.Quarantined(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("queue: quarantined: %w", err)
 	}
 	return qs, nil
 }
 
+// SpoolStats counts the spool: messages, pending ones and the oldest,
+// recipients by state and by domain (store.Stats).
+func (op *Ops) SpoolStats(ctx context.Context) (store.Stats, error) {
+	s, err := op.q.store.Stats(ctx)
+	if err != nil {
+		return s, fmt.Errorf("queue: stats: %w", err)
+	}
+	return s, nil
+}
+
 // Get returns one message's record.
-func (q *Queue) Get(ctx context.Context, id string) (*store.Message, error) {
-	m, err := q.store.Get(ctx, id)
+func (op *Ops) Get(ctx context.Context, id string) (*store.Message, error) {
+	m, err := op.q.store.Get(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("queue: get %s: %w", id, err)
 	}
@@ -48,8 +65,8 @@ func (q *Queue) Get(ctx context.Context, id string) (*store.Message, error) {
 // Headers returns the header block of id's stored body, up to (not
 // including) the blank line that ends it, with its line endings as stored,
 // capped as bounce notices cap it (dsn.MaxHeaderBytes).
-func (q *Queue) Headers(ctx context.Context, id string) (string, error) {
-	rc, err := q.store.OpenBody(ctx, id)
+func (op *Ops) Headers(ctx context.Context, id string) (string, error) {
+	rc, err := op.q.store.OpenBody(ctx, id)
 	if err != nil {
 		return "", fmt.Errorf("queue: headers %s: %w", id, err)
 	}
@@ -64,59 +81,59 @@ func (q *Queue) Headers(ctx context.Context, id string) (string, error) {
 // Flush makes id's pending (queued or deferred) recipients due now, lifts
 // the back-off of their destinations (an operator who flushes wants an
 // attempt), and wakes the scheduler.
-func (q *Queue) Flush(ctx context.Context, id string) error {
+func (op *Ops) Flush(ctx context.Context, id string) error {
 	// Lift the back-off before the recipients become due: a worker that
 	// picked them up in between would defer them again without an attempt.
-	m, err := q.store.Get(ctx, id)
+	m, err := op.q.store.Get(ctx, id)
 	if err != nil {
 		return fmt.Errorf("queue: flush %s: %w", id, err)
 	}
 	for i := range m.Recipients {
 		if s := m.Recipients[i].State; s == store.StateQueued || s == store.StateDeferred {
-			q.dest.clear(domainOf(m.Recipients[i].Addr))
+			op.q.dest.clear(store.Domain(m.Recipients[i].Addr))
 		}
 	}
-	now := q.clock.Now()
-	err = q.store.Update(ctx, id, func(m *store.Message) error {
+	now := op.q.clock.Now()
+	err = op.q.store.Update(ctx, id, func(m *store.Message) error {
 		for i := range m.Recipients {
-			flushRecipient(&m.Recipients[i], now)
+			FlushRecipient(&m.Recipients[i], now)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("queue: flush %s: %w", id, err)
 	}
-	q.commitOK(id) // the commit worked: no need to wait out a back-off
-	q.Wake()
+	op.q.commitOK(id) // the commit worked: no need to wait out a back-off
+	op.q.Wake()
 	return nil
 }
 
 // FlushDomain flushes, in every message, the pending recipients in domain,
 // and returns how many messages had one.
-func (q *Queue) FlushDomain(ctx context.Context, domain string) (int, error) {
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+func (op *Ops) FlushDomain(ctx context.Context, domain string) (int, error) {
+	domain = store.NormalizeDomain(domain)
 	if domain == "" {
 		return 0, errors.New("queue: flush domain: empty domain")
 	}
-	q.dest.clear(domain)
-	return q.flushPages(ctx, store.Filter{Domain: domain}, func(r *store.Recipient) bool {
-		return domainOf(r.Addr) == domain
+	op.q.dest.clear(domain)
+	return op.flushPages(ctx, store.Filter{Domain: domain}, func(r *store.Recipient) bool {
+		return store.Domain(r.Addr) == domain
 	})
 }
 
 // FlushAll flushes every pending recipient and returns how many messages
 // had one.
-func (q *Queue) FlushAll(ctx context.Context) (int, error) {
-	q.dest.clear("")
-	return q.flushPages(ctx, store.Filter{}, func(*store.Recipient) bool { return true })
+func (op *Ops) FlushAll(ctx context.Context) (int, error) {
+	op.q.dest.clear("")
+	return op.flushPages(ctx, store.Filter{}, func(*store.Recipient) bool { return true })
 }
 
 // flushPages pages through List(f) and flushes the recipients sel picks.
-func (q *Queue) flushPages(ctx context.Context, f store.Filter, sel func(*store.Recipient) bool) (int, error) {
+func (op *Ops) flushPages(ctx context.Context, f store.Filter, sel func(*store.Recipient) bool) (int, error) {
 	n := 0
-	defer q.Wake()
+	defer op.q.Wake()
 	for {
-		page, err := q.store.List(ctx, f)
+		page, err := op.q.store.List(ctx, f)
 		if err != nil {
 			return n, fmt.Errorf("queue: flush: %w", err)
 		}
@@ -124,12 +141,12 @@ func (q *Queue) flushPages(ctx context.Context, f store.Filter, sel func(*store.
 			return n, nil
 		}
 		for _, pm := range page {
-			now := q.clock.Now()
+			now := op.q.clock.Now()
 			changed := false
-			err := q.store.Update(ctx, pm.ID, func(m *store.Message) error {
+			err := op.q.store.Update(ctx, pm.ID, func(m *store.Message) error {
 				changed = false
 				for i := range m.Recipients {
-					if r := &m.Recipients[i]; sel(r) && flushRecipient(r, now) {
+					if r := &m.Recipients[i]; sel(r) && FlushRecipient(r, now) {
 						changed = true
 					}
 				}
@@ -148,9 +165,13 @@ func (q *Queue) flushPages(ctx context.Context, f store.Filter, sel func(*store.
 	}
 }
 
-// flushRecipient makes r due at now if it is pending, reporting whether it
-// was.
-func flushRecipient(r *store.Recipient, now time.Time) bool {
+// The operator's rules for one recipient, shared by Ops and by the admin
+// API's test queue (queue/admin/admintest), so that both flush, hold and
+// release alike. Pure, table-tested.
+
+// FlushRecipient makes r due at now if it is pending (queued or deferred),
+// reporting whether it was: the rule of Flush, FlushDomain and FlushAll.
+func FlushRecipient(r *store.Recipient, now time.Time) bool {
 	if r.State != store.StateQueued && r.State != store.StateDeferred {
 		return false
 	}
@@ -160,60 +181,70 @@ func flushRecipient(r *store.Recipient, now time.Time) bool {
 	return true
 }
 
+// HoldRecipient puts r on hold unless it is final: the rule of Hold.
+func HoldRecipient(r *store.Recipient) {
+	if !r.State.Final() {
+		r.State = store.StateHeld
+	}
+}
+
+// ReleaseRecipient returns r to the queue, due at now, if it is held: the
+// rule of Release.
+func ReleaseRecipient(r *store.Recipient, now time.Time) {
+	if r.State == store.StateHeld {
+		r.State, r.NextAttempt = store.StateQueued, now
+	}
+}
+
 // Hold puts id's recipients that are not final on hold: they are not
 // attempted until Release. A delivery already under way completes, and
 // its outcome is recorded (a held recipient that it deferred stays held).
-func (q *Queue) Hold(ctx context.Context, id string) error {
-	err := q.store.Update(ctx, id, func(m *store.Message) error {
+func (op *Ops) Hold(ctx context.Context, id string) error {
+	err := op.q.store.Update(ctx, id, func(m *store.Message) error {
 		for i := range m.Recipients {
-			if r := &m.Recipients[i]; !r.State.Final() {
-				r.State = store.StateHeld
-			}
+			HoldRecipient(&m.Recipients[i])
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("queue: hold %s: %w", id, err)
 	}
-	q.log.Info("held", "msgid", id)
+	op.q.log.Info("held", "msgid", id)
 	return nil
 }
 
 // Release returns id's held recipients to the queue, due now, and wakes
 // the scheduler.
-func (q *Queue) Release(ctx context.Context, id string) error {
-	now := q.clock.Now()
-	err := q.store.Update(ctx, id, func(m *store.Message) error {
+func (op *Ops) Release(ctx context.Context, id string) error {
+	now := op.q.clock.Now()
+	err := op.q.store.Update(ctx, id, func(m *store.Message) error {
 		for i := range m.Recipients {
-			if r := &m.Recipients[i]; r.State == store.StateHeld {
-				r.State = store.StateQueued
-				r.NextAttempt = now
-			}
+			ReleaseRecipient(&m.Recipients[i], now)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("queue: release %s: %w", id, err)
 	}
-	q.log.Info("released", "msgid", id)
-	q.Wake()
+	op.q.log.Info("released", "msgid", id)
+	op.q.Wake()
 	return nil
 }
 
 // Delete removes id from the spool, body and records. A delivery already
 // under way completes but its outcome is dropped.
-func (q *Queue) Delete(ctx context.Context, id string) error {
-	if err := q.store.Delete(ctx, id); err != nil {
+func (op *Ops) Delete(ctx context.Context, id string) error {
+	if err := op.q.store.Delete(ctx, id); err != nil {
 		return fmt.Errorf("queue: delete %s: %w", id, err)
 	}
-	q.health.forget(id)
-	q.log.Info("deleted", "msgid", id)
+	op.q.health.forget(id)
+	op.q.log.Info("deleted", "msgid", id)
 	return nil
 }
 
 // Bounces returns the bounce log from since on, oldest first.
-func (q *Queue) Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error) {
-	bs, err := q.store.Bounces(ctx, since)
+func (op *Ops) Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error) {
+	bs, err := op.q.store.Bounces(ctx, since)
 	if err != nil {
 		return nil, fmt.Errorf("queue: bounces: %w", err)
 	}

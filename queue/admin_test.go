@@ -26,7 +26,7 @@ func TestHoldRelease(t *testing.T) {
 	ctx := context.Background()
 	id := h.seedDeferred("a@x.test", "b@x.test")
 	h.start()
-	if err := h.q.Hold(ctx, id); err != nil {
+	if err := h.q.Ops().Hold(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range h.fs.msg(t, id).Recipients {
@@ -37,13 +37,13 @@ func TestHoldRelease(t *testing.T) {
 	if next, ok, _ := h.fs.NextDue(ctx); ok {
 		t.Errorf("held message still due at %v", next)
 	}
-	if err := h.q.Flush(ctx, id); err != nil {
+	if err := h.q.Ops().Flush(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.fs.state(id, "a@x.test"); got != store.StateHeld {
 		t.Errorf("Flush released a held recipient: %v", got)
 	}
-	if err := h.q.Release(ctx, id); err != nil {
+	if err := h.q.Ops().Release(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	// Due now: delivered without moving the clock.
@@ -62,7 +62,7 @@ func TestHoldKeepsFinalRecipients(t *testing.T) {
 		{Addr: "wait@x.test", State: store.StateDeferred, NextAttempt: t0.Add(time.Hour)},
 	}}
 	id := h.fs.add(m, "x")
-	if err := h.q.Hold(context.Background(), id); err != nil {
+	if err := h.q.Ops().Hold(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]store.State{"done@x.test": store.StateDelivered, "gone@x.test": store.StateBounced, "wait@x.test": store.StateHeld}
@@ -81,7 +81,7 @@ func TestFlush(t *testing.T) {
 	// The destination is backed off: a flush lifts that too.
 	h.q.dest.set("down.test", t0.Add(time.Hour), "refused", t0)
 	h.start()
-	if err := h.q.Flush(ctx, id); err != nil {
+	if err := h.q.Ops().Flush(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	h.waitState(id, "a@down.test", store.StateDelivered)
@@ -103,11 +103,11 @@ func TestFlushDomainPages(t *testing.T) {
 	}
 	out := h.seedDeferred("c@keep.test")
 	held := h.seedDeferred("d@d.test")
-	if err := h.q.Hold(ctx, held); err != nil {
+	if err := h.q.Ops().Hold(ctx, held); err != nil {
 		t.Fatal(err)
 	}
 	h.start()
-	n, err := h.q.FlushDomain(ctx, "D.test.")
+	n, err := h.q.Ops().FlushDomain(ctx, "D.test.")
 	if err != nil || n != 3 {
 		t.Fatalf("FlushDomain = %d, %v; want 3", n, err)
 	}
@@ -123,7 +123,7 @@ func TestFlushDomainPages(t *testing.T) {
 	if got := h.fs.state(held, "d@d.test"); got != store.StateHeld {
 		t.Errorf("held: %v", got)
 	}
-	if _, err := h.q.FlushDomain(ctx, ""); err == nil {
+	if _, err := h.q.Ops().FlushDomain(ctx, ""); err == nil {
 		t.Error("FlushDomain(\"\") succeeded")
 	}
 }
@@ -136,7 +136,7 @@ func TestFlushAll(t *testing.T) {
 		ids = append(ids, h.seedDeferred("a@x.test"))
 	}
 	h.start()
-	n, err := h.q.FlushAll(context.Background())
+	n, err := h.q.Ops().FlushAll(context.Background())
 	if err != nil || n != 5 {
 		t.Fatalf("FlushAll = %d, %v; want 5", n, err)
 	}
@@ -149,16 +149,16 @@ func TestDeleteAndNotFound(t *testing.T) {
 	h := newHarness(t, testOptions())
 	ctx := context.Background()
 	id := h.seedDeferred("a@x.test")
-	if err := h.q.Delete(ctx, id); err != nil {
+	if err := h.q.Ops().Delete(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	ops := map[string]func() error{
-		"Get":     func() error { _, err := h.q.Get(ctx, id); return err },
-		"Headers": func() error { _, err := h.q.Headers(ctx, id); return err },
-		"Flush":   func() error { return h.q.Flush(ctx, id) },
-		"Hold":    func() error { return h.q.Hold(ctx, id) },
-		"Release": func() error { return h.q.Release(ctx, id) },
-		"Delete":  func() error { return h.q.Delete(ctx, id) },
+		"Get":     func() error { _, err := h.q.Ops().Get(ctx, id); return err },
+		"Headers": func() error { _, err := h.q.Ops().Headers(ctx, id); return err },
+		"Flush":   func() error { return h.q.Ops().Flush(ctx, id) },
+		"Hold":    func() error { return h.q.Ops().Hold(ctx, id) },
+		"Release": func() error { return h.q.Ops().Release(ctx, id) },
+		"Delete":  func() error { return h.q.Ops().Delete(ctx, id) },
 	}
 	for name, op := range ops {
 		if err := op(); !errors.Is(err, store.ErrNotFound) {
@@ -182,7 +182,7 @@ func TestHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			id := h.fs.add(&store.Message{Recipients: []store.Recipient{{Addr: "a@x.test"}}}, tt.body)
-			got, err := h.q.Headers(context.Background(), id)
+			got, err := h.q.Ops().Headers(context.Background(), id)
 			if err != nil || got != tt.want {
 				t.Errorf("Headers = %q, %v; want %q", got, err, tt.want)
 			}
@@ -195,11 +195,11 @@ func TestListAndGet(t *testing.T) {
 	ctx := context.Background()
 	a := h.seedDeferred("a@Mixed.test")
 	h.seedDeferred("b@other.test")
-	ms, err := h.q.List(ctx, store.Filter{Domain: "MIXED.test"})
+	ms, err := h.q.Ops().List(ctx, store.Filter{Domain: "MIXED.test"})
 	if err != nil || len(ms) != 1 || ms[0].ID != a {
 		t.Fatalf("List by domain = %v, %v", ms, err)
 	}
-	m, err := h.q.Get(ctx, a)
+	m, err := h.q.Ops().Get(ctx, a)
 	if err != nil || m.Recipients[0].Addr != "a@Mixed.test" {
 		t.Fatalf("Get = %+v, %v", m, err)
 	}
@@ -219,12 +219,48 @@ func TestHoldDuringDelivery(t *testing.T) {
 	id := h.add("app@here.test", "a@x.test", "b@x.test")
 	h.start()
 	waitFor(t, "in flight", func() bool { return h.q.Stats().InFlight == 1 })
-	if err := h.q.Hold(context.Background(), id); err != nil {
+	if err := h.q.Ops().Hold(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
 	close(release)
 	h.waitState(id, "b@x.test", store.StateDelivered)
 	if r := h.fs.rcpt(t, id, "a@x.test"); r.State != store.StateHeld || r.Attempts != 1 || len(r.History) != 1 {
 		t.Errorf("held recipient after a deferral %+v", r)
+	}
+}
+
+// TestRecipientRules: the operator's rules for one recipient, by state.
+func TestRecipientRules(t *testing.T) {
+	now := t0
+	later, earlier := now.Add(time.Hour), now.Add(-time.Hour)
+	tests := []struct {
+		state   store.State
+		next    time.Time
+		flushed bool        // FlushRecipient's report
+		flush   time.Time   // NextAttempt after FlushRecipient
+		hold    store.State // State after HoldRecipient
+		release store.State // State after ReleaseRecipient
+	}{
+		{store.StateQueued, later, true, now, store.StateHeld, store.StateQueued},
+		{store.StateDeferred, later, true, now, store.StateHeld, store.StateDeferred},
+		{store.StateDeferred, earlier, true, earlier, store.StateHeld, store.StateDeferred}, // already due: kept
+		{store.StateHeld, later, false, later, store.StateHeld, store.StateQueued},
+		{store.StateDelivered, later, false, later, store.StateDelivered, store.StateDelivered},
+		{store.StateBounced, later, false, later, store.StateBounced, store.StateBounced},
+	}
+	for _, tt := range tests {
+		r := store.Recipient{State: tt.state, NextAttempt: tt.next}
+		if got := FlushRecipient(&r, now); got != tt.flushed || !r.NextAttempt.Equal(tt.flush) {
+			t.Errorf("flush %v due %v: %v, due %v; want %v, due %v", tt.state, tt.next, got, r.NextAttempt, tt.flushed, tt.flush)
+		}
+		r = store.Recipient{State: tt.state, NextAttempt: tt.next}
+		if HoldRecipient(&r); r.State != tt.hold {
+			t.Errorf("hold %v: %v, want %v", tt.state, r.State, tt.hold)
+		}
+		r = store.Recipient{State: tt.state, NextAttempt: tt.next}
+		ReleaseRecipient(&r, now)
+		if r.State != tt.release || (tt.state == store.StateHeld && !r.NextAttempt.Equal(now)) {
+			t.Errorf("release %v: %v due %v, want %v", tt.state, r.State, r.NextAttempt, tt.release)
+		}
 	}
 }

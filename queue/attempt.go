@@ -95,12 +95,7 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		q.st.destDown.Add(1)
 	}
 
-	// Every recipient deferred by this attempt gets the same retry time
-	// (one back-off draw for the group), so they are retried together in
-	// one transaction: all-or-nothing (at_least_one = false) depends on it,
-	// and it saves sessions otherwise. It is also the destination's
-	// back-off when the destination is down.
-	var earliest time.Time
+	retry := q.groupRetry(m, g, outs, abandoned, now)
 	// Nothing else happens between Deliver's return and this Update: a
 	// remote 250 is only safe once it is committed here, and the context
 	// is detached so a shutdown cannot widen that duplicate window.
@@ -109,21 +104,46 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		if abandoned && o.Status != delivery.Delivered && o.Status != delivery.Bounced {
 			return event{}, false // no outcome: left due, not counted
 		}
-		ev := q.applyOutcome(r, o, res, sm.Received, now, &earliest)
+		ev := q.applyOutcome(r, o, res, sm.Received, now, retry)
 		ev.nextHopDSN = o.NextHopDSN
 		return ev, true
-	}, func() { earliest = time.Time{} })
+	})
 
-	if res.DestinationDown && !earliest.IsZero() {
+	if res.DestinationDown && !retry.IsZero() {
 		// Back the whole destination off until its earliest retry, so the
 		// queue's other messages for it wait instead of hammering it.
 		reply := ""
 		if len(outs) > 0 {
 			reply = outs[0].Reply.String()
 		}
-		q.dest.set(g.Domain, earliest, reply, now)
-		q.log.Info("destination down", "domain", g.Domain, "msgid", id, "until", earliest, "reply", reply)
+		q.dest.set(g.Domain, retry, reply, now)
+		q.log.Info("destination down", "domain", g.Domain, "msgid", id, "until", retry, "reply", reply)
 	}
+}
+
+// groupRetry is the retry time of the recipients of g this attempt defers,
+// or zero when it defers none (every outcome final, the message expired, or
+// the attempt abandoned). They all get the same time, one back-off draw for
+// the group made from the first of them, so they are retried together in
+// one transaction: all-or-nothing (at_least_one = false) depends on it, and
+// it saves sessions otherwise. It is also the destination's back-off when
+// the destination is down.
+func (q *Queue) groupRetry(m *store.Message, g group, outs []delivery.RcptResult, abandoned bool, now time.Time) time.Time {
+	if abandoned || expired(m.Received, now, q.opts.MaxLifetime) {
+		return time.Time{}
+	}
+	for k, o := range outs {
+		if o.Status == delivery.Delivered || o.Status == delivery.Bounced {
+			continue
+		}
+		i := g.Index[k]
+		if i >= len(m.Recipients) || m.Recipients[i].State.Final() {
+			continue
+		}
+		// The attempt being recorded is the recipient's next one.
+		return nextAttempt(now, m.Received, m.Recipients[i].Attempts+1, &q.opts)
+	}
+	return time.Time{}
 }
 
 // outcomes returns exactly one result per recipient of g. A Deliverer that
@@ -147,8 +167,8 @@ func outcomes(g group, res *delivery.Result) []delivery.RcptResult {
 
 // applyOutcome records one attempt's outcome o on recipient r of a message
 // received at received, the attempt ending at now. A deferred recipient is
-// retried at *retry, which the first deferral of the attempt sets.
-func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *delivery.Result, received, now time.Time, retry *time.Time) event {
+// retried at retry (groupRetry).
+func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *delivery.Result, received, now, retry time.Time) event {
 	r.Attempts++
 	r.LastReply = o.Reply.String()
 	a := store.Attempt{
@@ -168,10 +188,7 @@ func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *del
 		ev.kind, ev.reply = evExpired, r.LastReply
 	default:
 		a.Result, ev.kind = store.StateDeferred, evDeferred
-		if retry.IsZero() {
-			*retry = nextAttempt(now, received, r.Attempts, &q.opts)
-		}
-		r.NextAttempt = *retry
+		r.NextAttempt = retry
 		ev.next = r.NextAttempt
 		// An operator's hold during the attempt stands; the attempt is
 		// still recorded.
@@ -233,7 +250,7 @@ func (q *Queue) skipGroup(ctx context.Context, m *store.Message, g group, dd des
 		r.LastReply = fmt.Sprintf("not attempted: destination %s backed off until %s; last error: %s",
 			g.Domain, dd.until.UTC().Format(time.RFC3339), dd.reply)
 		return event{kind: evSkipped, rcpt: r.Addr, reply: r.LastReply, next: dd.until, attempts: r.Attempts}, true
-	}, nil)
+	})
 }
 
 // eightBit says whether delivery must treat m's body as possibly 8-bit

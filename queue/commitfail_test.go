@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"syscall"
@@ -94,13 +93,8 @@ func TestCommitResumesDispatch(t *testing.T) {
 	h.waitArmed(t0.Add(time.Second))
 
 	// While refused, a submission fails (and dispatch stays paused).
-	b, err := h.q.NewBody()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Write([]byte("Subject: second\r\n\r\nhi\r\n"))
 	m := &store.Message{From: "app@here.test", Recipients: []store.Recipient{{Addr: "b@y.test"}}}
-	if err := h.q.Enqueue(context.Background(), m, b); err == nil {
+	if err := submit(h.fs, h.q, m, "Subject: second\r\n\r\nhi\r\n"); err == nil {
 		t.Fatal("Enqueue succeeded on a spool that refuses commits")
 	}
 	if !h.q.Stats().DispatchPaused {
@@ -108,7 +102,7 @@ func TestCommitResumesDispatch(t *testing.T) {
 	}
 
 	h.fs.refuseCommits(nil)
-	if err := h.q.Enqueue(context.Background(), m, b); err != nil {
+	if err := submit(h.fs, h.q, m, "Subject: second\r\n\r\nhi\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	h.waitState(m.ID, "b@y.test", store.StateDelivered)

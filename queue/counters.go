@@ -123,11 +123,3 @@ func (c *labelCounts) snapshot() map[string]uint64 {
 	}
 	return out
 }
-
-// ConnOpened counts an open submission connection. The listener calls it
-// through its Observer option (cmd wires the queue there), so the daemon's
-// counters are read in one place, Stats.
-func (q *Queue) ConnOpened() { q.st.conns.Add(1) }
-
-// ConnClosed is the counterpart of ConnOpened.
-func (q *Queue) ConnClosed() { q.st.conns.Add(-1) }

@@ -1,6 +1,6 @@
 // Package queue schedules delivery of the spooled messages: it is the part
-// between the spool (package store) and outbound SMTP (package delivery),
-// and it carries out the operator's queue commands.
+// between the spool (package store) and outbound SMTP (package delivery).
+// Its Ops carry out the operator's queue commands.
 //
 // # What it owns
 //
@@ -9,8 +9,9 @@
 //     more than there are free workers and skipping messages in flight, and
 //     hands them to a fixed pool of Options.Workers goroutines. Between
 //     pulls it waits on one reusable timer armed for Store.NextDue, or for
-//     a wake-up: Enqueue, Flush and Release wake it, so a fresh message is
-//     delivered at once, and so does a worker finishing. No goroutine
+//     a wake-up: Spooled (the listener committed a message), Flush and
+//     Release wake it, so a fresh message is delivered at once, and so
+//     does a worker finishing. No goroutine
 //     sleeps per message and nothing polls.
 //   - One attempt (attempt.go). A worker loads the message, takes its
 //     queued or deferred recipients whose NextAttempt has come, groups them
@@ -39,8 +40,9 @@
 //     spool; it is skipped until a back-off (1s doubling to 5m, per
 //     message) has passed, so a remote server that accepts it is not sent
 //     it again in a loop. When the error is the spool's (store.ErrCommit:
-//     disk full, I/O error; from an outcome or from Enqueue), no delivery
-//     starts until a commit succeeds again: any outcome, Enqueue or Flush,
+//     disk full, I/O error; from an outcome or reported by Spooled), no
+//     delivery starts until a commit succeeds again: any outcome, Spooled
+//     or Flush,
 //     or the dispatcher's Store.Probe at growing intervals. The pause is
 //     logged at ERROR once and shown in Stats (DispatchPaused,
 //     CommitFailures, CommitBackoff).
@@ -53,8 +55,10 @@
 //   - Delivery status notifications (RFC 3464). When a recipient bounces,
 //     the message's sender is not null and Options.DSN is on, the Update
 //     that bounces also sets DSNPending; then the notice is built with
-//     Options.Notify (queue/dsn), spooled from the null sender <> to the
-//     sender, and a second Update clears DSNPending and sets DSNID. Run
+//     queue/dsn (notice.go, Reporting-MTA Options.Hostname), spooled from
+//     the null sender <> to the sender, and a second Update clears
+//     DSNPending and sets DSNID. Delay warnings take the same path
+//     (WarnDelay); queue/maintenance decides when to call it. Run
 //     retries notices left pending by a crash (at worst one duplicate,
 //     never a lost one); the recipients it is about are those of the latest
 //     bounce batch (one attempt stamps its recipients with one time). One
@@ -69,18 +73,30 @@
 //     One attempt's failures and relays share one notice. A relayed notice
 //     lost to a crash between the commit and the notice is not recovered:
 //     whether the next hop took the request is not kept in the spool.
-//   - The operator's commands used by queue/admin: List, Get, Headers,
-//     Flush, FlushDomain, FlushAll, Hold, Release, Delete, Bounces; and the
-//     listener's spool interface: NewBody and Enqueue.
+//   - The operator's commands used by queue/admin (Ops, from Queue.Ops):
+//     List, Get, Headers, Flush, FlushDomain, FlushAll, Hold, Release,
+//     Delete, Bounces, Quarantined, SpoolStats (the store's count,
+//     store.Stats).
+//
+// The listener does not go through the queue: it writes to the store and
+// tells the queue with Spooled (its Waker). The listener's traffic
+// counters (connections, accepted messages) are cmd's, not the queue's.
 //
 // # What it must never import
 //
-// bbolt, go-smtp or anything network: it sees the spool through its Store
-// interface and SMTP through its Deliverer interface, both defined here and
-// satisfied by *store.DB and *delivery.Deliverer. It uses package delivery
-// for its types only, and never imports queue/dsn (the notice builder is an
-// Options field wired by cmd), queue/admin or queue/submission, which
-// import it.
+// It sees the spool through its Store interface and SMTP through its
+// Deliverer interface, both defined here and satisfied by *store.DB and
+// *delivery.Deliverer; it imports store and delivery for their types only,
+// and never bbolt, go-smtp or the network itself. It imports queue/dsn to
+// build notices. The packages that serve the operator, the listener and the
+// scheduled jobs sit beside it or above it: queue/admin and
+// queue/submission do not import it (cmd wires them to it), and
+// queue/maintenance and queue/metrics do, so it never imports any of them.
+//
+// Never imports: cmd/..., config, queue/admin/..., queue/submission, queue/maintenance,
+// queue/metrics.
+// Never imports directly: go.etcd.io/bbolt, github.com/emersion/go-smtp, github.com/miekg/dns,
+// net.
 //
 // # Contract
 //

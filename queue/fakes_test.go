@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,33 +187,42 @@ var (
 	refused = delivery.Reply{Text: "dial tcp 127.0.0.2:25: connection refused"}
 )
 
-// notices records the DSNs the queue asked for.
-type notices struct {
-	mu    sync.Mutex
-	calls []notice
-}
+// notices reads the notices the queue spooled into the fake store: the
+// null-sender messages that carry an X-Outbox-Queue-ID field.
+type notices struct{ fs *fakeStore }
 
 type notice struct {
-	msgID   string
-	from    string
-	bounced []string
+	msgID   string   // the message the notice is about
+	from    string   // its sender, the notice's recipient
+	bounced []string // the recipients it reports (Final-Recipient), in order
 }
 
-func (n *notices) notify(m *store.Message, bounced []store.Recipient) ([]byte, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	nt := notice{msgID: m.ID, from: m.From}
-	for _, r := range bounced {
-		nt.bounced = append(nt.bounced, r.Addr)
-	}
-	n.calls = append(n.calls, nt)
-	return []byte("From: MAILER-DAEMON\r\nSubject: Undelivered Mail\r\n\r\nreport about " + m.ID + "\r\n"), nil
-}
-
+// list returns the notices in the order they were spooled.
 func (n *notices) list() []notice {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]notice(nil), n.calls...)
+	n.fs.mu.Lock()
+	defer n.fs.mu.Unlock()
+	ids := make([]string, 0, len(n.fs.msgs))
+	for id, m := range n.fs.msgs {
+		if m.From == "" {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	var out []notice
+	for _, id := range ids {
+		nt := notice{from: n.fs.msgs[id].Recipients[0].Addr}
+		for line := range strings.SplitSeq(string(n.fs.bodies[id]), "\r\n") {
+			if v, ok := strings.CutPrefix(line, "X-Outbox-Queue-ID: "); ok {
+				nt.msgID = v
+			} else if v, ok := strings.CutPrefix(line, "Final-Recipient: rfc822; "); ok {
+				nt.bounced = append(nt.bounced, v)
+			}
+		}
+		if nt.msgID != "" {
+			out = append(out, nt)
+		}
+	}
+	return out
 }
 
 // harness is a queue over a fake store, deliverer and clock.
@@ -231,22 +242,21 @@ type harness struct {
 // spread, no jitter, DSNs on, silent logs.
 func testOptions() Options {
 	return Options{
-		Workers: 4,
-		Warmup:  -1,
-		DSN:     true,
-		Rand:    func(n int64) int64 { return n / 2 }, // zero jitter
-		Logger:  slog.New(slog.DiscardHandler),
+		Workers:  4,
+		Warmup:   -1,
+		DSN:      true,
+		Hostname: "outbox.test",
+		Rand:     func(n int64) int64 { return n / 2 }, // zero jitter
+		Logger:   slog.New(slog.DiscardHandler),
 	}
 }
 
 func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: newFakeClock(), del: &fakeDeliverer{}, dsn: &notices{}}
+	h := &harness{t: t, clock: newFakeClock(), del: &fakeDeliverer{}}
 	h.fs = newFakeStore(t, h.clock.Now)
+	h.dsn = &notices{fs: h.fs}
 	opts.Clock = h.clock
-	if opts.DSN && opts.Notify == nil {
-		opts.Notify = h.dsn.notify
-	}
 	q, err := New(h.fs, h.del, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -290,6 +300,30 @@ func (h *harness) add(from string, rcpts ...string) string {
 		m.Recipients = append(m.Recipients, store.Recipient{Addr: r, State: store.StateQueued, NextAttempt: h.clock.Now()})
 	}
 	return h.fs.add(m, "Subject: test\r\n\r\nhello\r\n")
+}
+
+// submit commits m with body as the listener does: it writes to the store
+// itself, every recipient queued and due now, and tells the queue the
+// commit's result (Spooled).
+func submit(st Store, q *Queue, m *store.Message, body string) error {
+	b, err := st.NewBody()
+	if err != nil {
+		return err
+	}
+	if _, err := b.Write([]byte(body)); err != nil {
+		return err
+	}
+	now := q.clock.Now()
+	m.Received = now
+	for i := range m.Recipients {
+		m.Recipients[i].State, m.Recipients[i].NextAttempt = store.StateQueued, now
+	}
+	err = st.Enqueue(context.Background(), m, b)
+	q.Spooled(err)
+	if err != nil {
+		_ = b.Discard()
+	}
+	return err
 }
 
 // waitFor waits until cond holds, failing the test after a deadline.

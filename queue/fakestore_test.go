@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -266,6 +267,18 @@ func (f *fakeStore) PendingNotices(ctx context.Context) ([]string, error) {
 
 func (f *fakeStore) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
 	return nil, nil
+}
+
+// Stats counts the fake's messages as the store counts its own.
+func (f *fakeStore) Stats(ctx context.Context) (store.Stats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var s store.Stats
+	for _, id := range slices.Sorted(maps.Keys(f.msgs)) {
+		s.Add(f.msgs[id])
+	}
+	s.Bounces = len(f.bounces)
+	return s, nil
 }
 
 func (f *fakeStore) List(ctx context.Context, flt store.Filter) ([]*store.Message, error) {

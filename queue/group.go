@@ -1,25 +1,26 @@
 package queue
 
-import "strings"
+import "github.com/outbox-mta/outbox/store"
 
 // group is the recipients of one message that go to one destination domain:
 // one SMTP transaction (RFC 5321 §3.3: many RCPTs, one DATA).
 type group struct {
-	Domain string   // lower-cased destination domain; "" when an address has no "@"
+	Domain string   // destination domain (store.Domain); "" when an address has no "@"
 	Rcpts  []string // addresses as submitted
 	Index  []int    // Index[i] is Rcpts[i]'s position in Message.Recipients
 }
 
 // groupByDomain splits addrs (with their positions idx in the message)
 // into one group per destination domain, in order of first appearance, and
-// each group's recipients in RCPT order. The domain is the part after the
-// last "@", lower-cased: domains are case-insensitive (RFC 5321 §2.4) while
-// local parts are not, so addresses are passed on unchanged.
+// each group's recipients in RCPT order. The domain is store.Domain's:
+// lower-cased, without a trailing dot (RFC 5321 §2.4: domains are
+// case-insensitive while local parts are not, so addresses are passed on
+// unchanged).
 func groupByDomain(addrs []string, idx []int) []group {
 	var groups []group
 	pos := make(map[string]int)
 	for i, a := range addrs {
-		d := domainOf(a)
+		d := store.Domain(a)
 		g, ok := pos[d]
 		if !ok {
 			g = len(groups)
@@ -30,13 +31,4 @@ func groupByDomain(addrs []string, idx []int) []group {
 		groups[g].Index = append(groups[g].Index, idx[i])
 	}
 	return groups
-}
-
-// domainOf returns the lower-cased domain of addr, "" when it has none.
-func domainOf(addr string) string {
-	at := strings.LastIndexByte(addr, '@')
-	if at < 0 {
-		return ""
-	}
-	return strings.ToLower(strings.TrimSuffix(addr[at+1:], "."))
 }

@@ -34,6 +34,8 @@ type Store interface {
 	Probe(ctx context.Context) error
 	// Quarantined lists the messages set aside as unreadable.
 	Quarantined(ctx context.Context) ([]store.Quarantined, error)
+	// Stats counts the spool (store/stats.go).
+	Stats(ctx context.Context) (store.Stats, error)
 }
 
 var _ Store = (*store.DB)(nil)
@@ -47,13 +49,6 @@ type Deliverer interface {
 
 var _ Deliverer = (*delivery.Deliverer)(nil)
 
-// NotifyFunc builds the body of a delivery status notification (RFC 3464)
-// for m's sender about rcpts, settled in one attempt: bounced ones (failed)
-// and delivered ones owed a NOTIFY=SUCCESS notice (relayed). The returned
-// bytes are a complete message (headers and body, CRLF line endings) ready
-// to spool; the queue sends it from the null sender.
-type NotifyFunc func(m *store.Message, rcpts []store.Recipient) ([]byte, error)
-
 // Errors returned by the queue.
 var (
 	// ErrClosed is returned by Run after Shutdown, and by Run on a queue
@@ -66,7 +61,7 @@ var (
 // Options configure New. Zero fields take the documented defaults.
 type Options struct {
 	// Workers is the number of concurrent deliveries (messages in flight).
-	// Default 64.
+	// Default 200 (config's delivery.max_connections).
 	Workers int
 	// AtLeastOne is the default at-least-one policy, used when a message
 	// has no override (store.Message.AtLeastOne); nil means true.
@@ -90,10 +85,11 @@ type Options struct {
 	// Workers.
 	WarmupRate int
 	// DSN enables delivery status notifications to the sender on bounce.
-	// When set, Notify must be set too.
+	// When set, Hostname must be set too.
 	DSN bool
-	// Notify builds DSN bodies (cmd wires queue/dsn here).
-	Notify NotifyFunc
+	// Hostname is the Reporting-MTA of notices (RFC 3464 §2.2.2), bounce
+	// notices and delay warnings alike (notice.go).
+	Hostname string
 	// Logger receives one line per delivery, deferral and bounce. Default
 	// slog.Default(). The queue adds component=queue.
 	Logger *slog.Logger
@@ -104,9 +100,9 @@ type Options struct {
 	Rand func(n int64) int64
 }
 
-// Defaults.
+// Defaults. They equal config's defaults (a test in cmd/outbox pins them).
 const (
-	DefaultWorkers          = 64
+	DefaultWorkers          = 200
 	DefaultFirstRetry       = 5 * time.Minute
 	DefaultMaxRetryInterval = 4000 * time.Second
 	DefaultMaxLifetime      = 5 * 24 * time.Hour
@@ -147,8 +143,9 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// Queue schedules delivery of the spooled messages and carries out the
-// operator's queue commands. Create it with New, start it with Run.
+// Queue schedules delivery of the spooled messages: it claims due work,
+// runs attempts and records their outcomes. Create it with New, start it
+// with Run; the operator's commands are its Ops.
 type Queue struct {
 	store Store
 	del   Deliverer
@@ -174,8 +171,8 @@ func New(st Store, d Deliverer, opts Options) (*Queue, error) {
 	if st == nil || d == nil {
 		return nil, errors.New("queue: New needs a store and a deliverer")
 	}
-	if opts.DSN && opts.Notify == nil {
-		return nil, errors.New("queue: Options.DSN is set but Options.Notify is nil")
+	if opts.DSN && opts.Hostname == "" {
+		return nil, errors.New("queue: Options.DSN is set but Options.Hostname is empty")
 	}
 	opts.setDefaults()
 	return &Queue{
@@ -190,31 +187,25 @@ func New(st Store, d Deliverer, opts Options) (*Queue, error) {
 	}, nil
 }
 
-// NewBody starts a message body in the spool (for the listener).
-func (q *Queue) NewBody() (*store.Body, error) { return q.store.NewBody() }
-
-// Enqueue durably spools m with body b, then wakes the scheduler so a fresh
-// message is delivered at once rather than at the next timer. Recipients
-// with no state are Queued, due at reception; a zero Received is now.
-// It counts the message in Stats.Accepted.
-func (q *Queue) Enqueue(ctx context.Context, m *store.Message, b *store.Body) error {
-	if err := q.enqueue(ctx, m, b); err != nil {
-		return err
+// Spooled tells the queue of a commit another writer made to its spool
+// (the listener's Enqueue), with its error. A new message is due now, so
+// nil wakes the dispatcher (and resumes it if a failing spool had paused
+// it); a failed commit (store.ErrCommit) pauses dispatch as a failed
+// outcome does. It never blocks.
+func (q *Queue) Spooled(err error) {
+	if err != nil {
+		if q.health.commitFailed(err, q.clock.Now()) {
+			q.logPaused(err)
+		}
+		return
 	}
-	q.st.accepted.Add(1)
-	return nil
+	q.commitOK("")
+	q.Wake()
 }
 
-// EnqueueNotice is Enqueue for a notice Outbox writes itself (a delay
-// warning): counted in Stats.DSNs, not as an accepted submission.
-func (q *Queue) EnqueueNotice(ctx context.Context, m *store.Message, b *store.Body) error {
-	if err := q.enqueue(ctx, m, b); err != nil {
-		return err
-	}
-	q.st.dsns.Add(1)
-	return nil
-}
-
+// enqueue durably spools m with body b, a notice the queue writes itself,
+// and wakes the dispatcher so it is delivered at once. Recipients with no
+// state are Queued, due at reception; a zero Received is now.
 func (q *Queue) enqueue(ctx context.Context, m *store.Message, b *store.Body) error {
 	now := q.clock.Now()
 	if m.Received.IsZero() {
@@ -229,14 +220,11 @@ func (q *Queue) enqueue(ctx context.Context, m *store.Message, b *store.Body) er
 			r.NextAttempt = m.Received
 		}
 	}
-	if err := q.store.Enqueue(ctx, m, b); err != nil {
-		if q.health.commitFailed(err, q.clock.Now()) {
-			q.logPaused(err)
-		}
+	err := q.store.Enqueue(ctx, m, b)
+	q.Spooled(err)
+	if err != nil {
 		return fmt.Errorf("queue: enqueue: %w", err)
 	}
-	q.commitOK("")
-	q.Wake()
 	return nil
 }
 
@@ -274,8 +262,6 @@ type Stats struct {
 	PausedSince    time.Time
 	PauseReason    string
 
-	Accepted        uint64            // messages enqueued by Enqueue (submissions; not notices)
-	ConnsOpen       int               // submission connections open (see ConnOpened)
 	BouncedBy       map[string]uint64 // recipients bounced, by Bounce* class
 	AttemptsByTLS   map[string]uint64 // attempts by TLS version ("TLS1.3", "none")
 	AttemptDuration Histogram         // wall time of each Deliver call
@@ -284,8 +270,8 @@ type Stats struct {
 type counters struct {
 	attempts, delivered, deferred, bounced, expired atomic.Uint64
 	ambiguous, destDown, destSkips, dsns            atomic.Uint64
-	accepted, commitFailures                        atomic.Uint64
-	inFlight, conns                                 atomic.Int64
+	commitFailures                                  atomic.Uint64
+	inFlight                                        atomic.Int64
 	bounceClass, tls                                labelCounts
 	duration                                        *histogram
 }
@@ -311,8 +297,6 @@ func (q *Queue) Stats() Stats {
 		DSNs:             q.st.dsns.Load(),
 		InFlight:         int(q.st.inFlight.Load()),
 		DownDomains:      q.dest.count(now),
-		Accepted:         q.st.accepted.Load(),
-		ConnsOpen:        int(q.st.conns.Load()),
 		BouncedBy:        q.st.bounceClass.snapshot(),
 		AttemptsByTLS:    q.st.tls.snapshot(),
 		AttemptDuration:  q.st.duration.snapshot(),

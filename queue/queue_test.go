@@ -18,18 +18,10 @@ import (
 func TestFreshEnqueueDeliveredPromptly(t *testing.T) {
 	h := newHarness(t, testOptions())
 	h.start()
-	ctx := context.Background()
-	b, err := h.q.NewBody()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Write([]byte("Subject: hi\r\n\r\nbody\r\n")); err != nil {
-		t.Fatal(err)
-	}
 	m := &store.Message{From: "app@here.test", Recipients: []store.Recipient{
 		{Addr: "a@one.test"}, {Addr: "b@Two.test"}, {Addr: "c@ONE.test"},
 	}}
-	if err := h.q.Enqueue(ctx, m, b); err != nil {
+	if err := submit(h.fs, h.q, m, "Subject: hi\r\n\r\nbody\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	// The clock never moves: only the wake-up can have started delivery.
@@ -106,7 +98,7 @@ func TestPartialResult(t *testing.T) {
 			t.Errorf("%s: history %+v", tt.rcpt, r.History)
 		}
 	}
-	bs, _ := h.q.Bounces(context.Background(), time.Time{})
+	bs, _ := h.q.Ops().Bounces(context.Background(), time.Time{})
 	if len(bs) != 1 || bs[0].Rcpt != "gone@x.test" || bs[0].Code != 550 || bs[0].Enhanced != "5.1.1" || bs[0].MsgID != id {
 		t.Errorf("bounce log %+v", bs)
 	}
@@ -211,7 +203,7 @@ func TestDestinationDownPastLifetimeExpires(t *testing.T) {
 	if ns := h.dsn.list(); !slices.Equal(ns[0].bounced, []string{"a@down.test", "b@down.test"}) {
 		t.Errorf("one notice for both, got %+v", ns)
 	}
-	bs, _ := h.q.Bounces(context.Background(), time.Time{})
+	bs, _ := h.q.Ops().Bounces(context.Background(), time.Time{})
 	if len(bs) != 2 || bs[0].Enhanced != "4.4.7" || !strings.Contains(bs[0].Diag, "expired") {
 		t.Errorf("bounce log %+v", bs)
 	}

@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -41,9 +42,6 @@ func TestWithRealStore(t *testing.T) {
 	})
 	opts := testOptions()
 	opts.Clock = clock
-	opts.Notify = func(m *store.Message, bounced []store.Recipient) ([]byte, error) {
-		return []byte("Subject: Undelivered: " + bounced[0].Addr + "\r\n\r\nreport\r\n"), nil
-	}
 	q, err := New(db, del, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -52,15 +50,10 @@ func TestWithRealStore(t *testing.T) {
 	runErr := make(chan error, 1)
 	go func() { runErr <- q.Run(ctx) }()
 
-	b, err := q.NewBody()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.Write([]byte("Subject: real\r\n\r\nhello\r\n"))
 	m := &store.Message{From: "app@here.test", Recipients: []store.Recipient{
 		{Addr: "ok@x.test"}, {Addr: "gone@x.test"}, {Addr: "later@y.test"},
 	}}
-	if err := q.Enqueue(ctx, m, b); err != nil {
+	if err := submit(db, q, m, "Subject: real\r\n\r\nhello\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	state := func(id, addr string) store.State {
@@ -87,10 +80,21 @@ func TestWithRealStore(t *testing.T) {
 		return dsnID != "" && !got.DSNPending
 	})
 	waitFor(t, "notice delivered", func() bool { return state(dsnID, "app@here.test") == store.StateDelivered })
-	if h, err := q.Headers(context.Background(), dsnID); err != nil || h != "Subject: Undelivered: gone@x.test\r\n" {
+	if h, err := q.Ops().Headers(context.Background(), dsnID); err != nil || !strings.Contains(h, "Subject: Undelivered Mail Returned to Sender\r\n") {
 		t.Errorf("notice headers %q, %v", h, err)
 	}
-	bs, err := q.Bounces(context.Background(), time.Time{})
+	rc, err := db.OpenBody(context.Background(), dsnID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(rc)
+	rc.Close()
+	for _, want := range []string{"Reporting-MTA: dns; outbox.test", "X-Outbox-Queue-ID: " + m.ID, "Final-Recipient: rfc822; gone@x.test", "Subject: real"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("notice lacks %q:\n%s", want, body)
+		}
+	}
+	bs, err := q.Ops().Bounces(context.Background(), time.Time{})
 	if err != nil || len(bs) != 1 || bs[0].Rcpt != "gone@x.test" || bs[0].Code != 550 || bs[0].Enhanced != "5.1.1" ||
 		bs[0].Host != "mx.x.test[127.0.0.2]:25" || bs[0].Attempts != 1 {
 		t.Errorf("bounce log %+v, %v", bs, err)

@@ -45,9 +45,8 @@ type recordFunc func(k int, r *store.Recipient, sm *store.Message) (event, bool)
 // record applies fn to each recipient of g in one Store.Update, marks the
 // message DSNPending in that same update when a notice is owed (see
 // noticeOwed), then logs one line per recipient, counts, and queues the
-// notice. reset, when not nil, is called before each run of the update
-// function (a store may run it more than once) to clear what fn gathers.
-func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn recordFunc, reset func()) {
+// notice. A store may run the update more than once: fn must only change r.
+func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn recordFunc) {
 	var (
 		events []event
 		notice []store.Recipient // the recipients the notice reports
@@ -55,9 +54,6 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 	)
 	err := q.store.Update(ctx, m.ID, func(sm *store.Message) error {
 		events, notice = events[:0], notice[:0]
-		if reset != nil {
-			reset()
-		}
 		for k, i := range g.Index {
 			// The record may have changed since the worker read it; a
 			// recipient is matched by position and address.
@@ -80,7 +76,7 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 		if len(events) == 0 {
 			return errNoChange // nothing to write
 		}
-		if len(notice) > 0 && q.dsnOwed(sm) {
+		if len(notice) > 0 && q.noticesOn(sm) {
 			sm.DSNPending = true
 		}
 		after = cloneMessage(sm)
@@ -109,8 +105,8 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 	for _, ev := range events {
 		q.logEvent(m.ID, ev)
 	}
-	if len(notice) > 0 && q.dsnOwed(&after) {
-		q.sendDSN(ctx, &after, notice)
+	if len(notice) > 0 && q.noticesOn(&after) {
+		q.sendNotice(ctx, &after, notice)
 	}
 }
 

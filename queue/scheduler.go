@@ -63,7 +63,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	// DSNPending set: queue those notices now (at worst one is sent twice),
 	// before any delivery can bounce and set DSNPending itself, which would
 	// otherwise be seen here too and notified twice.
-	q.recoverDSNs(workCtx)
+	q.recoverNotices(workCtx)
 
 	d := dispatcher{q: q, work: work, done: done, inflight: make(map[string]bool, n), start: q.clock.Now()}
 	d.loop(dispCtx)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -176,4 +177,81 @@ func BenchmarkAcceptAndDeliver(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// BenchmarkOpenRecount measures Open on a spool of n pending messages
+// (two recipients with one attempt each): the recount behind Stats reads
+// every record once there. The spool is written straight into bbolt.
+func BenchmarkOpenRecount(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			dir := b.TempDir()
+			openTest(b, dir, Options{}).Close()
+			fillSpool(b, dir, n)
+			b.ResetTimer()
+			for range b.N {
+				db, err := Open(dir, Options{Logger: quietLogger()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if s, _ := db.Stats(context.Background()); s.Pending != n {
+					b.Fatalf("pending %d, want %d", s.Pending, n)
+				}
+				db.Close()
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// BenchmarkStats measures Stats on a spool of 100,000 pending messages.
+func BenchmarkStats(b *testing.B) {
+	dir := b.TempDir()
+	openTest(b, dir, Options{}).Close()
+	fillSpool(b, dir, 100_000)
+	db := openTest(b, dir, Options{})
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := db.Stats(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// fillSpool writes n pending messages with their due and arrival entries.
+func fillSpool(b *testing.B, dir string, n int) {
+	b.Helper()
+	bdb, err := bolt.Open(filepath.Join(dir, "spool.db"), 0o600, &bolt.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bdb.Close()
+	ids := idGen{enc: idEncoding()}
+	for start := 0; start < n; start += 50_000 {
+		err := bdb.Update(func(tx *bolt.Tx) error {
+			for done := start; done < min(n, start+50_000); done++ {
+				t := t0.Add(time.Duration(done) * time.Millisecond)
+				m := &Message{ID: ids.next(t), From: "sender@example.com", Received: t, Size: 4096}
+				for _, a := range []string{"one@example.org", "two@example.net"} {
+					m.Recipients = append(m.Recipients, Recipient{Addr: a, State: StateDeferred, Attempts: 1, NextAttempt: t.Add(time.Hour),
+						History: []Attempt{{Time: t, Host: "mx.example.org[192.0.2.1]:25", Code: 451, Enhanced: "4.7.1", Reply: "greylisted", Result: StateDeferred}}})
+				}
+				if err := tx.Bucket([]byte(bucketMsgs)).Put([]byte(m.ID), EncodeMessage(m)); err != nil {
+					return err
+				}
+				if err := tx.Bucket([]byte(bucketDue)).Put(dueKey(t.Add(time.Hour), m.ID), nil); err != nil {
+					return err
+				}
+				if err := tx.Bucket([]byte(bucketArrival)).Put(dueKey(t, m.ID), nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 }

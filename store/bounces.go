@@ -30,6 +30,7 @@ func (db *DB) logBounces(tx *bolt.Tx, before, after *Message) error {
 		}
 	}
 	bk := bucket(tx, bucketBounces)
+	rows := 0
 	for _, r := range after.Recipients {
 		if r.State != StateBounced || was[r.Addr] {
 			continue
@@ -62,6 +63,10 @@ func (db *DB) logBounces(tx *bolt.Tx, before, after *Message) error {
 		if err := bk.Put(key, encodeBounce(&row)); err != nil {
 			return err
 		}
+		rows++
+	}
+	if rows > 0 {
+		db.tallyOnCommit(tx, &change{bounces: rows})
 	}
 	return nil
 }

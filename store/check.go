@@ -104,12 +104,13 @@ type checker struct {
 	ids     map[string]bool // live and quarantined records
 	due     map[string]bool // index keys the records call for
 	fin     map[string]bool
+	arrival map[string]bool
 	notice  map[string]bool
 }
 
 // records decodes every record and checks its body and prefix.
 func (c *checker) records(tx *bolt.Tx) error {
-	c.due, c.fin, c.notice = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	c.due, c.fin, c.arrival, c.notice = map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	msgs, bodies, prefixes := need(tx, bucketMsgs), need(tx, bucketBodies), need(tx, bucketPrefixes)
 	return msgs.ForEach(func(k, v []byte) error {
 		id := string(k)
@@ -125,6 +126,9 @@ func (c *checker) records(tx *bolt.Tx) error {
 		}
 		if m.Done() {
 			c.fin[string(dueKey(m.Received, id))] = true
+		}
+		if m.Pending() {
+			c.arrival[string(dueKey(m.Received, id))] = true
 		}
 		if m.DSNPending {
 			c.notice[id] = true
@@ -161,7 +165,8 @@ func need(tx *bolt.Tx, name string) *bolt.Bucket {
 	return b
 }
 
-// indexes matches the due, finished and notices indexes with the records.
+// indexes matches the due, finished, notices and arrival indexes with the
+// records.
 func (c *checker) indexes(tx *bolt.Tx) error {
 	for _, ix := range []struct {
 		name string
@@ -171,7 +176,11 @@ func (c *checker) indexes(tx *bolt.Tx) error {
 		{bucketDue, c.due, idOfTimeKey},
 		{bucketFinished, c.fin, idOfTimeKey},
 		{bucketNotices, c.notice, func(k []byte) string { return string(k) }},
+		{bucketArrival, c.arrival, idOfTimeKey},
 	} {
+		if ix.name == bucketArrival && bucket(tx, bucketArrival) == nil {
+			continue // a spool from before the index: Open builds it
+		}
 		seen := map[string]bool{}
 		err := need(tx, ix.name).ForEach(func(k, _ []byte) error {
 			seen[string(k)] = true

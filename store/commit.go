@@ -196,8 +196,8 @@ func (db *DB) commitBatch(live []*request) (errs []error, bad int, err error) {
 		}
 	}
 	txid := tx.ID()
-	if db.opts.FailCommit != nil {
-		err = db.opts.FailCommit()
+	if db.failCommit != nil {
+		err = db.failCommit()
 	}
 	if err == nil {
 		err = tx.Commit()

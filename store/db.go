@@ -42,11 +42,6 @@ type Options struct {
 	// Now is the clock for message IDs, Received and quarantine times;
 	// default time.Now.
 	Now func() time.Time
-	// FailCommit is a test hook: when set it is called before each commit,
-	// and a non-nil error fails that whole batch (every request in it gets
-	// the error, wrapped; errors.Is(err, ErrNoSpace) when it is an ENOSPC).
-	// Nothing of the batch is written. Production code leaves it nil.
-	FailCommit func() error
 }
 
 // Bucket names. Keys are message IDs unless noted.
@@ -59,6 +54,7 @@ const (
 	bucketPrefixes   = "prefixes"   // ID → Message.Prefix, when not empty (body.go)
 	bucketNotices    = "notices"    // ID → empty, while Message.DSNPending (notices.go)
 	bucketFinished   = "finished"   // 8-byte BE Received nanos + ID → empty, once Message.Done (finished.go)
+	bucketArrival    = "arrival"    // 8-byte BE Received nanos + ID → empty, while Message.Pending (arrival.go)
 )
 
 // bucket returns a bucket created by recover at Open.
@@ -83,6 +79,15 @@ type DB struct {
 	stopped chan struct{} // closed when the committer has exited
 
 	fail failState // fail-stop (failure.go)
+
+	tally tally // the counts behind Stats (stats.go)
+
+	// failCommit, when set, is called before each commit, and a non-nil
+	// error fails that whole batch before anything of it is written. Only
+	// the package's tests set it (openFailing), to reach commit failures
+	// that no file layer can produce on demand; it is nil in a running
+	// daemon.
+	failCommit func() error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -150,6 +155,10 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err := db.recover(); err != nil {
 		db.closeBolt()
 		return nil, err
+	}
+	if err := db.recount(); err != nil {
+		db.closeBolt()
+		return nil, fmt.Errorf("store: count %s: %w", db.dir, err)
 	}
 	go db.commitLoop()
 	return db, nil

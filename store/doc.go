@@ -9,6 +9,9 @@
 // listener, the queue, the admin interface) see *DB, Message and the
 // functions below.
 //
+// Never imports: cmd/..., config, queue/..., delivery/..., mxresolve/..., net,
+// github.com/emersion/go-smtp, github.com/miekg/dns.
+//
 // # Durability contract
 //
 //   - Enqueue returns nil only after the message — envelope, every
@@ -30,7 +33,7 @@
 //     verified with strace-injected fdatasync failures). If it failed
 //     before its meta page was written (the file could not grow, a page
 //     write or the first fdatasync failed) with ENOSPC or EDQUOT
-//     (ErrNoSpace), or outside the file system (Options.FailCommit),
+//     (ErrNoSpace), or before anything reached the file,
 //     nothing of the batch is visible, nothing committed earlier is
 //     damaged, and the DB stays usable. On any other OS error (EIO,
 //     EROFS, ...), or on any failure after the meta page was written (its
@@ -53,8 +56,8 @@
 //   - Recovery at Open (recover.go): body files without a record are swept;
 //     interrupted attempts are simply due again.
 //   - A record that does not decode is quarantined where it is met (Get,
-//     List, Update, Delete, Prune, Stats), removed from the indexes and
-//     logged; never a crash or a retry loop. See Quarantined.
+//     List, Update, Delete, Prune), removed from the indexes and logged;
+//     never a crash or a retry loop. See Quarantined.
 //   - A damaged spool.db (bbolt panics on it, or a mapped page past the end
 //     of a truncated file faults) is never a crash: Open refuses a file
 //     shorter than its meta page says (meta.go), and every call into bbolt
@@ -66,12 +69,18 @@
 //
 // # Indexes
 //
-// Besides the records, one transaction keeps three indexes in step with
+// Besides the records, one transaction keeps four indexes in step with
 // them, so that no periodic job reads the whole spool: due (next attempt +
 // ID: the scheduler's seek, index.go), finished (reception time + ID of
-// messages whose recipients are all final: Prune, finished.go) and notices
-// (IDs with a bounce notice still to queue: start-up recovery, notices.go).
-// Only Stats and List with a filter read every record; they serve operators.
+// messages whose recipients are all final: Prune, finished.go), arrival
+// (reception time + ID of pending messages: the oldest for Stats,
+// arrival.go) and notices (IDs with a bounce notice still to queue:
+// start-up recovery, notices.go). The same transaction changes the counts
+// behind Stats (stats.go), so a metrics scrape reads no record (Stats: 10
+// µs on 100,000 messages); they are taken from the records once at Open
+// (BenchmarkOpenRecount: 0.1 s for 100,000 two-recipient messages, 1.1 s
+// for a million). Only List with a filter reads every record; it serves
+// operators.
 //
 // # Group commit
 //

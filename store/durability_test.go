@@ -44,7 +44,6 @@ func TestCorruptRecordQuarantined(t *testing.T) {
 			return db.Update(ctx, id, func(*Message) error { t.Error("fn called on a corrupt record"); return nil })
 		}},
 		{"List", func(db *DB, id string) error { _, err := db.List(ctx, Filter{}); return err }},
-		{"Stats", func(db *DB, id string) error { _, err := db.Stats(ctx); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,12 +143,12 @@ func TestOrphanSweep(t *testing.T) {
 func TestNoSpace(t *testing.T) {
 	ctx := context.Background()
 	var full atomic.Bool
-	db := openTest(t, "", Options{InlineMax: 8, FailCommit: func() error {
+	db := openFailing(t, Options{InlineMax: 8}, func() error {
 		if full.Load() {
 			return &os.PathError{Op: "write", Path: "spool.db", Err: syscall.ENOSPC}
 		}
 		return nil
-	}})
+	})
 	before := enqueue(t, db, &Message{Recipients: rcpts("a@b")}, pattern(100, 1))
 	full.Store(true)
 	for _, size := range []int{4, 100} { // inline and file body
@@ -186,12 +185,12 @@ func TestNoSpace(t *testing.T) {
 // fails and only that batch is lost.
 func TestFailNthCommit(t *testing.T) {
 	var n atomic.Int32
-	db := openTest(t, "", Options{FailCommit: func() error {
+	db := openFailing(t, Options{}, func() error {
 		if n.Add(1) == 2 {
 			return errors.New("injected")
 		}
 		return nil
-	}})
+	})
 	ctx := context.Background()
 	var errs []error
 	for range 3 {
@@ -213,12 +212,12 @@ func TestGroupCommit(t *testing.T) {
 	ctx := context.Background()
 	gate := make(chan struct{})
 	var commits atomic.Int32
-	db := openTest(t, "", Options{FailCommit: func() error {
+	db := openFailing(t, Options{}, func() error {
 		if commits.Add(1) == 1 {
 			<-gate // hold the first batch so the rest pile up behind it
 		}
 		return nil
-	}})
+	})
 	first := make(chan error, 1)
 	b0, _ := db.NewBody()
 	go func() { first <- db.Enqueue(ctx, &Message{Recipients: rcpts("a@b")}, b0) }()

@@ -41,8 +41,10 @@ func finishedBefore(tx *bolt.Tx, end []byte) []string {
 // dropCorruptIndexes removes every index entry of a record that no longer
 // decodes (so its keys cannot be computed).
 func dropCorruptIndexes(tx *bolt.Tx, id string) error {
-	if err := dropByScan(tx, bucketDue, id); err != nil {
-		return err
+	for _, index := range []string{bucketDue, bucketFinished, bucketArrival} {
+		if err := dropByScan(tx, index, id); err != nil {
+			return err
+		}
 	}
-	return dropByScan(tx, bucketFinished, id)
+	return nil
 }

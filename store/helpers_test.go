@@ -13,6 +13,17 @@ import (
 // t0 is the fake "now" of most tests.
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// openFailing opens a spool in a temporary directory whose commits first
+// call fail: a non-nil error fails that batch before anything is written.
+// The first commit follows Open's return, so setting the seam here is
+// ordered before any read of it by the committer.
+func openFailing(t testing.TB, opts Options, fail func() error) *DB {
+	t.Helper()
+	db := openTest(t, "", opts)
+	db.failCommit = fail
+	return db
+}
+
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func openTest(t testing.TB, dir string, opts Options) *DB {

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -17,7 +16,7 @@ const (
 // Filter selects messages for List.
 type Filter struct {
 	State  State  // 0: any; else messages with at least one recipient in State
-	Domain string // "": any; else messages with a recipient in Domain (case-insensitive)
+	Domain string // "": any; else messages with a recipient in Domain (compared as Domain does)
 	After  string // cursor: list IDs after this one (the last ID of the previous page)
 	Limit  int    // 0: DefaultListLimit; capped at MaxListLimit
 	Done   bool   // include messages whose recipients are all final
@@ -32,24 +31,17 @@ func (f *Filter) Match(m *Message) bool {
 	if f.State == 0 && f.Domain == "" {
 		return true
 	}
+	domain := NormalizeDomain(f.Domain)
 	for _, r := range m.Recipients {
 		if f.State != 0 && r.State != f.State {
 			continue
 		}
-		if f.Domain != "" && !strings.EqualFold(domainOf(r.Addr), f.Domain) {
+		if f.Domain != "" && Domain(r.Addr) != domain {
 			continue
 		}
 		return true
 	}
 	return false
-}
-
-// domainOf is the part of addr after its last @.
-func domainOf(addr string) string {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		return addr[i+1:]
-	}
-	return ""
 }
 
 // List returns messages matching f in ID order (arrival order). Pass the

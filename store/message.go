@@ -73,7 +73,7 @@ func (db *DB) Enqueue(ctx context.Context, m *Message, b *Body) error {
 		if err := markFinished(tx, m.ID, nil, m); err != nil {
 			return dirty(err)
 		}
-		return nil
+		return dirty(db.change(tx, m.ID, nil, m))
 	})
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		b.committed()
@@ -161,7 +161,7 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *Message) error) 
 		if err := db.logBounces(tx, before, m); err != nil {
 			return dirty(err)
 		}
-		return nil
+		return dirty(db.change(tx, id, before, m))
 	})
 }
 
@@ -201,6 +201,9 @@ func (db *DB) deleteTx(tx *bolt.Tx, id string) (bool, error) {
 	switch {
 	case raw != nil:
 		if m, err := DecodeMessage(raw); err == nil {
+			if err := db.change(tx, id, m, nil); err != nil {
+				return false, err
+			}
 			if t, ok := m.NextAttempt(); ok {
 				if err := bucket(tx, bucketDue).Delete(dueKey(t, id)); err != nil {
 					return false, err
@@ -221,6 +224,7 @@ func (db *DB) deleteTx(tx *bolt.Tx, id string) (bool, error) {
 		if err := q.Delete(key); err != nil {
 			return false, err
 		}
+		db.tallyOnCommit(tx, &change{quarantined: -1})
 	default:
 		return false, nil
 	}

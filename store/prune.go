@@ -74,6 +74,9 @@ func (db *DB) PruneBounces(ctx context.Context, before time.Time) (bounces int, 
 	err = db.write(ctx, func(tx *bolt.Tx) error {
 		n, err := pruneBounces(tx, before)
 		bounces = n
+		if err == nil && n > 0 {
+			db.tallyOnCommit(tx, &change{bounces: -n})
+		}
 		return dirty(err)
 	})
 	if err != nil {
@@ -83,56 +86,4 @@ func (db *DB) PruneBounces(ctx context.Context, before time.Time) (bounces int, 
 		db.log.Info("pruned", "bounces", bounces, "before", before)
 	}
 	return bounces, nil
-}
-
-// Stats summarises the spool.
-type Stats struct {
-	Messages      int           // message records
-	Pending       int           // messages with a recipient awaiting delivery
-	Recipients    map[State]int // recipients by state
-	OldestPending time.Time     // Received of the oldest pending message; zero if none
-	Due           int           // due index entries
-	Bounces       int           // bounce log rows
-	Quarantined   int           // quarantined records
-	FileSize      int64         // size of spool.db in bytes (it never shrinks; see doc.go)
-	FreeBytes     int64         // bytes of free pages in spool.db, reused before the file grows
-}
-
-// Stats counts messages and recipients by state. It reads every record, so
-// it is for operators and metrics scrapes, not for hot paths.
-func (db *DB) Stats(ctx context.Context) (Stats, error) {
-	s := Stats{Recipients: map[State]int{}}
-	corrupt := map[string]error{}
-	err := db.view(ctx, func(tx *bolt.Tx) error {
-		s.FileSize = tx.Size()
-		// Free pages are reused by later writes but never returned to
-		// the file system; a large share means compaction would pay.
-		bs := tx.DB().Stats()
-		s.FreeBytes = int64(bs.FreePageN+bs.PendingPageN) * int64(tx.DB().Info().PageSize)
-		s.Due = bucket(tx, bucketDue).Stats().KeyN
-		s.Bounces = bucket(tx, bucketBounces).Stats().KeyN
-		s.Quarantined = bucket(tx, bucketQuarantine).Stats().KeyN
-		return bucket(tx, bucketMsgs).ForEach(func(k, v []byte) error {
-			m, err := DecodeMessage(v)
-			if err != nil {
-				corrupt[string(k)] = err
-				return nil
-			}
-			s.Messages++
-			for _, r := range m.Recipients {
-				s.Recipients[r.State]++
-			}
-			if m.Pending() {
-				s.Pending++
-				if s.OldestPending.IsZero() || m.Received.Before(s.OldestPending) {
-					s.OldestPending = m.Received
-				}
-			}
-			return nil
-		})
-	})
-	for id, cerr := range corrupt {
-		db.quarantine(ctx, id, cerr)
-	}
-	return s, err
 }

@@ -12,7 +12,7 @@ import (
 //
 // A message that cannot be read is never fatal and never retried: a record
 // that does not decode, wherever it is met (Get, List, Update, Delete,
-// Prune, Stats), and a message whose body cannot be read (its file missing,
+// Prune), and a message whose body cannot be read (its file missing,
 // unreadable, or not of the size the record says: OpenBody and the reader
 // it returns) is moved, record bytes intact, to the "quarantine" bucket,
 // its index entries are removed (so the scheduler cannot meet it again: no
@@ -86,6 +86,11 @@ func (db *DB) moveToQuarantine(tx *bolt.Tx, id string, reason error, logged func
 	if err := bucket(tx, bucketQuarantine).Put(key, v); err != nil {
 		return err
 	}
+	d := change{quarantined: 1}
+	if m, err := DecodeMessage(raw); err == nil {
+		d.count(m, -1) // its body is what failed: it was counted
+	}
+	db.tallyOnCommit(tx, &d)
 	if err := dropCorruptIndexes(tx, id); err != nil {
 		return err
 	}

@@ -23,13 +23,23 @@ import (
 //     when its outcome is committed by Update. After a crash, a message whose
 //     attempt was interrupted still has its old due entry, so it is simply
 //     due again (at-least-once; see doc.go).
+//   - A spool written before the arrival index existed gets it
+//     (buildArrival), once.
+//   - The counts behind Stats are taken from the records (recount,
+//     stats.go).
 //   - The ID generator is seeded from the newest ID on disk so IDs keep
 //     increasing even if the clock stepped backwards.
 func (db *DB) recover() error {
 	err := db.guard(func() error {
 		return db.bolt.Update(func(tx *bolt.Tx) error {
-			for _, name := range []string{bucketMsgs, bucketBodies, bucketDue, bucketBounces, bucketQuarantine, bucketPrefixes, bucketNotices, bucketFinished} {
+			hadArrival := bucket(tx, bucketArrival) != nil
+			for _, name := range []string{bucketMsgs, bucketBodies, bucketDue, bucketBounces, bucketQuarantine, bucketPrefixes, bucketNotices, bucketFinished, bucketArrival} {
 				if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+					return err
+				}
+			}
+			if !hadArrival {
+				if err := buildArrival(tx); err != nil {
 					return err
 				}
 			}
@@ -63,10 +73,10 @@ func (db *DB) recover() error {
 			}
 			orphans = append(orphans, e.Name())
 		}
-		// No bucket counts here: Bucket.Stats walks every page, which on a
-		// large spool reads the whole file into memory at every start
-		// (1.5 GiB of RSS for a million queued messages). Stats() gives
-		// the counts on demand.
+		// No Bucket.Stats of the spool here: it walks every page, bodies
+		// included, which on a large spool reads the whole file into
+		// memory at every start (1.5 GiB of RSS for a million queued
+		// messages). recount reads the records only.
 		return nil
 	})
 	if err != nil {
@@ -95,4 +105,18 @@ func (db *DB) recover() error {
 	db.log.Info("spool opened", "dir", db.dir,
 		"body_files", bodyFiles, "orphans_removed", removed, "orphan_bytes", removedBytes)
 	return nil
+}
+
+// buildArrival fills the arrival index of a spool that has none from its
+// records; one that does not decode is left to be quarantined where it is
+// next met.
+func buildArrival(tx *bolt.Tx) error {
+	b := bucket(tx, bucketArrival)
+	return bucket(tx, bucketMsgs).ForEach(func(k, v []byte) error {
+		m, err := DecodeMessage(v)
+		if err != nil || !m.Pending() {
+			return nil
+		}
+		return b.Put(dueKey(m.Received, string(k)), nil)
+	})
 }

@@ -247,7 +247,7 @@ func TestPruneAndStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.Messages != 3 || s.Pending != 1 || s.Recipients[StateDelivered] != 2 || s.Recipients[StateBounced] != 1 ||
-		s.Recipients[StateQueued] != 1 || !s.OldestPending.Equal(t0.Add(-72*time.Hour)) || s.Due != 1 ||
+		s.Recipients[StateQueued] != 1 || !s.OldestPending.Equal(t0.Add(-72*time.Hour)) || s.OldestPendingID != pendID ||
 		s.Bounces != 1 || s.FileSize <= 0 {
 		t.Errorf("Stats = %+v", s)
 	}

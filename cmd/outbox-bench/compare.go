@@ -156,50 +156,15 @@ func runOne(ctx context.Context, o *compareOpts, sys string, l load, dir string)
 	}
 	defer sk.stop()
 
-	port := sinkPort // ceiling: straight into the sink
-	pid, tree := sk.cmd.Process.Pid, false
-	var queued func() int
-	switch sys {
-	case sysPostfix:
-		if port, err = freePort(); err != nil {
-			return r, err
-		}
-		pf, err := startPostfix(dir, port, sinkPort)
-		if err != nil {
-			return r, err
-		}
-		defer pf.stop()
-		pid, tree, queued = pf.masterPID(), true, pf.queued
-	case sysRelay, sysMX:
-		if port, err = freePort(); err != nil {
-			return r, err
-		}
-		dnsPort := 0
-		if sys == sysMX {
-			mx, err := startMX()
-			if err != nil {
-				return r, err
-			}
-			defer mx.stop()
-			dnsPort = mx.port
-		}
-		ob, err := startOutbox(ctx, o.bin, dir, outboxConfig(dir, port, sinkPort, dnsPort, ""), port)
-		if err != nil {
-			return r, err
-		}
-		defer ob.stop()
-		pid = ob.pid()
+	sut, err := startSystem(ctx, o, sys, dir, sk, sinkPort)
+	defer sut.stop()
+	if err != nil {
+		return r, err
 	}
-
-	base := 0
-	if o.warmup > 0 && sys != sysCeiling {
-		if err := runSource(ctx, port, load{n: o.warmup, c: min(o.c, o.warmup), size: l.size, perSession: 1}, o.warmup); err != nil {
-			return r, fmt.Errorf("warm-up: %w", err)
-		}
-		if err := sk.wait(ctx, o.warmup, o.timeout); err != nil {
-			return r, fmt.Errorf("warm-up: %w", err)
-		}
-		base = sk.count()
+	port, pid, tree, queued := sut.port, sut.pid, sut.tree, sut.queued
+	base, err := warmUp(ctx, o, sys, l, port, sk)
+	if err != nil {
+		return r, err
 	}
 
 	rss := sampleRSS(pid, tree)
@@ -248,6 +213,79 @@ func runOne(ctx context.Context, o *compareOpts, sys string, l load, dir string)
 		return r, fmt.Errorf("the sink counted %d messages more than were sent", extra)
 	}
 	return r, nil
+}
+
+// systemUnderTest is one running system of the comparison: where the load
+// goes, which processes are measured, and how to stop them.
+type systemUnderTest struct {
+	port   int
+	pid    int
+	tree   bool       // measure pid and all its descendants
+	queued func() int // Postfix: files in its queue, for a timeout's message
+	stops  []func()
+}
+
+// stop stops what startSystem started, the last started first.
+func (s *systemUnderTest) stop() {
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i]()
+	}
+}
+
+// startSystem starts sys in front of the sink sk listening on sinkPort.
+// The ceiling is the sink itself. On an error, stop still stops what was
+// started.
+func startSystem(ctx context.Context, o *compareOpts, sys, dir string, sk *sink, sinkPort int) (*systemUnderTest, error) {
+	s := &systemUnderTest{port: sinkPort, pid: sk.cmd.Process.Pid}
+	var err error
+	switch sys {
+	case sysPostfix:
+		if s.port, err = freePort(); err != nil {
+			return s, err
+		}
+		pf, err := startPostfix(dir, s.port, sinkPort)
+		if err != nil {
+			return s, err
+		}
+		s.stops = append(s.stops, pf.stop)
+		s.pid, s.tree, s.queued = pf.masterPID(), true, pf.queued
+	case sysRelay, sysMX:
+		if s.port, err = freePort(); err != nil {
+			return s, err
+		}
+		dnsPort := 0
+		if sys == sysMX {
+			mx, err := startMX()
+			if err != nil {
+				return s, err
+			}
+			s.stops = append(s.stops, mx.stop)
+			dnsPort = mx.port
+		}
+		ob, err := startOutbox(ctx, o.bin, dir, outboxConfig(dir, s.port, sinkPort, dnsPort, ""), s.port)
+		if err != nil {
+			return s, err
+		}
+		s.stops = append(s.stops, ob.stop)
+		s.pid = ob.pid()
+	}
+	return s, nil
+}
+
+// warmUp sends o.warmup messages one per session through the system on
+// port and waits for the sink to count them, so the measured run starts
+// warm. It returns the sink's count after it (the measured run's base).
+func warmUp(ctx context.Context, o *compareOpts, sys string, l load, port int, sk *sink) (int, error) {
+	if o.warmup <= 0 || sys == sysCeiling {
+		return 0, nil
+	}
+	if err := runSource(ctx, port, load{n: o.warmup, c: min(o.c, o.warmup), size: l.size, perSession: 1}, o.warmup); err != nil {
+		return 0, fmt.Errorf("warm-up: %w", err)
+	}
+	if err := sk.wait(ctx, o.warmup, o.timeout); err != nil {
+		return 0, fmt.Errorf("warm-up: %w", err)
+	}
+	return sk.count(), nil
 }
 
 func (r result) format() string {

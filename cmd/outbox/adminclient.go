@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -25,58 +24,17 @@ const defaultSocket = "./outbox-spool/admin.sock"
 // adminCmd is the flag set of one admin verb with the flags every admin verb
 // shares: --config and --socket.
 type adminCmd struct {
-	c      *cli
-	name   string // "queue list"
-	fs     *flag.FlagSet
+	*verbFlags
 	config string
 	socket string
 }
 
-// newAdminCmd prepares the flags of verb name; args is its synopsis for the
-// usage text ("ID", "[--state S] ...").
-func newAdminCmd(c *cli, name, args string) *adminCmd {
-	a := &adminCmd{c: c, name: name, fs: flag.NewFlagSet("outbox "+name, flag.ContinueOnError)}
-	a.fs.SetOutput(c.stderr)
+// newAdminCmd prepares the flags of verb name (a row of the verb table).
+func newAdminCmd(c *cli, name string) *adminCmd {
+	a := &adminCmd{verbFlags: newVerbFlags(c, name)}
 	a.fs.StringVar(&a.config, "config", "", "configuration `file`, to find the admin socket")
 	a.fs.StringVar(&a.socket, "socket", "", "admin socket `path` (overrides --config; default "+defaultSocket+")")
-	a.fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "usage: outbox %s %s [--config FILE | --socket PATH]\n", name, args)
-		fmt.Fprintln(c.stderr, "Flags may come before or after the arguments; \"--\" ends the flags.")
-		a.fs.PrintDefaults()
-	}
 	return a
-}
-
-// parse parses args, allowing flags after positional arguments ("queue show
-// ID --json"), and returns the positional arguments. It returns an exit
-// status and false when the verb must stop: exitOK after -h, exitUsage after
-// a bad flag (the flag package has printed why).
-func (a *adminCmd) parse(args []string) ([]string, int, bool) {
-	var pos []string
-	for {
-		if err := a.fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, exitOK, false
-			}
-			return nil, exitUsage, false
-		}
-		rest := a.fs.Args()
-		if len(rest) == 0 {
-			return pos, 0, true
-		}
-		if consumed := args[:len(args)-len(rest)]; len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
-			return append(pos, rest...), 0, true
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// usageError reports a misuse of the verb and returns exitUsage.
-func (a *adminCmd) usageError(format string, v ...any) int {
-	fmt.Fprintf(a.c.stderr, "outbox %s: %s\n", a.name, fmt.Sprintf(format, v...))
-	a.fs.Usage()
-	return exitUsage
 }
 
 // client connects to the daemon named by --socket, else by --config's
@@ -124,7 +82,7 @@ func (a *adminCmd) fail(err error, id string) int {
 // and print one line on success (hold, release, delete).
 func runOnMessage(ctx context.Context, c *cli, name string, args []string,
 	op func(*admin.Client, context.Context, string) error, done string) int {
-	a := newAdminCmd(c, name, "ID")
+	a := newAdminCmd(c, name)
 	pos, code, ok := a.parse(args)
 	if !ok {
 		return code

@@ -66,7 +66,7 @@ func TestParseInterspersed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			a := newAdminCmd(&cli{stderr: &bytes.Buffer{}}, "test", "")
+			a := newAdminCmd(&cli{stderr: &bytes.Buffer{}}, "queue show")
 			asJSON := a.fs.Bool("json", false, "")
 			pos, _, ok := a.parse(tt.args)
 			if !ok {

@@ -18,7 +18,7 @@ import (
 // failed permanently, since --since (default: the whole log). --json prints
 // one JSON array of admin.Bounce.
 func runBounces(ctx context.Context, c *cli, args []string) int {
-	a := newAdminCmd(c, "bounces", "[--since T] [--json]")
+	a := newAdminCmd(c, "queue bounces")
 	since := a.fs.String("since", "", "only bounces since `T`: RFC 3339 (2025-03-01T12:00:00Z) or a duration ago (24h, 7d)")
 	asJSON := a.fs.Bool("json", false, "print a JSON array")
 	pos, code, ok := a.parse(args)

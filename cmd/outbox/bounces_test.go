@@ -95,7 +95,7 @@ func TestParseSince(t *testing.T) {
 func TestBouncesUsage(t *testing.T) {
 	for _, args := range [][]string{{"--since", "soon"}, {"--since", "-5m"}, {"extra"}} {
 		code, out, errOut := adminRun(t, runBounces, append(args, "--socket", "/nonexistent.sock")...)
-		if code != exitUsage || out != "" || !strings.Contains(errOut, "usage: outbox bounces") {
+		if code != exitUsage || out != "" || !strings.Contains(errOut, "usage: outbox queue bounces") {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want usage error", args, code, out, errOut)
 		}
 	}

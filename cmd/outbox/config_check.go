@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -16,19 +15,10 @@ import (
 // `nginx -t` or `postfix check`), and prints the effective values or every
 // problem found.
 func runConfigCheck(ctx context.Context, c *cli, args []string) int {
-	fs := flag.NewFlagSet("outbox config check", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	path := fs.String("config", "", "configuration `FILE`; default: the embedded defaults")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(c.stderr, "outbox config check: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return exitUsage
+	v := newVerbFlags(c, "config check")
+	path := v.fs.String("config", "", "configuration `FILE`; default: the embedded defaults")
+	if code, ok := v.parseNoArgs(args); !ok {
+		return code
 	}
 	name := *path
 	if name == "" {

@@ -19,6 +19,50 @@ func runVerbIO(t *testing.T, verb func(context.Context, *cli, []string) int, std
 	return code, out.String(), errb.String()
 }
 
+// verbCase is a run of a verb and what it must print and return.
+type verbCase struct {
+	name       string
+	args       []string
+	code       int
+	stdout     []string // substrings stdout must contain
+	stderr     []string // substrings stderr must contain
+	nostdout   bool
+	stderrNone bool
+}
+
+func (tt verbCase) run(t *testing.T, verb func(context.Context, *cli, []string) int) {
+	t.Helper()
+	stdout, stderr := checkVerbRun(t, verb, tt.args, tt.code, tt.stdout, tt.stderr)
+	if tt.nostdout && stdout != "" {
+		t.Errorf("stdout = %q, want nothing", stdout)
+	}
+	if tt.stderrNone && stderr != "" {
+		t.Errorf("stderr = %q, want nothing", stderr)
+	}
+}
+
+// checkVerbRun runs verb with args and fails t unless it exits with code
+// and its stdout and stderr contain each of wantOut and wantErr. It returns
+// what the verb printed.
+func checkVerbRun(t *testing.T, verb func(context.Context, *cli, []string) int, args []string, code int, wantOut, wantErr []string) (stdout, stderr string) {
+	t.Helper()
+	got, stdout, stderr := runVerbIO(t, verb, strings.NewReader(""), args...)
+	if got != code {
+		t.Errorf("exit status %d, want %d\nstdout: %s\nstderr: %s", got, code, stdout, stderr)
+	}
+	for _, want := range wantOut {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, want := range wantErr {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	return stdout, stderr
+}
+
 func TestConfigCheck(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, doc string) string {
@@ -49,15 +93,7 @@ dir = "{{dir}}/file/spool"
 `)
 	syntax := write("syntax.toml", "[limits\n")
 
-	tests := []struct {
-		name       string
-		args       []string
-		code       int
-		stdout     []string // substrings stdout must contain
-		stderr     []string // substrings stderr must contain
-		nostdout   bool
-		stderrNone bool
-	}{
+	tests := []verbCase{
 		{
 			name: "valid file", args: []string{"--config", good}, code: exitOK,
 			stdout:     []string{"config OK: " + good + "\n", "hostname", "mx.example.com", "spool.dir", dir + "/spool", "listen.submission[0]", "127.0.0.1:2525 starttls"},
@@ -99,28 +135,7 @@ dir = "{{dir}}/file/spool"
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := runVerbIO(t, runConfigCheck, strings.NewReader(""), tt.args...)
-			if code != tt.code {
-				t.Errorf("exit status %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, stdout, stderr)
-			}
-			for _, want := range tt.stdout {
-				if !strings.Contains(stdout, want) {
-					t.Errorf("stdout lacks %q:\n%s", want, stdout)
-				}
-			}
-			for _, want := range tt.stderr {
-				if !strings.Contains(stderr, want) {
-					t.Errorf("stderr lacks %q:\n%s", want, stderr)
-				}
-			}
-			if tt.nostdout && stdout != "" {
-				t.Errorf("stdout = %q, want nothing", stdout)
-			}
-			if tt.stderrNone && stderr != "" {
-				t.Errorf("stderr = %q, want nothing", stderr)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, runConfigCheck) })
 	}
 	if _, err := os.Stat(filepath.Join(dir, "spool")); !os.IsNotExist(err) {
 		t.Errorf("config check created the spool directory (stat: %v); it must not change anything", err)

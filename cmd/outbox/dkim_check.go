@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -17,19 +16,17 @@ import (
 // says whether it publishes the configured key, and if not why: missing,
 // revoked, syntax, or another key. Exit status 1 when it does not match.
 func runDKIMCheck(ctx context.Context, c *cli, args []string) int {
-	fs := flag.NewFlagSet("outbox dkim check", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	v := newVerbFlags(c, "dkim check")
+	fs := v.fs
 	domain := fs.String("domain", "", "signing `DOMAIN`, required")
 	selector := fs.String("selector", "", "`SELECTOR`, required")
 	path := fs.String("config", "", "configuration `FILE` holding the key")
 	resolver := fs.String("resolver", "", "DNS server `ip:port` (default: delivery.resolver, else /etc/resolv.conf)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, ok := v.parse(args)
+	if !ok {
+		return code
 	}
-	if *domain == "" || *selector == "" || fs.NArg() > 0 {
+	if *domain == "" || *selector == "" || len(pos) > 0 {
 		fmt.Fprintln(c.stderr, "outbox dkim check: --domain and --selector are required, and nothing else")
 		fs.Usage()
 		return exitUsage

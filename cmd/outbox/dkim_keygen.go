@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -16,20 +14,18 @@ import (
 // 0600, never overwriting a file) and prints the TXT record to publish and
 // the [[dkim.domain.key]] entry to add.
 func runDKIMKeygen(ctx context.Context, c *cli, args []string) int {
-	fs := flag.NewFlagSet("outbox dkim keygen", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	v := newVerbFlags(c, "dkim keygen")
+	fs := v.fs
 	domain := fs.String("domain", "", "signing `DOMAIN` (d=), required")
 	selector := fs.String("selector", "", "`SELECTOR` (s=), required")
 	typ := fs.String("type", dkim.TypeRSA, "key `TYPE`: rsa or ed25519 (not every receiver verifies Ed25519 yet: publish both)")
 	bits := fs.Int("bits", 0, "RSA key size in `BITS` (default 2048)")
 	out := fs.String("out", "", "key `FILE` to write (default DOMAIN.SELECTOR.key)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, ok := v.parse(args)
+	if !ok {
+		return code
 	}
-	if *domain == "" || *selector == "" || fs.NArg() > 0 {
+	if *domain == "" || *selector == "" || len(pos) > 0 {
 		fmt.Fprintln(c.stderr, "outbox dkim keygen: --domain and --selector are required, and nothing else")
 		fs.Usage()
 		return exitUsage

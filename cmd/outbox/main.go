@@ -1,7 +1,8 @@
 // Command outbox is the Outbox daemon and its admin CLI.
 //
 // Every verb lives in a file of its own (serve.go, queue_list.go, ...); this
-// file only dispatches. Exit status: 0 ok, 1 error, 2 usage; serve exits 75
+// file holds the verb table, the one place each verb's usage is written, and
+// dispatches. verb.go parses every verb's flags the same way. Exit status: 0 ok, 1 error, 2 usage; serve exits 75
 // when the spool failed (see exitSpoolFailed) and 65 on a damaged spool
 // (exitDamaged).
 package main
@@ -45,31 +46,37 @@ type cli struct {
 }
 
 // command is one verb of the CLI. A verb with sub-verbs ("queue list") is
-// named with a space.
+// named with a space. Its row in commands is the only place its usage is
+// written: the overview (`outbox help`), its -h and its usage errors all
+// print it.
 type command struct {
-	name  string
-	usage string // one line: arguments and what it does
-	run   func(ctx context.Context, c *cli, args []string) int
+	name    string
+	args    string   // the arguments, for the usage line ("ID [--json]")
+	admin   bool     // it calls the running daemon: takes --config or --socket
+	summary string   // what it does, one line
+	aliases []string // other names it answers to
+	run     func(ctx context.Context, c *cli, args []string) int
 }
 
+// commands is the verb table.
 func commands() []command {
 	return []command{
-		{"serve", "[--config FILE]  run the daemon", runServe},
-		{"config check", "[--config FILE]  validate the configuration and exit", runConfigCheck},
-		{"passwd", "  read a password and print its bcrypt hash for [[users]]", runPasswd},
-		{"queue list", "[--state S] [--domain D] [--json]  list queued messages", runQueueList},
-		{"queue show", "ID  show a message: envelope, headers, per-recipient history", runQueueShow},
-		{"queue flush", "[ID | --domain D | --all]  attempt delivery now", runQueueFlush},
-		{"queue hold", "ID  stop delivery attempts for a message", runQueueHold},
-		{"queue release", "ID  resume delivery of a held message", runQueueRelease},
-		{"queue delete", "ID  delete a message from the queue", runQueueDelete},
-		{"queue stats", "[--json]  count messages by state and destination; oldest message age", runQueueStats},
-		{"sendmail", "[-t] [-i] [-f FROM] [-F NAME] [RCPT...]  submit a message read on stdin (also as argv[0] sendmail)", runSendmail},
-		{"bounces", "[--since T] [--json]  show the bounce log", runBounces},
-		{"spool check", "[--spool DIR | --config FILE]  check the stopped daemon's spool offline: exit 0 clean, 1 damaged", runSpoolCheck},
-		{"spool salvage", "--from DIR --to NEWDIR  copy every readable message of a damaged spool into a new one", runSpoolSalvage},
-		{"dkim keygen", "--domain D --selector S [--type rsa|ed25519] [--bits N] [--out FILE]  make a DKIM key, print its DNS record", runDKIMKeygen},
-		{"dkim check", "--domain D --selector S [--config FILE] [--resolver ip:port]  check the published DKIM record", runDKIMCheck},
+		{name: "serve", args: "[--config FILE]", summary: "run the daemon", run: runServe},
+		{name: "config check", args: "[--config FILE]", summary: "validate the configuration and exit", run: runConfigCheck},
+		{name: "passwd", args: "[--cost N] [--user NAME] < password", summary: "read a password and print its bcrypt hash for [[users]]", run: runPasswd},
+		{name: "queue list", args: "[--state S] [--domain D] [--limit N] [--done] [--json]", admin: true, summary: "list queued messages", run: runQueueList},
+		{name: "queue show", args: "ID [--json]", admin: true, summary: "show a message: envelope, headers, per-recipient history", run: runQueueShow},
+		{name: "queue flush", args: "ID | --domain D | --all", admin: true, summary: "attempt delivery now", run: runQueueFlush},
+		{name: "queue hold", args: "ID", admin: true, summary: "stop delivery attempts for a message", run: runQueueHold},
+		{name: "queue release", args: "ID", admin: true, summary: "resume delivery of a held message", run: runQueueRelease},
+		{name: "queue delete", args: "ID", admin: true, summary: "delete a message from the queue", run: runQueueDelete},
+		{name: "queue stats", args: "[--json]", admin: true, summary: "count messages by state and destination; oldest message age", run: runQueueStats},
+		{name: "queue bounces", args: "[--since T] [--json]", admin: true, summary: "show the bounce log", aliases: []string{"bounces"}, run: runBounces},
+		{name: "sendmail", args: "[-t] [-i] [-f FROM] [-F NAME] [-C CONFIG] [RCPT...]", summary: "submit a message read on stdin (also as argv[0] sendmail)", run: runSendmail},
+		{name: "spool check", args: "[--spool DIR | --config FILE]", summary: "check the stopped daemon's spool offline: exit 0 clean, 1 damaged", run: runSpoolCheck},
+		{name: "spool salvage", args: "--from DIR --to NEWDIR", summary: "copy every readable message of a damaged spool into a new one", run: runSpoolSalvage},
+		{name: "dkim keygen", args: "--domain D --selector S [--type rsa|ed25519] [--bits N] [--out FILE]", summary: "make a DKIM key, print its DNS record", run: runDKIMKeygen},
+		{name: "dkim check", args: "--domain D --selector S [--config FILE] [--resolver IP:PORT]", summary: "check the published DKIM record", run: runDKIMCheck},
 	}
 }
 
@@ -80,39 +87,71 @@ func main() {
 	os.Exit(code)
 }
 
-// dispatch finds the verb named by args (longest match first) and runs it.
+// dispatch finds the verb named by args (longest match first, aliases
+// included) and runs it. "help", -h and --help print the verb table; the
+// first word of a group of verbs alone ("queue") lists the group's verbs, as
+// a usage error, or with -h as help.
 func dispatch(ctx context.Context, c *cli, args []string) int {
 	// Installed as /usr/sbin/sendmail (a symlink), the binary is sendmail.
 	if filepath.Base(args[0]) == "sendmail" {
 		return runSendmail(ctx, c, args[1:])
 	}
 	rest := args[1:]
-	var best *command
-	var n int
-	cmds := commands()
-	for i := range cmds {
-		words := strings.Fields(cmds[i].name)
-		if len(words) > len(rest) || len(words) <= n {
-			continue
-		}
-		if strings.Join(rest[:len(words)], " ") == cmds[i].name {
-			best, n = &cmds[i], len(words)
-		}
+	if len(rest) > 0 && isHelp(rest[0]) {
+		writeUsage(c.stdout, "")
+		return exitOK
 	}
-	if best == nil {
-		if len(rest) > 0 && rest[0] != "help" && rest[0] != "-h" && rest[0] != "--help" {
+	if cmd, n := matchVerb(rest); n > 0 {
+		return cmd.run(ctx, c, rest[n:])
+	}
+	if len(rest) > 0 && isGroup(rest[0]) {
+		if len(rest) == 2 && isHelp(rest[1]) {
+			writeUsage(c.stdout, rest[0])
+			return exitOK
+		}
+		if len(rest) > 1 {
 			fmt.Fprintf(c.stderr, "outbox: unknown command %q\n\n", strings.Join(rest, " "))
 		}
-		usage(c.stderr)
+		writeUsage(c.stderr, rest[0])
 		return exitUsage
 	}
-	return best.run(ctx, c, rest[n:])
+	if len(rest) > 0 {
+		fmt.Fprintf(c.stderr, "outbox: unknown command %q\n\n", strings.Join(rest, " "))
+	}
+	writeUsage(c.stderr, "")
+	return exitUsage
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: outbox COMMAND [ARGS]")
-	fmt.Fprintln(w)
+// matchVerb returns the verb whose name or alias is the longest prefix of
+// args, and how many words of args it took (0: none).
+func matchVerb(args []string) (command, int) {
+	var best command
+	n := 0
 	for _, cmd := range commands() {
-		fmt.Fprintf(w, "  outbox %s %s\n", cmd.name, cmd.usage)
+		for _, name := range append([]string{cmd.name}, cmd.aliases...) {
+			words := strings.Fields(name)
+			if len(words) > len(args) || len(words) <= n {
+				continue
+			}
+			if strings.Join(args[:len(words)], " ") == name {
+				best, n = cmd, len(words)
+			}
+		}
 	}
+	return best, n
+}
+
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "--help"
+}
+
+// isGroup reports whether word is the first word of verbs with sub-verbs
+// ("queue", "spool", "dkim", "config").
+func isGroup(word string) bool {
+	for _, cmd := range commands() {
+		if strings.HasPrefix(cmd.name, word+" ") {
+			return true
+		}
+	}
+	return false
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,21 +18,15 @@ import (
 // without echo; otherwise it reads the first line, so that scripts can pipe
 // the password in (never pass it as an argument: ps shows arguments).
 func runPasswd(ctx context.Context, c *cli, args []string) int {
-	fs := flag.NewFlagSet("outbox passwd", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	v := newVerbFlags(c, "passwd")
+	fs := v.fs
 	cost := fs.Int("cost", bcrypt.DefaultCost, "bcrypt `cost`, 4 to 31; each step doubles the work")
 	user := fs.String("user", "", "print a whole [[users]] entry for `NAME` instead of the bare hash")
-	fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: outbox passwd [--cost N] [--user NAME] < password")
-		fs.PrintDefaults()
+	pos, code, ok := v.parse(args)
+	if !ok {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
+	if len(pos) > 0 {
 		fmt.Fprintln(c.stderr, "outbox passwd: the password is read from standard input, not from arguments")
 		fs.Usage()
 		return exitUsage

@@ -9,7 +9,7 @@ import (
 // one destination domain (--domain D), or of the whole queue (--all).
 // Exactly one of the three must be given.
 func runQueueFlush(ctx context.Context, c *cli, args []string) int {
-	a := newAdminCmd(c, "queue flush", "ID | --domain D | --all")
+	a := newAdminCmd(c, "queue flush")
 	domain := a.fs.String("domain", "", "flush every message with a pending recipient in `domain`")
 	all := a.fs.Bool("all", false, "flush the whole queue")
 	pos, code, ok := a.parse(args)

@@ -18,7 +18,7 @@ const listPage = 200
 // age, size, sender), then one indented line per recipient with its state
 // and next attempt. --json prints one JSON array of admin.Message.
 func runQueueList(ctx context.Context, c *cli, args []string) int {
-	a := newAdminCmd(c, "queue list", "[--state S] [--domain D] [--limit N] [--done] [--json]")
+	a := newAdminCmd(c, "queue list")
 	state := a.fs.String("state", "", "only messages with a recipient in `state` (queued, deferred, delivered, bounced, held)")
 	domain := a.fs.String("domain", "", "only messages with a recipient in `domain`")
 	limit := a.fs.Int("limit", 0, "show at most `N` messages (0: all)")

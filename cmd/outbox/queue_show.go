@@ -15,7 +15,7 @@ import (
 // attempt history, then the header block. --json prints
 // {"message": admin.Message, "headers": "..."}.
 func runQueueShow(ctx context.Context, c *cli, args []string) int {
-	a := newAdminCmd(c, "queue show", "ID [--json]")
+	a := newAdminCmd(c, "queue show")
 	asJSON := a.fs.Bool("json", false, "print JSON")
 	pos, code, ok := a.parse(args)
 	if !ok {

@@ -18,7 +18,7 @@ const statsDomains = 20
 // destination domain, and the age of the oldest message awaiting delivery.
 // --json prints the daemon's admin.Stats.
 func runQueueStats(ctx context.Context, c *cli, args []string) int {
-	a := newAdminCmd(c, "queue stats", "[--json]")
+	a := newAdminCmd(c, "queue stats")
 	asJSON := a.fs.Bool("json", false, "print a JSON object")
 	pos, code, ok := a.parse(args)
 	if !ok {

@@ -89,8 +89,11 @@ func TestQueueStatsDispatchPaused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &admin.Server{Queue: adminFixture(), Logger: slog.New(slog.DiscardHandler),
-		Dispatch: func() admin.DispatchStatus { return status }}
+	srv, err := admin.New(admin.Options{Queue: adminFixture(), Logger: slog.New(slog.DiscardHandler),
+		Dispatch: func() admin.DispatchStatus { return status }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 

@@ -46,21 +46,24 @@ func reloadable(key string) bool {
 // and checked (hashes parsed, certificate files read) before anything is
 // swapped.
 type settings struct {
-	users  *submission.Users // nil: no [[users]]
-	cert   *tls.Certificate  // nil: no [tls]
-	routes map[string]string
-	relays map[string][]delivery.RelayServer
-	dkim   *dkim.Keys // nil: no [[dkim.domain]], nothing signed
+	users   *submission.Users   // nil: no [[users]]
+	senders *submission.Senders // every user's allowed senders
+	cert    *tls.Certificate    // nil: no [tls]
+	routes  map[string]string
+	relays  map[string][]delivery.RelayServer
+	dkim    *dkim.Keys // nil: no [[dkim.domain]], nothing signed
 }
 
 // loadSettings loads what cfg names. Every problem is reported, by key.
 func loadSettings(cfg *config.Config) (*settings, error) {
 	var errs []error
 	s := &settings{routes: cfg.Routes}
+	rules := make(map[string]submission.SenderRule, len(cfg.Users))
 	if len(cfg.Users) > 0 {
 		hashes := make(map[string]string, len(cfg.Users))
 		for _, u := range cfg.Users {
 			hashes[u.Name] = u.PasswordHash
+			rules[u.Name] = submission.SenderRule{Patterns: u.AllowedSenders, CheckFrom: u.CheckFromHeader}
 		}
 		users, err := submission.NewUsers(hashes)
 		if err != nil {
@@ -68,6 +71,11 @@ func loadSettings(cfg *config.Config) (*settings, error) {
 		}
 		s.users = users
 	}
+	senders, err := submission.NewSenders(rules)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("users: %w", err))
+	}
+	s.senders = senders
 	if cfg.TLS.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
 		if err != nil {
@@ -89,16 +97,18 @@ func loadSettings(cfg *config.Config) (*settings, error) {
 // live holds what a reload swaps in the running daemon. The listener and
 // the deliverer read through it; they are never rebuilt.
 type live struct {
-	users *swapUsers // nil when AUTH is not offered
-	cert  *swapCert  // nil without TLS
-	del   *delivery.Deliverer
-	dkim  dkimSigner // the listener's DKIM keys (dkim_wire.go)
+	users   *swapUsers // nil when AUTH is not offered
+	senders swapSenders
+	cert    *swapCert // nil without TLS
+	del     *delivery.Deliverer
+	dkim    dkimSigner // the listener's DKIM keys (dkim_wire.go)
 }
 
 // newLive holds s for the listener (users, certificate) and the deliverer,
 // which already has s's routes.
 func newLive(s *settings, del *delivery.Deliverer) *live {
 	l := &live{del: del}
+	l.senders.p.Store(s.senders)
 	l.dkim.Store(s.dkim)
 	if s.users != nil {
 		l.users = new(swapUsers)
@@ -130,6 +140,7 @@ func (l *live) apply(s *settings) (restart []string) {
 	case l.cert != nil || s.cert != nil:
 		restart = append(restart, "tls (STARTTLS is enabled or disabled at start)")
 	}
+	l.senders.p.Store(s.senders)
 	l.del.SetRoutes(s.routes, s.relays)
 	l.dkim.Store(s.dkim)
 	return restart
@@ -146,6 +157,21 @@ var _ submission.Authenticator = (*swapUsers)(nil)
 func (u *swapUsers) Authenticate(user, pass string) error {
 	return u.p.Load().Authenticate(user, pass)
 }
+
+// swapSenders is the listener's SenderPolicy; a reload replaces its table.
+type swapSenders struct {
+	p atomic.Pointer[submission.Senders]
+}
+
+var _ submission.SenderPolicy = (*swapSenders)(nil)
+
+// SenderAllowed implements submission.SenderPolicy.
+func (s *swapSenders) SenderAllowed(user, addr string) bool {
+	return s.p.Load().SenderAllowed(user, addr)
+}
+
+// FromChecked implements submission.SenderPolicy.
+func (s *swapSenders) FromChecked(user string) bool { return s.p.Load().FromChecked(user) }
 
 // swapCert serves the current certificate to every TLS handshake
 // (tls.Config.GetCertificate); a reload replaces it.

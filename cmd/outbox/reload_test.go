@@ -2,17 +2,14 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
+	"io"
 	"log/slog"
 	"maps"
-	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +21,7 @@ import (
 
 	"github.com/outbox-mta/outbox/config"
 	"github.com/outbox-mta/outbox/delivery"
+	"github.com/outbox-mta/outbox/delivery/smtptest"
 	"github.com/outbox-mta/outbox/queue/submission"
 )
 
@@ -97,8 +95,8 @@ func newReloadFixture(t *testing.T) *reloadFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	del := &delivery.Deliverer{Routes: set.routes, Relays: set.relays}
-	t.Cleanup(func() { del.Close() })
+	del := delivery.New(delivery.Options{Routes: set.routes, Relays: set.relays})
+	t.Cleanup(func() { del.Shutdown(context.Background()) })
 	f.live = newLive(set, del)
 	f.rl = &reloader{path: f.path, started: cfg, live: f.live, log: slog.New(slog.NewTextHandler(f.log, nil)), now: time.Now}
 	return f
@@ -149,31 +147,7 @@ func (f *reloadFixture) commonName(t *testing.T) string {
 
 func writeSelfSigned(t *testing.T, certFile, keyFile, cn string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     []string{"outbox.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	smtptest.WriteKeyPair(t, smtptest.NewCA(t).Issue(t, cn, "outbox.test"), certFile, keyFile)
 }
 
 func TestReloadRejectsBrokenConfig(t *testing.T) {
@@ -263,8 +237,8 @@ func TestLiveApplyNeedsRestart(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			del := &delivery.Deliverer{}
-			defer del.Close()
+			del := delivery.New(delivery.Options{})
+			defer del.Shutdown(context.Background())
 			l := newLive(tt.started, del)
 			got := l.apply(tt.next)
 			var keys []string
@@ -280,5 +254,41 @@ func TestLiveApplyNeedsRestart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReloadRoutes: routes and relays from a reload are the ones the
+// deliverer reports (Routes) and the ones its next delivery takes.
+func TestReloadRoutes(t *testing.T) {
+	f := newReloadFixture(t)
+	relay := smtptest.Start(t, smtptest.Options{Addr: "127.0.0.1:0", Domain: "relay.test"})
+	host, port, err := net.SplitHostPort(relay.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if routes, relays := f.live.del.Routes(); len(routes) != 0 || len(relays) != 0 {
+		t.Fatalf("routes before the reload = %v %v, want none", routes, relays)
+	}
+	f.write(t, f.config(t, "first", map[string]string{"app": "app-pw"},
+		"[relay.smarthost]\n[[relay.smarthost.server]]\nhost = \""+host+"\"\nport = "+port+"\ntls = \"none\"\n"+
+			"[routes]\n\"example.org\" = \"smarthost\"\n"))
+	if err := f.rl.reload(); err != nil {
+		t.Fatal(err)
+	}
+	routes, relays := f.live.del.Routes()
+	if routes["example.org"] != "smarthost" || len(relays["smarthost"]) != 1 || relays["smarthost"][0].Host != host {
+		t.Fatalf("routes after the reload = %v %v, want example.org via smarthost", routes, relays)
+	}
+	body := "Subject: routed\r\n\r\nhi\r\n"
+	res := f.live.del.Deliver(context.Background(), &delivery.Envelope{
+		MsgID: "m1", From: "app@outbox.test", Domain: "example.org", Rcpts: []string{"a@example.org"},
+		Body: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil },
+		Size: int64(len(body)),
+	})
+	if got := res.Rcpts[0].Status; got != delivery.Delivered {
+		t.Fatalf("delivery after the reload: %v (%+v), want delivered through the new relay", got, res.Rcpts[0])
+	}
+	if msgs := relay.Messages(); len(msgs) != 1 || msgs[0].Rcpts[0] != "a@example.org" {
+		t.Errorf("the relay received %d messages, want 1", len(msgs))
 	}
 }

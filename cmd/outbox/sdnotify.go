@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
+	sd "github.com/coreos/go-systemd/v22/daemon"
 )
 
 // sdNotify tells the service manager about the daemon's state
@@ -15,7 +15,7 @@ import (
 // around a reload, STOPPING=1 when the shutdown starts. Without
 // NOTIFY_SOCKET (not started by systemd) it does nothing.
 func sdNotify(log *slog.Logger, state string) {
-	if _, err := daemon.SdNotify(false, state); err != nil {
+	if _, err := sd.SdNotify(false, state); err != nil {
 		log.Warn("sd_notify failed", "state", state, "err", err)
 	}
 }
@@ -82,7 +82,7 @@ func (w *watchdog) run(ctx context.Context) {
 // (WATCHDOG_USEC set for this process), until ctx is done.
 func startWatchdog(ctx context.Context, check func(context.Context) error, log *slog.Logger) (stopped <-chan struct{}) {
 	done := make(chan struct{})
-	interval, err := daemon.SdWatchdogEnabled(false)
+	interval, err := sd.SdWatchdogEnabled(false)
 	if err != nil {
 		log.Warn("watchdog disabled: bad WATCHDOG_USEC", "err", err)
 	}
@@ -94,7 +94,7 @@ func startWatchdog(ctx context.Context, check func(context.Context) error, log *
 		Interval: interval,
 		Check:    check,
 		Ping: func() error {
-			_, err := daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+			_, err := sd.SdNotify(false, sd.SdNotifyWatchdog)
 			return err
 		},
 		Log: log,

@@ -142,7 +142,8 @@ func runSendmail(ctx context.Context, c *cli, args []string) int {
 	}
 	o, err := parseSendmailArgs(args)
 	if err != nil {
-		return fail(exUsage, "%v\nusage: sendmail [-t] [-i] [-f sender] [-F name] [-C config] [recipient ...]", err)
+		cmd, _ := lookupVerb("sendmail")
+		return fail(exUsage, "%v\nusage: sendmail %s", err, cmd.args)
 	}
 	for _, f := range o.ignored {
 		fmt.Fprintf(c.stderr, "sendmail: ignoring %s (not needed by outbox)\n", f)

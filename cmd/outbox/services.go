@@ -1,60 +1,27 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 
 	"github.com/outbox-mta/outbox/config"
+	"github.com/outbox-mta/outbox/mxresolve"
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/maintenance"
 	"github.com/outbox-mta/outbox/queue/metrics"
 	"github.com/outbox-mta/outbox/store"
 )
 
-// startServices starts the metrics endpoint and the scheduled maintenance jobs.
-// The returned stop ends both, waiting until ctx ends for a scrape or a job
-// in progress. When it fails, nothing is left running.
-func startServices(ctx context.Context, cfg *config.Config, db *store.DB, q *queue.Queue, log *slog.Logger) (stop func(context.Context) error, err error) {
-	jobs, err := maintenance.New(maintenanceOptions(cfg, db, q, log))
-	if err != nil {
-		return nil, err
+// newMetrics builds the metrics endpoint, or nil when metrics.address is
+// empty. The DNS cache's counters are left out when the cache is off.
+func newMetrics(cfg *config.Config, db *store.DB, q *queue.Queue, counters *listenerCounters, resolver *mxresolve.Resolver, log *slog.Logger) (*metrics.Metrics, error) {
+	if cfg.Metrics.Address == "" {
+		return nil, nil
 	}
-	var (
-		m        *metrics.Metrics
-		serveErr = make(chan error, 1)
-	)
-	if addr := cfg.Metrics.Address; addr != "" {
-		m, err = metrics.New(metrics.Options{Queue: q, Spool: db, Logger: log})
-		if err != nil {
-			return nil, err
-		}
-		var lc net.ListenConfig
-		l, err := lc.Listen(ctx, "tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("metrics.address: %w", err)
-		}
-		go func() {
-			err := m.Serve(l)
-			if !errors.Is(err, metrics.ErrServerClosed) {
-				log.Error("metrics endpoint stopped", "component", "metrics", "err", err)
-			}
-			serveErr <- err
-		}()
-		log.Info("listening", "component", "metrics", "addr", l.Addr().String())
+	opts := metrics.Options{Queue: q, Listener: counters, Spool: db, Logger: log}
+	if resolver.Cache != nil { // not a typed nil in the interface
+		opts.DNSCache = resolver.Cache
 	}
-	jobs.Start()
-	return func(ctx context.Context) error {
-		var errs []error
-		if m != nil {
-			errs = append(errs, m.Shutdown(ctx))
-			<-serveErr
-		}
-		errs = append(errs, jobs.Stop(ctx))
-		return errors.Join(errs...)
-	}, nil
+	return metrics.New(opts)
 }
 
 // maintenanceOptions maps the configuration onto the maintenance jobs.
@@ -71,8 +38,6 @@ func maintenanceOptions(cfg *config.Config, db *store.DB, q *queue.Queue, log *s
 		Retention:       cfg.Spool.Retention.Duration,
 		BounceRetention: cfg.Spool.BounceRetention.Duration,
 		DelayWarning:    cfg.Delivery.DelayWarning.Duration,
-		MaxLifetime:     cfg.Delivery.MaxLifetime.Duration,
-		Hostname:        cfg.Hostname,
 		Logger:          log,
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"time"
 
@@ -17,19 +16,11 @@ import (
 // (listing every problem), 2 on a usage error or when the spool cannot be
 // checked: none there, or the daemon is running on it.
 func runSpoolCheck(ctx context.Context, c *cli, args []string) int {
-	fs := flag.NewFlagSet("outbox spool check", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	dir := fs.String("spool", "", "spool `DIR` (default: spool.dir of --config)")
-	configFile := fs.String("config", "", "configuration `FILE` whose spool.dir to check")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(c.stderr, "outbox spool check: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	v := newVerbFlags(c, "spool check")
+	dir := v.fs.String("spool", "", "spool `DIR` (default: spool.dir of --config)")
+	configFile := v.fs.String("config", "", "configuration `FILE` whose spool.dir to check")
+	if code, ok := v.parseNoArgs(args); !ok {
+		return code
 	}
 	spool, lock, err := spoolDir(*dir, *configFile)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 
@@ -17,19 +16,17 @@ import (
 // error or when the salvage could not run (the daemon is running on DIR,
 // NEWDIR already holds a spool).
 func runSpoolSalvage(ctx context.Context, c *cli, args []string) int {
-	fs := flag.NewFlagSet("outbox spool salvage", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	v := newVerbFlags(c, "spool salvage")
+	fs := v.fs
 	from := fs.String("from", "", "the damaged spool `DIR` (read only)")
 	to := fs.String("to", "", "the new spool `DIR` to create")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	pos, code, ok := v.parse(args)
+	if !ok {
+		return code
 	}
 	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(c.stderr, "outbox spool salvage: unexpected argument %q\n", fs.Arg(0))
+	case len(pos) > 0:
+		fmt.Fprintf(c.stderr, "outbox spool salvage: unexpected argument %q\n", pos[0])
 		return exitUsage
 	case *from == "" || *to == "":
 		fmt.Fprintln(c.stderr, "outbox spool salvage: --from and --to are both required")

@@ -19,30 +19,40 @@ import (
 // The compile-time checks that the concrete parts fit the interfaces their
 // consumers define.
 var (
-	_ queue.Store             = (*store.DB)(nil)
-	_ queue.Deliverer         = (*delivery.Deliverer)(nil)
-	_ submission.StoreSpool   = (*queue.Queue)(nil)
-	_ submission.ConnObserver = (*queue.Queue)(nil)
-	_ delivery.Resolver       = (*mxresolve.Resolver)(nil)
+	_ queue.Store       = (*store.DB)(nil)
+	_ queue.Deliverer   = (*delivery.Deliverer)(nil)
+	_ submission.Spool  = (*store.DB)(nil)
+	_ submission.Waker  = (*queue.Queue)(nil)
+	_ delivery.Resolver = (*mxresolve.Resolver)(nil)
 )
 
-// newSubmission builds the submission listener's server from cfg. Users
-// and the certificate are read through lv, which a reload swaps.
-func newSubmission(cfg *config.Config, q *queue.Queue, lv *live, log *slog.Logger) (*submission.Server, error) {
+// newSubmission builds the submission listener's server from cfg: it
+// writes accepted messages to db and wakes q. Users and the certificate
+// are read through lv, which a reload swaps.
+func newSubmission(cfg *config.Config, db *store.DB, q *queue.Queue, counters *listenerCounters, lv *live, log *slog.Logger) (*submission.Server, error) {
 	opts := submission.Options{
-		Hostname:          cfg.Hostname,
-		MaxMessageSize:    cfg.Limits.MaxMessageSize.Bytes,
-		MaxRecipients:     cfg.Limits.MaxRecipients,
-		ReadTimeout:       cfg.Limits.ReadTimeout.Duration,
-		WriteTimeout:      cfg.Limits.WriteTimeout.Duration,
-		MaxConnections:    cfg.Limits.MaxConnections,
-		Trusted:           cfg.TrustedNetworks,
-		AuthMaxFailures:   cfg.Limits.MaxAuthFailures,
-		AuthFailureWindow: cfg.Limits.AuthFailureWindow.Duration,
-		Spool:             submission.AdaptStore(q),
-		Observer:          q, // counts open connections for the metrics
-		Signer:            &lv.dkim,
-		Logger:            log,
+		Hostname:                cfg.Hostname,
+		MaxMessageSize:          cfg.Limits.MaxMessageSize.Bytes,
+		MaxRecipients:           cfg.Limits.MaxRecipients,
+		ReadTimeout:             cfg.Limits.ReadTimeout.Duration,
+		WriteTimeout:            cfg.Limits.WriteTimeout.Duration,
+		MaxConnections:          cfg.Limits.MaxConnections,
+		DataTimeout:             cfg.Limits.DataTimeout.Duration,
+		ReservedConnections:     cfg.Limits.ReservedConnections,
+		MaxConnectionsPerClient: cfg.Limits.MaxConnectionsPerClient,
+		ConnectionRate:          cfg.Limits.ConnectionRate,
+		ConnectionRateWindow:    cfg.Limits.ConnectionRateWindow.Duration,
+		PreAuthTimeout:          cfg.Limits.PreAuthTimeout.Duration,
+		MaxJunkCommands:         cfg.Limits.MaxJunkCommands,
+		Senders:                 &lv.senders,
+		Trusted:                 cfg.TrustedNetworks,
+		AuthMaxFailures:         cfg.Limits.MaxAuthFailures,
+		AuthFailureWindow:       cfg.Limits.AuthFailureWindow.Duration,
+		Spool:                   db,
+		Waker:                   q,
+		Observer:                counters,
+		Signer:                  &lv.dkim,
+		Logger:                  log,
 	}
 	if lv.cert != nil {
 		opts.TLSConfig = &tls.Config{GetCertificate: lv.cert.GetCertificate, MinVersion: tls.VersionTLS12}
@@ -53,21 +63,38 @@ func newSubmission(cfg *config.Config, q *queue.Queue, lv *live, log *slog.Logge
 	return submission.New(opts)
 }
 
-// newDeliverer builds the outbound side: resolver, TLS, and the routes and
+// newResolver builds the MX resolver and, unless delivery.dns_cache_size
+// is 0, its cache.
+func newResolver(cfg *config.Config, log *slog.Logger) *mxresolve.Resolver {
+	d := cfg.Delivery
+	r := &mxresolve.Resolver{
+		Server:   d.Resolver,
+		MaxHosts: d.MaxHosts,
+		Logger:   log,
+	}
+	if d.DNSCacheSize > 0 {
+		r.Cache = &mxresolve.Cache{
+			Size:           d.DNSCacheSize,
+			MinTTL:         d.DNSCacheMinTTL.Duration,
+			MaxTTL:         d.DNSCacheMaxTTL.Duration,
+			NegativeMinTTL: d.DNSCacheNegativeMinTTL.Duration,
+			NegativeMaxTTL: d.DNSCacheNegativeMaxTTL.Duration,
+		}
+	}
+	return r
+}
+
+// newDeliverer builds the outbound side: TLS, resolver, and the routes and
 // relays of s (loaded by loadSettings; a reload replaces them).
-func newDeliverer(cfg *config.Config, s *settings, log *slog.Logger) (*delivery.Deliverer, error) {
+func newDeliverer(cfg *config.Config, s *settings, resolver delivery.Resolver, log *slog.Logger) (*delivery.Deliverer, error) {
 	d := cfg.Delivery
 	mxPolicy, err := delivery.ParseTLSPolicy(d.TLSPolicy)
 	if err != nil {
 		return nil, fmt.Errorf("delivery.tls_policy: %w", err)
 	}
-	del := &delivery.Deliverer{
-		Hostname: cfg.Hostname,
-		Resolver: &mxresolve.Resolver{
-			Server:   d.Resolver,
-			MaxHosts: d.MaxHosts,
-			Logger:   log,
-		},
+	opts := delivery.Options{
+		Hostname:    cfg.Hostname,
+		Resolver:    resolver,
 		Port:        d.Port,
 		Routes:      s.routes,
 		Relays:      s.relays,
@@ -88,23 +115,22 @@ func newDeliverer(cfg *config.Config, s *settings, log *slog.Logger) (*delivery.
 		IdleTimeout:        d.IdleTimeout.Duration,
 		MaxMessagesPerConn: d.MaxMessagesPerConnection,
 		MaxRcptsPerTx:      d.MaxRecipientsPerTransaction,
-		MaxHosts:           d.MaxHosts,
 		Logger:             log,
 	}
 	if d.CAFile != "" {
-		if del.RootCAs, err = loadCAs(d.CAFile); err != nil {
+		if opts.RootCAs, err = loadCAs(d.CAFile); err != nil {
 			return nil, fmt.Errorf("delivery.ca_file: %w", err)
 		}
 	}
 	if len(d.DomainTLSPolicies) > 0 {
-		del.DomainTLS = make(map[string]delivery.TLSPolicy, len(d.DomainTLSPolicies))
+		opts.DomainTLS = make(map[string]delivery.TLSPolicy, len(d.DomainTLSPolicies))
 		for dom, p := range d.DomainTLSPolicies {
-			if del.DomainTLS[dom], err = delivery.ParseTLSPolicy(p); err != nil {
+			if opts.DomainTLS[dom], err = delivery.ParseTLSPolicy(p); err != nil {
 				return nil, fmt.Errorf("delivery.tls_policies.%s: %w", dom, err)
 			}
 		}
 	}
-	return del, nil
+	return delivery.New(opts), nil
 }
 
 // buildRelays maps the [relay.NAME] sections onto delivery's relay servers,
@@ -167,7 +193,7 @@ func loadCAs(path string) (*x509.CertPool, error) {
 }
 
 // queueOptions maps the delivery settings onto the scheduler's options.
-func queueOptions(cfg *config.Config, db *store.DB, log *slog.Logger) queue.Options {
+func queueOptions(cfg *config.Config, log *slog.Logger) queue.Options {
 	d := cfg.Delivery
 	atLeastOne := d.AtLeastOne
 	return queue.Options{
@@ -177,7 +203,7 @@ func queueOptions(cfg *config.Config, db *store.DB, log *slog.Logger) queue.Opti
 		MaxRetryInterval: d.MaxRetryInterval.Duration,
 		MaxLifetime:      d.MaxLifetime.Duration,
 		DSN:              d.DSN,
-		Notify:           bounceNotifier(cfg.Hostname, db),
+		Hostname:         cfg.Hostname,
 		Logger:           log,
 	}
 }

@@ -12,7 +12,7 @@
 // that the store puts in front of the body whenever it is read. So:
 //
 //   - the signed bytes are exactly the stored bytes, sent unchanged on
-//     every delivery attempt to every destination (the rule);
+//     every delivery attempt to every destination;
 //   - signing costs one pass over the body while it arrives, and nothing
 //     per attempt: a message retried for five days is signed once, and a
 //     25 MiB message is never buffered (the spool streams it to disk and
@@ -60,7 +60,9 @@
 //
 // # Imports
 //
-// It imports go-msgauth, miekg/dns (for Lookup) and the standard library. It
-// must never import config, store, queue or the listener: cmd builds Keys
-// from the configuration and adapts Holder to the listener's Signer.
+// It imports go-msgauth, miekg/dns (for Lookup) and the standard library,
+// and no other package of Outbox: cmd builds Keys from the configuration and
+// adapts Holder to the listener's Signer.
+//
+// Never imports: cmd/..., config, store/..., queue/..., delivery, mxresolve/....
 package dkim

@@ -40,44 +40,8 @@ func TestDeliveredMessageVerifies(t *testing.T) {
 	var h dkim.Holder
 	h.Store(keys)
 
-	db, err := store.Open(t.TempDir(), store.Options{Logger: slog.New(slog.DiscardHandler), InlineMax: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	srv, err := submission.New(submission.Options{
-		Hostname: "outbox.test",
-		Trusted:  []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		Spool:    submission.AdaptStore(db),
-		Signer:   signer{&h},
-		Logger:   slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, submission.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-
-	mx := smtptest.Start(t, smtptest.Options{})
-	host, port, _ := net.SplitHostPort(mx.Addr)
-	p, _ := strconv.Atoi(port)
-	del := &delivery.Deliverer{
-		Hostname: "outbox.test",
-		Routes:   map[string]string{"*": "mx"},
-		Relays:   map[string][]delivery.RelayServer{"mx": {{Host: host, Port: p, TLSMode: delivery.TLSModeNone, TLSPolicy: delivery.TLSNone}}},
-		Logger:   slog.New(slog.DiscardHandler),
-	}
-	t.Cleanup(func() { del.Close() })
+	db, l := startSigningListener(t, &h)
+	mx, del := relayToMX(t)
 
 	big := strings.Repeat("Zeile mit Umlauten: äöü ß — 8-bit\r\n", 200) // a file body
 	tests := []struct {
@@ -128,4 +92,55 @@ func TestDeliveredMessageVerifies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startSigningListener starts a submission listener that signs through h
+// and spools to a store in a temporary directory.
+func startSigningListener(t *testing.T, h *dkim.Holder) (*store.DB, net.Listener) {
+	t.Helper()
+	db, err := store.Open(t.TempDir(), store.Options{Logger: slog.New(slog.DiscardHandler), InlineMax: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	srv, err := submission.New(submission.Options{
+		Hostname: "outbox.test",
+		Trusted:  []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Spool:    db,
+		Signer:   signer{h},
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, submission.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return db, l
+}
+
+// relayToMX starts an SMTP server and a Deliverer that relays everything
+// to it in plain text.
+func relayToMX(t *testing.T) (*smtptest.Server, *delivery.Deliverer) {
+	t.Helper()
+	mx := smtptest.Start(t, smtptest.Options{})
+	host, port, _ := net.SplitHostPort(mx.Addr)
+	p, _ := strconv.Atoi(port)
+	del := delivery.New(delivery.Options{
+		Hostname: "outbox.test",
+		Routes:   map[string]string{"*": "mx"},
+		Relays:   map[string][]delivery.RelayServer{"mx": {{Host: host, Port: p, TLSMode: delivery.TLSModeNone, TLSPolicy: delivery.TLSNone}}},
+		Logger:   slog.New(slog.DiscardHandler),
+	})
+	t.Cleanup(func() { del.Shutdown(context.Background()) })
+	return mx, del
 }

@@ -47,4 +47,6 @@
 //
 // Only go-message and the standard library; it must never import anything
 // of Outbox, so both the listener and delivery can use it.
+//
+// Never imports: cmd/..., config, store/..., queue/..., delivery/..., mxresolve/....
 package sevenbit

@@ -3,6 +3,10 @@
 // replies, DATA reply, dropped connections, AUTH, STARTTLS) that records what
 // it received. It is meant for the tests of delivery and of the packages
 // that drive it; it must never be imported by non-test code.
+//
+// It also holds the tests' one source of TLS certificates (CA, certs.go):
+// for the servers here, the submission listener, the integration peers and
+// the configuration's certificate checks.
 package smtptest
 
 import (

@@ -41,4 +41,7 @@
 // stop for the garbage collector, which stops the goroutines that would
 // serve it, and the process deadlocks. Run what maps files (bbolt) in a
 // child process.
+//
+// It knows nothing of Outbox: a test of any program can run on it.
+// Never imports: config, store/..., queue/..., delivery/..., mxresolve/....
 package powercut

@@ -26,6 +26,12 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 
 	s.mu.Lock()
 	s.queries = append(s.queries, Query{Name: canonical(q.Name), Type: q.Qtype, Net: network})
+	held := s.held[canonical(q.Name)]
+	s.mu.Unlock()
+	if held != nil {
+		<-held
+	}
+	s.mu.Lock()
 	m, drop := s.answer(req, q, network)
 	s.mu.Unlock()
 
@@ -58,6 +64,7 @@ func (s *Server) answer(req *dns.Msg, q dns.Question, network string) (m *dns.Ms
 			return m, false
 		case NXDomain:
 			m.Rcode = dns.RcodeNameError
+			s.addSOA(m, name)
 			return m, false
 		case Truncate:
 			if network == "udp" {
@@ -93,11 +100,34 @@ func (s *Server) answer(req *dns.Msg, q dns.Question, network string) (m *dns.Ms
 			// RFC 6604: the RCODE speaks of the last name of the chain.
 			m.Rcode = dns.RcodeNameError
 		}
+		s.addSOA(m, name)
 		return m, false // NODATA, or NXDOMAIN
 	}
 	m.Answer = nil
 	m.Rcode = dns.RcodeServerFailure // CNAME loop
 	return m, false
+}
+
+// addSOA puts the SOA of the zone enclosing name, when the table has one,
+// in the authority section of a negative answer, as RFC 2308 §3 requires
+// of an authoritative server: resolvers cache the answer for its MINIMUM.
+func (s *Server) addSOA(m *dns.Msg, name string) {
+	for owner := name; ; {
+		for _, rr := range s.Zone[owner] {
+			if soa, ok := rr.(*dns.SOA); ok {
+				m.Ns = append(m.Ns, dns.Copy(soa))
+				return
+			}
+		}
+		if owner == "." {
+			return
+		}
+		if i := strings.IndexByte(owner, '.'); i >= 0 && i+1 < len(owner) {
+			owner = owner[i+1:]
+		} else {
+			owner = "."
+		}
+	}
 }
 
 // exists reports whether name owns records or is an empty non-terminal

@@ -1,8 +1,10 @@
 // Package dnstest runs a small DNS server on loopback for tests: it serves a
 // table of records over UDP and TCP on one port, acting as a recursive
 // resolver would (CNAME chains answered in full, NXDOMAIN versus NODATA
-// told apart), and can be told to misbehave per name: SERVFAIL, REFUSED,
-// NXDOMAIN, no answer at all, or a truncated UDP answer.
+// told apart, each with the SOA of its enclosing zone in the authority
+// section when the table holds one, as RFC 2308 §3 asks), and can be told
+// to misbehave per name: SERVFAIL, REFUSED, NXDOMAIN, no answer at all, or
+// a truncated UDP answer.
 //
 // It imports only miekg/dns and the standard library, so any package's
 // tests (mxresolve, delivery, integration) can point a resolver at it:
@@ -62,6 +64,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	queries []Query
+	held    map[string]chan struct{} // by canonical name; closed on release
 	addr    string
 }
 
@@ -162,6 +165,34 @@ func (s *Server) Set(name string, b Behavior) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Behaviors[canonical(name)] = b
+}
+
+// Hold makes queries for name wait, recorded but unanswered, until release
+// is called; then they, and later ones, are answered as usual. It lets a
+// test have queries in flight at a moment of its choosing. The test's end
+// releases them too.
+func (s *Server) Hold(t testing.TB, name string) (release func()) {
+	ch := make(chan struct{})
+	name = canonical(name)
+	s.mu.Lock()
+	if s.held == nil {
+		s.held = make(map[string]chan struct{})
+	}
+	s.held[name] = ch
+	s.mu.Unlock()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.held[name] == ch {
+				delete(s.held, name)
+			}
+			s.mu.Unlock()
+			close(ch)
+		})
+	}
+	t.Cleanup(release)
+	return release
 }
 
 // Queries returns the questions received so far, in order of arrival.

@@ -126,3 +126,73 @@ func TestServerDrop(t *testing.T) {
 		t.Errorf("Count = %d, want 2 (the query is still recorded)", n)
 	}
 }
+
+// Negative answers carry the SOA of the enclosing zone when the table has
+// one (RFC 2308 §3), and none otherwise.
+func TestServerNegativeAnswersCarrySOA(t *testing.T) {
+	s := &Server{
+		Zone: Zone(t,
+			"soa.test. 3600 SOA ns.soa.test. admin.soa.test. 1 7200 900 1209600 60",
+			"mx.soa.test. A 127.0.0.2",
+			"other.test. A 127.0.0.3",
+		),
+		Behaviors: map[string]Behavior{"forced.soa.test": NXDomain},
+	}
+	s.Start(t)
+	tests := []struct {
+		name    string
+		qtype   uint16
+		rcode   int
+		wantSOA bool
+	}{
+		{"mx.soa.test", dns.TypeAAAA, dns.RcodeSuccess, true},     // NODATA
+		{"gone.soa.test", dns.TypeMX, dns.RcodeNameError, true},   // NXDOMAIN
+		{"forced.soa.test", dns.TypeMX, dns.RcodeNameError, true}, // NXDOMAIN by behavior
+		{"soa.test", dns.TypeMX, dns.RcodeSuccess, true},          // NODATA at the apex
+		{"other.test", dns.TypeAAAA, dns.RcodeSuccess, false},     // no SOA in the table
+		{"mx.soa.test", dns.TypeA, dns.RcodeSuccess, false},       // an answer has no SOA
+	}
+	for _, tt := range tests {
+		resp, err := ask(t, s, "udp", tt.name, tt.qtype)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tt.name, dns.TypeToString[tt.qtype], err)
+		}
+		gotSOA := len(resp.Ns) == 1 && resp.Ns[0].Header().Rrtype == dns.TypeSOA && resp.Ns[0].Header().Name == "soa.test."
+		if resp.Rcode != tt.rcode || gotSOA != tt.wantSOA {
+			t.Errorf("%s %s: rcode %s, authority %v; want rcode %s, SOA %v", tt.name, dns.TypeToString[tt.qtype],
+				dns.RcodeToString[resp.Rcode], resp.Ns, dns.RcodeToString[tt.rcode], tt.wantSOA)
+		}
+	}
+}
+
+// A held name's queries are recorded at once and answered on release.
+func TestServerHold(t *testing.T) {
+	s := &Server{Zone: Zone(t, "held.test. A 127.0.0.2")}
+	s.Start(t)
+	release := s.Hold(t, "HELD.test")
+	done := make(chan string, 1)
+	go func() {
+		resp, err := ask(t, s, "udp", "held.test", dns.TypeA)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		done <- summary(resp)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Count("held.test", dns.TypeA) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("query never arrived")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case got := <-done:
+		t.Fatalf("answered while held: %s", got)
+	default:
+	}
+	release()
+	if got := <-done; got != "NOERROR; held.test. A 127.0.0.2" {
+		t.Errorf("after release: %s", got)
+	}
+}

@@ -8,7 +8,8 @@
 //
 // Contract:
 //   - The server reaches the queue only through the Queue interface defined
-//     here; queue.Queue implements it and cmd/outbox wires the two.
+//     here; queue.Ops implements it and cmd/outbox wires the two. The
+//     server is built by New and follows net/http: Serve until Shutdown.
 //   - Every operation is POST /v1/OP with a JSON body. Request decoding is
 //     strict: unknown fields, trailing data and bodies over MaxRequestBytes
 //     are rejected with 400/413 before the queue is touched.
@@ -20,6 +21,11 @@
 //   - A client whose socket is missing or refuses connections returns an
 //     error matching ErrNotRunning.
 //
-// This package must never import the queue, delivery or config packages,
-// nor bbolt: it sees the queue only through Queue and plain store types.
+// It sees the queue only through Queue and plain store types: it never
+// imports the queue, delivery or config packages, nor bbolt itself (the
+// store, whose types it uses, does).
+//
+// Never imports: cmd/..., config, queue, queue/dsn, queue/submission, queue/maintenance,
+// queue/metrics, delivery/..., mxresolve/....
+// Never imports directly: go.etcd.io/bbolt.
 package admin

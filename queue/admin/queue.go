@@ -24,6 +24,8 @@ type Queue interface {
 	Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error)
 	// Quarantined lists the messages set aside as unreadable.
 	Quarantined(ctx context.Context) ([]store.Quarantined, error)
+	// SpoolStats counts the spool; the server only serialises it.
+	SpoolStats(ctx context.Context) (store.Stats, error)
 }
 
 // Sentinel errors of the admin interface.

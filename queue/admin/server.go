@@ -8,45 +8,62 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/outbox-mta/outbox/store"
 )
 
-// Server serves the admin API. Its lifecycle follows net/http: Serve (or
-// ListenAndServe) until Shutdown, which stops accepting and waits for
-// in-flight requests until its context ends.
-type Server struct {
-	Queue  Queue        // required
-	Logger *slog.Logger // default slog.Default()
+// Options configure New.
+type Options struct {
+	// Queue carries out the commands. Required.
+	Queue Queue
+	// Logger; the server adds component=admin. Default slog.Default().
+	Logger *slog.Logger
 	// Dispatch reports the state of delivery for Stats; nil leaves it out.
 	Dispatch func() DispatchStatus
+}
 
-	once sync.Once
+// Server serves the admin API. Its lifecycle follows net/http: Serve (or
+// ListenAndServe) until Shutdown, which stops accepting and waits for
+// in-flight requests until its context ends. Create it with New.
+type Server struct {
+	opts Options
+	log  *slog.Logger
 	srv  *http.Server
 }
 
-// init builds the http.Server once, so Serve and Shutdown may race safely.
-func (s *Server) init() {
-	s.once.Do(func() {
-		s.srv = &http.Server{
-			Handler: s.Handler(),
-			// The socket is local and 0600, but a stuck client must still
-			// not hold a connection forever.
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			IdleTimeout:       time.Minute,
-		}
-	})
+// New returns a server of the API over opts.opts.Queue.
+func New(opts Options) (*Server, error) {
+	if opts.Queue == nil {
+		return nil, errors.New("admin: Options.Queue is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "admin")}
+	s.srv = &http.Server{
+		Handler: s.Handler(),
+		// The socket is local and 0600, but a stuck client must still
+		// not hold a connection forever.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	return s, nil
 }
+
+// maxConns caps the admin connections served at once; more wait in the
+// socket's backlog, holding none of the daemon's file descriptors.
+const maxConns = 16
 
 // Serve accepts connections on l until Shutdown; it returns ErrServerClosed
 // after Shutdown and closes l.
 func (s *Server) Serve(l net.Listener) error {
-	s.init()
-	s.logger().Info("admin socket listening", "addr", l.Addr().String())
-	return s.srv.Serve(l)
+	s.log.Info("admin socket listening", "addr", l.Addr().String())
+	return s.srv.Serve(netutil.LimitListener(l, maxConns))
 }
 
 // ListenAndServe creates the socket at path with Listen and serves on it.
@@ -61,7 +78,6 @@ func (s *Server) ListenAndServe(path string) error {
 // Shutdown stops accepting connections and waits for in-flight requests
 // until ctx ends; the socket file is removed when the listener closes.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.init()
 	return s.srv.Shutdown(ctx)
 }
 
@@ -81,21 +97,13 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-func (s *Server) logger() *slog.Logger {
-	l := s.Logger
-	if l == nil {
-		l = slog.Default()
-	}
-	return l.With("component", "admin")
-}
-
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	var req listRequest
 	if !s.decode(w, r, &req) {
 		return
 	}
 	f, page := req.filter()
-	msgs, err := s.Queue.List(r.Context(), f)
+	msgs, err := s.opts.Queue.List(r.Context(), f)
 	if err != nil {
 		s.fail(w, "list", "", err)
 		return
@@ -118,7 +126,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	m, err := s.Queue.Get(r.Context(), req.ID)
+	m, err := s.opts.Queue.Get(r.Context(), req.ID)
 	if err != nil {
 		s.fail(w, "get", req.ID, err)
 		return
@@ -131,7 +139,7 @@ func (s *Server) headers(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	h, err := s.Queue.Headers(r.Context(), req.ID)
+	h, err := s.opts.Queue.Headers(r.Context(), req.ID)
 	if err != nil {
 		s.fail(w, "headers", req.ID, err)
 		return
@@ -150,18 +158,18 @@ func (s *Server) flush(w http.ResponseWriter, r *http.Request) {
 	)
 	switch {
 	case req.ID != "":
-		err = s.Queue.Flush(r.Context(), req.ID)
+		err = s.opts.Queue.Flush(r.Context(), req.ID)
 		n = 1
 	case req.Domain != "":
-		n, err = s.Queue.FlushDomain(r.Context(), req.Domain)
+		n, err = s.opts.Queue.FlushDomain(r.Context(), req.Domain)
 	default:
-		n, err = s.Queue.FlushAll(r.Context())
+		n, err = s.opts.Queue.FlushAll(r.Context())
 	}
 	if err != nil {
 		s.fail(w, "flush", req.ID, err)
 		return
 	}
-	s.logger().Info("flushed", "msgid", req.ID, "domain", req.Domain, "all", req.All, "messages", n)
+	s.log.Info("flushed", "msgid", req.ID, "domain", req.Domain, "all", req.All, "messages", n)
 	s.reply(w, flushResponse{Flushed: n})
 }
 
@@ -173,11 +181,11 @@ func (s *Server) idOp(name, done string, op func(Queue, context.Context, string)
 		if !s.decode(w, r, &req) {
 			return
 		}
-		if err := op(s.Queue, r.Context(), req.ID); err != nil {
+		if err := op(s.opts.Queue, r.Context(), req.ID); err != nil {
 			s.fail(w, name, req.ID, err)
 			return
 		}
-		s.logger().Info(done, "msgid", req.ID)
+		s.log.Info(done, "msgid", req.ID)
 		s.reply(w, struct{}{})
 	}
 }
@@ -187,7 +195,7 @@ func (s *Server) bounces(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	bs, err := s.Queue.Bounces(r.Context(), req.Since)
+	bs, err := s.opts.Queue.Bounces(r.Context(), req.Since)
 	if err != nil {
 		s.fail(w, "bounces", "", err)
 		return
@@ -212,7 +220,7 @@ func (s *Server) quarantined(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	qs, err := s.Queue.Quarantined(r.Context())
+	qs, err := s.opts.Queue.Quarantined(r.Context())
 	if err != nil {
 		s.fail(w, "quarantined", "", err)
 		return
@@ -250,7 +258,7 @@ func (s *Server) fail(w http.ResponseWriter, op, id string, err error) {
 	if errors.Is(err, context.Canceled) {
 		return // the client went away; nobody reads the answer
 	}
-	s.logger().Error("admin request failed", "op", op, "msgid", id, "err", err)
+	s.log.Error("admin request failed", "op", op, "msgid", id, "err", err)
 	s.writeJSON(w, http.StatusInternalServerError, errorResponse{Error: fmt.Sprintf("%s: %v", op, err), Code: codeInternal})
 }
 
@@ -262,6 +270,6 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if err := json.NewEncoder(w).Encode(v); err != nil {
-		s.logger().Debug("writing admin response", "err", err)
+		s.log.Debug("writing admin response", "err", err)
 	}
 }

@@ -10,16 +10,17 @@ import (
 )
 
 // Stats is the answer of POST /v1/stats (`outbox queue stats`): the spool
-// counted by recipient state and by destination domain.
+// counted by recipient state and by destination domain, store.Stats as the
+// API shows it.
 type Stats struct {
 	Messages int            `json:"messages"` // message records, finished ones included
-	Pending  int            `json:"pending"`  // messages with a recipient awaiting delivery
+	Pending  int            `json:"pending"`  // messages with a recipient queued or deferred (not only held)
 	ByState  map[string]int `json:"by_state"` // recipients by state name
 	// ByDomain counts the recipients not yet final (queued, deferred,
 	// held) per destination domain, most first.
 	ByDomain []DomainStats `json:"by_domain"`
-	// Oldest is the reception time of the oldest message awaiting
-	// delivery; zero (omitted) when none.
+	// Oldest is the reception time of the oldest pending message; zero
+	// (omitted) when none.
 	Oldest time.Time `json:"oldest,omitzero"`
 	// OldestID is that message's ID.
 	OldestID string `json:"oldest_id,omitempty"`
@@ -64,94 +65,50 @@ type statsRequest struct{}
 
 func (*statsRequest) validate() error { return nil }
 
-// statsCounter accumulates Stats over pages of messages.
-type statsCounter struct {
-	s       Stats
-	domains map[string]*DomainStats
-}
-
-func newStatsCounter(now time.Time) *statsCounter {
-	return &statsCounter{s: Stats{ByState: map[string]int{}, Now: now}, domains: map[string]*DomainStats{}}
-}
-
-func (c *statsCounter) add(m *store.Message) {
-	c.s.Messages++
-	for _, r := range m.Recipients {
-		c.s.ByState[r.State.String()]++
-		if r.State.Final() {
-			continue
-		}
-		dom := strings.ToLower(r.Addr[strings.LastIndexByte(r.Addr, '@')+1:])
-		d := c.domains[dom]
-		if d == nil {
-			d = &DomainStats{Domain: dom}
-			c.domains[dom] = d
-		}
-		switch r.State {
-		case store.StateQueued:
-			d.Queued++
-		case store.StateDeferred:
-			d.Deferred++
-		case store.StateHeld:
-			d.Held++
-		}
-	}
-	if !m.Done() {
-		c.s.Pending++
-		if c.s.Oldest.IsZero() || m.Received.Before(c.s.Oldest) {
-			c.s.Oldest, c.s.OldestID = m.Received, m.ID
-		}
-	}
-}
-
-func (c *statsCounter) result() Stats {
-	c.s.ByDomain = make([]DomainStats, 0, len(c.domains))
-	for _, d := range c.domains {
-		c.s.ByDomain = append(c.s.ByDomain, *d)
-	}
-	slices.SortFunc(c.s.ByDomain, func(a, b DomainStats) int {
-		if a.Total() != b.Total() {
-			return b.Total() - a.Total()
-		}
-		return strings.Compare(a.Domain, b.Domain)
-	})
-	return c.s
-}
-
-// stats pages through the whole spool (finished messages included) with
-// List. It is an operator's command: it reads every record once, in pages
-// so no read transaction stays open long.
+// stats serialises the spool's count (store.Stats, kept by the store as
+// it commits: no record is read here) with the state of delivery.
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	var req statsRequest
 	if !s.decode(w, r, &req) {
 		return
 	}
-	c := newStatsCounter(time.Now())
-	f := store.Filter{Done: true, Limit: store.MaxListLimit}
-	for {
-		page, err := s.Queue.List(r.Context(), f)
-		if err != nil {
-			s.fail(w, "stats", "", err)
-			return
-		}
-		for _, m := range page {
-			c.add(m)
-		}
-		if len(page) < f.Limit {
-			break
-		}
-		f.After = page[len(page)-1].ID
-	}
-	qs, err := s.Queue.Quarantined(r.Context())
+	ss, err := s.opts.Queue.SpoolStats(r.Context())
 	if err != nil {
 		s.fail(w, "stats", "", err)
 		return
 	}
-	res := c.result()
-	res.Quarantined = len(qs)
-	if s.Dispatch != nil {
-		d := s.Dispatch()
+	res := wireStats(ss, time.Now())
+	if s.opts.Dispatch != nil {
+		d := s.opts.Dispatch()
 		res.Dispatch = &d
 	}
 	s.reply(w, res)
+}
+
+// wireStats is ss as the API shows it: states by name, domains most
+// recipients first.
+func wireStats(ss store.Stats, now time.Time) Stats {
+	res := Stats{
+		Messages:    ss.Messages,
+		Pending:     ss.Pending,
+		ByState:     make(map[string]int, len(ss.Recipients)),
+		ByDomain:    make([]DomainStats, 0, len(ss.Domains)),
+		Oldest:      ss.OldestPending,
+		OldestID:    ss.OldestPendingID,
+		Now:         now,
+		Quarantined: ss.Quarantined,
+	}
+	for st, n := range ss.Recipients {
+		res.ByState[st.String()] = n
+	}
+	for dom, n := range ss.Domains {
+		res.ByDomain = append(res.ByDomain, DomainStats{Domain: dom, Queued: n.Queued, Deferred: n.Deferred, Held: n.Held})
+	}
+	slices.SortFunc(res.ByDomain, func(a, b DomainStats) int {
+		if a.Total() != b.Total() {
+			return b.Total() - a.Total()
+		}
+		return strings.Compare(a.Domain, b.Domain)
+	})
+	return res
 }

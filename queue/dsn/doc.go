@@ -63,4 +63,7 @@
 // This package imports only the standard library; it must never import the
 // store, queue, delivery or config packages, so the scheduler and tests can
 // use it with plain values.
+//
+// Never imports: cmd/..., config, store/..., queue, queue/admin/..., queue/submission,
+// queue/maintenance, queue/metrics, delivery/..., mxresolve/....
 package dsn

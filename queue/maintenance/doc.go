@@ -7,14 +7,19 @@
 // lives) and cron.SkipIfStillRunning (a run still going when the next is
 // due skips it, so a job never overlaps itself). Each job is also a method
 // (Prune, DelayWarnings, Stats, Sweep) that tests and operators can call
-// directly, with the clock in Options.Now.
+// directly, with the clock in Options.Now. The Runner's lifecycle is the
+// daemon's other parts': New, Run until Shutdown, which waits for a job
+// in progress.
 //
 // It sees the spool and the queue through the interfaces below, never
-// config (cmd maps the configuration onto Options) nor delivery. Delay
-// warnings honour each recipient's NOTIFY (RFC 3461 §4.1: only DELAY or
-// none given asks for one) and carry ENVID and ORCPT; they are built with
-// queue/dsn (Action Delayed) and queued from the
-// null sender through the queue, like bounces; store.Message.DelayWarned
-// makes them once per message. The flag is set after the notice is queued:
-// a crash in between sends the warning twice rather than never.
+// config (cmd maps the configuration onto Options), delivery nor
+// queue/dsn. For delay warnings it decides only when: which messages are
+// old enough and have a recipient queue.Delayed reports (NOTIFY honoured,
+// RFC 3461 §4.1); the queue writes each warning, queues it from the null
+// sender like a bounce notice and sets store.Message.DelayWarned, once per
+// message (Queue.WarnDelay; a crash in between sends it twice rather than
+// never).
+//
+// Never imports: cmd/..., config, queue/admin/..., queue/submission, queue/metrics.
+// Never imports directly: delivery/..., queue/dsn.
 package maintenance

@@ -38,7 +38,7 @@ func (r *Runner) Stats(ctx context.Context) error {
 		return fmt.Errorf("spool statistics: %w", err)
 	}
 	attrs := []any{
-		"messages", s.Messages, "pending", s.Pending, "due", s.Due,
+		"messages", s.Messages, "pending", s.Pending, "domains", len(s.Domains),
 		"bounce_log", s.Bounces, "quarantined", s.Quarantined,
 		"file_bytes", s.FileSize, "free_bytes", s.FreeBytes,
 	}

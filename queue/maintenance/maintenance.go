@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -20,14 +20,13 @@ type Store interface {
 	PruneBounces(ctx context.Context, before time.Time) (int, error)
 	Stats(ctx context.Context) (store.Stats, error)
 	List(ctx context.Context, f store.Filter) ([]*store.Message, error)
-	Update(ctx context.Context, id string, fn func(m *store.Message) error) error
-	OpenBody(ctx context.Context, id string) (io.ReadCloser, error)
 }
 
 // Queue is the scheduler as the jobs use it; *queue.Queue satisfies it.
 type Queue interface {
-	NewBody() (*store.Body, error)
-	EnqueueNotice(ctx context.Context, m *store.Message, b *store.Body) error
+	// WarnDelay writes and queues the delay warning about m and marks m
+	// warned; the job only decides when.
+	WarnDelay(ctx context.Context, m *store.Message) error
 	Wake()
 }
 
@@ -56,12 +55,6 @@ type Options struct {
 	// DelayWarning: a sender is warned once when a recipient of its message
 	// is still deferred this long after reception. Zero: no warnings.
 	DelayWarning time.Duration
-	// Hostname is the Reporting-MTA of delay warnings. Required with
-	// DelayWarning.
-	Hostname string
-	// MaxLifetime is how long recipients are retried (reported in delay
-	// warnings as Will-Retry-Until). Zero omits it.
-	MaxLifetime time.Duration
 	// CompactHint: Stats logs a hint to compact when free pages make up at
 	// least this share of a file of at least CompactMinBytes. Defaults
 	// 0.5 and 64 MiB.
@@ -84,20 +77,22 @@ const (
 	DefaultSweepOverdue    = time.Hour
 )
 
-// Runner owns the cron scheduler and the jobs.
+// Runner owns the cron scheduler and the jobs. Its lifecycle is the
+// daemon's other parts': Run until Shutdown.
 type Runner struct {
 	opts Options
 	log  *slog.Logger
 	cron *cron.Cron
+
+	mu     sync.Mutex
+	closed bool
+	quit   chan struct{} // closed by Shutdown
 }
 
-// New parses the schedules and registers the jobs; Start runs them.
+// New parses the schedules and registers the jobs; Run runs them.
 func New(opts Options) (*Runner, error) {
 	if opts.Store == nil || opts.Queue == nil {
 		return nil, errors.New("maintenance: Options.Store and Options.Queue are required")
-	}
-	if opts.DelayWarning > 0 && opts.Hostname == "" {
-		return nil, errors.New("maintenance: Options.Hostname is required with DelayWarning")
 	}
 	if opts.CompactHint <= 0 {
 		opts.CompactHint = DefaultCompactHint
@@ -114,7 +109,7 @@ func New(opts Options) (*Runner, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Runner{opts: opts, log: opts.Logger.With("component", "maintenance")}
+	r := &Runner{opts: opts, log: opts.Logger.With("component", "maintenance"), quit: make(chan struct{})}
 	// cron's own log lines (panics caught by Recover, skipped runs) go to
 	// slog too.
 	clog := cronLogger{r.log}
@@ -139,8 +134,8 @@ func New(opts Options) (*Runner, error) {
 }
 
 // job adapts a job to cron. Its error is logged once, here, where it is
-// handled. Jobs run with a background context: Stop waits for them rather
-// than cutting a prune or a notice in half.
+// handled. Jobs run with a background context: Shutdown waits for them
+// rather than cutting a prune or a notice in half.
 func (r *Runner) job(name string, run func(context.Context) error) func() {
 	return func() {
 		start := r.opts.Now()
@@ -152,12 +147,44 @@ func (r *Runner) job(name string, run func(context.Context) error) func() {
 	}
 }
 
-// Start runs the scheduler in its own goroutine.
-func (r *Runner) Start() { r.cron.Start() }
+// ErrClosed is returned by Run after Shutdown.
+var ErrClosed = errors.New("maintenance: closed")
 
-// Stop stops scheduling and waits, until ctx ends, for running jobs.
-func (r *Runner) Stop(ctx context.Context) error {
+// Run runs the jobs on their schedules until Shutdown (ErrClosed) or until
+// ctx ends (its error). Cancelling ctx stops scheduling; jobs already
+// running finish (Shutdown waits for them).
+func (r *Runner) Run(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	r.cron.Start()
+	r.mu.Unlock()
+	select {
+	case <-r.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		r.cron.Stop()
+		return ctx.Err()
+	}
+}
+
+// Shutdown stops scheduling, makes Run return, and waits, until ctx ends,
+// for the jobs running now.
+func (r *Runner) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		close(r.quit)
+	}
 	done := r.cron.Stop().Done()
+	r.mu.Unlock()
+	select {
+	case <-done: // before ctx: an expired ctx with nothing running is no error
+		return nil
+	default:
+	}
 	select {
 	case <-done:
 		return nil

@@ -2,6 +2,7 @@ package maintenance
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -36,7 +37,7 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() { db.Close() })
 	w.db = db
-	w.q, err = queue.New(db, noDeliverer{}, queue.Options{Logger: log})
+	w.q, err = queue.New(db, noDeliverer{}, queue.Options{Hostname: "outbox.test", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +183,7 @@ func TestDelayWarningSentOnce(t *testing.T) {
 	late := w.add(t, "late@src.example", store.StateDeferred, store.StateDelivered)
 	w.add(t, "fresh@src.example", store.StateQueued) // never tried: not delayed
 	w.add(t, "", store.StateDeferred)                // null sender: never warned
-	r := w.runner(t, Options{DelayWarning: 4 * time.Hour, Hostname: "outbox.test", MaxLifetime: 5 * 24 * time.Hour})
+	r := w.runner(t, Options{DelayWarning: 4 * time.Hour})
 
 	w.now = t0.Add(3 * time.Hour)
 	if err := r.DelayWarnings(ctx); err != nil {
@@ -218,7 +219,8 @@ func TestDelayWarningSentOnce(t *testing.T) {
 	}
 	body, _ := io.ReadAll(rc)
 	rc.Close()
-	for _, want := range []string{"Action: delayed", "Final-Recipient: rfc822; a@dest.example", "Subject: hello", "X-Outbox-Queue-ID: " + late} {
+	for _, want := range []string{"Action: delayed", "Final-Recipient: rfc822; a@dest.example", "Subject: hello", "X-Outbox-Queue-ID: " + late,
+		"Will-Retry-Until: Thu, 06 Mar 2025 12:00:00 +0000"} { // Received + the queue's MaxLifetime
 		if !strings.Contains(string(body), want) {
 			t.Errorf("notice lacks %q:\n%s", want, body)
 		}
@@ -276,14 +278,36 @@ func TestNewRejectsBadSchedule(t *testing.T) {
 	}
 }
 
-// TestStartStop starts the real scheduler with every job and stops it.
-func TestStartStop(t *testing.T) {
+// TestRunShutdown runs the real scheduler with every job until Shutdown,
+// which makes Run return ErrClosed; a Run after Shutdown returns at once.
+func TestRunShutdown(t *testing.T) {
 	w := newWorld(t)
 	r := w.runner(t, Options{Schedules: Schedules{Prune: "@every 1s", Stats: "@every 1s", Sweep: "@every 1s", DelayWarnings: "@every 1s"}})
-	r.Start()
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(context.Background()) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := r.Stop(ctx); err != nil {
+	if err := r.Shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if err := <-ran; !errors.Is(err, ErrClosed) {
+		t.Errorf("Run returned %v, want ErrClosed", err)
+	}
+	if err := r.Run(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Run after Shutdown returned %v, want ErrClosed", err)
+	}
+}
+
+// TestRunCancelled: cancelling Run's context ends it with the context's
+// error.
+func TestRunCancelled(t *testing.T) {
+	w := newWorld(t)
+	r := w.runner(t, Options{Schedules: Schedules{Stats: "@every 1s"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(ctx) }()
+	cancel()
+	if err := <-ran; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v, want context.Canceled", err)
 	}
 }

@@ -11,16 +11,17 @@ import (
 	"github.com/outbox-mta/outbox/store"
 )
 
-// collector turns queue.Stats and store.Stats into metrics at scrape time.
+// collector turns queue.Stats, ListenerStats and store.Stats into metrics at scrape time.
 type collector struct {
 	q     QueueStats
-	spool *spoolCache // nil without Options.Spool
+	spool *spoolReader // nil without Options.Spool
 	opts  Options
 
 	accepted, delivered, deferred, bounced, attempts *prometheus.Desc
 	duration, ambiguous, dsns, conns, inFlight       *prometheus.Desc
 	destDown, recipients, pending, oldest, fileSize  *prometheus.Desc
 	paused, commitFailures, commitBackoff            *prometheus.Desc
+	dnsHits, dnsMisses, dnsEntries                   *prometheus.Desc
 }
 
 // Metric names. Counters end in _total (Prometheus naming conventions).
@@ -48,13 +49,16 @@ func newCollector(opts Options, log *slog.Logger) *collector {
 		paused:         d("dispatch_paused", "1 while no delivery starts because the spool refuses commits (disk full, I/O error); 0 otherwise."),
 		commitFailures: d("outcome_commit_failures_total", "Delivery outcomes the spool could not record; the message is retried after a back-off (a possible duplicate)."),
 		commitBackoff:  d("commit_backoff_messages", "Messages waiting out a back-off after their delivery outcome could not be recorded."),
+		dnsHits:        d("dns_cache_hits_total", "DNS questions (MX, A, AAAA) answered by the resolver's cache, or by a query already in flight for them."),
+		dnsMisses:      d("dns_cache_misses_total", "DNS questions that sent a query to the DNS server."),
+		dnsEntries:     d("dns_cache_entries", "Answers held in the resolver's cache now."),
 		recipients:     d("queue_recipients", "Recipients in the spool by state (finished ones stay until pruned).", "state"),
-		pending:        d("queue_messages_pending", "Messages with a recipient awaiting delivery."),
-		oldest:         d("queue_oldest_message_age_seconds", "Age of the oldest message with a recipient awaiting delivery; 0 when none."),
+		pending:        d("queue_messages_pending", "Messages with a recipient queued or deferred (one whose only unfinished recipients are held waits for an operator)."),
+		oldest:         d("queue_oldest_message_age_seconds", "Age of the oldest pending message (as in queue_messages_pending); 0 when none."),
 		fileSize:       d("spool_file_bytes", "Size of the spool's bbolt file (it never shrinks)."),
 	}
 	if opts.Spool != nil {
-		c.spool = &spoolCache{src: opts.Spool, maxAge: opts.SpoolMaxAge, now: opts.Now, log: log}
+		c.spool = &spoolReader{src: opts.Spool, log: log}
 	}
 	return c
 }
@@ -63,14 +67,23 @@ func newCollector(opts Options, log *slog.Logger) *collector {
 // rejects a duplicate name at New, not at the first scrape).
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.accepted, c.delivered, c.deferred, c.bounced, c.attempts, c.duration,
-		c.ambiguous, c.dsns, c.conns, c.inFlight, c.destDown,
+		c.delivered, c.deferred, c.bounced, c.attempts, c.duration,
+		c.ambiguous, c.dsns, c.inFlight, c.destDown,
 		c.paused, c.commitFailures, c.commitBackoff,
 	} {
 		ch <- d
 	}
+	if c.opts.Listener != nil {
+		ch <- c.accepted
+		ch <- c.conns
+	}
 	if c.spool != nil {
 		for _, d := range []*prometheus.Desc{c.recipients, c.pending, c.oldest, c.fileSize} {
+			ch <- d
+		}
+	}
+	if c.opts.DNSCache != nil {
+		for _, d := range []*prometheus.Desc{c.dnsHits, c.dnsMisses, c.dnsEntries} {
 			ch <- d
 		}
 	}
@@ -89,7 +102,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	counter(c.accepted, s.Accepted)
+	if c.opts.Listener != nil {
+		ls := c.opts.Listener.ListenerStats()
+		counter(c.accepted, ls.Accepted)
+		gauge(c.conns, float64(ls.ConnsOpen))
+	}
 	counter(c.delivered, s.Delivered)
 	counter(c.deferred, s.Deferred+s.DestinationSkips)
 	for _, r := range bounceReasons {
@@ -106,7 +123,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstHistogram(c.duration, h.Count, h.Sum, buckets)
 	counter(c.ambiguous, s.Ambiguous)
 	counter(c.dsns, s.DSNs)
-	gauge(c.conns, float64(s.ConnsOpen))
 	gauge(c.inFlight, float64(s.InFlight))
 	gauge(c.destDown, float64(s.DownDomains))
 	paused := 0.0
@@ -116,6 +132,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.paused, paused)
 	counter(c.commitFailures, s.CommitFailures)
 	gauge(c.commitBackoff, float64(s.CommitBackoff))
+	if c.opts.DNSCache != nil {
+		ds := c.opts.DNSCache.Stats()
+		counter(c.dnsHits, ds.Hits)
+		counter(c.dnsMisses, ds.Misses)
+		gauge(c.dnsEntries, float64(ds.Entries))
+	}
 
 	if c.spool == nil {
 		return

@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
+	"github.com/outbox-mta/outbox/mxresolve"
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/store"
 )
@@ -22,35 +24,71 @@ type QueueStats interface {
 	Stats() queue.Stats
 }
 
+// ListenerStats are the submission listener's counters.
+type ListenerStats struct {
+	Accepted  uint64 // messages accepted and durably spooled
+	ConnsOpen int    // client connections open now
+}
+
+// Listener is the submission listener's traffic as the metrics read it;
+// cmd's listener counters satisfy it.
+type Listener interface {
+	ListenerStats() ListenerStats
+}
+
 // SpoolStats is the spool as the metrics read it; *store.DB satisfies it.
 type SpoolStats interface {
 	Stats(ctx context.Context) (store.Stats, error)
 }
 
-var (
-	_ QueueStats = (*queue.Queue)(nil)
-	_ SpoolStats = (*store.DB)(nil)
-)
+// DNSCacheStats is the resolver's cache as the metrics read it;
+// *mxresolve.Cache satisfies it.
+type DNSCacheStats interface {
+	Stats() mxresolve.CacheStats
+}
 
-// DefaultSpoolMaxAge is how long a spool scan is reused by later scrapes.
-const DefaultSpoolMaxAge = 30 * time.Second
+var (
+	_ QueueStats    = (*queue.Queue)(nil)
+	_ SpoolStats    = (*store.DB)(nil)
+	_ DNSCacheStats = (*mxresolve.Cache)(nil)
+)
 
 // Options configure New.
 type Options struct {
 	// Queue provides the event counters. Required.
 	Queue QueueStats
+	// Listener provides the accepted messages and open connections. nil:
+	// those metrics are not exported.
+	Listener Listener
 	// Spool provides the queue size by state and the oldest message.
 	// nil: those metrics are not exported.
 	Spool SpoolStats
-	// SpoolMaxAge is how long a spool scan is reused. Default
-	// DefaultSpoolMaxAge; negative scans on every scrape.
-	SpoolMaxAge time.Duration
-	// Now is the clock for ages and the cache. Default time.Now.
+	// DNSCache provides the DNS cache's hits, misses and size. nil (the
+	// cache is off): those metrics are not exported.
+	DNSCache DNSCacheStats
+	// Now is the clock for ages. Default time.Now.
 	Now func() time.Time
-	// Logger for a failed spool scan and the server. Default
+	// Logger for a failed spool read and the server. Default
 	// slog.Default(); the package adds component=metrics.
 	Logger *slog.Logger
+	// MaxConnections is the most connections served at once; more wait in
+	// the listen backlog, holding no file descriptor of the daemon.
+	// Default DefaultMaxConnections.
+	MaxConnections int
+	// IdleTimeout closes a keep-alive connection idle this long; read and
+	// write timeouts bound each request. Default DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
+
+// Defaults of the HTTP server. A scraper needs one connection; the cap
+// and timeouts keep idle or stuck clients from holding the daemon's file
+// descriptors, which the SMTP listener needs.
+const (
+	DefaultMaxConnections = 16
+	DefaultIdleTimeout    = 30 * time.Second
+	readTimeout           = 10 * time.Second
+	writeTimeout          = 30 * time.Second
+)
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("metrics: server closed")
@@ -60,6 +98,7 @@ type Metrics struct {
 	reg  *prometheus.Registry
 	srv  *http.Server
 	coll *collector
+	max  int
 }
 
 // New builds the registry: Outbox's collector, plus the Go runtime and
@@ -68,14 +107,17 @@ func New(opts Options) (*Metrics, error) {
 	if opts.Queue == nil {
 		return nil, errors.New("metrics: Options.Queue is required")
 	}
-	if opts.SpoolMaxAge == 0 {
-		opts.SpoolMaxAge = DefaultSpoolMaxAge
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
 	}
 	log := opts.Logger.With("component", "metrics")
 	c := newCollector(opts, log)
@@ -89,12 +131,16 @@ func New(opts Options) (*Metrics, error) {
 			return nil, err
 		}
 	}
-	m := &Metrics{reg: reg, coll: c}
+	m := &Metrics{reg: reg, coll: c, max: opts.MaxConnections}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	m.srv = &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return m, nil
@@ -108,9 +154,10 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// Serve answers scrapes on l until Shutdown.
+// Serve answers scrapes on l until Shutdown, at most
+// Options.MaxConnections connections at once.
 func (m *Metrics) Serve(l net.Listener) error {
-	err := m.srv.Serve(l)
+	err := m.srv.Serve(netutil.LimitListener(l, m.max))
 	if errors.Is(err, http.ErrServerClosed) {
 		return ErrServerClosed
 	}
@@ -122,31 +169,26 @@ func (m *Metrics) Shutdown(ctx context.Context) error {
 	return m.srv.Shutdown(ctx)
 }
 
-// spoolCache reuses a spool scan for maxAge.
-type spoolCache struct {
-	src    SpoolStats
-	maxAge time.Duration
-	now    func() time.Time
-	log    *slog.Logger
+// spoolReader reads the spool's counts at each scrape (store.DB.Stats
+// reads no record: the store keeps them as it commits), and keeps the last
+// good ones for a scrape whose read fails.
+type spoolReader struct {
+	src SpoolStats
+	log *slog.Logger
 
-	mu   sync.Mutex // held during a scan: concurrent scrapes wait for one scan
-	at   time.Time
+	mu   sync.Mutex
 	last store.Stats
 	ok   bool
 }
 
-func (c *spoolCache) get(ctx context.Context) (store.Stats, bool) {
+func (c *spoolReader) get(ctx context.Context) (store.Stats, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
-	if c.ok && c.maxAge > 0 && now.Sub(c.at) < c.maxAge {
-		return c.last, true
-	}
 	s, err := c.src.Stats(ctx)
 	if err != nil {
 		c.log.Warn("cannot read spool statistics", "err", err)
 		return c.last, c.ok // stale beats missing
 	}
-	c.last, c.at, c.ok = s, now, true
+	c.last, c.ok = s, true
 	return s, true
 }

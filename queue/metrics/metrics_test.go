@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outbox-mta/outbox/mxresolve"
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/store"
 )
@@ -18,15 +20,24 @@ type fakeQueue struct{ s queue.Stats }
 
 func (f *fakeQueue) Stats() queue.Stats { return f.s }
 
+type fakeListener ListenerStats
+
+func (f fakeListener) ListenerStats() ListenerStats { return ListenerStats(f) }
+
 type fakeSpool struct {
 	s     store.Stats
+	err   error
 	scans int
 }
 
 func (f *fakeSpool) Stats(context.Context) (store.Stats, error) {
 	f.scans++
-	return f.s, nil
+	return f.s, f.err
 }
+
+type fakeDNSCache mxresolve.CacheStats
+
+func (f fakeDNSCache) Stats() mxresolve.CacheStats { return mxresolve.CacheStats(f) }
 
 func scrape(t *testing.T, url string) string {
 	t.Helper()
@@ -45,8 +56,8 @@ func scrape(t *testing.T, url string) string {
 func TestEndpointExportsCounters(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	q := &fakeQueue{s: queue.Stats{
-		Accepted: 7, Delivered: 5, Deferred: 2, DestinationSkips: 1, Ambiguous: 1, DSNs: 3,
-		ConnsOpen: 4, InFlight: 2, DownDomains: 1,
+		Delivered: 5, Deferred: 2, DestinationSkips: 1, Ambiguous: 1, DSNs: 3,
+		InFlight: 2, DownDomains: 1,
 		DispatchPaused: true, CommitFailures: 3, CommitBackoff: 2,
 		BouncedBy:     map[string]uint64{queue.BounceRemote5xx: 2, queue.BounceExpired: 1},
 		AttemptsByTLS: map[string]uint64{"TLS1.3": 6, "none": 2},
@@ -60,7 +71,8 @@ func TestEndpointExportsCounters(t *testing.T) {
 		OldestPending: now.Add(-90 * time.Second),
 		FileSize:      1 << 20,
 	}}
-	m, err := New(Options{Queue: q, Spool: sp, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	dc := fakeDNSCache{Hits: 990, Misses: 10, Entries: 3}
+	m, err := New(Options{Queue: q, Listener: fakeListener{Accepted: 7, ConnsOpen: 4}, Spool: sp, DNSCache: dc, Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +116,9 @@ func TestEndpointExportsCounters(t *testing.T) {
 		"outbox_queue_messages_pending 3",
 		"outbox_queue_oldest_message_age_seconds 90",
 		"outbox_spool_file_bytes 1.048576e+06",
+		"outbox_dns_cache_hits_total 990",
+		"outbox_dns_cache_misses_total 10",
+		"outbox_dns_cache_entries 3",
 		"go_goroutines ",
 	} {
 		if !strings.Contains(body, want+"\n") && !strings.Contains(body, want) {
@@ -112,24 +127,99 @@ func TestEndpointExportsCounters(t *testing.T) {
 	}
 }
 
-func TestSpoolScanIsCached(t *testing.T) {
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	sp := &fakeSpool{s: store.Stats{Recipients: map[store.State]int{}}}
-	m, err := New(Options{Queue: &fakeQueue{}, Spool: sp, SpoolMaxAge: time.Minute, Now: func() time.Time { return now }})
+// Every scrape reads the spool's counts afresh (they cost no scan); a
+// read that fails reports the last good ones rather than none.
+func TestSpoolReadAtEachScrape(t *testing.T) {
+	sp := &fakeSpool{s: store.Stats{Pending: 1, Recipients: map[store.State]int{}}}
+	m, err := New(Options{Queue: &fakeQueue{}, Spool: sp, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := []struct {
-		advance time.Duration
-		scans   int
-	}{{0, 1}, {10 * time.Second, 1}, {49 * time.Second, 1}, {2 * time.Second, 2}, {0, 2}}
-	for i, s := range steps {
-		now = now.Add(s.advance)
-		if _, err := m.Registry().Gather(); err != nil {
+	pending := func() float64 {
+		t.Helper()
+		mfs, err := m.Registry().Gather()
+		if err != nil {
 			t.Fatal(err)
 		}
-		if sp.scans != s.scans {
-			t.Errorf("step %d: %d spool scans, want %d", i, sp.scans, s.scans)
+		for _, mf := range mfs {
+			if mf.GetName() == "outbox_queue_messages_pending" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
 		}
+		t.Fatal("no outbox_queue_messages_pending")
+		return 0
+	}
+	for i, st := range []struct {
+		pending int
+		err     error
+		want    float64
+	}{{1, nil, 1}, {2, nil, 2}, {3, errors.New("spool closed"), 2}, {4, nil, 4}} {
+		sp.s.Pending, sp.err = st.pending, st.err
+		if got := pending(); got != st.want || sp.scans != i+1 {
+			t.Errorf("scrape %d: pending %v after %d reads, want %v after %d", i+1, got, sp.scans, st.want, i+1)
+		}
+	}
+}
+
+// Without a DNS cache (it is off), its metrics are absent rather than 0.
+func TestNoDNSCacheNoDNSMetrics(t *testing.T) {
+	m, err := New(Options{Queue: &fakeQueue{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "outbox_dns_cache_") {
+			t.Errorf("metric %s exported without a DNS cache", mf.GetName())
+		}
+	}
+}
+
+// TestIdleConnectionsAreBounded: keep-alive connections that send nothing
+// are closed after the idle timeout, and no more than MaxConnections are
+// served at once, so idle clients cannot hold the daemon's descriptors.
+func TestIdleConnectionsAreBounded(t *testing.T) {
+	m, err := New(Options{Queue: &fakeQueue{}, MaxConnections: 3, IdleTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = m.Serve(l) }()
+	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+
+	// A keep-alive client: one request, then silence.
+	idle := func() net.Conn {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	conns := make([]net.Conn, 5)
+	for i := range conns {
+		conns[i] = idle()
+		_, _ = io.WriteString(conns[i], "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	// Only 3 are served at once: the 4th gets its reply only after an
+	// idle one is closed.
+	start := time.Now()
+	_ = conns[3].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conns[3].Read(make([]byte, 1)); err != nil {
+		t.Fatalf("4th connection never served: %v", err)
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Errorf("4th connection served after %v, before an idle one was closed", waited)
+	}
+	// Idle keep-alive connections are closed by the server.
+	_ = conns[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, conns[0]); err != nil {
+		t.Errorf("idle connection not closed by the server: %v", err)
 	}
 }

@@ -55,7 +55,7 @@ func TestAuthOverSTARTTLS(t *testing.T) {
 			if _, err := send(c, "alice@example.com", []string{"bob@example.org"}, "Subject: x\r\n\r\nx\r\n"); err != nil {
 				t.Fatal(err)
 			}
-			m, body := ts.spool.get("Q0001")
+			m, body := ts.spool.get(t, ts.spool.id(0))
 			if m == nil || m.User != "alice" {
 				t.Fatalf("stored %+v", m)
 			}

@@ -42,7 +42,7 @@ func benchAccept(b *testing.B, sessions, size int) {
 		Hostname:       "outbox.test",
 		MaxConnections: sessions + 1,
 		Trusted:        []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Spool:          AdaptStore(db),
+		Spool:          db,
 		Logger:         slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

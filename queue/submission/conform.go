@@ -24,7 +24,7 @@ var (
 // sevenbit.Scanner, which tells at the end whether the message must be
 // re-encoded (see conform).
 type draft struct {
-	body Body
+	body *store.Body
 	sig  Signing // nil: unsigned
 	scan sevenbit.Scanner
 	w    bodyWriter
@@ -32,7 +32,7 @@ type draft struct {
 
 // newDraft starts a draft on body, signed as c says, the signature also
 // listing the fields named in more.
-func newDraft(body Body, c *composer, more ...string) (*draft, error) {
+func newDraft(body *store.Body, c *composer, more ...string) (*draft, error) {
 	d := &draft{body: body}
 	sig, err := c.sign(more...)
 	if err != nil {

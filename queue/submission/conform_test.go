@@ -65,7 +65,7 @@ func TestConform(t *testing.T) {
 			t.Cleanup(func() { _ = db.Close() })
 			signer := &fakeSigner{skip: !tt.signed}
 			ts := startServer(t, func(o *Options) {
-				o.Spool, o.Signer, o.MaxMessageSize = AdaptStore(db), signer, 1<<20
+				o.Spool, o.Signer, o.MaxMessageSize = db, signer, 1<<20
 			})
 			c := client(t, ts.addr, "127.0.0.1")
 			reply, err := send(c, "a@example.com", []string{"x@example.org"}, tt.msg)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"slices"
-	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -47,24 +46,15 @@ func (s *session) Data(r io.Reader) error {
 	}()
 	id := body.ID()
 
-	in := &inputReader{r: r, max: opts.MaxMessageSize}
-	if d := opts.ReadTimeout; d > 0 && s.netConn != nil {
-		in.refresh = func() { _ = s.netConn.SetReadDeadline(time.Now().Add(d)) }
+	in, done, err := s.openTransfer(r)
+	if err != nil {
+		return s.storageFailed("open transfer", err, "msgid", id)
 	}
+	defer done()
 	br := bufio.NewReader(in)
-	h, err := readHeader(br, opts.MaxHeaderSize)
-	if errors.Is(err, errHeaderTooBig) {
-		return s.reject("data", replyHeaderTooBig, "msgid", id)
-	}
+	h, atLeastOne, err := s.readHead(br, user, id)
 	if err != nil {
-		return s.readFailed(id, err)
-	}
-	atLeastOne, err := h.takeAtLeastOne()
-	if err != nil {
-		return s.reject("data", replyBadHeader(err.Error()), "msgid", id)
-	}
-	if !h.foldLongLines() {
-		return s.reject("data", replyLongHeaderLine, "msgid", id)
+		return err
 	}
 
 	now := opts.Now()
@@ -110,14 +100,50 @@ func (s *session) Data(r io.Reader) error {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
 	}
 	applyDSN(m, mailDSN, rcptDSN)
-	if err := opts.Spool.Enqueue(s.srv.ctx, m, d.body); err != nil {
+	err = opts.Spool.Enqueue(s.srv.ctx, m, d.body)
+	s.srv.spooled(err)
+	if err != nil {
 		return s.storageFailed("enqueue", err, "msgid", id)
 	}
 	committed = true
+	s.accepted()
 	s.srv.log.Info("accepted", "msgid", id, "from", from, "rcpts", len(rcpts), "size", m.Size,
 		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
 		"body", bodyAttr(m.BodyType), "body_declared", string(declared))
 	return replyQueued(id)
+}
+
+// readHead reads the header block of message id and applies the header
+// rules: its size, the X-Outbox-At-Least-One field (taken out), long lines
+// folded, and the From check of user's sender rule. Its error is the reply.
+func (s *session) readHead(br *bufio.Reader, user, id string) (h header, atLeastOne *bool, err error) {
+	h, err = readHeader(br, s.srv.opts.MaxHeaderSize)
+	if errors.Is(err, errHeaderTooBig) {
+		return h, nil, s.reject("data", replyHeaderTooBig, "msgid", id)
+	}
+	if err != nil {
+		return h, nil, s.readFailed(id, err)
+	}
+	if atLeastOne, err = h.takeAtLeastOne(); err != nil {
+		return h, nil, s.reject("data", replyBadHeader(err.Error()), "msgid", id)
+	}
+	if !h.foldLongLines() {
+		return h, nil, s.reject("data", replyLongHeaderLine, "msgid", id)
+	}
+	if err := s.checkFromHeader(user, h.value("From"), id); err != nil {
+		return h, nil, err
+	}
+	return h, atLeastOne, nil
+}
+
+// spooled tells the Waker and the Observer of a commit's result.
+func (srv *Server) spooled(err error) {
+	if w := srv.opts.Waker; w != nil {
+		w.Spooled(err)
+	}
+	if o := srv.opts.Observer; o != nil && err == nil {
+		o.Accepted()
+	}
 }
 
 // readFailed turns an error reading the client's data into a reply: our

@@ -1,7 +1,8 @@
 // Package submission is Outbox's SMTP submission listener (RFC 6409) on top
 // of go-smtp: it authenticates clients, checks envelopes and message bytes,
-// and hands each accepted message to a Spool. It only enqueues; delivery is
-// someone else's job.
+// and hands each accepted message to a Spool (the store itself), then tells
+// its Waker (the queue) that a message was committed. It only enqueues;
+// delivery is someone else's job.
 //
 // # Contract
 //
@@ -17,13 +18,26 @@
 //   - Every error reaches go-smtp as an unwrapped *smtp.SMTPError, whose
 //     code and text go to the client as is (see replies.go); internal error
 //     text is logged, never sent.
-//   - Messages with a bare CR or bare LF are refused (554 5.6.0), against
-//     SMTP smuggling; see inputReader for exactly what go-smtp passes on.
-//   - Limits: size 552 5.3.4 (declared SIZE, go-smtp's DATA limit, and our
-//     own count, which also covers BDAT); header block 552 5.3.4; recipients
-//     452 4.5.3; malformed addresses 501 5.1.7 (sender) / 5.1.3 (recipient)
-//     with the reason. Addresses go-smtp's own parser rejects get its
-//     "501 5.5.2 Was expecting ... syntax" instead.
+//   - Messages with a bare CR or bare LF anywhere, including after a
+//     leading dot, are refused (554 5.6.0), against SMTP smuggling, and so
+//     are NUL characters; no byte is dropped silently. A framer reads the
+//     client's stream under go-smtp (framer.go, gosmtp.go) so that DATA
+//     ends where line-based parsers end it, and so that one line rule
+//     holds in DATA and BDAT whatever the segmentation: no limit but the
+//     message size; command lines at most maxCommandLine.
+//   - Limits: size 552 5.3.4 above Options.MaxMessageSize, a message of
+//     exactly that size accepted (declared SIZE, BDAT chunks, and our own
+//     count); header block 552 5.3.4; recipients 452 4.5.3; malformed
+//     addresses 501 5.1.7 (sender) / 5.1.3 (recipient) with the reason.
+//     Addresses go-smtp's own parser rejects get its "501 5.5.2 Was
+//     expecting ... syntax" instead.
+//   - At most AuthMaxFailures passwords are checked per address per
+//     window under any concurrency: the attempt is reserved before the
+//     compare. Undecodable base64 in AUTH is 501 5.5.2 (RFC 4954 §4).
+//   - With Options.Senders, an authenticated user may only use its own
+//     envelope senders (and From addresses, if asked): 553 5.7.1.
+//   - Options.DataTimeout bounds a whole DATA or BDAT transfer, wall
+//     clock; past it the client gets 421 4.4.2 and is disconnected.
 //   - The stored message gets a Received field (RFC 5321 §4.4), and Date and
 //     Message-ID (<queueid@hostname>) when it has none. The header block is
 //     parsed as it streams; the body is never held in memory.
@@ -70,8 +84,13 @@
 //
 // Serve runs plain SMTP with STARTTLS (when Options.TLSConfig is set);
 // ServeTLS runs implicit TLS (port 465) by wrapping the listener with
-// tls.NewListener. Both share one connection limit: a client over
-// Options.MaxConnections is told 421 4.7.0 and closed. Shutdown stops
+// tls.NewListener. Both share the admission limits of limit.go: a client
+// over Options.MaxConnections, over its address's share
+// (MaxConnectionsPerClient, ConnectionRate), or untrusted and
+// unauthenticated beyond MaxConnections-ReservedConnections is told
+// 421 4.7.0 and closed. Untrusted clients before AUTH get PreAuthTimeout
+// instead of ReadTimeout, and at most MaxJunkCommands junk commands
+// between messages. Shutdown stops
 // accepting, waits for open transactions until its context is done, then
 // closes every connection — go-smtp's own Shutdown would wait for idle
 // connections forever.
@@ -82,5 +101,9 @@
 // error sentinels) and talks to storage through the Spool interface it
 // defines. It must never import queue, delivery, config or cmd, with one
 // exception: delivery/sevenbit, a transformation with no dependency on
-// the rest of Outbox, shared with delivery.
+// the rest of Outbox, shared with delivery. DKIM signing reaches it through
+// its Signer interface, which cmd adapts delivery/dkim to.
+//
+// Never imports: cmd/..., config, queue, queue/admin/..., queue/dsn, queue/maintenance,
+// queue/metrics, delivery, delivery/dkim, delivery/smtptest, mxresolve/....
 package submission

@@ -42,7 +42,7 @@ func TestDSNParametersAndDuplicates(t *testing.T) {
 	reply := s.cmd("Subject: x\r\n\r\nhi\r\n.\r\n")
 	expect(t, reply, "250")
 	id := reply[strings.LastIndexByte(reply, ' ')+1:]
-	m, _ := ts.spool.get(id)
+	m, _ := ts.spool.get(t, id)
 	if m == nil {
 		t.Fatalf("message %q not spooled", id)
 	}

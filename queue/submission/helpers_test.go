@@ -4,19 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,16 +20,19 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/outbox-mta/outbox/delivery/smtptest"
 	"github.com/outbox-mta/outbox/store"
 )
 
-// fakeSpool is an in-memory Spool that can be told to fail.
+// fakeSpool is a real spool in a temporary directory that can be told to
+// fail, and that remembers the IDs it committed, in order. Every body is
+// kept in a file (InlineMax < 0), so a body left behind is visible.
 type fakeSpool struct {
+	db  *store.DB
+	dir string
+
 	mu         sync.Mutex
-	next       int
-	msgs       map[string]*store.Message
-	bodies     map[string][]byte
-	discarded  int
+	ids        []string
 	newBodyErr error
 	enqueueErr error
 	// block, when set, makes Enqueue wait for it (or ctx) before committing.
@@ -42,39 +41,32 @@ type fakeSpool struct {
 	entered chan struct{}
 }
 
-func newFakeSpool() *fakeSpool {
-	return &fakeSpool{msgs: map[string]*store.Message{}, bodies: map[string][]byte{}}
-}
-
-type fakeBody struct {
-	sp  *fakeSpool
-	id  string
-	buf bytes.Buffer
-}
-
-func (b *fakeBody) Write(p []byte) (int, error) { return b.buf.Write(p) }
-func (b *fakeBody) ID() string                  { return b.id }
-func (b *fakeBody) Open() (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(b.buf.Bytes())), nil
-}
-func (b *fakeBody) Discard() error {
-	b.sp.mu.Lock()
-	defer b.sp.mu.Unlock()
-	b.sp.discarded++
-	return nil
-}
-
-func (f *fakeSpool) NewBody() (Body, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.newBodyErr != nil {
-		return nil, f.newBodyErr
+func newFakeSpool(t testing.TB) *fakeSpool {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := store.Open(dir, store.Options{
+		InlineMax: -1,
+		Logger:    slog.New(slog.DiscardHandler),
+		Now:       func() time.Time { return testNow },
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.next++
-	return &fakeBody{sp: f, id: fmt.Sprintf("Q%04d", f.next)}, nil
+	t.Cleanup(func() { _ = db.Close() })
+	return &fakeSpool{db: db, dir: dir}
 }
 
-func (f *fakeSpool) Enqueue(ctx context.Context, m *store.Message, b Body) error {
+func (f *fakeSpool) NewBody() (*store.Body, error) {
+	f.mu.Lock()
+	err := f.newBodyErr
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return f.db.NewBody()
+}
+
+func (f *fakeSpool) Enqueue(ctx context.Context, m *store.Message, b *store.Body) error {
 	if f.entered != nil {
 		f.entered <- struct{}{}
 	}
@@ -90,23 +82,79 @@ func (f *fakeSpool) Enqueue(ctx context.Context, m *store.Message, b Body) error
 	if f.enqueueErr != nil {
 		return f.enqueueErr
 	}
-	fb := b.(*fakeBody)
-	m.ID = fb.id
-	f.msgs[fb.id] = m
-	f.bodies[fb.id] = fb.buf.Bytes()
+	if err := f.db.Enqueue(ctx, m, b); err != nil {
+		return err
+	}
+	f.ids = append(f.ids, m.ID)
 	return nil
 }
 
 func (f *fakeSpool) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.msgs)
+	return len(f.ids)
 }
 
-func (f *fakeSpool) get(id string) (*store.Message, string) {
+// id is the ID of the n-th message committed (from 0), "" if none.
+func (f *fakeSpool) id(n int) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.msgs[id], string(f.bodies[id])
+	if n >= len(f.ids) {
+		return ""
+	}
+	return f.ids[n]
+}
+
+// get returns message id and its body as the listener wrote it (without
+// the stored prefix); nil if there is no such message.
+func (f *fakeSpool) get(t testing.TB, id string) (*store.Message, string) {
+	t.Helper()
+	m, body := readStored(t, f.db, id)
+	if m == nil {
+		return nil, ""
+	}
+	return m, string(body[len(m.Prefix):])
+}
+
+// readStored returns message id of db and its stored body (prefix
+// included); nil if there is no such message.
+func readStored(t testing.TB, db *store.DB, id string) (*store.Message, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	m, err := db.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || id == "" {
+		return nil, nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := db.OpenBody(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	body, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, body
+}
+
+// bodyFiles counts the body files in the spool directory: one per
+// committed message once every uncommitted body has been discarded.
+func (f *fakeSpool) bodyFiles(t testing.TB) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(f.dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Base(filepath.Dir(path)) != filepath.Base(f.dir) {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 var testNow = time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC)
@@ -141,7 +189,7 @@ type testServer struct {
 // 127.0.0.2 are "remote".
 func startServer(t *testing.T, edit func(*Options)) *testServer {
 	t.Helper()
-	ts := &testServer{spool: newFakeSpool(), logs: &logBuffer{}}
+	ts := &testServer{spool: newFakeSpool(t), logs: &logBuffer{}}
 	opts := Options{
 		Hostname:       "outbox.test",
 		MaxMessageSize: 4096,
@@ -280,36 +328,14 @@ func expect(t *testing.T, reply, prefix string) {
 	}
 }
 
-// selfSigned returns a server TLS config for "localhost"/127.0.0.1 and a
-// client config that trusts it.
+// selfSigned returns a server TLS config for "outbox.test", "localhost" and
+// 127.0.0.1, and a client config that trusts it.
 func selfSigned(t testing.TB) (server, client *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "outbox.test"},
-		DNSNames:     []string{"localhost", "outbox.test"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}}}
-	client = &tls.Config{RootCAs: pool, ServerName: "outbox.test"}
+	ca := smtptest.NewCA(t)
+	cert := ca.Issue(t, "outbox.test", "localhost", "127.0.0.1")
+	server = &tls.Config{Certificates: []tls.Certificate{cert}}
+	client = &tls.Config{RootCAs: ca.Pool, ServerName: "outbox.test"}
 	return server, client
 }
 

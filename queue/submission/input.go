@@ -2,28 +2,27 @@ package submission
 
 import (
 	"io"
+
+	"github.com/emersion/go-smtp"
 )
 
 // inputReader sits between go-smtp's DATA (or BDAT) reader and everything
-// else. It enforces three things on the bytes exactly as the client sent
-// them, before anything is stored:
+// else. It enforces these on the message bytes, before anything is stored:
 //
-//   - Line ends: go-smtp's dot-reader passes data through unchanged (it does
-//     not convert CRLF), so a bare LF or a bare CR reaches us as is, and we
-//     refuse it. Bare line ends are how SMTP smuggling hides a second
-//     message from one server's end-of-data parser and shows it to another
-//     (the "\n.\n" and "\r.\r" payloads). Two cases never reach us: go-smtp
-//     silently drops a "." or ".\r" right after a CRLF (its unstuffing), so
-//     "\r\n.\rX" arrives as "\r\nX"; such bytes are gone, not passed on.
-//   - Size: go-smtp's MaxMessageBytes only bounds DATA; BDAT chunks bypass
-//     it, so the limit is counted here too.
-//   - Idle time: go-smtp sets one read deadline before DATA and none while
-//     it streams, so ReadTimeout would bound the whole transfer. Refreshing
-//     the deadline on every read makes it an inactivity timeout instead.
+//   - Line ends: a bare LF or a bare CR is refused. Bare line ends are how
+//     SMTP smuggling hides a second message from one server's end-of-data
+//     parser and shows it to another (the "\n.\n" and "\r.\r" payloads).
+//     For DATA the framer has already checked the raw stream, where
+//     go-smtp's dot-reader would drop a ".\r" after a CRLF; its verdict
+//     (violation) is taken at the end of the data. BDAT chunks arrive
+//     unchanged and are checked here, across chunk boundaries.
+//   - NUL is refused: lax next hops take "\r\n\x00.\r\n" for an end of data.
+//   - Size: at most max bytes, counted here for DATA and BDAT alike (go-smtp's
+//     own DATA limit is off: see unlimitData).
 type inputReader struct {
-	r       io.Reader
-	max     int64  // 0: no limit
-	refresh func() // extends the connection's read deadline; may be nil
+	r         io.Reader
+	max       int64                  // 0: no limit
+	violation func() *smtp.SMTPError // the framer's verdict on DATA; may be nil
 
 	n    int64 // bytes read so far
 	prev byte  // the last byte read
@@ -34,12 +33,13 @@ func (in *inputReader) Read(p []byte) (int, error) {
 	if in.err != nil {
 		return 0, in.err
 	}
-	if in.refresh != nil {
-		in.refresh()
-	}
 	n, err := in.r.Read(p)
 	prev := in.prev
 	for _, c := range p[:n] {
+		if c == 0 {
+			in.err = replyNUL
+			return 0, in.err
+		}
 		if (prev == '\r') != (c == '\n') {
 			in.err = replyBareLine
 			return 0, in.err
@@ -51,6 +51,12 @@ func (in *inputReader) Read(p []byte) (int, error) {
 	if in.max > 0 && in.n > in.max {
 		in.err = replyTooBig
 		return 0, in.err
+	}
+	if err == io.EOF && in.violation != nil {
+		if v := in.violation(); v != nil {
+			in.err = v
+			return 0, in.err
+		}
 	}
 	if err == io.EOF && prev == '\r' {
 		in.err = replyBareLine

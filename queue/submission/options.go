@@ -26,10 +26,39 @@ type Options struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds each reply write. Default 1 minute.
 	WriteTimeout time.Duration
+	// DataTimeout is the wall-clock bound on one whole DATA or BDAT
+	// transfer, from its start to the end of its data, however the client
+	// spaces its reads; past it the client gets 421 4.4.2 and is
+	// disconnected. ReadTimeout still bounds each read within it. Default
+	// 10 minutes.
+	DataTimeout time.Duration
 	// MaxConnections is the number of simultaneous client connections across
 	// all listeners of the Server; clients over it get "421 4.7.0 too many
-	// connections". Default 100.
+	// connections". Default 200 (config's limits.max_connections).
 	MaxConnections int
+	// ReservedConnections of MaxConnections are kept for trusted networks
+	// and authenticated clients: untrusted clients that have not
+	// authenticated hold at most MaxConnections-ReservedConnections.
+	// Default MaxConnections/10.
+	ReservedConnections int
+	// MaxConnectionsPerClient is the most simultaneous connections from one
+	// untrusted address. Default 20.
+	MaxConnectionsPerClient int
+	// ConnectionRate is the most new connections from one untrusted address
+	// per ConnectionRateWindow. Defaults 60 and 1 minute.
+	ConnectionRate       int
+	ConnectionRateWindow time.Duration
+	// PreAuthTimeout replaces ReadTimeout for an untrusted client that has
+	// not authenticated: the longest it may stay silent. Default 30 seconds.
+	PreAuthTimeout time.Duration
+	// MaxJunkCommands is the most NOOP, RSET, VRFY, EXPN and HELP commands
+	// an untrusted client may send between accepted messages; the next one
+	// gets 421 4.7.0 and the connection is closed. Default 20.
+	MaxJunkCommands int
+	// Senders, when non-nil, restricts the envelope sender (and optionally
+	// the From header) each authenticated user may use: see SenderPolicy.
+	// nil: any sender.
+	Senders SenderPolicy
 	// TLSConfig, when non-nil, enables STARTTLS on Serve and is required by
 	// ServeTLS. nil: no TLS.
 	TLSConfig *tls.Config
@@ -42,12 +71,14 @@ type Options struct {
 	Auth Authenticator
 	// AuthMaxFailures failed authentications from one address within
 	// AuthFailureWindow make further attempts fail with 454 4.7.0 until the
-	// window ends. Defaults 5 and 15 minutes.
+	// window ends. Defaults 5 and 10 minutes.
 	AuthMaxFailures   int
 	AuthFailureWindow time.Duration
-	// Spool receives accepted messages. Required. Use AdaptStore for a
-	// *store.DB.
+	// Spool receives accepted messages. Required.
 	Spool Spool
+	// Waker, when not nil, is told of every commit to Spool (the queue:
+	// deliver the new message now). nil: nobody is told.
+	Waker Waker
 	// Signer, when non-nil, signs each accepted message (DKIM): see
 	// Signer. A signing failure is a temporary 451 4.3.0 for the client.
 	// Default nil: messages are stored unsigned.
@@ -59,27 +90,40 @@ type Options struct {
 	// time and the auth throttle. Default time.Now.
 	Now func() time.Time
 	// Observer, when not nil, is told of every client connection admitted
-	// and closed (for the open-connections metric). nil: none.
-	Observer ConnObserver
+	// and closed and of every message accepted (for the metrics). nil:
+	// none.
+	Observer Observer
 }
 
-// ConnObserver follows the number of open client connections. Its methods
-// are called on the accept path and must not block.
-type ConnObserver interface {
+// Observer follows the listener's traffic: open client connections and
+// accepted messages. Its methods are called on the accept and commit
+// paths and must not block.
+type Observer interface {
 	ConnOpened()
 	ConnClosed()
+	// Accepted counts a message committed to the spool (its client got
+	// 250).
+	Accepted()
 }
 
-// Defaults, applied by New.
+// Defaults, applied by New. They equal config's defaults (a test in
+// cmd/outbox pins them), so a listener built without config behaves as the
+// daemon does.
 const (
 	DefaultMaxMessageSize    = 25 << 20
 	DefaultMaxHeaderSize     = 1 << 20
 	DefaultMaxRecipients     = 100
 	DefaultReadTimeout       = 5 * time.Minute
 	DefaultWriteTimeout      = time.Minute
-	DefaultMaxConnections    = 100
+	DefaultMaxConnections    = 200
+	DefaultDataTimeout       = 10 * time.Minute
+	DefaultPerClient         = 20
+	DefaultConnectionRate    = 60
+	DefaultRateWindow        = time.Minute
+	DefaultPreAuthTimeout    = 30 * time.Second
+	DefaultMaxJunkCommands   = 20
 	DefaultAuthMaxFailures   = 5
-	DefaultAuthFailureWindow = 15 * time.Minute
+	DefaultAuthFailureWindow = 10 * time.Minute
 )
 
 // withDefaults returns o with defaults filled in, or every problem found.
@@ -93,7 +137,10 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MaxMessageSize < 0 || o.MaxHeaderSize < 0 || o.MaxRecipients < 0 ||
 		o.MaxConnections < 0 || o.AuthMaxFailures < 0 ||
-		o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.AuthFailureWindow < 0 {
+		o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.AuthFailureWindow < 0 ||
+		o.DataTimeout < 0 || o.ReservedConnections < 0 || o.MaxConnectionsPerClient < 0 ||
+		o.ConnectionRate < 0 || o.ConnectionRateWindow < 0 || o.PreAuthTimeout < 0 ||
+		o.MaxJunkCommands < 0 {
 		errs = append(errs, errors.New("submission: negative limit in Options"))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -119,6 +166,16 @@ func (o Options) withDefaults() (Options, error) {
 	defDur(&o.ReadTimeout, DefaultReadTimeout)
 	defDur(&o.WriteTimeout, DefaultWriteTimeout)
 	defDur(&o.AuthFailureWindow, DefaultAuthFailureWindow)
+	defDur(&o.DataTimeout, DefaultDataTimeout)
+	def(&o.ReservedConnections, o.MaxConnections/10)
+	def(&o.MaxConnectionsPerClient, DefaultPerClient)
+	def(&o.ConnectionRate, DefaultConnectionRate)
+	defDur(&o.ConnectionRateWindow, DefaultRateWindow)
+	defDur(&o.PreAuthTimeout, DefaultPreAuthTimeout)
+	def(&o.MaxJunkCommands, DefaultMaxJunkCommands)
+	if o.ReservedConnections >= o.MaxConnections {
+		return o, errors.New("submission: Options.ReservedConnections must be below MaxConnections")
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

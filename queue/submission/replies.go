@@ -38,6 +38,16 @@ var (
 		Message: "Message header block exceeds the maximum size"}
 	replyBareLine = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 		Message: "Bare CR or LF not allowed: end every line with CRLF"}
+	replyNUL = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "NUL character not allowed in message"}
+	replyDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+		Message: "Message transfer took too long, closing connection"}
+	replyPipelinedGreeting = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1},
+		Message: "Commands sent before the reply to EHLO (RFC 2920 section 3.1)"}
+	replySenderNotOwned = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "Sender address not owned by authenticated user"}
+	replyFromNotOwned = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "From header address not owned by authenticated user"}
 	replyLineTooLong = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2},
 		Message: "Line too long"}
 	replyStorage = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},

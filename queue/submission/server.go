@@ -49,10 +49,10 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:     opts,
 		log:      log,
-		limiter:  &limiter{max: opts.MaxConnections, hostname: opts.Hostname, log: log, observer: opts.Observer},
 		throttle: newThrottle(opts.AuthMaxFailures, opts.AuthFailureWindow, opts.Now),
 		txDone:   make(chan struct{}),
 	}
+	s.limiter = newLimiter(&opts, s.trusted, log)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
@@ -208,11 +208,10 @@ func (s *Server) trusted(ip netip.Addr) bool {
 	return false
 }
 
+// newSession is called by go-smtp at the first EHLO or HELO of a
+// connection and again after STARTTLS.
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
-	var ip netip.Addr
-	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
-		ip = ap.Addr().Unmap()
-	}
+	ip := remoteIP(c.Conn())
 	sess := &session{
 		srv:     s,
 		conn:    c,
@@ -220,9 +219,60 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 		ip:      ip,
 		client:  c.Conn().RemoteAddr().String(),
 		trusted: s.trusted(ip),
+		cc:      connOf(c.Conn()),
 	}
 	if st, ok := c.TLSConnectionState(); ok {
 		sess.tls = tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite)
 	}
+	fr, err := s.frame(c, sess.trusted, sess.cc)
+	if errors.Is(err, errPipelinedGreeting) {
+		return nil, sess.reject("ehlo", replyPipelinedGreeting)
+	}
+	if err != nil {
+		s.log.Error("cannot read the client's stream", "client", sess.client, "error", err)
+		return nil, replyStorage
+	}
+	sess.fr = fr
 	return sess, nil
+}
+
+// errPipelinedGreeting: the client sent more after EHLO without waiting
+// for the reply, which RFC 2920 §3.1 forbids.
+var errPipelinedGreeting = errors.New("submission: commands pipelined after EHLO")
+
+// maxCommandLine bounds a command line with its CRLF: RFC 5321
+// §4.5.3.1.4 allows 512 octets, doubled for extensions' parameters as
+// go-smtp does, with room for AUTH PLAIN's initial response.
+const maxCommandLine = 2000
+
+// frame puts a framer under go-smtp's reader on c (see gosmtp.go). It must
+// run before go-smtp has buffered anything past the greeting command, or
+// the framer would not know where in the protocol the stream is.
+func (s *Server) frame(c *smtp.Conn, trusted bool, cc *clientConn) (*framer, error) {
+	h, err := hooksOf(c)
+	if err != nil {
+		return nil, err
+	}
+	if h.text.R.Buffered() > 0 {
+		return nil, errPipelinedGreeting
+	}
+	junk := s.opts.MaxJunkCommands
+	if trusted {
+		junk = 0
+	}
+	fr := newFramer(h.raw, h.lineLimit, s.opts.Hostname, maxCommandLine, junk)
+	if cc != nil {
+		d := s.opts.DataTimeout
+		fr.closing = cc.lingerAtClose
+		fr.transfer = func(begin bool) {
+			if begin {
+				cc.beginTransfer(d)
+			} else {
+				cc.endTransfer()
+			}
+		}
+	}
+	h.setRaw(fr)
+	*h.lineLimit = 0
+	return fr, nil
 }

@@ -1,6 +1,7 @@
 package submission
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/netip"
@@ -23,7 +24,9 @@ type session struct {
 	ip      netip.Addr
 	client  string // remote address, host:port
 	trusted bool
-	tls     string // "TLS 1.3 TLS_AES_128_GCM_SHA256"; "" without TLS
+	tls     string      // "TLS 1.3 TLS_AES_128_GCM_SHA256"; "" without TLS
+	cc      *clientConn // nil when not served through a limitListener
+	fr      *framer     // reads the client's bytes under go-smtp
 
 	mu    sync.Mutex
 	user  string // authenticated user, "" if none
@@ -88,8 +91,15 @@ type authServer struct {
 }
 
 func (a *authServer) Next(response []byte) ([]byte, bool, error) {
+	if bytes.Equal(response, saslMalformed) {
+		a.sess.srv.throttle.fail(a.sess.ip)
+		return nil, false, a.sess.reject("auth", replyAuthMalformed)
+	}
 	challenge, done, err := a.inner.Next(response)
 	if err == nil {
+		if !done && a.sess.fr != nil {
+			a.sess.fr.sasl = true // go-smtp reads the response next
+		}
 		return challenge, done, nil
 	}
 	var se *smtp.SMTPError
@@ -100,9 +110,11 @@ func (a *authServer) Next(response []byte) ([]byte, bool, error) {
 	return nil, false, a.sess.reject("auth", replyAuthMalformed)
 }
 
-// authenticate is the go-sasl callback shared by PLAIN and LOGIN.
+// authenticate is the go-sasl callback shared by PLAIN and LOGIN. The
+// attempt is counted before the password is checked, so that parallel
+// connections cannot all pass the throttle during the compare.
 func (s *session) authenticate(identity, user, pass string) error {
-	if s.srv.throttle.blocked(s.ip) {
+	if !s.srv.throttle.reserve(s.ip) {
 		return s.reject("auth", replyAuthThrottled, "user", user)
 	}
 	var err error
@@ -112,13 +124,16 @@ func (s *session) authenticate(identity, user, pass string) error {
 		err = s.srv.opts.Auth.Authenticate(user, pass)
 	}
 	if err != nil {
-		s.srv.throttle.fail(s.ip)
 		s.srv.log.Warn("authentication failed", "client", s.client, "user", user, "error", err)
 		return replyAuthFailed
 	}
+	s.srv.throttle.refund(s.ip)
 	s.mu.Lock()
 	s.user = user
 	s.mu.Unlock()
+	if s.cc != nil {
+		s.cc.authenticated()
+	}
 	s.srv.log.Info("authenticated", "client", s.client, "user", user, "tls", s.tlsAttr())
 	return nil
 }
@@ -131,6 +146,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	defer s.mu.Unlock()
 	if !s.trusted && s.user == "" {
 		return s.reject("mail", replyAuthRequired, "from", from)
+	}
+	if err := s.checkSender(from); err != nil {
+		return err
 	}
 	if from != "" { // "" is the null sender <>
 		nonASCII, err := checkAddress(from)

@@ -76,7 +76,7 @@ func TestSigner(t *testing.T) {
 	msg := "From: \"App\" <app@Example.com>\r\nTo: x@example.org\r\nSubject: s\r\n\r\nbody\r\n"
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := startServer(t, func(o *Options) { o.Spool = AdaptStore(db); o.Signer = tt.signer })
+			ts := startServer(t, func(o *Options) { o.Spool = db; o.Signer = tt.signer })
 			reply, err := send(client(t, ts.addr, "127.0.0.1"), "app@example.com", []string{"x@example.org"}, msg)
 			if tt.wantCode != 0 {
 				if c, _ := code(t, err); c != tt.wantCode {

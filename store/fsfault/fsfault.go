@@ -9,6 +9,8 @@
 //
 // It imports nothing of Outbox. A test that needs strace skips when it is
 // missing, and fails when CI is set (.ci/install-peers installs it).
+//
+// Never imports: cmd/..., config, store, queue/..., delivery/..., mxresolve/....
 package fsfault
 
 import (

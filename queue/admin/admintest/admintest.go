@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,12 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/admin"
 	"github.com/outbox-mta/outbox/store"
 )
 
-// Queue is an in-memory admin.Queue. Operations act on the messages it
-// holds the way the real queue does, closely enough for the admin tests.
+// Queue is an in-memory admin.Queue. Flush, hold and release change the
+// messages it holds by the real queue's rules (queue.FlushRecipient,
+// HoldRecipient, ReleaseRecipient).
 type Queue struct {
 	// Now is the clock used by Flush and Release; default time.Now.
 	Now func() time.Time
@@ -141,13 +144,6 @@ func (q *Queue) List(ctx context.Context, f store.Filter) ([]*store.Message, err
 	return out, nil
 }
 
-func domainOf(addr string) string {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		return addr[i+1:]
-	}
-	return ""
-}
-
 // Get implements admin.Queue.
 func (q *Queue) Get(ctx context.Context, id string) (*store.Message, error) {
 	q.mu.Lock()
@@ -175,19 +171,18 @@ func (q *Queue) Headers(ctx context.Context, id string) (string, error) {
 	return q.headers[id], nil
 }
 
-// flush makes m's pending recipients (in domain, if set) due now.
+// flush applies the queue's flush rule (queue.FlushRecipient) to m's
+// recipients in domain ("" for all), reporting whether one was pending.
 func (q *Queue) flush(m *store.Message, domain string) bool {
 	hit := false
 	for i := range m.Recipients {
 		r := &m.Recipients[i]
-		if r.State.Final() || r.State == store.StateHeld {
+		if domain != "" && store.Domain(r.Addr) != store.NormalizeDomain(domain) {
 			continue
 		}
-		if domain != "" && !strings.EqualFold(domainOf(r.Addr), domain) {
-			continue
+		if queue.FlushRecipient(r, q.now()) {
+			hit = true
 		}
-		r.NextAttempt = q.now()
-		hit = true
 	}
 	return hit
 }
@@ -251,9 +246,7 @@ func (q *Queue) Hold(ctx context.Context, id string) error {
 		return err
 	}
 	for i := range m.Recipients {
-		if !m.Recipients[i].State.Final() {
-			m.Recipients[i].State = store.StateHeld
-		}
+		queue.HoldRecipient(&m.Recipients[i])
 	}
 	return nil
 }
@@ -270,9 +263,7 @@ func (q *Queue) Release(ctx context.Context, id string) error {
 		return err
 	}
 	for i := range m.Recipients {
-		if r := &m.Recipients[i]; r.State == store.StateHeld {
-			r.State, r.NextAttempt = store.StateQueued, q.now()
-		}
+		queue.ReleaseRecipient(&m.Recipients[i], q.now())
 	}
 	return nil
 }
@@ -329,6 +320,22 @@ func (q *Queue) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
 	return append([]store.Quarantined(nil), q.quar...), nil
 }
 
+// SpoolStats implements admin.Queue, counting the messages it holds as
+// the store counts its own (store.Stats.Add).
+func (q *Queue) SpoolStats(ctx context.Context) (store.Stats, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("stats", ""); err != nil {
+		return store.Stats{}, err
+	}
+	var s store.Stats
+	for _, id := range slices.Sorted(maps.Keys(q.msgs)) {
+		s.Add(q.msgs[id])
+	}
+	s.Bounces, s.Quarantined = len(q.bounces), len(q.quar)
+	return s, nil
+}
+
 func clone(m *store.Message) *store.Message {
 	c := *m
 	c.Recipients = slices.Clone(m.Recipients)
@@ -351,7 +358,10 @@ func Serve(t testing.TB, q admin.Queue) string {
 	if err != nil {
 		t.Fatalf("admin.Listen: %v", err)
 	}
-	srv := &admin.Server{Queue: q, Logger: slog.New(slog.DiscardHandler)}
+	srv, err := admin.New(admin.Options{Queue: q, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("admin.New: %v", err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	t.Cleanup(func() {

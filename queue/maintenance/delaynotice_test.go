@@ -34,7 +34,7 @@ func TestDelayWarningHonoursNotify(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := w.runner(t, Options{DelayWarning: time.Hour, Hostname: "outbox.test"})
+	r := w.runner(t, Options{DelayWarning: time.Hour})
 	w.now = t0.Add(2 * time.Hour)
 	if err := r.DelayWarnings(ctx); err != nil {
 		t.Fatal(err)
