@@ -3,11 +3,13 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,10 +28,26 @@ var queueIDRE = regexp.MustCompile(`\(Outbox\) with [A-Z]+(?: \([^)]*\))? id ([0
 // 250 to the final dot: the messages Outbox promised to deliver.
 type ackClient struct {
 	addr string
-	sent atomic.Int64
+	// pad, when set, gives the bytes of filler a tag's body carries (past
+	// the store's inline limit, the body goes to a file).
+	pad func(tag int64) int
+	// onAck, when set, is called after each 250 to the final dot.
+	onAck func(tag int64)
+	sent  atomic.Int64
 
 	mu    sync.Mutex
 	acked map[int64]bool
+	ids   map[int64]string // queue ID of an acknowledged tag, from its 250
+}
+
+// queuedAsRE finds the queue ID in the listener's 250 to the final dot.
+var queuedAsRE = regexp.MustCompile(`queued as ([0-9a-z]+)`)
+
+// ackedIDs returns a copy of the queue IDs of the acknowledged tags.
+func (a *ackClient) ackedIDs() map[int64]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return maps.Clone(a.ids)
 }
 
 // submitTagged makes one transaction for tag and reports whether the final
@@ -53,12 +71,26 @@ func (a *ackClient) submitTagged(tag int64) bool {
 		return false
 	}
 	fmt.Fprintf(wc, "From: tagged@example.com\r\nX-Test-Tag: %d\r\nSubject: tagged %d\r\n\r\nbody %d\r\n", tag, tag, tag)
-	if wc.Close() != nil {
+	if a.pad != nil {
+		line := strings.Repeat("x", 76) + "\r\n"
+		wc.Write([]byte(strings.Repeat(line, a.pad(tag)/len(line))))
+	}
+	resp, err := wc.CloseWithResponse()
+	if err != nil {
 		return false
 	}
 	a.mu.Lock()
 	a.acked[tag] = true
+	if m := queuedAsRE.FindStringSubmatch(resp.StatusText); m != nil {
+		if a.ids == nil {
+			a.ids = map[int64]string{}
+		}
+		a.ids[tag] = m[1]
+	}
 	a.mu.Unlock()
+	if a.onAck != nil {
+		a.onAck(tag)
+	}
 	c.Quit()
 	return true
 }
@@ -70,11 +102,7 @@ func (a *ackClient) submitTagged(tag int64) bool {
 // and a message arrives twice only if it was in flight at a kill (between
 // the remote 250 and our commit).
 func TestCrashUnderLoad(t *testing.T) {
-	// Postfix installs it in /usr/sbin, which a non-root PATH lacks.
-	smtpSource := "/usr/sbin/smtp-source"
-	if _, err := os.Stat(smtpSource); err != nil {
-		smtpSource = needTool(t, "smtp-source")
-	}
+	smtpSource := needSMTPSource(t)
 	const (
 		kills = 20
 		// delivery.max_connections sets the queue's workers, and its
@@ -234,6 +262,18 @@ func tallyCrashRun(t *testing.T, d *daemon, mx *smtptest.Server, ac *ackClient) 
 	}
 	return tl
 }
+
+// needSMTPSource returns Postfix's smtp-source, which it installs in
+// /usr/sbin (not on a non-root PATH).
+func needSMTPSource(t *testing.T) string {
+	t.Helper()
+	if p := "/usr/sbin/smtp-source"; fileExists(p) {
+		return p
+	}
+	return needTool(t, "smtp-source")
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // countAcked is the number of acknowledged tags that were delivered.
 func countAcked(acked map[int64]bool, delivered map[int64]int) int {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -111,6 +112,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		opts.Now = time.Now
 	}
 	bodyDir := filepath.Join(dir, "bodies")
+	_, statErr := os.Stat(dir)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	if err := os.MkdirAll(bodyDir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create spool directory: %w", err)
 	}
@@ -118,6 +121,23 @@ func Open(dir string, opts Options) (*DB, error) {
 	bdb, err := openBolt(path, opts.LockTimeout, false)
 	if err != nil {
 		return nil, err
+	}
+	// spool.db and bodies are names in dir, and dir (if MkdirAll just made
+	// it) a name in its parent: fsync them before anything is committed
+	// into them. An fsync of a file covers its data, not its name
+	// (fsync(2)); without this a power cut can take spool.db or bodies
+	// away with every message acknowledged since.
+	if err := syncDir(dir); err != nil {
+		bdb.Close()
+		return nil, noSpace(err)
+	}
+	if created {
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			// A parent we may write but not read (mode 0733) cannot be
+			// opened to fsync; the spool works, its name is at risk.
+			opts.Logger.Warn("cannot fsync the directory holding the new spool: a power cut may lose the spool's name",
+				"component", "store", "dir", dir, "err", err)
+		}
 	}
 	db := &DB{
 		dir:     dir,

@@ -48,6 +48,11 @@
 //     is on disk.
 //   - Open takes bbolt's file lock with a timeout (Options.LockTimeout,
 //     default 1s): a second daemon on the same spool fails with ErrLocked.
+//   - Open fsyncs the spool directory (and its parent, when Open created
+//     it) before anything is committed, so spool.db, the bodies directory
+//     and the spool itself survive a power cut (an fsync of a file does not
+//     make its name durable). integration/powercut_test.go proves it with
+//     power cuts.
 //   - Recovery at Open (recover.go): body files without a record are swept;
 //     interrupted attempts are simply due again.
 //   - A record that does not decode is quarantined where it is met (Get,
