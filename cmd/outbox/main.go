@@ -77,6 +77,7 @@ func commands() []command {
 		{name: "spool salvage", args: "--from DIR --to NEWDIR", summary: "copy every readable message of a damaged spool into a new one", run: runSpoolSalvage},
 		{name: "dkim keygen", args: "--domain D --selector S [--type rsa|ed25519] [--bits N] [--out FILE]", summary: "make a DKIM key, print its DNS record", run: runDKIMKeygen},
 		{name: "dkim check", args: "--domain D --selector S [--config FILE] [--resolver IP:PORT]", summary: "check the published DKIM record", run: runDKIMCheck},
+		{name: "version", summary: "print the version, VCS commit and Go version", aliases: []string{"--version"}, run: runVersion},
 	}
 }
 
@@ -97,6 +98,9 @@ func dispatch(ctx context.Context, c *cli, args []string) int {
 		return runSendmail(ctx, c, args[1:])
 	}
 	rest := args[1:]
+	if code, ok := writeReference(c, rest); ok {
+		return code
+	}
 	if len(rest) > 0 && isHelp(rest[0]) {
 		writeUsage(c.stdout, "")
 		return exitOK

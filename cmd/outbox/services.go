@@ -17,7 +17,7 @@ func newMetrics(cfg *config.Config, db *store.DB, q *queue.Queue, counters *list
 	if cfg.Metrics.Address == "" {
 		return nil, nil
 	}
-	opts := metrics.Options{Queue: q, Listener: counters, Spool: db, Logger: log}
+	opts := metrics.Options{Queue: q, Listener: counters, Spool: db, Logger: log, Build: buildInfo()}
 	if resolver.Cache != nil { // not a typed nil in the interface
 		opts.DNSCache = resolver.Cache
 	}

@@ -78,6 +78,18 @@ type Options struct {
 	// IdleTimeout closes a keep-alive connection idle this long; read and
 	// write timeouts bound each request. Default DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// Build names the running binary, exported as outbox_build_info.
+	// Zero: that metric is not exported.
+	Build BuildInfo
+}
+
+// BuildInfo identifies a binary. It is exported as the constant gauge
+// outbox_build_info{version,commit,goversion} 1, the Prometheus idiom for
+// joining a version onto other series.
+type BuildInfo struct {
+	Version   string // module version ("v1.2.0", "(devel)")
+	Commit    string // VCS revision, with "-dirty" for a modified tree; "" unknown
+	GoVersion string // the Go toolchain that built it ("go1.26.0")
 }
 
 // Defaults of the HTTP server. A scraper needs one connection; the cap
@@ -122,11 +134,15 @@ func New(opts Options) (*Metrics, error) {
 	log := opts.Logger.With("component", "metrics")
 	c := newCollector(opts, log)
 	reg := prometheus.NewRegistry()
-	for _, col := range []prometheus.Collector{
+	cols := []prometheus.Collector{
 		c,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	} {
+	}
+	if opts.Build != (BuildInfo{}) {
+		cols = append(cols, buildInfo(opts.Build))
+	}
+	for _, col := range cols {
 		if err := reg.Register(col); err != nil {
 			return nil, err
 		}
@@ -144,6 +160,18 @@ func New(opts Options) (*Metrics, error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return m, nil
+}
+
+// buildInfo is the constant gauge naming the binary.
+func buildInfo(b BuildInfo) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: ns,
+		Name:      "build_info",
+		Help:      "Always 1; its labels name the running binary's version, VCS commit and Go version.",
+		ConstLabels: prometheus.Labels{
+			"version": b.Version, "commit": b.Commit, "goversion": b.GoVersion,
+		},
+	}, func() float64 { return 1 })
 }
 
 // Registry returns the private registry, for tests and embedding.

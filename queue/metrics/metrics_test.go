@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +222,31 @@ func TestIdleConnectionsAreBounded(t *testing.T) {
 	_ = conns[0].SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.Copy(io.Discard, conns[0]); err != nil {
 		t.Errorf("idle connection not closed by the server: %v", err)
+	}
+}
+
+// TestBuildInfo: the binary's version, commit and Go version are the
+// labels of a constant outbox_build_info 1; without them it is absent.
+func TestBuildInfo(t *testing.T) {
+	b := BuildInfo{Version: "v1.2.0", Commit: "0123abcd-dirty", GoVersion: "go1.26.0"}
+	m, err := New(Options{Queue: &fakeQueue{}, Build: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	want := `outbox_build_info{commit="0123abcd-dirty",goversion="go1.26.0",version="v1.2.0"} 1`
+	if !strings.Contains(rec.Body.String(), want+"\n") {
+		t.Errorf("scrape lacks %q", want)
+	}
+
+	m, err = New(Options{Queue: &fakeQueue{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if strings.Contains(rec.Body.String(), "outbox_build_info") {
+		t.Error("outbox_build_info exported without build information")
 	}
 }
