@@ -1,11 +1,17 @@
 package main
 
 import (
+	"log/slog"
+	"maps"
 	"runtime/debug"
 	"strings"
 	"testing"
 
+	"github.com/outbox-mta/outbox/config"
+	"github.com/outbox-mta/outbox/mxresolve"
+	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/metrics"
+	"github.com/outbox-mta/outbox/store"
 )
 
 // TestBuildInfoFrom: the version, commit and dirty flag come from what the
@@ -49,4 +55,45 @@ func TestVersionVerb(t *testing.T) {
 	if code, _, _ := runCLI("version", "extra"); code != exitUsage {
 		t.Errorf("outbox version extra: exit %d, want %d", code, exitUsage)
 	}
+}
+
+// TestMetricsCarryBuildInfo: the daemon's metrics, as serve builds them,
+// export outbox_build_info with this binary's labels.
+func TestMetricsCarryBuildInfo(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	db, err := store.Open(t.TempDir(), store.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q, err := queue.New(db, idleDeliverer{}, queue.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Metrics.Address = "127.0.0.1:0"
+	m, err := newMetrics(cfg, db, q, &listenerCounters{}, &mxresolve.Resolver{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := buildInfo()
+	want := map[string]string{"version": b.Version, "commit": b.Commit, "goversion": b.GoVersion}
+	for _, mf := range mfs {
+		if mf.GetName() != "outbox_build_info" {
+			continue
+		}
+		got := map[string]string{}
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		if !maps.Equal(got, want) || mf.GetMetric()[0].GetGauge().GetValue() != 1 {
+			t.Errorf("outbox_build_info labels %v value %v; want %v and 1", got, mf.GetMetric()[0].GetGauge().GetValue(), want)
+		}
+		return
+	}
+	t.Error("no outbox_build_info metric")
 }
