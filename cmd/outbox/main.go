@@ -62,7 +62,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "serve", args: "[--config FILE]", summary: "run the daemon", run: runServe},
-		{name: "config check", args: "[--config FILE]", summary: "validate the configuration and exit", run: runConfigCheck},
+		{name: "config check", args: "[--config FILE] [--as USER]", summary: "validate the configuration and exit", run: runConfigCheck},
 		{name: "passwd", args: "[--cost N] [--user NAME] < password", summary: "read a password and print its bcrypt hash for [[users]]", run: runPasswd},
 		{name: "queue list", args: "[--state S] [--domain D] [--limit N] [--done] [--json]", admin: true, summary: "list queued messages", run: runQueueList},
 		{name: "queue show", args: "ID [--json]", admin: true, summary: "show a message: envelope, headers, per-recipient history", run: runQueueShow},
