@@ -101,7 +101,9 @@ func TestSendmailBSDaemonDown(t *testing.T) {
 
 // TestSendmailUnreadableConfig: a configuration readable by the service
 // only (mode 0600, owned by root) does not stop an unprivileged user's
-// sendmail: it notes the fallback to the built-in default listener.
+// sendmail: it notes the fallback to the built-in default listener. A
+// readable configuration naming files only the service may read (a relay
+// password file) is used as it is.
 func TestSendmailUnreadableConfig(t *testing.T) {
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") != "" {
@@ -118,18 +120,38 @@ func TestSendmailUnreadableConfig(t *testing.T) {
 	if err := os.Chmod(conf, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "sendmail", "-C", conf, "a@example.invalid")
-	cmd.Dir = filepath.Dir(conf)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	cmd.Env = []string{"USER=nobody", "PATH=/usr/bin:/bin"}
-	cmd.Stdin = strings.NewReader("Subject: x\n\nbody\n")
-	out, _ := cmd.CombinedOutput()
+	out, _ := sendmailAsNobody(bin, conf)
 	// What follows depends on whether something listens on 587 here; the
 	// configuration is not what stops it.
 	if !strings.Contains(string(out), "permission denied; using the built-in default listener 127.0.0.1:587") ||
 		strings.Contains(string(out), "2525") {
 		t.Errorf("sendmail as nobody with an unreadable config:\n%s\nwant a note and the default listener", out)
 	}
+
+	srv := smtptest.Start(t, smtptest.Options{})
+	pw := filepath.Join(filepath.Dir(conf), "relay.pw")
+	writeFile(t, pw, "secret\n")
+	if err := os.Chmod(pw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, conf, fmt.Sprintf("hostname = \"outbox.test\"\n[[listen.submission]]\naddress = %q\n[relay.smart]\n[[relay.smart.server]]\nhost = \"smtp.example.com\"\nusername = \"u\"\npassword_file = %q\n", srv.Addr, pw))
+	if err := os.Chmod(conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sendmailAsNobody(bin, conf); err != nil || len(srv.Messages()) != 1 {
+		t.Errorf("sendmail as nobody, config naming a password file it may not read: %v\n%s\nserver got %d messages", err, out, len(srv.Messages()))
+	}
+}
+
+// sendmailAsNobody runs bin's sendmail with configuration conf as the
+// user nobody.
+func sendmailAsNobody(bin, conf string) ([]byte, error) {
+	cmd := exec.Command(bin, "sendmail", "-C", conf, "a@example.invalid")
+	cmd.Dir = filepath.Dir(conf)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.Env = []string{"USER=nobody", "PATH=/usr/bin:/bin"}
+	cmd.Stdin = strings.NewReader("Subject: x\n\nbody\n")
+	return cmd.CombinedOutput()
 }
 
 // mkdirShared is a temporary directory every user may enter.

@@ -47,12 +47,13 @@ func adminConfigArgs(path string) []string {
 	return []string{"--config", path}
 }
 
-// loadSendmailConfig loads the configuration at path. A file this user may
-// not read (a config kept readable by the service only, for its secrets)
-// is not an error: sendmail needs only the listener's address, and falls
-// back to the built-in defaults, saying so on w. Any other problem is.
+// loadSendmailConfig loads what sendmail needs of the configuration at
+// path: the files it names (DKIM keys, relay passwords) may be readable by
+// the service only and are not read. A configuration file this user may
+// not read at all is not an error either: sendmail falls back to the
+// built-in defaults, saying so on w. Any other problem is.
 func loadSendmailConfig(w io.Writer, path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+	cfg, err := config.LoadClient(path)
 	if errors.Is(err, fs.ErrPermission) {
 		cfg = config.Default()
 		addr, _, _ := sendmailAddress(cfg)
