@@ -80,6 +80,10 @@ func TestSendmailBS(t *testing.T) {
 			t.Errorf("%v: %v\n%s\nwant the output of queue list:\n%s", argv, err, out, want)
 		}
 	}
+	// -q is queue flush --all.
+	if out, err := exec.Command(binary, "sendmail", "-q", "-C", d.config).CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "flushed 0 messages") {
+		t.Errorf("sendmail -q: %v\n%s\nwant the queue flushed", err, out)
+	}
 }
 
 // TestSendmailBSDaemonDown: with nothing listening, the client on stdin
