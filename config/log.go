@@ -1,18 +1,12 @@
 package config
 
-import (
-	"log/slog"
-	"slices"
-)
+import "log/slog"
 
 // Log formats for Log.Format.
 const (
 	LogText = "text" // logfmt-style key=value lines (slog's TextHandler)
 	LogJSON = "json" // one JSON object per line, for log indexers
 )
-
-// logLevels are the accepted values of Log.Level, least severe first.
-var logLevels = []string{"debug", "info", "warn", "error"}
 
 // Log is how the daemon writes its log (to stderr, which systemd sends to
 // the journal). Read at start: a change needs a restart.
@@ -38,7 +32,9 @@ func (c *Config) validateLog(ps *problems) {
 	if f := c.Log.Format; f != LogText && f != LogJSON {
 		ps.add("log.format", "%q is not a log format: use %q or %q", f, LogText, LogJSON)
 	}
-	if !slices.Contains(logLevels, c.Log.Level) {
-		ps.add("log.level", "%q is not a log level: use one of %q", c.Log.Level, logLevels)
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		ps.add("log.level", "%q is not a log level: use \"debug\", \"info\", \"warn\" or \"error\"", c.Log.Level)
 	}
 }

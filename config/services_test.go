@@ -32,7 +32,7 @@ func TestMetricsAndCronConfigs(t *testing.T) {
 		{"json log", "[log]\nformat = \"json\"\nlevel = \"debug\"\n", nil},
 		{"bad log", "[log]\nformat = \"logfmt\"\nlevel = \"verbose\"\n", []string{
 			`log.format: "logfmt" is not a log format: use "text" or "json"`,
-			`log.level: "verbose" is not a log level: use one of ["debug" "info" "warn" "error"]`,
+			`log.level: "verbose" is not a log level: use "debug", "info", "warn" or "error"`,
 		}},
 	}
 	for _, tt := range tests {
