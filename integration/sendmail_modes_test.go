@@ -101,6 +101,14 @@ func TestSendmailBSDaemonDown(t *testing.T) {
 	if ee := (*exec.ExitError)(nil); !errorsAs(err, &ee) || ee.ExitCode() != 75 || !strings.HasPrefix(stdout.String(), "421 ") {
 		t.Errorf("sendmail -bs, no daemon: %v, stdout %q, stderr %q; want exit 75 and a 421 reply", err, stdout.String(), stderr.String())
 	}
+	// A configuration sendmail cannot use: the client gets its 421 too.
+	cmd = exec.Command(binary, "sendmail", "-bs", "-C", filepath.Join(dir, "missing.toml"))
+	cmd.Stdin = strings.NewReader("EHLO x\r\n")
+	stdout.Reset()
+	cmd.Stdout = &stdout
+	if err := cmd.Run(); !errorsAs(err, new(*exec.ExitError)) || !strings.HasPrefix(stdout.String(), "421 ") {
+		t.Errorf("sendmail -bs, missing config: %v, stdout %q; want a 421 reply", err, stdout.String())
+	}
 }
 
 // TestSendmailUnreadableConfig: a configuration readable by the service

@@ -166,11 +166,16 @@ func runSendmail(ctx context.Context, c *cli, args []string) int {
 		return runQueueFlush(ctx, c, append(adminConfigArgs(o.config), "--all"))
 	}
 	cfg, err := loadSendmailConfig(c.stderr, o.config)
-	if err != nil {
-		return fail(exTempFail, "%v", err)
+	var addr string
+	var implicitTLS bool
+	if err == nil {
+		addr, implicitTLS, err = sendmailAddress(cfg)
 	}
-	addr, implicitTLS, err := sendmailAddress(cfg)
 	if err != nil {
+		if o.mode == modeSMTP {
+			// The SMTP client on stdout waits for a greeting.
+			fmt.Fprint(c.stdout, "421 4.3.0 sendmail cannot find the outbox daemon\r\n")
+		}
 		return fail(exTempFail, "%v", err)
 	}
 	if o.mode == modeSMTP {
