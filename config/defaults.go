@@ -87,6 +87,7 @@ func defaults() *Config {
 			DNSCacheNegativeMinTTL: D(30 * time.Second),
 			DNSCacheNegativeMaxTTL: D(15 * time.Minute),
 		},
+		Log: Log{Format: LogText, Level: "info"},
 		Cron: Cron{
 			Prune:         "17 * * * *",
 			DelayWarnings: "*/5 * * * *",

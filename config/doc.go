@@ -34,4 +34,12 @@
 //     other users (refused, not warned: group read is allowed for a
 //     root-owned key read by the daemon's group). The parsed key is
 //     DKIMKey.Signer — a value, like a parsed duration.
+//   - LoadClient is for local clients of the daemon (sendmail): it decodes
+//     the file over the defaults and reports unknown keys, but validates
+//     nothing and reads none of the files named, which may be readable by
+//     the service only.
+//   - Warnings lists valid but likely wrong settings (a hostname that is
+//     not a FQDN); they never stop Load, Check or the daemon.
+//   - Files lists every file the configuration names, for
+//     `outbox config check --as USER`.
 package config

@@ -38,6 +38,32 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
+// LoadClient reads the TOML file at path over the defaults for a local
+// client of the daemon (sendmail), which needs the hostname, the limits
+// and the listeners' addresses only: it neither validates the values nor
+// reads the files the configuration names (keys, password files), which
+// may be readable by the service only. Errors are Load's for an unreadable
+// file (errors.Is(err, fs.ErrPermission) when this user may not read it),
+// TOML syntax and unknown keys.
+func LoadClient(path string) (*Config, error) {
+	c := defaults()
+	var ps problems
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := c.decode(string(data), &ps); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	c.resolve()
+	if err := ps.err(path); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // file is what the TOML document decodes into: the Config, plus the keys
 // whose values are parsed after decoding so that a bad one is reported
 // with the others instead of stopping the decoder.

@@ -193,3 +193,27 @@ func TestLoadErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestLoadClient: a local client reads the listeners of a configuration
+// whose named files it cannot read, which Load refuses; unknown keys are
+// still errors.
+func TestLoadClient(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.toml")
+	doc := "hostname = \"mail.example.com\"\n[[listen.submission]]\naddress = \"127.0.0.1:2525\"\n[tls]\ncert_file = \"/nonexistent/cert.pem\"\nkey_file = \"/nonexistent/key.pem\"\n"
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil {
+		t.Fatal("Load accepted missing key files")
+	}
+	c, err := LoadClient(path)
+	if err != nil || c.Listen.Submission[0].Address != "127.0.0.1:2525" || c.Hostname != "mail.example.com" {
+		t.Fatalf("LoadClient: %+v, %v", c, err)
+	}
+	if err := os.WriteFile(path, []byte("[listen]\nsubmision = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadClient(path); err == nil || !strings.Contains(err.Error(), "unknown key") {
+		t.Errorf("LoadClient with an unknown key: %v", err)
+	}
+}

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestMetricsAndCronConfigs is the table of [metrics] and [cron] settings
+// TestMetricsAndCronConfigs is the table of [metrics], [cron] and [log] settings
 // and the problems the user must see for each ("" when valid).
 func TestMetricsAndCronConfigs(t *testing.T) {
 	tests := []struct {
@@ -28,6 +28,11 @@ func TestMetricsAndCronConfigs(t *testing.T) {
 		{"bad schedules", "[cron]\nprune = \"61 * * * *\"\ndelay_warnings = \"often\"\n", []string{
 			`cron.prune: "61 * * * *" is not a cron schedule`,
 			`cron.delay_warnings: "often" is not a cron schedule`,
+		}},
+		{"json log", "[log]\nformat = \"json\"\nlevel = \"debug\"\n", nil},
+		{"bad log", "[log]\nformat = \"logfmt\"\nlevel = \"verbose\"\n", []string{
+			`log.format: "logfmt" is not a log format: use "text" or "json"`,
+			`log.level: "verbose" is not a log level: use "debug", "info", "warn" or "error"`,
 		}},
 	}
 	for _, tt := range tests {

@@ -106,6 +106,7 @@ func (c *Config) Summary() []Setting {
 	if c.DKIM.FallbackDomain != "" {
 		add("dkim.fallback_domain", c.DKIM.FallbackDomain)
 	}
+	add("log", fmt.Sprintf("format %s, level %s", c.Log.Format, c.Log.Level))
 	return out
 }
 

@@ -62,7 +62,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "serve", args: "[--config FILE]", summary: "run the daemon", run: runServe},
-		{name: "config check", args: "[--config FILE]", summary: "validate the configuration and exit", run: runConfigCheck},
+		{name: "config check", args: "[--config FILE] [--as USER]", summary: "validate the configuration and exit", run: runConfigCheck},
 		{name: "passwd", args: "[--cost N] [--user NAME] < password", summary: "read a password and print its bcrypt hash for [[users]]", run: runPasswd},
 		{name: "queue list", args: "[--state S] [--domain D] [--limit N] [--done] [--json]", admin: true, summary: "list queued messages", run: runQueueList},
 		{name: "queue show", args: "ID [--json]", admin: true, summary: "show a message: envelope, headers, per-recipient history", run: runQueueShow},
@@ -72,7 +72,7 @@ func commands() []command {
 		{name: "queue delete", args: "ID", admin: true, summary: "delete a message from the queue", run: runQueueDelete},
 		{name: "queue stats", args: "[--json]", admin: true, summary: "count messages by state and destination; oldest message age", run: runQueueStats},
 		{name: "queue bounces", args: "[--since T] [--json]", admin: true, summary: "show the bounce log", aliases: []string{"bounces"}, run: runBounces},
-		{name: "sendmail", args: "[-t] [-i] [-f FROM] [-F NAME] [-C CONFIG] [RCPT...]", summary: "submit a message read on stdin (also as argv[0] sendmail)", run: runSendmail},
+		{name: "sendmail", args: "[-t] [-i] [-f FROM] [-F NAME] [-C CONFIG] [RCPT...] | -bs | -bp | -q", summary: "submit a message read on stdin; -bs: SMTP on stdin/stdout; -bp: list the queue (also as argv[0] sendmail, mailq)", run: runSendmail},
 		{name: "spool check", args: "[--spool DIR | --config FILE]", summary: "check the stopped daemon's spool offline: exit 0 clean, 1 damaged", run: runSpoolCheck},
 		{name: "spool salvage", args: "--from DIR --to NEWDIR", summary: "copy every readable message of a damaged spool into a new one", run: runSpoolSalvage},
 		{name: "dkim keygen", args: "--domain D --selector S [--type rsa|ed25519] [--bits N] [--out FILE]", summary: "make a DKIM key, print its DNS record", run: runDKIMKeygen},
@@ -93,9 +93,13 @@ func main() {
 // first word of a group of verbs alone ("queue") lists the group's verbs, as
 // a usage error, or with -h as help.
 func dispatch(ctx context.Context, c *cli, args []string) int {
-	// Installed as /usr/sbin/sendmail (a symlink), the binary is sendmail.
-	if filepath.Base(args[0]) == "sendmail" {
+	// Installed as /usr/sbin/sendmail (a symlink), the binary is sendmail;
+	// as /usr/bin/mailq, sendmail's queue list.
+	switch filepath.Base(args[0]) {
+	case "sendmail":
 		return runSendmail(ctx, c, args[1:])
+	case "mailq": // sendmail -bp
+		return runSendmail(ctx, c, append([]string{"-bp"}, args[1:]...))
 	}
 	rest := args[1:]
 	if code, ok := writeReference(c, rest); ok {

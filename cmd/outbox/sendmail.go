@@ -40,6 +40,7 @@ type sendmailOpts struct {
 	fullName   string   // -F: the sender's full name, for a From: we add
 	fromHeader bool     // -t: recipients from To, Cc, Bcc
 	ignoreDots bool     // -i / -oi: a lone "." does not end the message
+	mode       mode     // -bm (default), -bs, -bp, -q
 	rcpts      []string // arguments
 	ignored    []string // legacy flags accepted and ignored
 }
@@ -98,15 +99,19 @@ func parseSendmailArgs(args []string) (sendmailOpts, error) {
 			// options of the real sendmail's queue, which Outbox is.
 			o.ignored = append(o.ignored, a)
 		case "-b":
-			// -bm (deliver mail) is what we do; other modes (-bp
-			// list queue, -bs SMTP on stdin, -bd daemon) are not ours.
-			if rest != "m" {
-				return o, fmt.Errorf("%s is not supported (use `outbox queue list` or `outbox serve`)", a)
+			o.mode, err = parseMode(a)
+		case "-q":
+			if rest != "" {
+				// -q30m: sendmail's own queue runner, every 30
+				// minutes; the outbox daemon schedules its queue.
+				o.ignored = append(o.ignored, a)
+				break
 			}
-		case "-B", "-N", "-R", "-V", "-X", "-L", "-h", "-p", "-q":
+			o.mode = modeFlush
+		case "-B", "-N", "-R", "-V", "-X", "-L", "-h", "-p":
 			// Value-taking options of sendmail's own (body type, DSN
 			// notify, return, envid, log file, ...): accepted, ignored.
-			if rest == "" && i+1 < len(args) && flag != "-q" {
+			if rest == "" && i+1 < len(args) {
 				a += " " + args[i+1]
 				i++
 			}
@@ -135,6 +140,9 @@ func parseSendmailArgs(args []string) (sendmailOpts, error) {
 // removed; the Bcc field is removed from the message. The envelope sender
 // is -f, else $USER@hostname. A message without a From field gets one: the
 // envelope sender, with -F's full name.
+//
+// Other modes (sendmail_modes.go): -bs speaks SMTP on stdin/stdout, -bp
+// lists the queue (as `mailq`), -q flushes it.
 func runSendmail(ctx context.Context, c *cli, args []string) int {
 	fail := func(code int, format string, v ...any) int {
 		fmt.Fprintf(c.stderr, "sendmail: "+format+"\n", v...)
@@ -151,13 +159,27 @@ func runSendmail(ctx context.Context, c *cli, args []string) int {
 	if o.config == "" {
 		o.config = os.Getenv("OUTBOX_CONFIG")
 	}
-	cfg, err := config.Load(o.config)
+	switch o.mode {
+	case modeList:
+		return runQueueList(ctx, c, adminConfigArgs(o.config))
+	case modeFlush:
+		return runQueueFlush(ctx, c, append(adminConfigArgs(o.config), "--all"))
+	}
+	cfg, err := loadSendmailConfig(c.stderr, o.config)
+	var addr string
+	var implicitTLS bool
+	if err == nil {
+		addr, implicitTLS, err = sendmailAddress(cfg)
+	}
 	if err != nil {
+		if o.mode == modeSMTP {
+			// The SMTP client on stdout waits for a greeting.
+			fmt.Fprint(c.stdout, "421 4.3.0 sendmail cannot find the outbox daemon\r\n")
+		}
 		return fail(exTempFail, "%v", err)
 	}
-	addr, implicitTLS, err := sendmailAddress(cfg)
-	if err != nil {
-		return fail(exTempFail, "%v", err)
+	if o.mode == modeSMTP {
+		return relaySMTP(ctx, c, addr, implicitTLS)
 	}
 	if o.from == "" {
 		o.from = defaultSender(cfg.Hostname)

@@ -29,7 +29,11 @@ func TestParseSendmailArgs(t *testing.T) {
 			want: sendmailOpts{ignored: []string{"-odi", "-oem", "-v", "-B 8BITMIME"}, rcpts: []string{"a@x"}}},
 		{args: []string{"-r", "me@x", "--", "-odd@x"}, want: sendmailOpts{from: "me@x", rcpts: []string{"-odd@x"}}},
 		{args: []string{"-f"}, err: "-f needs a value"},
-		{args: []string{"-bp"}, err: "not supported"},
+		{args: []string{"-bp"}, want: sendmailOpts{mode: modeList}},
+		{args: []string{"-bs", "-C", "/etc/o.toml"}, want: sendmailOpts{mode: modeSMTP, config: "/etc/o.toml"}},
+		{args: []string{"-q"}, want: sendmailOpts{mode: modeFlush}},
+		{args: []string{"-q30m"}, want: sendmailOpts{ignored: []string{"-q30m"}}},
+		{args: []string{"-bd"}, err: "not supported"},
 		{args: []string{"-Z"}, err: "unknown flag -Z"},
 	}
 	for _, tt := range tests {
@@ -173,8 +177,8 @@ func TestSendmailDaemonDown(t *testing.T) {
 func TestDispatchAsSendmail(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := dispatch(context.Background(), &cli{stdin: strings.NewReader(""), stdout: &out, stderr: &errb},
-		[]string{"/usr/sbin/sendmail", "-bp"})
-	if code != exUsage || !strings.Contains(errb.String(), "sendmail: -bp is not supported") {
+		[]string{"/usr/sbin/sendmail", "-bd"})
+	if code != exUsage || !strings.Contains(errb.String(), "sendmail: -bd is not supported") {
 		t.Errorf("argv[0] sendmail: exit %d, stderr %q", code, errb.String())
 	}
 }

@@ -34,7 +34,6 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	log := newLogger(c.stderr, os.Getenv("JOURNAL_STREAM") != "")
 	cfg, err := config.Load(*configFile)
 	if err == nil {
 		err = cfg.Check(time.Now())
@@ -42,6 +41,10 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		fmt.Fprintf(c.stderr, "outbox serve: %v\n", err)
 		return exitError
+	}
+	log := newLogger(c.stderr, os.Getenv("JOURNAL_STREAM") != "", cfg.Log)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w.Msg, "key", w.Key)
 	}
 	// Logged once the store is closed: after this line, nothing of the
 	// spool is in use.
@@ -68,10 +71,11 @@ func logDamaged(log *slog.Logger, dir string, de *store.DamageError) {
 		"action", fmt.Sprintf("run `outbox spool check --spool %s`, then `outbox spool salvage --from %s --to NEWDIR` and set spool.dir to NEWDIR (README: Recovering a damaged spool)", dir, dir))
 }
 
-// newLogger logs text lines to w. Under journald (JOURNAL_STREAM set) the
-// time is left out: the journal stamps every line itself.
-func newLogger(w io.Writer, journal bool) *slog.Logger {
-	opts := &slog.HandlerOptions{}
+// newLogger logs to w in lc's format, from lc's level up. Under journald
+// (JOURNAL_STREAM set) the time is left out: the journal stamps every line
+// itself.
+func newLogger(w io.Writer, journal bool, lc config.Log) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: lc.SlogLevel()}
 	if journal {
 		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) == 0 && a.Key == slog.TimeKey {
@@ -79,6 +83,9 @@ func newLogger(w io.Writer, journal bool) *slog.Logger {
 			}
 			return a
 		}
+	}
+	if lc.Format == config.LogJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -3,6 +3,7 @@ package submission
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -39,6 +40,23 @@ func (c *composer) sign(more ...string) (Signing, error) {
 	// The names do not depend on the ID, only on which fields are added.
 	names := append(c.h.names(missingFields(c.h, "", c.trace.hostname, c.now)), more...)
 	return c.signer.Sign(c.h.value("From"), names)
+}
+
+// maxLoggedMessageID bounds the Message-ID written to the log: the field
+// is the client's, and only the header size limit bounds it.
+const maxLoggedMessageID = 256
+
+// messageID is the message's Message-ID for the acceptance log line: the
+// client's (RFC 5322 §3.6.4), else the one missingFields adds for id.
+func messageID(h *header, id, hostname string) string {
+	if !h.has("Message-ID") {
+		return fmt.Sprintf("<%s@%s>", id, hostname)
+	}
+	v := strings.TrimSpace(h.value("Message-ID"))
+	if len(v) > maxLoggedMessageID {
+		v = strings.ToValidUTF8(v[:maxLoggedMessageID], "") + "..."
+	}
+	return v
 }
 
 // missingFields are the header fields the listener adds for queue ID id

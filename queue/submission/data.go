@@ -107,7 +107,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	committed = true
 	s.accepted()
-	s.srv.log.Info("accepted", "msgid", id, "from", from, "rcpts", len(rcpts), "size", m.Size,
+	s.srv.log.Info("accepted", "msgid", id, "message_id", messageID(&h, id, opts.Hostname), "from", from, "rcpts", rcpts, "size", m.Size,
 		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
 		"body", bodyAttr(m.BodyType), "body_declared", string(declared))
 	return replyQueued(id)

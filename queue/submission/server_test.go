@@ -42,7 +42,8 @@ func TestAcceptStoresMessageWithHeaders(t *testing.T) {
 		t.Errorf("stored body\n%q\nwant\n%q", body, wantHead)
 	}
 	if logs := ts.logs.String(); !strings.Contains(logs, "msg=accepted") || !strings.Contains(logs, "msgid="+id) ||
-		!strings.Contains(logs, "component=submission") || !strings.Contains(logs, "rcpts=1") {
+		!strings.Contains(logs, "component=submission") || !strings.Contains(logs, "rcpts=[rcpt@example.org]") ||
+		!strings.Contains(logs, "message_id=<"+id+"@outbox.test>") {
 		t.Errorf("no acceptance log line in:\n%s", logs)
 	}
 }
