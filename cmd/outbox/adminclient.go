@@ -4,7 +4,6 @@ package main
 // admin socket (queue list/show/flush/hold/release/delete, bounces).
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,30 +75,6 @@ func (a *adminCmd) fail(err error, id string) int {
 		fmt.Fprintf(a.c.stderr, "outbox %s: %v\n", a.name, err)
 	}
 	return exitError
-}
-
-// runOnMessage is the body of the verbs that take exactly one message ID
-// and print one line on success (hold, release, delete).
-func runOnMessage(ctx context.Context, c *cli, name string, args []string,
-	op func(*admin.Client, context.Context, string) error, done string) int {
-	a := newAdminCmd(c, name)
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
-	}
-	if len(pos) != 1 || pos[0] == "" {
-		return a.usageError("want exactly one message ID, got %d arguments", len(pos))
-	}
-	cl, err := a.client()
-	if err != nil {
-		return a.fail(err, "")
-	}
-	defer cl.Close()
-	if err := op(cl, ctx, pos[0]); err != nil {
-		return a.fail(err, pos[0])
-	}
-	fmt.Fprintf(c.stdout, "%s: %s\n", pos[0], done)
-	return exitOK
 }
 
 // formatDuration is a short human duration for tables: "45s", "12m",

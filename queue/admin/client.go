@@ -139,6 +139,14 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 	return c.call(ctx, "delete", &idRequest{ID: id}, &struct{}{})
 }
 
+// Bulk runs one operation on a selection of messages in one request and
+// returns how many messages it matched (dry run) or acted on.
+func (c *Client) Bulk(ctx context.Context, req BulkRequest) (int, error) {
+	var resp BulkResponse
+	err := c.call(ctx, "bulk", &req, &resp)
+	return resp.Messages, err
+}
+
 // Bounces returns the bounce log from since on (everything for the zero
 // time), oldest first.
 func (c *Client) Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error) {

@@ -21,6 +21,10 @@ type Queue interface {
 	Hold(ctx context.Context, id string) error
 	Release(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
+	// Bulk runs op (hold, release, delete, flush, requeue) on the given
+	// IDs that match f, or on every match of f when ids is empty, and
+	// returns how many messages it matched (dryRun) or acted on.
+	Bulk(ctx context.Context, op string, ids []string, f store.Filter, dryRun bool) (int, error)
 	Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error)
 	// Quarantined lists the messages set aside as unreadable.
 	Quarantined(ctx context.Context) ([]store.Quarantined, error)

@@ -84,7 +84,13 @@ const (
 
 // errRequestTooLarge is returned by decodeRequest for a body over
 // MaxRequestBytes.
-var errRequestTooLarge = fmt.Errorf("request body over %d bytes", MaxRequestBytes)
+var errRequestTooLarge = errors.New("request body too large")
+
+// sizedRequest is implemented by requests allowed more than
+// MaxRequestBytes (a bulk request carrying many IDs).
+type sizedRequest interface {
+	maxBytes() int
+}
 
 // decodeRequest reads one JSON object from r into req and validates it. It
 // rejects bodies over MaxRequestBytes, unknown fields and trailing data, so
@@ -92,12 +98,16 @@ var errRequestTooLarge = fmt.Errorf("request body over %d bytes", MaxRequestByte
 // broader flush. encoding/json matches field names case-insensitively;
 // that leniency is accepted.
 func decodeRequest(r io.Reader, req request) error {
-	body, err := io.ReadAll(io.LimitReader(r, MaxRequestBytes+1))
+	limit := MaxRequestBytes
+	if sr, ok := req.(sizedRequest); ok {
+		limit = sr.maxBytes()
+	}
+	body, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return fmt.Errorf("reading request: %w", err)
 	}
-	if len(body) > MaxRequestBytes {
-		return errRequestTooLarge
+	if len(body) > limit {
+		return fmt.Errorf("request body over %d bytes: %w", limit, errRequestTooLarge)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

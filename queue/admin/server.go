@@ -91,6 +91,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/hold", s.idOp("hold", "held message", Queue.Hold))
 	mux.HandleFunc("POST /v1/release", s.idOp("release", "released message", Queue.Release))
 	mux.HandleFunc("POST /v1/delete", s.idOp("delete", "deleted message", Queue.Delete))
+	mux.HandleFunc("POST /v1/bulk", s.bulk)
 	mux.HandleFunc("POST /v1/bounces", s.bounces)
 	mux.HandleFunc("POST /v1/stats", s.stats)
 	mux.HandleFunc("POST /v1/quarantined", s.quarantined)
