@@ -80,6 +80,7 @@ const (
 	codeBadRequest = "bad_request"
 	codeTooLarge   = "too_large"
 	codeInternal   = "internal"
+	codeForbidden  = "forbidden"
 )
 
 // errRequestTooLarge is returned by decodeRequest for a body over

@@ -23,15 +23,19 @@ type Options struct {
 	Logger *slog.Logger
 	// Dispatch reports the state of delivery for Stats; nil leaves it out.
 	Dispatch func() DispatchStatus
+	// Access opens the API to groups (access.go); the zero value keeps it
+	// to root and the daemon's own user. Pass the same to ListenWith.
+	Access Access
 }
 
 // Server serves the admin API. Its lifecycle follows net/http: Serve (or
 // ListenAndServe) until Shutdown, which stops accepting and waits for
 // in-flight requests until its context ends. Create it with New.
 type Server struct {
-	opts Options
-	log  *slog.Logger
-	srv  *http.Server
+	opts   Options
+	log    *slog.Logger
+	srv    *http.Server
+	access access
 }
 
 // New returns a server of the API over opts.opts.Queue.
@@ -42,9 +46,14 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "admin")}
+	acc, err := opts.Access.resolve()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "admin"), access: acc}
 	s.srv = &http.Server{
-		Handler: s.Handler(),
+		Handler:     s.Handler(),
+		ConnContext: connContext,
 		// The socket is local and 0600, but a stuck client must still
 		// not hold a connection forever.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -84,17 +93,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Handler returns the API's HTTP handler, for tests and for embedding.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/list", s.list)
-	mux.HandleFunc("POST /v1/get", s.get)
-	mux.HandleFunc("POST /v1/headers", s.headers)
-	mux.HandleFunc("POST /v1/flush", s.flush)
-	mux.HandleFunc("POST /v1/hold", s.idOp("hold", "held message", Queue.Hold))
-	mux.HandleFunc("POST /v1/release", s.idOp("release", "released message", Queue.Release))
-	mux.HandleFunc("POST /v1/delete", s.idOp("delete", "deleted message", Queue.Delete))
-	mux.HandleFunc("POST /v1/bulk", s.bulk)
-	mux.HandleFunc("POST /v1/bounces", s.bounces)
-	mux.HandleFunc("POST /v1/stats", s.stats)
-	mux.HandleFunc("POST /v1/quarantined", s.quarantined)
+	for op, h := range map[string]http.HandlerFunc{
+		"list":        s.list,
+		"get":         s.get,
+		"headers":     s.headers,
+		"flush":       s.flush,
+		"hold":        s.idOp("hold", "held message", Queue.Hold),
+		"release":     s.idOp("release", "released message", Queue.Release),
+		"delete":      s.idOp("delete", "deleted message", Queue.Delete),
+		"bulk":        s.bulk,
+		"bounces":     s.bounces,
+		"stats":       s.stats,
+		"quarantined": s.quarantined,
+	} {
+		mux.HandleFunc("POST /v1/"+op, s.guard(op, h))
+	}
 	return mux
 }
 
