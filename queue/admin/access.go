@@ -83,11 +83,41 @@ func (p *Peer) inGroup(gid int) bool {
 
 type peerKey struct{}
 
-// connContext records the peer's credentials of a Unix connection in the
+// peerListener reads each accepted connection's peer credentials at
+// accept. They travel in the connection's RemoteAddr, which every wrapper
+// (netutil.LimitListener's among them) passes through, to connContext.
+type peerListener struct{ net.Listener }
+
+func (l peerListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	p, _ := peerOf(c) // nil when unknown: guard then refuses a restricted API
+	ra := c.RemoteAddr()
+	if ra == nil {
+		ra = &net.UnixAddr{Net: "unix"} // net/http formats it
+	}
+	return &peerConn{Conn: c, addr: peerAddr{Addr: ra, peer: p}}, nil
+}
+
+type peerConn struct {
+	net.Conn
+	addr peerAddr
+}
+
+func (c *peerConn) RemoteAddr() net.Addr { return c.addr }
+
+type peerAddr struct {
+	net.Addr
+	peer *Peer
+}
+
+// connContext records the peer's credentials of a connection in the
 // context of its requests.
 func connContext(ctx context.Context, c net.Conn) context.Context {
-	if p, err := peerOf(c); err == nil {
-		return context.WithValue(ctx, peerKey{}, p)
+	if pa, ok := c.RemoteAddr().(peerAddr); ok && pa.peer != nil {
+		return context.WithValue(ctx, peerKey{}, pa.peer)
 	}
 	return ctx
 }

@@ -72,7 +72,7 @@ const maxConns = 16
 // after Shutdown and closes l.
 func (s *Server) Serve(l net.Listener) error {
 	s.log.Info("admin socket listening", "addr", l.Addr().String())
-	return s.srv.Serve(netutil.LimitListener(l, maxConns))
+	return s.srv.Serve(netutil.LimitListener(peerListener{l}, maxConns))
 }
 
 // ListenAndServe creates the socket at path with Listen and serves on it.
