@@ -70,12 +70,8 @@ func (e *RemoteError) Is(target error) bool {
 // List returns one page of messages matching f, and the cursor (f.After) of
 // the next page, "" after the last. f.Limit 0 asks for DefaultPage.
 func (c *Client) List(ctx context.Context, f store.Filter) ([]*store.Message, string, error) {
-	req := listRequest{Domain: f.Domain, After: f.After, Limit: f.Limit, Done: f.Done}
-	if f.State != 0 {
-		req.State = f.State.String()
-	}
 	var resp listResponse
-	if err := c.call(ctx, "list", &req, &resp); err != nil {
+	if err := c.call(ctx, "list", listRequestOf(f), &resp); err != nil {
 		return nil, "", err
 	}
 	msgs := make([]*store.Message, len(resp.Messages))
@@ -83,6 +79,29 @@ func (c *Client) List(ctx context.Context, f store.Filter) ([]*store.Message, st
 		msgs[i] = m.Store()
 	}
 	return msgs, resp.Next, nil
+}
+
+// Count returns how many messages f matches, every page together.
+func (c *Client) Count(ctx context.Context, f store.Filter) (int, error) {
+	req := listRequestOf(f)
+	req.After, req.Limit, req.Total = "", 1, true
+	var resp listResponse
+	if err := c.call(ctx, "list", req, &resp); err != nil {
+		return 0, err
+	}
+	if resp.Total == nil {
+		return 0, errors.New("admin list: the daemon did not count (is it older than this CLI?)")
+	}
+	return *resp.Total, nil
+}
+
+func listRequestOf(f store.Filter) *listRequest {
+	req := &listRequest{Domain: f.Domain, After: f.After, Limit: f.Limit, Done: f.Done,
+		Sender: f.Sender, Recipient: f.Recipient, ReceivedBefore: f.ReceivedBefore, ReceivedAfter: f.ReceivedAfter}
+	if f.State != 0 {
+		req.State = f.State.String()
+	}
+	return req
 }
 
 // Get returns one message.

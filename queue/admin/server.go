@@ -132,7 +132,30 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	for _, m := range msgs {
 		resp.Messages = append(resp.Messages, NewMessage(m))
 	}
+	if req.Total {
+		n, err := s.countMatches(r.Context(), f)
+		if err != nil {
+			s.fail(w, "list", "", err)
+			return
+		}
+		resp.Total = &n
+	}
 	s.reply(w, resp)
+}
+
+// countMatches counts every message f matches, from the start, a store
+// page at a time.
+func (s *Server) countMatches(ctx context.Context, f store.Filter) (int, error) {
+	n := 0
+	f.After, f.Limit = "", store.MaxListLimit
+	for {
+		page, err := s.opts.Queue.List(ctx, f)
+		if err != nil || len(page) == 0 {
+			return n, err
+		}
+		n += len(page)
+		f.After = page[len(page)-1].ID
+	}
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
