@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	"errors"
+	"io"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -140,5 +142,37 @@ func TestRequeueDropsBackoff(t *testing.T) {
 		if _, down := q.dest.down(d, clock.Now()); down {
 			t.Errorf("%s still backed off after requeue", d)
 		}
+	}
+}
+
+// TestOpenMessage: the stored message is the prefix then the body.
+func TestOpenMessage(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(t.TempDir(), store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q, err := New(db, &fakeDeliverer{}, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &store.Message{From: "app@here.test", Prefix: []byte("Received: by outbox.test\r\n"),
+		Recipients: []store.Recipient{{Addr: "r@a.test"}}}
+	if err := submit(db, q, m, "Subject: s\r\n\r\nbody\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	rc, size, err := q.Ops().OpenMessage(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	want := "Received: by outbox.test\r\nSubject: s\r\n\r\nbody\r\n"
+	if err != nil || string(got) != want || size != int64(len(want)) {
+		t.Errorf("got %q (size %d), %v; want %q (%d)", got, size, err, want, len(want))
+	}
+	if _, _, err := q.Ops().OpenMessage(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown ID: %v, want ErrNotFound", err)
 	}
 }

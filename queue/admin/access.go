@@ -19,14 +19,14 @@ type Access struct {
 	// Group names a group whose members may use every verb. "" none.
 	Group string
 	// ReadOnlyGroup names a group whose members may use the read-only
-	// verbs only: list, get (show), headers (cat), stats, bounces and
+	// verbs only: list, get and headers (show), cat, stats, bounces and
 	// quarantined. "" none.
 	ReadOnlyGroup string
 }
 
 // readOnlyOps are the operations that change nothing.
 var readOnlyOps = map[string]bool{
-	"list": true, "get": true, "headers": true, "bounces": true,
+	"list": true, "get": true, "headers": true, "cat": true, "bounces": true,
 	"stats": true, "quarantined": true,
 }
 

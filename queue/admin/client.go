@@ -194,40 +194,61 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	return resp, err
 }
 
+// Cat opens the stored message id as it is sent, prefix and body. The
+// reader fails with io.ErrUnexpectedEOF if the daemon's answer stops short.
+func (c *Client) Cat(ctx context.Context, id string) (io.ReadCloser, error) {
+	res, err := c.do(ctx, "cat", &idRequest{ID: id})
+	if err != nil {
+		return nil, err
+	}
+	return res.Body, nil
+}
+
 // call posts req to /v1/op and decodes a 200 answer into resp, or the error
 // answer into a *RemoteError.
 func (c *Client) call(ctx context.Context, op string, req, resp any) error {
+	res, err := c.do(ctx, op, req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	dec := json.NewDecoder(io.LimitReader(res.Body, maxResponseBytes))
+	if err := dec.Decode(resp); err != nil {
+		return fmt.Errorf("admin %s: decoding answer: %w", op, err)
+	}
+	return nil
+}
+
+// do posts req to /v1/op and returns a 200 answer, whose body the caller
+// closes; any other answer becomes a *RemoteError.
+func (c *Client) do(ctx context.Context, op string, req any) (*http.Response, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return fmt.Errorf("admin %s: %w", op, err)
+		return nil, fmt.Errorf("admin %s: %w", op, err)
 	}
 	// The host is a placeholder: the transport always dials the socket.
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://outbox/v1/"+op, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("admin %s: %w", op, err)
+		return nil, fmt.Errorf("admin %s: %w", op, err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	res, err := c.hc.Do(hreq)
 	if err != nil {
 		if errors.Is(err, ErrNotRunning) {
-			return fmt.Errorf("%w (no admin socket at %s)", ErrNotRunning, c.path)
+			return nil, fmt.Errorf("%w (no admin socket at %s)", ErrNotRunning, c.path)
 		}
 		if errors.Is(err, syscall.EACCES) {
-			return fmt.Errorf("admin socket %s: permission denied (run as the daemon's user): %w", c.path, err)
+			return nil, fmt.Errorf("admin socket %s: permission denied (run as the daemon's user or a member of admin.group): %w", c.path, err)
 		}
-		return fmt.Errorf("admin %s: %w", op, err)
+		return nil, fmt.Errorf("admin %s: %w", op, err)
+	}
+	if res.StatusCode == http.StatusOK {
+		return res, nil
 	}
 	defer res.Body.Close()
-	dec := json.NewDecoder(io.LimitReader(res.Body, maxResponseBytes))
-	if res.StatusCode != http.StatusOK {
-		var e errorResponse
-		if err := dec.Decode(&e); err != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("admin %s: daemon answered %s", op, res.Status)
-		}
-		return &RemoteError{Op: op, StatusCode: res.StatusCode, Code: e.Code, Message: e.Error}
+	var e errorResponse
+	if err := json.NewDecoder(io.LimitReader(res.Body, maxResponseBytes)).Decode(&e); err != nil || e.Error == "" {
+		e.Error = fmt.Sprintf("admin %s: daemon answered %s", op, res.Status)
 	}
-	if err := dec.Decode(resp); err != nil {
-		return fmt.Errorf("admin %s: decoding answer: %w", op, err)
-	}
-	return nil
+	return nil, &RemoteError{Op: op, StatusCode: res.StatusCode, Code: e.Code, Message: e.Error}
 }

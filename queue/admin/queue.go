@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -15,7 +16,9 @@ type Queue interface {
 	List(ctx context.Context, f store.Filter) ([]*store.Message, error)
 	Get(ctx context.Context, id string) (*store.Message, error)
 	Headers(ctx context.Context, id string) (string, error) // the raw header block of the body
-	Flush(ctx context.Context, id string) error             // id's pending recipients due now
+	// OpenMessage opens the stored message as it is sent, of size bytes.
+	OpenMessage(ctx context.Context, id string) (rc io.ReadCloser, size int64, err error)
+	Flush(ctx context.Context, id string) error // id's pending recipients due now
 	FlushDomain(ctx context.Context, domain string) (int, error)
 	FlushAll(ctx context.Context) (int, error)
 	Hold(ctx context.Context, id string) error

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -97,6 +99,7 @@ func (s *Server) Handler() http.Handler {
 		"list":        s.list,
 		"get":         s.get,
 		"headers":     s.headers,
+		"cat":         s.cat,
 		"flush":       s.flush,
 		"hold":        s.idOp("hold", "held message", Queue.Hold),
 		"release":     s.idOp("release", "released message", Queue.Release),
@@ -182,6 +185,27 @@ func (s *Server) headers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.reply(w, headersResponse{Headers: h})
+}
+
+// cat answers the stored message itself (application/octet-stream) with
+// its length: a read that fails half-way cuts the answer short of
+// Content-Length, which the client reports instead of a truncated message.
+func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
+	var req idRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	rc, size, err := s.opts.Queue.OpenMessage(r.Context(), req.ID)
+	if err != nil {
+		s.fail(w, "cat", req.ID, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	if _, err := io.Copy(w, rc); err != nil {
+		s.log.Error("admin request failed", "op", "cat", "msgid", req.ID, "err", err)
+	}
 }
 
 func (s *Server) flush(w http.ResponseWriter, r *http.Request) {

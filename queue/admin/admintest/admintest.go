@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -170,6 +171,21 @@ func (q *Queue) Headers(ctx context.Context, id string) (string, error) {
 		return "", err
 	}
 	return q.headers[id], nil
+}
+
+// OpenMessage implements admin.Queue: the message is its headers, a blank
+// line and the body "body of ID\r\n".
+func (q *Queue) OpenMessage(ctx context.Context, id string) (io.ReadCloser, int64, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("cat", id); err != nil {
+		return nil, 0, err
+	}
+	if _, err := q.get(id); err != nil {
+		return nil, 0, err
+	}
+	msg := q.headers[id] + "\r\nbody of " + id + "\r\n"
+	return io.NopCloser(strings.NewReader(msg)), int64(len(msg)), nil
 }
 
 // flush applies the queue's flush rule (queue.FlushRecipient) to m's
