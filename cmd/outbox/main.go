@@ -72,7 +72,7 @@ func commands() []command {
 		{name: "queue hold", args: "ID... | - | --all [FILTERS] [--dry-run]", admin: true, summary: "stop delivery attempts for messages", run: runQueueHold},
 		{name: "queue release", args: "ID... | - | --all [FILTERS] [--dry-run]", admin: true, summary: "resume delivery of held messages", run: runQueueRelease},
 		{name: "queue delete", args: "ID... | - | --all [FILTERS] [--dry-run] [--yes]", admin: true, summary: "delete messages from the queue (a filtered selection asks, or needs --yes)", run: runQueueDelete},
-		{name: "queue stats", args: "[--json]", admin: true, summary: "count messages by state and destination; oldest message age", run: runQueueStats},
+		{name: "queue stats", args: "[--ages] [--json]", admin: true, summary: "count messages by state and destination; oldest message age", run: runQueueStats},
 		{name: "queue bounces", args: "[--since T] [--json]", admin: true, summary: "show the bounce log", aliases: []string{"bounces"}, run: runBounces},
 		{name: "sendmail", args: "[-t] [-i] [-f FROM] [-F NAME] [-C CONFIG] [RCPT...]", summary: "submit a message read on stdin (also as argv[0] sendmail)", run: runSendmail},
 		{name: "spool check", args: "[--spool DIR | --config FILE]", summary: "check the stopped daemon's spool offline: exit 0 clean, 1 damaged", run: runSpoolCheck},

@@ -194,6 +194,13 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	return resp, err
 }
 
+// StatsAges is Stats with the table of destination domains by age.
+func (c *Client) StatsAges(ctx context.Context) (Stats, error) {
+	var resp Stats
+	err := c.call(ctx, "stats", &statsRequest{Ages: true}, &resp)
+	return resp, err
+}
+
 // Cat opens the stored message id as it is sent, prefix and body. The
 // reader fails with io.ErrUnexpectedEOF if the daemon's answer stops short.
 func (c *Client) Cat(ctx context.Context, id string) (io.ReadCloser, error) {
