@@ -55,7 +55,8 @@ func runAs(t *testing.T, u sysUser, args ...string) (string, error) {
 
 // TestAdminGroupAccess: a non-root member of admin.group lists and holds
 // without sudo, and the daemon logs the hold with the member's uid; a
-// member of admin.read_only_group lists but is refused a delete; a user in
+// member of admin.read_only_group lists, cats and reads the age table but
+// is refused a delete; a user in
 // neither group is refused by its credentials although the socket's mode
 // (0666, two groups) lets it connect.
 func TestAdminGroupAccess(t *testing.T) {
@@ -114,6 +115,17 @@ func TestAdminGroupAccess(t *testing.T) {
 
 	if out, err := runAs(t, viewer, "queue", "list", "--socket", sock); err != nil || strings.Count(out, "group.example") != 3 {
 		t.Fatalf("read-only member: queue list: %v\n%s", err, out)
+	}
+	// The read-only verbs: cat, stats --ages, a filtered list.
+	id := d.queueJSON()[0]["id"].(string)
+	if out, err := runAs(t, viewer, "queue", "cat", id, "--headers", "--socket", sock); err != nil || !strings.Contains(out, "Subject: bulk") {
+		t.Errorf("read-only member: queue cat: %v\n%s", err, out)
+	}
+	if out, err := runAs(t, viewer, "queue", "stats", "--ages", "--socket", sock); err != nil || !strings.Contains(out, "group.example") || !strings.Contains(out, "1280+") {
+		t.Errorf("read-only member: queue stats --ages: %v\n%s", err, out)
+	}
+	if out, err := runAs(t, viewer, "queue", "list", "--sender", "nobody@here.test", "--socket", sock); err != nil || out != "no messages match\n" {
+		t.Errorf("read-only member: filtered list: %v, %q", err, out)
 	}
 	out, err = runAs(t, viewer, "queue", "delete", "--all", "--yes", "--socket", sock)
 	if err == nil || !strings.Contains(out, "permission denied") {
