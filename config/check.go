@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"time"
 
@@ -51,7 +52,19 @@ func (c *Config) Check(now time.Time) error {
 			ps.add("admin.socket", "%s", msg)
 		}
 	}
+	checkGroup(&ps, "admin.group", c.Admin.Group)
+	checkGroup(&ps, "admin.read_only_group", c.Admin.ReadOnlyGroup)
 	return ps.err("")
+}
+
+// checkGroup reports a group name that the system does not know.
+func checkGroup(ps *problems, key, name string) {
+	if name == "" {
+		return
+	}
+	if _, err := user.LookupGroup(name); err != nil {
+		ps.add(key, "%v", err)
+	}
 }
 
 func checkKeyPair(ps *problems, key, certFile, keyFile string, now time.Time) {

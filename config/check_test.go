@@ -60,6 +60,10 @@ func TestCheck(t *testing.T) {
 			"relay.p.server[0].client_cert: cannot load the certificate and key: tls: failed to find any PEM data in certificate input",
 			"relay.p.server[0].ca_file: no PEM certificate in " + notPEM,
 		}},
+		{"admin groups unknown", func(c *Config) {
+			c.Admin.Group = "no-such-group-outbox"
+			c.Admin.ReadOnlyGroup = "root" // known everywhere
+		}, []string{"admin.group: group: unknown group no-such-group-outbox"}},
 		{"spool dir is a file, socket under a file", func(c *Config) {
 			c.Spool.Dir = aFile
 			c.Admin.Socket = filepath.Join(aFile, "sub", "admin.sock")

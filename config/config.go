@@ -63,6 +63,16 @@ type Admin struct {
 	// with mode 0600. Default: "" meaning "admin.sock" inside Spool.Dir
 	// (Load fills it in).
 	Socket string `toml:"socket"`
+	// Group names a group whose members may use every CLI verb without
+	// sudo: the socket becomes mode 0660 with this group, and the daemon
+	// checks each request's peer credentials (SO_PEERCRED). The daemon's
+	// user must belong to it. Default: "" (root and the daemon's user only).
+	Group string `toml:"group"`
+	// ReadOnlyGroup names a group whose members may use the read-only
+	// verbs only (queue list, show, cat, stats, bounces). With Group set
+	// too, the socket is mode 0666 and the daemon refuses everyone else by
+	// their credentials. Default: "" (none).
+	ReadOnlyGroup string `toml:"read_only_group"`
 }
 
 // TLS is the certificate of the submission listeners.

@@ -34,6 +34,8 @@ func (c *Config) Summary() []Setting {
 	add("spool.dir", c.Spool.Dir)
 	add("spool.retention", c.Spool.Retention)
 	add("admin.socket", c.Admin.Socket)
+	add("admin.group", orNone(c.Admin.Group))
+	add("admin.read_only_group", orNone(c.Admin.ReadOnlyGroup))
 	for i, l := range c.Listen.Submission {
 		add(fmt.Sprintf("listen.submission[%d]", i), l.Address+" "+l.Mode)
 	}

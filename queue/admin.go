@@ -1,9 +1,11 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/outbox-mta/outbox/queue/dsn"
@@ -76,6 +78,26 @@ func (op *Ops) Headers(ctx context.Context, id string) (string, error) {
 		return "", fmt.Errorf("queue: headers %s: %w", id, err)
 	}
 	return string(h), nil
+}
+
+// OpenMessage opens id's stored message as it is sent: the stored prefix
+// (the daemon's own header fields, a DKIM signature) then the body. size is
+// its length in bytes.
+func (op *Ops) OpenMessage(ctx context.Context, id string) (rc io.ReadCloser, size int64, err error) {
+	m, err := op.q.store.Get(ctx, id)
+	if err != nil {
+		return nil, 0, fmt.Errorf("queue: message %s: %w", id, err)
+	}
+	body, err := op.q.store.OpenBody(ctx, id)
+	if err != nil {
+		return nil, 0, fmt.Errorf("queue: message %s: %w", id, err)
+	}
+	return readCloser{io.MultiReader(bytes.NewReader(m.Prefix), body), body}, m.Size, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // Flush makes id's pending (queued or deferred) recipients due now, lifts

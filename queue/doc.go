@@ -74,9 +74,13 @@
 //     lost to a crash between the commit and the notice is not recovered:
 //     whether the next hop took the request is not kept in the spool.
 //   - The operator's commands used by queue/admin (Ops, from Queue.Ops):
-//     List, Get, Headers, Flush, FlushDomain, FlushAll, Hold, Release,
-//     Delete, Bounces, Quarantined, SpoolStats (the store's count,
-//     store.Stats).
+//     List, Get, Headers, OpenMessage, Flush, FlushDomain, FlushAll, Hold,
+//     Release, Delete, Bounces, Quarantined, SpoolStats (the store's count,
+//     store.Stats), and Bulk: hold, release, delete, flush or requeue of a
+//     selection (IDs, or a store.Filter) in one call, its writes issued
+//     with at most 256 in flight so that the store's group commit makes
+//     few transactions, none larger than its batch bound. A requeue also
+//     drops every destination's back-off.
 //
 // The listener does not go through the queue: it writes to the store and
 // tells the queue with Spooled (its Waker). The listener's traffic

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -20,15 +22,29 @@ type Filter struct {
 	After  string // cursor: list IDs after this one (the last ID of the previous page)
 	Limit  int    // 0: DefaultListLimit; capped at MaxListLimit
 	Done   bool   // include messages whose recipients are all final
+
+	// Sender: "": any; else messages whose envelope sender is Sender
+	// (case-insensitive; "<>" selects the null sender).
+	Sender string
+	// Recipient: "": any; else messages with the recipient Recipient
+	// (case-insensitive), subject to State and Domain like them.
+	Recipient string
+	// ReceivedBefore and ReceivedAfter bound the acceptance time; the
+	// zero time is no bound.
+	ReceivedBefore time.Time
+	ReceivedAfter  time.Time
 }
 
-// Match reports whether m is selected by f's State, Domain and Done (not by
-// the paging fields). Fakes of the store use it to filter as List does.
+// Match reports whether m is selected by f's conditions (not by the paging
+// fields). Fakes of the store use it to filter as List does.
 func (f *Filter) Match(m *Message) bool {
 	if !f.Done && m.Done() {
 		return false
 	}
-	if f.State == 0 && f.Domain == "" {
+	if !f.matchEnvelope(m) {
+		return false
+	}
+	if f.State == 0 && f.Domain == "" && f.Recipient == "" {
 		return true
 	}
 	domain := NormalizeDomain(f.Domain)
@@ -39,14 +55,37 @@ func (f *Filter) Match(m *Message) bool {
 		if f.Domain != "" && Domain(r.Addr) != domain {
 			continue
 		}
+		if f.Recipient != "" && !strings.EqualFold(r.Addr, f.Recipient) {
+			continue
+		}
 		return true
 	}
 	return false
 }
 
+// matchEnvelope checks the message-wide conditions: sender and age.
+func (f *Filter) matchEnvelope(m *Message) bool {
+	if f.Sender != "" {
+		want := f.Sender
+		if want == "<>" {
+			want = ""
+		}
+		if !strings.EqualFold(m.From, want) {
+			return false
+		}
+	}
+	if !f.ReceivedBefore.IsZero() && !m.Received.Before(f.ReceivedBefore) {
+		return false
+	}
+	if !f.ReceivedAfter.IsZero() && !m.Received.After(f.ReceivedAfter) {
+		return false
+	}
+	return true
+}
+
 // List returns messages matching f in ID order (arrival order). Pass the
-// last ID of a page as f.After to get the next one. The State and Domain
-// conditions apply to the same recipient. Corrupt records met on the way
+// last ID of a page as f.After to get the next one. The State, Domain and
+// Recipient conditions apply to the same recipient. Corrupt records met on the way
 // are quarantined and skipped.
 func (db *DB) List(ctx context.Context, f Filter) ([]*Message, error) {
 	limit := f.Limit

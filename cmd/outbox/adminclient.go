@@ -4,7 +4,6 @@ package main
 // admin socket (queue list/show/flush/hold/release/delete, bounces).
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +47,10 @@ func (a *adminCmd) client() (*admin.Client, error) {
 }
 
 // socketPath picks the admin socket: socketFlag wins, then the admin.socket
-// of configFile, then the default.
+// of configFile, then the default. The file is read as a client reads it
+// (config.LoadClient): an admin-group member needs the socket's path, not
+// the keys and password files the configuration names, which only the
+// service may read.
 func socketPath(configFile, socketFlag string) (string, error) {
 	if socketFlag != "" {
 		return socketFlag, nil
@@ -56,7 +58,7 @@ func socketPath(configFile, socketFlag string) (string, error) {
 	if configFile == "" {
 		return defaultSocket, nil
 	}
-	cfg, err := config.Load(configFile)
+	cfg, err := config.LoadClient(configFile)
 	if err != nil {
 		return "", err
 	}
@@ -76,30 +78,6 @@ func (a *adminCmd) fail(err error, id string) int {
 		fmt.Fprintf(a.c.stderr, "outbox %s: %v\n", a.name, err)
 	}
 	return exitError
-}
-
-// runOnMessage is the body of the verbs that take exactly one message ID
-// and print one line on success (hold, release, delete).
-func runOnMessage(ctx context.Context, c *cli, name string, args []string,
-	op func(*admin.Client, context.Context, string) error, done string) int {
-	a := newAdminCmd(c, name)
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
-	}
-	if len(pos) != 1 || pos[0] == "" {
-		return a.usageError("want exactly one message ID, got %d arguments", len(pos))
-	}
-	cl, err := a.client()
-	if err != nil {
-		return a.fail(err, "")
-	}
-	defer cl.Close()
-	if err := op(cl, ctx, pos[0]); err != nil {
-		return a.fail(err, pos[0])
-	}
-	fmt.Fprintf(c.stdout, "%s: %s\n", pos[0], done)
-	return exitOK
 }
 
 // formatDuration is a short human duration for tables: "45s", "12m",

@@ -95,7 +95,8 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 	if d.listener, err = newSubmission(cfg, d.db, d.queue, counters, d.live, log); err != nil {
 		return nil, err
 	}
-	d.admin, err = admin.New(admin.Options{Queue: d.queue.Ops(), Logger: log, Dispatch: dispatchStatus(d.queue)})
+	d.admin, err = admin.New(admin.Options{Queue: d.queue.Ops(), Logger: log, Dispatch: dispatchStatus(d.queue),
+		Access: adminAccess(cfg)})
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +118,7 @@ func (d *daemon) bind() (err error) {
 			d.closeListeners()
 		}
 	}()
-	if d.adminL, err = admin.Listen(d.cfg.Admin.Socket); err != nil {
+	if d.adminL, err = admin.ListenWith(d.cfg.Admin.Socket, adminAccess(d.cfg)); err != nil {
 		return fmt.Errorf("admin.socket: %w", err)
 	}
 	for _, ls := range d.cfg.Listen.Submission {
@@ -247,4 +248,9 @@ func (d *daemon) shutdown() {
 	if err := d.admin.Shutdown(ctx); err != nil {
 		d.log.Warn("admin shutdown", "err", err)
 	}
+}
+
+// adminAccess is the admin socket's group access of cfg.
+func adminAccess(cfg *config.Config) admin.Access {
+	return admin.Access{Group: cfg.Admin.Group, ReadOnlyGroup: cfg.Admin.ReadOnlyGroup}
 }

@@ -6,7 +6,8 @@ import (
 	"github.com/outbox-mta/outbox/queue/admin"
 )
 
-// runQueueDelete removes a message, body and record, from the queue.
+// runQueueDelete removes the selected messages, bodies and records, from
+// the queue (postsuper -d). A filtered selection is confirmed first.
 func runQueueDelete(ctx context.Context, c *cli, args []string) int {
-	return runOnMessage(ctx, c, "queue delete", args, (*admin.Client).Delete, "deleted")
+	return runSelectionVerb(ctx, c, "queue delete", "delete", "deleted", args, (*admin.Client).Delete)
 }

@@ -3,55 +3,43 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/outbox-mta/outbox/queue/admin"
 )
 
 // runQueueFlush makes pending recipients due now: of one message (ID), of
-// one destination domain (--domain D), or of the whole queue (--all).
-// Exactly one of the three must be given.
+// one destination domain (--domain D alone), of the whole queue (--all
+// alone), or of any other selection (bulk.go) in one request.
 func runQueueFlush(ctx context.Context, c *cli, args []string) int {
-	a := newAdminCmd(c, "queue flush")
-	domain := a.fs.String("domain", "", "flush every message with a pending recipient in `domain`")
-	all := a.fs.Bool("all", false, "flush the whole queue")
-	pos, code, ok := a.parse(args)
+	b := newBulkCmd(c, "queue flush", "flush")
+	pos, code, ok := b.parse(args)
 	if !ok {
 		return code
 	}
-	if len(pos) > 1 {
-		return a.usageError("want at most one message ID, got %d arguments", len(pos))
+	r := b.req
+	other := *b.dryRun || r.State != "" || r.Sender != "" || r.Recipient != "" || r.OlderThan != ""
+	switch {
+	case len(pos) == 1 && pos[0] != "-" && !b.bulkFlags():
+		return runOne(ctx, b.adminCmd, pos[0], (*admin.Client).Flush, "flushed")
+	case len(pos) == 0 && !other && r.Domain != "" && !*b.all:
+		return b.legacy(func(cl *admin.Client) (int, error) { return cl.FlushDomain(ctx, r.Domain) }, " for "+r.Domain)
+	case len(pos) == 0 && !other && r.Domain == "" && *b.all:
+		return b.legacy(func(cl *admin.Client) (int, error) { return cl.FlushAll(ctx) }, "")
 	}
-	n := len(pos)
-	if *domain != "" {
-		n++
-	}
-	if *all {
-		n++
-	}
-	if n != 1 {
-		return a.usageError("give exactly one of ID, --domain D and --all")
-	}
-	cl, err := a.client()
+	return b.run(ctx, pos, "flushed")
+}
+
+// legacy runs a domain or whole-queue flush and prints its count.
+func (b *bulkCmd) legacy(flush func(*admin.Client) (int, error), suffix string) int {
+	cl, err := b.client()
 	if err != nil {
-		return a.fail(err, "")
+		return b.fail(err, "")
 	}
 	defer cl.Close()
-	switch {
-	case len(pos) == 1:
-		if err := cl.Flush(ctx, pos[0]); err != nil {
-			return a.fail(err, pos[0])
-		}
-		fmt.Fprintf(c.stdout, "%s: flushed\n", pos[0])
-	case *domain != "":
-		n, err := cl.FlushDomain(ctx, *domain)
-		if err != nil {
-			return a.fail(err, "")
-		}
-		fmt.Fprintf(c.stdout, "flushed %d messages for %s\n", n, *domain)
-	default:
-		n, err := cl.FlushAll(ctx)
-		if err != nil {
-			return a.fail(err, "")
-		}
-		fmt.Fprintf(c.stdout, "flushed %d messages\n", n)
+	n, err := flush(cl)
+	if err != nil {
+		return b.fail(err, "")
 	}
+	fmt.Fprintf(b.c.stdout, "flushed %d messages%s\n", n, suffix)
 	return exitOK
 }

@@ -20,10 +20,10 @@ func TestQueueFlush(t *testing.T) {
 		{[]string{"--domain", "example.net"}, exitOK, "flushed 1 messages for example.net\n", "", []string{"flush-domain example.net"}},
 		{[]string{"--all"}, exitOK, "flushed 2 messages\n", "", []string{"flush-all"}},
 		{[]string{"nope"}, exitError, "", "no such message: nope\n", []string{"flush nope"}},
-		{nil, exitUsage, "", "exactly one of ID, --domain D and --all", nil},
-		{[]string{"m1", "--all"}, exitUsage, "", "exactly one of ID, --domain D and --all", nil},
-		{[]string{"--all", "--domain", "x"}, exitUsage, "", "exactly one of", nil},
-		{[]string{"m1", "m2"}, exitUsage, "", "at most one message ID", nil},
+		{nil, exitUsage, "", "give message IDs, - (IDs on stdin) or --all", nil},
+		{[]string{"m1", "--all"}, exitUsage, "", "give message IDs or --all, not both", nil},
+		{[]string{"--all", "--domain", "example.net"}, exitOK, "flushed 2 messages\n", "", []string{"bulk flush 2"}},
+		{[]string{"m1", "m2"}, exitOK, "flushed 2 messages\n", "", []string{"bulk flush 2"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -6,7 +6,8 @@ import (
 	"github.com/outbox-mta/outbox/queue/admin"
 )
 
-// runQueueHold stops delivery attempts for a message until it is released.
+// runQueueHold stops delivery attempts for the selected messages until they
+// are released (postsuper -h).
 func runQueueHold(ctx context.Context, c *cli, args []string) int {
-	return runOnMessage(ctx, c, "queue hold", args, (*admin.Client).Hold, "held")
+	return runSelectionVerb(ctx, c, "queue hold", "hold", "held", args, (*admin.Client).Hold)
 }

@@ -19,13 +19,16 @@ func testOnMessageVerb(t *testing.T, verb func(ctx context.Context, c *cli, args
 		wantCode int
 		wantOut  string
 		wantErr  string
+		wantCall string
 	}{
-		{"ok", []string{"m1"}, exitOK, "m1: " + done + "\n", ""},
-		{"flag after id", []string{"m1", "--config", "/nonexistent.toml"}, exitOK, "m1: " + done + "\n", ""}, // --socket wins
-		{"unknown", []string{"nope"}, exitError, "", "no such message: nope\n"},
-		{"no id", nil, exitUsage, "", "want exactly one message ID, got 0"},
-		{"two ids", []string{"m1", "m2"}, exitUsage, "", "want exactly one message ID, got 2"},
-		{"bad flag", []string{"--force", "m1"}, exitUsage, "", "flag provided but not defined: -force"},
+		{"ok", []string{"m1"}, exitOK, "m1: " + done + "\n", "", op + " m1"},
+		{"flag after id", []string{"m1", "--config", "/nonexistent.toml"}, exitOK, "m1: " + done + "\n", "", op + " m1"}, // --socket wins
+		{"unknown", []string{"nope"}, exitError, "", "no such message: nope\n", ""},
+		{"no id", nil, exitUsage, "", "give message IDs, - (IDs on stdin) or --all", ""},
+		{"ids and all", []string{"m1", "--all"}, exitUsage, "", "give message IDs or --all, not both", ""},
+		{"two ids, one unknown", []string{"m1", "nope"}, exitOK, done + " 1 messages\n", "", "bulk " + op + " 1"},
+		{"dry run", []string{"m1", "--dry-run"}, exitOK, "1 messages match (dry run: nothing " + done + ")\n", "", "bulk " + op + " 1"},
+		{"bad flag", []string{"--force", "m1"}, exitUsage, "", "flag provided but not defined: -force", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,10 +42,12 @@ func testOnMessageVerb(t *testing.T, verb func(ctx context.Context, c *cli, args
 				t.Errorf("a usage error reached the daemon: %q", q.Calls())
 			}
 			if tt.wantCode == exitOK {
-				if calls := q.Calls(); len(calls) != 1 || calls[0] != op+" m1" {
-					t.Errorf("queue calls %q, want [%q]", calls, op+" m1")
+				if calls := q.Calls(); len(calls) != 1 || calls[0] != tt.wantCall {
+					t.Errorf("queue calls %q, want [%q]", calls, tt.wantCall)
 				}
-				check(t, q)
+				if tt.name != "dry run" {
+					check(t, q)
+				}
 			}
 		})
 	}

@@ -23,7 +23,12 @@ func runQueueList(ctx context.Context, c *cli, args []string) int {
 	domain := a.fs.String("domain", "", "only messages with a recipient in `domain`")
 	limit := a.fs.Int("limit", 0, "show at most `N` messages (0: all)")
 	done := a.fs.Bool("done", false, "include messages whose recipients are all delivered or bounced")
-	asJSON := a.fs.Bool("json", false, "print a JSON array")
+	asJSON := a.fs.Bool("json", false, "print a JSON array (with --limit, an object: messages, total, next)")
+	sender := a.fs.String("sender", "", "only messages from envelope sender `addr` (<> for the null sender)")
+	rcpt := a.fs.String("recipient", "", "only messages to recipient `addr`")
+	older := a.fs.Duration("older-than", 0, "only messages received longer ago than `duration`")
+	newer := a.fs.Duration("newer-than", 0, "only messages received less than `duration` ago")
+	after := a.fs.String("after", "", "start after message `ID` (the next page's cursor)")
 	pos, code, ok := a.parse(args)
 	if !ok {
 		return code
@@ -31,7 +36,17 @@ func runQueueList(ctx context.Context, c *cli, args []string) int {
 	if len(pos) != 0 {
 		return a.usageError("unexpected argument %q", pos[0])
 	}
-	f := store.Filter{Domain: *domain, Done: *done}
+	if *older < 0 || *newer < 0 {
+		return a.usageError("--older-than and --newer-than must not be negative")
+	}
+	now := time.Now()
+	f := store.Filter{Domain: *domain, Done: *done, Sender: *sender, Recipient: *rcpt, After: *after}
+	if *older > 0 {
+		f.ReceivedBefore = now.Add(-*older)
+	}
+	if *newer > 0 {
+		f.ReceivedAfter = now.Add(-*newer)
+	}
 	if *state != "" {
 		st, ok := store.ParseState(*state)
 		if !ok {
@@ -48,9 +63,12 @@ func runQueueList(ctx context.Context, c *cli, args []string) int {
 	}
 	defer cl.Close()
 
-	msgs, err := listAll(ctx, cl, f, *limit)
+	msgs, next, err := listAll(ctx, cl, f, *limit)
 	if err != nil {
 		return a.fail(err, "")
+	}
+	if *limit > 0 {
+		return a.printPage(ctx, cl, f, msgs, next, *asJSON)
 	}
 	if *asJSON {
 		out := make([]admin.Message, len(msgs))
@@ -66,9 +84,49 @@ func runQueueList(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		return a.fail(err, "")
 	}
-	now := time.Now()
-	printQueue(c.stdout, msgs, now)
+	printQueue(c.stdout, msgs, now, filtered(f))
 	printQuarantined(c.stdout, qs, now)
+	return exitOK
+}
+
+// filtered reports whether f narrows the listing, so that an empty answer
+// means "no messages match" rather than an empty queue.
+func filtered(f store.Filter) bool {
+	return f.State != 0 || f.Domain != "" || f.Sender != "" || f.Recipient != "" || f.After != "" ||
+		!f.ReceivedBefore.IsZero() || !f.ReceivedAfter.IsZero()
+}
+
+// listPageJSON is the --json output of a list cut by --limit.
+type listPageJSON struct {
+	Messages []admin.Message `json:"messages"`
+	Total    int             `json:"total"`          // every message the filter matches
+	Next     string          `json:"next,omitempty"` // --after of the next page
+}
+
+// printPage prints one page cut by --limit with the total number of
+// matching messages and the cursor of the next page.
+func (a *adminCmd) printPage(ctx context.Context, cl *admin.Client, f store.Filter, msgs []*store.Message, next string, asJSON bool) int {
+	f.After = ""
+	total, err := cl.Count(ctx, f)
+	if err != nil {
+		return a.fail(err, "")
+	}
+	if asJSON {
+		out := listPageJSON{Messages: make([]admin.Message, len(msgs)), Total: total, Next: next}
+		for i, m := range msgs {
+			out.Messages[i] = admin.NewMessage(m)
+		}
+		if err := writeJSON(a.c.stdout, out); err != nil {
+			return a.fail(err, "")
+		}
+		return exitOK
+	}
+	printQueue(a.c.stdout, msgs, time.Now(), filtered(f) || total > 0)
+	fmt.Fprintf(a.c.stdout, "-- %d shown of %d matching", len(msgs), total)
+	if next != "" {
+		fmt.Fprintf(a.c.stdout, "; next page: --after %s", next)
+	}
+	fmt.Fprintln(a.c.stdout)
 	return exitOK
 }
 
@@ -89,9 +147,9 @@ func printQuarantined(w io.Writer, qs []admin.Quarantined, now time.Time) {
 }
 
 // listAll fetches pages until the daemon reports the last one, or until max
-// messages (0: no limit).
-func listAll(ctx context.Context, cl *admin.Client, f store.Filter, max int) ([]*store.Message, error) {
-	var all []*store.Message
+// messages (0: no limit). next is the cursor after the last message
+// returned, "" when no more match.
+func listAll(ctx context.Context, cl *admin.Client, f store.Filter, max int) (all []*store.Message, next string, err error) {
 	for {
 		f.Limit = listPage
 		if max > 0 {
@@ -99,19 +157,25 @@ func listAll(ctx context.Context, cl *admin.Client, f store.Filter, max int) ([]
 		}
 		page, next, err := cl.List(ctx, f)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		all = append(all, page...)
 		if next == "" || (max > 0 && len(all) >= max) {
-			return all, nil
+			return all, next, nil
 		}
 		f.After = next
 	}
 }
 
-// printQueue writes the table of `queue list`, ages relative to now.
-func printQueue(w io.Writer, msgs []*store.Message, now time.Time) {
-	if len(msgs) == 0 {
+// printQueue writes the table of `queue list`, ages relative to now; an
+// empty filtered listing says that nothing matches, not that the queue is
+// empty.
+func printQueue(w io.Writer, msgs []*store.Message, now time.Time, filtered bool) {
+	switch {
+	case len(msgs) == 0 && filtered:
+		fmt.Fprintln(w, "no messages match")
+		return
+	case len(msgs) == 0:
 		fmt.Fprintln(w, "queue is empty")
 		return
 	}

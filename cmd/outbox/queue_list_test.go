@@ -103,7 +103,21 @@ func TestQueueListPages(t *testing.T) {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
 			var got []struct{ ID string }
-			if err := json.Unmarshal([]byte(out), &got); err != nil {
+			if len(tt.args) > 0 { // --limit: an object with the total
+				var page struct {
+					Messages []struct{ ID string }
+					Total    int
+					Next     string
+				}
+				if err := json.Unmarshal([]byte(out), &page); err != nil {
+					t.Fatal(err)
+				}
+				got = page.Messages
+				if page.Total != 2*listPage+7 || page.Next != got[len(got)-1].ID {
+					t.Errorf("total %d, next %q; want %d and %q", page.Total, page.Next, 2*listPage+7, got[len(got)-1].ID)
+				}
+				tt.wantCalls += 3 // the count: its own page, then the spool in store pages
+			} else if err := json.Unmarshal([]byte(out), &got); err != nil {
 				t.Fatal(err)
 			}
 			if len(got) != tt.want || got[0].ID != "id0000" || got[len(got)-1].ID != fmt.Sprintf("id%04d", tt.want-1) {
@@ -111,6 +125,41 @@ func TestQueueListPages(t *testing.T) {
 			}
 			if calls := len(q.Calls()) - before; calls != tt.wantCalls {
 				t.Errorf("%d list calls, want %d", calls, tt.wantCalls)
+			}
+		})
+	}
+}
+
+// TestQueueListFilters: sender, recipient and age filters reach the
+// daemon; an empty filtered answer says "no messages match"; --limit
+// prints the total and the cursor, and --after continues from it.
+func TestQueueListFilters(t *testing.T) {
+	sock := admintest.Serve(t, adminFixture())
+	tests := []struct {
+		args []string
+		want []string // lines the output must contain
+	}{
+		{[]string{"--sender", "<>"}, []string{"m2 ", "-- 1 messages"}},
+		{[]string{"--recipient", "BOB@example.org"}, []string{"m1 ", "-- 1 messages"}},
+		{[]string{"--older-than", "1h"}, []string{"m1 ", "-- 1 messages"}},
+		{[]string{"--newer-than", "1h"}, []string{"m2 ", "-- 1 messages"}},
+		{[]string{"--sender", "nobody@example.com"}, []string{"no messages match\n"}},
+		{[]string{"--limit", "1"}, []string{"m1 ", "-- 1 shown of 2 matching; next page: --after m1\n"}},
+		{[]string{"--limit", "1", "--after", "m1"}, []string{"m2 ", "-- 1 shown of 2 matching\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := adminRun(t, runQueueList, append(tt.args, "--socket", sock)...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "m1 ") && strings.Contains(out, "m2 ") {
+				t.Errorf("both messages listed:\n%s", out)
 			}
 		})
 	}

@@ -6,7 +6,8 @@ import (
 	"github.com/outbox-mta/outbox/queue/admin"
 )
 
-// runQueueRelease resumes delivery of a held message.
+// runQueueRelease returns the selected held messages to the queue, due now
+// (postsuper -H).
 func runQueueRelease(ctx context.Context, c *cli, args []string) int {
-	return runOnMessage(ctx, c, "queue release", args, (*admin.Client).Release, "released")
+	return runSelectionVerb(ctx, c, "queue release", "release", "released", args, (*admin.Client).Release)
 }

@@ -20,6 +20,7 @@ const statsDomains = 20
 func runQueueStats(ctx context.Context, c *cli, args []string) int {
 	a := newAdminCmd(c, "queue stats")
 	asJSON := a.fs.Bool("json", false, "print a JSON object")
+	ages := a.fs.Bool("ages", false, "add destination domains by message age, as qshape (minutes)")
 	pos, code, ok := a.parse(args)
 	if !ok {
 		return code
@@ -32,7 +33,11 @@ func runQueueStats(ctx context.Context, c *cli, args []string) int {
 		return a.fail(err, "")
 	}
 	defer cl.Close()
-	s, err := cl.Stats(ctx)
+	stats := cl.Stats
+	if *ages {
+		stats = cl.StatsAges
+	}
+	s, err := stats(ctx)
 	if err != nil {
 		return a.fail(err, "")
 	}
@@ -43,7 +48,38 @@ func runQueueStats(ctx context.Context, c *cli, args []string) int {
 		return exitOK
 	}
 	printStats(c.stdout, s)
+	if s.Ages != nil {
+		printAges(c.stdout, *s.Ages)
+	}
 	return exitOK
+}
+
+// printAges writes the qshape table: a TOTAL row, then the destination
+// domains with the most unfinished recipients, by message age in minutes.
+func printAges(w io.Writer, a admin.Ages) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "DOMAIN\tT\t")
+	for _, b := range a.Buckets {
+		fmt.Fprintf(tw, "%s\t", b)
+	}
+	fmt.Fprintln(tw)
+	row := func(name string, d admin.DomainAges) {
+		fmt.Fprintf(tw, "%s\t%d\t", name, d.Total)
+		for _, n := range d.Counts {
+			fmt.Fprintf(tw, "%d\t", n)
+		}
+		fmt.Fprintln(tw)
+	}
+	row("TOTAL", a.Total)
+	for i, d := range a.Domains {
+		if i == statsDomains {
+			fmt.Fprintf(tw, "(%d more: --json)\t\n", len(a.Domains)-statsDomains)
+			break
+		}
+		row(d.Domain, d)
+	}
+	tw.Flush()
 }
 
 func printStats(w io.Writer, s admin.Stats) {

@@ -135,3 +135,35 @@ func TestQueueStatsCountsQuarantined(t *testing.T) {
 		t.Errorf("queue stats --json: exit %d, %v, quarantined %d", code, err, s.Quarantined)
 	}
 }
+
+func TestQueueStatsAges(t *testing.T) {
+	sock := admintest.Serve(t, adminFixture())
+	code, out, errOut := adminRun(t, runQueueStats, "--ages", "--socket", sock)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// m1 (90 min old) has bob@example.org deferred; m2 (30 s) dave@example.net queued.
+	for _, want := range []string{
+		"DOMAIN T 5 10 20 40 80 160 320 640 1280 1280+",
+		"TOTAL 2 1 0 0 0 0 1 0 0    0     0",
+		"example.net 1 1",
+		"example.org 1 0 0 0 0 0 1",
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = adminRun(t, runQueueStats, "--ages", "--json", "--socket", sock)
+	var s struct {
+		Ages struct {
+			Buckets []string
+			Total   struct{ Total int }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &s); code != exitOK || err != nil || len(s.Ages.Buckets) != 10 || s.Ages.Total.Total != 2 {
+		t.Errorf("json: exit %d, %v, %+v\n%s", code, err, s, out)
+	}
+	if _, out, _ := adminRun(t, runQueueStats, "--socket", sock); strings.Contains(out, "1280+") {
+		t.Error("the age table without --ages")
+	}
+}

@@ -70,12 +70,8 @@ func (e *RemoteError) Is(target error) bool {
 // List returns one page of messages matching f, and the cursor (f.After) of
 // the next page, "" after the last. f.Limit 0 asks for DefaultPage.
 func (c *Client) List(ctx context.Context, f store.Filter) ([]*store.Message, string, error) {
-	req := listRequest{Domain: f.Domain, After: f.After, Limit: f.Limit, Done: f.Done}
-	if f.State != 0 {
-		req.State = f.State.String()
-	}
 	var resp listResponse
-	if err := c.call(ctx, "list", &req, &resp); err != nil {
+	if err := c.call(ctx, "list", listRequestOf(f), &resp); err != nil {
 		return nil, "", err
 	}
 	msgs := make([]*store.Message, len(resp.Messages))
@@ -83,6 +79,29 @@ func (c *Client) List(ctx context.Context, f store.Filter) ([]*store.Message, st
 		msgs[i] = m.Store()
 	}
 	return msgs, resp.Next, nil
+}
+
+// Count returns how many messages f matches, every page together.
+func (c *Client) Count(ctx context.Context, f store.Filter) (int, error) {
+	req := listRequestOf(f)
+	req.After, req.Limit, req.Total = "", 1, true
+	var resp listResponse
+	if err := c.call(ctx, "list", req, &resp); err != nil {
+		return 0, err
+	}
+	if resp.Total == nil {
+		return 0, errors.New("admin list: the daemon did not count (is it older than this CLI?)")
+	}
+	return *resp.Total, nil
+}
+
+func listRequestOf(f store.Filter) *listRequest {
+	req := &listRequest{Domain: f.Domain, After: f.After, Limit: f.Limit, Done: f.Done,
+		Sender: f.Sender, Recipient: f.Recipient, ReceivedBefore: f.ReceivedBefore, ReceivedAfter: f.ReceivedAfter}
+	if f.State != 0 {
+		req.State = f.State.String()
+	}
+	return req
 }
 
 // Get returns one message.
@@ -139,6 +158,14 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 	return c.call(ctx, "delete", &idRequest{ID: id}, &struct{}{})
 }
 
+// Bulk runs one operation on a selection of messages in one request and
+// returns how many messages it matched (dry run) or acted on.
+func (c *Client) Bulk(ctx context.Context, req BulkRequest) (int, error) {
+	var resp BulkResponse
+	err := c.call(ctx, "bulk", &req, &resp)
+	return resp.Messages, err
+}
+
 // Bounces returns the bounce log from since on (everything for the zero
 // time), oldest first.
 func (c *Client) Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error) {
@@ -167,40 +194,68 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	return resp, err
 }
 
+// StatsAges is Stats with the table of destination domains by age.
+func (c *Client) StatsAges(ctx context.Context) (Stats, error) {
+	var resp Stats
+	err := c.call(ctx, "stats", &statsRequest{Ages: true}, &resp)
+	return resp, err
+}
+
+// Cat opens the stored message id as it is sent, prefix and body. The
+// reader fails with io.ErrUnexpectedEOF if the daemon's answer stops short.
+func (c *Client) Cat(ctx context.Context, id string) (io.ReadCloser, error) {
+	res, err := c.do(ctx, "cat", &idRequest{ID: id})
+	if err != nil {
+		return nil, err
+	}
+	return res.Body, nil
+}
+
 // call posts req to /v1/op and decodes a 200 answer into resp, or the error
 // answer into a *RemoteError.
 func (c *Client) call(ctx context.Context, op string, req, resp any) error {
+	res, err := c.do(ctx, op, req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	dec := json.NewDecoder(io.LimitReader(res.Body, maxResponseBytes))
+	if err := dec.Decode(resp); err != nil {
+		return fmt.Errorf("admin %s: decoding answer: %w", op, err)
+	}
+	return nil
+}
+
+// do posts req to /v1/op and returns a 200 answer, whose body the caller
+// closes; any other answer becomes a *RemoteError.
+func (c *Client) do(ctx context.Context, op string, req any) (*http.Response, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return fmt.Errorf("admin %s: %w", op, err)
+		return nil, fmt.Errorf("admin %s: %w", op, err)
 	}
 	// The host is a placeholder: the transport always dials the socket.
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://outbox/v1/"+op, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("admin %s: %w", op, err)
+		return nil, fmt.Errorf("admin %s: %w", op, err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	res, err := c.hc.Do(hreq)
 	if err != nil {
 		if errors.Is(err, ErrNotRunning) {
-			return fmt.Errorf("%w (no admin socket at %s)", ErrNotRunning, c.path)
+			return nil, fmt.Errorf("%w (no admin socket at %s)", ErrNotRunning, c.path)
 		}
 		if errors.Is(err, syscall.EACCES) {
-			return fmt.Errorf("admin socket %s: permission denied (run as the daemon's user): %w", c.path, err)
+			return nil, fmt.Errorf("admin socket %s: permission denied (run as the daemon's user or a member of admin.group): %w", c.path, err)
 		}
-		return fmt.Errorf("admin %s: %w", op, err)
+		return nil, fmt.Errorf("admin %s: %w", op, err)
+	}
+	if res.StatusCode == http.StatusOK {
+		return res, nil
 	}
 	defer res.Body.Close()
-	dec := json.NewDecoder(io.LimitReader(res.Body, maxResponseBytes))
-	if res.StatusCode != http.StatusOK {
-		var e errorResponse
-		if err := dec.Decode(&e); err != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("admin %s: daemon answered %s", op, res.Status)
-		}
-		return &RemoteError{Op: op, StatusCode: res.StatusCode, Code: e.Code, Message: e.Error}
+	var e errorResponse
+	if err := json.NewDecoder(io.LimitReader(res.Body, maxResponseBytes)).Decode(&e); err != nil || e.Error == "" {
+		e.Error = fmt.Sprintf("admin %s: daemon answered %s", op, res.Status)
 	}
-	if err := dec.Decode(resp); err != nil {
-		return fmt.Errorf("admin %s: decoding answer: %w", op, err)
-	}
-	return nil
+	return nil, &RemoteError{Op: op, StatusCode: res.StatusCode, Code: e.Code, Message: e.Error}
 }

@@ -4,7 +4,10 @@
 // bbolt lets only one process open the spool, so the CLI cannot read the
 // queue itself; it asks the running daemon. The socket is created with mode
 // 0600 (see Listen) so only the daemon's user can reach it: the API can
-// delete mail, and it has no authentication of its own.
+// delete mail, and it has no password of its own. Access (access.go) opens
+// it to an admin group and a read-only group; then the kernel's credentials
+// of the connecting process (SO_PEERCRED, SO_PEERGROUPS) decide each
+// request, and every change is logged with the peer's uid.
 //
 // Contract:
 //   - The server reaches the queue only through the Queue interface defined

@@ -28,6 +28,19 @@ const maxSocketPath = 107
 // daemon still answers on is an error matching ErrInUse, and a path that is
 // not a socket is never removed.
 func Listen(path string) (net.Listener, error) {
+	return ListenWith(path, Access{})
+}
+
+// ListenWith is Listen with the socket opened to a's groups: mode 0660
+// and the group's ownership for one group, 0666 for two (the server then
+// refuses everyone else by their credentials). The daemon's user must be
+// a member of the groups (or root) to give the socket to them.
+func ListenWith(path string, a Access) (net.Listener, error) {
+	acc, err := a.resolve()
+	if err != nil {
+		return nil, err
+	}
+	mode, gid := acc.socketMode()
 	if len(path) > maxSocketPath {
 		return nil, fmt.Errorf("admin socket path %s is longer than %d bytes", path, maxSocketPath)
 	}
@@ -58,7 +71,12 @@ func Listen(path string) (net.Listener, error) {
 		os.Remove(bind)
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
-	if err := os.Chmod(bind, 0o600); err != nil {
+	if gid >= 0 {
+		if err := os.Chown(bind, -1, gid); err != nil {
+			return fail(err)
+		}
+	}
+	if err := os.Chmod(bind, mode); err != nil {
 		return fail(err)
 	}
 	if bind != path {

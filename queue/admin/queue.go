@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -15,12 +16,18 @@ type Queue interface {
 	List(ctx context.Context, f store.Filter) ([]*store.Message, error)
 	Get(ctx context.Context, id string) (*store.Message, error)
 	Headers(ctx context.Context, id string) (string, error) // the raw header block of the body
-	Flush(ctx context.Context, id string) error             // id's pending recipients due now
+	// OpenMessage opens the stored message as it is sent, of size bytes.
+	OpenMessage(ctx context.Context, id string) (rc io.ReadCloser, size int64, err error)
+	Flush(ctx context.Context, id string) error // id's pending recipients due now
 	FlushDomain(ctx context.Context, domain string) (int, error)
 	FlushAll(ctx context.Context) (int, error)
 	Hold(ctx context.Context, id string) error
 	Release(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
+	// Bulk runs op (hold, release, delete, flush, requeue) on the given
+	// IDs that match f, or on every match of f when ids is empty, and
+	// returns how many messages it matched (dryRun) or acted on.
+	Bulk(ctx context.Context, op string, ids []string, f store.Filter, dryRun bool) (int, error)
 	Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error)
 	// Quarantined lists the messages set aside as unreadable.
 	Quarantined(ctx context.Context) ([]store.Quarantined, error)

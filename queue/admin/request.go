@@ -27,6 +27,14 @@ type listRequest struct {
 	After  string `json:"after,omitempty"`  // cursor: the next of the previous page
 	Limit  int    `json:"limit,omitempty"`  // 0: DefaultPage; at most MaxPage
 	Done   bool   `json:"done,omitempty"`   // include finished messages
+
+	Sender         string    `json:"sender,omitempty"`    // envelope sender; "<>" the null sender
+	Recipient      string    `json:"recipient,omitempty"` // one recipient's address
+	ReceivedBefore time.Time `json:"received_before,omitzero"`
+	ReceivedAfter  time.Time `json:"received_after,omitzero"`
+	// Total asks for the number of all matching messages, every page
+	// together (it costs a pass over the spool).
+	Total bool `json:"total,omitempty"`
 }
 
 // listResponse is one page; Next is the cursor of the following page, ""
@@ -34,6 +42,7 @@ type listRequest struct {
 type listResponse struct {
 	Messages []Message `json:"messages"`
 	Next     string    `json:"next,omitempty"`
+	Total    *int      `json:"total,omitempty"` // when asked for
 }
 
 // idRequest is the body of get, headers, hold, release and delete.
@@ -80,11 +89,18 @@ const (
 	codeBadRequest = "bad_request"
 	codeTooLarge   = "too_large"
 	codeInternal   = "internal"
+	codeForbidden  = "forbidden"
 )
 
 // errRequestTooLarge is returned by decodeRequest for a body over
 // MaxRequestBytes.
-var errRequestTooLarge = fmt.Errorf("request body over %d bytes", MaxRequestBytes)
+var errRequestTooLarge = errors.New("request body too large")
+
+// sizedRequest is implemented by requests allowed more than
+// MaxRequestBytes (a bulk request carrying many IDs).
+type sizedRequest interface {
+	maxBytes() int
+}
 
 // decodeRequest reads one JSON object from r into req and validates it. It
 // rejects bodies over MaxRequestBytes, unknown fields and trailing data, so
@@ -92,12 +108,16 @@ var errRequestTooLarge = fmt.Errorf("request body over %d bytes", MaxRequestByte
 // broader flush. encoding/json matches field names case-insensitively;
 // that leniency is accepted.
 func decodeRequest(r io.Reader, req request) error {
-	body, err := io.ReadAll(io.LimitReader(r, MaxRequestBytes+1))
+	limit := MaxRequestBytes
+	if sr, ok := req.(sizedRequest); ok {
+		limit = sr.maxBytes()
+	}
+	body, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return fmt.Errorf("reading request: %w", err)
 	}
-	if len(body) > MaxRequestBytes {
-		return errRequestTooLarge
+	if len(body) > limit {
+		return fmt.Errorf("request body over %d bytes: %w", limit, errRequestTooLarge)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -129,6 +149,11 @@ func (r *listRequest) validate() error {
 			return err
 		}
 	}
+	for _, f := range []struct{ name, v string }{{"sender", r.Sender}, {"recipient", r.Recipient}} {
+		if err := checkName(f.name, f.v, maxDomainLen+64); err != nil {
+			return err
+		}
+	}
 	if r.Limit < 0 || r.Limit > MaxPage {
 		return fmt.Errorf("limit %d out of range 0..%d", r.Limit, MaxPage)
 	}
@@ -143,7 +168,8 @@ func (r *listRequest) filter() (f store.Filter, page int) {
 		page = DefaultPage
 	}
 	st, _ := store.ParseState(r.State)
-	return store.Filter{State: st, Domain: r.Domain, After: r.After, Limit: page + 1, Done: r.Done}, page
+	return store.Filter{State: st, Domain: r.Domain, After: r.After, Limit: page + 1, Done: r.Done,
+		Sender: r.Sender, Recipient: r.Recipient, ReceivedBefore: r.ReceivedBefore, ReceivedAfter: r.ReceivedAfter}, page
 }
 
 func (r *idRequest) validate() error {

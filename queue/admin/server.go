@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -23,15 +25,19 @@ type Options struct {
 	Logger *slog.Logger
 	// Dispatch reports the state of delivery for Stats; nil leaves it out.
 	Dispatch func() DispatchStatus
+	// Access opens the API to groups (access.go); the zero value keeps it
+	// to root and the daemon's own user. Pass the same to ListenWith.
+	Access Access
 }
 
 // Server serves the admin API. Its lifecycle follows net/http: Serve (or
 // ListenAndServe) until Shutdown, which stops accepting and waits for
 // in-flight requests until its context ends. Create it with New.
 type Server struct {
-	opts Options
-	log  *slog.Logger
-	srv  *http.Server
+	opts   Options
+	log    *slog.Logger
+	srv    *http.Server
+	access access
 }
 
 // New returns a server of the API over opts.opts.Queue.
@@ -42,9 +48,14 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "admin")}
+	acc, err := opts.Access.resolve()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "admin"), access: acc}
 	s.srv = &http.Server{
-		Handler: s.Handler(),
+		Handler:     s.Handler(),
+		ConnContext: connContext,
 		// The socket is local and 0600, but a stuck client must still
 		// not hold a connection forever.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -63,7 +74,7 @@ const maxConns = 16
 // after Shutdown and closes l.
 func (s *Server) Serve(l net.Listener) error {
 	s.log.Info("admin socket listening", "addr", l.Addr().String())
-	return s.srv.Serve(netutil.LimitListener(l, maxConns))
+	return s.srv.Serve(netutil.LimitListener(peerListener{l}, maxConns))
 }
 
 // ListenAndServe creates the socket at path with Listen and serves on it.
@@ -84,16 +95,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Handler returns the API's HTTP handler, for tests and for embedding.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/list", s.list)
-	mux.HandleFunc("POST /v1/get", s.get)
-	mux.HandleFunc("POST /v1/headers", s.headers)
-	mux.HandleFunc("POST /v1/flush", s.flush)
-	mux.HandleFunc("POST /v1/hold", s.idOp("hold", "held message", Queue.Hold))
-	mux.HandleFunc("POST /v1/release", s.idOp("release", "released message", Queue.Release))
-	mux.HandleFunc("POST /v1/delete", s.idOp("delete", "deleted message", Queue.Delete))
-	mux.HandleFunc("POST /v1/bounces", s.bounces)
-	mux.HandleFunc("POST /v1/stats", s.stats)
-	mux.HandleFunc("POST /v1/quarantined", s.quarantined)
+	for op, h := range map[string]http.HandlerFunc{
+		"list":        s.list,
+		"get":         s.get,
+		"headers":     s.headers,
+		"cat":         s.cat,
+		"flush":       s.flush,
+		"hold":        s.idOp("hold", "held message", Queue.Hold),
+		"release":     s.idOp("release", "released message", Queue.Release),
+		"delete":      s.idOp("delete", "deleted message", Queue.Delete),
+		"bulk":        s.bulk,
+		"bounces":     s.bounces,
+		"stats":       s.stats,
+		"quarantined": s.quarantined,
+	} {
+		mux.HandleFunc("POST /v1/"+op, s.guard(op, h))
+	}
 	return mux
 }
 
@@ -118,7 +135,30 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	for _, m := range msgs {
 		resp.Messages = append(resp.Messages, NewMessage(m))
 	}
+	if req.Total {
+		n, err := s.countMatches(r.Context(), f)
+		if err != nil {
+			s.fail(w, "list", "", err)
+			return
+		}
+		resp.Total = &n
+	}
 	s.reply(w, resp)
+}
+
+// countMatches counts every message f matches, from the start, a store
+// page at a time.
+func (s *Server) countMatches(ctx context.Context, f store.Filter) (int, error) {
+	n := 0
+	f.After, f.Limit = "", store.MaxListLimit
+	for {
+		page, err := s.opts.Queue.List(ctx, f)
+		if err != nil || len(page) == 0 {
+			return n, err
+		}
+		n += len(page)
+		f.After = page[len(page)-1].ID
+	}
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
@@ -145,6 +185,27 @@ func (s *Server) headers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.reply(w, headersResponse{Headers: h})
+}
+
+// cat answers the stored message itself (application/octet-stream) with
+// its length: a read that fails half-way cuts the answer short of
+// Content-Length, which the client reports instead of a truncated message.
+func (s *Server) cat(w http.ResponseWriter, r *http.Request) {
+	var req idRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	rc, size, err := s.opts.Queue.OpenMessage(r.Context(), req.ID)
+	if err != nil {
+		s.fail(w, "cat", req.ID, err)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	if _, err := io.Copy(w, rc); err != nil {
+		s.log.Error("admin request failed", "op", "cat", "msgid", req.ID, "err", err)
+	}
 }
 
 func (s *Server) flush(w http.ResponseWriter, r *http.Request) {

@@ -32,6 +32,8 @@ type Stats struct {
 	// Dispatch is the state of delivery; omitted when the server has no
 	// Server.Dispatch.
 	Dispatch *DispatchStatus `json:"dispatch,omitempty"`
+	// Ages is the table of domains by age (ages.go), when asked for.
+	Ages *Ages `json:"ages,omitempty"`
 }
 
 // DispatchStatus says whether delivery is paused because the spool
@@ -61,7 +63,9 @@ type DomainStats struct {
 // Total is the domain's recipients not yet final.
 func (d DomainStats) Total() int { return d.Queued + d.Deferred + d.Held }
 
-type statsRequest struct{}
+type statsRequest struct {
+	Ages bool `json:"ages,omitempty"` // add the age table (a pass over the spool)
+}
 
 func (*statsRequest) validate() error { return nil }
 
@@ -78,6 +82,14 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := wireStats(ss, time.Now())
+	if req.Ages {
+		a, err := s.ages(r.Context(), res.Now)
+		if err != nil {
+			s.fail(w, "stats", "", err)
+			return
+		}
+		res.Ages = &a
+	}
 	if s.opts.Dispatch != nil {
 		d := s.opts.Dispatch()
 		res.Dispatch = &d

@@ -6,6 +6,8 @@ package admintest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -171,6 +173,21 @@ func (q *Queue) Headers(ctx context.Context, id string) (string, error) {
 	return q.headers[id], nil
 }
 
+// OpenMessage implements admin.Queue: the message is its headers, a blank
+// line and the body "body of ID\r\n".
+func (q *Queue) OpenMessage(ctx context.Context, id string) (io.ReadCloser, int64, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.begin("cat", id); err != nil {
+		return nil, 0, err
+	}
+	if _, err := q.get(id); err != nil {
+		return nil, 0, err
+	}
+	msg := q.headers[id] + "\r\nbody of " + id + "\r\n"
+	return io.NopCloser(strings.NewReader(msg)), int64(len(msg)), nil
+}
+
 // flush applies the queue's flush rule (queue.FlushRecipient) to m's
 // recipients in domain ("" for all), reporting whether one was pending.
 func (q *Queue) flush(m *store.Message, domain string) bool {
@@ -281,6 +298,53 @@ func (q *Queue) Delete(ctx context.Context, id string) error {
 	delete(q.msgs, id)
 	delete(q.headers, id)
 	return nil
+}
+
+// Bulk implements admin.Queue with the queue's per-recipient rules; it
+// records one call "bulk OP N" with N the messages selected.
+func (q *Queue) Bulk(ctx context.Context, op string, ids []string, f store.Filter, dryRun bool) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var sel []string
+	if len(ids) > 0 {
+		f.Done = true
+		for _, id := range ids {
+			if m, ok := q.msgs[id]; ok && f.Match(m) {
+				sel = append(sel, id)
+			}
+		}
+	} else {
+		for id, m := range q.msgs {
+			if f.Match(m) {
+				sel = append(sel, id)
+			}
+		}
+	}
+	if err := q.begin("bulk", fmt.Sprintf("%s %d", op, len(sel))); err != nil {
+		return 0, err
+	}
+	if dryRun {
+		return len(sel), nil
+	}
+	for _, id := range sel {
+		m := q.msgs[id]
+		switch op {
+		case "delete":
+			delete(q.msgs, id)
+			delete(q.headers, id)
+		case "hold":
+			for i := range m.Recipients {
+				queue.HoldRecipient(&m.Recipients[i])
+			}
+		case "release":
+			for i := range m.Recipients {
+				queue.ReleaseRecipient(&m.Recipients[i], q.now())
+			}
+		default:
+			q.flush(m, f.Domain)
+		}
+	}
+	return len(sel), nil
 }
 
 // Bounces implements admin.Queue.
