@@ -1,0 +1,38 @@
+// Package httpapi is Outbox's HTTP submission API: applications hand mail
+// over as JSON (POST /v1/messages) instead of SMTP, with the same
+// durability and the same limits as the submission listener.
+//
+// # Contract
+//
+//   - 202 only once Spool.Enqueue has returned nil, i.e. the message is
+//     durable (fsynced), exactly as the SMTP listener's 250; the answer
+//     carries the queue ID and each recipient's state. A spool failure is
+//     503 (temporary: the client retries), nothing half-written is kept.
+//   - Authentication: a client on a loopback address needs no key when
+//     Options.TrustLoopback is set (the embedded default, the same trust
+//     the SMTP listener gives trusted_networks); every other request needs
+//     "Authorization: Bearer KEY" (RFC 6750 §2.1). Keys are known only by
+//     their SHA-256 hash, compared in constant time; no key is ever
+//     logged. No header is 401, a key that matches none 403.
+//   - Each key (and the loopback trust, as one client) has its own token
+//     bucket; a request over it is 429 with Retry-After.
+//   - Bad input is 400 with a JSON error naming the field ("to[1]",
+//     "attachments[0].content", "raw"); an unknown JSON field is refused
+//     too. Over Options.MaxMessageSize (the request, or the message built
+//     from it) is 413. Nothing is spooled for a refused request.
+//   - The message is built with go-message: Date and Message-ID
+//     (<queueid@hostname>) are added, Bcc recipients are in the envelope
+//     only, never in a header field, and every part is 7-bit
+//     (quoted-printable text, base64 attachments), so a DKIM signature
+//     added later survives every hop. Header lines stay within 998 octets
+//     (RFC 5322 §2.1.1).
+//   - The server has read, write and idle timeouts and serves at most
+//     Options.MaxConnections connections at once.
+//
+// # Imports
+//
+// It imports store only for its types and talks to storage through the
+// Spool interface it defines; the queue is reached through Waker.
+//
+// Never imports: cmd/..., config, queue, queue/admin/..., queue/submission, queue/dsn, queue/maintenance, queue/metrics, delivery/..., mxresolve/....
+package httpapi

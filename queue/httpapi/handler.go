@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/textproto"
+	"time"
+
+	"github.com/outbox-mta/outbox/store"
+)
+
+// sendResponse is the 202 answer.
+type sendResponse struct {
+	ID         string         `json:"id"`
+	Recipients []rcptResponse `json:"recipients"`
+}
+
+type rcptResponse struct {
+	Address string `json:"address"`
+	State   string `json:"state"`
+}
+
+// errorResponse is every refusal's body.
+type errorResponse struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+// postMessage is POST /v1/messages.
+func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "", "the request body must be application/json")
+		return
+	}
+	// base64 grows content by a third; the JSON around it is small.
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxMessageSize/3*4+64<<10)
+	var req sendRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		s.badJSON(w, err)
+		return
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "", "the body must hold one JSON object")
+		return
+	}
+	p, err := req.check(s.opts.MaxRecipients)
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	who := client(r.Context())
+	acc, err := s.spool(r.Context(), &req, p, r.RemoteAddr, who)
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
+	s.log.Info("accepted", "msgid", acc.ID, "client", r.RemoteAddr, "user", who, "rcpts", len(acc.Recipients))
+	resp := sendResponse{ID: acc.ID, Recipients: make([]rcptResponse, len(acc.Recipients))}
+	for i, rc := range acc.Recipients {
+		resp.Recipients[i] = rcptResponse{Address: rc.Addr, State: rc.State.String()}
+	}
+	writeJSON(w, http.StatusAccepted, resp)
+}
+
+// badJSON answers a body that does not decode, naming the field when the
+// decoder does.
+func (s *Server) badJSON(w http.ResponseWriter, err error) {
+	var tooBig *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("the request is over %d bytes", tooBig.Limit))
+	case errors.As(err, &typeErr):
+		writeError(w, http.StatusBadRequest, typeErr.Field, fmt.Sprintf("wrong type: want %s", typeErr.Type))
+	default:
+		field := ""
+		const unknown = "json: unknown field "
+		if msg := err.Error(); len(msg) > len(unknown) && msg[:len(unknown)] == unknown {
+			field = msg[len(unknown)+1 : len(msg)-1]
+			writeError(w, http.StatusBadRequest, field, "unknown field")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "", "invalid JSON: "+err.Error())
+	}
+}
+
+// refuse answers a request that cannot be accepted; internal errors are
+// logged, not sent.
+func (s *Server) refuse(w http.ResponseWriter, err error) {
+	var fe *fieldError
+	switch {
+	case errors.As(err, &fe):
+		writeError(w, http.StatusBadRequest, fe.field, fe.msg)
+	case errors.Is(err, errTooBig), errors.Is(err, store.ErrTooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("the message is over %d bytes", s.opts.MaxMessageSize))
+	case errors.Is(err, store.ErrNoSpace):
+		s.log.Error("spool full", "err", err)
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusInsufficientStorage, "", "the spool is full; retry later")
+	default:
+		s.log.Error("cannot spool", "err", err)
+		w.Header().Set("Retry-After", "30")
+		writeError(w, http.StatusServiceUnavailable, "", "the message could not be stored; retry later")
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, field, msg string) {
+	writeJSON(w, status, errorResponse{Error: msg, Field: field})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// addMissing writes the Date and Message-ID fields a raw message lacks
+// (RFC 5322 §3.6 requires Date; Message-ID lets replies and bounces name
+// it), as the SMTP listener adds them.
+func addMissing(w io.Writer, raw []byte, id, hostname string, now time.Time) error {
+	hdr, err := textproto.NewReader(bufioReader(raw)).ReadMIMEHeader()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fieldErr("raw", "header does not parse: %v", err)
+	}
+	if hdr.Get("Date") == "" {
+		if _, err := fmt.Fprintf(w, "Date: %s\r\n", now.Format(time.RFC1123Z)); err != nil {
+			return err
+		}
+	}
+	if hdr.Get("Message-Id") == "" {
+		if _, err := fmt.Fprintf(w, "Message-ID: <%s@%s>\r\n", id, hostname); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hostOf(remote string) string {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return remote
+}
+
+func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }

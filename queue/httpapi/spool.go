@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/outbox-mta/outbox/store"
+)
+
+// Spool is what the API needs from storage: a body to stream the message
+// into, and the durable commit. Enqueue returning nil means the message is
+// on disk (fsynced); only then does the client get its 202. *store.DB
+// satisfies it.
+type Spool interface {
+	NewBody() (*store.Body, error)
+	Enqueue(ctx context.Context, m *store.Message, b *store.Body) error
+}
+
+var _ Spool = (*store.DB)(nil)
+
+// Waker is told of every commit the API makes, with Enqueue's error, so
+// the scheduler attempts a fresh message at once. It must not block.
+// *queue.Queue satisfies it.
+type Waker interface {
+	Spooled(err error)
+}
+
+// errTooBig marks a built message over Options.MaxMessageSize.
+var errTooBig = errors.New("message too big")
+
+// limitWriter fails once more than n bytes are written.
+type limitWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.n {
+		return 0, errTooBig
+	}
+	l.n -= int64(len(p))
+	return l.w.Write(p)
+}
+
+// accepted is one committed message.
+type accepted struct {
+	ID         string
+	Recipients []store.Recipient
+}
+
+// spool writes the message into a new body and commits it; on any error
+// the body is discarded, so nothing of a refused request stays.
+func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote, who string) (acc *accepted, err error) {
+	b, err := s.opts.Spool.NewBody()
+	if err != nil {
+		return nil, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			b.Discard()
+		}
+	}()
+	now := s.opts.Now()
+	w := &limitWriter{w: b, n: s.opts.MaxMessageSize}
+	if err := s.write(w, req, p, b.ID(), remote, now); err != nil {
+		return nil, err
+	}
+	m := &store.Message{
+		From:       p.mailFrom,
+		Recipients: make([]store.Recipient, len(p.rcpts)),
+		Received:   now,
+		Client:     remote,
+		User:       who,
+		BodyType:   bodyType(req, p),
+	}
+	for i, rc := range p.rcpts {
+		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
+	}
+	err = s.opts.Spool.Enqueue(ctx, m, b)
+	if s.opts.Waker != nil {
+		s.opts.Waker.Spooled(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	committed = true
+	return &accepted{ID: m.ID, Recipients: m.Recipients}, nil
+}
+
+// write writes a Received field (RFC 5321 §4.4, here for an HTTP hop),
+// then the message, built or raw.
+func (s *Server) write(w io.Writer, req *sendRequest, p *parsed, id, remote string, now time.Time) error {
+	if _, err := fmt.Fprintf(w, "Received: from [%s] by %s (Outbox) with HTTP id %s;\r\n\t%s\r\n",
+		hostOf(remote), s.opts.Hostname, id, now.Format(time.RFC1123Z)); err != nil {
+		return err
+	}
+	if p.raw == nil {
+		return req.compose(w, p, id, s.opts.Hostname, now)
+	}
+	if err := addMissing(w, p.raw, id, s.opts.Hostname, now); err != nil {
+		return err
+	}
+	_, err := w.Write(p.raw)
+	return err
+}
+
+// bodyType is 7-bit for every built message (quoted-printable or base64
+// parts), and what the octets say for a raw one (RFC 6152).
+func bodyType(req *sendRequest, p *parsed) store.BodyType {
+	for _, c := range p.raw {
+		if c >= 0x80 {
+			return store.Body8BitMIME
+		}
+	}
+	return store.Body7Bit
+}
