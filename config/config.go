@@ -24,6 +24,7 @@ type Config struct {
 	Limits   Limits   `toml:"limits"`
 	Delivery Delivery `toml:"delivery"`
 	Metrics  Metrics  `toml:"metrics"`
+	API      API      `toml:"api"`
 	Cron     Cron     `toml:"cron"`
 	DKIM     DKIM     `toml:"dkim"`
 

@@ -41,6 +41,7 @@ func (c *Config) validate(ps *problems) {
 	c.validateRelays(ps)
 	c.validateRoutes(ps)
 	c.validateMetrics(ps)
+	c.validateAPI(ps)
 	c.validateCron(ps)
 	c.validateDKIM(ps)
 }

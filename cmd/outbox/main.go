@@ -64,6 +64,7 @@ func commands() []command {
 		{name: "serve", args: "[--config FILE]", summary: "run the daemon", run: runServe},
 		{name: "config check", args: "[--config FILE]", summary: "validate the configuration and exit", run: runConfigCheck},
 		{name: "passwd", args: "[--cost N] [--user NAME] < password", summary: "read a password and print its bcrypt hash for [[users]]", run: runPasswd},
+		{name: "api-key create", args: "--name NAME", summary: "make an HTTP API key: print its secret once and its [[api.keys]] entry", run: runAPIKeyCreate},
 		{name: "queue list", args: "[--state S] [--domain D] [--limit N] [--done] [--json]", admin: true, summary: "list queued messages", run: runQueueList},
 		{name: "queue show", args: "ID [--json]", admin: true, summary: "show a message: envelope, headers, per-recipient history", run: runQueueShow},
 		{name: "queue flush", args: "ID | --domain D | --all", admin: true, summary: "attempt delivery now", run: runQueueFlush},
