@@ -1,0 +1,198 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outbox-mta/outbox/delivery/smtptest"
+)
+
+// readmeAPIExamples returns the curl examples of README's "The HTTP API"
+// section, the shell blocks that post to the default address.
+func readmeAPIExamples(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## The HTTP API\n")
+	if !ok {
+		t.Fatal("README.md has no \"## The HTTP API\" section")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(sec, -1) {
+		if strings.HasPrefix(m[1], "curl -sS http://127.0.0.1:8587/") {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// pyParts is a delivered message as Python's email package reads it.
+type pyParts struct {
+	Headers map[string]string `json:"headers"`
+	Parts   []struct {
+		Type        string `json:"type"`
+		Filename    string `json:"filename"`
+		ContentID   string `json:"content_id"`
+		Disposition string `json:"disposition"`
+		Content     []byte `json:"content"` // decoded (base64 in the JSON)
+	} `json:"parts"`
+}
+
+// parseWithPython parses data with Python's email package (policy
+// default, the parser applications use), returning its leaf parts decoded.
+func parseWithPython(t *testing.T, python string, data []byte) pyParts {
+	t.Helper()
+	const script = `
+import sys, json, email, base64
+from email import policy
+m = email.message_from_bytes(sys.stdin.buffer.read(), policy=policy.default)
+parts = []
+for p in m.walk():
+    if p.is_multipart():
+        continue
+    parts.append({"type": p.get_content_type(), "filename": p.get_filename() or "",
+        "content_id": p.get("Content-ID", ""), "disposition": p.get_content_disposition() or "",
+        "content": base64.b64encode(p.get_payload(decode=True)).decode()})
+hdrs = {k: str(m[k]) for k in ("From", "To", "Cc", "Bcc", "Subject", "Date", "Message-ID") if m[k] is not None}
+json.dump({"headers": hdrs, "parts": parts}, sys.stdout)
+`
+	cmd := exec.Command(python, "-c", script)
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python email: %v\n%s", err, out)
+	}
+	var p pyParts
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestAPIReadmeExamples runs each curl example of the README against the
+// real daemon and checks, with Python's email package, that the message
+// the receiver gets holds exactly what was sent: parts, file names,
+// content IDs and bytes; and that Bcc is in the envelope only.
+func TestAPIReadmeExamples(t *testing.T) {
+	curl := needTool(t, "curl")
+	python := needTool(t, "/usr/bin/python3")
+	examples := readmeAPIExamples(t)
+	if len(examples) != 2 {
+		t.Fatalf("README has %d curl examples in \"The HTTP API\", want 2", len(examples))
+	}
+	w := newMXWorld(t,
+		"example.net. MX 10 mx.example.net.",
+		"example.com. MX 10 mx.example.net.",
+		"mx.example.net. A 127.0.0.3")
+	mx := w.mx(t, "127.0.0.3", smtptest.Options{})
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	api := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	startDaemon(t, dir, w.config(t, dir, addr, fmt.Sprintf("[api]\naddress = %q\n", api)), addr)
+
+	// The files the HTML example attaches, in the shell's directory.
+	pdf := "%PDF-1.4\n" + string([]byte{0, 1, 2, 0xfe, 0xff}) + strings.Repeat("binary ", 300)
+	png := "\x89PNG\r\n\x1a\n" + strings.Repeat("\x00\xff", 100)
+	writeFile(t, filepath.Join(dir, "invoice.pdf"), pdf)
+	writeFile(t, filepath.Join(dir, "logo.png"), png)
+
+	ids := make([]string, len(examples))
+	for i, ex := range examples {
+		ex = strings.ReplaceAll(ex, "127.0.0.1:8587", api)
+		cmd := exec.Command("bash", "-c", strings.ReplaceAll(ex, "curl ", curl+" -w '\\n%{http_code}' "))
+		cmd.Dir = dir
+		cmd.Env = os.Environ()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("example %d: %v\n%s", i, err, out)
+		}
+		o := strings.TrimSpace(string(out))
+		cut := strings.LastIndexByte(o, '\n')
+		body, code := o[:max(cut, 0)], o[cut+1:]
+		var resp struct{ ID string }
+		if code != "202" || json.Unmarshal([]byte(body), &resp) != nil || resp.ID == "" {
+			t.Fatalf("example %d: %s %s, want 202 with an id", i, code, body)
+		}
+		ids[i] = resp.ID
+	}
+	waitFor(t, "two delivered messages (three transactions)", 30*time.Second, func() bool { return len(mx.Messages()) >= 3 })
+	byRcpt := map[string][]byte{}
+	for _, m := range mx.Messages() {
+		for _, r := range m.Rcpts {
+			byRcpt[r+" "+subjectOf(m.Data)] = m.Data
+		}
+	}
+	text := byRcpt["ann@example.net Your order has shipped"]
+	if text == nil {
+		t.Fatalf("the text example was not delivered to ann@example.net; got %v", keys(byRcpt))
+	}
+	p := parseWithPython(t, python, text)
+	if len(p.Parts) != 1 || p.Parts[0].Type != "text/plain" || strings.TrimRight(string(p.Parts[0].Content), "\r\n") != "It will arrive on Tuesday." {
+		t.Errorf("text example parts: %+v", p.Parts)
+	}
+	if p.Headers["From"] != "Shop <shop@example.com>" || p.Headers["Message-ID"] != "<"+ids[0]+"@outbox.test>" || p.Headers["Date"] == "" {
+		t.Errorf("text example headers: %v", p.Headers)
+	}
+
+	html := byRcpt["ann@example.net Invoice 42"]
+	archived := byRcpt["archive@example.com Invoice 42"]
+	if html == nil || archived == nil {
+		t.Fatalf("the HTML example did not reach both ann@ and the Bcc archive@; got %v", keys(byRcpt))
+	}
+	if bytes.Contains(html, []byte("archive@")) {
+		t.Errorf("the Bcc recipient is in the delivered message:\n%s", html)
+	}
+	p = parseWithPython(t, python, html)
+	want := []struct{ typ, filename, cid, content string }{
+		{"text/plain", "", "", "Your invoice is attached."},
+		{"text/html", "", "", `<p><img src="cid:logo"> Your invoice is attached.</p>`},
+		{"image/png", "logo.png", "<logo>", png},
+		{"application/pdf", "invoice.pdf", "", pdf},
+	}
+	if len(p.Parts) != len(want) {
+		t.Fatalf("HTML example: %d parts, want %d: %+v", len(p.Parts), len(want), p.Parts)
+	}
+	for i, w := range want {
+		g := p.Parts[i]
+		got := string(g.Content)
+		if strings.HasPrefix(w.typ, "text/") {
+			got = strings.TrimRight(got, "\r\n") // the line end the body gains
+		}
+		if g.Type != w.typ || g.Filename != w.filename || g.ContentID != w.cid || got != w.content {
+			t.Errorf("part %d: %s %q %q (%d bytes), want %s %q %q (%d bytes)", i, g.Type, g.Filename, g.ContentID, len(g.Content), w.typ, w.filename, w.cid, len(w.content))
+		}
+	}
+}
+
+func subjectOf(data []byte) string {
+	for _, l := range strings.Split(string(data), "\r\n") {
+		if s, ok := strings.CutPrefix(l, "Subject: "); ok {
+			return s
+		}
+		if l == "" {
+			break
+		}
+	}
+	return ""
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
