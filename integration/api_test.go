@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,4 +196,74 @@ func keys(m map[string][]byte) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// postJSON posts body to the API at addr and returns the status and the
+// decoded answer.
+func postJSON(t *testing.T, addr, body string, header ...string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest("POST", "http://"+addr+"/v1/messages", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// TestAPIDKIMSigned: a message posted over HTTP is signed with the keys
+// SMTP submissions are signed with, and the delivered copy verifies with
+// dkimpy.
+func TestAPIDKIMSigned(t *testing.T) {
+	py := pythonDKIM(t)
+	dir := t.TempDir()
+	records := keygenRecords(t, dir)
+	w := newMXWorld(t, append([]string{"example.net. MX 10 mx.example.net.", "mx.example.net. A 127.0.0.3"}, txtRecords(records)...)...)
+	mx := w.mx(t, "127.0.0.3", smtptest.Options{})
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	api := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	d := startDaemon(t, dir, w.config(t, dir, addr, fmt.Sprintf(`
+[api]
+address = %q
+[[dkim.domain]]
+domain = "example.com"
+[[dkim.domain.key]]
+selector = "rsa1"
+key_file = %q
+[[dkim.domain.key]]
+selector = "ed1"
+key_file = %q
+`, api, filepath.Join(dir, "rsa1.key"), filepath.Join(dir, "ed1.key"))), addr)
+	status, out := postJSON(t, api, `{"from":"App <app@example.com>","to":["rcpt@example.net"],"subject":"Grüße",
+		"text":"Grüße aus Köln","html":"<b>Grüße</b>","attachments":[{"filename":"a.bin","content":"AAEC/w=="}]}`)
+	if status != 202 {
+		t.Fatalf("POST: %d %v", status, out)
+	}
+	d.waitQueueEmpty(60 * time.Second)
+	msgs := mx.Messages()
+	if len(msgs) != 1 || !strings.HasPrefix(string(msgs[0].Data), "DKIM-Signature:") {
+		t.Fatalf("MX received %d messages, want 1 signed", len(msgs))
+	}
+	file := filepath.Join(dir, "delivered.eml")
+	writeFile(t, file, string(msgs[0].Data))
+	args := []string{"-c", verifyScript, file}
+	for name, v := range records {
+		args = append(args, name+"="+v)
+	}
+	res, err := exec.Command(py, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dkimpy: %v\n%s", err, res)
+	}
+	if got := strings.Join(strings.Fields(string(res)), " "); got != "example.com/rsa1 ok example.com/ed1 ok" {
+		t.Errorf("dkimpy says %q, want both signatures ok", got)
+	}
 }

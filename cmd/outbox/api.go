@@ -33,6 +33,7 @@ func newAPI(cfg *config.Config, db *store.DB, q *queue.Queue, keys []httpapi.Key
 		ReadTimeout:    a.ReadTimeout.Duration,
 		WriteTimeout:   a.WriteTimeout.Duration,
 		IdleTimeout:    a.IdleTimeout.Duration,
+		Signer:         apiSigner{&lv.dkim},
 		Logger:         log,
 	}
 	if a.TLS {
@@ -62,4 +63,20 @@ func buildAPIKeys(cfg *config.Config) ([]httpapi.Key, error) {
 		keys = append(keys, httpapi.Key{Name: k.Name, Hash: h})
 	}
 	return keys, errors.Join(errs...)
+}
+
+// apiSigner is the API's Signer: the SMTP listener's DKIM keys, so a
+// message is signed alike whichever way it came, and a reload swaps the
+// keys of both.
+type apiSigner struct{ keys *dkimSigner }
+
+var _ httpapi.Signer = apiSigner{}
+
+// Sign implements httpapi.Signer.
+func (s apiSigner) Sign(from string, fields []string) (httpapi.Signing, error) {
+	sig, err := s.keys.Holder.Sign(from, fields)
+	if sig == nil || err != nil {
+		return nil, err // never a typed nil inside the interface
+	}
+	return sig, nil
 }

@@ -26,6 +26,10 @@
 //     (quoted-printable text, base64 attachments), so a DKIM signature
 //     added later survives every hop. Header lines stay within 998 octets
 //     (RFC 5322 §2.1.1).
+//   - With Options.Signer (DKIM), the message is signed with the keys SMTP
+//     submissions are signed with: the signature covers exactly the stored
+//     bytes, its header fields are stored as store.Message.Prefix; a
+//     message from a domain without a key is stored unsigned.
 //   - The server has read, write and idle timeouts and serves at most
 //     Options.MaxConnections connections at once.
 //

@@ -19,6 +19,8 @@ type Options struct {
 	Spool Spool
 	// Waker is told of every commit. nil: nobody is told.
 	Waker Waker
+	// Signer DKIM-signs messages. nil: nothing is signed.
+	Signer Signer
 	// Hostname names this host in Message-ID and Received fields. Required.
 	Hostname string
 	// TrustLoopback lets clients on a loopback address in without a key.

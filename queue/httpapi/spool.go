@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/outbox-mta/outbox/store"
@@ -20,6 +22,24 @@ type Spool interface {
 }
 
 var _ Spool = (*store.DB)(nil)
+
+// Signer signs accepted messages (DKIM; cmd adapts delivery/dkim to it,
+// the same keys the SMTP listener signs with). Sign starts signing a
+// message whose From field has the value from and whose header has the
+// fields named in fields, once per occurrence. nil, nil: unsigned.
+type Signer interface {
+	Sign(from string, fields []string) (Signing, error)
+}
+
+// Signing receives the message exactly as it is written to the spool.
+// Finish returns the header fields to store in front of it
+// (store.Message.Prefix) and labels for operators; Abort releases a
+// Signing whose message is not accepted.
+type Signing interface {
+	io.Writer
+	Finish() (prefix []byte, labels []string, err error)
+	Abort()
+}
 
 // Waker is told of every commit the API makes, with Enqueue's error, so
 // the scheduler attempts a fresh message at once. It must not block.
@@ -51,8 +71,9 @@ type accepted struct {
 	Recipients []store.Recipient
 }
 
-// spool writes the message into a new body and commits it; on any error
-// the body is discarded, so nothing of a refused request stays.
+// spool builds the message, signs it when a key covers its From domain,
+// and commits it; on any error the body is discarded, so nothing of a
+// refused request stays.
 func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote, who string) (acc *accepted, err error) {
 	b, err := s.opts.Spool.NewBody()
 	if err != nil {
@@ -65,8 +86,10 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 		}
 	}()
 	now := s.opts.Now()
-	w := &limitWriter{w: b, n: s.opts.MaxMessageSize}
-	if err := s.write(w, req, p, b.ID(), remote, now); err != nil {
+	// The message is built in memory, as big as the request that carried
+	// it, so that its header is known before signing starts.
+	var msg bytes.Buffer
+	if err := s.write(&limitWriter{w: &msg, n: s.opts.MaxMessageSize}, req, p, b.ID(), remote, now); err != nil {
 		return nil, err
 	}
 	m := &store.Message{
@@ -75,7 +98,10 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 		Received:   now,
 		Client:     remote,
 		User:       who,
-		BodyType:   bodyType(req, p),
+		BodyType:   bodyType(p),
+	}
+	if m.Prefix, m.Signed, err = s.store(b, msg.Bytes()); err != nil {
+		return nil, err
 	}
 	for i, rc := range p.rcpts {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
@@ -89,6 +115,54 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 	}
 	committed = true
 	return &accepted{ID: m.ID, Recipients: m.Recipients}, nil
+}
+
+// store writes msg to the body, through a DKIM Signing when Options.Signer
+// signs for its From domain, so the signature covers exactly the stored
+// bytes, as the SMTP listener's do.
+func (s *Server) store(b io.Writer, msg []byte) (prefix []byte, labels []string, err error) {
+	var sig Signing
+	if s.opts.Signer != nil {
+		from, fields := headerFields(msg)
+		if sig, err = s.opts.Signer.Sign(from, fields); err != nil {
+			return nil, nil, fmt.Errorf("dkim sign: %w", err)
+		}
+	}
+	if sig == nil {
+		_, err = b.Write(msg)
+		return nil, nil, err
+	}
+	if _, err := io.MultiWriter(b, sig).Write(msg); err != nil {
+		sig.Abort()
+		return nil, nil, err
+	}
+	if prefix, labels, err = sig.Finish(); err != nil {
+		return nil, nil, fmt.Errorf("dkim sign: %w", err)
+	}
+	return prefix, labels, nil
+}
+
+// headerFields returns the unfolded From value and the name of every
+// header field of msg, once per occurrence.
+func headerFields(msg []byte) (from string, names []string) {
+	head, _, _ := bytes.Cut(msg, []byte("\r\n\r\n"))
+	var cur *string
+	for _, line := range strings.Split(string(head), "\r\n") {
+		if line != "" && (line[0] == ' ' || line[0] == '\t') {
+			if cur != nil {
+				*cur += line
+			}
+			continue
+		}
+		name, value, _ := strings.Cut(line, ":")
+		names = append(names, name)
+		cur = nil
+		if strings.EqualFold(name, "From") && from == "" {
+			from = strings.TrimSpace(value)
+			cur = &from
+		}
+	}
+	return from, names
 }
 
 // write writes a Received field (RFC 5321 §4.4, here for an HTTP hop),
@@ -110,7 +184,7 @@ func (s *Server) write(w io.Writer, req *sendRequest, p *parsed, id, remote stri
 
 // bodyType is 7-bit for every built message (quoted-printable or base64
 // parts), and what the octets say for a raw one (RFC 6152).
-func bodyType(req *sendRequest, p *parsed) store.BodyType {
+func bodyType(p *parsed) store.BodyType {
 	for _, c := range p.raw {
 		if c >= 0x80 {
 			return store.Body8BitMIME
