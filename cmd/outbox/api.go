@@ -22,6 +22,7 @@ func newAPI(cfg *config.Config, db *store.DB, q *queue.Queue, keys []httpapi.Key
 	opts := httpapi.Options{
 		Spool:          db,
 		Waker:          q,
+		Messages:       q.Ops(),
 		Hostname:       cfg.Hostname,
 		TrustLoopback:  a.TrustLoopback,
 		Keys:           keys,

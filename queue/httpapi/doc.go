@@ -30,6 +30,8 @@
 //     submissions are signed with: the signature covers exactly the stored
 //     bytes, its header fields are stored as store.Message.Prefix; a
 //     message from a domain without a key is stored unsigned.
+//   - GET /v1/messages/{id} shows only a message the same client (key,
+//     or the trusted loopback) submitted; any other ID is 404.
 //   - The server has read, write and idle timeouts and serves at most
 //     Options.MaxConnections connections at once.
 //
@@ -38,5 +40,8 @@
 // It imports store only for its types and talks to storage through the
 // Spool interface it defines; the queue is reached through Waker.
 //
-// Never imports: cmd/..., config, queue, queue/admin/..., queue/submission, queue/dsn, queue/maintenance, queue/metrics, delivery/..., mxresolve/....
+// GET /v1/messages/{id} answers what `outbox queue show --json` prints,
+// with the admin package's wire types, for the client's own messages.
+//
+// Never imports: cmd/..., config, queue, queue/admin/admintest, queue/submission, queue/dsn, queue/maintenance, queue/metrics, delivery/..., mxresolve/....
 package httpapi

@@ -19,6 +19,9 @@ type Options struct {
 	Spool Spool
 	// Waker is told of every commit. nil: nobody is told.
 	Waker Waker
+	// Messages reads messages back for GET /v1/messages/{id}. nil: that
+	// endpoint is not served.
+	Messages Messages
 	// Signer DKIM-signs messages. nil: nothing is signed.
 	Signer Signer
 	// Hostname names this host in Message-ID and Received fields. Required.
@@ -105,6 +108,9 @@ func New(opts Options) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/messages", s.authorized(http.HandlerFunc(s.postMessage)))
+	if opts.Messages != nil {
+		mux.Handle("GET /v1/messages/{id}", s.authorized(http.HandlerFunc(s.getMessage)))
+	}
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 30 * time.Second,

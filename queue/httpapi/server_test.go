@@ -39,9 +39,13 @@ func newTestAPI(t *testing.T, mod func(*Options)) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &testAPI{db: db, srv: s, url: serve(t, s)}
+}
+
+func serve(t *testing.T, s *Server) string {
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
-	return &testAPI{db: db, srv: s, url: hs.URL}
+	return hs.URL
 }
 
 func (a *testAPI) post(t *testing.T, body, auth string) (int, map[string]any) {
