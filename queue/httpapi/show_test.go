@@ -75,4 +75,3 @@ func TestGetMessage(t *testing.T) {
 		t.Errorf("GET without key: %d, want 401", status)
 	}
 }
-
