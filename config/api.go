@@ -28,6 +28,10 @@ type API struct {
 	// Burst is how many requests a key may make at once above Rate.
 	// Default: 100.
 	Burst int `toml:"burst"`
+	// IdempotencyRetention is how long an Idempotency-Key is remembered
+	// (in the spool, pruned by the cron prune job): a retry within it gets
+	// the first answer and spools nothing. Default: 24h.
+	IdempotencyRetention Duration `toml:"idempotency_retention"`
 	// MaxConnections is the most HTTP connections served at once; more
 	// wait in the listen backlog. Default: 200.
 	MaxConnections int `toml:"max_connections"`
@@ -94,6 +98,7 @@ func (c *Config) validateAPI(ps *problems) {
 	if a.MaxConnections < 1 {
 		ps.add("api.max_connections", "must be at least 1")
 	}
+	positive(ps, "api.idempotency_retention", a.IdempotencyRetention)
 	positive(ps, "api.read_timeout", a.ReadTimeout)
 	positive(ps, "api.write_timeout", a.WriteTimeout)
 	positive(ps, "api.idle_timeout", a.IdleTimeout)

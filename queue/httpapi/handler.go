@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"strings"
 	"time"
 
 	"github.com/outbox-mta/outbox/store"
@@ -39,10 +41,20 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, "", "the request body must be application/json")
 		return
 	}
+	who := client(r.Context())
+	idem, err := idempotencyKey(r, who)
+	if err != nil {
+		s.refuse(w, err)
+		return
+	}
 	// base64 grows content by a third; the JSON around it is small.
-	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxMessageSize/3*4+64<<10)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxMessageSize/3*4+64<<10))
+	if err != nil {
+		s.badJSON(w, err)
+		return
+	}
 	var req sendRequest
-	dec := json.NewDecoder(r.Body)
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		s.badJSON(w, err)
@@ -52,23 +64,61 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "", "the body must hold one JSON object")
 		return
 	}
+	if idem != nil {
+		idem.request = sha256.Sum256(body)
+	}
 	p, err := req.check(s.opts.MaxRecipients)
 	if err != nil {
 		s.refuse(w, err)
 		return
 	}
-	who := client(r.Context())
-	acc, err := s.spool(r.Context(), &req, p, r.RemoteAddr, who)
+	acc, err := s.spool(r.Context(), &req, p, r.RemoteAddr, who, idem)
 	if err != nil {
 		s.refuse(w, err)
 		return
 	}
-	s.log.Info("accepted", "msgid", acc.ID, "client", r.RemoteAddr, "user", who, "rcpts", len(acc.Recipients))
-	resp := sendResponse{ID: acc.ID, Recipients: make([]rcptResponse, len(acc.Recipients))}
-	for i, rc := range acc.Recipients {
-		resp.Recipients[i] = rcptResponse{Address: rc.Addr, State: rc.State.String()}
+	s.answer(w, acc, idem, r.RemoteAddr, who, len(p.rcpts))
+}
+
+// answer sends the 202 of a committed message, or, for a retry, the first
+// answer again (409 when the key came with another request).
+func (s *Server) answer(w http.ResponseWriter, acc *accepted, idem *idemKey, remote, who string, rcpts int) {
+	if prior := acc.Prior; prior != nil {
+		if prior.Request != idem.request {
+			writeError(w, http.StatusConflict, "Idempotency-Key", "this key was used with another request")
+			return
+		}
+		s.log.Info("idempotent retry", "client", remote, "user", who)
+		w.Header().Set("Idempotent-Replayed", "true")
+		writeRaw(w, http.StatusAccepted, prior.Response)
+		return
 	}
-	writeJSON(w, http.StatusAccepted, resp)
+	s.log.Info("accepted", "msgid", acc.ID, "client", remote, "user", who, "rcpts", rcpts)
+	writeRaw(w, http.StatusAccepted, acc.Response)
+}
+
+// maxIdempotencyKey bounds the Idempotency-Key header; UUIDs and hashes
+// fit with room to spare.
+const maxIdempotencyKey = 255
+
+// idempotencyKey reads the Idempotency-Key header (nil when absent). Keys
+// are per client: two keys' holders may pick the same value.
+func idempotencyKey(r *http.Request, who string) (*idemKey, error) {
+	v := r.Header.Values("Idempotency-Key")
+	if len(v) == 0 {
+		return nil, nil
+	}
+	k := v[0]
+	if len(v) > 1 || k == "" || len(k) > maxIdempotencyKey || strings.IndexFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e }) >= 0 {
+		return nil, fieldErr("Idempotency-Key", "must be one value of 1 to %d printable ASCII characters", maxIdempotencyKey)
+	}
+	return &idemKey{key: who + "\x00" + k}, nil
+}
+
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
 }
 
 // badJSON answers a body that does not decode, naming the field when the

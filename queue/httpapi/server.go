@@ -40,6 +40,10 @@ type Options struct {
 	// the requests it may make at once. Rate 0: no limit.
 	Rate  float64
 	Burst int
+	// IdempotencyRetention is how long an Idempotency-Key is remembered:
+	// a retry within it gets the first answer. Default
+	// DefaultIdempotencyRetention.
+	IdempotencyRetention time.Duration
 	// MaxConnections is the most connections served at once; more wait in
 	// the listen backlog. Default DefaultMaxConnections.
 	MaxConnections int
@@ -61,6 +65,8 @@ const (
 	DefaultReadTimeout    = 5 * time.Minute
 	DefaultWriteTimeout   = time.Minute
 	DefaultIdleTimeout    = 2 * time.Minute
+	// DefaultIdempotencyRetention covers a day of client retries.
+	DefaultIdempotencyRetention = 24 * time.Hour
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -97,6 +103,7 @@ func New(opts Options) (*Server, error) {
 	opts.ReadTimeout = orDefault(opts.ReadTimeout, DefaultReadTimeout)
 	opts.WriteTimeout = orDefault(opts.WriteTimeout, DefaultWriteTimeout)
 	opts.IdleTimeout = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
+	opts.IdempotencyRetention = orDefault(opts.IdempotencyRetention, DefaultIdempotencyRetention)
 	s := &Server{
 		opts:  opts,
 		log:   opts.Logger.With("component", "httpapi"),

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,10 @@ import (
 type Spool interface {
 	NewBody() (*store.Body, error)
 	Enqueue(ctx context.Context, m *store.Message, b *store.Body) error
+	// EnqueueOnce is Enqueue with an idempotency record in the same
+	// transaction; a record created after since is returned instead, and
+	// nothing is stored.
+	EnqueueOnce(ctx context.Context, m *store.Message, b *store.Body, rec *store.Idempotency, since time.Time) (*store.Idempotency, error)
 }
 
 var _ Spool = (*store.DB)(nil)
@@ -65,16 +70,24 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// accepted is one committed message.
+// accepted is the answer to one committed message: the 202 body, or,
+// for a retry, the first request's record.
 type accepted struct {
-	ID         string
-	Recipients []store.Recipient
+	ID       string
+	Response []byte             // the 202 body
+	Prior    *store.Idempotency // non-nil: a retry; nothing was stored
+}
+
+// idemKey is a request's idempotency key with its scope and request hash.
+type idemKey struct {
+	key     string // the client's identity and its key
+	request [32]byte
 }
 
 // spool builds the message, signs it when a key covers its From domain,
 // and commits it; on any error the body is discarded, so nothing of a
 // refused request stays.
-func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote, who string) (acc *accepted, err error) {
+func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote, who string, idem *idemKey) (acc *accepted, err error) {
 	b, err := s.opts.Spool.NewBody()
 	if err != nil {
 		return nil, err
@@ -106,7 +119,16 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 	for i, rc := range p.rcpts {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
 	}
-	err = s.opts.Spool.Enqueue(ctx, m, b)
+	acc = &accepted{ID: b.ID(), Response: response(b.ID(), m.Recipients)}
+	if idem == nil {
+		err = s.opts.Spool.Enqueue(ctx, m, b)
+	} else {
+		rec := &store.Idempotency{Key: idem.key, Request: idem.request, Response: acc.Response, Created: now}
+		acc.Prior, err = s.opts.Spool.EnqueueOnce(ctx, m, b, rec, now.Add(-s.opts.IdempotencyRetention))
+	}
+	if acc.Prior != nil {
+		return acc, nil // nothing stored: the deferred Discard frees the body
+	}
 	if s.opts.Waker != nil {
 		s.opts.Waker.Spooled(err)
 	}
@@ -114,7 +136,17 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 		return nil, err
 	}
 	committed = true
-	return &accepted{ID: m.ID, Recipients: m.Recipients}, nil
+	return acc, nil
+}
+
+// response is the 202 body for a message with id and recipients.
+func response(id string, rcpts []store.Recipient) []byte {
+	resp := sendResponse{ID: id, Recipients: make([]rcptResponse, len(rcpts))}
+	for i, rc := range rcpts {
+		resp.Recipients[i] = rcptResponse{Address: rc.Addr, State: rc.State.String()}
+	}
+	b, _ := json.Marshal(resp) // strings only: cannot fail
+	return append(b, '\n')
 }
 
 // store writes msg to the body, through a DKIM Signing when Options.Signer
