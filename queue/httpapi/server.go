@@ -168,3 +168,7 @@ func closed(err error) error {
 // Shutdown stops accepting and lets the requests in progress finish (their
 // commits included) until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// Close closes the listeners and every connection at once, requests in
+// progress included (their clients get no answer, so they retry).
+func (s *Server) Close() error { return s.srv.Close() }
