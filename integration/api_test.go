@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -286,5 +287,67 @@ key_file = %q
 	}
 	if got := strings.Join(strings.Fields(string(res)), " "); got != "example.com/rsa1 ok example.com/ed1 ok" {
 		t.Errorf("dkimpy says %q, want both signatures ok", got)
+	}
+}
+
+// TestAPIErrorTable: against the real daemon with loopback trust off, each
+// refusal has its status and names its field, a key made by `outbox
+// api-key create` is accepted until a reload removes it, and nothing
+// refused is spooled.
+func TestAPIErrorTable(t *testing.T) {
+	dir := t.TempDir()
+	code, out := runOutbox(t, dir, "api-key", "create", "--name", "shop")
+	secret := regexp.MustCompile(`Bearer (obx_\S+)`).FindStringSubmatch(out)
+	if code != 0 || secret == nil || !strings.Contains(out, "[[api.keys]]\nname = \"shop\"\nhash = \"") {
+		t.Fatalf("api-key create: exit %d\n%s", code, out)
+	}
+	entry := out[strings.Index(out, "[[api.keys]]"):]
+	if strings.Contains(entry, secret[1]) {
+		t.Fatalf("the [[api.keys]] entry holds the secret itself:\n%s", entry)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	api := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	cfg := fmt.Sprintf("hostname = \"outbox.test\"\n[spool]\ndir = %q\n[[listen.submission]]\naddress = %q\n[delivery]\npaused = true\n[limits]\nmax_recipients = 2\nmax_message_size = \"64KiB\"\n[api]\naddress = %q\ntrust_loopback = false\n",
+		filepath.Join(dir, "spool"), addr, api)
+	d := startDaemon(t, dir, cfg+entry, addr)
+	key := "Bearer " + secret[1]
+	big := strings.Repeat("x", 70<<10)
+	for _, c := range []struct {
+		name, auth, body string
+		status           int
+		field            string
+	}{
+		{"no key", "", `{"from":"a@example.com","to":["b@example.org"],"text":"x"}`, 401, "authorization"},
+		{"wrong key", "Bearer obx_wrong", `{"from":"a@example.com","to":["b@example.org"],"text":"x"}`, 403, "authorization"},
+		{"bad address", key, `{"from":"a@example.com","to":["b@"],"text":"x"}`, 400, "to[0]"},
+		{"invalid base64", key, `{"from":"a@example.com","to":["b@example.org"],"attachments":[{"filename":"f","content":"***"}]}`, 400, "attachments[0].content"},
+		{"unknown field", key, `{"from":"a@example.com","to":["b@example.org"],"txt":"x"}`, 400, "txt"},
+		{"no recipient", key, `{"from":"a@example.com","to":[],"text":"x"}`, 400, "to"},
+		{"too many recipients", key, `{"from":"a@example.com","to":["b@x.org","c@x.org","d@x.org"],"text":"x"}`, 400, "to"},
+		{"over the size", key, `{"from":"a@example.com","to":["b@example.org"],"text":"` + big + `"}`, 413, ""},
+	} {
+		status, resp := postJSON(t, api, c.body, "Authorization", c.auth)
+		if c.auth == "" {
+			status, resp = postJSON(t, api, c.body)
+		}
+		if status != c.status || resp["field"] != nil && resp["field"] != c.field || c.field != "" && resp["field"] != c.field {
+			t.Errorf("%s: %d %v, want %d field %q", c.name, status, resp, c.status, c.field)
+		}
+	}
+	if msgs := d.queueJSON(); len(msgs) != 0 {
+		t.Fatalf("refused requests spooled %d messages", len(msgs))
+	}
+	if status, resp := postJSON(t, api, `{"from":"a@example.com","to":["b@example.org"],"text":"x"}`, "Authorization", key); status != 202 {
+		t.Fatalf("with the key: %d %v", status, resp)
+	}
+	// A reload without the key locks its holder out.
+	writeFile(t, d.config, ownAPIPort(cfg))
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the reload", 10*time.Second, func() bool { return strings.Contains(d.log.String(), "configuration reloaded") })
+	if status, resp := postJSON(t, api, `{"from":"a@example.com","to":["b@example.org"],"text":"x"}`, "Authorization", key); status != 403 {
+		t.Errorf("after the key was removed: %d %v, want 403", status, resp)
+	}
+	if msgs := d.queueJSON(); len(msgs) != 1 || msgs[0]["user"] != "key:shop" {
+		t.Errorf("queue: %v, want the one message of key shop", msgs)
 	}
 }
