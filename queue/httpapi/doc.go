@@ -40,6 +40,10 @@
 // It imports store only for its types and talks to storage through the
 // Spool interface it defines; the queue is reached through Waker.
 //
+// openapi.json describes the API (OpenAPI 3.1) and is served, without a
+// key, at GET /v1/openapi.json; a test holds its request schemas to the Go
+// types.
+//
 // GET /v1/messages/{id} answers what `outbox queue show --json` prints,
 // with the admin package's wire types, for the client's own messages.
 //

@@ -115,6 +115,7 @@ func New(opts Options) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/messages", s.authorized(http.HandlerFunc(s.postMessage)))
+	mux.HandleFunc("GET /v1/openapi.json", s.getOpenAPI)
 	if opts.Messages != nil {
 		mux.Handle("GET /v1/messages/{id}", s.authorized(http.HandlerFunc(s.getMessage)))
 	}
