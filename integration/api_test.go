@@ -91,8 +91,8 @@ func TestAPIReadmeExamples(t *testing.T) {
 	curl := needTool(t, "curl")
 	python := needTool(t, "/usr/bin/python3")
 	examples := readmeAPIExamples(t)
-	if len(examples) != 3 {
-		t.Fatalf("README has %d curl examples in \"The HTTP API\", want 3", len(examples))
+	if len(examples) != 4 {
+		t.Fatalf("README has %d curl examples in \"The HTTP API\", want 4", len(examples))
 	}
 	w := newMXWorld(t,
 		"example.net. MX 10 mx.example.net.",
@@ -129,7 +129,8 @@ func TestAPIReadmeExamples(t *testing.T) {
 		}
 		return resp.ID
 	}
-	ids := []string{run(0), run(1), run(2)}
+	ids := []string{run(0), run(1), run(2), run(3)}
+	idem := 3 // the examples in README order: text, HTML, form, idempotent
 	// The idempotent example, retried after a kill -9 of the daemon: the
 	// same ID, and one message delivered. The kill comes once the delivery
 	// is recorded, outside the duplicate window of at-least-once delivery
@@ -138,8 +139,8 @@ func TestAPIReadmeExamples(t *testing.T) {
 	d.waitQueueEmpty(30 * time.Second)
 	d.kill9()
 	d.start()
-	if again := run(2); again != ids[2] {
-		t.Errorf("the retried request got ID %s, want the first one, %s", again, ids[2])
+	if again := run(idem); again != ids[idem] {
+		t.Errorf("the retried request got ID %s, want the first one, %s", again, ids[idem])
 	}
 	d.waitQueueEmpty(30 * time.Second)
 	byRcpt := map[string][]byte{}
@@ -177,6 +178,16 @@ func TestAPIReadmeExamples(t *testing.T) {
 	if bytes.Contains(html, []byte("archive@")) {
 		t.Errorf("the Bcc recipient is in the delivered message:\n%s", html)
 	}
+	receipt := byRcpt["ann@example.net Your receipt"]
+	if receipt == nil {
+		t.Fatalf("the form example was not delivered; got %v", keys(byRcpt))
+	}
+	p = parseWithPython(t, python, receipt)
+	if len(p.Parts) != 2 || string(p.Parts[1].Content) != pdf || p.Parts[1].Filename != "invoice.pdf" || p.Parts[1].Type != "application/pdf" ||
+		strings.TrimRight(string(p.Parts[0].Content), "\r\n") != "The receipt is attached." {
+		t.Errorf("form example parts: %+v", p.Parts)
+	}
+
 	p = parseWithPython(t, python, html)
 	want := []struct{ typ, filename, cid, content string }{
 		{"text/plain", "", "", "Your invoice is attached."},

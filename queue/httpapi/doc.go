@@ -16,6 +16,16 @@
 //     logged. No header is 401, a key that matches none 403.
 //   - Each key (and the loopback trust, as one client) has its own token
 //     bucket; a request over it is 429 with Retry-After.
+//   - The body is JSON or multipart/form-data (RFC 7578, files as bytes);
+//     both decode to one request type, so they are checked and built
+//     alike. Anything else is 415.
+//   - Idempotency-Key: the message and the key's record (the request's
+//     hash and the 202 body) are committed in one store transaction
+//     (store.DB.EnqueueOnce). A retry with the same key and the same
+//     decoded request within Options.IdempotencyRetention gets the first
+//     202 again, with Idempotent-Replayed: true, and spools nothing; the
+//     same key with another request is 409. Keys are scoped to the client
+//     (the API key, or the trusted loopback).
 //   - Bad input is 400 with a JSON error naming the field ("to[1]",
 //     "attachments[0].content", "raw"); an unknown JSON field is refused
 //     too. Over Options.MaxMessageSize (the request, or the message built

@@ -37,47 +37,66 @@ type errorResponse struct {
 
 // postMessage is POST /v1/messages.
 func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
-		writeError(w, http.StatusUnsupportedMediaType, "", "the request body must be application/json")
-		return
-	}
 	who := client(r.Context())
 	idem, err := idempotencyKey(r, who)
 	if err != nil {
 		s.refuse(w, err)
 		return
 	}
-	// base64 grows content by a third; the JSON around it is small.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxMessageSize/3*4+64<<10))
+	req, err := s.decode(w, r)
 	if err != nil {
 		s.badJSON(w, err)
 		return
 	}
-	var req sendRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		s.badJSON(w, err)
-		return
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "", "the body must hold one JSON object")
-		return
-	}
 	if idem != nil {
-		idem.request = sha256.Sum256(body)
+		// The request as decoded, not its bytes: a retried form has a new
+		// boundary, a retried JSON body may be spaced anew.
+		canon, _ := json.Marshal(req)
+		idem.request = sha256.Sum256(canon)
 	}
 	p, err := req.check(s.opts.MaxRecipients)
 	if err != nil {
 		s.refuse(w, err)
 		return
 	}
-	acc, err := s.spool(r.Context(), &req, p, r.RemoteAddr, who, idem)
+	acc, err := s.spool(r.Context(), req, p, r.RemoteAddr, who, idem)
 	if err != nil {
 		s.refuse(w, err)
 		return
 	}
 	s.answer(w, acc, idem, r.RemoteAddr, who, len(p.rcpts))
+}
+
+// errMediaType refuses a body that is neither JSON nor a form.
+var errMediaType = errors.New("the request body must be application/json or multipart/form-data")
+
+// decode reads the request body, JSON or multipart/form-data, within the
+// size limit.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*sendRequest, error) {
+	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "multipart/form-data":
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxMessageSize+64<<10)
+		return readForm(r, params["boundary"])
+	case "application/json":
+	default:
+		return nil, errMediaType
+	}
+	// base64 grows content by a third; the JSON around it is small.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxMessageSize/3*4+64<<10))
+	if err != nil {
+		return nil, err
+	}
+	var req sendRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, fieldErr("", "the body must hold one JSON object")
+	}
+	return &req, nil
 }
 
 // answer sends the 202 of a committed message, or, for a retry, the first
@@ -126,7 +145,12 @@ func writeRaw(w http.ResponseWriter, status int, body []byte) {
 func (s *Server) badJSON(w http.ResponseWriter, err error) {
 	var tooBig *http.MaxBytesError
 	var typeErr *json.UnmarshalTypeError
+	var fe *fieldError
 	switch {
+	case errors.Is(err, errMediaType):
+		writeError(w, http.StatusUnsupportedMediaType, "", err.Error())
+	case errors.As(err, &fe):
+		writeError(w, http.StatusBadRequest, fe.field, fe.msg)
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("the request is over %d bytes", tooBig.Limit))
 	case errors.As(err, &typeErr):
