@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -82,6 +83,12 @@ func (req *sendRequest) addPart(p *multipart.Part, data []byte, n int) error {
 		req.Text = v
 	case "html":
 		req.HTML = v
+	case "at_least_one":
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fieldErr(name, "%q is not true or false", v)
+		}
+		req.AtLeastOne = &b
 	default:
 		h, ok := strings.CutPrefix(name, "header.")
 		if !ok {

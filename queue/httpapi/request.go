@@ -23,6 +23,9 @@ type sendRequest struct {
 	Attachments []attachment      `json:"attachments"`
 	Raw         string            `json:"raw"`
 	Envelope    *envelope         `json:"envelope"`
+	// AtLeastOne overrides delivery.at_least_one for this message, as the
+	// SMTP header field X-Outbox-At-Least-One does; nil: the default.
+	AtLeastOne *bool `json:"at_least_one"`
 }
 
 // attachment is one file; with ContentID it is inline (multipart/related,
@@ -120,7 +123,7 @@ func (req *sendRequest) check(maxRcpts int) (*parsed, error) {
 func (req *sendRequest) checkRaw(maxRcpts int) (*parsed, error) {
 	if req.From != "" || len(req.To)+len(req.Cc)+len(req.Bcc) > 0 || req.Subject != "" ||
 		req.Text != "" || req.HTML != "" || len(req.Headers)+len(req.Attachments) > 0 || req.ReplyTo != "" {
-		return nil, fieldErr("raw", "a raw message takes only envelope beside it")
+		return nil, fieldErr("raw", "a raw message takes only envelope and at_least_one beside it")
 	}
 	if req.Envelope == nil {
 		return nil, fieldErr("envelope", "is required with raw")

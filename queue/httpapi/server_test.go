@@ -96,7 +96,7 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 func TestPostBuildsMessage(t *testing.T) {
 	a := newTestAPI(t, nil)
 	pdf := "%PDF-1.4\x00\xff binary"
-	body := `{"from":"App <app@example.com>","to":["ann@example.org"],"cc":["Bob <bob@example.org>"],
+	body := `{"from":"App <app@example.com>","to":["ann@example.org"],"cc":["Bob <bob@example.org>"],"at_least_one":false,
 		"bcc":["hidden@example.net"],"reply_to":"help@example.com","subject":"Héllo",
 		"text":"plain\nline","html":"<p>hi <img src=\"cid:logo\"></p>",
 		"headers":{"X-Campaign":"spring"},
@@ -110,6 +110,9 @@ func TestPostBuildsMessage(t *testing.T) {
 	m, raw := a.stored(t, id)
 	if m.From != "app@example.com" || len(m.Recipients) != 3 || m.Recipients[2].Addr != "hidden@example.net" {
 		t.Errorf("envelope %q %v", m.From, m.Recipients)
+	}
+	if m.AtLeastOne == nil || *m.AtLeastOne {
+		t.Errorf("AtLeastOne %v, want false", m.AtLeastOne)
 	}
 	if m.BodyType != store.Body7Bit {
 		t.Errorf("body type %v, want 7-bit", m.BodyType)

@@ -112,6 +112,7 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 		Client:     remote,
 		User:       who,
 		BodyType:   bodyType(p),
+		AtLeastOne: req.AtLeastOne,
 	}
 	if m.Prefix, m.Signed, err = s.store(b, msg.Bytes()); err != nil {
 		return nil, err
