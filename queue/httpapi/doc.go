@@ -34,7 +34,8 @@
 //     (<queueid@hostname>) are added, Bcc recipients are in the envelope
 //     only, never in a header field, and every part is 7-bit
 //     (quoted-printable text, base64 attachments), so a DKIM signature
-//     added later survives every hop. Header lines stay within 998 octets
+//     survives every hop. A raw message's parts with 8-bit octets or long
+//     lines are re-encoded (delivery/sevenbit), as the SMTP listener does. Header lines stay within 998 octets
 //     (RFC 5322 §2.1.1).
 //   - With Options.Signer (DKIM), the message is signed with the keys SMTP
 //     submissions are signed with: the signature covers exactly the stored
@@ -48,7 +49,9 @@
 // # Imports
 //
 // It imports store only for its types and talks to storage through the
-// Spool interface it defines; the queue is reached through Waker.
+// Spool interface it defines; the queue is reached through Waker. Of
+// delivery it uses only delivery/sevenbit, a transformation with no
+// dependency on the rest of Outbox (as the SMTP listener does).
 //
 // openapi.json describes the API (OpenAPI 3.1) and is served, without a
 // key, at GET /v1/openapi.json; a test holds its request schemas to the Go
@@ -57,5 +60,5 @@
 // GET /v1/messages/{id} answers what `outbox queue show --json` prints,
 // with the admin package's wire types, for the client's own messages.
 //
-// Never imports: cmd/..., config, queue, queue/admin/admintest, queue/submission, queue/dsn, queue/maintenance, queue/metrics, delivery/..., mxresolve/....
+// Never imports: cmd/..., config, queue, queue/admin/admintest, queue/submission, queue/dsn, queue/maintenance, queue/metrics, delivery, delivery/dkim, delivery/smtptest, mxresolve/....
 package httpapi

@@ -1,10 +1,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"net/mail"
 	"strings"
+
+	"github.com/outbox-mta/outbox/delivery/sevenbit"
 )
 
 // sendRequest is the JSON body of POST /v1/messages: either the parts of a
@@ -153,7 +158,9 @@ func (req *sendRequest) checkRaw(maxRcpts int) (*parsed, error) {
 	if err := checkRaw(raw); err != nil {
 		return nil, err
 	}
-	p.raw = raw
+	if p.raw, err = sevenBit(raw); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -289,10 +296,8 @@ func checkHeaders(h map[string]string) error {
 
 // checkRaw holds a raw message to the rules the SMTP listener applies to
 // DATA: CRLF line ends only (bare CR or LF smuggle commands past some
-// parsers), no NUL, lines of at most 998 octets (RFC 5322 §2.1.1), and a
-// header block ended by an empty line.
+// parsers), no NUL, and a header block ended by an empty line.
 func checkRaw(raw []byte) error {
-	line := 0
 	for i, c := range raw {
 		switch {
 		case c == 0:
@@ -301,16 +306,33 @@ func checkRaw(raw []byte) error {
 			return fieldErr("raw", "contains a bare CR: lines must end with CRLF")
 		case c == '\n' && (i == 0 || raw[i-1] != '\r'):
 			return fieldErr("raw", "contains a bare LF: lines must end with CRLF")
-		case c == '\n':
-			line = 0
-			continue
-		}
-		if line++; line > 999 { // 998 plus the CR
-			return fieldErr("raw", "has a line over 998 octets (RFC 5322 §2.1.1)")
 		}
 	}
-	if !strings.Contains(string(raw), "\r\n\r\n") && !strings.HasPrefix(string(raw), "\r\n") {
+	if !bytes.Contains(raw, []byte("\r\n\r\n")) && !bytes.HasPrefix(raw, []byte("\r\n")) {
 		return fieldErr("raw", "has no empty line ending its header")
 	}
 	return nil
+}
+
+// sevenBit returns raw with every part that has 8-bit octets or lines
+// over 998 octets re-encoded (delivery/sevenbit), as the SMTP listener
+// stores such messages: a signature then verifies on every copy, also
+// those sent to servers without 8BITMIME. A header line over 998 octets
+// cannot be re-encoded (RFC 5322 §2.1.1) and is refused.
+func sevenBit(raw []byte) ([]byte, error) {
+	var out bytes.Buffer
+	changed, err := sevenbit.Convert(&out, func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(raw)), nil
+	})
+	switch {
+	case errors.Is(err, sevenbit.ErrLongHeaderLine):
+		return nil, fieldErr("raw", "has a header line over 998 octets (RFC 5322 §2.1.1)")
+	case errors.Is(err, sevenbit.ErrMalformed):
+		return nil, fieldErr("raw", "its MIME structure does not parse: %v", err)
+	case err != nil:
+		return nil, fieldErr("raw", "%v", err)
+	case !changed:
+		return raw, nil
+	}
+	return out.Bytes(), nil
 }

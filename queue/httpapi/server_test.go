@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"mime/quotedprintable"
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
@@ -276,4 +277,43 @@ func TestRateLimit(t *testing.T) {
 	if n := a.count(t); n != 2 {
 		t.Errorf("%d messages spooled, want 2", n)
 	}
+}
+
+// TestPostRaw8Bit: a raw message with an 8-bit body is stored in its 7-bit
+// form, as the SMTP listener stores one; a header line over 998 octets is
+// refused.
+func TestPostRaw8Bit(t *testing.T) {
+	a := newTestAPI(t, nil)
+	raw := "From: a@example.com\r\nSubject: 8bit\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGrüße\r\n"
+	env := `,"envelope":{"from":"a@example.com","to":["b@example.org"]}}`
+	status, out := a.post(t, `{"raw":"`+b64(raw)+`"`+env, "")
+	if status != http.StatusAccepted {
+		t.Fatalf("status %d: %v", status, out)
+	}
+	m, stored := a.stored(t, out["id"].(string))
+	if m.BodyType != store.Body7Bit || bytes.ContainsFunc(stored, func(r rune) bool { return r >= 0x80 }) {
+		t.Errorf("stored %v:\n%s", m.BodyType, stored)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(stored))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parts := walk(t, msg.Header.Get("Content-Type"), qpDecode(msg)); parts["text/plain"] != "Grüße\r\n" {
+		t.Errorf("decoded body %q", parts["text/plain"])
+	}
+	long := "From: a@example.com\r\nSubject: " + strings.Repeat("x", 1000) + "\r\n\r\nhi\r\n"
+	if status, out := a.post(t, `{"raw":"`+b64(long)+`"`+env, ""); status != 400 || out["field"] != "raw" {
+		t.Errorf("long header line: %d %v", status, out)
+	}
+}
+
+// qpDecode returns the body of a single-part message, decoded.
+func qpDecode(msg *mail.Message) io.Reader {
+	switch strings.ToLower(msg.Header.Get("Content-Transfer-Encoding")) {
+	case "quoted-printable":
+		return quotedprintable.NewReader(msg.Body)
+	case "base64":
+		return base64.NewDecoder(base64.StdEncoding, msg.Body)
+	}
+	return msg.Body
 }

@@ -111,7 +111,9 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 		Received:   now,
 		Client:     remote,
 		User:       who,
-		BodyType:   bodyType(p),
+		// 7-bit: built messages have quoted-printable or base64 parts,
+		// raw ones are re-encoded (sevenBit).
+		BodyType:   store.Body7Bit,
 		AtLeastOne: req.AtLeastOne,
 	}
 	if m.Prefix, m.Signed, err = s.store(b, msg.Bytes()); err != nil {
@@ -213,15 +215,4 @@ func (s *Server) write(w io.Writer, req *sendRequest, p *parsed, id, remote stri
 	}
 	_, err := w.Write(p.raw)
 	return err
-}
-
-// bodyType is 7-bit for every built message (quoted-printable or base64
-// parts), and what the octets say for a raw one (RFC 6152).
-func bodyType(p *parsed) store.BodyType {
-	for _, c := range p.raw {
-		if c >= 0x80 {
-			return store.Body8BitMIME
-		}
-	}
-	return store.Body7Bit
 }
