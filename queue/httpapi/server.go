@@ -123,11 +123,13 @@ func New(opts Options) (*Server, error) {
 		Handler:           mux,
 		ReadHeaderTimeout: 30 * time.Second,
 		ReadTimeout:       opts.ReadTimeout,
-		WriteTimeout:      opts.WriteTimeout,
-		IdleTimeout:       opts.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		TLSConfig:         opts.TLSConfig,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// net/http starts the write deadline when the request header has
+		// been read, so it must also cover reading the body.
+		WriteTimeout:   opts.ReadTimeout + opts.WriteTimeout,
+		IdleTimeout:    opts.IdleTimeout,
+		MaxHeaderBytes: 64 << 10,
+		TLSConfig:      opts.TLSConfig,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
 }
