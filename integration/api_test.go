@@ -188,7 +188,14 @@ func TestAPIReadmeExamples(t *testing.T) {
 		t.Errorf("form example parts: %+v", p.Parts)
 	}
 
-	p = parseWithPython(t, python, html)
+	checkHTMLExample(t, python, html, pdf, png)
+}
+
+// checkHTMLExample checks the parts of the README's HTML example as
+// Python's email package reads them: bytes, types, names and IDs as sent.
+func checkHTMLExample(t *testing.T, python string, html []byte, pdf, png string) {
+	t.Helper()
+	p := parseWithPython(t, python, html)
 	want := []struct{ typ, filename, cid, content string }{
 		{"text/plain", "", "", "Your invoice is attached."},
 		{"text/html", "", "", `<p><img src="cid:logo"> Your invoice is attached.</p>`},
