@@ -112,22 +112,7 @@ func TestAPIReadmeExamples(t *testing.T) {
 
 	run := func(i int) string {
 		t.Helper()
-		ex := strings.ReplaceAll(examples[i], "127.0.0.1:8587", api)
-		cmd := exec.Command("bash", "-c", strings.ReplaceAll(ex, "curl ", curl+" -w '\\n%{http_code}' "))
-		cmd.Dir = dir
-		cmd.Env = os.Environ()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("example %d: %v\n%s", i, err, out)
-		}
-		o := strings.TrimSpace(string(out))
-		cut := strings.LastIndexByte(o, '\n')
-		body, code := o[:max(cut, 0)], o[cut+1:]
-		var resp struct{ ID string }
-		if code != "202" || json.Unmarshal([]byte(body), &resp) != nil || resp.ID == "" {
-			t.Fatalf("example %d: %s %s, want 202 with an id", i, code, body)
-		}
-		return resp.ID
+		return runExample(t, curl, dir, strings.ReplaceAll(examples[i], "127.0.0.1:8587", api))
 	}
 	ids := []string{run(0), run(1), run(2), run(3)}
 	idem := 3 // the examples in README order: text, HTML, form, idempotent
@@ -189,6 +174,27 @@ func TestAPIReadmeExamples(t *testing.T) {
 	}
 
 	checkHTMLExample(t, python, html, pdf, png)
+}
+
+// runExample runs one README curl example in dir and returns the queue
+// ID of its 202.
+func runExample(t *testing.T, curl, dir, ex string) string {
+	t.Helper()
+	cmd := exec.Command("bash", "-c", strings.ReplaceAll(ex, "curl ", curl+" -w '\\n%{http_code}' "))
+	cmd.Dir = dir
+	cmd.Env = os.Environ()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s\n%s", err, ex, out)
+	}
+	o := strings.TrimSpace(string(out))
+	cut := strings.LastIndexByte(o, '\n')
+	body, code := o[:max(cut, 0)], o[cut+1:]
+	var resp struct{ ID string }
+	if code != "202" || json.Unmarshal([]byte(body), &resp) != nil || resp.ID == "" {
+		t.Fatalf("%s\n%s %s, want 202 with an id", ex, code, body)
+	}
+	return resp.ID
 }
 
 // checkHTMLExample checks the parts of the README's HTML example as
