@@ -25,6 +25,7 @@ type Config struct {
 	Delivery Delivery `toml:"delivery"`
 	Metrics  Metrics  `toml:"metrics"`
 	Log      Log      `toml:"log"`
+	API      API      `toml:"api"`
 	Cron     Cron     `toml:"cron"`
 	DKIM     DKIM     `toml:"dkim"`
 

@@ -55,6 +55,17 @@ func defaults() *Config {
 			AuthFailureWindow:       D(10 * time.Minute),
 			ShutdownTimeout:         D(30 * time.Second),
 		},
+		API: API{
+			Address:              "127.0.0.1:8587",
+			TrustLoopback:        true,
+			Rate:                 50,
+			Burst:                100,
+			IdempotencyRetention: D(24 * time.Hour),
+			MaxConnections:       200,
+			ReadTimeout:          D(5 * time.Minute),
+			WriteTimeout:         D(time.Minute),
+			IdleTimeout:          D(2 * time.Minute),
+		},
 		Delivery: Delivery{
 			AtLeastOne:                  true,
 			DSN:                         true,

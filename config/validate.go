@@ -42,6 +42,7 @@ func (c *Config) validate(ps *problems) {
 	c.validateRoutes(ps)
 	c.validateMetrics(ps)
 	c.validateLog(ps)
+	c.validateAPI(ps)
 	c.validateCron(ps)
 	c.validateDKIM(ps)
 }

@@ -196,7 +196,7 @@ func TestDiskFull(t *testing.T) {
 	// Deliverable: restart with delivery on; every acknowledged message
 	// arrives once, byte for byte after Outbox's added header fields.
 	d.stop()
-	writeFile(t, d.config, w.config(t, dir, addr, ""))
+	writeFile(t, d.config, ownAPIPort(w.config(t, dir, addr, "")))
 	d.start()
 	d.waitQueueEmpty(60 * time.Second)
 	got := deliveredIntact(t, mx, bodies)

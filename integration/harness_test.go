@@ -111,13 +111,23 @@ type daemon struct {
 func startDaemon(t *testing.T, dir, cfg, smtpAddr string, env ...string) *daemon {
 	t.Helper()
 	path := filepath.Join(dir, "outbox.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(ownAPIPort(cfg)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := &daemon{t: t, dir: dir, config: path, smtp: smtpAddr, env: env}
 	d.start()
 	t.Cleanup(d.stop)
 	return d
+}
+
+// ownAPIPort gives a configuration without an [api] table an API on a
+// port of its own, so that daemons running side by side never contend for
+// the embedded default 127.0.0.1:8587.
+func ownAPIPort(cfg string) string {
+	if strings.Contains(cfg, "[api") {
+		return cfg
+	}
+	return cfg + "\n[api]\naddress = \"127.0.0.1:0\"\n"
 }
 
 func (d *daemon) start() {

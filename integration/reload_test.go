@@ -118,7 +118,7 @@ func TestReload(t *testing.T) {
 
 	reload := func(content, logLine string, n int) {
 		t.Helper()
-		writeFile(t, d.config, content)
+		writeFile(t, d.config, ownAPIPort(content))
 		d.cmd.Process.Signal(syscall.SIGHUP)
 		waitFor(t, fmt.Sprintf("%q #%d in the log", logLine, n), 10*time.Second, func() bool {
 			return strings.Count(d.log.String(), logLine) == n

@@ -197,7 +197,7 @@ func TestSystemdNotify(t *testing.T) {
 	cfg := fmt.Sprintf("hostname = \"outbox.test\"\n[spool]\ndir = %q\n[[listen.submission]]\naddress = %q\n[delivery]\npaused = true\n",
 		filepath.Join(dir, "spool"), addr)
 	path := filepath.Join(dir, "outbox.toml")
-	writeFile(t, path, cfg)
+	writeFile(t, path, ownAPIPort(cfg))
 	d := &daemon{t: t, dir: dir, config: path, smtp: addr, log: new(syncBuffer)}
 	d.cmd = exec.Command(binary, "serve", "--config", path)
 	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock.path, "WATCHDOG_USEC=300000")

@@ -55,6 +55,9 @@ const (
 	bucketNotices    = "notices"    // ID → empty, while Message.DSNPending (notices.go)
 	bucketFinished   = "finished"   // 8-byte BE Received nanos + ID → empty, once Message.Done (finished.go)
 	bucketArrival    = "arrival"    // 8-byte BE Received nanos + ID → empty, while Message.Pending (arrival.go)
+	// bucketIdempotency: idempotency key → 8-byte BE Created nanos +
+	// request hash + response (idempotency.go).
+	bucketIdempotency = "idempotency"
 )
 
 // bucket returns a bucket created by recover at Open.

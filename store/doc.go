@@ -18,6 +18,11 @@
 //     recipient, and body — is committed and fsynced. The listener sends 250
 //     only after that return. A crash at any instant leaves the whole
 //     message or nothing.
+//   - EnqueueOnce commits an idempotency record (idempotency.go) in the
+//     same transaction as its message: a crash leaves both or neither, so
+//     a client's retry after a kill -9 finds the first answer or spools
+//     the message for the first time, never twice. Records are pruned by
+//     PruneIdempotency after their retention.
 //   - Delivery is at-least-once. An attempt's outcome is recorded by Update
 //     after the remote server answered; nothing "in flight" is persisted.
 //     The duplicate window is between a remote 250 and our commit of

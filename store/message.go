@@ -19,6 +19,14 @@ import (
 // message may or may not be stored; the body then belongs to the store (a
 // file body left without a record is swept at the next Open).
 func (db *DB) Enqueue(ctx context.Context, m *Message, b *Body) error {
+	return db.enqueue(ctx, m, b, nil)
+}
+
+// enqueue is Enqueue, with first run in the transaction before the
+// message is stored: it may write records of its own and decides whether
+// the message is stored at all (false: nothing of it is written, and the
+// body stays the caller's).
+func (db *DB) enqueue(ctx context.Context, m *Message, b *Body, first func(tx *bolt.Tx) (bool, error)) error {
 	switch {
 	case b == nil || b.db != db:
 		return errors.New("store: Enqueue with a body from another DB")
@@ -44,7 +52,14 @@ func (db *DB) Enqueue(ctx context.Context, m *Message, b *Body) error {
 	data, inline := b.inline()
 	key := []byte(m.ID)
 	due, hasDue := m.NextAttempt()
+	stored := true
 	err := db.write(ctx, func(tx *bolt.Tx) error {
+		if first != nil {
+			var err error
+			if stored, err = first(tx); err != nil || !stored {
+				return dirty(err)
+			}
+		}
 		msgs := bucket(tx, bucketMsgs)
 		if msgs.Get(key) != nil || bucket(tx, bucketQuarantine).Get(key) != nil {
 			return fmt.Errorf("store: duplicate message ID %s", m.ID)
@@ -75,7 +90,7 @@ func (db *DB) Enqueue(ctx context.Context, m *Message, b *Body) error {
 		}
 		return dirty(db.change(tx, m.ID, nil, m))
 	})
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if (err == nil && stored) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		b.committed()
 	}
 	return err

@@ -13,6 +13,7 @@ import (
 	"github.com/outbox-mta/outbox/delivery"
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/admin"
+	"github.com/outbox-mta/outbox/queue/httpapi"
 	"github.com/outbox-mta/outbox/queue/maintenance"
 	"github.com/outbox-mta/outbox/queue/metrics"
 	"github.com/outbox-mta/outbox/queue/submission"
@@ -29,6 +30,7 @@ import (
 //
 //  1. Stop accepting: the submission listener closes its ports; a session
 //     in a transaction finishes it (250 only once the commit returned).
+//     The HTTP API does the same: a request being spooled gets its 202.
 //  2. Stop claiming work: the queue dispatches nothing more.
 //  3. Drain the deliveries in flight until the deadline; those still
 //     running then are abandoned to the queue (their recipients stay due).
@@ -53,9 +55,11 @@ type daemon struct {
 	admin     *admin.Server
 	jobs      *maintenance.Runner
 	metrics   *metrics.Metrics // nil without metrics.address
+	api       *httpapi.Server  // nil without api.address
 
 	submissionLs     []net.Listener // in cfg.Listen.Submission order
 	adminL, metricsL net.Listener   // metricsL nil without metrics.address
+	apiL             net.Listener   // nil without api.address
 }
 
 // newDaemon builds every part from cfg in the order the daemon depends on
@@ -95,6 +99,9 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 	if d.listener, err = newSubmission(cfg, d.db, d.queue, counters, d.live, log); err != nil {
 		return nil, err
 	}
+	if d.api, err = newAPI(cfg, d.db, d.queue, set.apiKeys, d.live, log); err != nil {
+		return nil, err
+	}
 	d.admin, err = admin.New(admin.Options{Queue: d.queue.Ops(), Logger: log, Dispatch: dispatchStatus(d.queue),
 		Access: adminAccess(cfg)})
 	if err != nil {
@@ -128,6 +135,11 @@ func (d *daemon) bind() (err error) {
 		}
 		d.submissionLs = append(d.submissionLs, l)
 	}
+	if d.api != nil {
+		if d.apiL, err = net.Listen("tcp", d.cfg.API.Address); err != nil {
+			return fmt.Errorf("api.address: %w", err)
+		}
+	}
 	if addr := d.cfg.Metrics.Address; addr != "" {
 		if d.metricsL, err = net.Listen("tcp", addr); err != nil {
 			return fmt.Errorf("services: metrics.address: %w", err)
@@ -138,7 +150,7 @@ func (d *daemon) bind() (err error) {
 
 // closeListeners closes the listeners bound so far, before they are served.
 func (d *daemon) closeListeners() {
-	for _, l := range append(d.submissionLs, d.adminL, d.metricsL) {
+	for _, l := range append(d.submissionLs, d.adminL, d.metricsL, d.apiL) {
 		if l != nil {
 			l.Close()
 		}
@@ -168,7 +180,7 @@ func (d *daemon) run(ctx context.Context, lc lifecycle) error {
 	runCtx, abandon := context.WithCancel(context.Background())
 	defer abandon()
 	var wg sync.WaitGroup
-	failed := make(chan error, len(d.submissionLs)+4)
+	failed := make(chan error, len(d.submissionLs)+5)
 	d.start(runCtx, &wg, failed)
 	rl := &reloader{path: lc.configFile, started: d.cfg, live: d.live, log: d.log, now: time.Now}
 	runErr := runReady(ctx, runCtx, d.db, failed, lc.reload, rl, d.log)
@@ -202,6 +214,14 @@ func (d *daemon) start(ctx context.Context, wg *sync.WaitGroup, failed chan<- er
 		wg.Go(func() { fail("submission "+l.Addr().String(), serve(l), submission.ErrServerClosed) })
 		d.log.Info("listening", "component", "submission", "addr", l.Addr().String(), "mode", mode)
 	}
+	if d.api != nil {
+		serve := d.api.Serve
+		if d.cfg.API.TLS {
+			serve = d.api.ServeTLS
+		}
+		wg.Go(func() { fail("api", serve(d.apiL), httpapi.ErrServerClosed) })
+		d.log.Info("listening", "component", "httpapi", "addr", d.apiL.Addr().String(), "tls", d.cfg.API.TLS)
+	}
 	wg.Go(func() { fail("admin", d.admin.Serve(d.adminL), admin.ErrServerClosed) })
 	d.log.Info("listening", "component", "admin", "socket", d.cfg.Admin.Socket)
 	if d.cfg.Delivery.Paused {
@@ -231,6 +251,13 @@ func (d *daemon) shutdown() {
 			d.log.Warn("submission shutdown: transactions cut short (their clients got no 250)", "err", err)
 		}
 	})
+	if d.api != nil {
+		drain.Go(func() {
+			if err := d.api.Shutdown(ctx); err != nil {
+				d.log.Warn("api shutdown: requests cut short (their clients got no 202)", "err", err)
+			}
+		})
+	}
 	drain.Go(func() {
 		if err := d.queue.Shutdown(ctx); err != nil {
 			d.log.Warn("in-flight deliveries abandoned to the queue", "err", err)

@@ -64,6 +64,7 @@ func commands() []command {
 		{name: "serve", args: "[--config FILE]", summary: "run the daemon", run: runServe},
 		{name: "config check", args: "[--config FILE] [--as USER]", summary: "validate the configuration and exit", run: runConfigCheck},
 		{name: "passwd", args: "[--cost N] [--user NAME] < password", summary: "read a password and print its bcrypt hash for [[users]]", run: runPasswd},
+		{name: "api-key create", args: "--name NAME", summary: "make an HTTP API key: print its secret once and its [[api.keys]] entry", run: runAPIKeyCreate},
 		{name: "queue list", args: "[--state S] [--domain D] [--sender A] [--recipient A] [--older-than DUR] [--newer-than DUR] [--limit N] [--after ID] [--done] [--json]", admin: true, summary: "list queued messages", run: runQueueList},
 		{name: "queue show", args: "ID [--json]", admin: true, summary: "show a message: envelope, headers, per-recipient history", run: runQueueShow},
 		{name: "queue cat", args: "ID [--headers | --body]", admin: true, summary: "print a stored message as it is sent (postcat -q)", run: runQueueCat},

@@ -13,6 +13,7 @@ import (
 	"github.com/outbox-mta/outbox/config"
 	"github.com/outbox-mta/outbox/delivery"
 	"github.com/outbox-mta/outbox/delivery/dkim"
+	"github.com/outbox-mta/outbox/queue/httpapi"
 	"github.com/outbox-mta/outbox/queue/submission"
 )
 
@@ -22,7 +23,8 @@ import (
 //   - users ([[users]]): the next AUTH checks the new table;
 //   - the TLS certificate ([tls] files): the next handshake presents it;
 //   - routes and relays: the next delivery attempt uses them;
-//   - DKIM keys ([dkim]): the next accepted message is signed with them.
+//   - DKIM keys ([dkim]): the next accepted message is signed with them;
+//   - API keys ([[api.keys]]): the next HTTP request is checked against them.
 //
 // Everything else is fixed at start (listeners, spool, admin socket,
 // limits, delivery settings, metrics, cron): a change to it is logged as
@@ -36,7 +38,7 @@ import (
 // key. Every other key is compared by restartKeys.
 func reloadable(key string) bool {
 	switch key {
-	case "users", "tls", "routes", "relay", "dkim":
+	case "users", "tls", "routes", "relay", "dkim", "api.keys":
 		return true
 	}
 	return false
@@ -52,6 +54,7 @@ type settings struct {
 	routes  map[string]string
 	relays  map[string][]delivery.RelayServer
 	dkim    *dkim.Keys // nil: no [[dkim.domain]], nothing signed
+	apiKeys []httpapi.Key
 }
 
 // loadSettings loads what cfg names. Every problem is reported, by key.
@@ -91,6 +94,9 @@ func loadSettings(cfg *config.Config) (*settings, error) {
 	if s.dkim, err = buildDKIM(cfg); err != nil {
 		errs = append(errs, err)
 	}
+	if s.apiKeys, err = buildAPIKeys(cfg); err != nil {
+		errs = append(errs, err)
+	}
 	return s, errors.Join(errs...)
 }
 
@@ -101,7 +107,8 @@ type live struct {
 	senders swapSenders
 	cert    *swapCert // nil without TLS
 	del     *delivery.Deliverer
-	dkim    dkimSigner // the listener's DKIM keys (dkim_wire.go)
+	dkim    dkimSigner      // the listener's DKIM keys (dkim_wire.go)
+	api     *httpapi.Server // nil without api.address
 }
 
 // newLive holds s for the listener (users, certificate) and the deliverer,
@@ -143,6 +150,9 @@ func (l *live) apply(s *settings) (restart []string) {
 	l.senders.p.Store(s.senders)
 	l.del.SetRoutes(s.routes, s.relays)
 	l.dkim.Store(s.dkim)
+	if l.api != nil {
+		l.api.SetKeys(s.apiKeys)
+	}
 	return restart
 }
 
@@ -242,6 +252,9 @@ func restartKeys(old, new *config.Config) []string {
 			continue
 		}
 		for j := range f.Type.NumField() {
+			if key := name + "." + tomlName(f.Type.Field(j)); reloadable(key) {
+				continue
+			}
 			if !reflect.DeepEqual(of.Field(j).Interface(), nf.Field(j).Interface()) {
 				keys = append(keys, name+"."+tomlName(f.Type.Field(j)))
 			}

@@ -35,9 +35,10 @@ func maintenanceOptions(cfg *config.Config, db *store.DB, q *queue.Queue, log *s
 			Stats:         cfg.Cron.Stats,
 			Sweep:         cfg.Cron.Sweep,
 		},
-		Retention:       cfg.Spool.Retention.Duration,
-		BounceRetention: cfg.Spool.BounceRetention.Duration,
-		DelayWarning:    cfg.Delivery.DelayWarning.Duration,
-		Logger:          log,
+		Retention:            cfg.Spool.Retention.Duration,
+		BounceRetention:      cfg.Spool.BounceRetention.Duration,
+		IdempotencyRetention: cfg.API.IdempotencyRetention.Duration,
+		DelayWarning:         cfg.Delivery.DelayWarning.Duration,
+		Logger:               log,
 	}
 }

@@ -9,11 +9,12 @@ import (
 )
 
 // Prune removes finished messages received more than Retention ago and
-// bounce log rows older than BounceRetention. Pending and held messages
+// bounce log rows older than BounceRetention, and idempotency records
+// older than IdempotencyRetention. Pending and held messages
 // are never pruned, whatever their age.
 func (r *Runner) Prune(ctx context.Context) error {
 	now := r.opts.Now()
-	var msgs, bounces int
+	var msgs, bounces, keys int
 	var err error
 	if r.opts.Retention > 0 {
 		if msgs, err = r.opts.Store.PruneMessages(ctx, now.Add(-r.opts.Retention)); err != nil {
@@ -25,7 +26,12 @@ func (r *Runner) Prune(ctx context.Context) error {
 			return fmt.Errorf("prune bounce log: %w", err)
 		}
 	}
-	r.log.Info("prune", "messages", msgs, "bounces", bounces)
+	if r.opts.IdempotencyRetention > 0 {
+		if keys, err = r.opts.Store.PruneIdempotency(ctx, now.Add(-r.opts.IdempotencyRetention)); err != nil {
+			return fmt.Errorf("prune idempotency keys: %w", err)
+		}
+	}
+	r.log.Info("prune", "messages", msgs, "bounces", bounces, "idempotency_keys", keys)
 	return nil
 }
 

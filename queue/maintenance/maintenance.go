@@ -18,6 +18,7 @@ import (
 type Store interface {
 	PruneMessages(ctx context.Context, before time.Time) (int, error)
 	PruneBounces(ctx context.Context, before time.Time) (int, error)
+	PruneIdempotency(ctx context.Context, before time.Time) (int, error)
 	Stats(ctx context.Context) (store.Stats, error)
 	List(ctx context.Context, f store.Filter) ([]*store.Message, error)
 }
@@ -52,6 +53,9 @@ type Options struct {
 	Retention time.Duration
 	// BounceRetention: bounce log rows older are pruned. Zero keeps them.
 	BounceRetention time.Duration
+	// IdempotencyRetention: idempotency records (HTTP Idempotency-Key)
+	// older are pruned. Zero keeps them.
+	IdempotencyRetention time.Duration
 	// DelayWarning: a sender is warned once when a recipient of its message
 	// is still deferred this long after reception. Zero: no warnings.
 	DelayWarning time.Duration

@@ -311,3 +311,45 @@ func TestRunCancelled(t *testing.T) {
 		t.Errorf("Run returned %v, want context.Canceled", err)
 	}
 }
+
+// TestPruneIdempotencyKeys: the prune job forgets an idempotency key once
+// it is older than IdempotencyRetention, so the key spools anew.
+func TestPruneIdempotencyKeys(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	once := func() *store.Idempotency {
+		t.Helper()
+		b, err := w.db.NewBody()
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(b, "Subject: x\r\n\r\nbody\r\n")
+		m := &store.Message{From: "s@src.example", Recipients: []store.Recipient{{Addr: "a@dest.example", State: store.StateQueued, NextAttempt: w.now}}}
+		prior, err := w.db.EnqueueOnce(ctx, m, b, &store.Idempotency{Key: "k", Response: []byte("r")}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prior != nil {
+			b.Discard()
+		}
+		return prior
+	}
+	if once() != nil {
+		t.Fatal("first submission found a record")
+	}
+	r := w.runner(t, Options{IdempotencyRetention: 24 * time.Hour})
+	w.now = t0.Add(23 * time.Hour)
+	if err := r.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if once() == nil {
+		t.Fatal("the key was forgotten within its retention")
+	}
+	w.now = t0.Add(25 * time.Hour)
+	if err := r.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if once() != nil {
+		t.Fatal("the key is remembered past its retention")
+	}
+}
