@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/outbox-mta/outbox/delivery/probe"
+	"github.com/outbox-mta/outbox/mxresolve"
+)
+
+// stringList is a flag that may be repeated (--to A --to B).
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// probeFlags are the parsed flags of `outbox probe`.
+type probeFlags struct {
+	domain, resolver, caFile, helo, user, pwFile, from, name string
+	to                                                       stringList
+	port                                                     int
+	implicit, noTLS, insecure, asJSON                        bool
+	timeout                                                  time.Duration
+}
+
+// runProbe is `outbox probe HOST[:PORT] | --domain DOMAIN`: one diagnostic
+// SMTP session per host (delivery/probe), printed as text or JSON. It
+// verifies the certificate itself and reports the outcome, since a
+// connection that merely encrypts proves nothing about whom it reaches.
+// Exit 0 when every host completed the session with TLS verified (or TLS
+// not asked for: --no-tls, --insecure), 1 otherwise, 2 on misuse.
+func runProbe(ctx context.Context, c *cli, args []string) int {
+	v := newVerbFlags(c, "probe")
+	f := registerProbeFlags(v.fs)
+	pos, code, ok := v.parse(args)
+	if !ok {
+		return code
+	}
+	if (f.domain == "") == (len(pos) != 1) || len(pos) > 1 {
+		return v.usageError("give one HOST[:PORT] or --domain DOMAIN")
+	}
+	if (f.from == "") != (len(f.to) == 0) {
+		return v.usageError("--from and --to go together")
+	}
+	if f.name != "" && f.domain != "" {
+		return v.usageError("--name is for HOST; with --domain each MX host's name is used")
+	}
+	if f.implicit && f.noTLS {
+		return v.usageError("--tls and --no-tls exclude each other")
+	}
+	opts := probe.Options{ImplicitTLS: f.implicit, NoTLS: f.noTLS, Helo: f.helo, Timeout: f.timeout,
+		User: f.user, From: f.from, To: f.to}
+	if f.caFile != "" {
+		pool, err := loadCAFile(f.caFile)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "outbox probe: %v\n", err)
+			return exitError
+		}
+		opts.RootCAs = pool
+	}
+	if f.user != "" {
+		pw, err := probePassword(ctx, c, f.pwFile)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "outbox probe: %v\n", err)
+			return exitError
+		}
+		opts.Password = pw
+	}
+	targets, err := probeTargets(ctx, f, pos)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "outbox probe: %v\n", err)
+		return exitError
+	}
+	return probeAll(ctx, c, f, opts, targets)
+}
+
+func registerProbeFlags(fs *flag.FlagSet) *probeFlags {
+	f := &probeFlags{}
+	fs.StringVar(&f.domain, "domain", "", "probe the MX hosts of `DOMAIN`, in order")
+	fs.StringVar(&f.resolver, "resolver", "", "DNS server `ip:port` for --domain (default: /etc/resolv.conf)")
+	fs.IntVar(&f.port, "port", 0, "`PORT` to connect to when HOST or the MX hosts give none (default 25, 465 with --tls)")
+	fs.BoolVar(&f.implicit, "tls", false, "implicit TLS from the first byte (port 465, RFC 8314)")
+	fs.BoolVar(&f.noTLS, "no-tls", false, "do not send STARTTLS; TLS is then not required")
+	fs.BoolVar(&f.insecure, "insecure", false, "a certificate that does not verify is shown but does not fail the probe")
+	fs.StringVar(&f.caFile, "ca-file", "", "PEM `FILE` of the roots to verify with (default: the system roots)")
+	fs.StringVar(&f.name, "name", "", "verify the certificate for `NAME` (and send it as SNI) rather than HOST")
+	fs.StringVar(&f.helo, "helo", "", "`NAME` to send with EHLO (default localhost)")
+	fs.StringVar(&f.user, "auth-user", "", "AUTH as `USER` (the password is read from --auth-password-file, else standard input)")
+	fs.StringVar(&f.pwFile, "auth-password-file", "", "`FILE` whose first line is the AUTH password")
+	fs.StringVar(&f.from, "from", "", "send a test message from `ADDRESS` (with --to)")
+	fs.Var(&f.to, "to", "send the test message to `ADDRESS` (repeatable)")
+	fs.DurationVar(&f.timeout, "timeout", probe.DefaultTimeout, "bound of each network step")
+	fs.BoolVar(&f.asJSON, "json", false, "print the reports as a JSON array")
+	return f
+}
+
+// probeTarget is one host to probe: the name its certificate must match
+// and the address to connect to.
+type probeTarget struct{ host, addr string }
+
+// probeTargets is the given HOST[:PORT], or the MX hosts of --domain in
+// the order delivery would try them (mxresolve, RFC 5321 §5.1), each at
+// its first address.
+func probeTargets(ctx context.Context, f *probeFlags, pos []string) ([]probeTarget, error) {
+	port := f.port
+	if port == 0 {
+		port = 25
+		if f.implicit {
+			port = 465
+		}
+	}
+	if f.domain == "" {
+		host, p, err := net.SplitHostPort(pos[0])
+		if err != nil {
+			host, p = strings.Trim(pos[0], "[]"), strconv.Itoa(port)
+		}
+		t := probeTarget{host: host, addr: net.JoinHostPort(host, p)}
+		if f.name != "" {
+			t.host = f.name
+		}
+		return []probeTarget{t}, nil
+	}
+	r := &mxresolve.Resolver{Server: f.resolver, Timeout: f.timeout}
+	hosts, err := r.Lookup(ctx, f.domain)
+	if err != nil {
+		return nil, fmt.Errorf("MX lookup of %s: %w", f.domain, err)
+	}
+	var ts []probeTarget
+	for _, h := range hosts {
+		ts = append(ts, probeTarget{host: h.Name, addr: net.JoinHostPort(h.Addrs[0].String(), strconv.Itoa(port))})
+	}
+	return ts, nil
+}
+
+// probeAll probes each target in turn and prints the reports.
+func probeAll(ctx context.Context, c *cli, f *probeFlags, opts probe.Options, targets []probeTarget) int {
+	code := exitOK
+	var reps []*probe.Report
+	for _, t := range targets {
+		opts.Host, opts.Addr = t.host, t.addr
+		rep, err := probe.Probe(ctx, opts)
+		if err != nil || !probeTLSOK(rep, f) {
+			code = exitError
+		}
+		if f.asJSON {
+			reps = append(reps, rep)
+		} else {
+			writeProbeReport(c.stdout, rep, f)
+		}
+	}
+	if f.asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(reps); err != nil {
+			fmt.Fprintf(c.stderr, "outbox probe: %v\n", err)
+			return exitError
+		}
+	}
+	return code
+}
+
+// probeTLSOK reports whether a report's TLS meets what was asked: verified
+// TLS, unless --no-tls or --insecure.
+func probeTLSOK(rep *probe.Report, f *probeFlags) bool {
+	switch {
+	case f.noTLS:
+		return true
+	case rep.TLS == nil:
+		return false
+	default:
+		return rep.TLS.Verified || f.insecure
+	}
+}
+
+func loadCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", path)
+	}
+	return pool, nil
+}
+
+// probePassword reads the AUTH password from file, or from standard input
+// (without echo on a terminal): never from the command line, where ps
+// would show it.
+func probePassword(ctx context.Context, c *cli, file string) (string, error) {
+	var r io.Reader = c.stdin
+	if file != "" {
+		fh, err := os.Open(file)
+		if err != nil {
+			return "", fmt.Errorf("--auth-password-file: %w", err)
+		}
+		defer fh.Close()
+		r = fh
+	} else if f, ok := c.stdin.(*os.File); ok && isTerminal(f) {
+		pw, err := readNoEcho(ctx, f, c.stderr, "Password: ")
+		return string(pw), err
+	}
+	line, err := bufio.NewReader(r).ReadBytes('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
+		return "", fmt.Errorf("reading the AUTH password: %w", err)
+	}
+	return string(trimEOL(line)), nil
+}
