@@ -106,12 +106,15 @@ func registerProbeFlags(fs *flag.FlagSet) *probeFlags {
 }
 
 // probeTarget is one host to probe: the name its certificate must match
-// and the address to connect to.
-type probeTarget struct{ host, addr string }
+// and the addresses to connect to, tried in order until one connects.
+type probeTarget struct {
+	host  string
+	addrs []string
+}
 
 // probeTargets is the given HOST[:PORT], or the MX hosts of --domain in
 // the order delivery would try them (mxresolve, RFC 5321 §5.1), each at
-// its first address.
+// its addresses in the resolver's order.
 func probeTargets(ctx context.Context, f *probeFlags, pos []string) ([]probeTarget, error) {
 	port := f.port
 	if port == 0 {
@@ -125,7 +128,7 @@ func probeTargets(ctx context.Context, f *probeFlags, pos []string) ([]probeTarg
 		if err != nil {
 			host, p = strings.Trim(pos[0], "[]"), strconv.Itoa(port)
 		}
-		t := probeTarget{host: host, addr: net.JoinHostPort(host, p)}
+		t := probeTarget{host: host, addrs: []string{net.JoinHostPort(host, p)}}
 		if f.name != "" {
 			t.host = f.name
 		}
@@ -138,25 +141,38 @@ func probeTargets(ctx context.Context, f *probeFlags, pos []string) ([]probeTarg
 	}
 	var ts []probeTarget
 	for _, h := range hosts {
-		ts = append(ts, probeTarget{host: h.Name, addr: net.JoinHostPort(h.Addrs[0].String(), strconv.Itoa(port))})
+		t := probeTarget{host: h.Name}
+		for _, a := range h.Addrs {
+			t.addrs = append(t.addrs, net.JoinHostPort(a.String(), strconv.Itoa(port)))
+		}
+		ts = append(ts, t)
 	}
 	return ts, nil
 }
 
-// probeAll probes each target in turn and prints the reports.
+// probeAll probes each target in turn, an address that cannot be
+// connected to giving way to the host's next one, as delivery does, and
+// prints every report.
 func probeAll(ctx context.Context, c *cli, f *probeFlags, opts probe.Options, targets []probeTarget) int {
 	code := exitOK
 	var reps []*probe.Report
 	for _, t := range targets {
-		opts.Host, opts.Addr = t.host, t.addr
-		rep, err := probe.Probe(ctx, opts)
-		if err != nil || !probeTLSOK(rep, f) {
-			code = exitError
+		ok := false // the host's last report, the one that connected, is OK
+		for _, addr := range t.addrs {
+			opts.Host, opts.Addr = t.host, addr
+			rep, err := probe.Probe(ctx, opts)
+			ok = err == nil && probeTLSOK(rep, f)
+			if f.asJSON {
+				reps = append(reps, rep)
+			} else {
+				writeProbeReport(c.stdout, rep, f)
+			}
+			if rep.Connected || ctx.Err() != nil {
+				break
+			}
 		}
-		if f.asJSON {
-			reps = append(reps, rep)
-		} else {
-			writeProbeReport(c.stdout, rep, f)
+		if !ok {
+			code = exitError
 		}
 	}
 	if f.asJSON {

@@ -32,6 +32,9 @@ func TestProbe(t *testing.T) {
 	good, caFile := probeServer(t, ca, "127.0.0.1")
 	wrong, _ := probeServer(t, ca, "other.test")
 	plain := smtptest.Start(t, smtptest.Options{})
+	silent := smtptest.Start(t, smtptest.Options{Silent: true})
+	implicit := smtptest.Start(t, smtptest.Options{ImplicitTLS: true,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, "mx.test")}}, Users: map[string]string{"a": "b"}})
 	pwFile := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(pwFile, []byte("s3cret\n"), 0o600)
 	badPW := filepath.Join(t.TempDir(), "bad")
@@ -48,6 +51,9 @@ func TestProbe(t *testing.T) {
 			stdout: []string{"== mx.test (" + wrong.Addr + ")", "verification: FAILED for mx.test: x509: certificate is valid for other.test, not mx.test", "result: FAILED"}},
 		{name: "right name", args: []string{wrong.Addr, "--ca-file", caFile, "--name", "other.test"}, code: exitOK,
 			stdout: []string{"verification: Verified for other.test", "result: OK"}},
+		{name: "implicit TLS", args: []string{implicit.Addr, "--tls", "--ca-file", caFile, "--name", "mx.test"}, code: exitOK,
+			stdout: []string{"greeting: 220 mx.test", "TLS: TLS 1.3", "verification: Verified for mx.test", "AUTH mechanisms: PLAIN LOGIN CRAM-MD5", "result: OK"}},
+		{name: "timeout", args: []string{silent.Addr, "--timeout", "200ms"}, code: exitError, stdout: []string{"result: FAILED: greeting: ", "i/o timeout"}},
 		{name: "plain server", args: []string{plain.Addr}, code: exitError, stdout: []string{"result: FAILED: no TLS"}},
 		{name: "plain allowed", args: []string{plain.Addr, "--no-tls"}, code: exitOK, stdout: []string{"result: OK"}},
 		{name: "auth", args: []string{good.Addr, "--ca-file", caFile, "--auth-user", "alice", "--auth-password-file", pwFile,
@@ -122,6 +128,16 @@ func TestProbeDomainJSON(t *testing.T) {
 		if _, ok := raw[0][k]; !ok {
 			t.Errorf("JSON report has no %q: %v", k, raw[0])
 		}
+	}
+	// A host whose first address refuses the connection is probed at
+	// its next one; the host counts as answered.
+	dns.Add(t, "fallback.test. MX 10 mx3.example.test.", "mx3.example.test. A 127.0.0.9", "mx3.example.test. A 127.0.0.1")
+	code, out, errOut = runVerbIO(t, runProbe, nil, "--domain", "fallback.test", "--resolver", dns.Addr(),
+		"--port", port, "--ca-file", caFile, "--insecure", "--json")
+	reps = nil
+	if err := json.Unmarshal([]byte(out), &reps); err != nil || code != exitOK || len(reps) != 2 ||
+		reps[0].Connected || !reps[1].Connected || reps[1].Addr != "127.0.0.1:"+port {
+		t.Errorf("fallback: exit %d, %v\n%s%s", code, err, out, errOut)
 	}
 	dns.Set("example.test", dnstest.NXDomain)
 	if code, _, errOut := runVerbIO(t, runProbe, nil, "--domain", "example.test", "--resolver", dns.Addr()); code != exitError ||

@@ -55,6 +55,7 @@ type Options struct {
 type Report struct {
 	Host      string   `json:"host"`
 	Addr      string   `json:"addr"`
+	Connected bool     `json:"connected"` // the TCP connection was made
 	Greeting  string   `json:"greeting,omitempty"`
 	EHLO      []string `json:"ehlo,omitempty"`           // the EHLO reply's lines, in the clear (or over implicit TLS)
 	STARTTLS  bool     `json:"starttls"`                 // the server offered STARTTLS
@@ -191,6 +192,7 @@ func (s *session) dial(ctx context.Context) error {
 	}
 	s.conn = c
 	s.tp = textproto.NewConn(c)
+	s.rep.Connected = true
 	return nil
 }
 
