@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -155,5 +157,28 @@ func TestProbeConnectFailure(t *testing.T) {
 	rep, err := Probe(context.Background(), Options{Addr: s.Addr, Timeout: 5 * time.Second})
 	if err == nil || rep.Greeting != "554 5.3.2 go away" {
 		t.Fatalf("err %v, report %+v", err, rep)
+	}
+}
+
+// loopbackDialer connects to a test server whatever address is asked.
+type loopbackDialer struct{ addr string }
+
+func (d loopbackDialer) DialContext(ctx context.Context, network, _ string) (net.Conn, error) {
+	var nd net.Dialer
+	return nd.DialContext(ctx, network, d.addr)
+}
+
+// TestProbeNoAuthInClear: credentials are never sent without TLS to an
+// address off loopback (RFC 4954 §4), even when the server offers AUTH.
+func TestProbeNoAuthInClear(t *testing.T) {
+	s := smtptest.Start(t, smtptest.Options{Users: map[string]string{"alice": "s3cret"}, AllowInsecureAuth: true})
+	rep, err := Probe(context.Background(), Options{Addr: "192.0.2.1:25", Dialer: loopbackDialer{s.Addr},
+		User: "alice", Password: "s3cret"})
+	if !errors.Is(err, ErrAuthNotSecure) || len(s.Auths()) != 0 || len(rep.AuthMechs) == 0 {
+		t.Fatalf("err %v, auths %v, mechanisms %v", err, s.Auths(), rep.AuthMechs)
+	}
+	// On loopback the same session authenticates.
+	if _, err := Probe(context.Background(), Options{Addr: s.Addr, User: "alice", Password: "s3cret"}); err != nil || len(s.Auths()) != 1 {
+		t.Fatalf("loopback: err %v, auths %v", err, s.Auths())
 	}
 }
