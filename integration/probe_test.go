@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -36,10 +37,15 @@ var (
 	fingerKeyword = regexp.MustCompile(`(?m)< 250[- ]([A-Z0-9][A-Z0-9-]*)(?:\s|$)`)
 )
 
-func runFinger(t *testing.T, caFile, addr, name string) fingerReport {
+// runFinger runs posttls-finger at the secure level (RFC 6125 name
+// matching, the CA of caFile trusted) against p, matching name. It reads
+// p's main.cf (MAIL_CONFIG), as the machine may have none of its own.
+func runFinger(t *testing.T, p *postfix, caFile, name string) fingerReport {
 	t.Helper()
-	out, err := exec.Command(needTool(t, "posttls-finger"), "-l", "secure", "-F", caFile, "-t", "20",
-		"["+strings.Split(addr, ":")[0]+"]:25", name).CombinedOutput()
+	cmd := exec.Command(needTool(t, "posttls-finger"), "-l", "secure", "-F", caFile, "-t", "20", "-T", "20",
+		"["+p.opts.IP+"]:25", name)
+	cmd.Env = append(os.Environ(), "MAIL_CONFIG="+p.conf)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("posttls-finger: %v\n%s", err, out)
 	}
@@ -107,7 +113,7 @@ func TestProbeMatchesPosttlsFinger(t *testing.T) {
 		{"mx.probe.test", true, 0},
 		{"wrong.probe.test", false, 1},
 	} {
-		fin := runFinger(t, ca.File, p.Addr(), tt.name)
+		fin := runFinger(t, p, ca.File, tt.name)
 		rep, code := runProbeJSON(t, p.Addr(), "--name", tt.name, "--ca-file", ca.File)
 		if code != tt.code || rep.TLS.Verified != tt.verified || (fin.level == "Verified") != tt.verified {
 			t.Errorf("%s: outbox probe exit %d verified %v (%s), posttls-finger %s; want exit %d, verified %v",
