@@ -59,7 +59,7 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, err)
 		return
 	}
-	if p.opts, err = req.options(s.opts.Now()); err != nil {
+	if p.opts, err = req.options(s.opts.Now(), s.opts.MaxHold); err != nil {
 		s.refuse(w, err)
 		return
 	}

@@ -6,12 +6,9 @@ import (
 	"time"
 )
 
-// Bounds of the per-message options. A schedule further ahead than
-// MaxHold is refused, as RFC 4865 §3 lets a server advertise for
-// FUTURERELEASE; tags and metadata stay small because every record
-// decode (each attempt, each list) carries them.
+// Bounds of the per-message options. Tags and metadata stay small because
+// every record decode (each attempt, each list) carries them.
 const (
-	MaxHold          = 30 * 24 * time.Hour
 	maxTags          = 20
 	maxTagLen        = 64
 	maxMetadata      = 20
@@ -28,9 +25,10 @@ type msgOptions struct {
 }
 
 // options checks the request's delivery options at now. A deliver_after
-// not after now means at once; an expire_at must be after now and after
+// not after now means at once, one more than maxHold ahead is refused
+// (Options.MaxHold); an expire_at must be after now and after
 // deliver_after, or nothing could ever be attempted.
-func (req *sendRequest) options(now time.Time) (*msgOptions, error) {
+func (req *sendRequest) options(now time.Time, maxHold time.Duration) (*msgOptions, error) {
 	o := &msgOptions{}
 	var err error
 	if o.deliverAfter, err = parseTime("deliver_after", req.DeliverAfter); err != nil {
@@ -39,8 +37,10 @@ func (req *sendRequest) options(now time.Time) (*msgOptions, error) {
 	switch {
 	case !o.deliverAfter.After(now):
 		o.deliverAfter = time.Time{}
-	case o.deliverAfter.After(now.Add(MaxHold)):
-		return nil, fieldErr("deliver_after", "more than %v ahead", MaxHold)
+	case maxHold < 0:
+		return nil, fieldErr("deliver_after", "scheduled send is not available on this server")
+	case o.deliverAfter.After(now.Add(maxHold)):
+		return nil, fieldErr("deliver_after", "more than %v ahead", maxHold)
 	}
 	if o.expireAt, err = parseTime("expire_at", req.ExpireAt); err != nil {
 		return nil, err

@@ -69,3 +69,17 @@ func TestPostOptionRefusals(t *testing.T) {
 		t.Errorf("%d messages spooled by refused requests", n)
 	}
 }
+
+// Options.MaxHold bounds the schedule; negative turns scheduling off.
+func TestPostMaxHold(t *testing.T) {
+	body := `{"from":"a@example.com","to":["b@example.org"],"text":"x","deliver_after":"2030-01-03T03:04:05Z"}`
+	for _, tt := range []struct {
+		hold   time.Duration
+		status int
+	}{{48 * time.Hour, http.StatusAccepted}, {12 * time.Hour, http.StatusBadRequest}, {-1, http.StatusBadRequest}} {
+		a := newTestAPI(t, func(o *Options) { o.Now = func() time.Time { return optNow }; o.MaxHold = tt.hold })
+		if status, out := a.post(t, body, ""); status != tt.status {
+			t.Errorf("MaxHold %v: %d %v, want %d", tt.hold, status, out, tt.status)
+		}
+	}
+}
