@@ -28,9 +28,10 @@ type API struct {
 	// Burst is how many requests a key may make at once above Rate.
 	// Default: 100.
 	Burst int `toml:"burst"`
-	// IdempotencyRetention is how long an Idempotency-Key is remembered
-	// (in the spool, pruned by the cron prune job): a retry within it gets
-	// the first answer and spools nothing. Default: 24h.
+	// IdempotencyRetention is how long an Idempotency-Key (and an SMTP
+	// submission's Outbox-Idempotency-Key field) is remembered (in the
+	// spool, pruned by the cron prune job): a retry within it gets the
+	// first answer and spools nothing. Default: 24h.
 	IdempotencyRetention Duration `toml:"idempotency_retention"`
 	// MaxConnections is the most HTTP connections served at once; more
 	// wait in the listen backlog. Default: 200.

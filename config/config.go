@@ -239,8 +239,10 @@ type Delivery struct {
 	FirstRetry Duration `toml:"first_retry"`
 	// MaxRetryInterval caps the doubling. Default: 4000s.
 	MaxRetryInterval Duration `toml:"max_retry_interval"`
-	// MaxLifetime is how long after acceptance a recipient is retried
-	// before it bounces as expired. Default: 5d.
+	// MaxLifetime is how long after acceptance (for a scheduled message,
+	// after its scheduled send time) a recipient is retried before it
+	// bounces as expired; a message's own expire_at may end it earlier.
+	// Default: 5d.
 	MaxLifetime Duration `toml:"max_lifetime"`
 
 	// Resolver is the DNS server for MX lookups, as ip:port. Default: ""

@@ -91,8 +91,8 @@ func TestAPIReadmeExamples(t *testing.T) {
 	curl := needTool(t, "curl")
 	python := needTool(t, "/usr/bin/python3")
 	examples := readmeAPIExamples(t)
-	if len(examples) != 4 {
-		t.Fatalf("README has %d curl examples in \"The HTTP API\", want 4", len(examples))
+	if len(examples) != 5 {
+		t.Fatalf("README has %d curl examples in \"The HTTP API\", want 5", len(examples))
 	}
 	w := newMXWorld(t,
 		"example.net. MX 10 mx.example.net.",
@@ -174,6 +174,15 @@ func TestAPIReadmeExamples(t *testing.T) {
 	}
 
 	checkHTMLExample(t, python, html, pdf, png)
+
+	// The scheduled example: spooled, due in an hour, not attempted.
+	id := run(4)
+	show := d.cli("queue", "show", id)
+	for _, want := range []string{"scheduled:", "expires:", "tags:      trial\n", `meta:      customer="1042"`, "attempts 0"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("queue show of the scheduled example lacks %q:\n%s", want, show)
+		}
+	}
 }
 
 // runExample runs one README curl example in dir and returns the queue

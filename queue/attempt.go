@@ -104,7 +104,7 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		if abandoned && o.Status != delivery.Delivered && o.Status != delivery.Bounced {
 			return event{}, false // no outcome: left due, not counted
 		}
-		ev := q.applyOutcome(r, o, res, sm.Received, now, retry)
+		ev := q.applyOutcome(r, o, res, deadline(sm, q.opts.MaxLifetime), now, retry)
 		ev.nextHopDSN = o.NextHopDSN
 		return ev, true
 	})
@@ -129,7 +129,8 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 // it saves sessions otherwise. It is also the destination's back-off when
 // the destination is down.
 func (q *Queue) groupRetry(m *store.Message, g group, outs []delivery.RcptResult, abandoned bool, now time.Time) time.Time {
-	if abandoned || expired(m.Received, now, q.opts.MaxLifetime) {
+	end := deadline(m, q.opts.MaxLifetime)
+	if abandoned || expired(end, now) {
 		return time.Time{}
 	}
 	for k, o := range outs {
@@ -141,7 +142,7 @@ func (q *Queue) groupRetry(m *store.Message, g group, outs []delivery.RcptResult
 			continue
 		}
 		// The attempt being recorded is the recipient's next one.
-		return nextAttempt(now, m.Received, m.Recipients[i].Attempts+1, &q.opts)
+		return nextAttempt(now, end, m.Recipients[i].Attempts+1, &q.opts)
 	}
 	return time.Time{}
 }
@@ -166,9 +167,9 @@ func outcomes(g group, res *delivery.Result) []delivery.RcptResult {
 }
 
 // applyOutcome records one attempt's outcome o on recipient r of a message
-// received at received, the attempt ending at now. A deferred recipient is
+// given up at end (deadline), the attempt ending at now. A deferred recipient is
 // retried at retry (groupRetry).
-func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *delivery.Result, received, now, retry time.Time) event {
+func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *delivery.Result, end, now, retry time.Time) event {
 	r.Attempts++
 	r.LastReply = o.Reply.String()
 	a := store.Attempt{
@@ -182,7 +183,7 @@ func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *del
 		r.State, a.Result, ev.kind = store.StateDelivered, store.StateDelivered, evDelivered
 	case o.Status == delivery.Bounced:
 		r.State, a.Result, ev.kind = store.StateBounced, store.StateBounced, evBounced
-	case expired(received, now, q.opts.MaxLifetime):
+	case expired(end, now):
 		a = expiryAttempt(now, res.Host, r.LastReply)
 		r.State, r.LastReply = store.StateBounced, expiredEnhanced+" "+a.Reply
 		ev.kind, ev.reply = evExpired, r.LastReply
@@ -235,7 +236,7 @@ func (q *Queue) skipGroup(ctx context.Context, m *store.Message, g group, dd des
 		if r.State != store.StateQueued && r.State != store.StateDeferred {
 			return event{}, false
 		}
-		if expired(sm.Received, now, q.opts.MaxLifetime) {
+		if expired(deadline(sm, q.opts.MaxLifetime), now) {
 			last := r.LastReply
 			if last == "" {
 				last = dd.reply

@@ -36,8 +36,8 @@ func TestGroupRetry(t *testing.T) {
 		now       time.Time
 		want      time.Time
 	}{
-		{"first deferred is b", out(F, D, D), false, now, nextAttempt(now, t0, 3, &q.opts)},
-		{"first deferred is a", out(D, D, B), false, now, nextAttempt(now, t0, 5, &q.opts)},
+		{"first deferred is b", out(F, D, D), false, now, nextAttempt(now, t0.Add(q.opts.MaxLifetime), 3, &q.opts)},
+		{"first deferred is a", out(D, D, B), false, now, nextAttempt(now, t0.Add(q.opts.MaxLifetime), 5, &q.opts)},
 		{"nobody deferred", out(F, B, F), false, now, time.Time{}},
 		{"abandoned", out(D, D, D), true, now, time.Time{}},
 		{"expired", out(D, D, D), false, t0.Add(6 * 24 * time.Hour), time.Time{}},
@@ -47,7 +47,7 @@ func TestGroupRetry(t *testing.T) {
 			t.Errorf("%s: groupRetry = %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	if a, b := nextAttempt(now, t0, 3, &q.opts), nextAttempt(now, t0, 5, &q.opts); a.Equal(b) {
+	if a, b := nextAttempt(now, t0.Add(q.opts.MaxLifetime), 3, &q.opts), nextAttempt(now, t0.Add(q.opts.MaxLifetime), 5, &q.opts); a.Equal(b) {
 		t.Fatalf("the cases cannot tell attempt counts apart: both %v", a)
 	}
 }

@@ -1,6 +1,10 @@
 package queue
 
-import "time"
+import (
+	"time"
+
+	"github.com/outbox-mta/outbox/store"
+)
 
 // Backoff returns how long to wait before the next attempt for a recipient
 // that has now failed temporarily attempts times (attempts ≥ 1): first after
@@ -32,25 +36,37 @@ func Backoff(attempts int, first, maxInterval time.Duration, rnd func(n int64) i
 	return min(d, maxInterval)
 }
 
-// expired reports whether a message received at received has been queued
-// for at least lifetime at now, so a temporary failure becomes a bounce.
-// "At least" (not "more than") matters: next attempts are capped at the
-// expiry instant (see nextAttempt), and a failure at exactly that instant
-// must give up rather than schedule another attempt at the same instant.
-func expired(received, now time.Time, lifetime time.Duration) bool {
-	return lifetime > 0 && !now.Before(received.Add(lifetime))
+// deadline is when delivery of m is given up: lifetime after its start
+// (store.Message.Start: the scheduled send time, or reception), or its
+// ExpireAt when that is earlier. Zero: never.
+func deadline(m *store.Message, lifetime time.Duration) time.Time {
+	var d time.Time
+	if lifetime > 0 {
+		d = m.Start().Add(lifetime)
+	}
+	if !m.ExpireAt.IsZero() && (d.IsZero() || m.ExpireAt.Before(d)) {
+		d = m.ExpireAt
+	}
+	return d
+}
+
+// expired reports whether now has reached the deadline (zero: never), so
+// a temporary failure becomes a bounce. "Reached" (not "passed") matters:
+// next attempts are capped at the deadline (see nextAttempt), and a
+// failure at exactly that instant must give up rather than schedule
+// another attempt at the same instant.
+func expired(deadline, now time.Time) bool {
+	return !deadline.IsZero() && !now.Before(deadline)
 }
 
 // nextAttempt is when a recipient that failed temporarily at now, after
 // attempts attempts, is tried again: now plus the back-off, but no later
 // than the message's expiry, so the last attempt happens at the deadline and
 // its failure bounces with the real last error.
-func nextAttempt(now, received time.Time, attempts int, o *Options) time.Time {
+func nextAttempt(now, deadline time.Time, attempts int, o *Options) time.Time {
 	t := now.Add(Backoff(attempts, o.FirstRetry, o.MaxRetryInterval, o.Rand))
-	if o.MaxLifetime > 0 {
-		if deadline := received.Add(o.MaxLifetime); t.After(deadline) {
-			t = deadline
-		}
+	if !deadline.IsZero() && t.After(deadline) {
+		t = deadline
 	}
 	return t
 }

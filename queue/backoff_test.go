@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/outbox-mta/outbox/store"
 )
 
 func TestBackoff(t *testing.T) {
@@ -66,7 +68,7 @@ func TestBackoffJitterRange(t *testing.T) {
 func TestNextAttemptCappedAtExpiry(t *testing.T) {
 	o := Options{FirstRetry: 5 * time.Minute, MaxRetryInterval: time.Hour, MaxLifetime: 2 * time.Hour,
 		Rand: func(n int64) int64 { return n / 2 }}
-	rcvd := t0
+	end := t0.Add(o.MaxLifetime)
 	tests := []struct {
 		now      time.Time
 		attempts int
@@ -77,7 +79,7 @@ func TestNextAttemptCappedAtExpiry(t *testing.T) {
 		{t0.Add(119 * time.Minute), 1, t0.Add(2 * time.Hour)},
 	}
 	for _, tt := range tests {
-		if got := nextAttempt(tt.now, rcvd, tt.attempts, &o); !got.Equal(tt.want) {
+		if got := nextAttempt(tt.now, end, tt.attempts, &o); !got.Equal(tt.want) {
 			t.Errorf("nextAttempt(%v, %d) = %v, want %v", tt.now, tt.attempts, got, tt.want)
 		}
 	}
@@ -96,8 +98,33 @@ func TestExpired(t *testing.T) {
 		{5 * 24 * time.Hour, 0, false}, // no lifetime: never
 	}
 	for _, tt := range tests {
-		if got := expired(t0, t0.Add(tt.age), tt.lifetime); got != tt.want {
+		if got := expired(deadline(&store.Message{Received: t0}, tt.lifetime), t0.Add(tt.age)); got != tt.want {
 			t.Errorf("expired(age %v, lifetime %v) = %v, want %v", tt.age, tt.lifetime, got, tt.want)
+		}
+	}
+}
+
+// The lifetime counts from the scheduled send time, and an ExpireAt
+// earlier than the lifetime's end wins.
+func TestDeadline(t *testing.T) {
+	day := 24 * time.Hour
+	tests := []struct {
+		name     string
+		m        store.Message
+		lifetime time.Duration
+		want     time.Time
+	}{
+		{"from reception", store.Message{Received: t0}, day, t0.Add(day)},
+		{"from the scheduled time", store.Message{Received: t0, DeliverAfter: t0.Add(time.Hour)}, day, t0.Add(time.Hour + day)},
+		{"schedule in the past", store.Message{Received: t0, DeliverAfter: t0.Add(-time.Hour)}, day, t0.Add(day)},
+		{"expire_at earlier", store.Message{Received: t0, ExpireAt: t0.Add(time.Hour)}, day, t0.Add(time.Hour)},
+		{"expire_at later", store.Message{Received: t0, ExpireAt: t0.Add(2 * day)}, day, t0.Add(day)},
+		{"expire_at, no lifetime", store.Message{Received: t0, ExpireAt: t0.Add(time.Hour)}, 0, t0.Add(time.Hour)},
+		{"neither", store.Message{Received: t0}, 0, time.Time{}},
+	}
+	for _, tt := range tests {
+		if got := deadline(&tt.m, tt.lifetime); !got.Equal(tt.want) {
+			t.Errorf("%s: deadline = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -22,11 +22,18 @@
 //     the time between a remote 250 and that commit is the only duplicate
 //     window (store/doc.go); the commit uses a context detached from
 //     shutdown so stopping cannot widen it.
+//   - A scheduled message (store.Message.DeliverAfter) is enqueued with
+//     its recipients due at DeliverAfter: it waits in the store's due
+//     index like any deferred recipient, with no timer or goroutine of
+//     its own, and is not attempted before then.
 //   - Per-recipient outcome: delivered and bounced are final; deferred
 //     recipients get NextAttempt from Backoff (first retry FirstRetry,
 //     doubling, ±10 % jitter, capped at MaxRetryInterval, integer Duration
-//     arithmetic), but never later than Received+MaxLifetime. A temporary
-//     failure once the message is MaxLifetime old bounces the recipient as
+//     arithmetic), but never later than the message's deadline:
+//     Start+MaxLifetime (Start is the scheduled send time DeliverAfter
+//     when later than reception, else reception), or the message's own
+//     ExpireAt when earlier. A temporary failure once the deadline is
+//     reached bounces the recipient as
 //     expired: LastReply "4.4.7 delivery time expired; last error: ...",
 //     and a history entry with enhanced code 4.4.7 and no SMTP code (the
 //     bounce-log row is made from it by the store).

@@ -69,8 +69,8 @@ func Delayed(m *store.Message) []store.Recipient {
 }
 
 // WarnDelay queues a delay warning (RFC 3464, Action delayed) to m's
-// sender about its Delayed recipients, each with Will-Retry-Until at
-// Received+MaxLifetime, then sets m's DelayWarned. When to warn is the
+// sender about its Delayed recipients, each with Will-Retry-Until at the
+// message's deadline (Start+MaxLifetime, or ExpireAt when earlier), then sets m's DelayWarned. When to warn is the
 // caller's decision (queue/maintenance). The flag is set after the
 // warning is queued: a crash in between sends it twice rather than never.
 // An error means nothing was queued and DelayWarned is still unset.
@@ -84,7 +84,7 @@ func (q *Queue) WarnDelay(ctx context.Context, m *store.Message) error {
 	}
 	n := q.newNotice(m, rcpts)
 	for i := range n.Recipients {
-		n.Recipients[i].WillRetryUntil = m.Received.Add(q.opts.MaxLifetime)
+		n.Recipients[i].WillRetryUntil = deadline(m, q.opts.MaxLifetime)
 	}
 	noticeID, err := q.spoolNotice(ctx, m, n, false)
 	if err != nil {

@@ -71,8 +71,10 @@ type Options struct {
 	FirstRetry time.Duration
 	// MaxRetryInterval caps the wait between attempts. Default 4000s.
 	MaxRetryInterval time.Duration
-	// MaxLifetime is how long a message is retried from its reception;
-	// a temporary failure after that bounces as expired. Default 5 days.
+	// MaxLifetime is how long a message is retried from its start (its
+	// reception, or its scheduled send time: store.Message.Start); a
+	// temporary failure after that, or after the message's own ExpireAt
+	// when earlier, bounces as expired. Default 5 days.
 	MaxLifetime time.Duration
 	// Warmup is the start-up window during which the dispatcher starts at
 	// most WarmupRate deliveries per second (after a first one at once),
@@ -217,7 +219,7 @@ func (q *Queue) enqueue(ctx context.Context, m *store.Message, b *store.Body) er
 			r.State = store.StateQueued
 		}
 		if r.NextAttempt.IsZero() && !r.State.Final() {
-			r.NextAttempt = m.Received
+			r.NextAttempt = m.Start()
 		}
 	}
 	err := q.store.Enqueue(ctx, m, b)

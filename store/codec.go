@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -43,6 +45,10 @@ import (
 //	    3 Ret                   byte
 //	    4 recipients' DSN       uvarint n (= number of recipients), then per recipient:
 //	                              Notify byte, ORcpt string
+//	    5 DeliverAfter          time
+//	    6 ExpireAt              time
+//	    7 Tags                  uvarint n, then n strings
+//	    8 Metadata              uvarint n, then n key and value strings, keys sorted
 //
 // A tagged field is written only when it differs from its zero value, so a
 // record that uses none of them is byte for byte what an older build wrote.
@@ -125,6 +131,10 @@ const (
 	tagEnvID    = 2
 	tagRet      = 3
 	tagRcptDSN  = 4
+	tagDeliver  = 5
+	tagExpire   = 6
+	tagTags     = 7
+	tagMetadata = 8
 )
 
 // appendTagged appends m's tagged fields that are set, and nothing when
@@ -153,6 +163,30 @@ func appendTagged(b []byte, m *Message) []byte {
 			b = appendString(b, m.Recipients[j].ORcpt)
 		}
 		break
+	}
+	if !m.DeliverAfter.IsZero() {
+		b = binary.AppendUvarint(b, tagDeliver)
+		b = appendTime(b, m.DeliverAfter)
+	}
+	if !m.ExpireAt.IsZero() {
+		b = binary.AppendUvarint(b, tagExpire)
+		b = appendTime(b, m.ExpireAt)
+	}
+	if len(m.Tags) > 0 {
+		b = binary.AppendUvarint(b, tagTags)
+		b = binary.AppendUvarint(b, uint64(len(m.Tags)))
+		for _, t := range m.Tags {
+			b = appendString(b, t)
+		}
+	}
+	if len(m.Metadata) > 0 {
+		b = binary.AppendUvarint(b, tagMetadata)
+		b = binary.AppendUvarint(b, uint64(len(m.Metadata)))
+		// Sorted keys: the same message always encodes to the same bytes.
+		for _, k := range slices.Sorted(maps.Keys(m.Metadata)) {
+			b = appendString(b, k)
+			b = appendString(b, m.Metadata[k])
+		}
 	}
 	return b
 }
@@ -189,12 +223,52 @@ func (d *decoder) tagged(m *Message) {
 				m.Recipients[i].Notify = DSNNotify(d.byte())
 				m.Recipients[i].ORcpt = d.string()
 			}
+		case tagDeliver:
+			m.DeliverAfter = d.time()
+		case tagExpire:
+			m.ExpireAt = d.time()
+		case tagTags:
+			d.tags(m)
+		case tagMetadata:
+			d.metadata(m)
 		default:
 			d.fail("unknown tag")
 		}
 	}
 	if d.err == nil && seen == 0 {
 		d.fail("empty tagged section")
+	}
+}
+
+// tags reads the Tags field; a tag is at least its length byte.
+func (d *decoder) tags(m *Message) {
+	n := d.count(1)
+	if d.err == nil && n == 0 {
+		d.fail("empty tag list")
+		return
+	}
+	m.Tags = make([]string, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		m.Tags = append(m.Tags, d.string())
+	}
+}
+
+// metadata reads the Metadata field; a pair is at least its two length
+// bytes.
+func (d *decoder) metadata(m *Message) {
+	n := d.count(2)
+	if d.err == nil && n == 0 {
+		d.fail("empty metadata")
+		return
+	}
+	m.Metadata = make(map[string]string, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.string()
+		if _, dup := m.Metadata[k]; dup {
+			d.fail("repeated metadata key")
+			return
+		}
+		m.Metadata[k] = d.string()
 	}
 }
 

@@ -38,7 +38,9 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Signed: []string{"example.com/rsa (rsa-sha256)", "example.com/ed (ed25519-sha256)"}, Recipients: []Recipient{{Addr: "y"}}},
 		{BodyType: Body8BitMIME, EnvID: "env-1", Ret: RetHdrs, Signed: []string{"s"},
 			Recipients: []Recipient{{Addr: "a"}, {Addr: "b", Notify: NotifySuccess | NotifyFailure, ORcpt: "rfc822;B@example.com"}}},
-		{BodyType: Body7Bit, Recipients: []Recipient{{Addr: "c", Notify: NotifyNever}}}}
+		{BodyType: Body7Bit, Recipients: []Recipient{{Addr: "c", Notify: NotifyNever}}},
+		{DeliverAfter: t0.Add(time.Hour), ExpireAt: t0.Add(48 * time.Hour), Tags: []string{"welcome", ""},
+			Metadata: map[string]string{"user": "42", "": "empty key"}, Recipients: []Recipient{{Addr: "d"}}}}
 	for i, m := range tests {
 		got, err := DecodeMessage(EncodeMessage(m))
 		if err != nil {
@@ -64,6 +66,18 @@ func TestCodecTaggedOnlyWhenSet(t *testing.T) {
 		t.Fatalf("EnvID not encoded: %d vs %d bytes", len(tagged), len(plain))
 	}
 	m.EnvID = ""
+	for name, set := range map[string]func(*Message){
+		"DeliverAfter": func(m *Message) { m.DeliverAfter = t0.Add(time.Minute) },
+		"ExpireAt":     func(m *Message) { m.ExpireAt = t0.Add(time.Hour) },
+		"Tags":         func(m *Message) { m.Tags = []string{"t"} },
+		"Metadata":     func(m *Message) { m.Metadata = map[string]string{"k": "v"} },
+	} {
+		c := *m
+		set(&c)
+		if got := EncodeMessage(&c); len(got) <= len(plain) {
+			t.Errorf("%s not encoded", name)
+		}
+	}
 	if got := EncodeMessage(m); string(got) != string(plain) {
 		t.Fatal("a record without tagged fields changed its encoding")
 	}
@@ -83,6 +97,8 @@ func TestDecodeMessageCorrupt(t *testing.T) {
 		"huge count":      {1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
 		"empty signed":    {1, 0, 0, 0, 0, 0, 0, 16, 0, 0},
 		"unknown flag":    {1, 0, 0, 0, 0, 0, 0, 64, 0},
+		"empty tags":      {1, 0, 0, 0, 0, 0, 0, 64, 0, tagTags, 0},
+		"repeated key":    {1, 0, 0, 0, 0, 0, 0, 64, 0, tagMetadata, 2, 1, 'k', 0, 1, 'k', 0},
 	}
 	for name, b := range tests {
 		if _, err := DecodeMessage(b); !errors.Is(err, ErrCorrupt) {
@@ -97,6 +113,8 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add(EncodeMessage(sampleMessage()))
 	f.Add(EncodeMessage(&Message{}))
 	f.Add([]byte{1})
+	f.Add(EncodeMessage(&Message{DeliverAfter: t0, ExpireAt: t0.Add(time.Hour), Tags: []string{"a"},
+		Metadata: map[string]string{"k": "v"}, Recipients: []Recipient{{Addr: "x"}}}))
 	f.Add(EncodeMessage(&Message{Signed: []string{"example.com/s (ed25519-sha256)"}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b)

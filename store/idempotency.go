@@ -11,8 +11,9 @@ import (
 )
 
 // Idempotency records one submission made with an idempotency key (the
-// HTTP Idempotency-Key header), so that a client retrying a request whose
-// answer it lost gets that answer again instead of a second message.
+// HTTP Idempotency-Key header, SMTP's Outbox-Idempotency-Key field), so
+// that a client retrying a request whose answer it lost gets that answer
+// again instead of a second message.
 type Idempotency struct {
 	// Key names the submission: the client's identity and its key, as the
 	// caller composes them. At most maxIdempotencyKey bytes.

@@ -62,6 +62,8 @@ func TestEnqueueRoundTrip(t *testing.T) {
 func normalize(m *Message) *Message {
 	c := *m
 	c.Received = c.Received.UTC()
+	c.DeliverAfter = c.DeliverAfter.UTC()
+	c.ExpireAt = c.ExpireAt.UTC()
 	c.Recipients = append([]Recipient(nil), m.Recipients...)
 	for i := range c.Recipients {
 		r := &c.Recipients[i]

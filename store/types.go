@@ -90,6 +90,27 @@ type Message struct {
 	// Ret is the DSN RET= parameter (RFC 3461 §4.3): how much of the
 	// message a failure notice returns.
 	Ret DSNRet
+	// DeliverAfter is the scheduled send time (HTTP deliver_after, SMTP
+	// FUTURERELEASE, RFC 4865): no attempt before it. Zero: at once. The
+	// message's lifetime and delay warnings count from it (see Start).
+	DeliverAfter time.Time
+	// ExpireAt is the time by which delivery is given up (HTTP
+	// expire_at): a recipient still not delivered then bounces as expired,
+	// as at the end of the configured lifetime. Zero: the lifetime only.
+	ExpireAt time.Time
+	// Tags are the submitter's short labels, kept for its own use.
+	Tags []string
+	// Metadata is the submitter's key/value data, kept for its own use.
+	Metadata map[string]string
+}
+
+// Start is when the message's delivery starts: DeliverAfter when it is
+// later than Received, else Received. Its lifetime counts from Start.
+func (m *Message) Start() time.Time {
+	if m.DeliverAfter.After(m.Received) {
+		return m.DeliverAfter
+	}
+	return m.Received
 }
 
 // BodyType is the body's declared or detected transfer type (RFC 6152).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/outbox-mta/outbox/config"
 	"github.com/outbox-mta/outbox/queue"
@@ -29,6 +30,7 @@ func newAPI(cfg *config.Config, db *store.DB, q *queue.Queue, keys []httpapi.Key
 		MaxMessageSize:       cfg.Limits.MaxMessageSize.Bytes,
 		MaxRecipients:        cfg.Limits.MaxRecipients,
 		IdempotencyRetention: a.IdempotencyRetention.Duration,
+		MaxHold:              maxHold(cfg),
 		Rate:                 a.Rate,
 		Burst:                a.Burst,
 		MaxConnections:       a.MaxConnections,
@@ -50,6 +52,23 @@ func newAPI(cfg *config.Config, db *store.DB, q *queue.Queue, keys []httpapi.Key
 	}
 	lv.api = s
 	return s, nil
+}
+
+// maxHold bounds deliver_after so that a scheduled message, signed at
+// acceptance, still carries a valid DKIM signature at the end of its
+// lifetime: the shortest dkim expiry less delivery.max_lifetime, at most
+// httpapi.DefaultMaxHold; -1 (no scheduling) when that leaves nothing.
+func maxHold(cfg *config.Config) time.Duration {
+	hold := httpapi.DefaultMaxHold
+	for _, d := range cfg.DKIM.Domains {
+		if exp := d.Expiry.Duration; exp > 0 {
+			hold = min(hold, exp-cfg.Delivery.MaxLifetime.Duration)
+		}
+	}
+	if hold <= 0 {
+		return -1
+	}
+	return hold
 }
 
 // buildAPIKeys parses the [[api.keys]] hashes.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,6 +78,16 @@ func printMessage(w io.Writer, m *store.Message, headers string, now time.Time) 
 	// The DSN parameters of MAIL (RFC 3461 §4.3, §4.4).
 	field("envid", m.EnvID)
 	field("ret", m.Ret.String())
+	if !m.DeliverAfter.IsZero() {
+		field("scheduled", formatTime(m.DeliverAfter))
+	}
+	if !m.ExpireAt.IsZero() {
+		field("expires", formatTime(m.ExpireAt))
+	}
+	field("tags", strings.Join(m.Tags, " "))
+	for _, k := range slices.Sorted(maps.Keys(m.Metadata)) {
+		field("meta", k+"="+strconv.Quote(m.Metadata[k]))
+	}
 	if len(m.Signed) > 0 {
 		field("dkim", "signed by "+strings.Join(m.Signed, ", "))
 	} else {

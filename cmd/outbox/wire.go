@@ -49,6 +49,7 @@ func newSubmission(cfg *config.Config, db *store.DB, q *queue.Queue, counters *l
 		AuthMaxFailures:         cfg.Limits.MaxAuthFailures,
 		AuthFailureWindow:       cfg.Limits.AuthFailureWindow.Duration,
 		Spool:                   db,
+		IdempotencyRetention:    cfg.API.IdempotencyRetention.Duration,
 		Waker:                   q,
 		Observer:                counters,
 		Signer:                  &lv.dkim,

@@ -30,6 +30,13 @@ type Message struct {
 	// envelope ID and "FULL" or "HDRS"; absent when not given.
 	EnvID string `json:"envid,omitempty"`
 	Ret   string `json:"ret,omitempty"`
+	// DeliverAfter is the scheduled send time, ExpireAt the time delivery
+	// is given up by; absent when not set.
+	DeliverAfter time.Time `json:"deliver_after,omitzero"`
+	ExpireAt     time.Time `json:"expire_at,omitzero"`
+	// Tags and Metadata are the submitter's own labels and data.
+	Tags     []string          `json:"tags,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // Recipient is the JSON form of store.Recipient.
@@ -86,6 +93,11 @@ func NewMessage(m *store.Message) Message {
 		DKIM:       m.Signed,
 		EnvID:      m.EnvID,
 		Ret:        m.Ret.String(),
+
+		DeliverAfter: m.DeliverAfter,
+		ExpireAt:     m.ExpireAt,
+		Tags:         m.Tags,
+		Metadata:     m.Metadata,
 	}
 	if m.AtLeastOne != nil {
 		v := *m.AtLeastOne
@@ -128,6 +140,11 @@ func (w Message) Store() *store.Message {
 		DSNID:      w.DSNID,
 		Signed:     w.DKIM,
 		EnvID:      w.EnvID,
+
+		DeliverAfter: w.DeliverAfter,
+		ExpireAt:     w.ExpireAt,
+		Tags:         w.Tags,
+		Metadata:     w.Metadata,
 	}
 	m.Ret, _ = store.ParseRet(w.Ret) // unknown (a newer daemon): shown unset
 	if w.AtLeastOne != nil {

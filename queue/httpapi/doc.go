@@ -41,6 +41,12 @@
 //     submissions are signed with: the signature covers exactly the stored
 //     bytes, its header fields are stored as store.Message.Prefix; a
 //     message from a domain without a key is stored unsigned.
+//   - Per-message options: deliver_after (RFC 3339, at most Options.MaxHold ahead;
+//     past means at once) is stored as store.Message.DeliverAfter with
+//     every recipient due then, so the message waits in the due index;
+//     expire_at (later than now and deliver_after) as ExpireAt; tags and
+//     metadata, bounded in count and size, as Tags and Metadata. A bad
+//     value is 400 naming the field.
 //   - GET /v1/messages/{id} shows only a message the same client (key,
 //     or the trusted loopback) submitted; any other ID is 404.
 //   - The server has read, write and idle timeouts and serves at most

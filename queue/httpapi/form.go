@@ -12,7 +12,8 @@ import (
 
 // readForm reads a multipart/form-data request (RFC 7578) into the
 // request a JSON body would make: text fields by their JSON names (to, cc
-// and bcc may repeat), "header.NAME" for an extra header field, and files
+// and bcc may repeat, as may tags), "header.NAME" for an extra header
+// field, "metadata.KEY" for a metadata entry, and files
 // as parts with a file name: "attachment" attached, "inline" inline with
 // its Content-ID (or file name) as content_id. A file's bytes are sent
 // as they are, without base64.
@@ -35,6 +36,17 @@ func readForm(r *http.Request, boundary string) (*sendRequest, error) {
 			return nil, err
 		}
 	}
+}
+
+func (req *sendRequest) addMetadata(name, k, v string) error {
+	if req.Metadata == nil {
+		req.Metadata = map[string]string{}
+	}
+	if _, dup := req.Metadata[k]; dup {
+		return fieldErr(name, "given twice")
+	}
+	req.Metadata[k] = v
+	return nil
 }
 
 // formErr keeps a body over the limit recognisable (413) and makes any
@@ -89,7 +101,16 @@ func (req *sendRequest) addPart(p *multipart.Part, data []byte, n int) error {
 			return fieldErr(name, "%q is not true or false", v)
 		}
 		req.AtLeastOne = &b
+	case "deliver_after":
+		req.DeliverAfter = v
+	case "expire_at":
+		req.ExpireAt = v
+	case "tags":
+		req.Tags = append(req.Tags, v)
 	default:
+		if k, ok := strings.CutPrefix(name, "metadata."); ok {
+			return req.addMetadata(name, k, v)
+		}
 		h, ok := strings.CutPrefix(name, "header.")
 		if !ok {
 			return fieldErr(name, "unknown field")

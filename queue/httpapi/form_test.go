@@ -94,6 +94,19 @@ func TestPostForm(t *testing.T) {
 	if status, resp := a.postForm(t, ct, body, ""); status != 400 || !strings.Contains(resp, `"field":"colour"`) {
 		t.Errorf("unknown field: %d %s", status, resp)
 	}
+	// The delivery options by their JSON names, tags repeated, metadata
+	// as metadata.KEY.
+	ct, body = form(t, []string{"from", "a@example.com", "to", "b@example.org", "text", "x",
+		"tags", "t1", "tags", "t2", "metadata.user", "42", "expire_at", "2099-01-01T00:00:00Z"})
+	status, resp = a.postForm(t, ct, body, "")
+	if status != 202 {
+		t.Fatalf("options: %d %s", status, resp)
+	}
+	id = resp[strings.Index(resp, `"id":"`)+6:]
+	m, _ = a.stored(t, id[:strings.IndexByte(id, '"')])
+	if strings.Join(m.Tags, ",") != "t1,t2" || m.Metadata["user"] != "42" || m.ExpireAt.Year() != 2099 {
+		t.Errorf("options stored: tags %q metadata %v expire_at %v", m.Tags, m.Metadata, m.ExpireAt)
+	}
 	if status, resp := a.postForm(t, "text/plain", strings.NewReader("hi"), ""); status != 415 {
 		t.Errorf("text/plain: %d %s, want 415", status, resp)
 	}

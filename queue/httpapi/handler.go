@@ -59,6 +59,10 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, err)
 		return
 	}
+	if p.opts, err = req.options(s.opts.Now(), s.opts.MaxHold); err != nil {
+		s.refuse(w, err)
+		return
+	}
 	acc, err := s.spool(r.Context(), req, p, r.RemoteAddr, who, idem)
 	if err != nil {
 		s.refuse(w, err)

@@ -31,6 +31,14 @@ type sendRequest struct {
 	// AtLeastOne overrides delivery.at_least_one for this message, as the
 	// SMTP header field X-Outbox-At-Least-One does; nil: the default.
 	AtLeastOne *bool `json:"at_least_one"`
+	// DeliverAfter is the scheduled send time, RFC 3339; "": at once.
+	DeliverAfter string `json:"deliver_after"`
+	// ExpireAt is when delivery is given up, RFC 3339; "": the
+	// configured lifetime only.
+	ExpireAt string `json:"expire_at"`
+	// Tags and Metadata are kept with the message for the client's own use.
+	Tags     []string          `json:"tags"`
+	Metadata map[string]string `json:"metadata"`
 }
 
 // attachment is one file; with ContentID it is inline (multipart/related,
@@ -69,6 +77,7 @@ type parsed struct {
 	to, cc   []*mail.Address
 	replyTo  *mail.Address
 	raw      []byte // a raw message, else nil
+	opts     *msgOptions
 }
 
 // check validates req and returns the envelope and the header addresses.
@@ -128,7 +137,7 @@ func (req *sendRequest) check(maxRcpts int) (*parsed, error) {
 func (req *sendRequest) checkRaw(maxRcpts int) (*parsed, error) {
 	if req.From != "" || len(req.To)+len(req.Cc)+len(req.Bcc) > 0 || req.Subject != "" ||
 		req.Text != "" || req.HTML != "" || len(req.Headers)+len(req.Attachments) > 0 || req.ReplyTo != "" {
-		return nil, fieldErr("raw", "a raw message takes only envelope and at_least_one beside it")
+		return nil, fieldErr("raw", "a raw message takes only envelope and the delivery options beside it")
 	}
 	if req.Envelope == nil {
 		return nil, fieldErr("envelope", "is required with raw")

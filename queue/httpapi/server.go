@@ -44,6 +44,12 @@ type Options struct {
 	// a retry within it gets the first answer. Default
 	// DefaultIdempotencyRetention.
 	IdempotencyRetention time.Duration
+	// MaxHold is how far ahead deliver_after may be (RFC 4865 §3 lets a
+	// server bound FUTURERELEASE the same way). A message is signed when
+	// it is accepted, so with expiring DKIM signatures the daemon keeps
+	// MaxHold plus the delivery lifetime within the expiry. Default
+	// DefaultMaxHold; negative: scheduled send is refused.
+	MaxHold time.Duration
 	// MaxConnections is the most connections served at once; more wait in
 	// the listen backlog. Default DefaultMaxConnections.
 	MaxConnections int
@@ -67,6 +73,8 @@ const (
 	DefaultIdleTimeout    = 2 * time.Minute
 	// DefaultIdempotencyRetention covers a day of client retries.
 	DefaultIdempotencyRetention = 24 * time.Hour
+	// DefaultMaxHold is the longest schedule, a month.
+	DefaultMaxHold = 30 * 24 * time.Hour
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -104,6 +112,9 @@ func New(opts Options) (*Server, error) {
 	opts.WriteTimeout = orDefault(opts.WriteTimeout, DefaultWriteTimeout)
 	opts.IdleTimeout = orDefault(opts.IdleTimeout, DefaultIdleTimeout)
 	opts.IdempotencyRetention = orDefault(opts.IdempotencyRetention, DefaultIdempotencyRetention)
+	if opts.MaxHold == 0 {
+		opts.MaxHold = DefaultMaxHold
+	}
 	s := &Server{
 		opts:  opts,
 		log:   opts.Logger.With("component", "httpapi"),

@@ -55,7 +55,8 @@ func TestGetMessage(t *testing.T) {
 		o.Keys = []Key{{Name: "a", Hash: sha256.Sum256([]byte("ka"))}, {Name: "b", Hash: sha256.Sum256([]byte("kb"))}}
 		o.Messages = storeMessages{o.Spool.(*store.DB)}
 	})
-	status, out := a.post(t, `{"from":"a@example.com","to":["b@example.org"],"subject":"hello","text":"x"}`, "Bearer ka")
+	status, out := a.post(t, `{"from":"a@example.com","to":["b@example.org"],"subject":"hello","text":"x",
+		"tags":["welcome"],"metadata":{"user":"42"}}`, "Bearer ka")
 	if status != 202 {
 		t.Fatalf("POST %d %v", status, out)
 	}
@@ -64,6 +65,12 @@ func TestGetMessage(t *testing.T) {
 	msg, _ := got["message"].(map[string]any)
 	if status != 200 || msg["id"] != id || !strings.Contains(got["headers"].(string), "Subject: hello") {
 		t.Errorf("GET own message: %d %v", status, got)
+	}
+	if tags, _ := msg["tags"].([]any); len(tags) != 1 || tags[0] != "welcome" {
+		t.Errorf("tags %v, want [welcome]", msg["tags"])
+	}
+	if md, _ := msg["metadata"].(map[string]any); len(md) != 1 || md["user"] != "42" {
+		t.Errorf("metadata %v, want user=42", msg["metadata"])
 	}
 	if status, got := a.get(t, id, "Bearer kb"); status != 404 {
 		t.Errorf("GET another key's message: %d %v, want 404", status, got)

@@ -116,11 +116,15 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 		BodyType:   store.Body7Bit,
 		AtLeastOne: req.AtLeastOne,
 	}
+	if o := p.opts; o != nil {
+		m.DeliverAfter, m.ExpireAt, m.Tags, m.Metadata = o.deliverAfter, o.expireAt, o.tags, o.metadata
+	}
 	if m.Prefix, m.Signed, err = s.store(b, msg.Bytes()); err != nil {
 		return nil, err
 	}
 	for i, rc := range p.rcpts {
-		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
+		// A scheduled message waits in the due index until its time.
+		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: m.Start()}
 	}
 	acc = &accepted{ID: b.ID(), Response: response(b.ID(), m.Recipients)}
 	if idem == nil {

@@ -10,8 +10,9 @@ import (
 
 // DelayWarnings decides which senders get a delay warning (RFC 3464,
 // Action delayed): those of messages with a recipient queue.Delayed
-// reports, DelayWarning after reception (the way Postfix's
-// delay_warning_time counts); the queue writes and sends each one
+// reports, DelayWarning after the message's start (reception, or its
+// scheduled send time: store.Message.Start; the way Postfix's
+// delay_warning_time counts from arrival); the queue writes and sends each one
 // (Queue.WarnDelay). Each message is warned once
 // (store.Message.DelayWarned); a message from the null sender never is
 // (RFC 3461 §6.2: no notice about a notice).
@@ -22,7 +23,7 @@ func (r *Runner) DelayWarnings(ctx context.Context) error {
 	now := r.opts.Now()
 	var due []*store.Message
 	err := r.eachPending(ctx, func(m *store.Message) error {
-		if !m.DelayWarned && m.From != "" && now.Sub(m.Received) >= r.opts.DelayWarning && len(queue.Delayed(m)) > 0 {
+		if !m.DelayWarned && m.From != "" && now.Sub(m.Start()) >= r.opts.DelayWarning && len(queue.Delayed(m)) > 0 {
 			due = append(due, m)
 		}
 		return nil

@@ -56,6 +56,10 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	idemKey, err := h.takeIdempotencyKey()
+	if err != nil {
+		return s.reject("data", replyBadHeader(err.Error()), "msgid", id)
+	}
 
 	now := opts.Now()
 	c := &composer{h: &h, now: now, signer: opts.Signer, trace: traceInfo{helo: helo, ip: s.ip,
@@ -100,10 +104,16 @@ func (s *session) Data(r io.Reader) error {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
 	}
 	applyDSN(m, mailDSN, rcptDSN)
-	err = opts.Spool.Enqueue(s.srv.ctx, m, d.body)
-	s.srv.spooled(err)
-	if err != nil {
-		return s.storageFailed("enqueue", err, "msgid", id)
+	if idemKey != "" {
+		if reply := s.enqueueOnce(m, d.body, user, idempotencyScope(user, idemKey), envelopeHash(from, rcpts)); reply != nil {
+			return reply // a retry's 250, or a refusal
+		}
+	} else {
+		err = opts.Spool.Enqueue(s.srv.ctx, m, d.body)
+		s.srv.spooled(err)
+		if err != nil {
+			return s.storageFailed("enqueue", err, "msgid", id)
+		}
 	}
 	committed = true
 	s.accepted()
@@ -111,6 +121,30 @@ func (s *session) Data(r io.Reader) error {
 		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
 		"body", bodyAttr(m.BodyType), "body_declared", string(declared))
 	return replyQueued(id)
+}
+
+// enqueueOnce commits m with its idempotency record (store.EnqueueOnce)
+// and returns nil, as a fresh commit. When the key was used within the
+// retention, nothing is stored and the reply is the first submission's 250
+// with its queue ID, or a refusal when the key came with another
+// envelope; the caller's deferred cleanup discards the body.
+func (s *session) enqueueOnce(m *store.Message, b *store.Body, user, key string, request [32]byte) error {
+	opts := &s.srv.opts
+	rec := &store.Idempotency{Key: key, Request: request, Response: []byte(m.ID), Created: m.Received}
+	prior, err := opts.Spool.EnqueueOnce(s.srv.ctx, m, b, rec, m.Received.Add(-opts.IdempotencyRetention))
+	switch {
+	case err != nil:
+		s.srv.spooled(err)
+		return s.storageFailed("enqueue", err, "msgid", m.ID)
+	case prior == nil:
+		s.srv.spooled(nil)
+		return nil
+	case prior.Request != request:
+		return s.reject("data", replyIdempotencyConflict, "msgid", m.ID)
+	}
+	first := string(prior.Response)
+	s.srv.log.Info("idempotent retry", "msgid", first, "client", s.client, "user", user)
+	return replyQueued(first)
 }
 
 // readHead reads the header block of message id and applies the header

@@ -67,6 +67,26 @@
 // stored message and records it in store.Message.AtLeastOne; any other
 // value is refused with 554 5.6.0.
 //
+// # Idempotency keys
+//
+// A client may add "Outbox-Idempotency-Key: KEY" (1 to 255 printable
+// ASCII characters) to a message. The listener removes the field before
+// the message is signed or stored, and commits the message with the key
+// in one store transaction (store.DB.EnqueueOnce). A resubmission with the
+// same key and the same envelope within Options.IdempotencyRetention (the
+// client lost our 250) gets "250 ... queued as" the first message's queue
+// ID and stores nothing; the same key with another envelope is 554 5.6.0.
+// Keys are scoped to the authenticated user, or to all clients trusted by
+// their network together. The body is not compared: a client regenerating
+// Date or Message-ID still retries the same message.
+//
+// # Scheduled send and FUTURERELEASE
+//
+// FUTURERELEASE (RFC 4865, MAIL HOLDFOR=/HOLDUNTIL=) is not offered:
+// go-smtp v0.25 neither lets a server advertise an extension of its own
+// nor passes unknown MAIL parameters to the session (it answers 500 5.5.4
+// itself). Scheduled send is available over the HTTP API (deliver_after).
+//
 // # DSN parameters and duplicate recipients
 //
 // DSN (RFC 3461) is advertised. go-smtp checks the syntax of RET, ENVID,

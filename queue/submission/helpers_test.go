@@ -89,6 +89,19 @@ func (f *fakeSpool) Enqueue(ctx context.Context, m *store.Message, b *store.Body
 	return nil
 }
 
+func (f *fakeSpool) EnqueueOnce(ctx context.Context, m *store.Message, b *store.Body, rec *store.Idempotency, since time.Time) (*store.Idempotency, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.enqueueErr != nil {
+		return nil, f.enqueueErr
+	}
+	prior, err := f.db.EnqueueOnce(ctx, m, b, rec, since)
+	if err == nil && prior == nil {
+		f.ids = append(f.ids, m.ID)
+	}
+	return prior, err
+}
+
 func (f *fakeSpool) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

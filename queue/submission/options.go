@@ -89,6 +89,10 @@ type Options struct {
 	// Now is the clock for Received and Date fields, the recorded accept
 	// time and the auth throttle. Default time.Now.
 	Now func() time.Time
+	// IdempotencyRetention is how long an Outbox-Idempotency-Key is
+	// remembered: a resubmission with the key within it gets the first
+	// queue ID. Default DefaultIdempotencyRetention.
+	IdempotencyRetention time.Duration
 	// Observer, when not nil, is told of every client connection admitted
 	// and closed and of every message accepted (for the metrics). nil:
 	// none.
@@ -124,6 +128,9 @@ const (
 	DefaultMaxJunkCommands   = 20
 	DefaultAuthMaxFailures   = 5
 	DefaultAuthFailureWindow = 10 * time.Minute
+	// DefaultIdempotencyRetention covers a day of client retries, as the
+	// HTTP API's.
+	DefaultIdempotencyRetention = 24 * time.Hour
 )
 
 // withDefaults returns o with defaults filled in, or every problem found.
@@ -182,5 +189,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	defDur(&o.IdempotencyRetention, DefaultIdempotencyRetention)
 	return o, nil
 }

@@ -74,6 +74,11 @@ func replyBadHeader(why string) *smtp.SMTPError {
 		Message: "Bad message header: " + why}
 }
 
+// replyIdempotencyConflict refuses a key already used with another
+// envelope: a client error, not a retry (the HTTP API's 409).
+var replyIdempotencyConflict = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+	Message: "Outbox-Idempotency-Key was used with another envelope"}
+
 // replyQueued is the success reply after a durable commit. go-smtp sends any
 // *SMTPError's code and text, which is how the queue ID reaches the client
 // (a nil error would give a fixed "OK: queued").

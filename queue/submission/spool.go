@@ -2,6 +2,7 @@ package submission
 
 import (
 	"context"
+	"time"
 
 	"github.com/outbox-mta/outbox/store"
 )
@@ -14,6 +15,10 @@ import (
 type Spool interface {
 	NewBody() (*store.Body, error)
 	Enqueue(ctx context.Context, m *store.Message, b *store.Body) error
+	// EnqueueOnce is Enqueue with an idempotency record in the same
+	// transaction; a record created after since is returned instead, and
+	// nothing is stored.
+	EnqueueOnce(ctx context.Context, m *store.Message, b *store.Body, rec *store.Idempotency, since time.Time) (*store.Idempotency, error)
 }
 
 var _ Spool = (*store.DB)(nil)
