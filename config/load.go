@@ -18,23 +18,33 @@ import (
 // problem — unknown keys included — is collected into one
 // *ValidationError.
 func Load(path string) (*Config, error) {
-	c := defaults()
 	var ps problems
-	if path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-		if err := c.decode(string(data), &ps); err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
-		}
+	c, err := read(path, &ps)
+	if err != nil {
+		return nil, err
 	}
-	c.resolve()
 	c.validate(&ps)
 	c.readPasswordFiles(&ps)
 	if err := ps.err(path); err != nil {
 		return nil, err
 	}
+	return c, nil
+}
+
+// read decodes the TOML file at path (none: "") over the defaults and
+// resolves the derived values; problems short of a syntax error go to ps.
+func read(path string, ps *problems) (*Config, error) {
+	c := defaults()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := c.decode(string(data), ps); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	c.resolve()
 	return c, nil
 }
 
@@ -46,18 +56,11 @@ func Load(path string) (*Config, error) {
 // file (errors.Is(err, fs.ErrPermission) when this user may not read it),
 // TOML syntax and unknown keys.
 func LoadClient(path string) (*Config, error) {
-	c := defaults()
 	var ps problems
-	if path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-		if err := c.decode(string(data), &ps); err != nil {
-			return nil, fmt.Errorf("config %s: %w", path, err)
-		}
+	c, err := read(path, &ps)
+	if err != nil {
+		return nil, err
 	}
-	c.resolve()
 	if err := ps.err(path); err != nil {
 		return nil, err
 	}
