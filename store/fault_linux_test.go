@@ -17,8 +17,8 @@ import (
 
 const faultEnv = "OUTBOX_STORE_FAULT_DIR"
 
-// TestHelperFaults is the child of TestCommitFaults: it opens the spool and
-// runs commands read from stdin, one answer line each:
+// TestHelperFaults is the child of the TestCommitFault tests: it opens the
+// spool and runs commands read from stdin, one answer line each:
 //
 //	enqueue → "ID CLASS"    get ID → "CLASS"    probe → "CLASS"
 //	failed → "true|false"
@@ -27,7 +27,7 @@ const faultEnv = "OUTBOX_STORE_FAULT_DIR"
 func TestHelperFaults(t *testing.T) {
 	dir := os.Getenv(faultEnv)
 	if dir == "" {
-		t.Skip("helper process for TestCommitFaults")
+		t.Skip("helper process for the TestCommitFault tests")
 	}
 	db, err := Open(dir, Options{Logger: quietLogger()})
 	if err != nil {
@@ -157,141 +157,158 @@ func (c *faultChild) finish() {
 	}
 }
 
-// TestCommitFaults injects real fdatasync failures into a child process
-// with strace and checks failure.go's decisions: which failed commits leave
-// the DB usable, which make it fail-stop, and what a reopen finds.
-func TestCommitFaults(t *testing.T) {
+// The TestCommitFault tests inject real fdatasync failures into a child
+// process with strace and check failure.go's decisions: which failed
+// commits leave the DB usable, which make it fail-stop, and what a reopen
+// finds.
+
+// TestCommitFaultNoSpace: an ENOSPC at a commit's first fdatasync, before
+// its meta page, leaves the DB usable and nothing of the commit visible,
+// before or after a reopen.
+func TestCommitFaultNoSpace(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns a child process under strace")
 	}
-	t.Run("ENOSPC before the meta page: recoverable, nothing visible", func(t *testing.T) {
-		dir := t.TempDir()
-		c := startFaultChild(t, dir)
-		okID, class := c.enqueue()
-		if class != "ok" {
-			t.Fatalf("enqueue before the fault: %s", class)
-		}
-		// Every fdatasync fails, so every commit fails at its first one,
-		// before the meta page is written.
-		detach := fsfault.Inject(t, c.cmd.Process.Pid, "fdatasync", "error=ENOSPC")
-		var refused []string
-		for range 3 {
-			id, class := c.enqueue()
-			if class != "nospace" {
-				t.Fatalf("enqueue during ENOSPC: %s, want nospace", class)
-			}
-			if got := c.do("get " + id); got != "notfound" {
-				t.Errorf("message refused with ENOSPC is visible: get = %s", got)
-			}
-			refused = append(refused, id)
-		}
-		if got := c.do("failed"); got != "false" {
-			t.Error("the DB failed on ENOSPC")
-		}
-		if got := c.do("probe"); got != "nospace" {
-			t.Errorf("probe during ENOSPC = %s, want nospace", got)
-		}
-		detach()
-		if got := c.do("probe"); got != "ok" {
-			t.Errorf("probe after the fault = %s, want ok", got)
-		}
-		afterID, class := c.enqueue()
-		if class != "ok" {
-			t.Fatalf("enqueue after the fault: %s", class)
-		}
-		c.finish()
-		db := openTest(t, dir, Options{})
-		for _, id := range []string{okID, afterID} {
-			if _, err := db.Get(context.Background(), id); err != nil {
-				t.Errorf("acknowledged %s after reopen: %v", id, err)
-			}
-		}
-		for _, id := range refused {
-			if _, err := db.Get(context.Background(), id); !errors.Is(err, ErrNotFound) {
-				t.Errorf("refused %s after reopen: %v, want not found", id, err)
-			}
-		}
-	})
-	t.Run("EIO: fail-stop", func(t *testing.T) {
-		dir := t.TempDir()
-		c := startFaultChild(t, dir)
-		okID, _ := c.enqueue()
-		detach := fsfault.Inject(t, c.cmd.Process.Pid, "fdatasync", "error=EIO")
+	dir := t.TempDir()
+	c := startFaultChild(t, dir)
+	okID, class := c.enqueue()
+	if class != "ok" {
+		t.Fatalf("enqueue before the fault: %s", class)
+	}
+	// Every fdatasync fails, so every commit fails at its first one,
+	// before the meta page is written.
+	detach := fsfault.Inject(t, c.cmd.Process.Pid, "fdatasync", "error=ENOSPC")
+	var refused []string
+	for range 3 {
 		id, class := c.enqueue()
-		if class != "failed" {
-			t.Fatalf("enqueue during EIO: %s, want failed", class)
+		if class != "nospace" {
+			t.Fatalf("enqueue during ENOSPC: %s, want nospace", class)
 		}
-		detach()
-		// The fault is over, but the DB stays failed: reads and writes.
-		if got := c.do("failed"); got != "true" {
-			t.Error("Failed() not closed after EIO")
+		if got := c.do("get " + id); got != "notfound" {
+			t.Errorf("message refused with ENOSPC is visible: get = %s", got)
 		}
-		if got := c.do("get " + okID); got != "failed" {
-			t.Errorf("get after fail-stop = %s, want failed", got)
+		refused = append(refused, id)
+	}
+	if got := c.do("failed"); got != "false" {
+		t.Error("the DB failed on ENOSPC")
+	}
+	if got := c.do("probe"); got != "nospace" {
+		t.Errorf("probe during ENOSPC = %s, want nospace", got)
+	}
+	detach()
+	if got := c.do("probe"); got != "ok" {
+		t.Errorf("probe after the fault = %s, want ok", got)
+	}
+	afterID, class := c.enqueue()
+	if class != "ok" {
+		t.Fatalf("enqueue after the fault: %s", class)
+	}
+	c.finish()
+	db := openTest(t, dir, Options{})
+	for _, id := range []string{okID, afterID} {
+		if _, err := db.Get(context.Background(), id); err != nil {
+			t.Errorf("acknowledged %s after reopen: %v", id, err)
 		}
-		if _, class := c.enqueue(); class != "failed" {
-			t.Errorf("enqueue after fail-stop = %s, want failed", class)
-		}
-		c.finish()
-		db := openTest(t, dir, Options{})
-		if _, err := db.Get(context.Background(), okID); err != nil {
-			t.Errorf("acknowledged %s after reopen: %v", okID, err)
-		}
+	}
+	for _, id := range refused {
 		if _, err := db.Get(context.Background(), id); !errors.Is(err, ErrNotFound) {
-			t.Errorf("%s failed at its first fdatasync, found after reopen: %v", id, err)
+			t.Errorf("refused %s after reopen: %v, want not found", id, err)
 		}
-	})
-	t.Run("meta page written, its fdatasync failed: fail-stop, visible after reopen", func(t *testing.T) {
-		dir := t.TempDir()
-		c := startFaultChild(t, dir)
-		// Every second fdatasync of a thread fails: a commit whose two
-		// run on one thread fails at the meta page's; one that fails at
-		// its first (ENOSPC, nothing visible) is recoverable, so go on.
-		detach := fsfault.Inject(t, c.cmd.Process.Pid, "fdatasync", "error=ENOSPC:when=2+2")
-		var ok, refused []string
-		failedID := ""
-		for range 20 {
-			id, class := c.enqueue()
-			switch class {
-			case "ok":
-				ok = append(ok, id)
-			case "nospace":
-				refused = append(refused, id)
-			case "failed":
-				failedID = id
-			default:
-				t.Fatalf("enqueue: %s", class)
-			}
-			if failedID != "" {
-				break
-			}
+	}
+}
+
+// TestCommitFaultEIO: an EIO from fdatasync makes the DB fail-stop: reads
+// and writes fail after the fault is over; a reopen finds what was
+// acknowledged.
+func TestCommitFaultEIO(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a child process under strace")
+	}
+	dir := t.TempDir()
+	c := startFaultChild(t, dir)
+	okID, _ := c.enqueue()
+	detach := fsfault.Inject(t, c.cmd.Process.Pid, "fdatasync", "error=EIO")
+	id, class := c.enqueue()
+	if class != "failed" {
+		t.Fatalf("enqueue during EIO: %s, want failed", class)
+	}
+	detach()
+	// The fault is over, but the DB stays failed: reads and writes.
+	if got := c.do("failed"); got != "true" {
+		t.Error("Failed() not closed after EIO")
+	}
+	if got := c.do("get " + okID); got != "failed" {
+		t.Errorf("get after fail-stop = %s, want failed", got)
+	}
+	if _, class := c.enqueue(); class != "failed" {
+		t.Errorf("enqueue after fail-stop = %s, want failed", class)
+	}
+	c.finish()
+	db := openTest(t, dir, Options{})
+	if _, err := db.Get(context.Background(), okID); err != nil {
+		t.Errorf("acknowledged %s after reopen: %v", okID, err)
+	}
+	if _, err := db.Get(context.Background(), id); !errors.Is(err, ErrNotFound) {
+		t.Errorf("%s failed at its first fdatasync, found after reopen: %v", id, err)
+	}
+}
+
+// TestCommitFaultMetaPage: a commit whose meta page was written but whose
+// fdatasync failed makes the DB fail-stop, and a reopen finds it (the
+// duplicate window).
+func TestCommitFaultMetaPage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a child process under strace")
+	}
+	dir := t.TempDir()
+	c := startFaultChild(t, dir)
+	// Every second fdatasync of a thread fails: a commit whose two
+	// run on one thread fails at the meta page's; one that fails at
+	// its first (ENOSPC, nothing visible) is recoverable, so go on.
+	detach := fsfault.Inject(t, c.cmd.Process.Pid, "fdatasync", "error=ENOSPC:when=2+2")
+	var ok, refused []string
+	failedID := ""
+	for range 20 {
+		id, class := c.enqueue()
+		switch class {
+		case "ok":
+			ok = append(ok, id)
+		case "nospace":
+			refused = append(refused, id)
+		case "failed":
+			failedID = id
+		default:
+			t.Fatalf("enqueue: %s", class)
 		}
-		detach()
-		if failedID == "" {
-			t.Fatalf("no commit failed at its meta page in 20 (ok %d, refused %d)", len(ok), len(refused))
+		if failedID != "" {
+			break
 		}
-		if got := c.do("get " + failedID); got != "failed" {
-			t.Errorf("get after fail-stop = %s, want failed (the mmap shows the failed commit)", got)
+	}
+	detach()
+	if failedID == "" {
+		t.Fatalf("no commit failed at its meta page in 20 (ok %d, refused %d)", len(ok), len(refused))
+	}
+	if got := c.do("get " + failedID); got != "failed" {
+		t.Errorf("get after fail-stop = %s, want failed (the mmap shows the failed commit)", got)
+	}
+	c.finish()
+	db := openTest(t, dir, Options{})
+	ctx := context.Background()
+	// The injected error was a lie: the meta page did reach the disk,
+	// so the message whose commit "failed" is there. This is the
+	// duplicate window doc.go describes (a 451 then a delivery).
+	if _, err := db.Get(ctx, failedID); err != nil {
+		t.Errorf("%s (meta page written) after reopen: %v, want found", failedID, err)
+	}
+	for _, id := range ok {
+		if _, err := db.Get(ctx, id); err != nil {
+			t.Errorf("acknowledged %s after reopen: %v", id, err)
 		}
-		c.finish()
-		db := openTest(t, dir, Options{})
-		ctx := context.Background()
-		// The injected error was a lie: the meta page did reach the disk,
-		// so the message whose commit "failed" is there. This is the
-		// duplicate window doc.go describes (a 451 then a delivery).
-		if _, err := db.Get(ctx, failedID); err != nil {
-			t.Errorf("%s (meta page written) after reopen: %v, want found", failedID, err)
+	}
+	for _, id := range refused {
+		if _, err := db.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("refused %s after reopen: %v, want not found", id, err)
 		}
-		for _, id := range ok {
-			if _, err := db.Get(ctx, id); err != nil {
-				t.Errorf("acknowledged %s after reopen: %v", id, err)
-			}
-		}
-		for _, id := range refused {
-			if _, err := db.Get(ctx, id); !errors.Is(err, ErrNotFound) {
-				t.Errorf("refused %s after reopen: %v, want not found", id, err)
-			}
-		}
-		t.Logf("ok %d, refused (ENOSPC at the first fdatasync) %d, then fail-stop at a meta page", len(ok), len(refused))
-	})
+	}
+	t.Logf("ok %d, refused (ENOSPC at the first fdatasync) %d, then fail-stop at a meta page", len(ok), len(refused))
 }

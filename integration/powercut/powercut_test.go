@@ -119,15 +119,17 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// TestDropAll: each case changes a disk through the mount; after a cut
-// that drops everything not durable the backing files are as listed.
-func TestDropAll(t *testing.T) {
-	cases := []struct {
-		name  string
-		files map[string]string
-		do    func(d *disk)
-		want  map[string]string
-	}{{
+// dropCase is a file system history and what a DropAll cut leaves of it.
+type dropCase struct {
+	name  string
+	files map[string]string // the files before, fsynced
+	do    func(d *disk)
+	want  map[string]string // path: content after the cut, "<none>": absent
+}
+
+// TestDropAllData: a cut keeps file contents as of their last fsync.
+func TestDropAllData(t *testing.T) {
+	runDropAll(t, []dropCase{{
 		name:  "write without fsync is lost",
 		files: map[string]string{"f": "old content"},
 		do:    func(d *disk) { d.write("f", 0, "NEW", false); d.write("f", 11, " and more", false) },
@@ -159,7 +161,12 @@ func TestDropAll(t *testing.T) {
 		files: map[string]string{"f": "0123456789"},
 		do:    func(d *disk) { must(d.t, os.WriteFile(d.path("f"), []byte("x"), 0o600)) },
 		want:  map[string]string{"f": "0123456789"},
-	}, {
+	}})
+}
+
+// TestDropAllNames: a cut keeps a directory's entries as of its last fsync.
+func TestDropAllNames(t *testing.T) {
+	runDropAll(t, []dropCase{{
 		name: "created and fsynced file, directory not synced, is gone",
 		do:   func(d *disk) { d.write("new", 0, "data", true) },
 		want: map[string]string{"new": "<none>"},
@@ -237,7 +244,12 @@ func TestDropAll(t *testing.T) {
 			must(d.t, err)
 		},
 		want: map[string]string{"f": "old"},
-	}}
+	}})
+}
+
+// runDropAll changes a disk through the mount by each case; after a cut
+// that drops everything not durable the backing files are as listed.
+func runDropAll(t *testing.T, cases []dropCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDisk(t, tc.files)
