@@ -29,130 +29,94 @@ const origHeaders = "Received: from app.example.com (localhost [127.0.0.1])\r\n"
 	"\r\n" +
 	"The secret body that must never be returned.\r\n"
 
+// golden is a notice of the golden cases: reported by mx.example.com at
+// now about a message received at arrival, with a fixed boundary.
+func golden(queueID, sender string, headers string, rs ...Recipient) *Notice {
+	return &Notice{
+		ReportingMTA: "mx.example.com",
+		QueueID:      queueID,
+		Sender:       sender,
+		Arrival:      arrival,
+		Now:          now,
+		Boundary:     "outbox-test-boundary",
+		MessageID:    "dsn." + queueID + "@mx.example.com",
+		Headers:      []byte(headers),
+		Recipients:   rs,
+	}
+}
+
+// withFull is n returning the whole original message (RET=FULL), under
+// the envelope ID envID.
+func withFull(n *Notice, envID string) *Notice {
+	n.EnvelopeID = envID
+	n.Full, n.FullComplete = n.Headers, true
+	return n
+}
+
 // notices are the golden cases, by file name in testdata/.
 func notices() map[string]*Notice {
+	delayed := golden("R2D2C3", "shop@example.com", "From: shop@example.com\nTo: dave@example.net\nSubject: Your order\n",
+		Recipient{
+			Addr: "dave@example.net", Action: Delayed,
+			Diagnostic:     "connect to mx.example.net[192.0.2.7]:25: connection timed out",
+			LastAttempt:    now.Add(-10 * time.Minute),
+			WillRetryUntil: arrival.Add(5 * 24 * time.Hour),
+		})
+	delayed.EnvelopeID = "order-4711"
 	return map[string]*Notice{
-		"failed-two-recipients.eml": {
-			ReportingMTA: "mx.example.com",
-			QueueID:      "Q7XK2",
-			Sender:       "alice@example.com",
-			Arrival:      arrival,
-			Now:          now,
-			Boundary:     "outbox-test-boundary",
-			MessageID:    "dsn.Q7XK2@mx.example.com",
-			Headers:      []byte(origHeaders),
-			Recipients: []Recipient{
-				{
-					Addr: "bob@example.net", Action: Failed, Status: "5.1.1",
-					RemoteMTA: "mx1.example.net", Code: 550,
-					Diagnostic:  "550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown in virtual mailbox table",
-					LastAttempt: arrival.Add(2 * time.Second),
-				},
-				{
-					// Expired after temporary errors: a failure that keeps
-					// the 4.x.x of its last reply.
-					Addr: "carol@example.org", Action: Failed, Status: "4.4.7",
-					RemoteMTA: "mail.example.org", Code: 451,
-					Diagnostic:  "451 4.3.0 Temporary lookup failure",
-					LastAttempt: now.Add(-time.Minute),
-				},
+		"failed-two-recipients.eml": golden("Q7XK2", "alice@example.com", origHeaders,
+			Recipient{
+				Addr: "bob@example.net", Action: Failed, Status: "5.1.1",
+				RemoteMTA: "mx1.example.net", Code: 550,
+				Diagnostic:  "550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown in virtual mailbox table",
+				LastAttempt: arrival.Add(2 * time.Second),
 			},
-		},
-		"delayed.eml": {
-			ReportingMTA: "mx.example.com",
-			QueueID:      "R2D2C3",
-			EnvelopeID:   "order-4711",
-			Sender:       "shop@example.com",
-			Arrival:      arrival,
-			Now:          now,
-			Boundary:     "outbox-test-boundary",
-			MessageID:    "dsn.R2D2C3@mx.example.com",
-			Headers:      []byte("From: shop@example.com\nTo: dave@example.net\nSubject: Your order\n"),
-			Recipients: []Recipient{{
-				Addr: "dave@example.net", Action: Delayed,
-				Diagnostic:     "connect to mx.example.net[192.0.2.7]:25: connection timed out",
-				LastAttempt:    now.Add(-10 * time.Minute),
-				WillRetryUntil: arrival.Add(5 * 24 * time.Hour),
-			}},
-		},
+			// Expired after temporary errors: a failure that keeps the
+			// 4.x.x of its last reply.
+			Recipient{
+				Addr: "carol@example.org", Action: Failed, Status: "4.4.7",
+				RemoteMTA: "mail.example.org", Code: 451,
+				Diagnostic:  "451 4.3.0 Temporary lookup failure",
+				LastAttempt: now.Add(-time.Minute),
+			}),
+		"delayed.eml": delayed,
 		// A non-ASCII recipient for an ASCII sender: global types,
 		// quoted-printable, no SMTPUTF8 needed.
-		"utf8-recipient.eml": {
-			ReportingMTA: "mx.example.com",
-			QueueID:      "U8R1",
-			Sender:       "alice@example.com",
-			Arrival:      arrival,
-			Now:          now,
-			Boundary:     "outbox-test-boundary",
-			MessageID:    "dsn.U8R1@mx.example.com",
-			Headers:      []byte("From: alice@example.com\r\nTo: =?utf-8?q?J=C3=B6rg?= <jörg@bücher.example>\r\nSubject: Grüße\r\n\r\n"),
-			Recipients: []Recipient{{
+		"utf8-recipient.eml": golden("U8R1", "alice@example.com",
+			"From: alice@example.com\r\nTo: =?utf-8?q?J=C3=B6rg?= <jörg@bücher.example>\r\nSubject: Grüße\r\n\r\n",
+			Recipient{
 				Addr: "jörg@bücher.example", Action: Failed, Status: "5.1.1",
 				RemoteMTA: "mx.xn--bcher-kva.example", Code: 550,
 				Diagnostic:  "550 5.1.1 Postfach unbekannt",
 				LastAttempt: now,
-			}},
-		},
+			}),
 		// NOTIFY=SUCCESS to a next hop without DSN: "relayed", with the
 		// ENVID and ORCPT the sender gave, and headers only.
-		"relayed.eml": {
-			ReportingMTA: "mx.example.com",
-			QueueID:      "RL1",
-			EnvelopeID:   "invoice-0815",
-			Sender:       "alice@example.com",
-			Arrival:      arrival,
-			Now:          now,
-			Boundary:     "outbox-test-boundary",
-			MessageID:    "dsn.RL1@mx.example.com",
-			Headers:      []byte(origHeaders),
-			Full:         []byte(origHeaders),
-			FullComplete: true,
-			Recipients: []Recipient{{
+		"relayed.eml": withFull(golden("RL1", "alice@example.com", origHeaders,
+			Recipient{
 				Addr: "bob@example.net", Original: "rfc822;Bob@Example.NET", Action: Relayed,
 				RemoteMTA: "mx1.example.net", Code: 250,
 				Diagnostic:  "250 2.0.0 Ok: queued as 4XyZ",
 				LastAttempt: now,
-			}},
-		},
+			}), "invoice-0815"),
 		// RET=FULL: a failure returns the whole message as message/rfc822;
 		// a local decision names no Remote-MTA and quotes no SMTP reply.
-		"failed-ret-full.eml": {
-			ReportingMTA: "mx.example.com",
-			QueueID:      "RF1",
-			EnvelopeID:   "batch-7",
-			Sender:       "alice@example.com",
-			Arrival:      arrival,
-			Now:          now,
-			Boundary:     "outbox-test-boundary",
-			MessageID:    "dsn.RF1@mx.example.com",
-			Headers:      []byte(origHeaders),
-			Full:         []byte(origHeaders),
-			FullComplete: true,
-			Recipients: []Recipient{{
+		"failed-ret-full.eml": withFull(golden("RF1", "alice@example.com", origHeaders,
+			Recipient{
 				Addr: "carol@example.org", Original: "rfc822;carol@example.org", Action: Failed,
 				Status:      "5.3.4",
 				Diagnostic:  "message size 2000000 exceeds the fixed limit 1000000 of mail.example.org[192.0.2.9]:25 (SIZE, RFC 1870)",
 				LastAttempt: now,
-			}},
-		},
+			}), "batch-7"),
 		// A non-ASCII sender: the notice needs SMTPUTF8 and is 8bit.
-		"utf8-sender.eml": {
-			ReportingMTA: "mx.example.com",
-			QueueID:      "U8S1",
-			Sender:       "用户@例子.example",
-			Arrival:      arrival,
-			Now:          now,
-			Boundary:     "outbox-test-boundary",
-			MessageID:    "dsn.U8S1@mx.example.com",
-			Headers:      []byte("From: 用户@例子.example\r\nSubject: 你好\r\n\r\n"),
-			Recipients: []Recipient{{
+		"utf8-sender.eml": golden("U8S1", "用户@例子.example", "From: 用户@例子.example\r\nSubject: 你好\r\n\r\n",
+			Recipient{
 				Addr: "bob@example.net", Action: Failed, Code: 550,
 				RemoteMTA:   "mx1.example.net",
 				Diagnostic:  "550 5.6.7 SMTPUTF8 not supported",
 				Status:      "5.6.7",
 				LastAttempt: now,
-			}},
-		},
+			}),
 	}
 }
 
