@@ -78,7 +78,7 @@ func (db *DB) enqueue(ctx context.Context, m *Message, b *Body, first func(tx *b
 			}
 		}
 		if hasDue {
-			if err := bucket(tx, bucketDue).Put(dueKey(due, m.ID), nil); err != nil {
+			if err := bucket(tx, dueBucket(m.Priority)).Put(dueKey(due, m.ID), nil); err != nil {
 				return dirty(err)
 			}
 		}
@@ -176,6 +176,9 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *Message) error) 
 		if err := db.logBounces(tx, before, m); err != nil {
 			return dirty(err)
 		}
+		if err := db.applyListings(tx, before, m); err != nil {
+			return dirty(err)
+		}
 		return dirty(db.change(tx, id, before, m))
 	})
 }
@@ -220,7 +223,7 @@ func (db *DB) deleteTx(tx *bolt.Tx, id string) (bool, error) {
 				return false, err
 			}
 			if t, ok := m.NextAttempt(); ok {
-				if err := bucket(tx, bucketDue).Delete(dueKey(t, id)); err != nil {
+				if err := bucket(tx, dueBucket(m.Priority)).Delete(dueKey(t, id)); err != nil {
 					return false, err
 				}
 			}

@@ -132,7 +132,7 @@ func (s *salvager) read(path string) error {
 
 // salvagedBuckets are the buckets Salvage reads.
 func salvagedBuckets() []string {
-	return []string{bucketMsgs, bucketBodies, bucketPrefixes, bucketQuarantine, bucketBounces, bucketDue, bucketFinished, bucketNotices}
+	return []string{bucketMsgs, bucketBodies, bucketPrefixes, bucketQuarantine, bucketBounces, bucketDue, bucketDueHigh, bucketDueBulk, bucketFinished, bucketNotices}
 }
 
 // messageBucket: damage there can lose mail; elsewhere it loses nothing

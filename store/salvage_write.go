@@ -237,7 +237,7 @@ func (s *salvager) listLost(done map[string]bool) {
 			lost[id] = where
 		}
 	}
-	for _, name := range []string{bucketDue, bucketFinished} {
+	for _, name := range []string{bucketDue, bucketDueHigh, bucketDueBulk, bucketFinished} {
 		for k := range s.buckets[name] {
 			if len(k) > 8 {
 				note(k[8:], "its "+name+" index entry")
