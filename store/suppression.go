@@ -199,6 +199,26 @@ func (db *DB) Suppressions(ctx context.Context, after string, limit int) ([]Supp
 	return out, err
 }
 
+// Suppression returns addr's entry, active or expired; ErrNotFound when
+// it has none.
+func (db *DB) Suppression(ctx context.Context, addr string) (Suppression, error) {
+	key := NormalizeAddress(addr)
+	if key == "" {
+		return Suppression{}, ErrBadAddress
+	}
+	var s Suppression
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		v := bucket(tx, bucketSuppressions).Get([]byte(key))
+		if v == nil {
+			return fmt.Errorf("%w: %s is not suppressed", ErrNotFound, key)
+		}
+		var err error
+		s, err = decodeSuppression(key, v)
+		return err
+	})
+	return s, err
+}
+
 // Suppressed returns the active entries (at now) of addrs, keyed by the
 // address as given; addresses without one are absent.
 func (db *DB) Suppressed(ctx context.Context, addrs []string, now time.Time) (map[string]Suppression, error) {

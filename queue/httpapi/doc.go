@@ -47,6 +47,17 @@
 //     expire_at (later than now and deliver_after) as ExpireAt; tags and
 //     metadata, bounded in count and size, as Tags and Metadata. A bad
 //     value is 400 naming the field.
+//   - priority ("high", "normal", "bulk"; store.Priority) is the
+//     message's delivery lane; ignore_suppressions (or a Key with
+//     IgnoreSuppressions) sets store.Message.IgnoreSuppressions, so its
+//     recipients are attempted even when on the suppression list.
+//   - The suppression list (Options.Suppressions): GET /v1/suppressions
+//     lists it a page at a time, POST adds a manual entry (201), GET and
+//     DELETE /v1/suppressions/{address} show and remove one (404 when
+//     the address has none). The list is the server's, shared by every
+//     client with access to the API; addresses are normalised as the
+//     store does (store.NormalizeAddress). Errors name their field as
+//     for messages.
 //   - GET /v1/messages/{id} shows only a message the same client (key,
 //     or the trusted loopback) submitted; any other ID is 404.
 //   - The server has read, write and idle timeouts and serves at most

@@ -22,6 +22,9 @@ type Options struct {
 	// Messages reads messages back for GET /v1/messages/{id}. nil: that
 	// endpoint is not served.
 	Messages Messages
+	// Suppressions is the suppression list served at /v1/suppressions.
+	// nil: those endpoints are not served.
+	Suppressions Suppressions
 	// Signer DKIM-signs messages. nil: nothing is signed.
 	Signer Signer
 	// Hostname names this host in Message-ID and Received fields. Required.
@@ -129,6 +132,12 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /v1/openapi.json", s.getOpenAPI)
 	if opts.Messages != nil {
 		mux.Handle("GET /v1/messages/{id}", s.authorized(http.HandlerFunc(s.getMessage)))
+	}
+	if opts.Suppressions != nil {
+		mux.Handle("GET /v1/suppressions", s.authorized(http.HandlerFunc(s.listSuppressions)))
+		mux.Handle("POST /v1/suppressions", s.authorized(http.HandlerFunc(s.addSuppression)))
+		mux.Handle("GET /v1/suppressions/{address}", s.authorized(http.HandlerFunc(s.getSuppression)))
+		mux.Handle("DELETE /v1/suppressions/{address}", s.authorized(http.HandlerFunc(s.removeSuppression)))
 	}
 	s.srv = &http.Server{
 		Handler:           mux,
