@@ -29,6 +29,8 @@ type Config struct {
 	Cron     Cron     `toml:"cron"`
 	DKIM     DKIM     `toml:"dkim"`
 
+	Suppression Suppression `toml:"suppression"`
+
 	// Relays are the smarthosts, by name ([relay.NAME]); routes refer to
 	// them. Default: none.
 	Relays map[string]Relay `toml:"relay"`

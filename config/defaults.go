@@ -98,7 +98,8 @@ func defaults() *Config {
 			DNSCacheNegativeMinTTL: D(30 * time.Second),
 			DNSCacheNegativeMaxTTL: D(15 * time.Minute),
 		},
-		Log: Log{Format: LogText, Level: "info"},
+		Suppression: Suppression{Enabled: true, AfterExpirations: 3, Expiry: D(30 * 24 * time.Hour)},
+		Log:         Log{Format: LogText, Level: "info"},
 		Cron: Cron{
 			Prune:         "17 * * * *",
 			DelayWarnings: "*/5 * * * *",

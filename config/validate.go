@@ -43,6 +43,7 @@ func (c *Config) validate(ps *problems) {
 	c.validateMetrics(ps)
 	c.validateLog(ps)
 	c.validateAPI(ps)
+	c.validateSuppression(ps)
 	c.validateCron(ps)
 	c.validateDKIM(ps)
 }

@@ -27,7 +27,7 @@ type Access struct {
 // readOnlyOps are the operations that change nothing.
 var readOnlyOps = map[string]bool{
 	"list": true, "get": true, "headers": true, "cat": true, "bounces": true,
-	"stats": true, "quarantined": true,
+	"stats": true, "quarantined": true, "suppressions": true,
 }
 
 // access is Access resolved to group IDs (-1: none).

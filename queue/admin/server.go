@@ -25,6 +25,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Dispatch reports the state of delivery for Stats; nil leaves it out.
 	Dispatch func() DispatchStatus
+	// Suppressions is the suppression list served by the suppressions,
+	// suppress and unsuppress operations; nil: they are not served.
+	Suppressions SuppressionList
 	// Access opens the API to groups (access.go); the zero value keeps it
 	// to root and the daemon's own user. Pass the same to ListenWith.
 	Access Access
@@ -110,6 +113,13 @@ func (s *Server) Handler() http.Handler {
 		"quarantined": s.quarantined,
 	} {
 		mux.HandleFunc("POST /v1/"+op, s.guard(op, h))
+	}
+	if s.opts.Suppressions != nil {
+		for op, h := range map[string]http.HandlerFunc{
+			"suppressions": s.suppressions, "suppress": s.suppress, "unsuppress": s.unsuppress,
+		} {
+			mux.HandleFunc("POST /v1/"+op, s.guard(op, h))
+		}
 	}
 	return mux
 }

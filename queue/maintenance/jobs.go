@@ -10,7 +10,8 @@ import (
 
 // Prune removes finished messages received more than Retention ago and
 // bounce log rows older than BounceRetention, and idempotency records
-// older than IdempotencyRetention. Pending and held messages
+// older than IdempotencyRetention, and expired suppression-list entries.
+// Pending and held messages
 // are never pruned, whatever their age.
 func (r *Runner) Prune(ctx context.Context) error {
 	now := r.opts.Now()
@@ -31,9 +32,23 @@ func (r *Runner) Prune(ctx context.Context) error {
 			return fmt.Errorf("prune idempotency keys: %w", err)
 		}
 	}
-	r.log.Info("prune", "messages", msgs, "bounces", bounces, "idempotency_keys", keys)
+	var suppressions int
+	if sp, ok := r.opts.Store.(suppressionPruner); ok {
+		if suppressions, err = sp.PruneSuppressions(ctx, now); err != nil {
+			return fmt.Errorf("prune suppression list: %w", err)
+		}
+	}
+	r.log.Info("prune", "messages", msgs, "bounces", bounces, "idempotency_keys", keys, "expired_suppressions", suppressions)
 	return nil
 }
+
+// suppressionPruner is a Store that keeps a suppression list (*store.DB):
+// Prune also removes its expired entries, which no longer apply anyway.
+type suppressionPruner interface {
+	PruneSuppressions(ctx context.Context, now time.Time) (int, error)
+}
+
+var _ suppressionPruner = (*store.DB)(nil)
 
 // Stats logs the spool statistics, and a hint to compact the file when
 // free pages make up much of it: bbolt reuses free pages but never gives
