@@ -76,7 +76,8 @@
 //
 // Besides the records, one transaction keeps four indexes in step with
 // them, so that no periodic job reads the whole spool: due (next attempt +
-// ID: the scheduler's seek, index.go), finished (reception time + ID of
+// ID: the scheduler's seek, index.go; one per priority lane, lane.go, so
+// the scheduler seeks each lane on its own), finished (reception time + ID of
 // messages whose recipients are all final: Prune, finished.go), arrival
 // (reception time + ID of pending messages: the oldest for Stats,
 // arrival.go) and notices (IDs with a bounce notice still to queue:
@@ -146,6 +147,19 @@
 // seeks, measured flat at 14-24 µs for a 100-ID page with 1k, 10k and 100k
 // queued messages. The bounce log (bounces.go) is appended in the same
 // transaction that makes a recipient Bounced.
+//
+// # Suppression list
+//
+// suppression.go keeps the addresses mail is not attempted to, keyed by
+// NormalizeAddress (domain without case, local part exact, RFC 5321
+// §2.4), each with its reason, the reply that caused it, the message,
+// its time and an optional expiry. An Update's fn adds entries by
+// setting Message.Suppress (never stored in the record): they are
+// written in the transaction that records the outcome causing them, so
+// a crash keeps both or neither. A delivery to an address resets its
+// count of consecutive outcomes and removes its automatic entry.
+// Deciding which outcomes list an address is the queue's; the store
+// only records.
 //
 // # Caveats
 //

@@ -16,7 +16,10 @@
 //   - Every operation is POST /v1/OP with a JSON body. Request decoding is
 //     strict: unknown fields, trailing data and bodies over MaxRequestBytes
 //     are rejected with 400/413 before the queue is touched.
-//   - The wire types (Message, Recipient, Attempt, Bounce, Quarantined) have stable
+//   - With Options.Suppressions, the operations suppressions (read-only),
+//     suppress and unsuppress manage the suppression list; an address
+//     without an entry is 404 "not_found" on unsuppress.
+//   - The wire types (Message, Recipient, Attempt, Bounce, Quarantined, Suppression) have stable
 //     lower-case field names, states as their names ("deferred") and times
 //     in RFC 3339; they are also the schema of the CLI's --json output.
 //   - store.ErrNotFound from the queue is HTTP 404 with code "not_found";
