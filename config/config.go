@@ -130,6 +130,10 @@ type User struct {
 	// CheckFromHeader applies AllowedSenders to every address of the From
 	// header field too (553 5.7.1 after the data). Default: false.
 	CheckFromHeader bool `toml:"check_from_header"`
+	// Priority is the delivery lane of this user's messages: "high",
+	// "normal" or "bulk" (see the README, Priority lanes). SMTP has no
+	// safe per-message way to ask for one. Default: "normal".
+	Priority string `toml:"priority"`
 }
 
 // Limits bound the submission side.

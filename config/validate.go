@@ -114,6 +114,11 @@ func (c *Config) validateSubmission(ps *problems) {
 		} else if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
 			ps.add(key+".password_hash", "not a bcrypt hash (print one with `outbox passwd`)")
 		}
+		switch u.Priority {
+		case "", "high", "normal", "bulk":
+		default:
+			ps.add(key+".priority", "%q: want high, normal or bulk", u.Priority)
+		}
 		for j, p := range u.AllowedSenders {
 			if msg := checkSenderPattern(p); msg != "" {
 				ps.add(fmt.Sprintf("%s.allowed_senders[%d]", key, j), "%q: %s", p, msg)

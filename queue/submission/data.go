@@ -99,6 +99,7 @@ func (s *session) Data(r io.Reader) error {
 		Prefix:     prefix,
 		Signed:     signed,
 		BodyType:   d.bodyType(),
+		Priority:   s.priority(user),
 	}
 	for i, rc := range rcpts {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
