@@ -129,10 +129,11 @@ func newAttempt(b, a *Recipient) (Attempt, bool) {
 // merge lends the caller's events in after.Events to the derived events
 // they describe and appends the ones that describe none.
 func merge(evs []Event, after *Message) []Event {
-	used := make([]bool, len(evs))
+	derived := len(evs)
+	used := make([]bool, derived)
 	for _, x := range after.Events {
 		k := -1
-		for i := range evs {
+		for i := range derived {
 			if !used[i] && evs[i].Type == x.Type && evs[i].Recipient == x.Recipient {
 				k = i
 				break

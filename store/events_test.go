@@ -104,14 +104,15 @@ func TestEventsCallerClass(t *testing.T) {
 		m.Recipients[0].LastReply = "address suppressed"
 		m.Events = append(m.Events,
 			Event{Type: EventBounced, Recipient: "b@y", Class: ClassSuppressed},
-			Event{Type: EventDelay, Recipient: "c@y"})
+			Event{Type: EventDelay, Recipient: "c@y"},
+			Event{Type: EventDelay, Recipient: "c@y", Reply: Reply{Text: "again"}})
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	evs := allEvents(t, db, 2)
-	if got := eventTypes(evs); fmt.Sprint(got) != "[b@y bounced c@y delay_warning]" {
+	if got := eventTypes(evs); fmt.Sprint(got) != "[b@y bounced c@y delay_warning c@y delay_warning]" {
 		t.Fatalf("events %v", got)
 	}
 	if evs[0].Class != ClassSuppressed || evs[0].Reply.Text != "address suppressed" || evs[1].QueueID != id {
