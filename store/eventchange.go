@@ -186,7 +186,7 @@ func stamp(evs []Event, m *Message, now time.Time) []Event {
 	for i := range evs {
 		e := &evs[i]
 		e.Time, e.QueueID, e.MessageID, e.From = now, m.ID, m.MessageID, m.From
-		e.Tags, e.Metadata = m.Tags, m.Metadata
+		e.Tags, e.Metadata, e.User = m.Tags, m.Metadata, m.User
 	}
 	return evs
 }

@@ -18,7 +18,8 @@ import (
 // bucket (bbolt's NextSequence, committed with the bucket, so it never
 // repeats, not across restarts nor after a prune). A value is a version
 // byte, the 8-byte big-endian unix nanoseconds of the event (so prune
-// reads no JSON) and the event's JSON, the public shape (Event).
+// reads no JSON), Event.User as a uvarint length and its bytes, and the
+// event's JSON, the public shape (Event).
 //
 // Events are written by Enqueue, Update and Delete in the transaction that
 // records the change they report (logEvents): a rolled-back or failed
@@ -105,6 +106,10 @@ type Event struct {
 	// Tags and Metadata are the message's (Message.Tags, Message.Metadata).
 	Tags     []string          `json:"tags,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// User is the message's submitter (Message.User), kept beside the
+	// JSON and not in it: the HTTP feed shows a client only its own
+	// messages' events, as it shows only its own messages.
+	User string `json:"-"`
 }
 
 // Reply is an SMTP reply (RFC 5321 §4.2) or a local error (Code 0).
@@ -230,9 +235,10 @@ func encodeEvent(e *Event) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := make([]byte, 9, 9+len(js))
+	v := make([]byte, 9, 9+binary.MaxVarintLen64+len(e.User)+len(js))
 	v[0] = eventV1
 	binary.BigEndian.PutUint64(v[1:], uint64(max(e.Time.UnixNano(), 0)))
+	v = appendString(v, e.User)
 	return append(v, js...), nil
 }
 
@@ -241,10 +247,15 @@ func decodeEvent(k, v []byte) (Event, error) {
 	if len(k) != 8 || len(v) < 9 || v[0] != eventV1 {
 		return e, fmt.Errorf("%w: unknown event version or length", ErrCorrupt)
 	}
-	if err := json.Unmarshal(v[9:], &e); err != nil {
+	d := decoder{b: v[9:]}
+	user := d.string()
+	if d.err != nil {
+		return e, d.err
+	}
+	if err := json.Unmarshal(d.b, &e); err != nil {
 		return e, fmt.Errorf("%w: event: %w", ErrCorrupt, err)
 	}
-	e.Seq = binary.BigEndian.Uint64(k)
+	e.Seq, e.User = binary.BigEndian.Uint64(k), user
 	return e, nil
 }
 

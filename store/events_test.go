@@ -31,7 +31,7 @@ func allEvents(t testing.TB, db *DB, after uint64) []Event {
 func TestEventsLifecycle(t *testing.T) {
 	db := openTest(t, "", Options{})
 	ctx := context.Background()
-	id := enqueue(t, db, &Message{From: "a@x", Recipients: rcpts("b@y", "c@z", "d@w"), MessageID: "<m1@x>",
+	id := enqueue(t, db, &Message{From: "a@x", User: "key:app", Recipients: rcpts("b@y", "c@z", "d@w"), MessageID: "<m1@x>",
 		Tags: []string{"welcome"}, Metadata: map[string]string{"user": "42"}}, []byte("hi"))
 	// One attempt: b delivered, c bounced 550 5.1.1, d deferred.
 	next := t0.Add(time.Hour)
@@ -74,7 +74,7 @@ func TestEventsLifecycle(t *testing.T) {
 	}
 	for i, e := range evs {
 		if e.Seq != uint64(i+1) || e.QueueID != id || e.MessageID != "<m1@x>" || e.From != "a@x" ||
-			len(e.Tags) != 1 || e.Metadata["user"] != "42" || !e.Time.Equal(t0) {
+			len(e.Tags) != 1 || e.Metadata["user"] != "42" || !e.Time.Equal(t0) || e.User != "key:app" {
 			t.Errorf("event %d: common fields wrong: %+v", i, e)
 		}
 	}
