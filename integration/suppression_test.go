@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,5 +122,52 @@ func TestSuppressionListAgainstScriptedReceiver(t *testing.T) {
 	}
 	if !delivered {
 		t.Error("the message after removal was not delivered")
+	}
+}
+
+// TestSuppressionReadmeExample runs the README's suppression-list example
+// (add, list, remove) against the real daemon.
+func TestSuppressionReadmeExample(t *testing.T) {
+	curl := needTool(t, "curl")
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## The suppression list\n")
+	if !ok {
+		t.Fatal(`README.md has no "## The suppression list" section`)
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	m := regexp.MustCompile("(?s)```sh\n(.*?)```").FindStringSubmatch(sec)
+	if m == nil {
+		t.Fatal("no sh example in the suppression list section")
+	}
+	w := newMXWorld(t, "example.net. MX 10 mx.example.net.", "mx.example.net. A 127.0.0.3")
+	w.mx(t, "127.0.0.3", smtptest.Options{})
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	api := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	d := startDaemon(t, dir, w.config(t, dir, addr, fmt.Sprintf("[api]\naddress = %q\n", api)), addr)
+	script := strings.ReplaceAll(m[1], "127.0.0.1:8587", api)
+	script = strings.ReplaceAll(script, "curl ", curl+" -w '\\nHTTP%{http_code}\\n' ")
+	out, err := exec.Command("bash", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s\n%s", err, script, out)
+	}
+	var codes, bodies []string
+	for _, l := range strings.Split(string(out), "\n") {
+		switch l = strings.TrimSpace(l); {
+		case strings.HasPrefix(l, "HTTP"):
+			codes = append(codes, l)
+		case l != "":
+			bodies = append(bodies, l)
+		}
+	}
+	if strings.Join(codes, " ") != "HTTP201 HTTP200 HTTP204" || len(bodies) != 2 ||
+		!strings.Contains(bodies[0], `"reason":"manual"`) || !strings.Contains(bodies[1], `"address":"ann@example.net"`) {
+		t.Errorf("the README example answered:\n%s", out)
+	}
+	if list := d.cli("suppressions", "list"); !strings.Contains(list, "no suppressed addresses") {
+		t.Errorf("after the example's DELETE:\n%s", list)
 	}
 }

@@ -35,7 +35,7 @@ var _ SuppressionList = (*store.DB)(nil)
 
 // BounceSuppressed is the bounce class of a recipient not attempted
 // because its address is on the suppression list.
-const BounceSuppressed = "suppressed"
+const BounceSuppressed = store.ClassSuppressed
 
 // suppressedEnhanced is the status of a recipient not attempted because
 // it is suppressed: a local policy refused delivery (RFC 3463 X.7.1).
@@ -131,7 +131,7 @@ func (q *Queue) dropSuppressed(ctx context.Context, m *store.Message, addrs []st
 		}
 		keep, keepIdx = append(keep, a), append(keepIdx, idx[k])
 	}
-	q.record(ctx, m, g, func(k int, r *store.Recipient, _ *store.Message) (event, bool) {
+	q.record(ctx, m, g, func(k int, r *store.Recipient, sm *store.Message) (event, bool) {
 		if r.State != store.StateQueued && r.State != store.StateDeferred {
 			return event{}, false
 		}
@@ -139,8 +139,8 @@ func (q *Queue) dropSuppressed(ctx context.Context, m *store.Message, addrs []st
 		text := suppressedText(&s)
 		r.State, r.LastReply = store.StateBounced, suppressedEnhanced+" "+text
 		appendHistory(r, store.Attempt{Time: now, Enhanced: suppressedEnhanced, Reply: text, Result: store.StateBounced})
-		// The events log records "bounced", class suppressed, here, in the
-		// transaction that bounces the recipient.
+		// Its "bounced" event, written in this transaction, says why.
+		sm.Events = append(sm.Events, store.Event{Type: store.EventBounced, Recipient: r.Addr, Class: store.ClassSuppressed})
 		return event{kind: evSuppressed, rcpt: r.Addr, reply: r.LastReply, attempts: r.Attempts}, true
 	})
 	return keep, keepIdx

@@ -202,6 +202,16 @@ func TestSuppressedAfterUserUnknown(t *testing.T) {
 	if m.DSNID != "" {
 		t.Error("a suppressed recipient sent the sender a notice it did not ask for")
 	}
+	evs, _ := r.db.Events(ctx, 0, 0)
+	var classes []string
+	for _, e := range evs {
+		if e.QueueID == second && e.Recipient == "gone@X.test" && e.Type == store.EventBounced {
+			classes = append(classes, e.Class)
+		}
+	}
+	if len(classes) != 1 || classes[0] != store.ClassSuppressed {
+		t.Errorf("bounced events of the suppressed recipient: classes %v, want one %q", classes, store.ClassSuppressed)
+	}
 	if st := r.q.Stats(); st.BouncedBy[BounceSuppressed] != 1 {
 		t.Errorf("BouncedBy = %v", st.BouncedBy)
 	}

@@ -139,6 +139,7 @@ const (
 	tagMetadata           = 8
 	tagIgnoreSuppressions = 11
 	tagPriority           = 12
+	tagHeaderID           = 9 // Message.MessageID
 )
 
 // appendTagged appends m's tagged fields that are set, and nothing when
@@ -191,6 +192,10 @@ func appendTagged(b []byte, m *Message) []byte {
 			b = appendString(b, k)
 			b = appendString(b, m.Metadata[k])
 		}
+	}
+	if m.MessageID != "" {
+		b = binary.AppendUvarint(b, tagHeaderID)
+		b = appendString(b, m.MessageID)
 	}
 	if m.IgnoreSuppressions {
 		b = binary.AppendUvarint(b, tagIgnoreSuppressions)
@@ -253,6 +258,8 @@ func (d *decoder) tagged(m *Message) {
 			if m.Priority == PriorityNormal || m.Priority > PriorityBulk {
 				d.fail("bad priority")
 			}
+		case tagHeaderID:
+			m.MessageID = d.string()
 		default:
 			d.fail("unknown tag")
 		}

@@ -25,6 +25,7 @@ func newAPI(cfg *config.Config, db *store.DB, q *queue.Queue, keys []httpapi.Key
 		Waker:                q,
 		Messages:             q.Ops(),
 		Suppressions:         db,
+		Events:               db,
 		Hostname:             cfg.Hostname,
 		TrustLoopback:        a.TrustLoopback,
 		Keys:                 keys,

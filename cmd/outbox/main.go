@@ -78,6 +78,7 @@ func commands() []command {
 		{name: "suppressions list", args: "[--json]", admin: true, summary: "show the suppression list: addresses not attempted, and why", run: runSuppressionsList},
 		{name: "suppressions add", args: "ADDRESS [--note TEXT] [--expires T]", admin: true, summary: "suppress an address by hand (until --expires, or removed)", run: runSuppressionsAdd},
 		{name: "suppressions remove", args: "ADDRESS...", admin: true, summary: "take addresses off the suppression list", run: runSuppressionsRemove},
+		{name: "events", args: "[--after SEQ] [--follow] [--json]", admin: true, summary: "show the event log (accepted, delivered, deferred, bounced, ...) from a sequence number on; --follow waits for new ones", run: runEvents},
 		{name: "sendmail", args: "[-t] [-i] [-f FROM] [-F NAME] [-C CONFIG] [RCPT...] | -bs | -bp | -q", summary: "submit a message read on stdin; -bs: SMTP on stdin/stdout; -bp: list the queue (also as argv[0] sendmail, mailq)", run: runSendmail},
 		{name: "spool check", args: "[--spool DIR | --config FILE]", summary: "check the stopped daemon's spool offline: exit 0 clean, 1 damaged", run: runSpoolCheck},
 		{name: "spool salvage", args: "--from DIR --to NEWDIR", summary: "copy every readable message of a damaged spool into a new one", run: runSpoolSalvage},
