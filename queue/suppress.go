@@ -16,6 +16,9 @@ import (
 // at once, class "suppressed", with no SMTP code and the entry's reason in
 // its diagnostic; the others go on as usual. A message with
 // IgnoreSuppressions set (the submitter's override) skips the lookup.
+// The lookup is its own read, made as the attempt starts: an entry added
+// or removed meanwhile applies from the message's next attempt, as a
+// change made a moment later would.
 //
 // After an attempt, an outcome that says the mailbox does not exist lists
 // its address (listOutcome), in the same Store.Update that records the
