@@ -84,7 +84,7 @@ func (s *Server) parseEventsQuery(r *http.Request) (eventsQuery, *fieldError) {
 // eventsWait is the longest long poll: MaxEventsWait, or less when the
 // server's write timeout would cut the answer off first.
 func (s *Server) eventsWait() time.Duration {
-	return min(MaxEventsWait, s.srv.WriteTimeout-10*time.Second)
+	return max(0, min(MaxEventsWait, s.srv.WriteTimeout-10*time.Second))
 }
 
 // getEvents is GET /v1/events: the events numbered above after of the
