@@ -3,13 +3,17 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,5 +238,186 @@ func TestEventsEveryType(t *testing.T) {
 		if !types[typ] {
 			t.Errorf("no %s event", typ)
 		}
+	}
+}
+
+// TestEventsFeedResumesAfterRestart: a follower that read part of the
+// feed, then lost the daemon (SIGTERM once, kill -9 once) resumes from
+// its next with no gap and no sequence number twice, and reads every
+// event of every recipient exactly once.
+func TestEventsFeedResumesAfterRestart(t *testing.T) {
+	w := newMXWorld(t, "example.net. MX 10 mx.example.net.", "mx.example.net. A 127.0.0.3")
+	w.mx(t, "127.0.0.3", smtptest.Options{})
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	api := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	d := startDaemon(t, dir, w.config(t, dir, addr, fmt.Sprintf("[api]\naddress = %q\n", api)), addr)
+
+	var got []event
+	var next uint64
+	read := func(limit int) {
+		t.Helper()
+		p := feed(t, api, next, limit, 0)
+		got, next = append(got, p.Events...), p.Next
+	}
+	ids := map[string]bool{}
+	send := func(n int) {
+		t.Helper()
+		for i := range n {
+			ids[postMessage(t, api, fmt.Sprintf(`{"from":"app@example.net","to":["a%d@example.net","b%d@example.net"],"text":"x"}`, len(ids)+i, len(ids)+i))] = true
+		}
+	}
+	// Each message: two accepted and two delivered events.
+	readAll := func(what string) {
+		t.Helper()
+		waitFor(t, what, 30*time.Second, func() bool {
+			p := feed(t, api, next, 0, 2*time.Second)
+			got, next = append(got, p.Events...), p.Next
+			return len(got) == 4*len(ids)
+		})
+	}
+	send(3)
+	d.waitQueueEmpty(30 * time.Second)
+	read(5)
+	d.stop()
+	d.start()
+	send(2)
+	readAll("the events after a restart")
+	read(3) // a partial read, then a kill
+	d.kill9()
+	d.start()
+	send(2)
+	readAll("the events after a kill -9")
+
+	seen := map[string]int{}
+	for i, e := range got {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d: a gap or a duplicate\n%s", i, e.Seq, showJSON(got))
+		}
+		if !ids[e.QueueID] {
+			t.Errorf("event of an unknown message: %+v", e)
+		}
+		seen[e.QueueID+" "+e.Recipient+" "+e.Type]++
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("%s: %d events", k, n)
+		}
+	}
+	if next != uint64(len(got)) || len(seen) != 4*len(ids) {
+		t.Errorf("next %d after %d events, %d distinct for %d messages", next, len(got), len(seen), len(ids))
+	}
+	summary(t, "%d events of %d messages read across a restart and a kill -9: seq 1..%d, no gap, no duplicate", len(got), len(ids), next)
+}
+
+// TestEventsAgreeWithStateAfterKill9: submissions and deliveries (some
+// deferred, some bounced) under repeated kill -9; afterwards, for every
+// recipient in the spool, its events agree with its recorded state: one
+// accepted, exactly one final event matching a final state, its last
+// attempt number equal to the recorded attempts; and every event names a
+// message in the spool, numbered 1..N without a gap.
+func TestEventsAgreeWithStateAfterKill9(t *testing.T) {
+	w := newMXWorld(t,
+		"example.net. MX 10 mx.example.net.",
+		"example.com. MX 10 mx.example.net.",
+		"mx.example.net. A 127.0.0.3")
+	var mu sync.Mutex
+	tries := map[string]int{}
+	w.mx(t, "127.0.0.3", smtptest.Options{Rcpt: func(to string) error {
+		mu.Lock()
+		tries[to]++
+		n := tries[to]
+		mu.Unlock()
+		// By the address: some bounce, some are deferred twice first.
+		switch {
+		case strings.HasPrefix(to, "bounce"):
+			return smtptest.Reply(550, "5.1.1", "no such user")
+		case strings.HasPrefix(to, "defer") && n <= 2:
+			return smtptest.Reply(450, "4.2.0", "busy")
+		}
+		return nil
+	}})
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	d := startDaemon(t, dir, w.config(t, dir, addr, ""), addr)
+
+	ctx, stop := context.WithCancel(context.Background())
+	var load sync.WaitGroup
+	var sent atomic.Int64
+	for g := range 3 {
+		load.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				k := fmt.Sprintf("%d-%d", g, i)
+				err := trySubmit(addr, "load@example.com",
+					[]string{"ok" + k + "@example.net", "defer" + k + "@example.net", "bounce" + k + "@example.net"},
+					"From: load@example.com\r\nSubject: load\r\n\r\nbody\r\n")
+				if err != nil {
+					waitListening(ctx, addr)
+					continue
+				}
+				sent.Add(1)
+			}
+		})
+	}
+	const kills = 5
+	for range kills {
+		// Load between kills: the scenario, not synchronisation.
+		time.Sleep(300*time.Millisecond + rand.N(700*time.Millisecond))
+		d.kill9()
+		d.start()
+	}
+	stop()
+	load.Wait()
+	d.waitQueueEmpty(90 * time.Second)
+
+	evs := d.events()
+	byRcpt := map[string][]event{}
+	for i, e := range evs {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d: a gap or a duplicate", i, e.Seq)
+		}
+		byRcpt[e.QueueID+" "+e.Recipient] = append(byRcpt[e.QueueID+" "+e.Recipient], e)
+	}
+	msgs := d.queueJSONArgs("--done")
+	rcpts := 0
+	for _, m := range msgs {
+		id := m["id"].(string)
+		for addr, state := range recipients(m) {
+			rcpts++
+			checkAgreement(t, id, addr, state, attempts(m, addr), byRcpt[id+" "+addr])
+			delete(byRcpt, id+" "+addr)
+		}
+	}
+	for k, es := range byRcpt {
+		t.Errorf("%d events of %s, which is not in the spool: %+v", len(es), k, es[0])
+	}
+	if sent.Load() == 0 {
+		t.Error("no message got through the load")
+	}
+	summary(t, "%d messages acknowledged under %d kill -9, %d in the spool (with notices), %d recipients: each one's %d events agree with its state",
+		sent.Load(), kills, len(msgs), rcpts, len(evs))
+}
+
+// checkAgreement holds one recipient's events to its recorded state.
+func checkAgreement(t *testing.T, id, addr, state string, attempts int, evs []event) {
+	t.Helper()
+	count := map[string]int{}
+	maxAttempt := 0
+	for _, e := range evs {
+		count[e.Type]++
+		maxAttempt = max(maxAttempt, e.Attempt)
+	}
+	switch {
+	case len(evs) == 0 || evs[0].Type != "accepted" || count["accepted"] != 1:
+		t.Errorf("%s %s: events %v do not start with one accepted", id, addr, count)
+	case state == "delivered" || state == "bounced":
+		if count[state] != 1 || evs[len(evs)-1].Type != state || count["delivered"]+count["bounced"] != 1 {
+			t.Errorf("%s %s is %s; events %v, last %s", id, addr, state, count, evs[len(evs)-1].Type)
+		}
+	default:
+		t.Errorf("%s %s is %s after the queue drained", id, addr, state)
+	}
+	if maxAttempt != attempts {
+		t.Errorf("%s %s: %d attempts recorded, events say %d", id, addr, attempts, maxAttempt)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -294,4 +295,39 @@ func cloneForTest(m *Message) *Message {
 	c := *m
 	c.Recipients = append([]Recipient(nil), m.Recipients...)
 	return &c
+}
+
+// TestEventsSurviveSalvage: a salvaged spool keeps the old events under
+// their numbers and numbers new ones after them, never reusing one.
+func TestEventsSurviveSalvage(t *testing.T) {
+	ctx := context.Background()
+	from := t.TempDir()
+	db := openTest(t, from, Options{})
+	id := enqueue(t, db, &Message{From: "a@x", Recipients: rcpts("b@y", "c@y")}, []byte("hi"))
+	if err := db.Update(ctx, id, func(m *Message) error { m.Recipients[0].State = StateDelivered; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PruneEvents(ctx, t0.Add(time.Second)); err != nil { // numbers 1-3 gone, sequence 3
+		t.Fatal(err)
+	}
+	enqueue(t, db, &Message{From: "a@x", Recipients: rcpts("d@y")}, []byte("2")) // event 4
+	db.Close()
+	to := filepath.Join(t.TempDir(), "new")
+	r, err := Salvage(ctx, from, to, Options{Logger: quietLogger()})
+	if err != nil || r.Events != 1 {
+		t.Fatalf("Salvage: %v, %d events copied, want 1", err, r.Events)
+	}
+	db = openTest(t, to, Options{})
+	evs := allEvents(t, db, 0)
+	if len(evs) == 0 || evs[0].Seq != 4 || evs[0].Recipient != "d@y" {
+		t.Fatalf("salvaged log starts %+v, want the old event 4", evs)
+	}
+	for i, e := range evs[1:] {
+		if e.Seq != uint64(5+i) {
+			t.Fatalf("new event %d numbered %d, want %d", i, e.Seq, 5+i)
+		}
+	}
+	if db.LastEventSeq() != evs[len(evs)-1].Seq {
+		t.Errorf("LastEventSeq %d, last event %d", db.LastEventSeq(), evs[len(evs)-1].Seq)
+	}
 }
