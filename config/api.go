@@ -58,6 +58,10 @@ type APIKey struct {
 	// Hash is the hex SHA-256 of the secret, as printed by `outbox api-key
 	// create`. Required.
 	Hash string `toml:"hash"`
+	// IgnoreSuppressions sends every message posted with this key to its
+	// recipients even when they are on the suppression list (as the
+	// request field ignore_suppressions does). Default: false.
+	IgnoreSuppressions bool `toml:"ignore_suppressions"`
 }
 
 func (c *Config) validateAPI(ps *problems) {

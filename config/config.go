@@ -29,6 +29,8 @@ type Config struct {
 	Cron     Cron     `toml:"cron"`
 	DKIM     DKIM     `toml:"dkim"`
 
+	Suppression Suppression `toml:"suppression"`
+
 	// Relays are the smarthosts, by name ([relay.NAME]); routes refer to
 	// them. Default: none.
 	Relays map[string]Relay `toml:"relay"`
@@ -56,6 +58,9 @@ type Spool struct {
 	Retention Duration `toml:"retention"`
 	// BounceRetention is how long bounce log entries are kept. Default: 30d.
 	BounceRetention Duration `toml:"bounce_retention"`
+	// EventRetention is how long entries of the event log (GET
+	// /v1/events, `outbox events`) are kept. Default: 30d.
+	EventRetention Duration `toml:"event_retention"`
 }
 
 // Admin is the control socket the CLI talks to.
@@ -128,6 +133,10 @@ type User struct {
 	// CheckFromHeader applies AllowedSenders to every address of the From
 	// header field too (553 5.7.1 after the data). Default: false.
 	CheckFromHeader bool `toml:"check_from_header"`
+	// Priority is the delivery lane of this user's messages: "high",
+	// "normal" or "bulk" (see the README, Priority lanes). SMTP has no
+	// safe per-message way to ask for one. Default: "normal".
+	Priority string `toml:"priority"`
 }
 
 // Limits bound the submission side.

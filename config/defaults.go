@@ -37,6 +37,7 @@ func defaults() *Config {
 			LockTimeout:     D(time.Second),
 			Retention:       D(7 * 24 * time.Hour),
 			BounceRetention: D(30 * 24 * time.Hour),
+			EventRetention:  D(30 * 24 * time.Hour),
 		},
 		Limits: Limits{
 			MaxMessageSize:          Size{Bytes: 25 << 20},
@@ -98,7 +99,8 @@ func defaults() *Config {
 			DNSCacheNegativeMinTTL: D(30 * time.Second),
 			DNSCacheNegativeMaxTTL: D(15 * time.Minute),
 		},
-		Log: Log{Format: LogText, Level: "info"},
+		Suppression: Suppression{Enabled: true, AfterExpirations: 3, Expiry: D(30 * 24 * time.Hour)},
+		Log:         Log{Format: LogText, Level: "info"},
 		Cron: Cron{
 			Prune:         "17 * * * *",
 			DelayWarnings: "*/5 * * * *",

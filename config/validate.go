@@ -43,6 +43,7 @@ func (c *Config) validate(ps *problems) {
 	c.validateMetrics(ps)
 	c.validateLog(ps)
 	c.validateAPI(ps)
+	c.validateSuppression(ps)
 	c.validateCron(ps)
 	c.validateDKIM(ps)
 }
@@ -54,6 +55,7 @@ func (c *Config) validateSpool(ps *problems) {
 	positive(ps, "spool.lock_timeout", c.Spool.LockTimeout)
 	positive(ps, "spool.retention", c.Spool.Retention)
 	positive(ps, "spool.bounce_retention", c.Spool.BounceRetention)
+	positive(ps, "spool.event_retention", c.Spool.EventRetention)
 	switch s := c.Admin.Socket; {
 	case s == "":
 		ps.add("admin.socket", "must not be empty")
@@ -112,6 +114,11 @@ func (c *Config) validateSubmission(ps *problems) {
 			ps.add(key+".password_hash", "must be set (print one with `outbox passwd`)")
 		} else if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
 			ps.add(key+".password_hash", "not a bcrypt hash (print one with `outbox passwd`)")
+		}
+		switch u.Priority {
+		case "", "high", "normal", "bulk":
+		default:
+			ps.add(key+".priority", "%q: want high, normal or bulk", u.Priority)
 		}
 		for j, p := range u.AllowedSenders {
 			if msg := checkSenderPattern(p); msg != "" {

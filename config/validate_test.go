@@ -104,6 +104,15 @@ func TestBrokenConfigs(t *testing.T) {
 			want: []string{"tls.key_file: {{dir}} is a directory, not a file"},
 		},
 		{
+			name: "suppression list and lanes",
+			doc:  "[[users]]\nname = \"app\"\npassword_hash = \"" + testHash + "\"\npriority = \"urgent\"\n[suppression]\nafter_expirations = -1\nexpiry = \"soon\"\n",
+			want: []string{
+				`users[0].priority: "urgent": want high, normal or bulk`,
+				"suppression.after_expirations: must not be negative (0 turns it off)",
+				`suppression.expiry: invalid duration "soon" (write e.g. "30s", "5m", "4h", "5d")`,
+			},
+		},
+		{
 			name: "users entry with a non-bcrypt hash",
 			doc:  "[[users]]\nname = \"app\"\npassword_hash = \"secret\"\n[[users]]\nname = \"app\"\npassword_hash = \"" + testHash + "\"\n[[users]]\npassword_hash = \"\"\n",
 			want: []string{

@@ -468,13 +468,13 @@ func (d *Deliverer) targets(ctx context.Context, domain string, dst dest) ([]tar
 // setAll records st and r for every recipient of res.
 func setAll(res *Result, st Status, r Reply) {
 	for i := range res.Rcpts {
-		res.Rcpts[i].Status, res.Rcpts[i].Reply = st, r
+		res.Rcpts[i].Status, res.Rcpts[i].Reply, res.Rcpts[i].AtRcpt = st, r, false
 	}
 }
 
 // setRcpts records st and r for the recipients of res at the indexes idx.
 func setRcpts(res *Result, idx []int, st Status, r Reply) {
 	for _, i := range idx {
-		res.Rcpts[i].Status, res.Rcpts[i].Reply = st, r
+		res.Rcpts[i].Status, res.Rcpts[i].Reply, res.Rcpts[i].AtRcpt = st, r, false
 	}
 }

@@ -36,7 +36,7 @@ func (d *Deliverer) rcptPhase(ctx context.Context, s *session, env *Envelope, re
 				"msgid", env.MsgID, "host", s.host, "accepted", accepted, "left", len(env.Rcpts)-i, "reply", replyOf(err).String())
 			return codes, txHealthy, true
 		case isReply(err) && replyOf(err).Code != 421:
-			res.Rcpts[i].Reply = replyOf(err)
+			res.Rcpts[i].Reply, res.Rcpts[i].AtRcpt = replyOf(err), true
 			codes = append(codes, res.Rcpts[i].Reply.Code)
 		default:
 			// The connection is gone (or closing, 421): nobody gets DATA.

@@ -192,3 +192,32 @@ func TestDSNParametersPassedOn(t *testing.T) {
 		})
 	}
 }
+
+// TestAtRcpt: a refusal of one recipient at RCPT TO is marked as its own
+// answer; a refusal of the whole transaction (MAIL FROM, DATA) is not,
+// whatever its code, so the queue's suppression list never learns from it.
+func TestAtRcpt(t *testing.T) {
+	srv := startServer(t, "127.0.0.2", smtptest.Options{Rcpt: func(to string) error {
+		if strings.HasPrefix(to, "gone@") {
+			return smtptest.Reply(550, "5.1.1", "no such user")
+		}
+		return nil
+	}})
+	res := oneMX(t, srv).Deliver(context.Background(), envelope("example.test", true, "gone@example.test", "ann@example.test"))
+	if r := res.Rcpts[0]; r.Status != Bounced || !r.AtRcpt || r.Reply.Enhanced != "5.1.1" {
+		t.Errorf("refused at RCPT: %+v", r)
+	}
+	if r := res.Rcpts[1]; r.Status != Delivered || r.AtRcpt {
+		t.Errorf("accepted: %+v", r)
+	}
+	for name, opts := range map[string]smtptest.Options{
+		"MAIL": {Mail: func(string) error { return smtptest.Reply(550, "5.1.1", "sender unknown") }},
+		"DATA": {Data: func(*smtptest.Message) error { return smtptest.Reply(554, "5.1.1", "no") }},
+	} {
+		srv := startServer(t, "127.0.0.2", opts)
+		res := oneMX(t, srv).Deliver(context.Background(), envelope("example.test", true, "ann@example.test"))
+		if r := res.Rcpts[0]; r.Status != Bounced || r.AtRcpt {
+			t.Errorf("refused at %s: %+v", name, r)
+		}
+	}
+}

@@ -93,6 +93,11 @@ type RcptResult struct {
 	// DSN (RFC 3461): it received the recipient's DSN parameters and any
 	// success notice is now its to send.
 	NextHopDSN bool
+	// AtRcpt is set when Reply is the server's refusal of this recipient
+	// at RCPT TO, its own answer, rather than a reply to the whole
+	// transaction (MAIL FROM, DATA) or a local error. The queue's
+	// suppression list learns only from such replies.
+	AtRcpt bool
 }
 
 // Result is the outcome of one Deliver call. Rcpts has exactly one entry per

@@ -39,6 +39,7 @@ func (q *Queue) deliverMessage(ctx context.Context, id string) {
 			idx = append(idx, i)
 		}
 	}
+	addrs, idx = q.dropSuppressed(ctx, m, addrs, idx)
 	for _, g := range groupByDomain(addrs, idx) {
 		if ctx.Err() != nil {
 			return // abandoned: the remaining groups stay due in the spool
@@ -106,6 +107,7 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		}
 		ev := q.applyOutcome(r, o, res, deadline(sm, q.opts.MaxLifetime), now, retry)
 		ev.nextHopDSN = o.NextHopDSN
+		q.listOutcome(sm, r, o, ev)
 		return ev, true
 	})
 
@@ -244,7 +246,9 @@ func (q *Queue) skipGroup(ctx context.Context, m *store.Message, g group, dd des
 			a := expiryAttempt(now, "", last)
 			r.State, r.LastReply = store.StateBounced, expiredEnhanced+" "+a.Reply
 			appendHistory(r, a)
-			return event{kind: evExpired, rcpt: r.Addr, reply: r.LastReply, attempts: r.Attempts}, true
+			ev := event{kind: evExpired, rcpt: r.Addr, reply: r.LastReply, attempts: r.Attempts}
+			q.listOutcome(sm, r, delivery.RcptResult{}, ev)
+			return ev, true
 		}
 		r.State = store.StateDeferred
 		r.NextAttempt = dd.until

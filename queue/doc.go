@@ -13,6 +13,21 @@
 //     Release wake it, so a fresh message is delivered at once, and so
 //     does a worker finishing. No goroutine
 //     sleeps per message and nothing polls.
+//   - Priority lanes (lanes.go). The store keeps one due index per lane
+//     (store.Priority: high, normal, bulk); each fill asks every lane for
+//     its due messages (Store.DueLane) and shares the free workers among
+//     them by stride scheduling, 8 : 3 : 1, so high mail goes first when
+//     capacity is short and no lane starves.
+//   - The suppression list (suppress.go, Options.Suppressions). Before an
+//     attempt, due recipients whose address has an active entry are not
+//     attempted: they bounce at once (class suppressed, 5.7.1, no SMTP
+//     code), with a notice to the sender only when their NOTIFY asked for
+//     failures explicitly; a message with IgnoreSuppressions skips the
+//     check. An outcome lists its address in the same Store.Update that
+//     records it: a 5xx refusal of that recipient at RCPT TO with 5.1.0,
+//     5.1.1, 5.1.3, 5.1.6 or 5.2.1, or a null MX (5.1.10), at once (never
+//     a policy 5.7.x, content 5.6.x or whole-transaction refusal);
+//     an expiry after Options.SuppressAfterExpirations consecutive ones.
 //   - One attempt (attempt.go). A worker loads the message, takes its
 //     queued or deferred recipients whose NextAttempt has come, groups them
 //     by lower-cased destination domain (groupByDomain) and makes one
@@ -80,6 +95,13 @@
 //     One attempt's failures and relays share one notice. A relayed notice
 //     lost to a crash between the commit and the notice is not recovered:
 //     whether the next hop took the request is not kept in the spool.
+//   - Events (events.go): every outcome, deferral, hold, release and
+//     delete the queue records becomes its recipients' events in the
+//     store's event log, derived by the store in the same Update from the
+//     change and from the History entry the attempt appended (reply, host,
+//     TLS, attempt number; a bounce's class by store.BounceClass, the
+//     classes Stats.BouncedBy counts). A delay warning lists the
+//     recipients it reported in store.Message.Events.
 //   - The operator's commands used by queue/admin (Ops, from Queue.Ops):
 //     List, Get, Headers, OpenMessage, Flush, FlushDomain, FlushAll, Hold,
 //     Release, Delete, Bounces, Quarantined, SpoolStats (the store's count,

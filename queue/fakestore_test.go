@@ -242,6 +242,29 @@ func (f *fakeStore) Due(ctx context.Context, now time.Time, limit int, skip func
 	return ids, nil
 }
 
+// DueLane is Due among the messages of priority p.
+func (f *fakeStore) DueLane(ctx context.Context, p store.Priority, now time.Time, limit int, skip func(id string) bool) ([]string, error) {
+	f.mu.Lock()
+	var es []dueEntry
+	for _, e := range f.sortedDue() {
+		if m := f.msgs[e.id]; m != nil && m.Priority == p {
+			es = append(es, e)
+		}
+	}
+	f.mu.Unlock()
+	var ids []string
+	for _, e := range es {
+		if len(ids) >= limit || e.t.After(now) {
+			break
+		}
+		if skip != nil && skip(e.id) {
+			continue
+		}
+		ids = append(ids, e.id)
+	}
+	return ids, nil
+}
+
 func (f *fakeStore) NextDue(ctx context.Context) (time.Time, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

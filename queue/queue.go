@@ -25,6 +25,8 @@ type Store interface {
 	Update(ctx context.Context, id string, fn func(m *store.Message) error) error
 	Delete(ctx context.Context, id string) error
 	Due(ctx context.Context, now time.Time, limit int, skip func(id string) bool) ([]string, error)
+	// DueLane is Due within one priority lane (the scheduler's seek).
+	DueLane(ctx context.Context, p store.Priority, now time.Time, limit int, skip func(id string) bool) ([]string, error)
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	List(ctx context.Context, f store.Filter) ([]*store.Message, error)
 	Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error)
@@ -100,6 +102,15 @@ type Options struct {
 	// Rand(n) returns a uniform value in [0, n); it jitters the back-off.
 	// Default math/rand/v2.Int64N.
 	Rand func(n int64) int64
+	// Suppressions is the suppression list (suppress.go), consulted
+	// before each attempt and taught by outcomes. nil: none.
+	Suppressions SuppressionList
+	// SuppressAfterExpirations lists an address once this many
+	// consecutive recipients at it were given up as expired. 0: never.
+	SuppressAfterExpirations int
+	// SuppressFor is how long an entry the queue adds lasts. 0: until it
+	// is removed (or the address is delivered to after all).
+	SuppressFor time.Duration
 }
 
 // Defaults. They equal config's defaults (a test in cmd/outbox pins them).

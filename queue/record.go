@@ -15,8 +15,9 @@ const (
 	evDelivered eventKind = iota + 1
 	evDeferred
 	evBounced
-	evExpired // bounced because its lifetime ran out
-	evSkipped // deferred without attempt: destination backed off
+	evExpired    // bounced because its lifetime ran out
+	evSkipped    // deferred without attempt: destination backed off
+	evSuppressed // bounced without attempt: on the suppression list (suppress.go)
 )
 
 // event is one recipient's outcome, logged after it is committed.
@@ -116,10 +117,16 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 // and the next hop did not take the DSN request, the "relayed" notice of
 // RFC 3461 §6.2.1 (when it did take it, the success notice is its own).
 func noticeOwed(r *store.Recipient, ev event) bool {
-	switch r.State {
-	case store.StateBounced:
+	switch {
+	case r.State == store.StateBounced && ev.kind == evSuppressed:
+		// Not attempted: the list holds the address because of an earlier
+		// bounce (which was notified) or by the sender's own choice, so
+		// the notice is sent only when NOTIFY asked for failures
+		// explicitly, not by default.
+		return r.Notify&store.NotifyFailure != 0
+	case r.State == store.StateBounced:
 		return wantsFailure(r.Notify)
-	case store.StateDelivered:
+	case r.State == store.StateDelivered:
 		return wantsSuccess(r.Notify) && !ev.nextHopDSN
 	}
 	return false
@@ -151,6 +158,10 @@ func (q *Queue) logEvent(id string, ev event) {
 		q.st.expired.Add(1)
 		q.st.bounceClass.add(BounceExpired)
 		q.log.Warn("bounced", append(attrs, "reason", BounceExpired)...)
+	case evSuppressed:
+		q.st.bounced.Add(1)
+		q.st.bounceClass.add(BounceSuppressed)
+		q.log.Info("bounced", append(attrs, "reason", BounceSuppressed)...)
 	}
 }
 

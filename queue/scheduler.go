@@ -126,6 +126,7 @@ type dispatcher struct {
 	// empty spool at start-up is caught up at the first query).
 	caughtUp bool
 	now      time.Time // of the current fill, for skip
+	lanes    lanes     // the share of each priority lane (lanes.go)
 }
 
 // skip leaves out of a Due query the messages in flight and those waiting
@@ -186,7 +187,7 @@ func (d *dispatcher) fill(ctx context.Context) time.Duration {
 		limit = min(limit, allow)
 	}
 	if limit > 0 {
-		ids, err := q.store.Due(ctx, now, limit, d.skip)
+		ids, err := d.dueByLane(ctx, limit)
 		if err != nil {
 			return d.storeError(ctx, "due", err)
 		}

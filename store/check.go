@@ -101,8 +101,8 @@ func Check(dir string, lockTimeout time.Duration) (*CheckReport, error) {
 type checker struct {
 	r       *CheckReport
 	bodyDir string
-	ids     map[string]bool // live and quarantined records
-	due     map[string]bool // index keys the records call for
+	ids     map[string]bool            // live and quarantined records
+	due     map[string]map[string]bool // index keys the records call for, by lane bucket
 	fin     map[string]bool
 	arrival map[string]bool
 	notice  map[string]bool
@@ -110,7 +110,11 @@ type checker struct {
 
 // records decodes every record and checks its body and prefix.
 func (c *checker) records(tx *bolt.Tx) error {
-	c.due, c.fin, c.arrival, c.notice = map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+	c.fin, c.arrival, c.notice = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	c.due = map[string]map[string]bool{}
+	for _, name := range dueBuckets {
+		c.due[name] = map[string]bool{}
+	}
 	msgs, bodies, prefixes := need(tx, bucketMsgs), need(tx, bucketBodies), need(tx, bucketPrefixes)
 	return msgs.ForEach(func(k, v []byte) error {
 		id := string(k)
@@ -122,7 +126,7 @@ func (c *checker) records(tx *bolt.Tx) error {
 			return nil
 		}
 		if t, ok := m.NextAttempt(); ok {
-			c.due[string(dueKey(t, id))] = true
+			c.due[dueBucket(m.Priority)][string(dueKey(t, id))] = true
 		}
 		if m.Done() {
 			c.fin[string(dueKey(m.Received, id))] = true
@@ -173,13 +177,20 @@ func (c *checker) indexes(tx *bolt.Tx) error {
 		want map[string]bool
 		key  func(k []byte) string // the ID in an index key
 	}{
-		{bucketDue, c.due, idOfTimeKey},
+		{bucketDueHigh, c.due[bucketDueHigh], idOfTimeKey},
+		{bucketDue, c.due[bucketDue], idOfTimeKey},
+		{bucketDueBulk, c.due[bucketDueBulk], idOfTimeKey},
 		{bucketFinished, c.fin, idOfTimeKey},
 		{bucketNotices, c.notice, func(k []byte) string { return string(k) }},
 		{bucketArrival, c.arrival, idOfTimeKey},
 	} {
-		if ix.name == bucketArrival && bucket(tx, bucketArrival) == nil {
-			continue // a spool from before the index: Open builds it
+		if (ix.name == bucketArrival || ix.name == bucketDueHigh || ix.name == bucketDueBulk) && bucket(tx, ix.name) == nil {
+			// A spool from before the index or the lanes: Open builds
+			// it; the records then call for no entry in a lane's.
+			if len(ix.want) > 0 && ix.name != bucketArrival {
+				c.r.problem("index %s is missing, with %d messages in its lane", ix.name, len(ix.want))
+			}
+			continue
 		}
 		seen := map[string]bool{}
 		err := need(tx, ix.name).ForEach(func(k, _ []byte) error {

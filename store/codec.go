@@ -49,6 +49,8 @@ import (
 //	    6 ExpireAt              time
 //	    7 Tags                  uvarint n, then n strings
 //	    8 Metadata              uvarint n, then n key and value strings, keys sorted
+//	   11 IgnoreSuppressions    byte 1
+//	   12 Priority              byte (PriorityHigh or PriorityBulk; normal is not written)
 //
 // A tagged field is written only when it differs from its zero value, so a
 // record that uses none of them is byte for byte what an older build wrote.
@@ -127,14 +129,17 @@ func EncodeMessage(m *Message) []byte {
 
 // Tags of the tagged fields (flags bit6).
 const (
-	tagBodyType = 1
-	tagEnvID    = 2
-	tagRet      = 3
-	tagRcptDSN  = 4
-	tagDeliver  = 5
-	tagExpire   = 6
-	tagTags     = 7
-	tagMetadata = 8
+	tagBodyType           = 1
+	tagEnvID              = 2
+	tagRet                = 3
+	tagRcptDSN            = 4
+	tagDeliver            = 5
+	tagExpire             = 6
+	tagTags               = 7
+	tagMetadata           = 8
+	tagIgnoreSuppressions = 11
+	tagPriority           = 12
+	tagHeaderID           = 9 // Message.MessageID
 )
 
 // appendTagged appends m's tagged fields that are set, and nothing when
@@ -188,6 +193,18 @@ func appendTagged(b []byte, m *Message) []byte {
 			b = appendString(b, m.Metadata[k])
 		}
 	}
+	if m.MessageID != "" {
+		b = binary.AppendUvarint(b, tagHeaderID)
+		b = appendString(b, m.MessageID)
+	}
+	if m.IgnoreSuppressions {
+		b = binary.AppendUvarint(b, tagIgnoreSuppressions)
+		b = append(b, 1)
+	}
+	if m.Priority != PriorityNormal {
+		b = binary.AppendUvarint(b, tagPriority)
+		b = append(b, byte(m.Priority))
+	}
 	return b
 }
 
@@ -231,6 +248,18 @@ func (d *decoder) tagged(m *Message) {
 			d.tags(m)
 		case tagMetadata:
 			d.metadata(m)
+		case tagIgnoreSuppressions:
+			if d.byte() != 1 {
+				d.fail("bad ignore-suppressions value")
+			}
+			m.IgnoreSuppressions = true
+		case tagPriority:
+			m.Priority = Priority(d.byte())
+			if m.Priority == PriorityNormal || m.Priority > PriorityBulk {
+				d.fail("bad priority")
+			}
+		case tagHeaderID:
+			m.MessageID = d.string()
 		default:
 			d.fail("unknown tag")
 		}

@@ -40,7 +40,9 @@ func TestCodecRoundTrip(t *testing.T) {
 			Recipients: []Recipient{{Addr: "a"}, {Addr: "b", Notify: NotifySuccess | NotifyFailure, ORcpt: "rfc822;B@example.com"}}},
 		{BodyType: Body7Bit, Recipients: []Recipient{{Addr: "c", Notify: NotifyNever}}},
 		{DeliverAfter: t0.Add(time.Hour), ExpireAt: t0.Add(48 * time.Hour), Tags: []string{"welcome", ""},
-			Metadata: map[string]string{"user": "42", "": "empty key"}, Recipients: []Recipient{{Addr: "d"}}}}
+			Metadata: map[string]string{"user": "42", "": "empty key"}, Recipients: []Recipient{{Addr: "d"}}},
+		{IgnoreSuppressions: true, Priority: PriorityHigh, Recipients: []Recipient{{Addr: "e"}}},
+		{Priority: PriorityBulk, Recipients: []Recipient{{Addr: "f"}}}}
 	for i, m := range tests {
 		got, err := DecodeMessage(EncodeMessage(m))
 		if err != nil {
@@ -67,10 +69,12 @@ func TestCodecTaggedOnlyWhenSet(t *testing.T) {
 	}
 	m.EnvID = ""
 	for name, set := range map[string]func(*Message){
-		"DeliverAfter": func(m *Message) { m.DeliverAfter = t0.Add(time.Minute) },
-		"ExpireAt":     func(m *Message) { m.ExpireAt = t0.Add(time.Hour) },
-		"Tags":         func(m *Message) { m.Tags = []string{"t"} },
-		"Metadata":     func(m *Message) { m.Metadata = map[string]string{"k": "v"} },
+		"DeliverAfter":       func(m *Message) { m.DeliverAfter = t0.Add(time.Minute) },
+		"ExpireAt":           func(m *Message) { m.ExpireAt = t0.Add(time.Hour) },
+		"Tags":               func(m *Message) { m.Tags = []string{"t"} },
+		"Metadata":           func(m *Message) { m.Metadata = map[string]string{"k": "v"} },
+		"IgnoreSuppressions": func(m *Message) { m.IgnoreSuppressions = true },
+		"Priority":           func(m *Message) { m.Priority = PriorityBulk },
 	} {
 		c := *m
 		set(&c)

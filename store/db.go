@@ -48,7 +48,9 @@ type Options struct {
 const (
 	bucketMsgs       = "msgs"       // ID → record (codec.go)
 	bucketBodies     = "bodies"     // ID → inline body (body.go)
-	bucketDue        = "due"        // 8-byte BE next-attempt nanos + ID → empty (index.go)
+	bucketDue        = "due"        // 8-byte BE next-attempt nanos + ID → empty: the normal lane (index.go)
+	bucketDueHigh    = "due.high"   // the same, for the high lane (lane.go)
+	bucketDueBulk    = "due.bulk"   // the same, for the bulk lane (lane.go)
 	bucketBounces    = "bounces"    // 8-byte BE nanos + 8-byte BE seq → bounce row (bounces.go)
 	bucketQuarantine = "quarantine" // ID → quarantine entry (quarantine.go)
 	bucketPrefixes   = "prefixes"   // ID → Message.Prefix, when not empty (body.go)
@@ -58,6 +60,11 @@ const (
 	// bucketIdempotency: idempotency key → 8-byte BE Created nanos +
 	// request hash + response (idempotency.go).
 	bucketIdempotency = "idempotency"
+	// bucketSuppressions: normalised address → entry; bucketStrikes:
+	// normalised address → consecutive outcomes counted toward an entry
+	// (suppression.go).
+	bucketSuppressions = "suppressions"
+	bucketStrikes      = "suppress.strikes"
 )
 
 // bucket returns a bucket created by recover at Open.
@@ -84,6 +91,8 @@ type DB struct {
 	fail failState // fail-stop (failure.go)
 
 	tally tally // the counts behind Stats (stats.go)
+
+	ev eventFeed // the event log's newest sequence number (events.go)
 
 	// failCommit, when set, is called before each commit, and a non-nil
 	// error fails that whole batch before anything of it is written. Only
@@ -163,6 +172,10 @@ func Open(dir string, opts Options) (*DB, error) {
 		db.closeBolt()
 		return nil, fmt.Errorf("store: count %s: %w", db.dir, err)
 	}
+	if err := db.initEvents(); err != nil {
+		db.closeBolt()
+		return nil, err
+	}
 	go db.commitLoop()
 	return db, nil
 }
@@ -222,6 +235,7 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.quit)
 		<-db.stopped
+		db.ev.close()
 		db.closeErr = db.closeBolt()
 	})
 	return db.closeErr

@@ -41,7 +41,7 @@ func finishedBefore(tx *bolt.Tx, end []byte) []string {
 // dropCorruptIndexes removes every index entry of a record that no longer
 // decodes (so its keys cannot be computed).
 func dropCorruptIndexes(tx *bolt.Tx, id string) error {
-	for _, index := range []string{bucketDue, bucketFinished, bucketArrival} {
+	for _, index := range append(dueBuckets[:], bucketFinished, bucketArrival) {
 		if err := dropByScan(tx, index, id); err != nil {
 			return err
 		}

@@ -11,11 +11,16 @@ import (
 
 // The due index.
 //
-// Bucket "due" holds one key per pending message: the 8-byte big-endian
+// The due index holds one key per pending message: the 8-byte big-endian
 // unix nanoseconds of Message.NextAttempt() followed by the ID, with an empty
-// value. bbolt keeps keys sorted, so the earliest due message is the first
-// key: Due and NextDue are cursor seeks whose cost does not grow with the
-// queue. Held and finished messages have no entry. Enqueue, Update, Delete,
+// value, in the bucket of the message's lane (lane.go): "due.high", "due"
+// (normal) and "due.bulk". The lane is thus the first part of each key's
+// path, so the scheduler seeks one lane at a time (DueLane) and thousands
+// of due bulk messages never stand in front of a high one; a spool written
+// before lanes has all its entries in "due", the normal lane, unchanged.
+// bbolt keeps keys sorted, so the earliest due message of a lane is its
+// first key: Due, DueLane and NextDue are cursor seeks whose cost does not
+// grow with the queue. Held and finished messages have no entry. Enqueue, Update, Delete,
 // Prune and quarantine keep the index in step with the records in the same
 // transaction, so it can never point at a record that is not there (and a
 // crash cannot split them).
@@ -36,9 +41,8 @@ func dueTime(k []byte) time.Time {
 	return time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
 }
 
-// moveDue replaces before's due entry by after's.
+// moveDue replaces before's due entry by after's, in their lanes' indexes.
 func moveDue(tx *bolt.Tx, id string, before, after *Message) error {
-	due := bucket(tx, bucketDue)
 	tb, okb := before.NextAttempt()
 	ta, oka := after.NextAttempt()
 	var kb, ka []byte
@@ -48,16 +52,16 @@ func moveDue(tx *bolt.Tx, id string, before, after *Message) error {
 	if oka {
 		ka = dueKey(ta, id)
 	}
-	if bytes.Equal(kb, ka) {
+	if bytes.Equal(kb, ka) && before.Priority == after.Priority {
 		return nil
 	}
 	if kb != nil {
-		if err := due.Delete(kb); err != nil {
+		if err := bucket(tx, dueBucket(before.Priority)).Delete(kb); err != nil {
 			return err
 		}
 	}
 	if ka != nil {
-		return due.Put(ka, nil)
+		return bucket(tx, dueBucket(after.Priority)).Put(ka, nil)
 	}
 	return nil
 }
@@ -84,24 +88,48 @@ func dropByScan(tx *bolt.Tx, index, id string) error {
 }
 
 // Due returns up to limit IDs of messages whose next attempt is at or before
-// now, earliest first, skipping those for which skip returns true (skip may
-// be nil; it runs inside a read transaction and must not call the DB's
-// write methods, nor panic: a panic there is taken for damage, damage.go).
-// limit <= 0 means no limit.
+// now, earliest first whatever their lane, skipping those for which skip
+// returns true (skip may be nil; it runs inside a read transaction and must
+// not call the DB's write methods, nor panic: a panic there is taken for
+// damage, damage.go). limit <= 0 means no limit.
 func (db *DB) Due(ctx context.Context, now time.Time, limit int, skip func(id string) bool) ([]string, error) {
 	var ids []string
 	end := dueKey(now, "")
 	err := db.view(ctx, func(tx *bolt.Tx) error {
-		c := bucket(tx, bucketDue).Cursor()
-		for k, _ := c.First(); k != nil && bytes.Compare(k[:min(8, len(k))], end) <= 0; k, _ = c.Next() {
-			if len(k) <= 8 {
-				continue // not written by this package; ignore
+		// A merge of the lanes' indexes, each a cursor in time order.
+		var cs [len(dueBuckets)]*bolt.Cursor
+		var ks [len(dueBuckets)][]byte
+		for i, name := range dueBuckets {
+			cs[i] = bucket(tx, name).Cursor()
+			ks[i] = nextDue(cs[i], true, end, skip)
+		}
+		for limit <= 0 || len(ids) < limit {
+			best := -1
+			for i, k := range ks {
+				if k != nil && (best < 0 || bytes.Compare(k, ks[best]) < 0) {
+					best = i
+				}
 			}
-			id := string(k[8:])
-			if skip != nil && skip(id) {
-				continue
+			if best < 0 {
+				break
 			}
-			ids = append(ids, id)
+			ids = append(ids, string(ks[best][8:]))
+			ks[best] = nextDue(cs[best], false, end, skip)
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// DueLane is Due within lane p alone: the scheduler's seek, one lane at a
+// time, so that a backlog in one lane never hides another's due mail.
+func (db *DB) DueLane(ctx context.Context, p Priority, now time.Time, limit int, skip func(id string) bool) ([]string, error) {
+	var ids []string
+	end := dueKey(now, "")
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		c := bucket(tx, dueBucket(p)).Cursor()
+		for k := nextDue(c, true, end, skip); k != nil; k = nextDue(c, false, end, skip) {
+			ids = append(ids, string(k[8:]))
 			if limit > 0 && len(ids) >= limit {
 				break
 			}
@@ -111,14 +139,38 @@ func (db *DB) Due(ctx context.Context, now time.Time, limit int, skip func(id st
 	return ids, err
 }
 
-// NextDue returns the earliest next-attempt time in the queue, false when
-// nothing is pending. A message due "as soon as possible" reports the epoch.
+// nextDue moves c to its first (first) or next entry that is due by end
+// and not skipped, and returns its key; nil past the due entries.
+func nextDue(c *bolt.Cursor, first bool, end []byte, skip func(id string) bool) []byte {
+	var k []byte
+	if first {
+		k, _ = c.First()
+	} else {
+		k, _ = c.Next()
+	}
+	for ; k != nil && bytes.Compare(k[:min(8, len(k))], end) <= 0; k, _ = c.Next() {
+		if len(k) <= 8 {
+			continue // not written by this package; ignore
+		}
+		if skip != nil && skip(string(k[8:])) {
+			continue
+		}
+		return k
+	}
+	return nil
+}
+
+// NextDue returns the earliest next-attempt time in the queue, whatever
+// its lane, false when nothing is pending. A message due "as soon as
+// possible" reports the epoch.
 func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var t time.Time
 	var ok bool
 	err := db.view(ctx, func(tx *bolt.Tx) error {
-		if k, _ := bucket(tx, bucketDue).Cursor().First(); len(k) > 8 {
-			t, ok = dueTime(k), true
+		for _, name := range dueBuckets {
+			if k, _ := bucket(tx, name).Cursor().First(); len(k) > 8 && (!ok || dueTime(k).Before(t)) {
+				t, ok = dueTime(k), true
+			}
 		}
 		return nil
 	})

@@ -78,7 +78,7 @@ func (db *DB) enqueue(ctx context.Context, m *Message, b *Body, first func(tx *b
 			}
 		}
 		if hasDue {
-			if err := bucket(tx, bucketDue).Put(dueKey(due, m.ID), nil); err != nil {
+			if err := bucket(tx, dueBucket(m.Priority)).Put(dueKey(due, m.ID), nil); err != nil {
 				return dirty(err)
 			}
 		}
@@ -86,6 +86,9 @@ func (db *DB) enqueue(ctx context.Context, m *Message, b *Body, first func(tx *b
 			return dirty(err)
 		}
 		if err := markFinished(tx, m.ID, nil, m); err != nil {
+			return dirty(err)
+		}
+		if err := db.logEvents(tx, nil, m); err != nil {
 			return dirty(err)
 		}
 		return dirty(db.change(tx, m.ID, nil, m))
@@ -176,6 +179,12 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *Message) error) 
 		if err := db.logBounces(tx, before, m); err != nil {
 			return dirty(err)
 		}
+		if err := db.applyListings(tx, before, m); err != nil {
+			return dirty(err)
+		}
+		if err := db.logEvents(tx, before, m); err != nil {
+			return dirty(err)
+		}
 		return dirty(db.change(tx, id, before, m))
 	})
 }
@@ -196,6 +205,14 @@ func callUpdateFn(fn func(m *Message) error, m *Message) (err error) {
 // index entries.
 func (db *DB) Delete(ctx context.Context, id string) error {
 	return db.write(ctx, func(tx *bolt.Tx) error {
+		if raw := bucket(tx, bucketMsgs).Get([]byte(id)); raw != nil {
+			if m, err := DecodeMessage(raw); err == nil {
+				m.ID = id
+				if err := db.logEvents(tx, m, nil); err != nil {
+					return dirty(err)
+				}
+			}
+		}
 		found, err := db.deleteTx(tx, id)
 		if err != nil {
 			return dirty(err)
@@ -220,7 +237,7 @@ func (db *DB) deleteTx(tx *bolt.Tx, id string) (bool, error) {
 				return false, err
 			}
 			if t, ok := m.NextAttempt(); ok {
-				if err := bucket(tx, bucketDue).Delete(dueKey(t, id)); err != nil {
+				if err := bucket(tx, dueBucket(m.Priority)).Delete(dueKey(t, id)); err != nil {
 					return false, err
 				}
 			}

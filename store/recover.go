@@ -33,7 +33,8 @@ func (db *DB) recover() error {
 	err := db.guard(func() error {
 		return db.bolt.Update(func(tx *bolt.Tx) error {
 			hadArrival := bucket(tx, bucketArrival) != nil
-			for _, name := range []string{bucketMsgs, bucketBodies, bucketDue, bucketBounces, bucketQuarantine, bucketPrefixes, bucketNotices, bucketFinished, bucketArrival, bucketIdempotency} {
+			for _, name := range []string{bucketMsgs, bucketBodies, bucketDue, bucketBounces, bucketQuarantine, bucketPrefixes, bucketNotices, bucketFinished, bucketArrival, bucketIdempotency,
+				bucketDueHigh, bucketDueBulk, bucketSuppressions, bucketStrikes} {
 				if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 					return err
 				}

@@ -102,6 +102,26 @@ type Message struct {
 	Tags []string
 	// Metadata is the submitter's key/value data, kept for its own use.
 	Metadata map[string]string
+	// IgnoreSuppressions sends to every recipient even when its address
+	// is on the suppression list (suppression.go): the submitter's
+	// override, per message or per API key.
+	IgnoreSuppressions bool
+	// Priority is the message's delivery lane (lane.go). The zero value
+	// is PriorityNormal, so a record written before lanes is normal.
+	Priority Priority
+	// Suppress lists the suppression-list changes an Update's fn makes
+	// with the outcome that causes them: Update applies them in the same
+	// transaction (suppression.go). It is an input to Update, never part
+	// of the record: Get and List leave it nil.
+	Suppress []Listing
+	// MessageID is the message's Message-ID header field as submitted or
+	// added at acceptance, angle brackets included; the event log names
+	// the message by it. "" when unknown.
+	MessageID string
+	// Events describes the change being written for the event log
+	// (eventchange.go); it is never persisted. Enqueue and Update read it
+	// in their transaction; Get and List leave it nil.
+	Events []Event
 }
 
 // Start is when the message's delivery starts: DeliverAfter when it is

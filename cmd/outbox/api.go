@@ -24,6 +24,8 @@ func newAPI(cfg *config.Config, db *store.DB, q *queue.Queue, keys []httpapi.Key
 		Spool:                db,
 		Waker:                q,
 		Messages:             q.Ops(),
+		Suppressions:         db,
+		Events:               db,
 		Hostname:             cfg.Hostname,
 		TrustLoopback:        a.TrustLoopback,
 		Keys:                 keys,
@@ -81,7 +83,7 @@ func buildAPIKeys(cfg *config.Config) ([]httpapi.Key, error) {
 			errs = append(errs, fmt.Errorf("api.keys[%d].hash: %w", i, err))
 			continue
 		}
-		keys = append(keys, httpapi.Key{Name: k.Name, Hash: h})
+		keys = append(keys, httpapi.Key{Name: k.Name, Hash: h, IgnoreSuppressions: k.IgnoreSuppressions})
 	}
 	return keys, errors.Join(errs...)
 }

@@ -84,6 +84,12 @@ func printMessage(w io.Writer, m *store.Message, headers string, now time.Time) 
 	if !m.ExpireAt.IsZero() {
 		field("expires", formatTime(m.ExpireAt))
 	}
+	if m.Priority != store.PriorityNormal {
+		field("priority", m.Priority.String())
+	}
+	if m.IgnoreSuppressions {
+		field("suppress", "ignored: sent to suppressed addresses too")
+	}
 	field("tags", strings.Join(m.Tags, " "))
 	for _, k := range slices.Sorted(maps.Keys(m.Metadata)) {
 		field("meta", k+"="+strconv.Quote(m.Metadata[k]))

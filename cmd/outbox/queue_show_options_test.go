@@ -19,6 +19,7 @@ func TestQueueShowOptions(t *testing.T) {
 		ID: "o1", From: "app@example.com", Received: time.Now(),
 		DeliverAfter: at, ExpireAt: at.Add(time.Hour),
 		Tags: []string{"welcome", "signup"}, Metadata: map[string]string{"user": "42", "plan": "pro"},
+		Priority: store.PriorityBulk, IgnoreSuppressions: true,
 		Recipients: []store.Recipient{{Addr: "bob@example.org", State: store.StateQueued, NextAttempt: at}},
 	}, "Subject: x\r\n")
 	sock := admintest.Serve(t, q)
@@ -32,6 +33,8 @@ func TestQueueShowOptions(t *testing.T) {
 		"expires:   " + formatTime(at.Add(time.Hour)) + "\n",
 		"tags:      welcome signup\n",
 		"meta:      plan=\"pro\"\nmeta:      user=\"42\"\n",
+		"priority:  bulk\n",
+		"suppress:  ignored: sent to suppressed addresses too\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -48,6 +51,8 @@ func TestQueueShowOptions(t *testing.T) {
 			ExpireAt     time.Time         `json:"expire_at"`
 			Tags         []string          `json:"tags"`
 			Metadata     map[string]string `json:"metadata"`
+			Priority     string            `json:"priority"`
+			Ignore       bool              `json:"ignore_suppressions"`
 		} `json:"message"`
 	}
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
@@ -55,7 +60,8 @@ func TestQueueShowOptions(t *testing.T) {
 	}
 	m := got.Message
 	if !m.DeliverAfter.Equal(at) || !m.ExpireAt.Equal(at.Add(time.Hour)) ||
-		strings.Join(m.Tags, ",") != "welcome,signup" || m.Metadata["user"] != "42" || m.Metadata["plan"] != "pro" {
+		strings.Join(m.Tags, ",") != "welcome,signup" || m.Metadata["user"] != "42" || m.Metadata["plan"] != "pro" ||
+		m.Priority != "bulk" || !m.Ignore {
 		t.Errorf("JSON %+v", m)
 	}
 }

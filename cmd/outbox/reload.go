@@ -15,6 +15,7 @@ import (
 	"github.com/outbox-mta/outbox/delivery/dkim"
 	"github.com/outbox-mta/outbox/queue/httpapi"
 	"github.com/outbox-mta/outbox/queue/submission"
+	"github.com/outbox-mta/outbox/store"
 )
 
 // A reload (SIGHUP, `systemctl reload outbox`) re-reads the configuration
@@ -55,6 +56,8 @@ type settings struct {
 	relays  map[string][]delivery.RelayServer
 	dkim    *dkim.Keys // nil: no [[dkim.domain]], nothing signed
 	apiKeys []httpapi.Key
+	// priorities: each user's delivery lane
+	priorities submission.UserPriorities
 }
 
 // loadSettings loads what cfg names. Every problem is reported, by key.
@@ -67,6 +70,12 @@ func loadSettings(cfg *config.Config) (*settings, error) {
 		for _, u := range cfg.Users {
 			hashes[u.Name] = u.PasswordHash
 			rules[u.Name] = submission.SenderRule{Patterns: u.AllowedSenders, CheckFrom: u.CheckFromHeader}
+			if p, ok := store.ParsePriority(u.Priority); ok && p != store.PriorityNormal {
+				if s.priorities == nil {
+					s.priorities = submission.UserPriorities{}
+				}
+				s.priorities[u.Name] = p
+			}
 		}
 		users, err := submission.NewUsers(hashes)
 		if err != nil {
@@ -105,6 +114,7 @@ func loadSettings(cfg *config.Config) (*settings, error) {
 type live struct {
 	users   *swapUsers // nil when AUTH is not offered
 	senders swapSenders
+	prio    swapPriorities
 	cert    *swapCert // nil without TLS
 	del     *delivery.Deliverer
 	dkim    dkimSigner      // the listener's DKIM keys (dkim_wire.go)
@@ -116,6 +126,7 @@ type live struct {
 func newLive(s *settings, del *delivery.Deliverer) *live {
 	l := &live{del: del}
 	l.senders.p.Store(s.senders)
+	l.prio.p.Store(&s.priorities)
 	l.dkim.Store(s.dkim)
 	if s.users != nil {
 		l.users = new(swapUsers)
@@ -148,6 +159,7 @@ func (l *live) apply(s *settings) (restart []string) {
 		restart = append(restart, "tls (STARTTLS is enabled or disabled at start)")
 	}
 	l.senders.p.Store(s.senders)
+	l.prio.p.Store(&s.priorities)
 	l.del.SetRoutes(s.routes, s.relays)
 	l.dkim.Store(s.dkim)
 	if l.api != nil {
@@ -182,6 +194,22 @@ func (s *swapSenders) SenderAllowed(user, addr string) bool {
 
 // FromChecked implements submission.SenderPolicy.
 func (s *swapSenders) FromChecked(user string) bool { return s.p.Load().FromChecked(user) }
+
+// swapPriorities is the listener's PriorityPolicy; a reload replaces its
+// table.
+type swapPriorities struct {
+	p atomic.Pointer[submission.UserPriorities]
+}
+
+var _ submission.PriorityPolicy = (*swapPriorities)(nil)
+
+// Priority implements submission.PriorityPolicy.
+func (s *swapPriorities) Priority(user string) store.Priority {
+	if t := s.p.Load(); t != nil {
+		return t.Priority(user)
+	}
+	return store.PriorityNormal
+}
 
 // swapCert serves the current certificate to every TLS handshake
 // (tls.Config.GetCertificate); a reload replaces it.

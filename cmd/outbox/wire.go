@@ -45,6 +45,7 @@ func newSubmission(cfg *config.Config, db *store.DB, q *queue.Queue, counters *l
 		PreAuthTimeout:          cfg.Limits.PreAuthTimeout.Duration,
 		MaxJunkCommands:         cfg.Limits.MaxJunkCommands,
 		Senders:                 &lv.senders,
+		Priorities:              &lv.prio,
 		Trusted:                 cfg.TrustedNetworks,
 		AuthMaxFailures:         cfg.Limits.MaxAuthFailures,
 		AuthFailureWindow:       cfg.Limits.AuthFailureWindow.Duration,

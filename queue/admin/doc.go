@@ -16,13 +16,21 @@
 //   - Every operation is POST /v1/OP with a JSON body. Request decoding is
 //     strict: unknown fields, trailing data and bodies over MaxRequestBytes
 //     are rejected with 400/413 before the queue is touched.
-//   - The wire types (Message, Recipient, Attempt, Bounce, Quarantined) have stable
+//   - With Options.Suppressions, the operations suppressions (read-only),
+//     suppress and unsuppress manage the suppression list; an address
+//     without an entry is 404 "not_found" on unsuppress.
+//   - The wire types (Message, Recipient, Attempt, Bounce, Quarantined, Suppression) have stable
 //     lower-case field names, states as their names ("deferred") and times
 //     in RFC 3339; they are also the schema of the CLI's --json output.
 //   - store.ErrNotFound from the queue is HTTP 404 with code "not_found";
 //     the client turns it back into an error matching store.ErrNotFound.
 //   - A client whose socket is missing or refuses connections returns an
 //     error matching ErrNotRunning.
+//   - The "events" operation (events.go) reads the spool's event log
+//     through Options.Events, every message's events (store.Event's JSON
+//     on the wire); with wait, an empty answer is held until an event is
+//     committed (the store's EventsAfter channel, no polling), the wait
+//     (at most MaxEventsWait) ends, or Shutdown starts.
 //
 // It sees the queue only through Queue and plain store types: it never
 // imports the queue, delivery or config packages, nor bbolt itself (the

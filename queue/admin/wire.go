@@ -37,6 +37,10 @@ type Message struct {
 	// Tags and Metadata are the submitter's own labels and data.
 	Tags     []string          `json:"tags,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Priority is the delivery lane, "high" or "bulk"; absent: normal.
+	Priority string `json:"priority,omitempty"`
+	// IgnoreSuppressions: sent even to suppressed recipients.
+	IgnoreSuppressions bool `json:"ignore_suppressions,omitempty"`
 }
 
 // Recipient is the JSON form of store.Recipient.
@@ -98,6 +102,11 @@ func NewMessage(m *store.Message) Message {
 		ExpireAt:     m.ExpireAt,
 		Tags:         m.Tags,
 		Metadata:     m.Metadata,
+
+		IgnoreSuppressions: m.IgnoreSuppressions,
+	}
+	if m.Priority != store.PriorityNormal {
+		w.Priority = m.Priority.String()
 	}
 	if m.AtLeastOne != nil {
 		v := *m.AtLeastOne
@@ -145,8 +154,11 @@ func (w Message) Store() *store.Message {
 		ExpireAt:     w.ExpireAt,
 		Tags:         w.Tags,
 		Metadata:     w.Metadata,
+
+		IgnoreSuppressions: w.IgnoreSuppressions,
 	}
-	m.Ret, _ = store.ParseRet(w.Ret) // unknown (a newer daemon): shown unset
+	m.Priority, _ = store.ParsePriority(w.Priority) // unknown (a newer daemon): shown normal
+	m.Ret, _ = store.ParseRet(w.Ret)                // unknown (a newer daemon): shown unset
 	if w.AtLeastOne != nil {
 		v := *w.AtLeastOne
 		m.AtLeastOne = &v

@@ -26,6 +26,9 @@ import (
 type Key struct {
 	Name string
 	Hash [sha256.Size]byte
+	// IgnoreSuppressions makes every message posted with this key skip
+	// the suppression list, as the request field ignore_suppressions does.
+	IgnoreSuppressions bool
 }
 
 // keyPrefix marks Outbox API secrets, so that secret scanners and people
@@ -69,19 +72,20 @@ func (k *keyring) set(keys []Key) {
 	k.mu.Unlock()
 }
 
-// match returns the name of the key whose hash is the secret's. Every key
-// is compared, in constant time, so the time taken reveals nothing.
-func (k *keyring) match(secret string) (string, bool) {
+// match returns the key whose hash is the secret's. Every key is
+// compared, in constant time, so the time taken reveals nothing.
+func (k *keyring) match(secret string) (Key, bool) {
 	h := sha256.Sum256([]byte(secret))
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	name, found := "", 0
+	var match Key
+	found := 0
 	for _, key := range k.keys {
 		if subtle.ConstantTimeCompare(h[:], key.Hash[:]) == 1 {
-			name, found = key.Name, 1
+			match, found = key, 1
 		}
 	}
-	return name, found == 1
+	return match, found == 1
 }
 
 // limiters are the token buckets, one per client identity.
@@ -112,11 +116,24 @@ func (l *limiters) get(who string) *rate.Limiter {
 
 type clientKey struct{}
 
-// client is who made a request: the key's name, or "" for a trusted
-// loopback client.
+// caller is who made a request: its identity ("key:NAME", or
+// loopbackClient) and its key's settings (zero for the loopback).
+type caller struct {
+	who string
+	key Key
+}
+
+// client is who made a request: "key:NAME", or loopbackClient for a
+// trusted loopback client.
 func client(ctx context.Context) string {
-	s, _ := ctx.Value(clientKey{}).(string)
-	return s
+	c, _ := ctx.Value(clientKey{}).(caller)
+	return c.who
+}
+
+// clientKeyOf is the key a request was made with; zero for the loopback.
+func clientKeyOf(ctx context.Context) Key {
+	c, _ := ctx.Value(clientKey{}).(caller)
+	return c.key
 }
 
 // loopbackClient is the rate-limit identity of the trusted loopback.
@@ -126,7 +143,7 @@ const loopbackClient = "loopback"
 // its rate.
 func (s *Server) authorized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		who, status, msg := s.authenticate(r)
+		who, key, status, msg := s.authenticate(r)
 		if status != 0 {
 			if status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="outbox"`)
@@ -143,30 +160,30 @@ func (s *Server) authorized(next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, who)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, caller{who: who, key: key})))
 	})
 }
 
 // authenticate names the client, or returns the status refusing it.
 // A key that is presented is checked even from loopback, so a client that
 // sends a wrong one learns it.
-func (s *Server) authenticate(r *http.Request) (who string, status int, msg string) {
+func (s *Server) authenticate(r *http.Request) (who string, key Key, status int, msg string) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		if s.opts.TrustLoopback && isLoopback(r.RemoteAddr) {
-			return loopbackClient, 0, ""
+			return loopbackClient, Key{}, 0, ""
 		}
-		return "", http.StatusUnauthorized, "an API key is required: Authorization: Bearer KEY"
+		return "", Key{}, http.StatusUnauthorized, "an API key is required: Authorization: Bearer KEY"
 	}
 	scheme, secret, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
-		return "", http.StatusUnauthorized, "the Authorization header must be \"Bearer KEY\""
+		return "", Key{}, http.StatusUnauthorized, "the Authorization header must be \"Bearer KEY\""
 	}
-	name, ok := s.keys.match(strings.TrimSpace(secret))
+	key, ok = s.keys.match(strings.TrimSpace(secret))
 	if !ok {
-		return "", http.StatusForbidden, "the API key is not valid"
+		return "", Key{}, http.StatusForbidden, "the API key is not valid"
 	}
-	return "key:" + name, 0, ""
+	return "key:" + key.Name, key, 0, ""
 }
 
 func isLoopback(remote string) bool {

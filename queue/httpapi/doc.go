@@ -47,8 +47,30 @@
 //     expire_at (later than now and deliver_after) as ExpireAt; tags and
 //     metadata, bounded in count and size, as Tags and Metadata. A bad
 //     value is 400 naming the field.
+//   - priority ("high", "normal", "bulk"; store.Priority) is the
+//     message's delivery lane; ignore_suppressions (or a Key with
+//     IgnoreSuppressions) sets store.Message.IgnoreSuppressions, so its
+//     recipients are attempted even when on the suppression list.
+//   - The suppression list (Options.Suppressions): GET /v1/suppressions
+//     lists it a page at a time, POST adds a manual entry (201), GET and
+//     DELETE /v1/suppressions/{address} show and remove one (404 when
+//     the address has none). The list is the server's, shared by every
+//     client with access to the API; addresses are normalised as the
+//     store does (store.NormalizeAddress). Errors name their field as
+//     for messages.
 //   - GET /v1/messages/{id} shows only a message the same client (key,
 //     or the trusted loopback) submitted; any other ID is 404.
+//   - GET /v1/events?after=SEQ&limit=N&wait=D (events.go) reads the
+//     store's event log (store.Event, whose JSON is the answer's shape)
+//     through the Events interface: the events numbered above after of
+//     the client's own messages (the same scope as GET /v1/messages/{id}),
+//     at most limit (1-1000, default 100), and next, the number to resume
+//     from, which also moves past other clients' events. With wait (a
+//     duration or seconds, at most MaxEventsWait and less than the write
+//     timeout) an empty answer waits on the store's EventsAfter channel,
+//     not by polling, and answers as soon as an event of the client is
+//     committed, or empty at the deadline or when Shutdown starts. A bad
+//     parameter is 400 naming it.
 //   - The server has read, write and idle timeouts and serves at most
 //     Options.MaxConnections connections at once.
 //

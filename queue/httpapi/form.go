@@ -107,6 +107,14 @@ func (req *sendRequest) addPart(p *multipart.Part, data []byte, n int) error {
 		req.ExpireAt = v
 	case "tags":
 		req.Tags = append(req.Tags, v)
+	case "priority":
+		req.Priority = v
+	case "ignore_suppressions":
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fieldErr(name, "%q is not true or false", v)
+		}
+		req.IgnoreSuppressions = b
 	default:
 		if k, ok := strings.CutPrefix(name, "metadata."); ok {
 			return req.addMetadata(name, k, v)

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/outbox-mta/outbox/store"
 )
 
 // Bounds of the per-message options. Tags and metadata stay small because
@@ -22,6 +24,7 @@ type msgOptions struct {
 	expireAt     time.Time // zero: the lifetime only
 	tags         []string
 	metadata     map[string]string
+	priority     store.Priority
 }
 
 // options checks the request's delivery options at now. A deliver_after
@@ -67,6 +70,11 @@ func (req *sendRequest) options(now time.Time, maxHold time.Duration) (*msgOptio
 			return nil, fieldErr("metadata."+k, "value over %d bytes or with a NUL", maxMetadataValue)
 		}
 	}
+	p, ok := store.ParsePriority(req.Priority)
+	if !ok {
+		return nil, fieldErr("priority", "%q is not high, normal or bulk", req.Priority)
+	}
+	o.priority = p
 	if len(req.Tags) > 0 {
 		o.tags = req.Tags
 	}

@@ -39,6 +39,10 @@ type sendRequest struct {
 	// Tags and Metadata are kept with the message for the client's own use.
 	Tags     []string          `json:"tags"`
 	Metadata map[string]string `json:"metadata"`
+	// Priority is the delivery lane: "high", "normal" (""), or "bulk".
+	Priority string `json:"priority"`
+	// IgnoreSuppressions sends to recipients on the suppression list too.
+	IgnoreSuppressions bool `json:"ignore_suppressions"`
 }
 
 // attachment is one file; with ContentID it is inline (multipart/related,

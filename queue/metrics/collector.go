@@ -38,7 +38,7 @@ func newCollector(opts Options, log *slog.Logger) *collector {
 		accepted:       d("messages_accepted_total", "Messages accepted by the submission listener and durably spooled."),
 		delivered:      d("recipients_delivered_total", "Recipients delivered (the remote server accepted the message)."),
 		deferred:       d("recipients_deferred_total", "Recipients deferred after an attempt (temporary failure), or skipped while their destination is backed off."),
-		bounced:        d("recipients_bounced_total", "Recipients bounced, by reason: remote-5xx, expired, dns, policy.", "reason"),
+		bounced:        d("recipients_bounced_total", "Recipients bounced, by reason: remote-5xx, expired, dns, policy, suppressed.", "reason"),
 		attempts:       d("delivery_attempts_total", "Delivery attempts (one SMTP transaction per destination domain), by TLS version of the last host tried, or none.", "tls"),
 		duration:       d("delivery_attempt_duration_seconds", "Wall time of each delivery attempt, resolution and every host tried included."),
 		ambiguous:      d("deliveries_ambiguous_total", "Attempts whose connection was lost after the final dot: maybe delivered, deferred and retried (a possible duplicate)."),
@@ -91,7 +91,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 // bounceReasons are always exported, at 0 until the first bounce, so a
 // rate() over them works from the start.
-var bounceReasons = [...]string{queue.BounceRemote5xx, queue.BounceExpired, queue.BounceDNS, queue.BouncePolicy}
+var bounceReasons = [...]string{queue.BounceRemote5xx, queue.BounceExpired, queue.BounceDNS, queue.BouncePolicy, queue.BounceSuppressed}
 
 // Collect reads the counters now.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {

@@ -99,6 +99,7 @@ func TestEndpointExportsCounters(t *testing.T) {
 		`outbox_recipients_bounced_total{reason="expired"} 1`,
 		`outbox_recipients_bounced_total{reason="dns"} 0`,
 		`outbox_recipients_bounced_total{reason="policy"} 0`,
+		`outbox_recipients_bounced_total{reason="suppressed"} 0`,
 		`outbox_delivery_attempts_total{tls="TLS1.3"} 6`,
 		`outbox_delivery_attempts_total{tls="none"} 2`,
 		`outbox_delivery_attempt_duration_seconds_bucket{le="0.5"} 3`,

@@ -59,6 +59,9 @@ type Options struct {
 	// the From header) each authenticated user may use: see SenderPolicy.
 	// nil: any sender.
 	Senders SenderPolicy
+	// Priorities gives each message its delivery lane by its user
+	// (priority.go). nil: every message is normal.
+	Priorities PriorityPolicy
 	// TLSConfig, when non-nil, enables STARTTLS on Serve and is required by
 	// ServeTLS. nil: no TLS.
 	TLSConfig *tls.Config
