@@ -97,6 +97,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock is the time source and timer factory. Default the wall clock.
 	Clock Clock
+	// Shaper, when set, is consulted before each delivery: per-destination
+	// budgets and the adaptive reaction to slow-down replies (shape.go,
+	// queue/shaping). Nil delivers without shaping.
+	Shaper Shaper
 	// Rand(n) returns a uniform value in [0, n); it jitters the back-off.
 	// Default math/rand/v2.Int64N.
 	Rand func(n int64) int64
@@ -159,6 +163,7 @@ type Queue struct {
 	dest   destinations
 	health spoolHealth // failed commits: per-message back-off, paused dispatch (commitfail.go)
 	st     counters
+	busy   busySet // messages a worker holds, for explanations
 
 	mu           sync.Mutex
 	running      bool
@@ -249,8 +254,12 @@ type Stats struct {
 	DestinationDown  uint64 // attempts that found no reachable host
 	DestinationSkips uint64 // recipients deferred without attempt: destination backed off
 	DSNs             uint64 // delivery status notifications queued (delay warnings included)
-	InFlight         int    // messages being delivered now
-	DownDomains      int    // destinations currently backed off
+	// Throttled counts recipients deferred without an attempt by their
+	// destination's budget (a rate slot or a suspension); Parks counts
+	// groups that waited for a connection of their budget.
+	Throttled, Parks uint64
+	InFlight         int // messages being delivered now
+	DownDomains      int // destinations currently backed off
 
 	// CommitFailures counts attempt outcomes the spool could not commit
 	// (each such message waits out a back-off before it is tried again).
@@ -272,6 +281,7 @@ type Stats struct {
 type counters struct {
 	attempts, delivered, deferred, bounced, expired atomic.Uint64
 	ambiguous, destDown, destSkips, dsns            atomic.Uint64
+	throttled, parks                                atomic.Uint64
 	commitFailures                                  atomic.Uint64
 	inFlight                                        atomic.Int64
 	bounceClass, tls                                labelCounts
@@ -297,6 +307,8 @@ func (q *Queue) Stats() Stats {
 		DestinationDown:  q.st.destDown.Load(),
 		DestinationSkips: q.st.destSkips.Load(),
 		DSNs:             q.st.dsns.Load(),
+		Throttled:        q.st.throttled.Load(),
+		Parks:            q.st.parks.Load(),
 		InFlight:         int(q.st.inFlight.Load()),
 		DownDomains:      q.dest.count(now),
 		BouncedBy:        q.st.bounceClass.snapshot(),

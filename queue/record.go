@@ -15,8 +15,9 @@ const (
 	evDelivered eventKind = iota + 1
 	evDeferred
 	evBounced
-	evExpired // bounced because its lifetime ran out
-	evSkipped // deferred without attempt: destination backed off
+	evExpired   // bounced because its lifetime ran out
+	evSkipped   // deferred without attempt: destination backed off
+	evThrottled // deferred without attempt: destination's budget (shaping)
 )
 
 // event is one recipient's outcome, logged after it is committed.
@@ -141,6 +142,9 @@ func (q *Queue) logEvent(id string, ev event) {
 	case evSkipped:
 		q.st.destSkips.Add(1)
 		q.log.Info("deferred", append(attrs, "next", ev.next, "reason", "destination backed off")...)
+	case evThrottled:
+		q.st.throttled.Add(1)
+		q.log.Info("deferred", append(attrs, "next", ev.next, "reason", "throttled")...)
 	case evBounced:
 		class := bounceClass(false, ev.code, ev.enhanced)
 		q.st.bounced.Add(1)

@@ -128,10 +128,11 @@ type dispatcher struct {
 	now      time.Time // of the current fill, for skip
 }
 
-// skip leaves out of a Due query the messages in flight and those waiting
-// out a back-off after a failed outcome commit (commitfail.go).
+// skip leaves out of a Due query the messages in flight, those waiting
+// out a back-off after a failed outcome commit (commitfail.go) and those
+// waiting for a connection of their destination's budget (shape.go).
 func (d *dispatcher) skip(id string) bool {
-	return d.inflight[id] || d.q.health.waiting(id, d.now)
+	return d.inflight[id] || d.q.health.waiting(id, d.now) || d.q.parked(id)
 }
 
 func (d *dispatcher) loop(ctx context.Context) {

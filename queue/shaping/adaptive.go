@@ -92,14 +92,14 @@ func (a *adaptive) drop(now time.Time, base float64, holdoff time.Duration, repl
 	}
 	if !a.active() {
 		*a = adaptive{factor: 1, base: max(base, minPerMinute), since: now}
-		// The limiter starts one interval from now: the reply just said
-		// the last message was one too many.
-		a.g.tat = now
 	}
 	a.factor *= decrease
 	if a.base*a.factor < minPerMinute {
 		a.factor = minPerMinute / a.base
 	}
 	a.changed, a.lastDrop, a.reply, a.reaction = now, now, reply, reaction
+	// The next message waits one interval at the new rate: the reply just
+	// said the last one was one too many.
+	a.g.tat = now.Add(interval(time.Minute, a.perMinute()))
 	return true
 }

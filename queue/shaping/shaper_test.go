@@ -174,7 +174,7 @@ func TestSuspendForTheTimeTheReplyNames(t *testing.T) {
 	}
 	// Outlook's busy reply names no time: the table's 5 minutes.
 	s.Finish(d, []Reply{{Code: 451, Enhanced: "4.7.500", Text: "Server busy. Please try again later"}}, t0.Add(11*time.Minute))
-	if dec := s.Admit(d, "c", 1, t0.Add(11*time.Minute)); !dec.Until.Equal(t0.Add(16*time.Minute)) {
+	if dec := s.Admit(d, "c", 1, t0.Add(11*time.Minute)); !dec.Until.Equal(t0.Add(16 * time.Minute)) {
 		t.Errorf("after 451 4.7.500: %+v, want suspended to +5m", dec)
 	}
 	if n := s.Reactions(); n["yahoo-deferred"] != 1 || n["outlook-busy"] != 1 {
