@@ -97,6 +97,8 @@ func defaults() *Config {
 			DNSCacheMaxTTL:         D(time.Hour),
 			DNSCacheNegativeMinTTL: D(30 * time.Second),
 			DNSCacheNegativeMaxTTL: D(15 * time.Minute),
+			ShapingPresets:         true,
+			ThrottleRecovery:       D(time.Minute),
 		},
 		Log: Log{Format: LogText, Level: "info"},
 		Cron: Cron{

@@ -258,8 +258,13 @@ type Stats struct {
 	// destination's budget (a rate slot or a suspension); Parks counts
 	// groups that waited for a connection of their budget.
 	Throttled, Parks uint64
-	InFlight         int // messages being delivered now
-	DownDomains      int // destinations currently backed off
+	// ShapedDestinations counts the destinations traffic shaping holds
+	// back now, by state (shaping.Status.State); ShapingReactions the
+	// slow-down replies acted on, by reaction. Nil without a shaper.
+	ShapedDestinations map[string]int
+	ShapingReactions   map[string]uint64
+	InFlight           int // messages being delivered now
+	DownDomains        int // destinations currently backed off
 
 	// CommitFailures counts attempt outcomes the spool could not commit
 	// (each such message waits out a back-off before it is tried again).
@@ -293,26 +298,28 @@ func (q *Queue) Stats() Stats {
 	now := q.clock.Now()
 	h := q.health.stats(now)
 	return Stats{
-		CommitFailures:   q.st.commitFailures.Load(),
-		CommitBackoff:    h.backoff,
-		DispatchPaused:   h.paused,
-		PausedSince:      h.since,
-		PauseReason:      h.reason,
-		Attempts:         q.st.attempts.Load(),
-		Delivered:        q.st.delivered.Load(),
-		Deferred:         q.st.deferred.Load(),
-		Bounced:          q.st.bounced.Load(),
-		Expired:          q.st.expired.Load(),
-		Ambiguous:        q.st.ambiguous.Load(),
-		DestinationDown:  q.st.destDown.Load(),
-		DestinationSkips: q.st.destSkips.Load(),
-		DSNs:             q.st.dsns.Load(),
-		Throttled:        q.st.throttled.Load(),
-		Parks:            q.st.parks.Load(),
-		InFlight:         int(q.st.inFlight.Load()),
-		DownDomains:      q.dest.count(now),
-		BouncedBy:        q.st.bounceClass.snapshot(),
-		AttemptsByTLS:    q.st.tls.snapshot(),
-		AttemptDuration:  q.st.duration.snapshot(),
+		CommitFailures:     q.st.commitFailures.Load(),
+		CommitBackoff:      h.backoff,
+		DispatchPaused:     h.paused,
+		PausedSince:        h.since,
+		PauseReason:        h.reason,
+		Attempts:           q.st.attempts.Load(),
+		Delivered:          q.st.delivered.Load(),
+		Deferred:           q.st.deferred.Load(),
+		Bounced:            q.st.bounced.Load(),
+		Expired:            q.st.expired.Load(),
+		Ambiguous:          q.st.ambiguous.Load(),
+		DestinationDown:    q.st.destDown.Load(),
+		DestinationSkips:   q.st.destSkips.Load(),
+		DSNs:               q.st.dsns.Load(),
+		Throttled:          q.st.throttled.Load(),
+		Parks:              q.st.parks.Load(),
+		ShapedDestinations: q.shapedDestinations(now),
+		ShapingReactions:   q.shapingReactions(),
+		InFlight:           int(q.st.inFlight.Load()),
+		DownDomains:        q.dest.count(now),
+		BouncedBy:          q.st.bounceClass.snapshot(),
+		AttemptsByTLS:      q.st.tls.snapshot(),
+		AttemptDuration:    q.st.duration.snapshot(),
 	}
 }

@@ -159,3 +159,22 @@ func (b *busySet) since(id string) (time.Time, bool) {
 	t, ok := b.ids[id]
 	return t, ok
 }
+
+// shapedDestinations counts the destinations held back at now by state.
+func (q *Queue) shapedDestinations(now time.Time) map[string]int {
+	if q.opts.Shaper == nil {
+		return nil
+	}
+	out := map[string]int{}
+	for _, s := range q.opts.Shaper.Statuses(now) {
+		out[s.State]++
+	}
+	return out
+}
+
+func (q *Queue) shapingReactions() map[string]uint64 {
+	if q.opts.Shaper == nil {
+		return nil
+	}
+	return q.opts.Shaper.Reactions()
+}

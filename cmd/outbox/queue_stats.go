@@ -93,6 +93,7 @@ func printStats(w io.Writer, s admin.Stats) {
 		fmt.Fprintf(w, "oldest pending: %s (%s, received %s)\n", formatDuration(s.Now.Sub(s.Oldest)), s.OldestID, formatTime(s.Oldest))
 	}
 	printDispatch(w, s)
+	printThrottles(w, s)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "STATE\tRECIPIENTS\t")

@@ -25,6 +25,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Dispatch reports the state of delivery for Stats; nil leaves it out.
 	Dispatch func() DispatchStatus
+	// Explain says why each pending recipient of a message waits
+	// (explain.go); nil answers explain with 501.
+	Explain func(ctx context.Context, id string) ([]Explanation, error)
+	// Throttles lists the destinations held back by traffic shaping, for
+	// Stats; nil leaves them out.
+	Throttles func() []Throttle
 	// Access opens the API to groups (access.go); the zero value keeps it
 	// to root and the daemon's own user. Pass the same to ListenWith.
 	Access Access
@@ -108,6 +114,7 @@ func (s *Server) Handler() http.Handler {
 		"bounces":     s.bounces,
 		"stats":       s.stats,
 		"quarantined": s.quarantined,
+		"explain":     s.explain,
 	} {
 		mux.HandleFunc("POST /v1/"+op, s.guard(op, h))
 	}

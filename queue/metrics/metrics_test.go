@@ -60,8 +60,11 @@ func TestEndpointExportsCounters(t *testing.T) {
 		Delivered: 5, Deferred: 2, DestinationSkips: 1, Ambiguous: 1, DSNs: 3,
 		InFlight: 2, DownDomains: 1,
 		DispatchPaused: true, CommitFailures: 3, CommitBackoff: 2,
-		BouncedBy:     map[string]uint64{queue.BounceRemote5xx: 2, queue.BounceExpired: 1},
-		AttemptsByTLS: map[string]uint64{"TLS1.3": 6, "none": 2},
+		Throttled: 4, Parks: 6,
+		ShapedDestinations: map[string]int{"suspended": 1, "throttled": 2},
+		ShapingReactions:   map[string]uint64{"gmail-unsolicited-rate": 5},
+		BouncedBy:          map[string]uint64{queue.BounceRemote5xx: 2, queue.BounceExpired: 1},
+		AttemptsByTLS:      map[string]uint64{"TLS1.3": 6, "none": 2},
 		AttemptDuration: queue.Histogram{
 			Bounds: []float64{0.5, 1}, Counts: []uint64{3, 7}, Count: 8, Sum: 9.5,
 		},
@@ -120,6 +123,12 @@ func TestEndpointExportsCounters(t *testing.T) {
 		"outbox_dns_cache_hits_total 990",
 		"outbox_dns_cache_misses_total 10",
 		"outbox_dns_cache_entries 3",
+		`outbox_shaping_destinations{state="suspended"} 1`,
+		`outbox_shaping_destinations{state="throttled"} 2`,
+		`outbox_shaping_destinations{state="rate-limited"} 0`,
+		`outbox_shaping_reactions_total{reaction="gmail-unsolicited-rate"} 5`,
+		"outbox_throttled_recipients_total 4",
+		"outbox_shaping_parked_total 6",
 		"go_goroutines ",
 	} {
 		if !strings.Contains(body, want+"\n") && !strings.Contains(body, want) {
