@@ -12,6 +12,13 @@ const (
 	// minPerMinute is the floor of an adaptive rate: a destination is
 	// never slowed below one message a minute (suspension stops it).
 	minPerMinute = 1.0
+	// minFactor bounds the decreases (six halvings), so that ten quiet
+	// steps always make the rate whole again.
+	minFactor = 1.0 / 64
+	// unlimitedBase is the least base of a destination without a
+	// configured rate: the rate it was sending at may be a handful of
+	// messages, and halving that would stall it for minutes.
+	unlimitedBase = 60.0
 	// DefaultRecoverStep is the time between two additive increases.
 	DefaultRecoverStep = time.Minute
 )
@@ -93,10 +100,7 @@ func (a *adaptive) drop(now time.Time, base float64, holdoff time.Duration, repl
 	if !a.active() {
 		*a = adaptive{factor: 1, base: max(base, minPerMinute), since: now}
 	}
-	a.factor *= decrease
-	if a.base*a.factor < minPerMinute {
-		a.factor = minPerMinute / a.base
-	}
+	a.factor = max(a.factor*decrease, minFactor)
 	a.changed, a.lastDrop, a.reply, a.reaction = now, now, reply, reaction
 	// The next message waits one interval at the new rate: the reply just
 	// said the last one was one too many.

@@ -348,7 +348,7 @@ func (s *Shaper) react(st *destState, r Reply, now time.Time) bool {
 			base = float64(l.PerHour) / 60
 		}
 		if base == 0 {
-			base = st.observed(now)
+			base = max(st.observed(now), unlimitedBase)
 		}
 		dropped := st.adapt.drop(now, base, s.step/6, reply, x.Name)
 		wait := replyWait(r.Text)
@@ -385,7 +385,8 @@ func (st *destState) count(now time.Time, cost int) {
 
 // observed is the rate st started messages at lately, per minute: the
 // larger of the last full minute and the current one. A slow-down reply
-// to a destination with no configured rate halves this.
+// to a destination with no configured rate halves this (or unlimitedBase
+// when higher).
 func (st *destState) observed(now time.Time) float64 {
 	if now.Sub(st.winStart) >= 2*time.Minute {
 		return minPerMinute
