@@ -209,3 +209,71 @@ func TestExplainStates(t *testing.T) {
 		t.Errorf("explain of a due message: %+v", e)
 	}
 }
+
+// A suspending reply stops the destination until the time it names; the
+// waiting message is explained as suspended, with the reply and its end.
+func TestSuspendingReplyExplained(t *testing.T) {
+	opts := testOptions()
+	opts.Shaper = newShaper()
+	h := newHarness(t, opts)
+	h.del.set(func(_ context.Context, env *delivery.Envelope) *delivery.Result {
+		return result(env, delivery.Deferred, delivery.Reply{Code: 451, Enhanced: "4.7.500", Text: "Server busy. Please try again later"})
+	})
+	first := h.add("app@here.test", "a@busy.test")
+	h.start()
+	waitFor(t, "the 451", func() bool { return h.rcpt(first, "a@busy.test").Attempts == 1 })
+	next := h.add("app@here.test", "b@busy.test")
+	h.q.Wake()
+	waitFor(t, "the second deferred", func() bool { return h.rcpt(next, "b@busy.test").NextAttempt.After(t0) })
+	e := h.explain(next)
+	if e.Reason != WaitSuspended || !e.Until.Equal(t0.Add(5*time.Minute)) || !strings.Contains(e.Reply, "4.7.500") ||
+		!strings.Contains(e.Sentence, "suspended until") {
+		t.Errorf("explain of a message to a suspended destination: %+v", e)
+	}
+	if r := h.rcpt(next, "b@busy.test"); r.Attempts != 0 || !r.NextAttempt.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("second message: attempts %d, next %v; want 0 and the end of the suspension", r.Attempts, r.NextAttempt)
+	}
+}
+
+// A bounce notice costs its destination's budget one message, as any
+// message does, never more; a group costs one per transaction.
+func TestTransactionsCost(t *testing.T) {
+	for _, c := range []struct{ n, per, want int }{
+		{1, 0, 1}, {50, 0, 1}, {51, 0, 2}, {10, 3, 4}, {0, 0, 1},
+	} {
+		if got := transactions(c.n, c.per); got != c.want {
+			t.Errorf("transactions(%d, %d) = %d, want %d", c.n, c.per, got, c.want)
+		}
+	}
+}
+
+// A bounce notice goes through its destination's budget like any mail,
+// costing one message: the next message to that destination has the next
+// slot, not a later one.
+func TestNoticeCountsOnceAgainstItsDestination(t *testing.T) {
+	opts := testOptions()
+	opts.Shaper = newShaper(shaping.Rule{Name: "sender", Domains: []string{"here.test"}, Limits: shaping.Limits{PerMinute: 1}})
+	h := newHarness(t, opts)
+	h.del.set(func(_ context.Context, env *delivery.Envelope) *delivery.Result {
+		if env.Domain == "x.test" {
+			return result(env, delivery.Bounced, perm550)
+		}
+		return result(env, delivery.Delivered, ok250)
+	})
+	h.add("app@here.test", "gone@x.test")
+	h.start()
+	waitFor(t, "the bounce notice delivered", func() bool {
+		for _, e := range h.del.envelopes() {
+			if e.From == "" && e.Domain == "here.test" {
+				return true
+			}
+		}
+		return false
+	})
+	next := h.add("other@x.test", "b@here.test")
+	h.q.Wake()
+	waitFor(t, "the next message deferred", func() bool { return h.rcpt(next, "b@here.test").NextAttempt.After(t0) })
+	if got := h.rcpt(next, "b@here.test").NextAttempt; !got.Equal(t0.Add(time.Minute)) {
+		t.Errorf("next message to the notice's destination due at %v, want one slot later (%v)", got, t0.Add(time.Minute))
+	}
+}
