@@ -99,7 +99,7 @@
 //   - The operator's commands used by queue/admin (Ops, from Queue.Ops):
 //     List, Get, Headers, OpenMessage, Flush, FlushDomain, FlushAll, Hold,
 //     Release, Delete, Bounces, Quarantined, SpoolStats (the store's count,
-//     store.Stats), and Bulk: hold, release, delete, flush or requeue of a
+//     store.Stats), Explain and Throttles (explain.go), and Bulk: hold, release, delete, flush or requeue of a
 //     selection (IDs, or a store.Filter) in one call, its writes issued
 //     with at most 256 in flight so that the store's group commit makes
 //     few transactions, none larger than its batch bound. A requeue also
