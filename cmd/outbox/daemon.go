@@ -92,7 +92,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	qopts := queueOptions(cfg, log)
-	qopts.Shaper = newShaper(cfg, resolver, log)
+	qopts.Shaper = newShaper(cfg, resolver, d.deliverer, log)
 	if d.queue, err = queue.New(d.db, d.deliverer, qopts); err != nil {
 		return nil, err
 	}

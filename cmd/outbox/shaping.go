@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/outbox-mta/outbox/config"
+	"github.com/outbox-mta/outbox/delivery"
 	"github.com/outbox-mta/outbox/mxresolve"
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/admin"
@@ -14,8 +15,9 @@ import (
 // newShaper builds the traffic shaper: the [[shaping]] rules, then the
 // presets not replaced by a rule of the same name; the [[throttle_reply]]
 // rows, then the built-in table. MX suffixes are matched on the
-// resolver's (cached) answer.
-func newShaper(cfg *config.Config, resolver *mxresolve.Resolver, log *slog.Logger) *shaping.Shaper {
+// resolver's (cached) answer, for domains delivered direct only: a
+// domain routed to a relay is never looked up.
+func newShaper(cfg *config.Config, resolver *mxresolve.Resolver, del *delivery.Deliverer, log *slog.Logger) *shaping.Shaper {
 	var rules []shaping.Rule
 	named := map[string]bool{}
 	for _, r := range cfg.Shaping {
@@ -46,15 +48,25 @@ func newShaper(cfg *config.Config, resolver *mxresolve.Resolver, log *slog.Logge
 	return shaping.New(shaping.Options{
 		Rules:       rules,
 		Reactions:   reactions,
-		Lookup:      mxNames(resolver),
+		Lookup:      mxNames(resolver, del),
 		RecoverStep: cfg.Delivery.ThrottleRecovery.Duration,
 		Logger:      log,
 	})
 }
 
-// mxNames adapts the resolver to the shaper: the MX host names only.
-func mxNames(r *mxresolve.Resolver) shaping.LookupFunc {
+// mxNames adapts the resolver to the shaper: the MX host names of a
+// domain delivered direct, none for one routed to a relay (the routes in
+// effect, which a reload may change).
+func mxNames(r *mxresolve.Resolver, del *delivery.Deliverer) shaping.LookupFunc {
 	return func(ctx context.Context, domain string) ([]string, error) {
+		routes, _ := del.Routes()
+		route, ok := routes[domain]
+		if !ok {
+			route, ok = routes["*"]
+		}
+		if ok && route != "" && route != delivery.Direct {
+			return nil, nil
+		}
 		hosts, err := r.Lookup(ctx, domain)
 		if err != nil {
 			return nil, err
