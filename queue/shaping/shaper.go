@@ -363,13 +363,33 @@ func (s *Shaper) react(st *destState, r Reply, now time.Time) bool {
 			dropped = true
 		}
 		if dropped {
-			st.gen++ // reservations made at the old rate are void
+			s.void(st, now)
 			s.log.Warn("destination throttled", "destination", st.dest.Key, "reaction", x.Name,
 				"reply", reply, "per_minute", st.adapt.perMinute(), "suspended_until", st.suspUntil)
 		}
 		return true
 	}
 	return false
+}
+
+// void cancels st's reservations (made at the rate before a reaction):
+// their messages get new slots when they come due, and the configured
+// rates forget the future those slots had taken, so the new slots are not
+// counted after the void ones.
+func (s *Shaper) void(st *destState, now time.Time) {
+	st.gen++
+	for k := range s.res {
+		if k.key == st.dest.Key {
+			delete(s.res, k)
+		}
+	}
+	st.reserved = 0
+	if st.minute.tat.After(now) {
+		st.minute.tat = now
+	}
+	if st.hour.tat.After(now) {
+		st.hour.tat = now
+	}
 }
 
 // count records cost messages started at now in the per-minute windows.

@@ -234,3 +234,26 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// A reaction voids the slots reserved at the old rate and the configured
+// rate forgets them: the new slots start from now at the new rate, not
+// after the void ones.
+func TestReactionVoidsReservations(t *testing.T) {
+	r := gmail()
+	r.Limits.Connections = 0
+	s := New(Options{Rules: []Rule{r}})
+	d := s.Resolve(context.Background(), "gmail.com")
+	s.Admit(d, "a", 1, t0)
+	for i := range 10 { // slots t0+1s ... t0+10s
+		s.Admit(d, string(rune('b'+i)), 1, t0)
+	}
+	s.Finish(d, []Reply{{Code: 421, Enhanced: "4.7.28"}}, t0)
+	if _, ok := s.Reserved("b", "gmail", t0); ok {
+		t.Error("b's slot survived the reaction")
+	}
+	// At 30/min the first new slot is one interval (2s) from the reaction,
+	// not after the ten void ones.
+	if dec := s.Admit(d, "b", 1, t0.Add(time.Second)); !dec.Until.Equal(t0.Add(2 * time.Second)) {
+		t.Errorf("b after the reaction: %+v, want its new slot at t0+2s", dec)
+	}
+}
