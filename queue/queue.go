@@ -254,17 +254,8 @@ type Stats struct {
 	DestinationDown  uint64 // attempts that found no reachable host
 	DestinationSkips uint64 // recipients deferred without attempt: destination backed off
 	DSNs             uint64 // delivery status notifications queued (delay warnings included)
-	// Throttled counts recipients deferred without an attempt by their
-	// destination's budget (a rate slot or a suspension); Parks counts
-	// groups that waited for a connection of their budget.
-	Throttled, Parks uint64
-	// ShapedDestinations counts the destinations traffic shaping holds
-	// back now, by state (shaping.Status.State); ShapingReactions the
-	// slow-down replies acted on, by reaction. Nil without a shaper.
-	ShapedDestinations map[string]int
-	ShapingReactions   map[string]uint64
-	InFlight           int // messages being delivered now
-	DownDomains        int // destinations currently backed off
+	InFlight         int    // messages being delivered now
+	DownDomains      int    // destinations currently backed off
 
 	// CommitFailures counts attempt outcomes the spool could not commit
 	// (each such message waits out a back-off before it is tried again).
@@ -281,13 +272,16 @@ type Stats struct {
 	BouncedBy       map[string]uint64 // recipients bounced, by Bounce* class
 	AttemptsByTLS   map[string]uint64 // attempts by TLS version ("TLS1.3", "none")
 	AttemptDuration Histogram         // wall time of each Deliver call
+
+	// Shaping is traffic shaping's part (shape.go).
+	Shaping ShapingStats
 }
 
 type counters struct {
 	attempts, delivered, deferred, bounced, expired atomic.Uint64
 	ambiguous, destDown, destSkips, dsns            atomic.Uint64
-	throttled, parks                                atomic.Uint64
 	commitFailures                                  atomic.Uint64
+	throttled, parks                                atomic.Uint64
 	inFlight                                        atomic.Int64
 	bounceClass, tls                                labelCounts
 	duration                                        *histogram
@@ -298,28 +292,25 @@ func (q *Queue) Stats() Stats {
 	now := q.clock.Now()
 	h := q.health.stats(now)
 	return Stats{
-		CommitFailures:     q.st.commitFailures.Load(),
-		CommitBackoff:      h.backoff,
-		DispatchPaused:     h.paused,
-		PausedSince:        h.since,
-		PauseReason:        h.reason,
-		Attempts:           q.st.attempts.Load(),
-		Delivered:          q.st.delivered.Load(),
-		Deferred:           q.st.deferred.Load(),
-		Bounced:            q.st.bounced.Load(),
-		Expired:            q.st.expired.Load(),
-		Ambiguous:          q.st.ambiguous.Load(),
-		DestinationDown:    q.st.destDown.Load(),
-		DestinationSkips:   q.st.destSkips.Load(),
-		DSNs:               q.st.dsns.Load(),
-		Throttled:          q.st.throttled.Load(),
-		Parks:              q.st.parks.Load(),
-		ShapedDestinations: q.shapedDestinations(now),
-		ShapingReactions:   q.shapingReactions(),
-		InFlight:           int(q.st.inFlight.Load()),
-		DownDomains:        q.dest.count(now),
-		BouncedBy:          q.st.bounceClass.snapshot(),
-		AttemptsByTLS:      q.st.tls.snapshot(),
-		AttemptDuration:    q.st.duration.snapshot(),
+		CommitFailures:   q.st.commitFailures.Load(),
+		CommitBackoff:    h.backoff,
+		DispatchPaused:   h.paused,
+		PausedSince:      h.since,
+		PauseReason:      h.reason,
+		Attempts:         q.st.attempts.Load(),
+		Delivered:        q.st.delivered.Load(),
+		Deferred:         q.st.deferred.Load(),
+		Bounced:          q.st.bounced.Load(),
+		Expired:          q.st.expired.Load(),
+		Ambiguous:        q.st.ambiguous.Load(),
+		DestinationDown:  q.st.destDown.Load(),
+		DestinationSkips: q.st.destSkips.Load(),
+		DSNs:             q.st.dsns.Load(),
+		InFlight:         int(q.st.inFlight.Load()),
+		DownDomains:      q.dest.count(now),
+		BouncedBy:        q.st.bounceClass.snapshot(),
+		AttemptsByTLS:    q.st.tls.snapshot(),
+		AttemptDuration:  q.st.duration.snapshot(),
+		Shaping:          q.shapingStats(now),
 	}
 }

@@ -15,9 +15,12 @@ const (
 	evDelivered eventKind = iota + 1
 	evDeferred
 	evBounced
-	evExpired   // bounced because its lifetime ran out
-	evSkipped   // deferred without attempt: destination backed off
-	evThrottled // deferred without attempt: destination's budget (shaping)
+	evExpired // bounced because its lifetime ran out
+	evSkipped // deferred without attempt: destination backed off
+
+	// evThrottled: deferred without attempt by its destination's budget
+	// (shaping).
+	evThrottled
 )
 
 // event is one recipient's outcome, logged after it is committed.

@@ -160,21 +160,28 @@ func (b *busySet) since(id string) (time.Time, bool) {
 	return t, ok
 }
 
-// shapedDestinations counts the destinations held back at now by state.
-func (q *Queue) shapedDestinations(now time.Time) map[string]int {
-	if q.opts.Shaper == nil {
-		return nil
-	}
-	out := map[string]int{}
-	for _, s := range q.opts.Shaper.Statuses(now) {
-		out[s.State]++
-	}
-	return out
+// ShapingStats is traffic shaping's part of Stats.
+type ShapingStats struct {
+	// Throttled counts recipients deferred without an attempt by their
+	// destination's budget (a rate slot or a suspension); Parks counts
+	// groups that waited for a connection of their budget.
+	Throttled, Parks uint64
+	// Destinations counts the destinations held back now, by state
+	// (shaping.Status.State); Reactions the slow-down replies acted on, by
+	// reaction. Nil without a shaper.
+	Destinations map[string]int
+	Reactions    map[string]uint64
 }
 
-func (q *Queue) shapingReactions() map[string]uint64 {
+func (q *Queue) shapingStats(now time.Time) ShapingStats {
+	s := ShapingStats{Throttled: q.st.throttled.Load(), Parks: q.st.parks.Load()}
 	if q.opts.Shaper == nil {
-		return nil
+		return s
 	}
-	return q.opts.Shaper.Reactions()
+	s.Destinations = map[string]int{}
+	for _, st := range q.opts.Shaper.Statuses(now) {
+		s.Destinations[st.State]++
+	}
+	s.Reactions = q.opts.Shaper.Reactions()
+	return s
 }

@@ -99,8 +99,8 @@ func TestThrottleChargesNoAttemptAndNeverExpiresEarly(t *testing.T) {
 			toX++
 		}
 	}
-	if s := h.q.Stats(); s.Throttled != 3 || toX != 3 {
-		t.Errorf("throttled %d, attempts to x.test %d, want 3 and 3", s.Throttled, toX)
+	if s := h.q.Stats(); s.Shaping.Throttled != 3 || toX != 3 {
+		t.Errorf("throttled %d, attempts to x.test %d, want 3 and 3", s.Shaping.Throttled, toX)
 	}
 }
 
@@ -159,7 +159,7 @@ func TestConnectionLimitParksAndWakes(t *testing.T) {
 	}
 	h.start()
 	waitFor(t, "one delivery started and two parked", func() bool {
-		return h.del.count() == 1 && h.q.Stats().Parks >= 2
+		return h.del.count() == 1 && h.q.Stats().Shaping.Parks >= 2
 	})
 	parked := ""
 	for _, id := range ids {

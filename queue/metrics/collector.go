@@ -143,13 +143,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.commitFailures, s.CommitFailures)
 	gauge(c.commitBackoff, float64(s.CommitBackoff))
 	for _, st := range shapedStates {
-		gauge(c.shaped, float64(s.ShapedDestinations[st]), st)
+		gauge(c.shaped, float64(s.Shaping.Destinations[st]), st)
 	}
-	for _, r := range sortedKeys(s.ShapingReactions) {
-		counter(c.reactions, s.ShapingReactions[r], r)
+	for _, r := range sortedKeys(s.Shaping.Reactions) {
+		counter(c.reactions, s.Shaping.Reactions[r], r)
 	}
-	counter(c.throttled, s.Throttled)
-	counter(c.parks, s.Parks)
+	counter(c.throttled, s.Shaping.Throttled)
+	counter(c.parks, s.Shaping.Parks)
 	if c.opts.DNSCache != nil {
 		ds := c.opts.DNSCache.Stats()
 		counter(c.dnsHits, ds.Hits)
