@@ -119,6 +119,8 @@ func TestSlowDownReplySlowsOnlyItsDestination(t *testing.T) {
 	first := h.add("app@here.test", "a@slow.test")
 	h.start()
 	waitFor(t, "the 421", func() bool { return h.rcpt(first, "a@slow.test").Attempts == 1 })
+	// The shaper hears of the reply after its commit.
+	waitFor(t, "slow.test throttled", func() bool { return len(h.q.Ops().Throttles()) == 1 })
 	next := h.add("app@here.test", "b@slow.test")
 	var fast []string
 	for range 20 {
@@ -222,6 +224,7 @@ func TestSuspendingReplyExplained(t *testing.T) {
 	first := h.add("app@here.test", "a@busy.test")
 	h.start()
 	waitFor(t, "the 451", func() bool { return h.rcpt(first, "a@busy.test").Attempts == 1 })
+	waitFor(t, "busy.test suspended", func() bool { return len(h.q.Ops().Throttles()) == 1 })
 	next := h.add("app@here.test", "b@busy.test")
 	h.q.Wake()
 	waitFor(t, "the second deferred", func() bool { return h.rcpt(next, "b@busy.test").NextAttempt.After(t0) })
