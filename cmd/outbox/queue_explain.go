@@ -65,28 +65,3 @@ func printExplanations(w io.Writer, es []admin.Explanation, now time.Time) {
 		fmt.Fprintf(w, "%s: %s%s\n  %s\n", e.Rcpt, e.Reason, when, e.Sentence)
 	}
 }
-
-// printThrottles writes the destinations traffic shaping holds back.
-func printThrottles(w io.Writer, s admin.Stats) {
-	if len(s.Throttled) == 0 {
-		return
-	}
-	fmt.Fprintln(w, "\nheld back by traffic shaping:")
-	for _, t := range s.Throttled {
-		line := fmt.Sprintf("  %s: %s", t.Destination, t.State)
-		if t.PerMinute > 0 {
-			line += fmt.Sprintf(", %.4g msg/min", t.PerMinute)
-		}
-		if !t.Until.IsZero() {
-			line += " until " + formatTime(t.Until)
-		}
-		if !t.Since.IsZero() {
-			line += " since " + formatTime(t.Since)
-		}
-		if t.Reply != "" {
-			line += fmt.Sprintf(" after %q", t.Reply)
-		}
-		line += fmt.Sprintf(" (%d in flight, %d waiting for a connection, %d deferred to a slot)", t.InFlight, t.Parked, t.Reserved)
-		fmt.Fprintln(w, line)
-	}
-}

@@ -16,9 +16,10 @@
 //   - Every operation is POST /v1/OP with a JSON body. Request decoding is
 //     strict: unknown fields, trailing data and bodies over MaxRequestBytes
 //     are rejected with 400/413 before the queue is touched.
-//   - The wire types (Message, Recipient, Attempt, Bounce, Quarantined) have stable
-//     lower-case field names, states as their names ("deferred") and times
-//     in RFC 3339; they are also the schema of the CLI's --json output.
+//   - The wire types (Message, Recipient, Attempt, Bounce, Quarantined,
+//     Explanation, Throttle) have stable lower-case field names, states as
+//     their names ("deferred") and times in RFC 3339; they are also the
+//     schema of the CLI's --json output.
 //   - store.ErrNotFound from the queue is HTTP 404 with code "not_found";
 //     the client turns it back into an error matching store.ErrNotFound.
 //   - A client whose socket is missing or refuses connections returns an
