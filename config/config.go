@@ -41,6 +41,13 @@ type Config struct {
 	// domain must be quoted: "example.org" = "provider". Default: none, so
 	// everything is delivered direct to MX.
 	Routes map[string]string `toml:"routes"`
+
+	// Shaping are per-destination budgets ([[shaping]], shaping.go),
+	// matched before the built-in presets. Default: none.
+	Shaping []ShapingRule `toml:"shaping"`
+	// ThrottleReplies are "slow down" replies ([[throttle_reply]]),
+	// matched before the built-in table. Default: none.
+	ThrottleReplies []ThrottleReply `toml:"throttle_reply"`
 }
 
 // Spool is the durable queue on disk.
@@ -273,6 +280,14 @@ type Delivery struct {
 	// Default: 30s and 15m.
 	DNSCacheNegativeMinTTL Duration `toml:"dns_cache_negative_min_ttl"`
 	DNSCacheNegativeMaxTTL Duration `toml:"dns_cache_negative_max_ttl"`
+	// ShapingPresets applies the built-in budgets of the big mailbox
+	// providers (Gmail, Yahoo/AOL, Outlook/Hotmail, iCloud) after the
+	// [[shaping]] rules. Default: true.
+	ShapingPresets bool `toml:"shaping_presets"`
+	// ThrottleRecovery is the time between two additive increases of a
+	// destination slowed by a "slow down" reply: each gives back a tenth
+	// of its rate. Default: 1m.
+	ThrottleRecovery Duration `toml:"throttle_recovery"`
 	// Port is the TCP port of MX hosts. Only tests change it. Default: 25.
 	Port int `toml:"port"`
 	// TLSPolicy is the policy for direct (MX) delivery: "none",

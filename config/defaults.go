@@ -98,6 +98,8 @@ func defaults() *Config {
 			DNSCacheMaxTTL:         D(time.Hour),
 			DNSCacheNegativeMinTTL: D(30 * time.Second),
 			DNSCacheNegativeMaxTTL: D(15 * time.Minute),
+			ShapingPresets:         true,
+			ThrottleRecovery:       D(time.Minute),
 		},
 		Suppression: Suppression{Enabled: true, AfterExpirations: 3, Expiry: D(30 * 24 * time.Hour)},
 		Log:         Log{Format: LogText, Level: "info"},

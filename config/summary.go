@@ -69,6 +69,12 @@ func (c *Config) Summary() []Setting {
 			d.DNSCacheMinTTL, d.DNSCacheMaxTTL, d.DNSCacheNegativeMinTTL, d.DNSCacheNegativeMaxTTL)
 	}
 	add("delivery.dns_cache", dnsCache)
+	rules := make([]string, 0, len(c.Shaping))
+	for _, r := range c.Shaping {
+		rules = append(rules, r.Name)
+	}
+	add("delivery.shaping", fmt.Sprintf("rules [%s], presets %t, %d throttle replies before the built-in table, recovery step %s",
+		strings.Join(rules, " "), d.ShapingPresets, len(c.ThrottleReplies), d.ThrottleRecovery))
 	add("delivery.port", d.Port)
 	add("delivery.tls_policy", d.TLSPolicy)
 	for _, dom := range sortedKeys(d.DomainTLSPolicies) {

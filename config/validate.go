@@ -177,6 +177,7 @@ func (c *Config) validateDelivery(ps *problems) {
 		}
 	}
 	c.validateDNSCache(ps)
+	c.validateShaping(ps)
 	port(ps, "delivery.port", d.Port)
 	if d.CAFile != "" {
 		readable(ps, "delivery.ca_file", d.CAFile)

@@ -49,6 +49,21 @@ func TestBrokenConfigs(t *testing.T) {
 			want: []string{"arc: unknown key"},
 		},
 		{
+			name: "shaping rules and throttle replies",
+			doc: "[[shaping]]\nname = \"a\"\n[[shaping]]\nname = \"a\"\ndomains = [\"x.test\"]\nper_minute = -1\n" +
+				"[[throttle_reply]]\naction = \"slow\"\n[[throttle_reply]]\ncode = 550\naction = \"pause\"\n" +
+				"[delivery]\nthrottle_recovery = \"0s\"\n",
+			want: []string{
+				"shaping[0]: the rule matches nothing: give domains or mx_suffixes",
+				`shaping[1].name: rule name "a" is used twice`,
+				"shaping[1].per_minute: must not be negative, got -1",
+				"throttle_reply[0]: matches every reply: give code, enhanced or contains",
+				"throttle_reply[1].code: 550 is not a 4xx reply (a 5xx is final and never retried)",
+				`throttle_reply[1].action: "pause" is not an action (slow, suspend)`,
+				"delivery.throttle_recovery: must be at least 1s, got 0s",
+			},
+		},
+		{
 			name: "bad duration",
 			doc:  "[delivery]\nfirst_retry = \"5 minutes\"\n",
 			want: []string{`delivery.first_retry: invalid duration "5 minutes" (write e.g. "30s", "5m", "4h", "5d")`},

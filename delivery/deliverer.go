@@ -131,6 +131,14 @@ func New(opts Options) *Deliverer {
 	return d
 }
 
+// lower is limit, or override when that is set and smaller.
+func lower(limit, override int) int {
+	if override > 0 && override < limit {
+		return override
+	}
+	return limit
+}
+
 func orInt(v, def int) int {
 	if v > 0 {
 		return v
@@ -312,7 +320,7 @@ func (d *Deliverer) run(ctx context.Context, s *session, env *Envelope, res *Res
 			}
 			s.rehello = true
 		}
-		end := min(off+d.cfg.maxRcpts, len(env.Rcpts))
+		end := min(off+lower(d.cfg.maxRcpts, env.MaxRcptsPerTx), len(env.Rcpts))
 		part := res.part(off, end)
 		out = d.transact(ctx, s, env.part(off, end), part, pooled && off == 0)
 		if out == txRetryFresh {
@@ -341,7 +349,7 @@ func (d *Deliverer) run(ctx context.Context, s *session, env *Envelope, res *Res
 		s.c.Close()
 		return out
 	}
-	reuse := d.cfg.reuse && s.msgs < d.cfg.maxMsgs
+	reuse := d.cfg.reuse && s.msgs < lower(d.cfg.maxMsgs, env.MaxMsgsPerConn)
 	if !d.pool.spawn(func() { d.finish(s, reuse, out == txHealthy) }) {
 		s.c.Close()
 	}

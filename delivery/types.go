@@ -33,6 +33,10 @@ type Envelope struct {
 	// EightBit: the body may hold 8-bit octets (RFC 6152). It is sent in
 	// its 7-bit form to a server without 8BITMIME.
 	EightBit bool
+	// MaxRcptsPerTx and MaxMsgsPerConn lower the Deliverer's own limits
+	// (Options.MaxRcptsPerTx, MaxMessagesPerConn) for this destination;
+	// 0 keeps them.
+	MaxRcptsPerTx, MaxMsgsPerConn int
 }
 
 // RcptDSN is the DSN parameters of one RCPT (RFC 3461 §4.1, §4.2).

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/outbox-mta/outbox/delivery"
+	"github.com/outbox-mta/outbox/queue/shaping"
 	"github.com/outbox-mta/outbox/store"
 )
 
@@ -21,6 +22,7 @@ import (
 func (q *Queue) deliverMessage(ctx context.Context, id string) {
 	q.st.inFlight.Add(1)
 	defer q.st.inFlight.Add(-1)
+	defer q.busy.enter(id, q.clock.Now())()
 
 	m, err := q.store.Get(ctx, id)
 	if err != nil {
@@ -51,7 +53,9 @@ func (q *Queue) deliverMessage(ctx context.Context, id string) {
 			q.skipGroup(ctx, m, g, dd)
 			continue
 		}
-		q.deliverGroup(ctx, m, g)
+		if d, ok := q.admitGroup(ctx, m, g); ok {
+			q.deliverGroup(ctx, m, g, d)
+		}
 	}
 }
 
@@ -63,8 +67,9 @@ func (q *Queue) atLeastOne(m *store.Message) bool {
 	return *q.opts.AtLeastOne
 }
 
-// deliverGroup makes one attempt for group g of m and records its outcome.
-func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
+// deliverGroup makes one attempt for group g of m and records its outcome;
+// shaped is the budget the shaper admitted it to (nil without one).
+func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group, shaped *shaping.Dest) {
 	id := m.ID
 	env := &delivery.Envelope{
 		MsgID:      id,
@@ -78,6 +83,7 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		EightBit:   eightBit(m),
 	}
 	setEnvelopeDSN(env, m, g)
+	shapeEnvelope(env, shaped)
 	q.st.attempts.Add(1)
 	start := q.clock.Now()
 	res := q.del.Deliver(ctx, env)
@@ -110,6 +116,7 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		q.listOutcome(sm, r, o, ev)
 		return ev, true
 	})
+	q.finishShaped(shaped, outs)
 
 	if res.DestinationDown && !retry.IsZero() {
 		// Back the whole destination off until its earliest retry, so the

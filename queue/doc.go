@@ -57,6 +57,22 @@
 //     recipients; the queue's other messages for it are deferred to that
 //     time without an attempt (Attempts unchanged; Stats.DestinationSkips).
 //     Flush of a message, a domain or all lifts it.
+//   - Traffic shaping (shape.go), with Options.Shaper (queue/shaping):
+//     before each group's Deliver the queue resolves its destination's
+//     budget and asks the shaper. Go delivers (with the budget's
+//     recipients per transaction and messages per connection in the
+//     Envelope) and tells the shaper the outcome after the commit, so its
+//     temporary replies drive the adaptive reaction. A budget whose
+//     connections are all in use parks the message: it stays due in the
+//     spool, the dispatcher skips it, and the end of a delivery to that
+//     budget unparks it and wakes the dispatcher. A rate slot or a
+//     suspension defers the group to that time without an attempt
+//     (Attempts, LastReply and History unchanged; Stats.Throttled), never
+//     past the message's deadline, where it expires as any message does.
+//   - Explanations (explain.go): Ops.Explain says why each pending
+//     recipient waits and until when (held, scheduled, in flight, a
+//     shaping wait, destination down, DNS failing, back-off, due), and
+//     Ops.Throttles lists the destinations the shaper holds back.
 //   - Failed outcome commits, in memory (commitfail.go): when Store.Update
 //     cannot record an attempt's outcome, the message is still due in the
 //     spool; it is skipped until a back-off (1s doubling to 5m, per
@@ -105,7 +121,7 @@
 //   - The operator's commands used by queue/admin (Ops, from Queue.Ops):
 //     List, Get, Headers, OpenMessage, Flush, FlushDomain, FlushAll, Hold,
 //     Release, Delete, Bounces, Quarantined, SpoolStats (the store's count,
-//     store.Stats), and Bulk: hold, release, delete, flush or requeue of a
+//     store.Stats), Explain and Throttles (explain.go), and Bulk: hold, release, delete, flush or requeue of a
 //     selection (IDs, or a store.Filter) in one call, its writes issued
 //     with at most 256 in flight so that the store's group commit makes
 //     few transactions, none larger than its batch bound. A requeue also
@@ -121,7 +137,7 @@
 // Deliverer interface, both defined here and satisfied by *store.DB and
 // *delivery.Deliverer; it imports store and delivery for their types only,
 // and never bbolt, go-smtp or the network itself. It imports queue/dsn to
-// build notices. The packages that serve the operator, the listener and the
+// build notices and queue/shaping for the shaper's types. The packages that serve the operator, the listener and the
 // scheduled jobs sit beside it or above it: queue/admin and
 // queue/submission do not import it (cmd wires them to it), and
 // queue/maintenance and queue/metrics do, so it never imports any of them.

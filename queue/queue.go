@@ -99,6 +99,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock is the time source and timer factory. Default the wall clock.
 	Clock Clock
+	// Shaper, when set, is consulted before each delivery: per-destination
+	// budgets and the adaptive reaction to slow-down replies (shape.go,
+	// queue/shaping). Nil delivers without shaping.
+	Shaper Shaper
 	// Rand(n) returns a uniform value in [0, n); it jitters the back-off.
 	// Default math/rand/v2.Int64N.
 	Rand func(n int64) int64
@@ -170,6 +174,7 @@ type Queue struct {
 	dest   destinations
 	health spoolHealth // failed commits: per-message back-off, paused dispatch (commitfail.go)
 	st     counters
+	busy   busySet // messages a worker holds, for explanations
 
 	mu           sync.Mutex
 	running      bool
@@ -278,12 +283,16 @@ type Stats struct {
 	BouncedBy       map[string]uint64 // recipients bounced, by Bounce* class
 	AttemptsByTLS   map[string]uint64 // attempts by TLS version ("TLS1.3", "none")
 	AttemptDuration Histogram         // wall time of each Deliver call
+
+	// Shaping is traffic shaping's part (shape.go).
+	Shaping ShapingStats
 }
 
 type counters struct {
 	attempts, delivered, deferred, bounced, expired atomic.Uint64
 	ambiguous, destDown, destSkips, dsns            atomic.Uint64
 	commitFailures                                  atomic.Uint64
+	throttled, parks                                atomic.Uint64
 	inFlight                                        atomic.Int64
 	bounceClass, tls                                labelCounts
 	duration                                        *histogram
@@ -313,5 +322,6 @@ func (q *Queue) Stats() Stats {
 		BouncedBy:        q.st.bounceClass.snapshot(),
 		AttemptsByTLS:    q.st.tls.snapshot(),
 		AttemptDuration:  q.st.duration.snapshot(),
+		Shaping:          q.shapingStats(now),
 	}
 }

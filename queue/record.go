@@ -18,6 +18,10 @@ const (
 	evExpired    // bounced because its lifetime ran out
 	evSkipped    // deferred without attempt: destination backed off
 	evSuppressed // bounced without attempt: on the suppression list (suppress.go)
+
+	// evThrottled: deferred without attempt by its destination's budget
+	// (shaping).
+	evThrottled
 )
 
 // event is one recipient's outcome, logged after it is committed.
@@ -148,6 +152,9 @@ func (q *Queue) logEvent(id string, ev event) {
 	case evSkipped:
 		q.st.destSkips.Add(1)
 		q.log.Info("deferred", append(attrs, "next", ev.next, "reason", "destination backed off")...)
+	case evThrottled:
+		q.st.throttled.Add(1)
+		q.log.Info("deferred", append(attrs, "next", ev.next, "reason", "throttled")...)
 	case evBounced:
 		class := bounceClass(false, ev.code, ev.enhanced)
 		q.st.bounced.Add(1)

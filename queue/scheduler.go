@@ -129,10 +129,11 @@ type dispatcher struct {
 	lanes    lanes     // the share of each priority lane (lanes.go)
 }
 
-// skip leaves out of a Due query the messages in flight and those waiting
-// out a back-off after a failed outcome commit (commitfail.go).
+// skip leaves out of a Due query the messages in flight, those waiting
+// out a back-off after a failed outcome commit (commitfail.go) and those
+// waiting for a connection of their destination's budget (shape.go).
 func (d *dispatcher) skip(id string) bool {
-	return d.inflight[id] || d.q.health.waiting(id, d.now)
+	return d.inflight[id] || d.q.health.waiting(id, d.now) || d.q.parked(id)
 }
 
 func (d *dispatcher) loop(ctx context.Context) {

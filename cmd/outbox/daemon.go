@@ -91,7 +91,9 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 	if d.deliverer, err = newDeliverer(cfg, set, resolver, log); err != nil {
 		return nil, err
 	}
-	if d.queue, err = queue.New(d.db, d.deliverer, withSuppressions(queueOptions(cfg, log), cfg, d.db)); err != nil {
+	qopts := withSuppressions(queueOptions(cfg, log), cfg, d.db)
+	qopts.Shaper = newShaper(cfg, resolver, d.deliverer, log)
+	if d.queue, err = queue.New(d.db, d.deliverer, qopts); err != nil {
 		return nil, err
 	}
 	d.live = newLive(set, d.deliverer)
@@ -103,7 +105,8 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	d.admin, err = admin.New(admin.Options{Queue: d.queue.Ops(), Logger: log, Dispatch: dispatchStatus(d.queue),
-		Access: adminAccess(cfg), Suppressions: d.db, Events: d.db})
+		Access: adminAccess(cfg), Suppressions: d.db, Events: d.db,
+		Explain: explainFunc(d.queue), Throttles: throttlesFunc(d.queue)})
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func eventsSpool(t *testing.T) (*store.DB, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := admintest.ServeOptions(t, admin.Options{Queue: admintest.NewQueue(), Events: db})
+	sock := admintest.ServeWith(t, admin.Options{Queue: admintest.NewQueue(), Events: db})
 	return db, sock
 }
 

@@ -67,6 +67,7 @@ func commands() []command {
 		{name: "api-key create", args: "--name NAME", summary: "make an HTTP API key: print its secret once and its [[api.keys]] entry", run: runAPIKeyCreate},
 		{name: "queue list", args: "[--state S] [--domain D] [--sender A] [--recipient A] [--older-than DUR] [--newer-than DUR] [--limit N] [--after ID] [--done] [--json]", admin: true, summary: "list queued messages", run: runQueueList},
 		{name: "queue show", args: "ID [--json]", admin: true, summary: "show a message: envelope, headers, per-recipient history", run: runQueueShow},
+		{name: "queue explain", args: "ID [--json]", admin: true, summary: "say why each pending recipient of a message waits, and until when", run: runQueueExplain},
 		{name: "queue cat", args: "ID [--headers | --body]", admin: true, summary: "print a stored message as it is sent (postcat -q)", run: runQueueCat},
 		{name: "queue flush", args: "ID... | - | --all [FILTERS] [--dry-run]", admin: true, summary: "attempt delivery now", run: runQueueFlush},
 		{name: "queue requeue", args: "ID... | - | --all [FILTERS] [--dry-run]", admin: true, summary: "attempt delivery now by the current routes, dropping back-offs (postsuper -r)", run: runQueueRequeue},

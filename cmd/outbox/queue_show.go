@@ -16,7 +16,7 @@ import (
 
 // runQueueShow prints one message: envelope, per-recipient state and
 // attempt history, then the header block. --json prints
-// {"message": admin.Message, "headers": "..."}.
+// {"message": admin.Message, "headers": "...", "explain": [admin.Explanation]}.
 func runQueueShow(ctx context.Context, c *cli, args []string) int {
 	a := newAdminCmd(c, "queue show")
 	asJSON := a.fs.Bool("json", false, "print JSON")
@@ -41,17 +41,25 @@ func runQueueShow(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		return a.fail(err, id)
 	}
+	// Why each pending recipient waits; a daemon without explain (501)
+	// leaves it out rather than failing the whole show.
+	explain, _ := cl.Explain(ctx, id)
 	if *asJSON {
 		out := struct {
-			Message admin.Message `json:"message"`
-			Headers string        `json:"headers"`
-		}{admin.NewMessage(m), headers}
+			Message admin.Message       `json:"message"`
+			Headers string              `json:"headers"`
+			Explain []admin.Explanation `json:"explain,omitempty"`
+		}{admin.NewMessage(m), headers, explain}
 		if err := writeJSON(c.stdout, out); err != nil {
 			return a.fail(err, "")
 		}
 		return exitOK
 	}
 	printMessage(c.stdout, m, headers, time.Now())
+	if len(explain) > 0 {
+		fmt.Fprintln(c.stdout, "\nwaiting:")
+		printExplanations(c.stdout, explain, time.Now())
+	}
 	return exitOK
 }
 

@@ -93,6 +93,7 @@ func printStats(w io.Writer, s admin.Stats) {
 		fmt.Fprintf(w, "oldest pending: %s (%s, received %s)\n", formatDuration(s.Now.Sub(s.Oldest)), s.OldestID, formatTime(s.Oldest))
 	}
 	printDispatch(w, s)
+	printThrottles(w, s)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "STATE\tRECIPIENTS\t")
@@ -129,5 +130,30 @@ func printDispatch(w io.Writer, s admin.Stats) {
 	}
 	if d.CommitFailures > 0 {
 		fmt.Fprintf(w, "outcome commit failures: %d (%d messages waiting out a back-off)\n", d.CommitFailures, d.CommitBackoff)
+	}
+}
+
+// printThrottles writes the destinations traffic shaping holds back.
+func printThrottles(w io.Writer, s admin.Stats) {
+	if len(s.Throttled) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nheld back by traffic shaping:")
+	for _, t := range s.Throttled {
+		line := fmt.Sprintf("  %s: %s", t.Destination, t.State)
+		if t.PerMinute > 0 {
+			line += fmt.Sprintf(", %.4g msg/min", t.PerMinute)
+		}
+		if !t.Until.IsZero() {
+			line += " until " + formatTime(t.Until)
+		}
+		if !t.Since.IsZero() {
+			line += " since " + formatTime(t.Since)
+		}
+		if t.Reply != "" {
+			line += fmt.Sprintf(" after %q", t.Reply)
+		}
+		line += fmt.Sprintf(" (%d in flight, %d waiting for a connection, %d deferred to a slot)", t.InFlight, t.Parked, t.Reserved)
+		fmt.Fprintln(w, line)
 	}
 }

@@ -19,9 +19,10 @@
 //   - With Options.Suppressions, the operations suppressions (read-only),
 //     suppress and unsuppress manage the suppression list; an address
 //     without an entry is 404 "not_found" on unsuppress.
-//   - The wire types (Message, Recipient, Attempt, Bounce, Quarantined, Suppression) have stable
-//     lower-case field names, states as their names ("deferred") and times
-//     in RFC 3339; they are also the schema of the CLI's --json output.
+//   - The wire types (Message, Recipient, Attempt, Bounce, Quarantined,
+//     Suppression, Explanation, Throttle) have stable lower-case field
+//     names, states as their names ("deferred") and times in RFC 3339; they
+//     are also the schema of the CLI's --json output.
 //   - store.ErrNotFound from the queue is HTTP 404 with code "not_found";
 //     the client turns it back into an error matching store.ErrNotFound.
 //   - A client whose socket is missing or refuses connections returns an

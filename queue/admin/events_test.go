@@ -29,7 +29,7 @@ func TestEventsOp(t *testing.T) {
 		}
 	}
 	add()
-	c := admin.NewClient(admintest.ServeOptions(t, admin.Options{Queue: admintest.NewQueue(), Events: db}))
+	c := admin.NewClient(admintest.ServeWith(t, admin.Options{Queue: admintest.NewQueue(), Events: db}))
 	defer c.Close()
 	ctx := context.Background()
 	evs, next, err := c.Events(ctx, 0, 1, 0)

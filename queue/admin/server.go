@@ -28,6 +28,12 @@ type Options struct {
 	// Suppressions is the suppression list served by the suppressions,
 	// suppress and unsuppress operations; nil: they are not served.
 	Suppressions SuppressionList
+	// Explain says why each pending recipient of a message waits
+	// (explain.go); nil answers explain with 501.
+	Explain func(ctx context.Context, id string) ([]Explanation, error)
+	// Throttles lists the destinations held back by traffic shaping, for
+	// Stats; nil leaves them out.
+	Throttles func() []Throttle
 	// Access opens the API to groups (access.go); the zero value keeps it
 	// to root and the daemon's own user. Pass the same to ListenWith.
 	Access Access
@@ -119,6 +125,7 @@ func (s *Server) Handler() http.Handler {
 		"stats":       s.stats,
 		"quarantined": s.quarantined,
 		"events":      s.events,
+		"explain":     s.explain,
 	} {
 		mux.HandleFunc("POST /v1/"+op, s.guard(op, h))
 	}

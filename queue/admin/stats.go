@@ -34,6 +34,9 @@ type Stats struct {
 	Dispatch *DispatchStatus `json:"dispatch,omitempty"`
 	// Ages is the table of domains by age (ages.go), when asked for.
 	Ages *Ages `json:"ages,omitempty"`
+	// Throttled lists the destinations traffic shaping holds back now:
+	// suspended, slowed after a reply, rate-limited (explain.go).
+	Throttled []Throttle `json:"throttled,omitempty"`
 }
 
 // DispatchStatus says whether delivery is paused because the spool
@@ -93,6 +96,9 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Dispatch != nil {
 		d := s.opts.Dispatch()
 		res.Dispatch = &d
+	}
+	if s.opts.Throttles != nil {
+		res.Throttled = s.opts.Throttles()
 	}
 	s.reply(w, res)
 }

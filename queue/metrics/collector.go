@@ -22,6 +22,7 @@ type collector struct {
 	destDown, recipients, pending, oldest, fileSize  *prometheus.Desc
 	paused, commitFailures, commitBackoff            *prometheus.Desc
 	dnsHits, dnsMisses, dnsEntries                   *prometheus.Desc
+	shaped, reactions, throttled, parks              *prometheus.Desc
 }
 
 // Metric names. Counters end in _total (Prometheus naming conventions).
@@ -52,6 +53,10 @@ func newCollector(opts Options, log *slog.Logger) *collector {
 		dnsHits:        d("dns_cache_hits_total", "DNS questions (MX, A, AAAA) answered by the resolver's cache, or by a query already in flight for them."),
 		dnsMisses:      d("dns_cache_misses_total", "DNS questions that sent a query to the DNS server."),
 		dnsEntries:     d("dns_cache_entries", "Answers held in the resolver's cache now."),
+		shaped:         d("shaping_destinations", "Destinations traffic shaping holds back now, by state: suspended, throttled (rate lowered after a slow-down reply), rate-limited, connection-limited.", "state"),
+		reactions:      d("shaping_reactions_total", "Slow-down replies acted on, by reaction (the table row that matched).", "reaction"),
+		throttled:      d("throttled_recipients_total", "Recipients deferred without an attempt by their destination's budget (a rate slot or a suspension)."),
+		parks:          d("shaping_parked_total", "Deliveries that waited for a connection of their destination's budget."),
 		recipients:     d("queue_recipients", "Recipients in the spool by state (finished ones stay until pruned).", "state"),
 		pending:        d("queue_messages_pending", "Messages with a recipient queued or deferred (one whose only unfinished recipients are held waits for an operator)."),
 		oldest:         d("queue_oldest_message_age_seconds", "Age of the oldest pending message (as in queue_messages_pending); 0 when none."),
@@ -70,6 +75,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.delivered, c.deferred, c.bounced, c.attempts, c.duration,
 		c.ambiguous, c.dsns, c.inFlight, c.destDown,
 		c.paused, c.commitFailures, c.commitBackoff,
+		c.shaped, c.reactions, c.throttled, c.parks,
 	} {
 		ch <- d
 	}
@@ -92,6 +98,10 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 // bounceReasons are always exported, at 0 until the first bounce, so a
 // rate() over them works from the start.
 var bounceReasons = [...]string{queue.BounceRemote5xx, queue.BounceExpired, queue.BounceDNS, queue.BouncePolicy, queue.BounceSuppressed}
+
+// shapedStates are always exported, at 0 when none, so an alert on
+// suspended destinations has a series from the start.
+var shapedStates = [...]string{"suspended", "throttled", "rate-limited", "connection-limited"}
 
 // Collect reads the counters now.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -132,6 +142,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.paused, paused)
 	counter(c.commitFailures, s.CommitFailures)
 	gauge(c.commitBackoff, float64(s.CommitBackoff))
+	for _, st := range shapedStates {
+		gauge(c.shaped, float64(s.Shaping.Destinations[st]), st)
+	}
+	for _, r := range sortedKeys(s.Shaping.Reactions) {
+		counter(c.reactions, s.Shaping.Reactions[r], r)
+	}
+	counter(c.throttled, s.Shaping.Throttled)
+	counter(c.parks, s.Shaping.Parks)
 	if c.opts.DNSCache != nil {
 		ds := c.opts.DNSCache.Stats()
 		counter(c.dnsHits, ds.Hits)

@@ -60,6 +60,9 @@ func TestEndpointExportsCounters(t *testing.T) {
 		Delivered: 5, Deferred: 2, DestinationSkips: 1, Ambiguous: 1, DSNs: 3,
 		InFlight: 2, DownDomains: 1,
 		DispatchPaused: true, CommitFailures: 3, CommitBackoff: 2,
+		Shaping: queue.ShapingStats{Throttled: 4, Parks: 6,
+			Destinations: map[string]int{"suspended": 1, "throttled": 2},
+			Reactions:    map[string]uint64{"gmail-unsolicited-rate": 5}},
 		BouncedBy:     map[string]uint64{queue.BounceRemote5xx: 2, queue.BounceExpired: 1},
 		AttemptsByTLS: map[string]uint64{"TLS1.3": 6, "none": 2},
 		AttemptDuration: queue.Histogram{
@@ -121,6 +124,12 @@ func TestEndpointExportsCounters(t *testing.T) {
 		"outbox_dns_cache_hits_total 990",
 		"outbox_dns_cache_misses_total 10",
 		"outbox_dns_cache_entries 3",
+		`outbox_shaping_destinations{state="suspended"} 1`,
+		`outbox_shaping_destinations{state="throttled"} 2`,
+		`outbox_shaping_destinations{state="rate-limited"} 0`,
+		`outbox_shaping_reactions_total{reaction="gmail-unsolicited-rate"} 5`,
+		"outbox_throttled_recipients_total 4",
+		"outbox_shaping_parked_total 6",
 		"go_goroutines ",
 	} {
 		if !strings.Contains(body, want+"\n") && !strings.Contains(body, want) {

@@ -417,12 +417,12 @@ func clone(m *store.Message) *store.Message {
 // returns the socket's path; the server is shut down when the test ends.
 func Serve(t testing.TB, q admin.Queue) string {
 	t.Helper()
-	return ServeOptions(t, admin.Options{Queue: q})
+	return ServeWith(t, admin.Options{Queue: q})
 }
 
-// ServeOptions is Serve with the server's options (Events, Access...);
-// a nil Logger discards.
-func ServeOptions(t testing.TB, opts admin.Options) string {
+// ServeWith is Serve with the server's other options (Explain,
+// Throttles, Dispatch); opts.Logger defaults to a silent one.
+func ServeWith(t testing.TB, opts admin.Options) string {
 	t.Helper()
 	path := filepath.Join(SocketDir(t), "admin.sock")
 	l, err := admin.Listen(path)
