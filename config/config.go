@@ -68,6 +68,20 @@ type Spool struct {
 	// EventRetention is how long entries of the event log (GET
 	// /v1/events, `outbox events`) are kept. Default: 30d.
 	EventRetention Duration `toml:"event_retention"`
+	// Backend is where the spool lives: "bbolt" (the file in Dir) or
+	// "postgres" (the database at PostgresURL, which several Outbox nodes
+	// may share; Dir then holds only the admin socket and bodies while
+	// they stream in). Default: "bbolt".
+	Backend string `toml:"backend"`
+	// PostgresURL is the database of the "postgres" backend, a
+	// postgres:// URL or a libpq key=value string. It may carry a
+	// password and is never logged. Default: "".
+	PostgresURL string `toml:"postgres_url"`
+	// Lease is how long a node of the "postgres" backend keeps a message
+	// it claimed without renewing the claim (it renews every third of
+	// it): the time after which the messages of a node that died are
+	// delivered by the others. Default: 2m.
+	Lease Duration `toml:"lease"`
 }
 
 // Admin is the control socket the CLI talks to.

@@ -38,6 +38,8 @@ func defaults() *Config {
 			Retention:       D(7 * 24 * time.Hour),
 			BounceRetention: D(30 * 24 * time.Hour),
 			EventRetention:  D(30 * 24 * time.Hour),
+			Backend:         "bbolt",
+			Lease:           D(2 * time.Minute),
 		},
 		Limits: Limits{
 			MaxMessageSize:          Size{Bytes: 25 << 20},

@@ -33,6 +33,10 @@ func (c *Config) Summary() []Setting {
 	add("trusted_networks", orNone(strings.Join(formatPrefixes(c.TrustedNetworks), ", ")))
 	add("spool.dir", c.Spool.Dir)
 	add("spool.retention", c.Spool.Retention)
+	add("spool.backend", c.Spool.Backend)
+	if c.Spool.Backend == BackendPostgres {
+		add("spool.postgres_url", PostgresTarget(c.Spool.PostgresURL)) // never the password
+	}
 	add("admin.socket", c.Admin.Socket)
 	add("admin.group", orNone(c.Admin.Group))
 	add("admin.read_only_group", orNone(c.Admin.ReadOnlyGroup))

@@ -56,6 +56,7 @@ func (c *Config) validateSpool(ps *problems) {
 	positive(ps, "spool.retention", c.Spool.Retention)
 	positive(ps, "spool.bounce_retention", c.Spool.BounceRetention)
 	positive(ps, "spool.event_retention", c.Spool.EventRetention)
+	c.validateBackend(ps)
 	switch s := c.Admin.Socket; {
 	case s == "":
 		ps.add("admin.socket", "must not be empty")

@@ -64,6 +64,21 @@ func TestBrokenConfigs(t *testing.T) {
 			},
 		},
 		{
+			name: "unknown spool backend",
+			doc:  "[spool]\nbackend = \"postgresql\"\n",
+			want: []string{`spool.backend: is "postgresql"; want "bbolt" or "postgres"`},
+		},
+		{
+			name: "postgres backend without a URL",
+			doc:  "[spool]\nbackend = \"postgres\"\n",
+			want: []string{`spool.postgres_url: must be set when spool.backend is "postgres"`},
+		},
+		{
+			name: "postgres URL of another scheme, password not echoed",
+			doc:  "[spool]\nbackend = \"postgres\"\npostgres_url = \"mysql://u:secret@db/outbox\"\nlease = \"0s\"\n",
+			want: []string{"spool.postgres_url: must start with postgres:// or postgresql://", "spool.lease: must be positive"},
+		},
+		{
 			name: "bad duration",
 			doc:  "[delivery]\nfirst_retry = \"5 minutes\"\n",
 			want: []string{`delivery.first_retry: invalid duration "5 minutes" (write e.g. "30s", "5m", "4h", "5d")`},

@@ -5,7 +5,9 @@
 // # What it owns
 //
 //   - The scheduler (Queue.Run, Queue.Shutdown). One dispatcher goroutine
-//     pulls due message IDs from the store's due index (Store.Due), never
+//     pulls due message IDs from the store's due index (Store.Due; on a
+//     spool shared by several nodes, Claimer.Claim, which also leases
+//     them to this node: claim.go), never
 //     more than there are free workers and skipping messages in flight, and
 //     hands them to a fixed pool of Options.Workers goroutines. Between
 //     pulls it waits on one reusable timer armed for Store.NextDue, or for

@@ -15,7 +15,8 @@ import (
 	"github.com/outbox-mta/outbox/store"
 )
 
-// Store is the spool as the queue uses it. *store.DB satisfies it; tests
+// Store is the spool as the queue uses it. *store.DB and *pgstore.DB
+// satisfy it (cmd/outbox checks both; pgstore is a Claimer too); tests
 // use an in-memory fake.
 type Store interface {
 	NewBody() (*store.Body, error)

@@ -96,6 +96,13 @@ func (q *Queue) record(ctx context.Context, m *store.Message, g group, fn record
 			q.log.Info("message deleted during delivery; outcome dropped", "msgid", m.ID)
 			return
 		}
+		if errors.Is(err, store.ErrLeaseLost) {
+			// Another node took the message over while this one stalled
+			// past its lease (store/pgstore): its outcome stands.
+			q.health.forget(m.ID)
+			q.log.Warn("lease lost during delivery; outcome dropped", "msgid", m.ID, "err", err)
+			return
+		}
 		if errors.Is(err, store.ErrCorrupt) {
 			// Its body could not be read: the store quarantined it and
 			// logged why; this attempt's outcome means nothing.

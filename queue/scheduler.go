@@ -189,6 +189,9 @@ func (d *dispatcher) fill(ctx context.Context) time.Duration {
 	}
 	if limit > 0 {
 		ids, err := d.dueByLane(ctx, limit)
+		if err == nil {
+			ids, err = q.claim(ctx, now, ids)
+		}
 		if err != nil {
 			return d.storeError(ctx, "due", err)
 		}

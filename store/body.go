@@ -14,17 +14,27 @@ import (
 )
 
 // Body accumulates a message body before Enqueue commits it. The first
-// Options.InlineMax bytes are buffered in memory; past that the buffer is
-// written to dir/bodies/ID and dropped, and later writes go straight to the
+// InlineMax bytes are buffered in memory; past that the buffer is written
+// to a file (Dir/ID) and dropped, and later writes go straight to the
 // file, so a 25 MiB message is never held in memory (let alone twice).
 // A Body is not safe for concurrent use.
+//
+// A Body knows no backend: DB's bodies spill into dir/bodies, where the
+// file becomes the stored body at Enqueue; another spool (store/pgstore)
+// spills into a scratch directory and copies the body into its database
+// at Enqueue, then discards it. Consumers see only *Body, whichever
+// spool made it.
 type Body struct {
-	db   *DB
-	id   string
-	buf  bytes.Buffer
-	f    *os.File // non-nil once spilled to a file
-	size int64
-	err  error // sticky write error
+	owner any // the spool that made it; its Enqueue refuses another's
+	id    string
+	dir   string // a spilled body's file is dir/ID
+	// inlineMax: the buffer spills past this many bytes (negative: at
+	// the first byte); maxSize: Write fails past it (0: no limit).
+	inlineMax, maxSize int64
+	buf                bytes.Buffer
+	f                  *os.File // non-nil once spilled to a file
+	size               int64
+	err                error // sticky write error
 	// synced: the file is fsynced and closed (Enqueue's first step).
 	synced bool
 	// done: committed or discarded; further use is an error.
@@ -38,8 +48,42 @@ func (db *DB) NewBody() (*Body, error) {
 		return nil, ErrClosed
 	default:
 	}
-	return &Body{db: db, id: db.ids.next(db.now())}, nil
+	return db.bodyWithID(db.ids.next(db.now())), nil
 }
+
+// bodyWithID is a new body of db under a given ID (Salvage keeps IDs).
+func (db *DB) bodyWithID(id string) *Body {
+	return MakeBody(id, BodyOptions{Owner: db, Dir: db.bodyDir, InlineMax: db.opts.InlineMax, MaxSize: db.opts.MaxBodySize})
+}
+
+// BodyOptions configure MakeBody.
+type BodyOptions struct {
+	// Owner is the spool making the body; OwnedBy compares with it.
+	Owner any
+	// Dir receives the body's file (Dir/ID, created exclusively) once it
+	// grows past InlineMax.
+	Dir string
+	// InlineMax: bodies up to this many bytes stay in memory; negative:
+	// every body goes to its file.
+	InlineMax int64
+	// MaxSize: Write fails with ErrTooBig past this many bytes; 0: no
+	// limit.
+	MaxSize int64
+}
+
+// MakeBody starts a body with id for a spool other than DB (DB.NewBody
+// calls it too). The spool reads it back with Open at Enqueue and then
+// Discards it, or, like DB, takes its file over.
+func MakeBody(id string, o BodyOptions) *Body {
+	return &Body{owner: o.Owner, id: id, dir: o.Dir, inlineMax: o.InlineMax, maxSize: o.MaxSize}
+}
+
+// OwnedBy reports whether the spool owner made b (BodyOptions.Owner).
+func (b *Body) OwnedBy(owner any) bool { return b != nil && b.owner == owner }
+
+// Done reports whether b was committed or discarded: it can no longer be
+// written, read back or enqueued.
+func (b *Body) Done() bool { return b.done }
 
 // ID is the message ID this body will be committed under.
 func (b *Body) ID() string { return b.id }
@@ -55,11 +99,11 @@ func (b *Body) Write(p []byte) (int, error) {
 	case b.done || b.synced:
 		return 0, errors.New("store: write to a body already enqueued or discarded")
 	}
-	if max := b.db.opts.MaxBodySize; max > 0 && b.size+int64(len(p)) > max {
+	if max := b.maxSize; max > 0 && b.size+int64(len(p)) > max {
 		b.err = fmt.Errorf("%w: over %d bytes", ErrTooBig, max)
 		return 0, b.err
 	}
-	if b.f == nil && b.size+int64(len(p)) > b.db.opts.InlineMax {
+	if b.f == nil && b.size+int64(len(p)) > b.inlineMax {
 		if err := b.spill(); err != nil {
 			b.err = err
 			return 0, err
@@ -81,7 +125,7 @@ func (b *Body) Write(p []byte) (int, error) {
 
 // spill moves the buffered bytes to the body's file.
 func (b *Body) spill() error {
-	f, err := os.OpenFile(b.db.bodyPath(b.id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(b.path(), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return noSpace(fmt.Errorf("store: create body file: %w", err))
 	}
@@ -119,7 +163,7 @@ func (b *Body) sync() error {
 		b.err = noSpace(fmt.Errorf("store: close body %s: %w", b.id, err))
 		return b.err
 	}
-	if err := syncDir(b.db.bodyDir); err != nil {
+	if err := syncDir(b.dir); err != nil {
 		return noSpace(err)
 	}
 	b.synced = true
@@ -140,7 +184,7 @@ func (b *Body) Discard() error {
 	if !b.synced {
 		b.f.Close()
 	}
-	if err := os.Remove(b.db.bodyPath(b.id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(b.path()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("store: discard body %s: %w", b.id, err)
 	}
 	return nil
@@ -253,6 +297,9 @@ type readCloser struct {
 func (p readCloser) Close() error { return p.f.Close() }
 
 func (db *DB) bodyPath(id string) string { return filepath.Join(db.bodyDir, id) }
+
+// path is where the body's file goes once it spills.
+func (b *Body) path() string { return filepath.Join(b.dir, b.id) }
 
 // removeBodyFile deletes a file body after the commit that dropped its
 // record; a failure only leaves an orphan for the next Open to sweep.

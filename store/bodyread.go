@@ -23,7 +23,7 @@ func (b *Body) Open() (io.ReadCloser, error) {
 	case b.f == nil:
 		return io.NopCloser(bytes.NewReader(b.buf.Bytes())), nil
 	}
-	f, err := os.Open(b.db.bodyPath(b.id))
+	f, err := os.Open(b.path())
 	if err != nil {
 		return nil, fmt.Errorf("store: read back body %s: %w", b.id, err)
 	}

@@ -145,6 +145,12 @@
 // transaction at once, since a long read transaction would block a writer
 // that needs to grow the mmap.
 //
+// A Body knows no backend (BodyOptions: its owner, the directory it
+// spills to): store/pgstore, the PostgreSQL spool, makes the same *Body
+// over a scratch directory and copies it into its database at Enqueue, so
+// the listeners and the queue take *Body from either spool. The
+// behavioural tests every backend passes are store/storetest's.
+//
 // Message.Prefix is bytes that belong before a body but are only known once
 // it has streamed (the listener's DKIM-Signature fields). The store keeps
 // them opaque, in their own bucket beside the body rather than in the

@@ -42,6 +42,11 @@ var (
 	// fails with it (see DB.Failed); `outbox spool check` and
 	// `outbox spool salvage` are the way out.
 	ErrDamaged = errors.New("store: spool file damaged")
+	// ErrLeaseLost: on a spool shared by several nodes (store/pgstore), an
+	// outcome was not recorded because this node no longer held the
+	// message's lease: it paused past it and another node took the
+	// message over. The other node's attempt stands.
+	ErrLeaseLost = errors.New("store: lease lost to another node")
 )
 
 // noSpace wraps err so that it also matches ErrNoSpace when it is an ENOSPC

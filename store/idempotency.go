@@ -113,3 +113,19 @@ func decodeIdempotency(key string, v []byte) (*Idempotency, bool) {
 	copy(r.Request[:], v[8:])
 	return r, true
 }
+
+// IdempotencyRecords returns every idempotency record, in key order, for
+// a copy of the spool to another backend (outbox spool migrate). A record
+// that does not decode is left out.
+func (db *DB) IdempotencyRecords(ctx context.Context) ([]Idempotency, error) {
+	var out []Idempotency
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		return bucket(tx, bucketIdempotency).ForEach(func(k, v []byte) error {
+			if r, ok := decodeIdempotency(string(k), v); ok {
+				out = append(out, *r)
+			}
+			return nil
+		})
+	})
+	return out, err
+}

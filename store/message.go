@@ -28,7 +28,7 @@ func (db *DB) Enqueue(ctx context.Context, m *Message, b *Body) error {
 // body stays the caller's).
 func (db *DB) enqueue(ctx context.Context, m *Message, b *Body, first func(tx *bolt.Tx) (bool, error)) error {
 	switch {
-	case b == nil || b.db != db:
+	case !b.OwnedBy(db):
 		return errors.New("store: Enqueue with a body from another DB")
 	case b.done:
 		return errors.New("store: Enqueue of a body already enqueued or discarded")

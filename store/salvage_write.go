@@ -110,7 +110,7 @@ func (s *salvager) copyMessage(ctx context.Context, dst *DB, id string) (held bo
 			}
 		}
 	}
-	b := &Body{db: dst, id: id}
+	b := dst.bodyWithID(id)
 	if file != nil {
 		defer file.Close()
 		_, err = io.Copy(b, file)

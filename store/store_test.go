@@ -103,15 +103,6 @@ func TestBodyDiscardAndReuse(t *testing.T) {
 	}
 }
 
-func TestMaxBodySize(t *testing.T) {
-	db := openTest(t, "", Options{MaxBodySize: 10})
-	b, _ := db.NewBody()
-	defer b.Discard()
-	if _, err := b.Write(make([]byte, 11)); !errors.Is(err, ErrTooBig) {
-		t.Errorf("Write past MaxBodySize: %v, want ErrTooBig", err)
-	}
-}
-
 func TestIDsSortableAndUnique(t *testing.T) {
 	now := t0
 	db := openTest(t, "", Options{Now: func() time.Time { return now }})
@@ -192,19 +183,5 @@ func TestClosed(t *testing.T) {
 	}
 	if err := db.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
-	}
-}
-
-func TestCancelledContext(t *testing.T) {
-	db := openTest(t, "", Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	b, _ := db.NewBody()
-	b.Write([]byte("x"))
-	if err := db.Enqueue(ctx, &Message{Recipients: rcpts("a@b")}, b); !errors.Is(err, context.Canceled) {
-		t.Errorf("Enqueue with cancelled ctx: %v", err)
-	}
-	if ms, _ := db.List(context.Background(), Filter{Done: true}); len(ms) != 0 {
-		t.Errorf("a cancelled Enqueue stored %d messages", len(ms))
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/outbox-mta/outbox/store/pgstore/pgtest"
 )
 
 // The systems compared, in the order each round runs them.
@@ -20,6 +22,8 @@ const (
 	sysPostfix = "postfix"
 	sysRelay   = "outbox-relay"
 	sysMX      = "outbox-mx"
+	sysPG      = "outbox-pg"  // outbox-relay with its spool in PostgreSQL (one node)
+	sysPG3     = "outbox-pg3" // three such nodes on one database, the load split among them
 )
 
 // result is one run's figures.
@@ -38,6 +42,7 @@ type compareOpts struct {
 	bin, dir                 string
 	timeout                  time.Duration
 	keep                     bool
+	pg                       *pgtest.Server // started when systems has outbox-pg
 }
 
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,7 +55,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&o.runs, "runs", 5, "runs per system (medians are reported)")
 	fs.IntVar(&o.warmup, "warmup", 200, "warm-up messages relayed before each timed run")
 	modes := fs.String("m", "1,0", "messages per session, comma-separated: 1 = one per session, 0 = sessions never reconnect (smtp-source -d)")
-	systems := fs.String("systems", "ceiling,postfix,outbox-relay,outbox-mx", "systems to run")
+	systems := fs.String("systems", defaultSystems(), "systems to run (outbox-pg: where PostgreSQL is installed)")
 	fs.StringVar(&o.bin, "outbox", "", "outbox binary (default: go build ./cmd/outbox into the run directory)")
 	fs.StringVar(&o.dir, "dir", "", "run directory (default: a new directory under $TMPDIR, removed afterwards)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on one run's relay phase after this long")
@@ -68,7 +73,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	o.systems = strings.Split(*systems, ",")
 	for _, s := range o.systems {
-		if !slices.Contains([]string{sysCeiling, sysPostfix, sysRelay, sysMX}, s) {
+		if !slices.Contains([]string{sysCeiling, sysPostfix, sysRelay, sysMX, sysPG, sysPG3}, s) {
 			return fmt.Errorf("-systems: unknown system %q", s)
 		}
 	}
@@ -107,6 +112,13 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 
+	if slices.Contains(o.systems, sysPG) || slices.Contains(o.systems, sysPG3) {
+		stop, err := startPostgres(&o)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	fmt.Fprintf(stdout, "# outbox-bench compare: N=%d C=%d S=%d runs=%d warmup=%d, %d CPUs, medians\n",
 		o.n, o.c, o.size, o.runs, o.warmup, cpus())
 	for _, m := range o.modes {
@@ -172,7 +184,7 @@ func runOne(ctx context.Context, o *compareOpts, sys string, l load, dir string)
 	p0 := treeCPU(pid, tree)
 	start := time.Now()
 	pr := startProbe(port, l)
-	srcErr := runSource(ctx, port, l, l.n)
+	srcErr := runSources(ctx, append([]int{port}, sut.ports[min(1, len(sut.ports)):]...), l)
 	accepted := time.Now()
 	probed, p50, p99, probeErr := pr.Stop()
 	if srcErr != nil {
@@ -219,6 +231,7 @@ func runOne(ctx context.Context, o *compareOpts, sys string, l load, dir string)
 // goes, which processes are measured, and how to stop them.
 type systemUnderTest struct {
 	port   int
+	ports  []int // every node's submission port, when there are several (the load is split)
 	pid    int
 	tree   bool       // measure pid and all its descendants
 	queued func() int // Postfix: files in its queue, for a timeout's message
@@ -249,9 +262,17 @@ func startSystem(ctx context.Context, o *compareOpts, sys, dir string, sk *sink,
 		}
 		s.stops = append(s.stops, pf.stop)
 		s.pid, s.tree, s.queued = pf.masterPID(), true, pf.queued
-	case sysRelay, sysMX:
+	case sysPG3:
+		return startNodes(ctx, o, dir, s, sinkPort, 3)
+	case sysRelay, sysMX, sysPG:
 		if s.port, err = freePort(); err != nil {
 			return s, err
+		}
+		spoolKeys := ""
+		if sys == sysPG {
+			if spoolKeys, err = postgresSpool(ctx, o); err != nil {
+				return s, err
+			}
 		}
 		dnsPort := 0
 		if sys == sysMX {
@@ -262,7 +283,8 @@ func startSystem(ctx context.Context, o *compareOpts, sys, dir string, sk *sink,
 			s.stops = append(s.stops, mx.stop)
 			dnsPort = mx.port
 		}
-		ob, err := startOutbox(ctx, o.bin, dir, outboxConfig(dir, s.port, sinkPort, dnsPort, ""), s.port)
+		cfg := strings.Replace(outboxConfig(dir, s.port, sinkPort, dnsPort, ""), "[spool]\n", "[spool]\n"+spoolKeys, 1)
+		ob, err := startOutbox(ctx, o.bin, dir, cfg, s.port)
 		if err != nil {
 			return s, err
 		}

@@ -15,6 +15,14 @@
 //     smarthost route ([relay.sink], tls "none", routes "*" = "sink");
 //   - outbox-mx: Outbox resolving the recipient domain's MX against a DNS
 //     server run by this program on loopback, delivery.port = the sink.
+//   - outbox-pg: outbox-relay with spool.backend = "postgres", one node,
+//     on a private PostgreSQL server this program starts (store/pgstore/
+//     pgtest: initdb in a temporary directory, a loopback port), a fresh
+//     database per run; in the default systems where PostgreSQL is
+//     installed;
+//   - outbox-pg3: three such nodes on one database, the load split evenly
+//     among them (one smtp-source each, as a TCP load balancer would);
+//     cpu and rss are the first node's.
 //
 // Every run gets a fresh sink, a fresh instance and a fresh spool. The load
 // is smtp-source with N messages over C sessions of S bytes, one message per

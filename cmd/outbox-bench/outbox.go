@@ -40,6 +40,11 @@ mode = "starttls"
 [limits]
 max_connections = 1000
 
+# A port of its own for the HTTP API: never the fixed default, which
+# another daemon on the machine may hold.
+[api]
+address = "127.0.0.1:0"
+
 [delivery]
 tls_policy = "none"
 `, filepath.Join(dir, "spool"), filepath.Join(dir, "admin.sock"), port)

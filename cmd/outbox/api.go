@@ -10,12 +10,11 @@ import (
 	"github.com/outbox-mta/outbox/config"
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/httpapi"
-	"github.com/outbox-mta/outbox/store"
 )
 
 // newAPI builds the HTTP API, or nil when api.address is "". It takes
 // the SMTP listener's limits, and its keys from lv (a reload swaps them).
-func newAPI(cfg *config.Config, db *store.DB, q *queue.Queue, keys []httpapi.Key, lv *live, log *slog.Logger) (*httpapi.Server, error) {
+func newAPI(cfg *config.Config, db spool, q *queue.Queue, keys []httpapi.Key, lv *live, log *slog.Logger) (*httpapi.Server, error) {
 	a := cfg.API
 	if a.Address == "" {
 		return nil, nil

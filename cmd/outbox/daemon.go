@@ -47,7 +47,7 @@ type daemon struct {
 	cfg *config.Config
 	log *slog.Logger
 
-	db        *store.DB
+	db        spool
 	deliverer *delivery.Deliverer
 	queue     *queue.Queue
 	live      *live // what a reload swaps
@@ -70,10 +70,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 	d = &daemon{cfg: cfg, log: log}
 	// Opening the spool recovers it (store/recover.go): nothing is
 	// accepted or delivered before that is done.
-	d.db, err = store.Open(cfg.Spool.Dir, store.Options{
-		LockTimeout: cfg.Spool.LockTimeout.Duration,
-		Logger:      log,
-	})
+	d.db, err = openSpool(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +228,7 @@ func (d *daemon) start(ctx context.Context, wg *sync.WaitGroup, failed chan<- er
 		d.log.Warn("delivery is paused (delivery.paused): mail is spooled, not sent")
 	} else {
 		wg.Go(func() { fail("queue", d.queue.Run(ctx), queue.ErrClosed) })
+		wg.Go(func() { listenForWork(ctx, d.db, d.queue) })
 	}
 	wg.Go(func() { fail("maintenance", d.jobs.Run(ctx), maintenance.ErrClosed) })
 	if d.metrics != nil {

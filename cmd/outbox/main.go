@@ -82,6 +82,7 @@ func commands() []command {
 		{name: "events", args: "[--after SEQ] [--follow] [--json]", admin: true, summary: "show the event log (accepted, delivered, deferred, bounced, ...) from a sequence number on; --follow waits for new ones", run: runEvents},
 		{name: "sendmail", args: "[-t] [-i] [-f FROM] [-F NAME] [-C CONFIG] [RCPT...] | -bs | -bp | -q", summary: "submit a message read on stdin; -bs: SMTP on stdin/stdout; -bp: list the queue (also as argv[0] sendmail, mailq)", run: runSendmail},
 		{name: "spool check", args: "[--spool DIR | --config FILE]", summary: "check the stopped daemon's spool offline: exit 0 clean, 1 damaged", run: runSpoolCheck},
+		{name: "spool migrate", args: "--from bbolt DIR --to postgres URL", summary: "copy a stopped daemon's bbolt spool into PostgreSQL (spool.backend = \"postgres\")", run: runSpoolMigrate},
 		{name: "spool salvage", args: "--from DIR --to NEWDIR", summary: "copy every readable message of a damaged spool into a new one", run: runSpoolSalvage},
 		{name: "dkim keygen", args: "--domain D --selector S [--type rsa|ed25519] [--bits N] [--out FILE]", summary: "make a DKIM key, print its DNS record", run: runDKIMKeygen},
 		{name: "dkim check", args: "--domain D --selector S [--config FILE] [--resolver IP:PORT]", summary: "check the published DKIM record", run: runDKIMCheck},

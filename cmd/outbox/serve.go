@@ -112,17 +112,14 @@ func serve(ctx context.Context, cfg *config.Config, lc lifecycle, log *slog.Logg
 // watchdog, and serves reloads until ctx is cancelled (nil) or a listener,
 // the queue or the spool fails (its error; store.ErrFailed for the spool). It tells the manager the daemon is
 // stopping before it returns.
-func runReady(ctx, runCtx context.Context, db *store.DB, serveErr <-chan error, reload <-chan os.Signal, rl *reloader, log *slog.Logger) error {
+func runReady(ctx, runCtx context.Context, db spool, serveErr <-chan error, reload <-chan os.Signal, rl *reloader, log *slog.Logger) error {
 	log.Info("outbox ready", "hostname", rl.started.Hostname, "spool", rl.started.Spool.Dir)
 	sdNotify(log, sd.SdNotifyReady)
 	defer sdNotify(log, sd.SdNotifyStopping)
 	// The watchdog's liveness check is a read of the spool: a daemon whose
 	// store no longer answers can neither accept nor deliver.
 	watchdogCtx, stopWatchdog := context.WithCancel(runCtx)
-	watchdogDone := startWatchdog(watchdogCtx, func(ctx context.Context) error {
-		_, _, err := db.NextDue(ctx)
-		return err
-	}, log)
+	watchdogDone := startWatchdog(watchdogCtx, func(ctx context.Context) error { return spoolAlive(ctx, db) }, log)
 	defer func() {
 		stopWatchdog()
 		<-watchdogDone

@@ -8,12 +8,11 @@ import (
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/maintenance"
 	"github.com/outbox-mta/outbox/queue/metrics"
-	"github.com/outbox-mta/outbox/store"
 )
 
 // newMetrics builds the metrics endpoint, or nil when metrics.address is
 // empty. The DNS cache's counters are left out when the cache is off.
-func newMetrics(cfg *config.Config, db *store.DB, q *queue.Queue, counters *listenerCounters, resolver *mxresolve.Resolver, log *slog.Logger) (*metrics.Metrics, error) {
+func newMetrics(cfg *config.Config, db spool, q *queue.Queue, counters *listenerCounters, resolver *mxresolve.Resolver, log *slog.Logger) (*metrics.Metrics, error) {
 	if cfg.Metrics.Address == "" {
 		return nil, nil
 	}
@@ -25,10 +24,12 @@ func newMetrics(cfg *config.Config, db *store.DB, q *queue.Queue, counters *list
 }
 
 // maintenanceOptions maps the configuration onto the maintenance jobs.
-func maintenanceOptions(cfg *config.Config, db *store.DB, q *queue.Queue, log *slog.Logger) maintenance.Options {
+func maintenanceOptions(cfg *config.Config, db spool, q *queue.Queue, log *slog.Logger) maintenance.Options {
 	return maintenance.Options{
 		Store: db,
-		Queue: q,
+		// Several nodes on one database: each job runs on one at a time.
+		Exclusive: exclusive(db),
+		Queue:     q,
 		Schedules: maintenance.Schedules{
 			Prune:         cfg.Cron.Prune,
 			DelayWarnings: cfg.Cron.DelayWarnings,

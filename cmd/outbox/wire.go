@@ -29,7 +29,7 @@ var (
 // newSubmission builds the submission listener's server from cfg: it
 // writes accepted messages to db and wakes q. Users and the certificate
 // are read through lv, which a reload swaps.
-func newSubmission(cfg *config.Config, db *store.DB, q *queue.Queue, counters *listenerCounters, lv *live, log *slog.Logger) (*submission.Server, error) {
+func newSubmission(cfg *config.Config, db spool, q *queue.Queue, counters *listenerCounters, lv *live, log *slog.Logger) (*submission.Server, error) {
 	opts := submission.Options{
 		Hostname:                cfg.Hostname,
 		MaxMessageSize:          cfg.Limits.MaxMessageSize.Bytes,

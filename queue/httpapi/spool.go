@@ -16,7 +16,7 @@ import (
 // Spool is what the API needs from storage: a body to stream the message
 // into, and the durable commit. Enqueue returning nil means the message is
 // on disk (fsynced); only then does the client get its 202. *store.DB
-// satisfies it.
+// and *pgstore.DB satisfy it (cmd/outbox checks both).
 type Spool interface {
 	NewBody() (*store.Body, error)
 	Enqueue(ctx context.Context, m *store.Message, b *store.Body) error

@@ -5,7 +5,10 @@
 //
 // Every job is wrapped in cron.Recover (a panic is logged, the daemon
 // lives) and cron.SkipIfStillRunning (a run still going when the next is
-// due skips it, so a job never overlaps itself). Each job is also a method
+// due skips it, so a job never overlaps itself). On a spool shared by
+// several nodes (Options.Exclusive: store/pgstore's advisory lock) a job
+// another node is running is skipped here, so no two nodes send the same
+// delay warning. Each job is also a method
 // (Prune, DelayWarnings, Stats, Sweep) that tests and operators can call
 // directly, with the clock in Options.Now. The Runner's lifecycle is the
 // daemon's other parts': New, Run until Shutdown, which waits for a job

@@ -14,7 +14,8 @@ import (
 	"github.com/outbox-mta/outbox/store"
 )
 
-// Store is the spool as the jobs use it; *store.DB satisfies it.
+// Store is the spool as the jobs use it; *store.DB and *pgstore.DB
+// satisfy it.
 type Store interface {
 	PruneMessages(ctx context.Context, before time.Time) (int, error)
 	PruneBounces(ctx context.Context, before time.Time) (int, error)
@@ -22,6 +23,13 @@ type Store interface {
 	PruneEvents(ctx context.Context, before time.Time) (int, error)
 	Stats(ctx context.Context) (store.Stats, error)
 	List(ctx context.Context, f store.Filter) ([]*store.Message, error)
+}
+
+// Exclusive runs run only when no other node sharing the spool is running
+// the job named name, and reports whether it ran. *pgstore.DB satisfies it
+// (a PostgreSQL advisory lock).
+type Exclusive interface {
+	Exclusive(ctx context.Context, name string, run func(ctx context.Context) error) (ran bool, err error)
 }
 
 // Queue is the scheduler as the jobs use it; *queue.Queue satisfies it.
@@ -71,6 +79,10 @@ type Options struct {
 	// SweepOverdue: Sweep wakes the queue when a pending recipient is due
 	// longer ago than this. Default 1h.
 	SweepOverdue time.Duration
+	// Exclusive, when set, runs each job on one node at a time of several
+	// sharing one spool (store/pgstore), so that two nodes never send the
+	// same delay warning. nil: every job runs here.
+	Exclusive Exclusive
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger; the package adds component=maintenance. Default
@@ -147,11 +159,20 @@ func New(opts Options) (*Runner, error) {
 func (r *Runner) job(name string, run func(context.Context) error) func() {
 	return func() {
 		start := r.opts.Now()
-		if err := run(context.Background()); err != nil {
-			r.log.Error("job failed", "job", name, "err", err)
-			return
+		ran, err := true, error(nil)
+		if r.opts.Exclusive != nil {
+			ran, err = r.opts.Exclusive.Exclusive(context.Background(), name, run)
+		} else {
+			err = run(context.Background())
 		}
-		r.log.Debug("job done", "job", name, "took", r.opts.Now().Sub(start))
+		switch {
+		case err != nil:
+			r.log.Error("job failed", "job", name, "err", err)
+		case !ran:
+			r.log.Debug("job skipped: another node is running it", "job", name)
+		default:
+			r.log.Debug("job done", "job", name, "took", r.opts.Now().Sub(start))
+		}
 	}
 }
 

@@ -385,3 +385,35 @@ func TestPruneEvents(t *testing.T) {
 		t.Fatalf("after prune: %+v, want only event 2", evs)
 	}
 }
+
+// skipAll is a spool shared with another node that is always running the
+// job: Exclusive never runs it.
+type skipAll struct{ asked []string }
+
+func (s *skipAll) Exclusive(_ context.Context, name string, _ func(context.Context) error) (bool, error) {
+	s.asked = append(s.asked, name)
+	return false, nil
+}
+
+// TestJobsRunExclusively: with Options.Exclusive a scheduled job runs only
+// through it; one that another node is running is skipped here, so no
+// second delay warning goes out.
+func TestJobsRunExclusively(t *testing.T) {
+	w := newWorld(t)
+	w.add(t, "late@src.example", store.StateDeferred)
+	ex := &skipAll{}
+	r := w.runner(t, Options{DelayWarning: time.Hour, Exclusive: ex})
+	w.now = t0.Add(100 * time.Hour)
+	r.job("delay_warnings", r.DelayWarnings)()
+	if n := len(w.notices(t)); n != 0 {
+		t.Errorf("%d notices sent by a job another node was running", n)
+	}
+	if len(ex.asked) != 1 || ex.asked[0] != "delay_warnings" {
+		t.Errorf("Exclusive asked for %v, want [delay_warnings]", ex.asked)
+	}
+	r = w.runner(t, Options{DelayWarning: time.Hour})
+	r.job("delay_warnings", r.DelayWarnings)()
+	if n := len(w.notices(t)); n != 1 {
+		t.Errorf("%d notices without Exclusive, want 1", n)
+	}
+}

@@ -36,7 +36,8 @@ type Listener interface {
 	ListenerStats() ListenerStats
 }
 
-// SpoolStats is the spool as the metrics read it; *store.DB satisfies it.
+// SpoolStats is the spool as the metrics read it; *store.DB and
+// *pgstore.DB satisfy it.
 type SpoolStats interface {
 	Stats(ctx context.Context) (store.Stats, error)
 }

@@ -11,7 +11,7 @@ import (
 // (store.Body: written, read back for a re-encoding pass, discarded when
 // the transaction fails) and a durable commit. Enqueue returning nil means
 // the message is on disk (fsynced); only then does the client get its 250.
-// *store.DB satisfies it.
+// *store.DB and *pgstore.DB satisfy it (cmd/outbox checks both).
 type Spool interface {
 	NewBody() (*store.Body, error)
 	Enqueue(ctx context.Context, m *store.Message, b *store.Body) error

@@ -1,0 +1,120 @@
+package pgstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Wake-ups across nodes. A commit that makes work due (Enqueue, an
+// Update that releases a claim) asks the notifier for a NOTIFY on
+// channel outbox_due; the notifier coalesces the requests of a burst into
+// one NOTIFY per notifyGap, outside the committing transaction (NOTIFY in
+// a transaction serialises every notifying commit on one lock). Listen
+// turns the other nodes' notifications into the queue's Wake, and wakes
+// it every Lease/2 as well, for the work nobody announces: a dead node's
+// claims running out.
+
+const (
+	notifyChannel = "outbox_due"
+	notifyGap     = 10 * time.Millisecond
+)
+
+// announce asks for a NOTIFY; it never blocks.
+func (db *DB) announce() {
+	select {
+	case db.notifyReq <- struct{}{}:
+	default:
+	}
+}
+
+// notifyLoop sends the NOTIFYs announce asks for, until Close.
+func (db *DB) notifyLoop() {
+	defer db.bg.Done()
+	for {
+		select {
+		case <-db.quit:
+			return
+		case <-db.notifyReq:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := db.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, db.opts.Node)
+		cancel()
+		if err != nil {
+			db.log.Debug("notify", "err", err)
+		}
+		select {
+		case <-db.quit:
+			return
+		case <-time.After(notifyGap):
+		}
+	}
+}
+
+// Listen calls wake when another node announces due work, and every
+// Lease/2, until ctx ends. A lost connection is reopened (with a wake,
+// for what was missed meanwhile). It returns ctx.Err().
+func (db *DB) Listen(ctx context.Context, wake func()) error {
+	tick := time.NewTicker(db.opts.Lease / 2)
+	defer tick.Stop()
+	notes := make(chan struct{}, 1)
+	go db.listenConn(ctx, notes)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			wake()
+		case <-notes:
+			wake()
+		}
+	}
+}
+
+// listenConn holds a LISTEN connection and passes each notification of
+// another node to notes, reconnecting after failures.
+func (db *DB) listenConn(ctx context.Context, notes chan<- struct{}) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := db.listenOnce(ctx, notes)
+		if ctx.Err() != nil {
+			return
+		}
+		db.log.Warn("listening for other nodes' wake-ups", "err", err, "retry", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+		select {
+		case notes <- struct{}{}: // what was announced meanwhile
+		default:
+		}
+	}
+}
+
+func (db *DB) listenOnce(ctx context.Context, notes chan<- struct{}) error {
+	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return err
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if n.Payload == db.opts.Node {
+			continue // this node's own: its queue was woken already
+		}
+		select {
+		case notes <- struct{}{}:
+		default:
+		}
+	}
+}
