@@ -92,7 +92,7 @@ type DB struct {
 
 	tally tally // the counts behind Stats (stats.go)
 
-	ev eventFeed // the event log's newest sequence number (events.go)
+	ev EventFeed // the event log's newest sequence number (events.go)
 
 	// failCommit, when set, is called before each commit, and a non-nil
 	// error fails that whole batch before anything of it is written. Only
@@ -235,7 +235,7 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.quit)
 		<-db.stopped
-		db.ev.close()
+		db.ev.Close()
 		db.closeErr = db.closeBolt()
 	})
 	return db.closeErr

@@ -30,9 +30,11 @@ import "time"
 // as it is, after the derived ones. Delay warnings listed there replace
 // the derived ones (the caller knows whom the warning reported).
 
-// changeEvents is the events of the change from before to after (nil
-// before: Enqueue; nil after: Delete), stamped with now. Pure.
-func changeEvents(before, after *Message, now time.Time) []Event {
+// DeriveEvents is the events of the change from before to after (nil
+// before: Enqueue; nil after: Delete), stamped with now and not yet
+// numbered (Seq 0). Pure: every backend writes what it returns in the
+// transaction that records the change.
+func DeriveEvents(before, after *Message, now time.Time) []Event {
 	if after == nil {
 		var evs []Event
 		for i := range before.Recipients {

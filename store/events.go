@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -119,22 +118,11 @@ type Reply struct {
 	Text     string `json:"text,omitempty"`
 }
 
-// eventFeed is the newest committed sequence number and the channel that
-// is closed and replaced when a commit writes newer events.
-type eventFeed struct {
-	mu     sync.Mutex
-	last   uint64
-	ch     chan struct{}
-	closed bool
-}
-
 // initEvents creates the events bucket when missing and loads the last
 // sequence number; Open calls it once.
 func (db *DB) initEvents() error {
 	load := func(b *bolt.Bucket) {
-		db.ev.mu.Lock()
-		db.ev.last, db.ev.ch = b.Sequence(), make(chan struct{})
-		db.ev.mu.Unlock()
+		db.ev.Init(b.Sequence())
 	}
 	err := db.guard(func() error {
 		found := false
@@ -163,51 +151,16 @@ func (db *DB) initEvents() error {
 	return nil
 }
 
-// committed records seq as the newest committed event and wakes waiters.
-func (f *eventFeed) committed(seq uint64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if seq <= f.last || f.closed {
-		return
-	}
-	f.last = seq
-	close(f.ch)
-	f.ch = make(chan struct{})
-}
-
-// close wakes every waiter for good (DB.Close).
-func (f *eventFeed) close() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.closed && f.ch != nil {
-		close(f.ch)
-	}
-	f.closed = true
-}
-
 // LastEventSeq is the sequence number of the newest committed event; 0
 // when none was ever written.
-func (db *DB) LastEventSeq() uint64 {
-	db.ev.mu.Lock()
-	defer db.ev.mu.Unlock()
-	return db.ev.last
-}
+func (db *DB) LastEventSeq() uint64 { return db.ev.Last() }
 
 // EventsAfter returns a channel that is closed once an event with a
 // sequence number above after is committed: at once when there is one
 // already, and when the DB closes. A follower reads Events(after), and
 // when it gets none waits on this channel (or its own deadline); no
 // polling.
-func (db *DB) EventsAfter(after uint64) <-chan struct{} {
-	db.ev.mu.Lock()
-	defer db.ev.mu.Unlock()
-	if db.ev.last > after || db.ev.closed || db.ev.ch == nil {
-		c := make(chan struct{})
-		close(c)
-		return c
-	}
-	return db.ev.ch
-}
+func (db *DB) EventsAfter(after uint64) <-chan struct{} { return db.ev.After(after) }
 
 // Events returns up to limit events with a sequence number above after,
 // oldest first (limit ≤ 0 or above MaxEventsPage means MaxEventsPage). An
@@ -277,7 +230,7 @@ func decodeEvent(k, v []byte) (Event, error) {
 // after (nil before: Enqueue; nil after: Delete), in tx, and wakes the
 // followers once tx commits.
 func (db *DB) logEvents(tx *bolt.Tx, before, after *Message) error {
-	evs := changeEvents(before, after, db.now())
+	evs := DeriveEvents(before, after, db.now())
 	if len(evs) == 0 {
 		return nil
 	}
@@ -297,7 +250,7 @@ func (db *DB) logEvents(tx *bolt.Tx, before, after *Message) error {
 			return err
 		}
 	}
-	tx.OnCommit(func() { db.ev.committed(seq) })
+	tx.OnCommit(func() { db.ev.Committed(seq) })
 	return nil
 }
 

@@ -283,7 +283,7 @@ func BenchmarkEventsUpdate(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		for _, e := range changeEvents(before, after, t0) {
+		for _, e := range DeriveEvents(before, after, t0) {
 			if _, err := encodeEvent(&e); err != nil {
 				b.Fatal(err)
 			}

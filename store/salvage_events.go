@@ -43,7 +43,7 @@ func (s *salvager) startEvents(ctx context.Context, dst *DB) error {
 		if err := bucket(tx, bucketEvents).SetSequence(seq); err != nil {
 			return dirty(err)
 		}
-		tx.OnCommit(func() { dst.ev.committed(seq) })
+		tx.OnCommit(func() { dst.ev.Committed(seq) })
 		return nil
 	})
 }

@@ -136,17 +136,11 @@ func isDotAtom(s string) bool {
 // Suppress adds s to the list, replacing an entry for the same address.
 // s.Addr is normalised; a zero Created is now.
 func (db *DB) Suppress(ctx context.Context, s Suppression) (Suppression, error) {
-	s.Addr = NormalizeAddress(s.Addr)
-	if s.Addr == "" {
-		return s, ErrBadAddress
+	s, err := PrepareSuppression(s, db.now())
+	if err != nil {
+		return s, err
 	}
-	if s.Reason == 0 {
-		s.Reason = ReasonManual
-	}
-	if s.Created.IsZero() {
-		s.Created = db.now()
-	}
-	err := db.write(ctx, func(tx *bolt.Tx) error {
+	err = db.write(ctx, func(tx *bolt.Tx) error {
 		if err := bucket(tx, bucketSuppressions).Put([]byte(s.Addr), encodeSuppression(&s)); err != nil {
 			return dirty(err)
 		}
@@ -278,73 +272,43 @@ func (db *DB) PruneSuppressions(ctx context.Context, now time.Time) (int, error)
 	return n, err
 }
 
-// applyListings carries out after.Suppress, and resets the count of every
-// address newly delivered in after (removing its automatic entry), inside
-// Update's transaction.
+// applyListings carries out after.Suppress and the resets of ApplyListings
+// inside Update's transaction.
 func (db *DB) applyListings(tx *bolt.Tx, before, after *Message) error {
-	list, strikes := bucket(tx, bucketSuppressions), bucket(tx, bucketStrikes)
-	was := make(map[string]bool, len(before.Recipients))
-	for _, r := range before.Recipients {
-		if r.State == StateDelivered {
-			was[r.Addr] = true
-		}
-	}
-	for _, r := range after.Recipients {
-		if r.State != StateDelivered || was[r.Addr] {
-			continue
-		}
-		key := []byte(NormalizeAddress(r.Addr))
-		if len(key) == 0 {
-			continue
-		}
-		if strikes.Get(key) != nil {
-			if err := strikes.Delete(key); err != nil {
-				return err
-			}
-		}
-		if v := list.Get(key); v != nil {
-			if s, err := decodeSuppression(string(key), v); err != nil || s.Reason != ReasonManual {
-				if err := list.Delete(key); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	for i := range after.Suppress {
-		if err := db.list(list, strikes, &after.Suppress[i]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return ApplyListings(boltListTx{bucket(tx, bucketSuppressions), bucket(tx, bucketStrikes)}, before, after, db.now())
 }
 
-// list applies one Listing. A manual entry is never replaced by an
-// automatic one: the operator's decision (and its expiry) stands.
-func (db *DB) list(list, strikes *bolt.Bucket, l *Listing) error {
-	s := l.Suppression
-	s.Addr = NormalizeAddress(s.Addr)
-	if s.Addr == "" {
-		return nil
+// boltListTx is the suppression list within a bbolt transaction.
+type boltListTx struct{ list, strikes *bolt.Bucket }
+
+func (b boltListTx) Entry(addr string) (Suppression, bool, error) {
+	v := b.list.Get([]byte(addr))
+	if v == nil {
+		return Suppression{}, false, nil
 	}
-	key := []byte(s.Addr)
-	if l.After > 1 {
-		n, _ := binary.Uvarint(strikes.Get(key))
-		if n+1 < uint64(l.After) {
-			return strikes.Put(key, binary.AppendUvarint(nil, n+1))
-		}
-		if err := strikes.Delete(key); err != nil {
-			return err
-		}
-	}
-	if v := list.Get(key); v != nil {
-		if old, err := decodeSuppression(s.Addr, v); err == nil && old.Reason == ReasonManual {
+	s, err := decodeSuppression(addr, v)
+	return s, true, err
+}
+
+func (b boltListTx) Put(s Suppression) error {
+	return b.list.Put([]byte(s.Addr), encodeSuppression(&s))
+}
+
+func (b boltListTx) Delete(addr string) error { return b.list.Delete([]byte(addr)) }
+
+func (b boltListTx) Strikes(addr string) (int, error) {
+	n, _ := binary.Uvarint(b.strikes.Get([]byte(addr)))
+	return int(n), nil
+}
+
+func (b boltListTx) SetStrikes(addr string, n int) error {
+	if n == 0 {
+		if b.strikes.Get([]byte(addr)) == nil {
 			return nil
 		}
+		return b.strikes.Delete([]byte(addr))
 	}
-	if s.Created.IsZero() {
-		s.Created = db.now()
-	}
-	return list.Put(key, encodeSuppression(&s))
+	return b.strikes.Put([]byte(addr), binary.AppendUvarint(nil, uint64(n)))
 }
 
 const suppressionV1 = 1
