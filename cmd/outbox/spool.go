@@ -10,6 +10,7 @@ import (
 
 	"github.com/outbox-mta/outbox/config"
 	"github.com/outbox-mta/outbox/queue"
+	"github.com/outbox-mta/outbox/queue/admin"
 	"github.com/outbox-mta/outbox/queue/httpapi"
 	"github.com/outbox-mta/outbox/queue/maintenance"
 	"github.com/outbox-mta/outbox/queue/metrics"
@@ -25,6 +26,10 @@ type spool interface {
 	queue.Store
 	submission.Spool
 	httpapi.Spool
+	httpapi.Suppressions
+	httpapi.Events
+	admin.SuppressionList
+	queue.SuppressionList
 	maintenance.Store
 	metrics.SpoolStats
 	Failed() <-chan struct{}

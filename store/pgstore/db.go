@@ -92,8 +92,10 @@ type DB struct {
 	ids       *idGen
 	leases    *leases
 	quit      chan struct{}
-	bg        sync.WaitGroup // the lease renewer and the notifier
-	notifyReq chan struct{}  // capacity 1: notify.go
+	bg        sync.WaitGroup  // the lease renewer and the notifier
+	notifyReq chan struct{}   // capacity 1: notify.go
+	ev        store.EventFeed // the newest event number known (events.go)
+	seq       sequencer       // events.go
 }
 
 // Open connects to the database at url (a postgres:// URL or a DSN),
@@ -120,9 +122,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	db.bg.Add(2)
+	db.bg.Add(3)
 	go db.renewLoop()
 	go db.notifyLoop()
+	go db.watchEvents()
 	return db, nil
 }
 
@@ -135,6 +138,12 @@ func (db *DB) open(ctx context.Context) error {
 		return classify(fmt.Errorf("pgstore: %w", err))
 	}
 	db.ids = newIDGen(node)
+	db.sequence(ctx) // what a node left unnumbered when it died
+	last, err := db.lastEventSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("pgstore: %w", err)
+	}
+	db.ev.Init(last)
 	db.leases = newLeases()
 	if db.opts.SweepScratch {
 		old, _ := filepath.Glob(filepath.Join(db.opts.ScratchDir, scratchPattern))
@@ -150,7 +159,8 @@ func (db *DB) open(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the lease renewer and the notifier, closes the pool and removes the scratch
+// Close stops the lease renewer, the notifier and the event watcher, wakes
+// the event followers, closes the pool and removes the scratch
 // directory. Leases still held expire by themselves.
 func (db *DB) Close() error {
 	select {
@@ -160,6 +170,7 @@ func (db *DB) Close() error {
 	}
 	close(db.quit)
 	db.bg.Wait()
+	db.ev.Close()
 	db.pool.Close()
 	return os.RemoveAll(db.scratch)
 }

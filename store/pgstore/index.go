@@ -18,6 +18,18 @@ import (
 // lease ends (lease.go); this node's own claims are not (the queue skips
 // what it has in flight).
 func (db *DB) Due(ctx context.Context, now time.Time, limit int, skip func(id string) bool) ([]string, error) {
+	return db.due(ctx, -1, now, limit, skip)
+}
+
+// DueLane is Due within lane p alone: the scheduler's seek, one lane at a
+// time, so that a backlog in one lane never hides another's due mail
+// (index messages_lane_due).
+func (db *DB) DueLane(ctx context.Context, p store.Priority, now time.Time, limit int, skip func(id string) bool) ([]string, error) {
+	return db.due(ctx, int(p), now, limit, skip)
+}
+
+// due is Due within lane (-1: every lane).
+func (db *DB) due(ctx context.Context, lane int, now time.Time, limit int, skip func(id string) bool) ([]string, error) {
 	var ids []string
 	after := int64(-1)
 	afterID := ""
@@ -25,8 +37,9 @@ func (db *DB) Due(ctx context.Context, now time.Time, limit int, skip func(id st
 	for {
 		rows, err := db.pool.Query(ctx, `SELECT id, due_ns FROM messages
 			WHERE due_ns <= $1 AND (due_ns, id) > ($2, $3) AND (lease_until_ns < $5 OR lease_owner = $6)
+				AND ($7 < 0 OR lane = $7)
 			ORDER BY due_ns, id LIMIT $4`,
-			dueNanos(now), after, afterID, page, nanos(db.now()), db.opts.Node)
+			dueNanos(now), after, afterID, page, nanos(db.now()), db.opts.Node, lane)
 		if err != nil {
 			return nil, classify(err)
 		}

@@ -81,7 +81,10 @@ func (db *DB) enqueue(ctx context.Context, m *store.Message, b *store.Body, firs
 		if prefix == nil {
 			prefix = []byte{}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO bodies (id, prefix, body) VALUES ($1, $2, $3)`, m.ID, prefix, data)
+		if _, err := tx.Exec(ctx, `INSERT INTO bodies (id, prefix, body) VALUES ($1, $2, $3)`, m.ID, prefix, data); err != nil {
+			return err
+		}
+		_, err := db.insertEvents(ctx, tx, nil, m)
 		return err
 	})
 	if (err == nil && stored) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -89,6 +92,7 @@ func (db *DB) enqueue(ctx context.Context, m *store.Message, b *store.Body, firs
 	}
 	if err == nil && stored {
 		db.announce()
+		db.numberEvents(ctx)
 	}
 	return err
 }
@@ -214,7 +218,14 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 		if err := db.rewrite(ctx, tx, m, fenced); err != nil {
 			return err
 		}
-		return db.logBounces(ctx, tx, before, m)
+		if err := db.logBounces(ctx, tx, before, m); err != nil {
+			return err
+		}
+		if err := db.applyListings(ctx, tx, before, m); err != nil {
+			return err
+		}
+		_, err = db.insertEvents(ctx, tx, before, m)
+		return err
 	})
 	if err == nil && corrupt != nil {
 		return corrupt
@@ -224,6 +235,7 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 	}
 	if err == nil {
 		db.announce() // it may be due now (a flush, a release)
+		db.numberEvents(ctx)
 	}
 	return err
 }
@@ -233,10 +245,10 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 func insertMessage(ctx context.Context, tx pgx.Tx, m *store.Message, suffix string) (bool, error) {
 	c := derive(m)
 	t, err := tx.Exec(ctx, `INSERT INTO messages (id, record, received_ns, due_ns, done, pending, dsn_pending,
-		queued, deferred, delivered, bounced, held, domains)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) `+suffix,
+		queued, deferred, delivered, bounced, held, domains, lane)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) `+suffix,
 		m.ID, store.EncodeMessage(m), nanos(m.Received), c.due, c.done, c.pending, m.DSNPending,
-		c.n[store.StateQueued], c.n[store.StateDeferred], c.n[store.StateDelivered], c.n[store.StateBounced], c.n[store.StateHeld], c.domains)
+		c.n[store.StateQueued], c.n[store.StateDeferred], c.n[store.StateDelivered], c.n[store.StateBounced], c.n[store.StateHeld], c.domains, int16(m.Priority))
 	return err == nil && t.RowsAffected() == 1, err
 }
 
@@ -248,9 +260,9 @@ func (db *DB) rewrite(ctx context.Context, tx pgx.Tx, m *store.Message, release 
 		lease = ", lease_owner = '', lease_until_ns = 0"
 	}
 	_, err := tx.Exec(ctx, `UPDATE messages SET record = $2, due_ns = $3, done = $4, pending = $5, dsn_pending = $6,
-		queued = $7, deferred = $8, delivered = $9, bounced = $10, held = $11, domains = $12`+lease+` WHERE id = $1`,
+		queued = $7, deferred = $8, delivered = $9, bounced = $10, held = $11, domains = $12, lane = $13`+lease+` WHERE id = $1`,
 		m.ID, store.EncodeMessage(m), c.due, c.done, c.pending, m.DSNPending,
-		c.n[store.StateQueued], c.n[store.StateDeferred], c.n[store.StateDelivered], c.n[store.StateBounced], c.n[store.StateHeld], c.domains)
+		c.n[store.StateQueued], c.n[store.StateDeferred], c.n[store.StateDelivered], c.n[store.StateBounced], c.n[store.StateHeld], c.domains, int16(m.Priority))
 	return err
 }
 
@@ -265,23 +277,40 @@ func callUpdateFn(fn func(m *store.Message) error, m *store.Message) (err error)
 	return fn(m)
 }
 
-// Delete removes a message (or a quarantined record) and its body.
+// Delete removes a message (or a quarantined record) and its body, and
+// logs a deleted event for each recipient that was not final.
 func (db *DB) Delete(ctx context.Context, id string) error {
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		t1, err := tx.Exec(ctx, `DELETE FROM messages WHERE id = $1`, id)
+	logged := false
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		logged = false
+		var raw []byte
+		err := tx.QueryRow(ctx, `DELETE FROM messages WHERE id = $1 RETURNING record`, id).Scan(&raw)
+		found := err == nil
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if found {
+			if m, derr := store.DecodeMessage(raw); derr == nil {
+				m.ID = id
+				if logged, err = db.insertEvents(ctx, tx, m, nil); err != nil {
+					return err
+				}
+			}
+		}
+		t, err := tx.Exec(ctx, `DELETE FROM quarantine WHERE id = $1`, id)
 		if err != nil {
 			return err
 		}
-		t2, err := tx.Exec(ctx, `DELETE FROM quarantine WHERE id = $1`, id)
-		if err != nil {
-			return err
-		}
-		if t1.RowsAffected()+t2.RowsAffected() == 0 {
+		if !found && t.RowsAffected() == 0 {
 			return fmt.Errorf("%w: %s", store.ErrNotFound, id)
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM bodies WHERE id = $1`, id)
 		return err
 	})
+	if err == nil && logged {
+		db.numberEvents(ctx)
+	}
+	return err
 }
 
 // columns are the values derived from a record for the indexes and

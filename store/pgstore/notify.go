@@ -59,7 +59,15 @@ func (db *DB) Listen(ctx context.Context, wake func()) error {
 	tick := time.NewTicker(db.opts.Lease / 2)
 	defer tick.Stop()
 	notes := make(chan struct{}, 1)
-	go db.listenConn(ctx, notes)
+	go db.listenConn(ctx, notifyChannel, func(payload string) {
+		if payload == db.opts.Node {
+			return // this node's own: its queue was woken already
+		}
+		select {
+		case notes <- struct{}{}:
+		default:
+		}
+	})
 	for {
 		select {
 		case <-ctx.Done():
@@ -72,49 +80,42 @@ func (db *DB) Listen(ctx context.Context, wake func()) error {
 	}
 }
 
-// listenConn holds a LISTEN connection and passes each notification of
-// another node to notes, reconnecting after failures.
-func (db *DB) listenConn(ctx context.Context, notes chan<- struct{}) {
+// listenConn holds a connection listening on channel and passes each
+// notification's payload to on, reconnecting after failures. Once it
+// listens, it calls on("") for what was announced before (or while the
+// connection was lost). It returns when ctx ends.
+func (db *DB) listenConn(ctx context.Context, channel string, on func(payload string)) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := db.listenOnce(ctx, notes)
+		err := db.listenOnce(ctx, channel, on)
 		if ctx.Err() != nil {
 			return
 		}
-		db.log.Warn("listening for other nodes' wake-ups", "err", err, "retry", backoff)
+		db.log.Warn("listening for other nodes' notifications", "channel", channel, "err", err, "retry", backoff)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 10*time.Second)
-		select {
-		case notes <- struct{}{}: // what was announced meanwhile
-		default:
-		}
 	}
 }
 
-func (db *DB) listenOnce(ctx context.Context, notes chan<- struct{}) error {
+func (db *DB) listenOnce(ctx context.Context, channel string, on func(payload string)) error {
 	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		return err
 	}
+	on("")
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
-		if n.Payload == db.opts.Node {
-			continue // this node's own: its queue was woken already
-		}
-		select {
-		case notes <- struct{}{}:
-		default:
-		}
+		on(n.Payload)
 	}
 }

@@ -1,0 +1,46 @@
+-- Priority lanes, the event log and the suppression list: what store.DB
+-- keeps in its "due.high"/"due.bulk", "events", "suppressions" and
+-- "suppress.strikes" buckets.
+
+-- lane is Message.Priority (store.Priority: 0 normal, 1 high, 2 bulk),
+-- derived from the record like due_ns; the rows written before lanes are
+-- normal, as bbolt's spools from before lanes are. The due index gains
+-- the lane as its first column so that DueLane is one index range per
+-- lane, as bbolt's per-lane buckets are.
+ALTER TABLE messages ADD COLUMN lane smallint NOT NULL DEFAULT 0;
+CREATE INDEX messages_lane_due ON messages (lane, due_ns, id) WHERE due_ns IS NOT NULL;
+
+-- events: one row per event, inserted by the transaction that records the
+-- change it reports (store.DeriveEvents). seq, the public sequence number,
+-- is NULL until the sequencer (events.go) numbers the committed rows in
+-- commit order from event_seq: numbers handed out inside the writing
+-- transactions would commit out of order across concurrent transactions
+-- and nodes, and a follower past a higher number would never see a lower
+-- one committed after it. id is the insertion order within a transaction
+-- (and along a message's row lock).
+CREATE TABLE events (
+	id      bigserial PRIMARY KEY,
+	seq     bigint UNIQUE,
+	time_ns bigint NOT NULL,
+	usr     text NOT NULL,   -- store.Event.User, kept beside the JSON
+	event   bytea NOT NULL   -- the JSON of store.Event, its public shape
+);
+CREATE INDEX events_unnumbered ON events (id) WHERE seq IS NULL;
+CREATE INDEX events_time ON events (time_ns);
+CREATE SEQUENCE event_seq;
+
+-- suppressions: normalised address (store.NormalizeAddress) → entry;
+-- "C" collation so that listing is in byte order, as bbolt's keys are.
+-- expires_ns 0: never.
+CREATE TABLE suppressions (
+	addr       text COLLATE "C" PRIMARY KEY,
+	reason     smallint NOT NULL,
+	reply      text NOT NULL,
+	msg_id     text NOT NULL,
+	created_ns bigint NOT NULL,
+	expires_ns bigint NOT NULL
+);
+CREATE TABLE suppress_strikes (
+	addr text COLLATE "C" PRIMARY KEY,
+	n    integer NOT NULL
+);

@@ -1,0 +1,249 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/outbox-mta/outbox/store"
+)
+
+// The suppression list: tables suppressions and suppress_strikes, with the
+// rules of store.ApplyListings, applied in the transaction of the outcome
+// that causes them (Update). Concurrent outcomes for one address, on any
+// node, take its advisory lock first (lockAddrs), so counts add up as
+// bbolt's single writer adds them.
+
+// Suppress adds s to the list, replacing an entry for the same address.
+// s.Addr is normalised; a zero Created is now.
+func (db *DB) Suppress(ctx context.Context, s store.Suppression) (store.Suppression, error) {
+	s, err := store.PrepareSuppression(s, db.now())
+	if err != nil {
+		return s, err
+	}
+	err = db.tx(ctx, func(tx pgx.Tx) error {
+		if err := putSuppression(ctx, tx, s); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM suppress_strikes WHERE addr = $1`, s.Addr)
+		return err
+	})
+	return s, err
+}
+
+// Unsuppress removes addr's entry (and its count of consecutive
+// outcomes); store.ErrNotFound when it has none.
+func (db *DB) Unsuppress(ctx context.Context, addr string) error {
+	key := store.NormalizeAddress(addr)
+	if key == "" {
+		return store.ErrBadAddress
+	}
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		t, err := tx.Exec(ctx, `DELETE FROM suppressions WHERE addr = $1`, key)
+		if err != nil {
+			return err
+		}
+		if t.RowsAffected() == 0 {
+			return &requestError{fmt.Errorf("%w: %s is not suppressed", store.ErrNotFound, key)}
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM suppress_strikes WHERE addr = $1`, key)
+		return err
+	})
+}
+
+const suppressionColumns = `addr, reason, reply, msg_id, created_ns, expires_ns`
+
+// Suppressions lists up to limit entries (0: all) with an address after
+// after, in address order, expired ones included.
+func (db *DB) Suppressions(ctx context.Context, after string, limit int) ([]store.Suppression, error) {
+	var lim *int
+	if limit > 0 {
+		lim = &limit
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions
+		WHERE addr > $1 ORDER BY addr LIMIT $2`, after, lim)
+	if err != nil {
+		return nil, classify(err)
+	}
+	out, err := pgx.CollectRows(rows, scanSuppression)
+	return out, classify(err)
+}
+
+// Suppression returns addr's entry, active or expired; store.ErrNotFound
+// when it has none.
+func (db *DB) Suppression(ctx context.Context, addr string) (store.Suppression, error) {
+	key := store.NormalizeAddress(addr)
+	if key == "" {
+		return store.Suppression{}, store.ErrBadAddress
+	}
+	s, ok, err := getSuppression(ctx, db.pool, key)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: %s is not suppressed", store.ErrNotFound, key)
+	}
+	return s, classify(err)
+}
+
+// Suppressed returns the active entries (at now) of addrs, keyed by the
+// address as given; addresses without one are absent.
+func (db *DB) Suppressed(ctx context.Context, addrs []string, now time.Time) (map[string]store.Suppression, error) {
+	keys := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if k := store.NormalizeAddress(a); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions WHERE addr = ANY($1)`, keys)
+	if err != nil {
+		return nil, classify(err)
+	}
+	found, err := pgx.CollectRows(rows, scanSuppression)
+	if err != nil {
+		return nil, classify(err)
+	}
+	var out map[string]store.Suppression
+	for _, a := range addrs {
+		k := store.NormalizeAddress(a)
+		i := slices.IndexFunc(found, func(s store.Suppression) bool { return s.Addr == k })
+		if k == "" || i < 0 || !found[i].Active(now) {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]store.Suppression)
+		}
+		out[a] = found[i]
+	}
+	return out, nil
+}
+
+// PruneSuppressions removes the entries that expired before now and
+// reports how many.
+func (db *DB) PruneSuppressions(ctx context.Context, now time.Time) (int, error) {
+	t, err := db.pool.Exec(ctx, `DELETE FROM suppressions WHERE expires_ns <> 0 AND expires_ns <= $1`, timeNanos(now))
+	if err != nil {
+		return 0, classify(err)
+	}
+	return int(t.RowsAffected()), nil
+}
+
+// applyListings carries out store.ApplyListings for the change from
+// before to after in tx, holding the locks of the addresses it touches.
+func (db *DB) applyListings(ctx context.Context, tx pgx.Tx, before, after *store.Message) error {
+	var addrs []string
+	for _, r := range after.Recipients {
+		if r.State == store.StateDelivered {
+			addrs = append(addrs, store.NormalizeAddress(r.Addr))
+		}
+	}
+	for _, l := range after.Suppress {
+		addrs = append(addrs, store.NormalizeAddress(l.Addr))
+	}
+	if len(addrs) == 0 {
+		return nil
+	}
+	if err := lockAddrs(ctx, tx, addrs); err != nil {
+		return err
+	}
+	return store.ApplyListings(listTx{ctx, tx}, before, after, db.now())
+}
+
+// lockAddrs takes the transaction's advisory locks of addrs, in one
+// order for every transaction (no deadlock between two of them).
+func lockAddrs(ctx context.Context, tx pgx.Tx, addrs []string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM
+		(SELECT DISTINCT hashtextextended('outbox suppress ' || a, 0) AS k FROM unnest($1::text[]) a ORDER BY 1) s`, addrs)
+	return err
+}
+
+// listTx is the suppression list within a transaction (store.ListTx).
+type listTx struct {
+	ctx context.Context
+	tx  pgx.Tx
+}
+
+func (l listTx) Entry(addr string) (store.Suppression, bool, error) {
+	return getSuppression(l.ctx, l.tx, addr)
+}
+
+func (l listTx) Put(s store.Suppression) error { return putSuppression(l.ctx, l.tx, s) }
+
+func (l listTx) Delete(addr string) error {
+	_, err := l.tx.Exec(l.ctx, `DELETE FROM suppressions WHERE addr = $1`, addr)
+	return err
+}
+
+func (l listTx) Strikes(addr string) (int, error) {
+	var n int
+	err := l.tx.QueryRow(l.ctx, `SELECT n FROM suppress_strikes WHERE addr = $1`, addr).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return n, err
+}
+
+func (l listTx) SetStrikes(addr string, n int) error {
+	if n == 0 {
+		_, err := l.tx.Exec(l.ctx, `DELETE FROM suppress_strikes WHERE addr = $1`, addr)
+		return err
+	}
+	_, err := l.tx.Exec(l.ctx, `INSERT INTO suppress_strikes (addr, n) VALUES ($1, $2)
+		ON CONFLICT (addr) DO UPDATE SET n = excluded.n`, addr, n)
+	return err
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func getSuppression(ctx context.Context, q querier, addr string) (store.Suppression, bool, error) {
+	var s store.Suppression
+	var reason int16
+	var created, expires int64
+	err := q.QueryRow(ctx, `SELECT `+suppressionColumns+` FROM suppressions WHERE addr = $1`, addr).
+		Scan(&s.Addr, &reason, &s.Reply, &s.MsgID, &created, &expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, false, nil
+	}
+	s.Reason, s.Created, s.Expires = store.SuppressReason(reason), nanosTime(created), nanosTime(expires)
+	return s, err == nil, err
+}
+
+func scanSuppression(row pgx.CollectableRow) (store.Suppression, error) {
+	var s store.Suppression
+	var reason int16
+	var created, expires int64
+	err := row.Scan(&s.Addr, &reason, &s.Reply, &s.MsgID, &created, &expires)
+	s.Reason, s.Created, s.Expires = store.SuppressReason(reason), nanosTime(created), nanosTime(expires)
+	return s, err
+}
+
+func putSuppression(ctx context.Context, tx pgx.Tx, s store.Suppression) error {
+	_, err := tx.Exec(ctx, `INSERT INTO suppressions (`+suppressionColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (addr) DO UPDATE SET reason = excluded.reason, reply = excluded.reply, msg_id = excluded.msg_id,
+			created_ns = excluded.created_ns, expires_ns = excluded.expires_ns`,
+		s.Addr, int16(s.Reason), s.Reply, s.MsgID, timeNanos(s.Created), timeNanos(s.Expires))
+	return err
+}
+
+// timeNanos and nanosTime store a time as the bbolt records do: the zero
+// time as 0, any other as its unix nanoseconds.
+func timeNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func nanosTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
