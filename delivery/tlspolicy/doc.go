@@ -4,8 +4,8 @@
 // best TLS level, and REQUIRETLS (RFC 8689). It holds the types both sides
 // share and no network code of its own.
 //
-// Never imports: cmd/..., config, store/..., queue/..., delivery (the
-// parent), go.etcd.io/bbolt.
+// Never imports: cmd/..., config, store/..., queue/..., delivery,
+// go.etcd.io/bbolt.
 //
 // # The seam
 //
