@@ -21,7 +21,7 @@ func setTLSPolicies(opts *delivery.Options, cfg *config.Config, db *store.DB, re
 	if txt, ok := resolver.(mtasts.Resolver); ok && d.MTASTS {
 		chain = append(chain, mtasts.New(mtasts.Options{
 			Resolver: txt, Cache: db, RootCAs: opts.RootCAs,
-			Timeout: d.Timeouts.Connect.Duration, Logger: log,
+			Timeout: d.Timeouts.Connect.Duration, Port: d.MTASTSPort, Logger: log,
 		}))
 	}
 	if len(chain) > 0 {
