@@ -76,7 +76,7 @@ func stsRecords(stsMX, id string) []string {
 }
 
 // stsDaemon starts Outbox on spool with the test CA trusted for MX and
-// policy servers, a submission certificate, and a 20s lifetime so that
+// policy servers, a submission certificate, and a 10s lifetime so that
 // deferrals end as bounces within the test.
 func stsDaemon(t *testing.T, ca *testCA, dnsAddr string, ps *stsPolicyServer, spool, delivery string) *daemon {
 	t.Helper()
@@ -256,6 +256,16 @@ func TestMTASTS(t *testing.T) {
 			t.Fatalf("after reset: %d at mx2, want 1", n)
 		}
 		summary(t, "downgrade: flip.test verified via mx1, then mx1 down: deferred (%v), 0 at mx2; after `outbox tls reset`: delivered via mx2", refused)
+	})
+
+	t.Run("probe_domain", func(t *testing.T) {
+		out, err := exec.Command(binary, "probe", "--domain", "stsbad.test", "--resolver", dns1.Addr,
+			"--ca-file", ca.File, "--mta-sts-port", fmt.Sprint(ps.port), "--timeout", "10s").CombinedOutput()
+		text := string(out)
+		if !strings.Contains(text, "mode enforce") || !strings.Contains(text, "mx1.example.test: matches no mx pattern: not used") {
+			t.Fatalf("probe --domain (%v):\n%s", err, text)
+		}
+		summary(t, "outbox probe --domain stsbad.test shows the enforce policy and mx1 not matching it")
 	})
 
 	// Last: it stops the first daemon. The cached enforce policy of
