@@ -23,6 +23,10 @@
 //     a client's retry after a kill -9 finds the first answer or spools
 //     the message for the first time, never twice. Records are pruned by
 //     PruneIdempotency after their retention.
+//   - The outbound TLS state (tlsstate.go) lives in buckets of its own,
+//     created on first write: cached MTA-STS policies (opaque bytes by
+//     domain) and the downgrade memory (one level byte by domain,
+//     RaiseTLSLevel only ever raises it, ResetTLSLevel forgets it).
 //   - Delivery is at-least-once. An attempt's outcome is recorded by Update
 //     after the remote server answered; nothing "in flight" is persisted.
 //     The duplicate window is between a remote 250 and our commit of
