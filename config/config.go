@@ -273,6 +273,10 @@ type Delivery struct {
 	// certificates (policy "verify", and the "verified" mark recorded on
 	// every attempt). Default: "" (system roots).
 	CAFile string `toml:"ca_file"`
+	// ExtraCAFile is a PEM bundle added to the roots (the system's, or
+	// CAFile's) that verify MX certificates and MTA-STS policy servers: a
+	// private CA trusted beside WebPKI. Default: "" (none).
+	ExtraCAFile string `toml:"extra_ca_file"`
 	// MTASTS applies the MTA-STS policies of recipient domains (RFC 8461):
 	// policies are fetched over HTTPS (verified against CAFile when set),
 	// cached in the spool, and an "enforce" policy sends mail only to the

@@ -175,6 +175,9 @@ func (c *Config) validateDelivery(ps *problems) {
 	if d.CAFile != "" {
 		readable(ps, "delivery.ca_file", d.CAFile)
 	}
+	if d.ExtraCAFile != "" {
+		readable(ps, "delivery.extra_ca_file", d.ExtraCAFile)
+	}
 	tlsPolicy(ps, "delivery.tls_policy", d.TLSPolicy)
 	for _, dom := range sortedKeys(d.DomainTLSPolicies) {
 		key := "delivery.tls_policies." + keyPart(dom)

@@ -75,9 +75,10 @@ func stsRecords(stsMX, id string) []string {
 	return r
 }
 
-// stsDaemon starts Outbox on spool with the test CA trusted for MX and
-// policy servers, a submission certificate, and a 10s lifetime so that
-// deferrals end as bounces within the test.
+// stsDaemon starts Outbox on spool with the test CA trusted for MX hosts
+// and policy servers beside the system roots (extra_ca_file), a
+// submission certificate, and a 10s lifetime so that deferrals end as
+// bounces within the test.
 func stsDaemon(t *testing.T, ca *testCA, dnsAddr string, ps *stsPolicyServer, spool, delivery string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
@@ -93,7 +94,7 @@ dir = %q
 address = %q
 [delivery]
 resolver = %q
-ca_file = %q
+extra_ca_file = %q
 mta_sts_port = %d
 dns_cache_size = 0
 first_retry = "1s"

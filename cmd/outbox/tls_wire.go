@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/outbox-mta/outbox/config"
 	"github.com/outbox-mta/outbox/delivery"
@@ -71,4 +74,23 @@ func (m tlsMemory) TLSLevels(ctx context.Context) (map[string]string, error) {
 
 func (m tlsMemory) ResetTLSLevel(ctx context.Context, domain string) (bool, error) {
 	return m.db.ResetTLSLevel(ctx, domain)
+}
+
+// addCAs returns pool (nil: a copy of the system roots) with the PEM
+// certificates of path added.
+func addCAs(pool *x509.CertPool, path string) (*x509.CertPool, error) {
+	if pool == nil {
+		var err error
+		if pool, err = x509.SystemCertPool(); err != nil {
+			return nil, err
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificate found", path)
+	}
+	return pool, nil
 }

@@ -123,6 +123,11 @@ func newDeliverer(cfg *config.Config, s *settings, resolver delivery.Resolver, d
 			return nil, fmt.Errorf("delivery.ca_file: %w", err)
 		}
 	}
+	if d.ExtraCAFile != "" {
+		if opts.RootCAs, err = addCAs(opts.RootCAs, d.ExtraCAFile); err != nil {
+			return nil, fmt.Errorf("delivery.extra_ca_file: %w", err)
+		}
+	}
 	setTLSPolicies(&opts, cfg, db, resolver, log)
 	if len(d.DomainTLSPolicies) > 0 {
 		opts.DomainTLS = make(map[string]delivery.TLSPolicy, len(d.DomainTLSPolicies))
