@@ -110,7 +110,8 @@ func (s *Server) Handler() http.Handler {
 		"bounces":     s.bounces,
 		"stats":       s.stats,
 		"quarantined": s.quarantined,
-		"tls":         s.tls,
+		"tls":         s.tls(false),
+		"tls-reset":   s.tls(true),
 	} {
 		mux.HandleFunc("POST /v1/"+op, s.guard(op, h))
 	}

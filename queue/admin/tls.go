@@ -15,8 +15,8 @@ type TLSMemory interface {
 	ResetTLSLevel(ctx context.Context, domain string) (bool, error)
 }
 
-// tlsRequest is the body of POST /v1/tls: Reset names a domain to forget;
-// "" lists the memory.
+// tlsRequest is the body of POST /v1/tls (list, read-only) and
+// /v1/tls-reset (Reset names the domain to forget first).
 type tlsRequest struct {
 	Reset string `json:"reset,omitempty"`
 }
@@ -37,12 +37,24 @@ type TLSLevels struct {
 	Reset bool `json:"reset,omitempty"`
 }
 
-// tls lists the TLS downgrade memory, or resets one domain of it first.
-func (s *Server) tls(w http.ResponseWriter, r *http.Request) {
-	var req tlsRequest
-	if !s.decode(w, r, &req) {
-		return
+// tls lists the TLS downgrade memory (POST /v1/tls); with reset
+// (POST /v1/tls-reset, an operation that changes state) it forgets
+// req.Reset first.
+func (s *Server) tls(reset bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req tlsRequest
+		if !s.decode(w, r, &req) {
+			return
+		}
+		if reset != (req.Reset != "") {
+			s.writeJSON(w, http.StatusBadRequest, errorResponse{Error: "reset names the domain of tls-reset, and only there", Code: codeBadRequest})
+			return
+		}
+		s.tlsOp(w, r, req)
 	}
+}
+
+func (s *Server) tlsOp(w http.ResponseWriter, r *http.Request, req tlsRequest) {
 	m := s.opts.TLS
 	if m == nil {
 		s.writeJSON(w, http.StatusNotFound, errorResponse{Error: "the TLS downgrade memory is off (delivery.tls_memory)", Code: codeNotFound})
@@ -73,6 +85,10 @@ func (s *Server) tls(w http.ResponseWriter, r *http.Request) {
 // domain first.
 func (c *Client) TLS(ctx context.Context, reset string) (TLSLevels, error) {
 	var resp TLSLevels
-	err := c.call(ctx, "tls", &tlsRequest{Reset: reset}, &resp)
+	op := "tls"
+	if reset != "" {
+		op = "tls-reset"
+	}
+	err := c.call(ctx, op, &tlsRequest{Reset: reset}, &resp)
 	return resp, err
 }
