@@ -29,6 +29,9 @@ func (c *Config) Check(now time.Time) error {
 	if c.Delivery.CAFile != "" {
 		checkCAFile(&ps, "delivery.ca_file", c.Delivery.CAFile)
 	}
+	if c.Delivery.ExtraCAFile != "" {
+		checkCAFile(&ps, "delivery.extra_ca_file", c.Delivery.ExtraCAFile)
+	}
 	for _, name := range sortedKeys(c.Relays) {
 		for i, s := range c.Relays[name].Servers {
 			key := fmt.Sprintf("relay.%s.server[%d]", keyPart(name), i)

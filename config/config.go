@@ -311,6 +311,23 @@ type Delivery struct {
 	// certificates (policy "verify", and the "verified" mark recorded on
 	// every attempt). Default: "" (system roots).
 	CAFile string `toml:"ca_file"`
+	// ExtraCAFile is a PEM bundle added to the roots (the system's, or
+	// CAFile's) that verify MX certificates and MTA-STS policy servers: a
+	// private CA trusted beside WebPKI. Default: "" (none).
+	ExtraCAFile string `toml:"extra_ca_file"`
+	// MTASTS applies the MTA-STS policies of recipient domains (RFC 8461):
+	// policies are fetched over HTTPS (verified against CAFile when set),
+	// cached in the spool, and an "enforce" policy sends mail only to the
+	// MX hosts it lists, with a valid certificate. Default: true.
+	MTASTS bool `toml:"mta_sts"`
+	// MTASTSPort is the HTTPS port of MTA-STS policy servers. Only tests
+	// change it. Default: 443.
+	MTASTSPort int `toml:"mta_sts_port"`
+	// TLSMemory remembers the best TLS each recipient domain has shown
+	// (verified, encrypted, plain) in the spool and defers delivery rather
+	// than accept less later, until `outbox tls reset DOMAIN`.
+	// Default: true.
+	TLSMemory bool `toml:"tls_memory"`
 	// Paused accepts and spools mail but starts no delivery until the
 	// daemon runs without it (maintenance, or a spool-only test).
 	// Default: false.

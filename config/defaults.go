@@ -83,6 +83,9 @@ func defaults() *Config {
 			MaxLifetime:                 D(5 * 24 * time.Hour),
 			Port:                        25,
 			TLSPolicy:                   TLSPolicyOpportunistic,
+			MTASTS:                      true,
+			MTASTSPort:                  443,
+			TLSMemory:                   true,
 			Timeouts: Timeouts{
 				Connect:      D(30 * time.Second),
 				TLSHandshake: D(30 * time.Second),

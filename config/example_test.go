@@ -55,7 +55,7 @@ func TestExampleUncommented(t *testing.T) {
 	if !errors.As(err, &verr) {
 		t.Fatalf("Load(uncommented sample) = %v, want only missing-file problems", err)
 	}
-	fileKeys := []string{"tls.cert_file", "tls.key_file", "delivery.ca_file", "password_file", "client_cert", "client_key", "ca_file",
+	fileKeys := []string{"tls.cert_file", "tls.key_file", "delivery.ca_file", "delivery.extra_ca_file", "password_file", "client_cert", "client_key", "ca_file",
 		"dkim.domain[0].key[0].key_file", "dkim.domain[0].key[1].key_file"}
 	var seen []string
 	for _, p := range verr.Problems {

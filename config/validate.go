@@ -180,8 +180,12 @@ func (c *Config) validateDelivery(ps *problems) {
 	c.validateDNSCache(ps)
 	c.validateShaping(ps)
 	port(ps, "delivery.port", d.Port)
+	port(ps, "delivery.mta_sts_port", d.MTASTSPort)
 	if d.CAFile != "" {
 		readable(ps, "delivery.ca_file", d.CAFile)
+	}
+	if d.ExtraCAFile != "" {
+		readable(ps, "delivery.extra_ca_file", d.ExtraCAFile)
 	}
 	tlsPolicy(ps, "delivery.tls_policy", d.TLSPolicy)
 	for _, dom := range sortedKeys(d.DomainTLSPolicies) {

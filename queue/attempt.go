@@ -81,6 +81,9 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group, sha
 		Size:       m.Size,
 		SMTPUTF8:   m.SMTPUTF8,
 		EightBit:   eightBit(m),
+
+		RequireTLS:    m.TLSReq == store.TLSReqRequire,
+		TLSRequiredNo: m.TLSReq == store.TLSReqOptional,
 	}
 	setEnvelopeDSN(env, m, g)
 	shapeEnvelope(env, shaped)
@@ -184,6 +187,7 @@ func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *del
 	a := store.Attempt{
 		Time: now, Host: res.Host, TLS: res.TLS,
 		Code: o.Reply.Code, Enhanced: o.Reply.Enhanced, Reply: o.Reply.Text,
+		TLSInfo: attemptTLS(res.TLSOutcome),
 	}
 	ev := event{rcpt: r.Addr, host: res.Host, tls: res.TLS, reply: r.LastReply,
 		code: o.Reply.Code, enhanced: o.Reply.Enhanced}
@@ -194,7 +198,8 @@ func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *del
 		r.State, a.Result, ev.kind = store.StateBounced, store.StateBounced, evBounced
 	case expired(end, now):
 		a = expiryAttempt(now, res.Host, r.LastReply)
-		r.State, r.LastReply = store.StateBounced, expiredEnhanced+" "+a.Reply
+		a.Enhanced, a.TLSInfo = expiryEnhanced(o.Reply), attemptTLS(res.TLSOutcome)
+		r.State, r.LastReply = store.StateBounced, a.Enhanced+" "+a.Reply
 		ev.kind, ev.reply = evExpired, r.LastReply
 	default:
 		a.Result, ev.kind = store.StateDeferred, evDeferred

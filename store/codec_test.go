@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -42,7 +43,13 @@ func TestCodecRoundTrip(t *testing.T) {
 		{DeliverAfter: t0.Add(time.Hour), ExpireAt: t0.Add(48 * time.Hour), Tags: []string{"welcome", ""},
 			Metadata: map[string]string{"user": "42", "": "empty key"}, Recipients: []Recipient{{Addr: "d"}}},
 		{IgnoreSuppressions: true, Priority: PriorityHigh, Recipients: []Recipient{{Addr: "e"}}},
-		{Priority: PriorityBulk, Recipients: []Recipient{{Addr: "f"}}}}
+		{Priority: PriorityBulk, Recipients: []Recipient{{Addr: "f"}}},
+		{TLSReq: TLSReqRequire, Recipients: []Recipient{{Addr: "e"}, {Addr: "f", History: []Attempt{
+			{Time: t0, TLS: "TLS1.3 TLS_AES_128_GCM_SHA256 verified", Result: StateDelivered,
+				TLSInfo: AttemptTLS{VerifiedBy: "mta-sts", Policy: "mta-sts enforce example.com"}},
+			{Time: t0, Result: StateDeferred, TLSInfo: AttemptTLS{Failure: "validation-failure: mx.example.net"}},
+			{Time: t0, Result: StateDeferred}}}}},
+		{TLSReq: TLSReqOptional, Recipients: []Recipient{{Addr: "g"}}}}
 	for i, m := range tests {
 		got, err := DecodeMessage(EncodeMessage(m))
 		if err != nil {
@@ -75,6 +82,13 @@ func TestCodecTaggedOnlyWhenSet(t *testing.T) {
 		"Metadata":           func(m *Message) { m.Metadata = map[string]string{"k": "v"} },
 		"IgnoreSuppressions": func(m *Message) { m.IgnoreSuppressions = true },
 		"Priority":           func(m *Message) { m.Priority = PriorityBulk },
+		"TLSReq":             func(m *Message) { m.TLSReq = TLSReqRequire },
+		"TLSInfo": func(m *Message) {
+			r := slices.Clone(m.Recipients)
+			r[1].History = slices.Clone(r[1].History)
+			r[1].History[0].TLSInfo.VerifiedBy = "webpki"
+			m.Recipients = r
+		},
 	} {
 		c := *m
 		set(&c)
@@ -103,6 +117,9 @@ func TestDecodeMessageCorrupt(t *testing.T) {
 		"unknown flag":    {1, 0, 0, 0, 0, 0, 0, 64, 0},
 		"empty tags":      {1, 0, 0, 0, 0, 0, 0, 64, 0, tagTags, 0},
 		"repeated key":    {1, 0, 0, 0, 0, 0, 0, 64, 0, tagMetadata, 2, 1, 'k', 0, 1, 'k', 0},
+		"TLSReq zero":     {1, 0, 0, 0, 0, 0, 0, 64, 0, tagTLSReq, 0},
+		"TLSReq unknown":  {1, 0, 0, 0, 0, 0, 0, 64, 0, tagTLSReq, 3},
+		"TLSInfo count":   {1, 0, 0, 0, 0, 0, 0, 64, 0, tagTLSInfo, 1},
 	}
 	for name, b := range tests {
 		if _, err := DecodeMessage(b); !errors.Is(err, ErrCorrupt) {
@@ -121,6 +138,8 @@ func FuzzDecodeMessage(f *testing.F) {
 		Metadata: map[string]string{"k": "v"}, Recipients: []Recipient{{Addr: "x"}}}))
 	f.Add(EncodeMessage(&Message{Signed: []string{"example.com/s (ed25519-sha256)"}}))
 	f.Add(EncodeMessage(&Message{MessageID: "<m1@example.com>", Recipients: []Recipient{{Addr: "x"}}}))
+	f.Add(EncodeMessage(&Message{TLSReq: TLSReqRequire, Recipients: []Recipient{{Addr: "x", History: []Attempt{
+		{Time: t0, TLSInfo: AttemptTLS{VerifiedBy: "dane", Policy: "dane enforce x", Failure: "tlsa-invalid"}}}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b)
 		if err != nil {

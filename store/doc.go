@@ -37,6 +37,10 @@
 //     follower that read up to N and asks for events after N misses none
 //     and sees none twice. EventsAfter's channel is closed once a commit
 //     that wrote newer events has returned.
+//   - The outbound TLS state (tlsstate.go) lives in buckets of its own,
+//     created on first write: cached MTA-STS policies (opaque bytes by
+//     domain) and the downgrade memory (one level byte by domain,
+//     RaiseTLSLevel only ever raises it, ResetTLSLevel forgets it).
 //   - Delivery is at-least-once. An attempt's outcome is recorded by Update
 //     after the remote server answered; nothing "in flight" is persisted.
 //     The duplicate window is between a remote 250 and our commit of

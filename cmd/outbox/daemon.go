@@ -85,7 +85,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	resolver := newResolver(cfg, log)
-	if d.deliverer, err = newDeliverer(cfg, set, resolver, log); err != nil {
+	if d.deliverer, err = newDeliverer(cfg, set, resolver, d.db, log); err != nil {
 		return nil, err
 	}
 	qopts := withSuppressions(queueOptions(cfg, log), cfg, d.db)
@@ -103,7 +103,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 	}
 	d.admin, err = admin.New(admin.Options{Queue: d.queue.Ops(), Logger: log, Dispatch: dispatchStatus(d.queue),
 		Access: adminAccess(cfg), Suppressions: d.db, Events: d.db,
-		Explain: explainFunc(d.queue), Throttles: throttlesFunc(d.queue)})
+		Explain: explainFunc(d.queue), Throttles: throttlesFunc(d.queue), TLS: adminTLS(cfg, d.db)})
 	if err != nil {
 		return nil, err
 	}

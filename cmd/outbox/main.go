@@ -80,13 +80,15 @@ func commands() []command {
 		{name: "suppressions add", args: "ADDRESS [--note TEXT] [--expires T]", admin: true, summary: "suppress an address by hand (until --expires, or removed)", run: runSuppressionsAdd},
 		{name: "suppressions remove", args: "ADDRESS...", admin: true, summary: "take addresses off the suppression list", run: runSuppressionsRemove},
 		{name: "events", args: "[--after SEQ] [--follow] [--json]", admin: true, summary: "show the event log (accepted, delivered, deferred, bounced, ...) from a sequence number on; --follow waits for new ones", run: runEvents},
+		{name: "tls list", args: "[--json]", admin: true, summary: "show the TLS downgrade memory: the best TLS each destination domain has shown", run: runTLSList},
+		{name: "tls reset", args: "DOMAIN [--json]", admin: true, summary: "forget a domain's TLS level, accepting less TLS from it again", run: runTLSReset},
 		{name: "sendmail", args: "[-t] [-i] [-f FROM] [-F NAME] [-C CONFIG] [RCPT...] | -bs | -bp | -q", summary: "submit a message read on stdin; -bs: SMTP on stdin/stdout; -bp: list the queue (also as argv[0] sendmail, mailq)", run: runSendmail},
 		{name: "spool check", args: "[--spool DIR | --config FILE]", summary: "check the stopped daemon's spool offline: exit 0 clean, 1 damaged", run: runSpoolCheck},
 		{name: "spool migrate", args: "--from bbolt DIR --to postgres URL", summary: "copy a stopped daemon's bbolt spool into PostgreSQL (spool.backend = \"postgres\")", run: runSpoolMigrate},
 		{name: "spool salvage", args: "--from DIR --to NEWDIR", summary: "copy every readable message of a damaged spool into a new one", run: runSpoolSalvage},
 		{name: "dkim keygen", args: "--domain D --selector S [--type rsa|ed25519] [--bits N] [--out FILE]", summary: "make a DKIM key, print its DNS record", run: runDKIMKeygen},
 		{name: "dkim check", args: "--domain D --selector S [--config FILE] [--resolver IP:PORT]", summary: "check the published DKIM record", run: runDKIMCheck},
-		{name: "probe", args: "HOST[:PORT] | --domain DOMAIN [--resolver IP:PORT] [--port N] [--tls | --no-tls] [--insecure] [--ca-file FILE] [--name NAME] [--helo NAME] [--auth-user USER [--auth-password-file FILE]] [--from A --to A...] [--timeout DUR] [--json]", summary: "diagnose a destination: greeting, EHLO, STARTTLS, certificate chain and its verification, AUTH, a test message", run: runProbe},
+		{name: "probe", args: "HOST[:PORT] | --domain DOMAIN [--resolver IP:PORT] [--port N] [--tls | --no-tls] [--insecure] [--ca-file FILE] [--name NAME] [--helo NAME] [--auth-user USER [--auth-password-file FILE]] [--from A --to A...] [--timeout DUR] [--mta-sts-port N] [--json]", summary: "diagnose a destination: greeting, EHLO, STARTTLS, certificate chain and its verification, AUTH, a test message", run: runProbe},
 		{name: "version", summary: "print the version, VCS commit and Go version", aliases: []string{"--version"}, run: runVersion},
 	}
 }

@@ -32,6 +32,7 @@ type spool interface {
 	queue.SuppressionList
 	maintenance.Store
 	metrics.SpoolStats
+	tlsStore
 	Failed() <-chan struct{}
 	Err() error
 	Close() error

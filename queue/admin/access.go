@@ -20,14 +20,14 @@ type Access struct {
 	Group string
 	// ReadOnlyGroup names a group whose members may use the read-only
 	// verbs only: list, get and headers (show), cat, stats, bounces,
-	// quarantined, events and explain. "" none.
+	// quarantined, events, explain and tls (the downgrade memory). "" none.
 	ReadOnlyGroup string
 }
 
 // readOnlyOps are the operations that change nothing.
 var readOnlyOps = map[string]bool{
 	"list": true, "get": true, "headers": true, "cat": true, "bounces": true,
-	"stats": true, "quarantined": true, "suppressions": true, "events": true, "explain": true,
+	"stats": true, "quarantined": true, "suppressions": true, "events": true, "explain": true, "tls": true,
 }
 
 // access is Access resolved to group IDs (-1: none).

@@ -40,6 +40,8 @@ type Options struct {
 	// Events is the event log of the "events" operation (events.go);
 	// nil: that operation answers not found.
 	Events Events
+	// TLS is the TLS downgrade memory (POST /v1/tls); nil: off.
+	TLS TLSMemory
 }
 
 // Server serves the admin API. Its lifecycle follows net/http: Serve (or
@@ -126,6 +128,8 @@ func (s *Server) Handler() http.Handler {
 		"quarantined": s.quarantined,
 		"events":      s.events,
 		"explain":     s.explain,
+		"tls":         s.tls(false),
+		"tls-reset":   s.tls(true),
 	} {
 		mux.HandleFunc("POST /v1/"+op, s.guard(op, h))
 	}

@@ -43,6 +43,10 @@ type sendRequest struct {
 	Priority string `json:"priority"`
 	// IgnoreSuppressions sends to recipients on the suppression list too.
 	IgnoreSuppressions bool `json:"ignore_suppressions"`
+	// RequireTLS asks for REQUIRETLS delivery (RFC 8689): only over TLS
+	// verified by MTA-STS or DANE to servers offering REQUIRETLS, else a
+	// 5.7.10 bounce.
+	RequireTLS bool `json:"require_tls"`
 }
 
 // attachment is one file; with ContentID it is inline (multipart/related,

@@ -122,6 +122,7 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 		m.Priority = o.priority
 	}
 	m.IgnoreSuppressions = req.IgnoreSuppressions || clientKeyOf(ctx).IgnoreSuppressions
+	m.TLSReq = tlsRequirement(req.RequireTLS, msg.Bytes())
 	if m.Prefix, m.Signed, err = s.store(b, msg.Bytes()); err != nil {
 		return nil, err
 	}

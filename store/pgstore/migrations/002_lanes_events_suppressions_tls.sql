@@ -1,6 +1,6 @@
--- Priority lanes, the event log and the suppression list: what store.DB
--- keeps in its "due.high"/"due.bulk", "events", "suppressions" and
--- "suppress.strikes" buckets.
+-- Priority lanes, the event log, the suppression list and the outbound
+-- TLS state: what store.DB keeps in its "due.high"/"due.bulk", "events",
+-- "suppressions", "suppress.strikes", "mtasts" and "tlslevel" buckets.
 
 -- lane is Message.Priority (store.Priority: 0 normal, 1 high, 2 bulk),
 -- derived from the record like due_ns; the rows written before lanes are
@@ -43,4 +43,16 @@ CREATE TABLE suppressions (
 CREATE TABLE suppress_strikes (
 	addr text COLLATE "C" PRIMARY KEY,
 	n    integer NOT NULL
+);
+
+-- The outbound TLS state (store's "mtasts" and "tlslevel" buckets), keyed
+-- by store.NormalizeDomain: the cached MTA-STS policies, opaque here, and
+-- the downgrade memory, the best TLS level each domain has shown.
+CREATE TABLE mtasts_policies (
+	domain text PRIMARY KEY,
+	policy bytea NOT NULL
+);
+CREATE TABLE tls_levels (
+	domain text PRIMARY KEY,
+	level  smallint NOT NULL
 );
