@@ -18,8 +18,9 @@ import (
 )
 
 // Spool is what the suite drives: every method the consumers of a spool
-// use (queue.Store, submission.Spool, httpapi.Spool, maintenance.Store),
-// and Close.
+// use (queue.Store, submission.Spool, httpapi.Spool, maintenance.Store,
+// the event log, the suppression list, the outbound TLS state), and
+// Close.
 type Spool interface {
 	NewBody() (*store.Body, error)
 	Enqueue(ctx context.Context, m *store.Message, b *store.Body) error
@@ -39,6 +40,23 @@ type Spool interface {
 	PruneMessages(ctx context.Context, before time.Time) (int, error)
 	PruneBounces(ctx context.Context, before time.Time) (int, error)
 	PruneIdempotency(ctx context.Context, before time.Time) (int, error)
+	DueLane(ctx context.Context, p store.Priority, now time.Time, limit int, skip func(id string) bool) ([]string, error)
+	Events(ctx context.Context, after uint64, limit int) ([]store.Event, error)
+	LastEventSeq() uint64
+	EventsAfter(after uint64) <-chan struct{}
+	PruneEvents(ctx context.Context, before time.Time) (int, error)
+	Suppress(ctx context.Context, s store.Suppression) (store.Suppression, error)
+	Unsuppress(ctx context.Context, addr string) error
+	Suppression(ctx context.Context, addr string) (store.Suppression, error)
+	Suppressions(ctx context.Context, after string, limit int) ([]store.Suppression, error)
+	Suppressed(ctx context.Context, addrs []string, now time.Time) (map[string]store.Suppression, error)
+	PruneSuppressions(ctx context.Context, now time.Time) (int, error)
+	MTASTSPolicy(ctx context.Context, domain string) ([]byte, error)
+	PutMTASTSPolicy(ctx context.Context, domain string, v []byte) error
+	TLSLevel(ctx context.Context, domain string) (uint8, error)
+	RaiseTLSLevel(ctx context.Context, domain string, level uint8) error
+	ResetTLSLevel(ctx context.Context, domain string) (bool, error)
+	TLSLevels(ctx context.Context) (map[string]uint8, error)
 	Close() error
 }
 
@@ -86,6 +104,16 @@ func Run(t *testing.T, f Factory) {
 		{"EnqueueOnceConcurrent", testEnqueueOnceConcurrent},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"Probe", testProbe},
+		{"DueLanes", testDueLanes},
+		{"EventsLifecycle", testEventsLifecycle},
+		{"EventsCallerClass", testEventsCallerClass},
+		{"EventsAtomic", testEventsAtomic},
+		{"EventsSequenceAcrossReopenAndPrune", testEventsSequenceAcrossReopenAndPrune},
+		{"EventsConcurrent", testEventsConcurrent},
+		{"EventsAfterWakes", testEventsAfterWakes},
+		{"SuppressionList", testSuppressionList},
+		{"ListingWithOutcome", testListingWithOutcome},
+		{"TLSState", testTLSState},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f(t)) })
