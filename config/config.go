@@ -56,6 +56,9 @@ type Spool struct {
 	Retention Duration `toml:"retention"`
 	// BounceRetention is how long bounce log entries are kept. Default: 30d.
 	BounceRetention Duration `toml:"bounce_retention"`
+	// EventRetention is how long entries of the event log (GET
+	// /v1/events, `outbox events`) are kept. Default: 30d.
+	EventRetention Duration `toml:"event_retention"`
 }
 
 // Admin is the control socket the CLI talks to.

@@ -37,6 +37,7 @@ func defaults() *Config {
 			LockTimeout:     D(time.Second),
 			Retention:       D(7 * 24 * time.Hour),
 			BounceRetention: D(30 * 24 * time.Hour),
+			EventRetention:  D(30 * 24 * time.Hour),
 		},
 		Limits: Limits{
 			MaxMessageSize:          Size{Bytes: 25 << 20},

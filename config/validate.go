@@ -54,6 +54,7 @@ func (c *Config) validateSpool(ps *problems) {
 	positive(ps, "spool.lock_timeout", c.Spool.LockTimeout)
 	positive(ps, "spool.retention", c.Spool.Retention)
 	positive(ps, "spool.bounce_retention", c.Spool.BounceRetention)
+	positive(ps, "spool.event_retention", c.Spool.EventRetention)
 	switch s := c.Admin.Socket; {
 	case s == "":
 		ps.add("admin.socket", "must not be empty")

@@ -5,33 +5,30 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/outbox-mta/outbox/store"
 )
 
 // Bounce reason classes, the keys of Stats.BouncedBy. They sort a permanent
 // failure by who decided it, which is what an operator acts on: a remote
 // refusal, a recipient given up on, a domain that cannot receive mail, or a
 // local rule.
+// They are the event log's classes (store.BounceClass), so a count and an
+// event of the same bounce agree.
 const (
-	BounceRemote5xx = "remote-5xx" // the remote server answered 5xx
-	BounceExpired   = "expired"    // the lifetime ran out (delivery.max_lifetime)
-	BounceDNS       = "dns"        // NXDOMAIN, null MX (RFC 7505): no reply from any server
-	BouncePolicy    = "policy"     // a local permanent decision without a remote reply
+	BounceRemote5xx = store.ClassRemote5xx // the remote server answered 5xx
+	BounceExpired   = store.ClassExpired   // the lifetime ran out (delivery.max_lifetime)
+	BounceDNS       = store.ClassDNS       // NXDOMAIN, null MX (RFC 7505): no reply from any server
+	BouncePolicy    = store.ClassPolicy    // a local permanent decision without a remote reply
 )
 
-// bounceClass sorts a permanent failure into one of the Bounce* classes.
-// Pure, table-tested.
+// bounceClass sorts a permanent failure into one of the Bounce* classes
+// (store.BounceClass, which table-tests the rule).
 func bounceClass(expired bool, code int, enhanced string) string {
-	switch {
-	case expired:
+	if expired {
 		return BounceExpired
-	case code >= 500 && code < 600:
-		return BounceRemote5xx
-	case strings.HasPrefix(enhanced, "5.1.") || strings.HasPrefix(enhanced, "5.4.4"):
-		// 5.1.2 bad destination system (NXDOMAIN), 5.1.10 null MX,
-		// 5.4.4 unable to route (RFC 3463, RFC 7505).
-		return BounceDNS
 	}
-	return BouncePolicy
+	return store.BounceClass(code, enhanced)
 }
 
 // tlsClass reduces a Result.TLS text ("TLS1.3 TLS_AES_128_GCM_SHA256

@@ -92,6 +92,7 @@ func (q *Queue) WarnDelay(ctx context.Context, m *store.Message) error {
 	}
 	err = q.store.Update(context.WithoutCancel(ctx), m.ID, func(sm *store.Message) error {
 		sm.DelayWarned = true
+		describeDelay(sm, rcpts)
 		return nil
 	})
 	if err != nil {

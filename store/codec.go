@@ -135,6 +135,7 @@ const (
 	tagExpire   = 6
 	tagTags     = 7
 	tagMetadata = 8
+	tagHeaderID = 9 // Message.MessageID
 )
 
 // appendTagged appends m's tagged fields that are set, and nothing when
@@ -188,6 +189,10 @@ func appendTagged(b []byte, m *Message) []byte {
 			b = appendString(b, m.Metadata[k])
 		}
 	}
+	if m.MessageID != "" {
+		b = binary.AppendUvarint(b, tagHeaderID)
+		b = appendString(b, m.MessageID)
+	}
 	return b
 }
 
@@ -231,6 +236,8 @@ func (d *decoder) tagged(m *Message) {
 			d.tags(m)
 		case tagMetadata:
 			d.metadata(m)
+		case tagHeaderID:
+			m.MessageID = d.string()
 		default:
 			d.fail("unknown tag")
 		}

@@ -85,6 +85,8 @@ type DB struct {
 
 	tally tally // the counts behind Stats (stats.go)
 
+	ev eventFeed // the event log's newest sequence number (events.go)
+
 	// failCommit, when set, is called before each commit, and a non-nil
 	// error fails that whole batch before anything of it is written. Only
 	// the package's tests set it (openFailing), to reach commit failures
@@ -163,6 +165,10 @@ func Open(dir string, opts Options) (*DB, error) {
 		db.closeBolt()
 		return nil, fmt.Errorf("store: count %s: %w", db.dir, err)
 	}
+	if err := db.initEvents(); err != nil {
+		db.closeBolt()
+		return nil, err
+	}
 	go db.commitLoop()
 	return db, nil
 }
@@ -222,6 +228,7 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.quit)
 		<-db.stopped
+		db.ev.close()
 		db.closeErr = db.closeBolt()
 	})
 	return db.closeErr

@@ -23,6 +23,20 @@
 //     a client's retry after a kill -9 finds the first answer or spools
 //     the message for the first time, never twice. Records are pruned by
 //     PruneIdempotency after their retention.
+//   - The event log (events.go) is written in the transaction of the
+//     change it reports: Enqueue, EnqueueOnce, Update and Delete derive
+//     each recipient's events from the change itself (accepted, delivered,
+//     deferred, bounced with its class, delay_warning, held, released,
+//     deleted; eventchange.go), so no caller can record an outcome without
+//     its event, and a failed fn, a rolled-back batch or a failed commit
+//     writes neither. Message.Events (never persisted) lets the caller add
+//     what the change cannot show (a bounce's class "suppressed"). Each
+//     event takes the next number of the events bucket's sequence, which
+//     commits with it: numbers increase across the spool, are never
+//     reused (not after a restart, a kill -9 or PruneEvents), and a
+//     follower that read up to N and asks for events after N misses none
+//     and sees none twice. EventsAfter's channel is closed once a commit
+//     that wrote newer events has returned.
 //   - Delivery is at-least-once. An attempt's outcome is recorded by Update
 //     after the remote server answered; nothing "in flight" is persisted.
 //     The duplicate window is between a remote 250 and our commit of

@@ -88,6 +88,9 @@ func (db *DB) enqueue(ctx context.Context, m *Message, b *Body, first func(tx *b
 		if err := markFinished(tx, m.ID, nil, m); err != nil {
 			return dirty(err)
 		}
+		if err := db.logEvents(tx, nil, m); err != nil {
+			return dirty(err)
+		}
 		return dirty(db.change(tx, m.ID, nil, m))
 	})
 	if (err == nil && stored) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -176,6 +179,9 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *Message) error) 
 		if err := db.logBounces(tx, before, m); err != nil {
 			return dirty(err)
 		}
+		if err := db.logEvents(tx, before, m); err != nil {
+			return dirty(err)
+		}
 		return dirty(db.change(tx, id, before, m))
 	})
 }
@@ -196,6 +202,14 @@ func callUpdateFn(fn func(m *Message) error, m *Message) (err error) {
 // index entries.
 func (db *DB) Delete(ctx context.Context, id string) error {
 	return db.write(ctx, func(tx *bolt.Tx) error {
+		if raw := bucket(tx, bucketMsgs).Get([]byte(id)); raw != nil {
+			if m, err := DecodeMessage(raw); err == nil {
+				m.ID = id
+				if err := db.logEvents(tx, m, nil); err != nil {
+					return dirty(err)
+				}
+			}
+		}
 		found, err := db.deleteTx(tx, id)
 		if err != nil {
 			return dirty(err)

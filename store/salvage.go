@@ -35,6 +35,7 @@ type SalvageReport struct {
 	Recovered   int      // messages copied into the new spool
 	Quarantined int      // quarantined records copied as they were
 	Bounces     int      // bounce log rows copied
+	Events      int      // event log entries copied (salvage_events.go)
 	Lost        []string // "ID: why" for each message known but not copied
 	// Held lists the messages copied on hold for an operator to review
 	// (`outbox queue show`, then release or delete): found on a page the
@@ -92,6 +93,7 @@ type salvager struct {
 	// unvouched: records read from pages that may be free (the freelist
 	// was unreadable); copied on hold.
 	unvouched map[string]bool
+	eventSeq  uint64 // the events bucket's sequence (salvage_events.go)
 }
 
 // read walks the source file into s.buckets and s.loose.
@@ -114,6 +116,9 @@ func (s *salvager) read(path string) error {
 	}
 	for _, e := range rw.pairs {
 		name := string(e.key)
+		if e.bucket {
+			s.noteEventSequence(name, e.value)
+		}
 		if !e.bucket || s.buckets[name] == nil {
 			continue
 		}
@@ -132,7 +137,7 @@ func (s *salvager) read(path string) error {
 
 // salvagedBuckets are the buckets Salvage reads.
 func salvagedBuckets() []string {
-	return []string{bucketMsgs, bucketBodies, bucketPrefixes, bucketQuarantine, bucketBounces, bucketDue, bucketFinished, bucketNotices}
+	return []string{bucketMsgs, bucketBodies, bucketPrefixes, bucketQuarantine, bucketBounces, bucketDue, bucketFinished, bucketNotices, bucketEvents}
 }
 
 // messageBucket: damage there can lose mail; elsewhere it loses nothing

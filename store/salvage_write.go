@@ -22,6 +22,9 @@ import (
 
 // write enqueues what was read into dst and fills the report.
 func (s *salvager) write(ctx context.Context, dst *DB) error {
+	if err := s.startEvents(ctx, dst); err != nil {
+		return err
+	}
 	ids := make([]string, 0, len(s.buckets[bucketMsgs]))
 	for id := range s.buckets[bucketMsgs] {
 		ids = append(ids, id)
@@ -71,6 +74,9 @@ func (s *salvager) write(ctx context.Context, dst *DB) error {
 	slices.Sort(s.rep.Lost)
 	slices.Sort(s.rep.Held)
 	if err := s.copyRaw(ctx, dst, done); err != nil {
+		return err
+	}
+	if err := s.copyEvents(ctx, dst); err != nil {
 		return err
 	}
 	s.listLost(done)

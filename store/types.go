@@ -102,6 +102,14 @@ type Message struct {
 	Tags []string
 	// Metadata is the submitter's key/value data, kept for its own use.
 	Metadata map[string]string
+	// MessageID is the message's Message-ID header field as submitted or
+	// added at acceptance, angle brackets included; the event log names
+	// the message by it. "" when unknown.
+	MessageID string
+	// Events describes the change being written for the event log
+	// (eventchange.go); it is never persisted. Enqueue and Update read it
+	// in their transaction; Get and List leave it nil.
+	Events []Event
 }
 
 // Start is when the message's delivery starts: DeliverAfter when it is

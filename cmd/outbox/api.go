@@ -24,6 +24,7 @@ func newAPI(cfg *config.Config, db *store.DB, q *queue.Queue, keys []httpapi.Key
 		Spool:                db,
 		Waker:                q,
 		Messages:             q.Ops(),
+		Events:               db,
 		Hostname:             cfg.Hostname,
 		TrustLoopback:        a.TrustLoopback,
 		Keys:                 keys,

@@ -37,6 +37,7 @@ func maintenanceOptions(cfg *config.Config, db *store.DB, q *queue.Queue, log *s
 		},
 		Retention:            cfg.Spool.Retention.Duration,
 		BounceRetention:      cfg.Spool.BounceRetention.Duration,
+		EventRetention:       cfg.Spool.EventRetention.Duration,
 		IdempotencyRetention: cfg.API.IdempotencyRetention.Duration,
 		DelayWarning:         cfg.Delivery.DelayWarning.Duration,
 		Logger:               log,

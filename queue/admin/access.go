@@ -19,15 +19,15 @@ type Access struct {
 	// Group names a group whose members may use every verb. "" none.
 	Group string
 	// ReadOnlyGroup names a group whose members may use the read-only
-	// verbs only: list, get and headers (show), cat, stats, bounces and
-	// quarantined. "" none.
+	// verbs only: list, get and headers (show), cat, stats, bounces,
+	// quarantined and events. "" none.
 	ReadOnlyGroup string
 }
 
 // readOnlyOps are the operations that change nothing.
 var readOnlyOps = map[string]bool{
 	"list": true, "get": true, "headers": true, "cat": true, "bounces": true,
-	"stats": true, "quarantined": true,
+	"stats": true, "quarantined": true, "events": true,
 }
 
 // access is Access resolved to group IDs (-1: none).

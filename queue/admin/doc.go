@@ -23,6 +23,11 @@
 //     the client turns it back into an error matching store.ErrNotFound.
 //   - A client whose socket is missing or refuses connections returns an
 //     error matching ErrNotRunning.
+//   - The "events" operation (events.go) reads the spool's event log
+//     through Options.Events, every message's events (store.Event's JSON
+//     on the wire); with wait, an empty answer is held until an event is
+//     committed (the store's EventsAfter channel, no polling), the wait
+//     (at most MaxEventsWait) ends, or Shutdown starts.
 //
 // It sees the queue only through Queue and plain store types: it never
 // imports the queue, delivery or config packages, nor bbolt itself (the

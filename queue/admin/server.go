@@ -28,6 +28,9 @@ type Options struct {
 	// Access opens the API to groups (access.go); the zero value keeps it
 	// to root and the daemon's own user. Pass the same to ListenWith.
 	Access Access
+	// Events is the event log of the "events" operation (events.go);
+	// nil: that operation answers not found.
+	Events Events
 }
 
 // Server serves the admin API. Its lifecycle follows net/http: Serve (or
@@ -38,6 +41,9 @@ type Server struct {
 	log    *slog.Logger
 	srv    *http.Server
 	access access
+	// closing is closed when Shutdown starts, so an "events" long poll
+	// answers at once instead of holding it up.
+	closing chan struct{}
 }
 
 // New returns a server of the API over opts.opts.Queue.
@@ -52,7 +58,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("component", "admin"), access: acc}
+	s := &Server{opts: opts, log: opts.Logger.With("component", "admin"), access: acc, closing: make(chan struct{})}
 	s.srv = &http.Server{
 		Handler:     s.Handler(),
 		ConnContext: connContext,
@@ -63,6 +69,7 @@ func New(opts Options) (*Server, error) {
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	s.srv.RegisterOnShutdown(func() { close(s.closing) })
 	return s, nil
 }
 
@@ -108,6 +115,7 @@ func (s *Server) Handler() http.Handler {
 		"bounces":     s.bounces,
 		"stats":       s.stats,
 		"quarantined": s.quarantined,
+		"events":      s.events,
 	} {
 		mux.HandleFunc("POST /v1/"+op, s.guard(op, h))
 	}

@@ -49,6 +49,17 @@
 //     value is 400 naming the field.
 //   - GET /v1/messages/{id} shows only a message the same client (key,
 //     or the trusted loopback) submitted; any other ID is 404.
+//   - GET /v1/events?after=SEQ&limit=N&wait=D (events.go) reads the
+//     store's event log (store.Event, whose JSON is the answer's shape)
+//     through the Events interface: the events numbered above after of
+//     the client's own messages (the same scope as GET /v1/messages/{id}),
+//     at most limit (1-1000, default 100), and next, the number to resume
+//     from, which also moves past other clients' events. With wait (a
+//     duration or seconds, at most MaxEventsWait and less than the write
+//     timeout) an empty answer waits on the store's EventsAfter channel,
+//     not by polling, and answers as soon as an event of the client is
+//     committed, or empty at the deadline or when Shutdown starts. A bad
+//     parameter is 400 naming it.
 //   - The server has read, write and idle timeouts and serves at most
 //     Options.MaxConnections connections at once.
 //

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/outbox-mta/outbox/store"
 )
 
 // TestOpenAPIMatchesTypes: the document is served, parses, and its request
@@ -29,7 +31,7 @@ func TestOpenAPIMatchesTypes(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET /v1/openapi.json without a key: %d, %v", resp.StatusCode, err)
 	}
-	for _, p := range []string{"/v1/messages", "/v1/messages/{id}"} {
+	for _, p := range []string{"/v1/messages", "/v1/messages/{id}", "/v1/events"} {
 		if doc.Paths[p] == nil {
 			t.Errorf("path %s is not documented", p)
 		}
@@ -38,6 +40,8 @@ func TestOpenAPIMatchesTypes(t *testing.T) {
 		"SendRequest": reflect.TypeFor[sendRequest](),
 		"Attachment":  reflect.TypeFor[attachment](),
 		"Envelope":    reflect.TypeFor[envelope](),
+		"Event":       reflect.TypeFor[store.Event](),
+		"EventPage":   reflect.TypeFor[eventsResponse](),
 	} {
 		var want, got []string
 		for f := range typ.Fields() {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -22,6 +23,9 @@ type Options struct {
 	// Messages reads messages back for GET /v1/messages/{id}. nil: that
 	// endpoint is not served.
 	Messages Messages
+	// Events is the event log for GET /v1/events. nil: that endpoint is
+	// not served.
+	Events Events
 	// Signer DKIM-signs messages. nil: nothing is signed.
 	Signer Signer
 	// Hostname names this host in Message-ID and Received fields. Required.
@@ -87,6 +91,11 @@ type Server struct {
 	srv   *http.Server
 	keys  *keyring
 	rates *limiters
+	// shutdown is closed when Shutdown starts, so long polls answer at
+	// once instead of holding it up.
+	shutdown chan struct{}
+	// polling counts the long polls waiting now (pollers).
+	polling atomic.Int64
 }
 
 // New checks opts and builds the server.
@@ -120,6 +129,8 @@ func New(opts Options) (*Server, error) {
 		log:   opts.Logger.With("component", "httpapi"),
 		keys:  newKeyring(opts.Keys),
 		rates: newLimiters(rate.Limit(opts.Rate), opts.Burst),
+
+		shutdown: make(chan struct{}),
 	}
 	if opts.Rate <= 0 {
 		s.rates = nil
@@ -129,6 +140,9 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /v1/openapi.json", s.getOpenAPI)
 	if opts.Messages != nil {
 		mux.Handle("GET /v1/messages/{id}", s.authorized(http.HandlerFunc(s.getMessage)))
+	}
+	if opts.Events != nil {
+		mux.Handle("GET /v1/events", s.authorized(http.HandlerFunc(s.getEvents)))
 	}
 	s.srv = &http.Server{
 		Handler:           mux,
@@ -142,6 +156,7 @@ func New(opts Options) (*Server, error) {
 		TLSConfig:      opts.TLSConfig,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	s.srv.RegisterOnShutdown(func() { close(s.shutdown) })
 	return s, nil
 }
 

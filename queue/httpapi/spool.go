@@ -115,6 +115,7 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 		// raw ones are re-encoded (sevenBit).
 		BodyType:   store.Body7Bit,
 		AtLeastOne: req.AtLeastOne,
+		MessageID:  messageIDOf(msg.Bytes()),
 	}
 	if o := p.opts; o != nil {
 		m.DeliverAfter, m.ExpireAt, m.Tags, m.Metadata = o.deliverAfter, o.expireAt, o.tags, o.metadata

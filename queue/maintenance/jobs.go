@@ -9,8 +9,8 @@ import (
 )
 
 // Prune removes finished messages received more than Retention ago and
-// bounce log rows older than BounceRetention, and idempotency records
-// older than IdempotencyRetention. Pending and held messages
+// bounce log rows older than BounceRetention, idempotency records
+// older than IdempotencyRetention and events older than EventRetention. Pending and held messages
 // are never pruned, whatever their age.
 func (r *Runner) Prune(ctx context.Context) error {
 	now := r.opts.Now()
@@ -31,8 +31,24 @@ func (r *Runner) Prune(ctx context.Context) error {
 			return fmt.Errorf("prune idempotency keys: %w", err)
 		}
 	}
-	r.log.Info("prune", "messages", msgs, "bounces", bounces, "idempotency_keys", keys)
+	events, err := r.pruneEvents(ctx, now)
+	if err != nil {
+		return err
+	}
+	r.log.Info("prune", "messages", msgs, "bounces", bounces, "idempotency_keys", keys, "events", events)
 	return nil
+}
+
+// pruneEvents removes events older than EventRetention.
+func (r *Runner) pruneEvents(ctx context.Context, now time.Time) (int, error) {
+	if r.opts.EventRetention <= 0 {
+		return 0, nil
+	}
+	n, err := r.opts.Store.PruneEvents(ctx, now.Add(-r.opts.EventRetention))
+	if err != nil {
+		return n, fmt.Errorf("prune event log: %w", err)
+	}
+	return n, nil
 }
 
 // Stats logs the spool statistics, and a hint to compact the file when

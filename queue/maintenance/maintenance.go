@@ -19,6 +19,7 @@ type Store interface {
 	PruneMessages(ctx context.Context, before time.Time) (int, error)
 	PruneBounces(ctx context.Context, before time.Time) (int, error)
 	PruneIdempotency(ctx context.Context, before time.Time) (int, error)
+	PruneEvents(ctx context.Context, before time.Time) (int, error)
 	Stats(ctx context.Context) (store.Stats, error)
 	List(ctx context.Context, f store.Filter) ([]*store.Message, error)
 }
@@ -53,6 +54,9 @@ type Options struct {
 	Retention time.Duration
 	// BounceRetention: bounce log rows older are pruned. Zero keeps them.
 	BounceRetention time.Duration
+	// EventRetention: events older are pruned from the event log. Zero
+	// keeps them.
+	EventRetention time.Duration
 	// IdempotencyRetention: idempotency records (HTTP Idempotency-Key)
 	// older are pruned. Zero keeps them.
 	IdempotencyRetention time.Duration

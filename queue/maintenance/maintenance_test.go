@@ -353,3 +353,35 @@ func TestPruneIdempotencyKeys(t *testing.T) {
 		t.Fatal("the key is remembered past its retention")
 	}
 }
+
+// TestPruneEvents: the prune job drops events older than EventRetention
+// and keeps the newer ones, whose numbers do not change.
+func TestPruneEvents(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.add(t, "s@src.example", store.StateQueued)
+	w.now = t0.Add(2 * 24 * time.Hour)
+	w.add(t, "s@src.example", store.StateQueued)
+	r := w.runner(t, Options{EventRetention: 3 * 24 * time.Hour})
+	count := func() []store.Event {
+		evs, err := w.db.Events(ctx, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	w.now = t0.Add(3*24*time.Hour - time.Minute)
+	if err := r.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(count()); n != 2 {
+		t.Fatalf("%d events within retention, want 2", n)
+	}
+	w.now = t0.Add(3*24*time.Hour + time.Minute)
+	if err := r.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if evs := count(); len(evs) != 1 || evs[0].Seq != 2 {
+		t.Fatalf("after prune: %+v, want only event 2", evs)
+	}
+}

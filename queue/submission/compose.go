@@ -46,8 +46,9 @@ func (c *composer) sign(more ...string) (Signing, error) {
 // is the client's, and only the header size limit bounds it.
 const maxLoggedMessageID = 256
 
-// messageID is the message's Message-ID for the acceptance log line: the
-// client's (RFC 5322 §3.6.4), else the one missingFields adds for id.
+// messageID is the message's Message-ID for the acceptance log line and
+// the event log (store.Message.MessageID): the client's (RFC 5322
+// §3.6.4), else the one missingFields adds for id.
 func messageID(h *header, id, hostname string) string {
 	if !h.has("Message-ID") {
 		return fmt.Sprintf("<%s@%s>", id, hostname)

@@ -104,6 +104,7 @@ func (s *session) Data(r io.Reader) error {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
 	}
 	applyDSN(m, mailDSN, rcptDSN)
+	m.MessageID = messageID(&h, id, opts.Hostname)
 	if idemKey != "" {
 		if reply := s.enqueueOnce(m, d.body, user, idempotencyScope(user, idemKey), envelopeHash(from, rcpts)); reply != nil {
 			return reply // a retry's 250, or a refusal
@@ -117,7 +118,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	committed = true
 	s.accepted()
-	s.srv.log.Info("accepted", "msgid", id, "message_id", messageID(&h, id, opts.Hostname), "from", from, "rcpts", rcpts, "size", m.Size,
+	s.srv.log.Info("accepted", "msgid", id, "message_id", m.MessageID, "from", from, "rcpts", rcpts, "size", m.Size,
 		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
 		"body", bodyAttr(m.BodyType), "body_declared", string(declared))
 	return replyQueued(id)

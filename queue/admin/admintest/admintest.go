@@ -417,12 +417,22 @@ func clone(m *store.Message) *store.Message {
 // returns the socket's path; the server is shut down when the test ends.
 func Serve(t testing.TB, q admin.Queue) string {
 	t.Helper()
+	return ServeOptions(t, admin.Options{Queue: q})
+}
+
+// ServeOptions is Serve with the server's options (Events, Access...);
+// a nil Logger discards.
+func ServeOptions(t testing.TB, opts admin.Options) string {
+	t.Helper()
 	path := filepath.Join(SocketDir(t), "admin.sock")
 	l, err := admin.Listen(path)
 	if err != nil {
 		t.Fatalf("admin.Listen: %v", err)
 	}
-	srv, err := admin.New(admin.Options{Queue: q, Logger: slog.New(slog.DiscardHandler)})
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	srv, err := admin.New(opts)
 	if err != nil {
 		t.Fatalf("admin.New: %v", err)
 	}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/outbox-mta/outbox/queue/admin"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// runEvents prints the event log from --after on, oldest first, page by
+// page until it is read; --follow then waits for new events (a long poll
+// of the daemon, no polling) until interrupted. --json prints each event
+// as one line of JSON, the shape of GET /v1/events and the webhooks.
+func runEvents(ctx context.Context, c *cli, args []string) int {
+	a := newAdminCmd(c, "events")
+	after := a.fs.String("after", "0", "print events numbered above `SEQ`")
+	follow := a.fs.Bool("follow", false, "keep printing new events until interrupted")
+	asJSON := a.fs.Bool("json", false, "print one JSON object per event and line")
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 0 {
+		return a.usageError("unexpected argument %q", pos[0])
+	}
+	seq, err := strconv.ParseUint(*after, 10, 64)
+	if err != nil {
+		return a.usageError("--after: %q is not a sequence number", *after)
+	}
+	cl, err := a.client()
+	if err != nil {
+		return a.fail(err, "")
+	}
+	defer cl.Close()
+	p := eventPrinter{w: c.stdout, json: *asJSON}
+	for {
+		wait := admin.MaxEventsWait / 2
+		if !*follow {
+			wait = 0
+		}
+		evs, next, err := cl.Events(ctx, seq, 0, wait)
+		if err != nil {
+			if *follow && ctx.Err() != nil {
+				return exitOK // interrupted
+			}
+			return a.fail(err, "")
+		}
+		if err := p.print(evs); err != nil {
+			return a.fail(err, "")
+		}
+		seq = next
+		if len(evs) == 0 && !*follow {
+			break
+		}
+	}
+	if !*asJSON && p.printed == 0 {
+		fmt.Fprintln(c.stdout, "no events")
+	}
+	return exitOK
+}
+
+// eventPrinter writes events as a table, its header once, or as JSON
+// lines.
+type eventPrinter struct {
+	w       io.Writer
+	json    bool
+	printed int
+}
+
+func (p *eventPrinter) print(evs []store.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if p.json {
+		enc := json.NewEncoder(p.w)
+		for i := range evs {
+			if err := enc.Encode(&evs[i]); err != nil {
+				return err
+			}
+		}
+		p.printed += len(evs)
+		return nil
+	}
+	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
+	if p.printed == 0 {
+		fmt.Fprintln(tw, "SEQ\tTIME\tTYPE\tID\tRECIPIENT\tATTEMPT\tDETAIL")
+	}
+	for i := range evs {
+		e := &evs[i]
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", e.Seq, formatTime(e.Time), e.Type, e.QueueID,
+			e.Recipient, e.Attempt, oneLine(eventDetail(e), 120))
+	}
+	p.printed += len(evs)
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// eventDetail is the DETAIL column: a bounce's class, the reply, the
+// host and when a deferred recipient is retried.
+func eventDetail(e *store.Event) string {
+	var parts []string
+	if e.Class != "" {
+		parts = append(parts, "["+e.Class+"]")
+	}
+	if r := e.Reply; r != (store.Reply{}) {
+		reply := r.Text
+		if r.Code != 0 || r.Enhanced != "" {
+			reply = strings.TrimSpace(fmt.Sprintf("%s %s %s", codeOrEmpty(r.Code), r.Enhanced, r.Text))
+		}
+		parts = append(parts, reply)
+	}
+	if e.RemoteHost != "" {
+		parts = append(parts, "host "+e.RemoteHost)
+	}
+	if !e.NextAttempt.IsZero() {
+		parts = append(parts, "next "+formatTime(e.NextAttempt))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
+func codeOrEmpty(code int) string {
+	if code == 0 {
+		return ""
+	}
+	return strconv.Itoa(code)
+}

@@ -1,0 +1,161 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/outbox-mta/outbox/delivery"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// TestEventsOverRealStore: the queue's outcomes and the operator's
+// commands reach the store's event log with the reply, host, TLS, attempt
+// number and class they had.
+func TestEventsOverRealStore(t *testing.T) {
+	clock := newFakeClock()
+	db, err := store.Open(t.TempDir(), store.Options{Logger: slog.New(slog.DiscardHandler), Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	del := &fakeDeliverer{}
+	del.set(func(_ context.Context, env *delivery.Envelope) *delivery.Result {
+		res := result(env, delivery.Delivered, ok250)
+		for i, r := range env.Rcpts {
+			switch r {
+			case "gone@x.test":
+				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Bounced, perm550
+			case "later@y.test":
+				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Deferred, temp451
+			case "nobody@nx.test":
+				res.Host, res.TLS = "", ""
+				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Bounced, delivery.Reply{Enhanced: "5.1.2", Text: "no such domain"}
+			}
+		}
+		return res
+	})
+	opts := testOptions()
+	opts.Clock = clock
+	opts.MaxLifetime = 6 * time.Minute
+	q, err := New(db, del, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.Run(ctx)
+
+	m := &store.Message{From: "app@here.test", MessageID: "<m1@here.test>", Tags: []string{"t1"}, Recipients: []store.Recipient{
+		{Addr: "ok@x.test"}, {Addr: "gone@x.test"}, {Addr: "later@y.test"}, {Addr: "nobody@nx.test"},
+	}}
+	if err := submit(db, q, m, "Subject: ev\r\n\r\nhello\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	mine := func() []store.Event {
+		evs, err := db.Events(context.Background(), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []store.Event
+		for _, e := range evs {
+			if e.QueueID == m.ID {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	find := func(typ store.EventType, rcpt string, nth int) store.Event {
+		t.Helper()
+		for _, e := range mine() {
+			if e.Type == typ && e.Recipient == rcpt {
+				if nth == 0 {
+					return e
+				}
+				nth--
+			}
+		}
+		t.Fatalf("no %s event for %s in %v", typ, rcpt, fmt.Sprint(mine()))
+		return store.Event{}
+	}
+	waitFor(t, "first attempt's events", func() bool { return len(mine()) >= 8 })
+	host := "mx.x.test[127.0.0.2]:25"
+	if e := find(store.EventDelivered, "ok@x.test", 0); e.Reply != (store.Reply{Code: 250, Enhanced: "2.0.0", Text: "ok"}) ||
+		e.RemoteHost != host || e.TLS != "none" || e.Attempt != 1 || e.MessageID != "<m1@here.test>" || len(e.Tags) != 1 {
+		t.Errorf("delivered: %+v", e)
+	}
+	if e := find(store.EventBounced, "gone@x.test", 0); e.Class != store.ClassRemote5xx || e.Reply.Code != 550 || e.RemoteHost != host {
+		t.Errorf("bounced 5xx: %+v", e)
+	}
+	if e := find(store.EventBounced, "nobody@nx.test", 0); e.Class != store.ClassDNS || e.Reply.Enhanced != "5.1.2" || e.RemoteHost != "" {
+		t.Errorf("bounced dns: %+v", e)
+	}
+	later := func() store.Recipient {
+		got, _ := db.Get(context.Background(), m.ID)
+		return got.Recipients[2]
+	}
+	if e := find(store.EventDeferred, "later@y.test", 0); e.Reply.Code != 451 || e.Attempt != 1 ||
+		e.NextAttempt.IsZero() || !e.NextAttempt.Equal(later().NextAttempt) {
+		t.Errorf("deferred: %+v, recipient due %v", e, later().NextAttempt)
+	}
+
+	// The delay warning names only the recipient it reported.
+	got, _ := db.Get(context.Background(), m.ID)
+	if err := q.WarnDelay(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	if e := find(store.EventDelay, "later@y.test", 0); e.Attempt != 1 {
+		t.Errorf("delay warning: %+v", e)
+	}
+	ops := q.Ops()
+	if err := ops.Hold(context.Background(), m.ID); err != nil {
+		t.Fatal(err)
+	}
+	find(store.EventHeld, "later@y.test", 0)
+	if err := ops.Release(context.Background(), m.ID); err != nil {
+		t.Fatal(err)
+	}
+	find(store.EventReleased, "later@y.test", 0)
+	// Released: due now, deferred again, then given up at the deadline.
+	waitFor(t, "second attempt", func() bool { return later().Attempts == 2 })
+	if e := find(store.EventDeferred, "later@y.test", 1); e.Attempt != 2 {
+		t.Errorf("second deferral: %+v", e)
+	}
+	deadline := t0.Add(6 * time.Minute)
+	waitFor(t, "timer armed for the deadline", func() bool {
+		for _, w := range clock.armed() {
+			if w.Equal(deadline) {
+				return true
+			}
+		}
+		return false
+	})
+	clock.Set(deadline)
+	waitFor(t, "expiry", func() bool { return later().State == store.StateBounced })
+	if e := find(store.EventBounced, "later@y.test", 0); e.Class != store.ClassExpired || e.Reply.Enhanced != "4.4.7" || e.Attempt != 3 {
+		t.Errorf("expired: %+v", e)
+	}
+	// Delete: a deleted event for each recipient not final.
+	m2 := &store.Message{From: "app@here.test", Recipients: []store.Recipient{{Addr: "later@y.test"}}}
+	if err := submit(db, q, m2, "Subject: ev2\r\n\r\nhello\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ops.Hold(context.Background(), m2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := ops.Delete(context.Background(), m2.ID); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := db.Events(context.Background(), 0, 0)
+	last := evs[len(evs)-1]
+	if last.Type != store.EventDeleted || last.QueueID != m2.ID || last.Recipient != "later@y.test" {
+		t.Errorf("last event %+v, want m2's deleted", last)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Seq != evs[i-1].Seq+1 {
+			t.Fatalf("sequence gap between %d and %d", evs[i-1].Seq, evs[i].Seq)
+		}
+	}
+}
