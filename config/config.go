@@ -29,6 +29,10 @@ type Config struct {
 	Cron     Cron     `toml:"cron"`
 	DKIM     DKIM     `toml:"dkim"`
 
+	// Webhooks receive the delivery events ([[webhooks]], webhooks.go).
+	// Default: none.
+	Webhooks []Webhook `toml:"webhooks"`
+
 	// Relays are the smarthosts, by name ([relay.NAME]); routes refer to
 	// them. Default: none.
 	Relays map[string]Relay `toml:"relay"`

@@ -45,6 +45,7 @@ func (c *Config) validate(ps *problems) {
 	c.validateAPI(ps)
 	c.validateCron(ps)
 	c.validateDKIM(ps)
+	c.validateWebhooks(ps)
 }
 
 func (c *Config) validateSpool(ps *problems) {
