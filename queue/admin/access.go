@@ -20,14 +20,14 @@ type Access struct {
 	Group string
 	// ReadOnlyGroup names a group whose members may use the read-only
 	// verbs only: list, get and headers (show), cat, stats, bounces,
-	// quarantined and events. "" none.
+	// quarantined, events and webhooks (status). "" none.
 	ReadOnlyGroup string
 }
 
 // readOnlyOps are the operations that change nothing.
 var readOnlyOps = map[string]bool{
 	"list": true, "get": true, "headers": true, "cat": true, "bounces": true,
-	"stats": true, "quarantined": true, "events": true,
+	"stats": true, "quarantined": true, "events": true, "webhooks": true,
 }
 
 // access is Access resolved to group IDs (-1: none).
