@@ -39,12 +39,19 @@ type Webhook struct {
 	RetryFor Duration `toml:"retry_for"`
 	// Timeout bounds one request, the reply included. Default: 10s.
 	Timeout Duration `toml:"timeout"`
+	// FirstRetry is the wait after a first failed request; it doubles
+	// after each further failure up to MaxRetryInterval (±10 % jitter).
+	// Defaults: 5s and 10m.
+	FirstRetry       Duration `toml:"first_retry"`
+	MaxRetryInterval Duration `toml:"max_retry_interval"`
 }
 
 // Per-entry defaults of [[webhooks]], applied by resolveWebhooks.
 const (
 	defaultWebhookRetryFor = 72 * time.Hour
 	defaultWebhookTimeout  = 10 * time.Second
+	defaultWebhookFirst    = 5 * time.Second
+	defaultWebhookMaxRetry = 10 * time.Minute
 )
 
 // WebhookEventTypes are the event types of the event log, the values
@@ -66,11 +73,14 @@ func (c *Config) resolveWebhooks() {
 				w.Name = u.Host
 			}
 		}
-		if w.RetryFor.Duration == 0 && w.RetryFor.invalid == "" {
-			w.RetryFor = D(defaultWebhookRetryFor)
-		}
-		if w.Timeout.Duration == 0 && w.Timeout.invalid == "" {
-			w.Timeout = D(defaultWebhookTimeout)
+		for _, d := range []struct {
+			v   *Duration
+			def time.Duration
+		}{{&w.RetryFor, defaultWebhookRetryFor}, {&w.Timeout, defaultWebhookTimeout},
+			{&w.FirstRetry, defaultWebhookFirst}, {&w.MaxRetryInterval, defaultWebhookMaxRetry}} {
+			if d.v.Duration == 0 && d.v.invalid == "" {
+				*d.v = D(d.def)
+			}
 		}
 		for j, e := range w.Events {
 			w.Events[j] = strings.ToLower(strings.TrimSpace(e))
@@ -115,6 +125,10 @@ func (c *Config) validateWebhooks(ps *problems) {
 		}
 		positive(ps, key+".retry_for", w.RetryFor)
 		positive(ps, key+".timeout", w.Timeout)
+		positive(ps, key+".first_retry", w.FirstRetry)
+		if positive(ps, key+".max_retry_interval", w.MaxRetryInterval) && w.MaxRetryInterval.Duration < w.FirstRetry.Duration {
+			ps.add(key+".max_retry_interval", "must be at least first_retry (%s)", w.FirstRetry)
+		}
 	}
 }
 

@@ -40,7 +40,8 @@ func newWebhooks(cfg *config.Config, db *store.DB, log *slog.Logger) (*webhook.D
 			continue
 		}
 		eps = append(eps, webhook.Endpoint{Name: w.Name, URL: u, Secret: secret, Types: w.Events,
-			RetryFor: w.RetryFor.Duration, Timeout: w.Timeout.Duration})
+			RetryFor: w.RetryFor.Duration, Timeout: w.Timeout.Duration,
+			FirstRetry: w.FirstRetry.Duration, MaxRetry: w.MaxRetryInterval.Duration})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -66,9 +66,8 @@ type Options struct {
 	// MaxBatch is the most events in one request; default
 	// DefaultMaxBatch.
 	MaxBatch int
-	// FirstRetry and MaxRetry shape the back-off after a failed request
-	// (doubling, ±10 % jitter); defaults DefaultFirstRetry and
-	// DefaultMaxRetry.
+	// FirstRetry and MaxRetry are the back-off of the endpoints that set
+	// none; defaults DefaultFirstRetry and DefaultMaxRetry.
 	FirstRetry, MaxRetry time.Duration
 	// ProbeInterval spaces the requests to a failed endpoint; default
 	// DefaultProbeInterval.
@@ -128,6 +127,12 @@ func New(opts Options) (*Dispatcher, error) {
 		}
 		if e.Timeout <= 0 {
 			e.Timeout = DefaultTimeout
+		}
+		if e.FirstRetry <= 0 {
+			e.FirstRetry = opts.FirstRetry
+		}
+		if e.MaxRetry <= 0 {
+			e.MaxRetry = opts.MaxRetry
 		}
 		d.workers = append(d.workers, newWorker(d, e))
 	}

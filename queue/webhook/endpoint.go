@@ -26,6 +26,10 @@ type Endpoint struct {
 	// Timeout bounds each request, reply included; default
 	// DefaultTimeout.
 	Timeout time.Duration
+	// FirstRetry and MaxRetry shape the back-off after a failed request
+	// (doubling, ±10 % jitter); defaults Options.FirstRetry and
+	// Options.MaxRetry.
+	FirstRetry, MaxRetry time.Duration
 }
 
 // Defaults of an Endpoint.

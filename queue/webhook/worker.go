@@ -254,7 +254,7 @@ func (w *worker) save(ctx context.Context) error {
 }
 
 func (w *worker) backoff(attempts int) time.Duration {
-	return queue.Backoff(attempts, w.d.opts.FirstRetry, w.d.opts.MaxRetry, w.d.opts.Rand)
+	return queue.Backoff(attempts, w.ep.FirstRetry, w.ep.MaxRetry, w.d.opts.Rand)
 }
 
 // sleep waits d, or until Redeliver wakes the worker; false when ctx
