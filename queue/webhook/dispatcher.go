@@ -53,6 +53,7 @@ const (
 	DefaultMaxRetry      = 10 * time.Minute
 	DefaultProbeInterval = time.Hour
 	DefaultMaxReply      = 64 << 10
+	DefaultLinger        = 200 * time.Millisecond
 )
 
 // Options configure New.
@@ -69,6 +70,10 @@ type Options struct {
 	// FirstRetry and MaxRetry are the back-off of the endpoints that set
 	// none; defaults DefaultFirstRetry and DefaultMaxRetry.
 	FirstRetry, MaxRetry time.Duration
+	// Linger is how long a batch short of MaxBatch waits for more events
+	// before it is sent, so that a busy spool costs few requests and
+	// few cursor writes; default DefaultLinger, negative: no wait.
+	Linger time.Duration
 	// ProbeInterval spaces the requests to a failed endpoint; default
 	// DefaultProbeInterval.
 	ProbeInterval time.Duration
@@ -151,6 +156,9 @@ func setDefaults(o *Options) {
 	}
 	if o.MaxRetry <= 0 {
 		o.MaxRetry = DefaultMaxRetry
+	}
+	if o.Linger == 0 {
+		o.Linger = DefaultLinger
 	}
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = DefaultProbeInterval

@@ -225,3 +225,20 @@ func TestStuckEndpointDoesNotHoldUpAnother(t *testing.T) {
 		t.Fatalf("delivered %v", got)
 	}
 }
+
+// TestLingerGathersABatch: a short page waits Linger for more events, so
+// events committed meanwhile go in the same request.
+func TestLingerGathersABatch(t *testing.T) {
+	r, srv := newReceiver(t, ok)
+	h := start(t, Options{Endpoints: []Endpoint{endpoint(t, "app", srv.URL)}, Linger: time.Second})
+	h.log.add("accepted", 2)
+	if d := h.clock.sleep(t); d != time.Second {
+		t.Fatalf("linger = %v, want 1s", d)
+	}
+	h.log.add("delivered", 3)
+	h.clock.Advance(time.Second)
+	waitFor(t, "cursor 5", func() bool { return h.cursors.get("app").Seq == 5 })
+	if calls := r.wait(t, 1); len(calls) != 1 || !slices.Equal(calls[0].seqs, upTo(5)) {
+		t.Fatalf("calls %v, want one with 1..5", seqsOf(calls))
+	}
+}

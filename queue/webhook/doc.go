@@ -6,7 +6,8 @@
 //
 //   - One goroutine per endpoint (worker.go), beside the queue: it reads
 //     the log (Log, adapted by cmd from the store's) after its own cursor,
-//     sends the events its Types filter wants as one POST of up to
+//     sends the events its Types filter wants (a page short of MaxBatch
+//     waits Linger once for more) as one POST of up to
 //     MaxBatch events ({"type":"outbox.events","timestamp":...,
 //     "data":{"events":[...]}}, each event as the feed serves it), and
 //     only after a 2xx records the last sequence number read as the

@@ -274,6 +274,9 @@ func start(t *testing.T, opts Options) *harness {
 		opts.Cursors = h.cursors
 	}
 	opts.Clock = h.clock
+	if opts.Linger == 0 {
+		opts.Linger = -1 // each test that counts the worker's sleeps sets its own
+	}
 	opts.Rand = func(n int64) int64 { return n / 2 } // no jitter
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

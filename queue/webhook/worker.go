@@ -88,12 +88,14 @@ func (w *worker) load(ctx context.Context) bool {
 
 // nextBatch waits for events after the cursor and returns those the
 // endpoint wants, with the sequence number of the last event read (the
-// cursor after they are acknowledged). Events it does not want move the
+// cursor after they are acknowledged). A page short of MaxBatch is read
+// again after Options.Linger, once. Events it does not want move the
 // cursor in memory only; the next acknowledgement records it.
 func (w *worker) nextBatch(ctx context.Context) ([]Event, uint64, error) {
 	w.mu.Lock()
 	after := w.cur.Seq
 	w.mu.Unlock()
+	lingered := false
 	for attempt := 1; ; {
 		evs, err := w.d.opts.Log.Events(ctx, after, w.d.opts.MaxBatch)
 		switch {
@@ -113,6 +115,15 @@ func (w *worker) nextBatch(ctx context.Context) ([]Event, uint64, error) {
 			continue
 		}
 		attempt = 1
+		if len(evs) < w.d.opts.MaxBatch && w.d.opts.Linger > 0 && !lingered {
+			// A short page: let more events gather, then read again.
+			lingered = true
+			if !w.sleep(ctx, w.d.opts.Linger) {
+				return nil, 0, ctx.Err()
+			}
+			continue
+		}
+		lingered = false
 		var batch []Event
 		for _, e := range evs {
 			if w.ep.wants(e.Type) {
