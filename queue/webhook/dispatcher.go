@@ -54,6 +54,7 @@ const (
 	DefaultProbeInterval = time.Hour
 	DefaultMaxReply      = 64 << 10
 	DefaultLinger        = 200 * time.Millisecond
+	DefaultCursorEvery   = time.Second
 )
 
 // Options configure New.
@@ -74,6 +75,12 @@ type Options struct {
 	// before it is sent, so that a busy spool costs few requests and
 	// few cursor writes; default DefaultLinger, negative: no wait.
 	Linger time.Duration
+	// CursorInterval is the most time between cursor writes while an
+	// endpoint keeps acknowledging (it is also written whenever the
+	// endpoint goes idle, and on every change of its failed state); a
+	// crash sends again at most this much of acknowledged events.
+	// Default DefaultCursorEvery; negative: a write per request.
+	CursorInterval time.Duration
 	// ProbeInterval spaces the requests to a failed endpoint; default
 	// DefaultProbeInterval.
 	ProbeInterval time.Duration
@@ -159,6 +166,9 @@ func setDefaults(o *Options) {
 	}
 	if o.Linger == 0 {
 		o.Linger = DefaultLinger
+	}
+	if o.CursorInterval == 0 {
+		o.CursorInterval = DefaultCursorEvery
 	}
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = DefaultProbeInterval

@@ -242,3 +242,22 @@ func TestLingerGathersABatch(t *testing.T) {
 		t.Fatalf("calls %v, want one with 1..5", seqsOf(calls))
 	}
 }
+
+// TestCursorWritesCoalesce: a run of acknowledged requests writes the
+// cursor once when due and once when the endpoint goes idle, not once per
+// request.
+func TestCursorWritesCoalesce(t *testing.T) {
+	r, srv := newReceiver(t, ok)
+	h := start(t, Options{Endpoints: []Endpoint{endpoint(t, "app", srv.URL)}, MaxBatch: 1})
+	h.log.add("delivered", 5)
+	waitFor(t, "cursor 5", func() bool { return h.cursors.get("app").Seq == 5 })
+	if got := seqsOf(r.wait(t, 5)); !slices.Equal(got, upTo(5)) {
+		t.Fatalf("delivered %v", got)
+	}
+	h.cursors.mu.Lock()
+	puts := h.cursors.puts
+	h.cursors.mu.Unlock()
+	if puts != 2 {
+		t.Fatalf("%d cursor writes for 5 requests in one instant, want 2 (the first, due; the idle flush)", puts)
+	}
+}

@@ -44,10 +44,15 @@
 //
 // # Contract
 //
-//   - At least once: the cursor moves only after a 2xx, so a crash or a
-//     lost answer sends the batch again (the same events, a webhook-id
-//     naming the same first and last sequence numbers); receivers
-//     de-duplicate on the events' sequence numbers.
+//   - At least once: the cursor moves only after a 2xx, so a lost answer
+//     sends the batch again (the same events, a webhook-id naming the same
+//     first and last sequence numbers); receivers de-duplicate on the
+//     events' sequence numbers. The cursor is written when the endpoint
+//     goes idle, when a run of failures ends, and at most every
+//     CursorInterval (1s) while it keeps acknowledging, so a busy spool
+//     pays one cursor write a second per endpoint, not one per request;
+//     a crash sends again at most that last second of acknowledged
+//     events (the analogue of the mail duplicate window, store/doc.go).
 //   - In order per endpoint: events reach an endpoint in increasing
 //     sequence order, duplicates aside.
 //   - The secret never reaches a log or an error: Secret prints as

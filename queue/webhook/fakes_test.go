@@ -148,8 +148,9 @@ func (l *fakeLog) Wait(ctx context.Context, after uint64) error {
 
 // fakeCursors keeps cursors in memory.
 type fakeCursors struct {
-	mu sync.Mutex
-	m  map[string]store.WebhookCursor
+	mu   sync.Mutex
+	m    map[string]store.WebhookCursor
+	puts int
 }
 
 func newFakeCursors() *fakeCursors { return &fakeCursors{m: map[string]store.WebhookCursor{}} }
@@ -165,6 +166,7 @@ func (f *fakeCursors) PutWebhookCursor(_ context.Context, c store.WebhookCursor)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.m[c.Endpoint] = c
+	f.puts++
 	return nil
 }
 

@@ -32,6 +32,8 @@ type worker struct {
 	mu                            sync.Mutex
 	cur                           store.WebhookCursor // Seq may run ahead of the spool by skipped events
 	attempts                      int                 // failed requests of the pending batch
+	dirty                         bool                // cur has changes not yet written
+	saved                         time.Time           // when cur was last written
 	next                          time.Time
 	requests, failures, delivered uint64
 }
@@ -50,6 +52,7 @@ func (w *worker) run(ctx context.Context) {
 	if !w.load(ctx) {
 		return
 	}
+	defer w.flush(ctx) // a stop keeps what was acknowledged
 	for {
 		batch, last, err := w.nextBatch(ctx)
 		if err != nil {
@@ -109,6 +112,7 @@ func (w *worker) nextBatch(ctx context.Context) ([]Event, uint64, error) {
 			attempt++
 			continue
 		case len(evs) == 0:
+			w.flush(ctx) // idle: record the cursor before waiting
 			if err := w.d.opts.Log.Wait(ctx, after); err != nil {
 				return nil, 0, err
 			}
@@ -135,7 +139,7 @@ func (w *worker) nextBatch(ctx context.Context) ([]Event, uint64, error) {
 			return batch, after, nil
 		}
 		w.mu.Lock()
-		w.cur.Seq = after
+		w.cur.Seq, w.dirty = after, true
 		w.mu.Unlock()
 	}
 }
@@ -166,20 +170,29 @@ func (w *worker) deliver(ctx context.Context, batch []Event, last uint64) bool {
 }
 
 // acknowledged records a 2xx: the cursor moves to last and any run of
-// failures ends. The write is retried while the spool refuses it (the
-// events would otherwise be sent again after a restart).
+// failures ends. The cursor is written at once when that ends a run of
+// failures, when CursorInterval has passed since the last write, and
+// whenever the endpoint goes idle; so under load one write (one share of
+// a commit) covers many requests, and a crash sends again at most the
+// last CursorInterval of acknowledged events. A write the spool refuses
+// is retried (the events would otherwise be sent again after a restart).
 func (w *worker) acknowledged(ctx context.Context, last uint64, n int) bool {
+	now := w.d.opts.Clock.Now()
 	w.mu.Lock()
 	wasFailed, since := w.cur.Failed, w.cur.FailingSince
 	w.cur.Seq, w.cur.Failed, w.cur.FailingSince, w.cur.LastError = last, false, time.Time{}, ""
-	w.attempts, w.next = 0, time.Time{}
+	w.attempts, w.next, w.dirty = 0, time.Time{}, true
 	w.delivered += uint64(n)
+	due := now.Sub(w.saved) >= w.d.opts.CursorInterval
 	w.mu.Unlock()
 	switch {
 	case wasFailed:
 		w.log.Info("webhook endpoint answers again: delivery resumed", "cursor", last, "failing_since", since)
 	case !since.IsZero():
 		w.log.Info("webhook endpoint answers again", "cursor", last, "failing_since", since)
+	}
+	if !due && since.IsZero() {
+		return true
 	}
 	for attempt := 1; ; attempt++ {
 		err := w.save(ctx)
@@ -190,6 +203,19 @@ func (w *worker) acknowledged(ctx context.Context, last uint64, n int) bool {
 		if !w.sleep(ctx, w.backoff(attempt)) {
 			return false
 		}
+	}
+}
+
+// flush writes the cursor if it has unwritten changes.
+func (w *worker) flush(ctx context.Context) {
+	w.mu.Lock()
+	dirty := w.dirty
+	w.mu.Unlock()
+	if !dirty {
+		return
+	}
+	if err := w.save(ctx); err != nil {
+		w.log.Error("cannot record the webhook cursor", "err", err)
 	}
 }
 
@@ -255,13 +281,23 @@ func (w *worker) redeliver(ctx context.Context) error {
 func (w *worker) save(ctx context.Context) error {
 	w.saveMu.Lock()
 	defer w.saveMu.Unlock()
+	now := w.d.opts.Clock.Now()
 	w.mu.Lock()
 	c := w.cur
+	w.dirty = false
 	w.mu.Unlock()
-	c.Updated = w.d.opts.Clock.Now()
+	c.Updated = now
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
 	defer cancel()
-	return w.d.opts.Cursors.PutWebhookCursor(ctx, c)
+	err := w.d.opts.Cursors.PutWebhookCursor(ctx, c)
+	w.mu.Lock()
+	if err != nil {
+		w.dirty = true
+	} else {
+		w.saved = now
+	}
+	w.mu.Unlock()
+	return err
 }
 
 func (w *worker) backoff(attempts int) time.Duration {
