@@ -80,6 +80,13 @@
 //     One attempt's failures and relays share one notice. A relayed notice
 //     lost to a crash between the commit and the notice is not recovered:
 //     whether the next hop took the request is not kept in the spool.
+//   - Events (events.go): every outcome, deferral, hold, release and
+//     delete the queue records becomes its recipients' events in the
+//     store's event log, derived by the store in the same Update from the
+//     change and from the History entry the attempt appended (reply, host,
+//     TLS, attempt number; a bounce's class by store.BounceClass, the
+//     classes Stats.BouncedBy counts). A delay warning lists the
+//     recipients it reported in store.Message.Events.
 //   - The operator's commands used by queue/admin (Ops, from Queue.Ops):
 //     List, Get, Headers, OpenMessage, Flush, FlushDomain, FlushAll, Hold,
 //     Release, Delete, Bounces, Quarantined, SpoolStats (the store's count,

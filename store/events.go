@@ -202,11 +202,11 @@ func (db *DB) Events(ctx context.Context, after uint64, limit int) ([]Event, err
 	if limit <= 0 || limit > MaxEventsPage {
 		limit = MaxEventsPage
 	}
+	if after == ^uint64(0) {
+		return nil, nil // nothing is numbered above it
+	}
 	var out []Event
 	start := seqKey(after + 1)
-	if after == ^uint64(0) {
-		return nil, nil
-	}
 	err := db.view(ctx, func(tx *bolt.Tx) error {
 		b := bucket(tx, bucketEvents)
 		if b == nil {

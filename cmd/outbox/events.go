@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/outbox-mta/outbox/queue/admin"
 	"github.com/outbox-mta/outbox/store"
@@ -15,7 +17,8 @@ import (
 
 // runEvents prints the event log from --after on, oldest first, page by
 // page until it is read; --follow then waits for new events (a long poll
-// of the daemon, no polling) until interrupted. --json prints each event
+// of the daemon, no polling) until interrupted, and across a restart of
+// the daemon resumes from the last number printed. --json prints each event
 // as one line of JSON, the shape of GET /v1/events and the webhooks.
 func runEvents(ctx context.Context, c *cli, args []string) int {
 	a := newAdminCmd(c, "events")
@@ -39,18 +42,33 @@ func runEvents(ctx context.Context, c *cli, args []string) int {
 	}
 	defer cl.Close()
 	p := eventPrinter{w: c.stdout, json: *asJSON}
+	waiting := false
 	for {
 		wait := admin.MaxEventsWait / 2
 		if !*follow {
 			wait = 0
 		}
 		evs, next, err := cl.Events(ctx, seq, 0, wait)
-		if err != nil {
-			if *follow && ctx.Err() != nil {
-				return exitOK // interrupted
+		switch {
+		case err != nil && *follow && ctx.Err() != nil:
+			return exitOK // interrupted
+		case err != nil && *follow && !isRemote(err):
+			// The daemon stopped or restarts: follow on once it is back,
+			// from the same number, as tail -F does.
+			if !waiting {
+				fmt.Fprintf(c.stderr, "outbox events: %v; waiting for the daemon\n", err)
 			}
+			waiting = true
+			select {
+			case <-ctx.Done():
+				return exitOK
+			case <-time.After(time.Second):
+			}
+			continue
+		case err != nil:
 			return a.fail(err, "")
 		}
+		waiting = false
 		if err := p.print(evs); err != nil {
 			return a.fail(err, "")
 		}
@@ -63,6 +81,13 @@ func runEvents(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintln(c.stdout, "no events")
 	}
 	return exitOK
+}
+
+// isRemote reports whether err is the daemon's answer, rather than no
+// answer.
+func isRemote(err error) bool {
+	var re *admin.RemoteError
+	return errors.As(err, &re)
 }
 
 // eventPrinter writes events as a table, its header once, or as JSON

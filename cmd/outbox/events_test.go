@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,65 @@ func TestEventsFollowJSON(t *testing.T) {
 	go io.Copy(io.Discard, r)
 	if code := <-done; code != exitOK {
 		t.Errorf("exit %d after interrupt, want 0", code)
+	}
+}
+
+// TestEventsFollowAcrossRestart: --follow waits out a daemon that stops
+// and goes on from the last number printed once it is back.
+func TestEventsFollowAcrossRestart(t *testing.T) {
+	db, _ := eventsSpool(t)
+	path := filepath.Join(admintest.SocketDir(t), "admin.sock")
+	serve := func() func() {
+		l, err := admin.Listen(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := admin.New(admin.Options{Queue: admintest.NewQueue(), Events: db, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(l) }()
+		return func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+			<-done
+		}
+	}
+	stop := serve()
+	r, w := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- runEvents(ctx, &cli{stdin: strings.NewReader(""), stdout: w, stderr: io.Discard},
+			[]string{"--socket", path, "--after", "3", "--follow", "--json"})
+		w.Close()
+	}()
+	lines := bufio.NewScanner(r)
+	seqOf := func() uint64 {
+		t.Helper()
+		if !lines.Scan() {
+			t.Fatalf("output ended: %v", lines.Err())
+		}
+		var e store.Event
+		json.Unmarshal(lines.Bytes(), &e)
+		return e.Seq
+	}
+	if s := seqOf(); s != 4 {
+		t.Fatalf("first event %d, want 4", s)
+	}
+	stop() // the follower's long poll ends; the socket is gone
+	spoolOne(t, db, "while-down@example.org")
+	stop = serve()
+	defer stop()
+	if s := seqOf(); s != 5 {
+		t.Fatalf("after the restart: event %d, want 5", s)
+	}
+	cancel()
+	go io.Copy(io.Discard, r)
+	if code := <-done; code != exitOK {
+		t.Errorf("exit %d, want 0", code)
 	}
 }

@@ -84,7 +84,7 @@ func (s *Server) parseEventsQuery(r *http.Request) (eventsQuery, *fieldError) {
 // eventsWait is the longest long poll: MaxEventsWait, or less when the
 // server's write timeout would cut the answer off first.
 func (s *Server) eventsWait() time.Duration {
-	return min(MaxEventsWait, s.srv.WriteTimeout-10*time.Second)
+	return max(0, min(MaxEventsWait, s.srv.WriteTimeout-10*time.Second))
 }
 
 // getEvents is GET /v1/events: the events numbered above after of the
@@ -108,7 +108,9 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := eventsResponse{Events: []store.Event{}, Next: q.after}
 	for {
-		evs, err := s.opts.Events.Events(ctx, resp.Next, q.limit)
+		// Whole pages, since other clients' events are skipped; the
+		// answer stops at limit events of the client's own.
+		evs, err := s.opts.Events.Events(ctx, resp.Next, store.MaxEventsPage)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Error("cannot read the event log", "err", err)
@@ -118,6 +120,9 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, e := range evs {
 			if e.User == who {
+				if len(resp.Events) == q.limit {
+					break
+				}
 				resp.Events = append(resp.Events, e)
 			}
 			resp.Next = e.Seq
