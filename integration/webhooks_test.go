@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -269,6 +270,15 @@ func TestWebhooksOutageInOrder(t *testing.T) {
 		}
 	}
 	verifySignatures(t, calls)
+	if out := d.cli("webhooks", "status"); !regexp.MustCompile(fmt.Sprintf(`(?m)^app\s+ok\s+%d/%d\s`, len(want), len(want))).MatchString(out) {
+		t.Errorf("outbox webhooks status:\n%s", out)
+	}
+	if out := d.cli("webhooks", "redeliver", "app"); !strings.Contains(out, "resumed from their cursors: app") {
+		t.Errorf("outbox webhooks redeliver app: %s", out)
+	}
+	if out, err := d.cliErr("events", "redeliver", "nope"); err == nil || !strings.Contains(out, `no such webhook endpoint: "nope"`) {
+		t.Errorf("outbox events redeliver nope: %v %s", err, out)
+	}
 	if strings.Contains(d.log.String(), strings.TrimPrefix(hookSecret, "whsec_")) {
 		t.Fatal("the daemon logged the secret")
 	}
