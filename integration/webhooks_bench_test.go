@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -35,19 +36,22 @@ func BenchmarkWebhooksAcceptDeliver(b *testing.B) {
 	bin := benchBinary(b)
 	b.StopTimer()
 	const rounds = 3
-	var none, two, catchup []float64
+	var none, two, catchup, cpuNone, cpuTwo []float64
 	for range rounds {
-		rate, _ := benchAcceptDeliver(b, bin, 0)
-		none = append(none, rate)
-		rate, c := benchAcceptDeliver(b, bin, 2)
-		two = append(two, rate)
-		catchup = append(catchup, c)
+		r := benchAcceptDeliver(b, bin, 0)
+		none, cpuNone = append(none, r.rate), append(cpuNone, r.cpu)
+		r = benchAcceptDeliver(b, bin, 2)
+		two, cpuTwo = append(two, r.rate), append(cpuTwo, r.cpu)
+		catchup = append(catchup, r.catchup)
 	}
 	b.ReportMetric(median(none), "msgs/s-none")
 	b.ReportMetric(median(two), "msgs/s-2hooks")
 	b.ReportMetric(median(two)/median(none), "ratio")
+	b.ReportMetric(median(cpuNone)*1000, "cpu-us/msg-none")
+	b.ReportMetric(median(cpuTwo)*1000, "cpu-us/msg-2hooks")
 	b.ReportMetric(median(catchup), "hook-catchup-ms")
-	b.Logf("msgs/s without webhooks %.0f, with two %.0f (each round: %.0f / %.0f)", median(none), median(two), none, two)
+	b.Logf("msgs/s without webhooks %.0f, with two %.0f (each round: %.0f / %.0f); daemon CPU ms/msg %.3f / %.3f (%.3f / %.3f)",
+		median(none), median(two), none, two, median(cpuNone), median(cpuTwo), cpuNone, cpuTwo)
 }
 
 func median(v []float64) float64 {
@@ -82,9 +86,13 @@ func benchBinary(b *testing.B) string {
 	return benchBuild.path
 }
 
+// benchResult is one round: msgs/s, the daemon's CPU ms per message
+// (user and system, from /proc), and the webhooks' catch-up in ms.
+type benchResult struct{ rate, cpu, catchup float64 }
+
 // benchAcceptDeliver runs one daemon with hooks webhook endpoints through
-// b.N messages and returns msgs/s and the webhooks' catch-up in ms.
-func benchAcceptDeliver(b *testing.B, bin string, hooks int) (rate, catchup float64) {
+// b.N messages.
+func benchAcceptDeliver(b *testing.B, bin string, hooks int) (res benchResult) {
 	dns := &dnstest.Server{Zone: dnstest.Zone(b, "example.net. MX 10 mx.example.net.", "mx.example.net. A 127.0.0.3")}
 	dns.Start(b)
 	mxPort := benchPort(b, "127.0.0.3")
@@ -137,6 +145,7 @@ rate = 0
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	var next atomic.Int64
+	cpu0 := procCPU(b, cmd.Process.Pid)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range 8 {
@@ -163,9 +172,26 @@ rate = 0
 	if hooks > 0 {
 		want := int64(hooks * 2 * b.N) // accepted and delivered, to each endpoint
 		benchWait(b, "every event at the webhooks", func() bool { return hookEvents.Load() >= want })
-		catchup = float64(time.Since(start)-elapsed) / float64(time.Millisecond)
+		res.catchup = float64(time.Since(start)-elapsed) / float64(time.Millisecond)
 	}
-	return float64(b.N) / elapsed.Seconds(), catchup
+	res.cpu = float64(procCPU(b, cmd.Process.Pid)-cpu0) / float64(time.Millisecond) / float64(b.N)
+	res.rate = float64(b.N) / elapsed.Seconds()
+	return res
+}
+
+// procCPU is the user and system time process pid has used
+// (/proc/PID/stat fields 14 and 15, in clock ticks of 1/100 s).
+func procCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces: count after its ")".
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func benchPort(b *testing.B, ip string) int {

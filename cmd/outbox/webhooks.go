@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,21 +49,17 @@ func newWebhooks(cfg *config.Config, db *store.DB, log *slog.Logger) (*webhook.D
 }
 
 // eventLog is the store's event log as the dispatcher reads it: each
-// event with its JSON, the shape of GET /v1/events.
+// event with its JSON as kept, the shape of GET /v1/events.
 type eventLog struct{ db *store.DB }
 
 func (l eventLog) Events(ctx context.Context, after uint64, limit int) ([]webhook.Event, error) {
-	evs, err := l.db.Events(ctx, after, limit)
+	evs, err := l.db.EventsJSON(ctx, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]webhook.Event, len(evs))
-	for i := range evs {
-		b, err := json.Marshal(&evs[i])
-		if err != nil {
-			return nil, fmt.Errorf("event %d: %w", evs[i].Seq, err)
-		}
-		out[i] = webhook.Event{Seq: evs[i].Seq, Type: string(evs[i].Type), JSON: b}
+	for i, e := range evs {
+		out[i] = webhook.Event{Seq: e.Seq, Type: string(e.Type), JSON: e.JSON}
 	}
 	return out, nil
 }

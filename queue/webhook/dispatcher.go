@@ -24,13 +24,15 @@ type Event struct {
 	// Type is the event's type ("delivered", "bounced", ...), matched
 	// against Endpoint.Types.
 	Type string
-	// JSON is the event as the feed serves it; batches carry it as is.
+	// JSON is the event as the feed serves it, valid JSON; batches carry
+	// it as is.
 	JSON json.RawMessage
 }
 
 // Log is the event log the dispatcher reads; cmd adapts the store's.
 type Log interface {
-	// Events returns up to limit events with Seq > after, in Seq order.
+	// Events returns up to limit events with Seq > after, in Seq order,
+	// each with valid JSON.
 	Events(ctx context.Context, after uint64, limit int) ([]Event, error)
 	// Wait returns nil once an event with Seq > after may be in the log,
 	// or ctx's error when ctx ends first. A spurious return is allowed.

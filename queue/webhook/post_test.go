@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -88,5 +89,19 @@ func TestNewRejectsBadEndpoints(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+}
+
+// TestEncodeBatch: the payload is valid JSON in the Standard Webhooks
+// shape, carrying each event's JSON unchanged.
+func TestEncodeBatch(t *testing.T) {
+	b := encodeBatch([]Event{{Seq: 1, JSON: []byte(`{"seq":1,"x":"a\"b"}`)}, {Seq: 2, JSON: []byte(`{"seq":2}`)}},
+		time.Date(2026, 3, 1, 12, 0, 0, 500, time.FixedZone("x", 3600)))
+	want := `{"type":"outbox.events","timestamp":"2026-03-01T11:00:00Z","data":{"events":[{"seq":1,"x":"a\"b"},{"seq":2}]}}`
+	if string(b) != want {
+		t.Fatalf("encodeBatch = %s\nwant %s", b, want)
+	}
+	if !json.Valid(b) {
+		t.Fatal("not JSON")
 	}
 }

@@ -148,13 +148,7 @@ func (w *worker) nextBatch(ctx context.Context) ([]Event, uint64, error) {
 // last as the cursor. It returns false when ctx ended first.
 func (w *worker) deliver(ctx context.Context, batch []Event, last uint64) bool {
 	id := "outbox-" + strconv.FormatUint(batch[0].Seq, 10) + "-" + strconv.FormatUint(batch[len(batch)-1].Seq, 10)
-	body, err := encodeBatch(batch, w.d.opts.Clock.Now())
-	if err != nil {
-		// Events come from the log as JSON already; this cannot fail
-		// unless one is not JSON, and then no retry helps.
-		w.log.Error("cannot encode a webhook batch", "id", id, "err", err)
-		return false
-	}
+	body := encodeBatch(batch, w.d.opts.Clock.Now())
 	for {
 		err := w.post(ctx, id, body)
 		if ctx.Err() != nil {
