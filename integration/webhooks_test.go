@@ -201,7 +201,7 @@ func (d *daemon) webhookStatus() webhookStatus {
 
 // webhookWorld is a daemon delivering into an MX world, with one webhook
 // endpoint at url and the HTTP API.
-func webhookWorld(t *testing.T, hookURL string) (*daemon, string) {
+func webhookWorld(t *testing.T, hookURL string, extra ...string) (*daemon, string) {
 	t.Helper()
 	w := newMXWorld(t, "example.net. MX 10 mx.example.net.", "mx.example.net. A 127.0.0.3")
 	w.mx(t, "127.0.0.3", smtptest.Options{})
@@ -218,7 +218,8 @@ secret = %q
 first_retry = "100ms"
 max_retry_interval = "500ms"
 timeout = "5s"
-`, api, hookURL, hookSecret)), addr)
+%s
+`, api, hookURL, hookSecret, strings.Join(extra, "\n"))), addr)
 	return d, api
 }
 
@@ -365,4 +366,49 @@ func seqRange(n uint64) []uint64 {
 		out = append(out, i)
 	}
 	return out
+}
+
+// TestWebhooksFailedThenRedeliver: an endpoint down longer than retry_for
+// is marked failed (status, metrics) and, once it is back, resumed from
+// its cursor by outbox webhooks redeliver without waiting for the hourly
+// probe; every event arrives, in order.
+func TestWebhooksFailedThenRedeliver(t *testing.T) {
+	h := newHookReceiver(t, func(int, *hookCall) int { return http.StatusOK })
+	h.down()
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	d, api := webhookWorld(t, h.url(), `retry_for = "1s"`, fmt.Sprintf("[metrics]\naddress = %q", metricsAddr))
+	postMessage(t, api, `{"from":"app@example.net","to":["f@example.net"],"text":"x"}`)
+	waitFor(t, "the endpoint marked failed", 30*time.Second, func() bool {
+		s := d.webhookStatus()
+		return len(s.Endpoints) == 1 && s.Endpoints[0].Failed
+	})
+	if out := d.cli("webhooks", "status"); !regexp.MustCompile(`(?m)^app\s+FAILED for \S+\s+0/\d+\s+in \d+m`).MatchString(out) {
+		t.Errorf("outbox webhooks status of a failed endpoint:\n%s", out)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `outbox_webhook_endpoint_failed{endpoint="app"} 1`) {
+		t.Errorf("metrics lack the failed endpoint:\n%s", body)
+	}
+	d.waitQueueEmpty(30 * time.Second)
+	h.up()
+	if out := d.cli("webhooks", "redeliver"); !strings.Contains(out, "resumed from their cursors: app") {
+		t.Fatalf("outbox webhooks redeliver: %s", out)
+	}
+	var want []uint64
+	waitFor(t, "every event after redeliver", 30*time.Second, func() bool {
+		s := d.webhookStatus()
+		want = seqRange(s.LastEvent)
+		return s.LastEvent > 0 && s.Endpoints[0].Cursor == s.LastEvent && !s.Endpoints[0].Failed
+	})
+	calls := h.snapshot()
+	checkOrder(t, calls)
+	if got := acked(calls); !slices.Equal(got, want) {
+		t.Fatalf("acknowledged %v, want %v", got, want)
+	}
+	summary(t, "an endpoint down past retry_for was marked failed (CLI, metrics) and resumed by redeliver: %d events in order", len(want))
 }
