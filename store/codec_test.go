@@ -116,6 +116,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add(EncodeMessage(&Message{DeliverAfter: t0, ExpireAt: t0.Add(time.Hour), Tags: []string{"a"},
 		Metadata: map[string]string{"k": "v"}, Recipients: []Recipient{{Addr: "x"}}}))
 	f.Add(EncodeMessage(&Message{Signed: []string{"example.com/s (ed25519-sha256)"}}))
+	f.Add(EncodeMessage(&Message{MessageID: "<m1@example.com>", Recipients: []Recipient{{Addr: "x"}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b)
 		if err != nil {

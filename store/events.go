@@ -131,16 +131,30 @@ type eventFeed struct {
 // initEvents creates the events bucket when missing and loads the last
 // sequence number; Open calls it once.
 func (db *DB) initEvents() error {
+	load := func(b *bolt.Bucket) {
+		db.ev.mu.Lock()
+		db.ev.last, db.ev.ch = b.Sequence(), make(chan struct{})
+		db.ev.mu.Unlock()
+	}
 	err := db.guard(func() error {
+		found := false
+		err := db.bolt.View(func(tx *bolt.Tx) error {
+			if b := bucket(tx, bucketEvents); b != nil {
+				found = true
+				load(b)
+			}
+			return nil
+		})
+		if err != nil || found {
+			return err
+		}
+		// A spool from before the event log: one commit creates it.
 		return db.bolt.Update(func(tx *bolt.Tx) error {
 			b, err := tx.CreateBucketIfNotExists([]byte(bucketEvents))
-			if err != nil {
-				return err
+			if err == nil {
+				load(b)
 			}
-			db.ev.mu.Lock()
-			db.ev.last, db.ev.ch = b.Sequence(), make(chan struct{})
-			db.ev.mu.Unlock()
-			return nil
+			return err
 		})
 	})
 	if err != nil {
