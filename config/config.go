@@ -30,6 +30,9 @@ type Config struct {
 	DKIM     DKIM     `toml:"dkim"`
 
 	Suppression Suppression `toml:"suppression"`
+	// Webhooks receive the delivery events ([[webhooks]], webhooks.go).
+	// Default: none.
+	Webhooks []Webhook `toml:"webhooks"`
 
 	// Relays are the smarthosts, by name ([relay.NAME]); routes refer to
 	// them. Default: none.

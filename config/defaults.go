@@ -156,6 +156,7 @@ func (c *Config) resolve() {
 	if len(c.Users) == 0 {
 		c.Users = nil
 	}
+	c.resolveWebhooks()
 	for name, r := range c.Relays {
 		for i := range r.Servers {
 			s := &r.Servers[i]

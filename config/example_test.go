@@ -88,7 +88,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 
 	// Keys shown in prose only, because enabling them would conflict with
 	// another example (password with password_file).
-	for _, k := range []string{"relay.*.server.password"} {
+	for _, k := range []string{"relay.*.server.password", "webhooks.secret_file"} {
 		last := k[strings.LastIndex(k, ".")+1:]
 		raw, _ := os.ReadFile(examplePath)
 		if strings.Contains(string(raw), "# "+last+" = ") || strings.Contains(string(raw), " "+last+" = \"") {

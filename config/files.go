@@ -36,5 +36,8 @@ func (c *Config) Files() []NamedFile {
 			add(fmt.Sprintf("dkim.domain[%d].key[%d].key_file", i, j), k.KeyFile)
 		}
 	}
+	for i, w := range c.Webhooks {
+		add(fmt.Sprintf("webhooks[%d].secret_file", i), w.SecretFile)
+	}
 	return out
 }

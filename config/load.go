@@ -25,6 +25,7 @@ func Load(path string) (*Config, error) {
 	}
 	c.validate(&ps)
 	c.readPasswordFiles(&ps)
+	c.readWebhookSecrets(&ps)
 	if err := ps.err(path); err != nil {
 		return nil, err
 	}

@@ -119,6 +119,13 @@ func (c *Config) Summary() []Setting {
 		add("dkim.fallback_domain", c.DKIM.FallbackDomain)
 	}
 	add("log", fmt.Sprintf("format %s, level %s", c.Log.Format, c.Log.Level))
+	for _, w := range c.Webhooks {
+		types := "all events"
+		if len(w.Events) > 0 {
+			types = strings.Join(w.Events, ", ")
+		}
+		add("webhooks."+w.Name, fmt.Sprintf("%s (%s; retry_for %s, timeout %s)", redactURL(w.URL), types, w.RetryFor, w.Timeout))
+	}
 	return out
 }
 

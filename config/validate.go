@@ -46,6 +46,7 @@ func (c *Config) validate(ps *problems) {
 	c.validateSuppression(ps)
 	c.validateCron(ps)
 	c.validateDKIM(ps)
+	c.validateWebhooks(ps)
 }
 
 func (c *Config) validateSpool(ps *problems) {

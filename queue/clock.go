@@ -32,3 +32,7 @@ type realTimer struct{ t *time.Timer }
 func (r realTimer) C() <-chan time.Time   { return r.t.C }
 func (r realTimer) Reset(d time.Duration) { r.t.Reset(d) }
 func (r realTimer) Stop() bool            { return r.t.Stop() }
+
+// SystemClock returns the wall clock, for the packages beside the queue
+// that take a Clock too.
+func SystemClock() Clock { return systemClock{} }

@@ -198,6 +198,17 @@
 // read). Event.User (the submitter) is kept beside the JSON, not in it.
 // Salvage keeps the numbers (salvage_events.go).
 //
+// # Webhook cursors
+//
+// Bucket "webhooks" (webhooks.go), created by its first write, holds one
+// small JSON record per webhook endpoint name: the sequence number of the
+// last event the endpoint acknowledged, its failed mark and the start of
+// its current run of failures (WebhookCursor). PutWebhookCursor goes
+// through the group commit like every write, so it shares a commit with
+// mail and never holds one up. Salvage does not copy the bucket: a
+// salvaged spool's endpoints start again at the oldest kept event
+// (duplicates, never a gap).
+//
 // Its cost, measured on the shared development VM: deriving and encoding
 // the events of a two-recipient attempt takes 4.2-4.9 µs and 18
 // allocations (BenchmarkEventsUpdate); a lone Enqueue on tmpfs (no

@@ -17,6 +17,7 @@ import (
 	"github.com/outbox-mta/outbox/queue/maintenance"
 	"github.com/outbox-mta/outbox/queue/metrics"
 	"github.com/outbox-mta/outbox/queue/submission"
+	"github.com/outbox-mta/outbox/queue/webhook"
 	"github.com/outbox-mta/outbox/store"
 )
 
@@ -54,8 +55,9 @@ type daemon struct {
 	listener  *submission.Server
 	admin     *admin.Server
 	jobs      *maintenance.Runner
-	metrics   *metrics.Metrics // nil without metrics.address
-	api       *httpapi.Server  // nil without api.address
+	metrics   *metrics.Metrics    // nil without metrics.address
+	api       *httpapi.Server     // nil without api.address
+	webhooks  *webhook.Dispatcher // nil without [[webhooks]]
 
 	submissionLs     []net.Listener // in cfg.Listen.Submission order
 	adminL, metricsL net.Listener   // metricsL nil without metrics.address
@@ -94,6 +96,9 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	d.live = newLive(set, d.deliverer)
+	if d.webhooks, err = newWebhooks(cfg, d.db, log); err != nil {
+		return nil, err
+	}
 	counters := new(listenerCounters)
 	if d.listener, err = newSubmission(cfg, d.db, d.queue, counters, d.live, log); err != nil {
 		return nil, err
@@ -103,14 +108,15 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 	}
 	d.admin, err = admin.New(admin.Options{Queue: d.queue.Ops(), Logger: log, Dispatch: dispatchStatus(d.queue),
 		Access: adminAccess(cfg), Suppressions: d.db, Events: d.db,
-		Explain: explainFunc(d.queue), Throttles: throttlesFunc(d.queue), TLS: adminTLS(cfg, d.db)})
+		Explain: explainFunc(d.queue), Throttles: throttlesFunc(d.queue), TLS: adminTLS(cfg, d.db),
+		Webhooks: adminWebhooksOf(d.webhooks, d.db)})
 	if err != nil {
 		return nil, err
 	}
 	if d.jobs, err = maintenance.New(maintenanceOptions(cfg, d.db, d.queue, log)); err != nil {
 		return nil, fmt.Errorf("services: %w", err)
 	}
-	if d.metrics, err = newMetrics(cfg, d.db, d.queue, counters, resolver, log); err != nil {
+	if d.metrics, err = newMetrics(cfg, d.db, d.queue, counters, resolver, d.webhooks, log); err != nil {
 		return nil, fmt.Errorf("services: %w", err)
 	}
 	return d, d.bind()
@@ -231,6 +237,11 @@ func (d *daemon) start(ctx context.Context, wg *sync.WaitGroup, failed chan<- er
 		wg.Go(func() { listenForWork(ctx, d.db, d.queue) })
 	}
 	wg.Go(func() { fail("maintenance", d.jobs.Run(ctx), maintenance.ErrClosed) })
+	if d.webhooks != nil {
+		// Beside the queue: it reads the event log and writes only its
+		// cursors, so it never holds up mail; it stops with ctx.
+		wg.Go(func() { runWebhooks(ctx, d.db, d.webhooks, d.log) })
+	}
 	if d.metrics != nil {
 		wg.Go(func() {
 			if err := d.metrics.Serve(d.metricsL); !errors.Is(err, metrics.ErrServerClosed) {

@@ -82,6 +82,8 @@ func commands() []command {
 		{name: "events", args: "[--after SEQ] [--follow] [--json]", admin: true, summary: "show the event log (accepted, delivered, deferred, bounced, ...) from a sequence number on; --follow waits for new ones", run: runEvents},
 		{name: "tls list", args: "[--json]", admin: true, summary: "show the TLS downgrade memory: the best TLS each destination domain has shown", run: runTLSList},
 		{name: "tls reset", args: "DOMAIN [--json]", admin: true, summary: "forget a domain's TLS level, accepting less TLS from it again", run: runTLSReset},
+		{name: "webhooks status", args: "[--json]", admin: true, summary: "show each webhook endpoint: cursor, failed or retrying, next attempt, last error", run: runWebhooksStatus},
+		{name: "webhooks redeliver", args: "[ENDPOINT]", admin: true, summary: "resume a webhook endpoint (every failed one without ENDPOINT) from its cursor now", aliases: []string{"events redeliver"}, run: runWebhooksRedeliver},
 		{name: "sendmail", args: "[-t] [-i] [-f FROM] [-F NAME] [-C CONFIG] [RCPT...] | -bs | -bp | -q", summary: "submit a message read on stdin; -bs: SMTP on stdin/stdout; -bp: list the queue (also as argv[0] sendmail, mailq)", run: runSendmail},
 		{name: "spool check", args: "[--spool DIR | --config FILE]", summary: "check the stopped daemon's spool offline: exit 0 clean, 1 damaged", run: runSpoolCheck},
 		{name: "spool migrate", args: "--from bbolt DIR --to postgres URL", summary: "copy a stopped daemon's bbolt spool into PostgreSQL (spool.backend = \"postgres\")", run: runSpoolMigrate},

@@ -8,17 +8,21 @@ import (
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/maintenance"
 	"github.com/outbox-mta/outbox/queue/metrics"
+	"github.com/outbox-mta/outbox/queue/webhook"
 )
 
 // newMetrics builds the metrics endpoint, or nil when metrics.address is
 // empty. The DNS cache's counters are left out when the cache is off.
-func newMetrics(cfg *config.Config, db spool, q *queue.Queue, counters *listenerCounters, resolver *mxresolve.Resolver, log *slog.Logger) (*metrics.Metrics, error) {
+func newMetrics(cfg *config.Config, db spool, q *queue.Queue, counters *listenerCounters, resolver *mxresolve.Resolver, wh *webhook.Dispatcher, log *slog.Logger) (*metrics.Metrics, error) {
 	if cfg.Metrics.Address == "" {
 		return nil, nil
 	}
 	opts := metrics.Options{Queue: q, Listener: counters, Spool: db, Logger: log, Build: buildInfo()}
 	if resolver.Cache != nil { // not a typed nil in the interface
 		opts.DNSCache = resolver.Cache
+	}
+	if wh != nil {
+		opts.Webhooks = wh
 	}
 	return metrics.New(opts)
 }

@@ -33,6 +33,7 @@ type spool interface {
 	maintenance.Store
 	metrics.SpoolStats
 	tlsStore
+	webhookSpool
 	Failed() <-chan struct{}
 	Err() error
 	Close() error

@@ -72,7 +72,7 @@ func TestMetricsCarryBuildInfo(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.Metrics.Address = "127.0.0.1:0"
-	m, err := newMetrics(cfg, db, q, &listenerCounters{}, &mxresolve.Resolver{}, log)
+	m, err := newMetrics(cfg, db, q, &listenerCounters{}, &mxresolve.Resolver{}, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,8 @@ type Access struct {
 	Group string
 	// ReadOnlyGroup names a group whose members may use the read-only
 	// verbs only: list, get and headers (show), cat, stats, bounces,
-	// quarantined, events, explain and tls (the downgrade memory). "" none.
+	// quarantined, events, explain, tls (the downgrade memory) and webhooks
+	// (status). "" none.
 	ReadOnlyGroup string
 }
 
@@ -28,6 +29,7 @@ type Access struct {
 var readOnlyOps = map[string]bool{
 	"list": true, "get": true, "headers": true, "cat": true, "bounces": true,
 	"stats": true, "quarantined": true, "suppressions": true, "events": true, "explain": true, "tls": true,
+	"webhooks": true,
 }
 
 // access is Access resolved to group IDs (-1: none).

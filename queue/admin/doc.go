@@ -35,6 +35,10 @@
 //     on the wire); with wait, an empty answer is held until an event is
 //     committed (the store's EventsAfter channel, no polling), the wait
 //     (at most MaxEventsWait) ends, or Shutdown starts.
+//   - The "webhooks" operation (webhooks.go, read-only) lists each webhook
+//     endpoint's state through Options.Webhooks (WebhookEndpoint on the
+//     wire); "webhooks-redeliver" resumes one endpoint, or every failed
+//     one, from its cursor. An unknown endpoint is 404 "not_found".
 //
 // It sees the queue only through Queue and plain store types: it never
 // imports the queue, delivery or config packages, nor bbolt itself (the

@@ -42,6 +42,9 @@ type Options struct {
 	Events Events
 	// TLS is the TLS downgrade memory (POST /v1/tls); nil: off.
 	TLS TLSMemory
+	// Webhooks is the webhook dispatcher (webhooks.go); nil: none is
+	// configured.
+	Webhooks Webhooks
 }
 
 // Server serves the admin API. Its lifecycle follows net/http: Serve (or
@@ -114,22 +117,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for op, h := range map[string]http.HandlerFunc{
-		"list":        s.list,
-		"get":         s.get,
-		"headers":     s.headers,
-		"cat":         s.cat,
-		"flush":       s.flush,
-		"hold":        s.idOp("hold", "held message", Queue.Hold),
-		"release":     s.idOp("release", "released message", Queue.Release),
-		"delete":      s.idOp("delete", "deleted message", Queue.Delete),
-		"bulk":        s.bulk,
-		"bounces":     s.bounces,
-		"stats":       s.stats,
-		"quarantined": s.quarantined,
-		"events":      s.events,
-		"explain":     s.explain,
-		"tls":         s.tls(false),
-		"tls-reset":   s.tls(true),
+		"list":               s.list,
+		"get":                s.get,
+		"headers":            s.headers,
+		"cat":                s.cat,
+		"flush":              s.flush,
+		"hold":               s.idOp("hold", "held message", Queue.Hold),
+		"release":            s.idOp("release", "released message", Queue.Release),
+		"delete":             s.idOp("delete", "deleted message", Queue.Delete),
+		"bulk":               s.bulk,
+		"bounces":            s.bounces,
+		"stats":              s.stats,
+		"quarantined":        s.quarantined,
+		"events":             s.events,
+		"explain":            s.explain,
+		"tls":                s.tls(false),
+		"tls-reset":          s.tls(true),
+		"webhooks":           s.webhooks,
+		"webhooks-redeliver": s.redeliverWebhooks,
 	} {
 		mux.HandleFunc("POST /v1/"+op, s.guard(op, h))
 	}

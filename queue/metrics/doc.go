@@ -7,8 +7,9 @@
 // TLS version, attempt durations, ambiguous deliveries), the Listener
 // (cmd's count of the submission listener's accepted messages and open
 // connections), store.DB.Stats for the queue's size by state and its
-// oldest message, and mxresolve.Cache.Stats for the DNS cache's hits,
-// misses and entries — so no package sprinkles Prometheus calls through its hot
+// oldest message, mxresolve.Cache.Stats for the DNS cache's hits,
+// misses and entries, and webhook.Dispatcher.Status for each webhook
+// endpoint's failed mark, cursor and request counters — so no package sprinkles Prometheus calls through its hot
 // paths, and the counts on the endpoint are the very ones in the logs.
 //
 // store.DB.Stats reads no record (the store keeps the counts as it

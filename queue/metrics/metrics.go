@@ -67,6 +67,9 @@ type Options struct {
 	// DNSCache provides the DNS cache's hits, misses and size. nil (the
 	// cache is off): those metrics are not exported.
 	DNSCache DNSCacheStats
+	// Webhooks provides each webhook endpoint's state. nil (none
+	// configured): those metrics are not exported.
+	Webhooks Webhooks
 	// Now is the clock for ages. Default time.Now.
 	Now func() time.Time
 	// Logger for a failed spool read and the server. Default
@@ -142,6 +145,9 @@ func New(opts Options) (*Metrics, error) {
 	}
 	if opts.Build != (BuildInfo{}) {
 		cols = append(cols, buildInfo(opts.Build))
+	}
+	if opts.Webhooks != nil {
+		cols = append(cols, newWebhookCollector(opts.Webhooks))
 	}
 	for _, col := range cols {
 		if err := reg.Register(col); err != nil {

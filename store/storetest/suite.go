@@ -19,7 +19,8 @@ import (
 
 // Spool is what the suite drives: every method the consumers of a spool
 // use (queue.Store, submission.Spool, httpapi.Spool, maintenance.Store,
-// the event log, the suppression list, the outbound TLS state), and
+// the event log, the suppression list, the outbound TLS state, the
+// webhook cursors), and
 // Close.
 type Spool interface {
 	NewBody() (*store.Body, error)
@@ -57,6 +58,10 @@ type Spool interface {
 	RaiseTLSLevel(ctx context.Context, domain string, level uint8) error
 	ResetTLSLevel(ctx context.Context, domain string) (bool, error)
 	TLSLevels(ctx context.Context) (map[string]uint8, error)
+	WebhookCursor(ctx context.Context, endpoint string) (store.WebhookCursor, bool, error)
+	WebhookCursors(ctx context.Context) ([]store.WebhookCursor, error)
+	PutWebhookCursor(ctx context.Context, c store.WebhookCursor) error
+	EventsJSON(ctx context.Context, after uint64, limit int) ([]store.EventJSON, error)
 	Close() error
 }
 
@@ -114,6 +119,8 @@ func Run(t *testing.T, f Factory) {
 		{"SuppressionList", testSuppressionList},
 		{"ListingWithOutcome", testListingWithOutcome},
 		{"TLSState", testTLSState},
+		{"WebhookCursors", testWebhookCursors},
+		{"EventsJSON", testEventsJSON},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f(t)) })

@@ -1,6 +1,7 @@
--- Priority lanes, the event log, the suppression list and the outbound
--- TLS state: what store.DB keeps in its "due.high"/"due.bulk", "events",
--- "suppressions", "suppress.strikes", "mtasts" and "tlslevel" buckets.
+-- Priority lanes, the event log, the suppression list, the outbound TLS
+-- state and the webhook cursors: what store.DB keeps in its "due.high"/
+-- "due.bulk", "events", "suppressions", "suppress.strikes", "mtasts",
+-- "tlslevel" and "webhooks" buckets.
 
 -- lane is Message.Priority (store.Priority: 0 normal, 1 high, 2 bulk),
 -- derived from the record like due_ns; the rows written before lanes are
@@ -55,4 +56,11 @@ CREATE TABLE mtasts_policies (
 CREATE TABLE tls_levels (
 	domain text PRIMARY KEY,
 	level  smallint NOT NULL
+);
+
+-- Webhook cursors (store's "webhooks" bucket): endpoint name → the JSON
+-- of store.WebhookCursor, as bbolt keeps it.
+CREATE TABLE webhook_cursors (
+	endpoint text PRIMARY KEY,
+	cursor   bytea NOT NULL
 );
