@@ -170,36 +170,46 @@ func (db *DB) EventsAfter(after uint64) <-chan struct{} { return db.ev.After(aft
 // store.MaxEventsPage). A row that does not decode is logged and
 // skipped: its number is a gap.
 func (db *DB) Events(ctx context.Context, after uint64, limit int) ([]store.Event, error) {
+	var out []store.Event
+	err := db.readEvents(ctx, after, limit, func(seq int64, user string, js []byte) {
+		var e store.Event
+		if err := json.Unmarshal(js, &e); err != nil {
+			db.log.Warn("skipping corrupt event", "seq", seq, "err", fmt.Errorf("%w: event: %w", store.ErrCorrupt, err))
+			return
+		}
+		e.Seq, e.User = uint64(seq), user
+		out = append(out, e)
+	})
+	return out, err
+}
+
+// readEvents calls fn with each numbered event above after, up to limit
+// (Events' bounds), oldest first, once the events committed before the
+// call are numbered.
+func (db *DB) readEvents(ctx context.Context, after uint64, limit int, fn func(seq int64, user string, js []byte)) error {
 	if limit <= 0 || limit > store.MaxEventsPage {
 		limit = store.MaxEventsPage
 	}
 	if after >= 1<<63-1 {
-		return nil, nil // nothing is numbered above it
+		return nil // nothing is numbered above it
 	}
 	db.numberEvents(ctx) // rows a dead node left unnumbered
 	rows, err := db.pool.Query(ctx, `SELECT seq, usr, event FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`,
 		int64(after), limit)
 	if err != nil {
-		return nil, classify(err)
+		return classify(err)
 	}
 	defer rows.Close()
-	var out []store.Event
 	for rows.Next() {
 		var seq int64
 		var user string
 		var js []byte
 		if err := rows.Scan(&seq, &user, &js); err != nil {
-			return nil, classify(err)
+			return classify(err)
 		}
-		var e store.Event
-		if err := json.Unmarshal(js, &e); err != nil {
-			db.log.Warn("skipping corrupt event", "seq", seq, "err", fmt.Errorf("%w: event: %w", store.ErrCorrupt, err))
-			continue
-		}
-		e.Seq, e.User = uint64(seq), user
-		out = append(out, e)
+		fn(seq, user, js)
 	}
-	return out, classify(rows.Err())
+	return classify(rows.Err())
 }
 
 // PruneEvents removes the numbered events older than before and reports

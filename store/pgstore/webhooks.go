@@ -27,11 +27,17 @@ func (db *DB) WebhookCursor(ctx context.Context, endpoint string) (c store.Webho
 	if err != nil {
 		return c, false, classify(err)
 	}
+	c, err = decodeCursor(endpoint, v)
+	return c, err == nil, err
+}
+
+func decodeCursor(endpoint string, v []byte) (store.WebhookCursor, error) {
+	var c store.WebhookCursor
 	if err := json.Unmarshal(v, &c); err != nil {
-		return c, false, fmt.Errorf("pgstore: webhook cursor %q: %w", endpoint, err)
+		return c, fmt.Errorf("pgstore: webhook cursor %q: %w", endpoint, err)
 	}
 	c.Endpoint = endpoint
-	return c, true, nil
+	return c, nil
 }
 
 // WebhookCursors returns every endpoint's record, by name.
@@ -48,11 +54,10 @@ func (db *DB) WebhookCursors(ctx context.Context) ([]store.WebhookCursor, error)
 		if err := rows.Scan(&name, &v); err != nil {
 			return nil, classify(err)
 		}
-		var c store.WebhookCursor
-		if err := json.Unmarshal(v, &c); err != nil {
-			return nil, fmt.Errorf("pgstore: webhook cursor %q: %w", name, err)
+		c, err := decodeCursor(name, v)
+		if err != nil {
+			return nil, err
 		}
-		c.Endpoint = name
 		out = append(out, c)
 	}
 	return out, classify(rows.Err())
@@ -80,33 +85,16 @@ func (db *DB) PutWebhookCursor(ctx context.Context, c store.WebhookCursor) error
 // EventsJSON is Events without decoding the events: webhooks pass the
 // JSON on as kept. A row that does not read is logged and skipped.
 func (db *DB) EventsJSON(ctx context.Context, after uint64, limit int) ([]store.EventJSON, error) {
-	if limit <= 0 || limit > store.MaxEventsPage {
-		limit = store.MaxEventsPage
-	}
-	if after >= 1<<63-1 {
-		return nil, nil
-	}
-	db.numberEvents(ctx)
-	rows, err := db.pool.Query(ctx, `SELECT seq, event FROM events WHERE seq > $1 ORDER BY seq LIMIT $2`, int64(after), limit)
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer rows.Close()
 	var out []store.EventJSON
-	for rows.Next() {
-		var seq int64
-		var js []byte
-		if err := rows.Scan(&seq, &js); err != nil {
-			return nil, classify(err)
-		}
+	err := db.readEvents(ctx, after, limit, func(seq int64, _ string, js []byte) {
 		e, err := store.MakeEventJSON(uint64(seq), numbered(js, seq))
 		if err != nil {
 			db.log.Warn("skipping corrupt event", "seq", seq, "err", err)
-			continue
+			return
 		}
 		out = append(out, e)
-	}
-	return out, classify(rows.Err())
+	})
+	return out, err
 }
 
 // numbered is the JSON of an event as stored (written before it had a
