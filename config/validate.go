@@ -44,6 +44,7 @@ func (c *Config) validate(ps *problems) {
 	c.validateLog(ps)
 	c.validateAPI(ps)
 	c.validateCron(ps)
+	c.validateTLSReports(ps)
 	c.validateDKIM(ps)
 }
 

@@ -56,6 +56,7 @@ type daemon struct {
 	jobs      *maintenance.Runner
 	metrics   *metrics.Metrics // nil without metrics.address
 	api       *httpapi.Server  // nil without api.address
+	tlsrpt    *tlsReports      // nil without tls_reports.enabled
 
 	submissionLs     []net.Listener // in cfg.Listen.Submission order
 	adminL, metricsL net.Listener   // metricsL nil without metrics.address
@@ -107,7 +108,12 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.jobs, err = maintenance.New(maintenanceOptions(cfg, d.db, d.queue, log)); err != nil {
+	if d.tlsrpt, err = newTLSReports(cfg, d.db, d.queue, log); err != nil {
+		return nil, fmt.Errorf("tls_reports: %w", err)
+	}
+	mopts := maintenanceOptions(cfg, d.db, d.queue, log)
+	d.tlsrpt.schedule(cfg, &mopts)
+	if d.jobs, err = maintenance.New(mopts); err != nil {
 		return nil, fmt.Errorf("services: %w", err)
 	}
 	if d.metrics, err = newMetrics(cfg, d.db, d.queue, counters, resolver, log); err != nil {
@@ -230,6 +236,7 @@ func (d *daemon) start(ctx context.Context, wg *sync.WaitGroup, failed chan<- er
 		wg.Go(func() { fail("queue", d.queue.Run(ctx), queue.ErrClosed) })
 	}
 	wg.Go(func() { fail("maintenance", d.jobs.Run(ctx), maintenance.ErrClosed) })
+	wg.Go(func() { d.tlsrpt.run(ctx) })
 	if d.metrics != nil {
 		wg.Go(func() {
 			if err := d.metrics.Serve(d.metricsL); !errors.Is(err, metrics.ErrServerClosed) {
@@ -264,6 +271,7 @@ func (d *daemon) shutdown() {
 		}
 	})
 	drain.Wait()
+	d.tlsrpt.flush(ctx, d.log)
 	if err := d.jobs.Shutdown(ctx); err != nil {
 		d.log.Warn("maintenance shutdown", "err", err)
 	}

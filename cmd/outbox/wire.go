@@ -69,9 +69,10 @@ func newSubmission(cfg *config.Config, db *store.DB, q *queue.Queue, counters *l
 func newResolver(cfg *config.Config, log *slog.Logger) *mxresolve.Resolver {
 	d := cfg.Delivery
 	r := &mxresolve.Resolver{
-		Server:   d.Resolver,
-		MaxHosts: d.MaxHosts,
-		Logger:   log,
+		Server:     d.Resolver,
+		MaxHosts:   d.MaxHosts,
+		Logger:     log,
+		Validating: d.DNSSECValidating,
 	}
 	if d.DNSCacheSize > 0 {
 		r.Cache = &mxresolve.Cache{
