@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/outbox-mta/outbox/store"
@@ -162,6 +163,13 @@ func (rp *Reporter) Build(a store.TLSReport) (*Report, []byte, error) {
 		if r.Policies[i].Policy.String == nil {
 			r.Policies[i].Policy.String = []string{} // required, even when empty
 		}
+	}
+	js, err := json.Marshal(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p := Check(js); p != nil {
+		return nil, nil, fmt.Errorf("tlsrpt: report for %s %s is incomplete: %s", a.Domain, a.Day, strings.Join(p, "; "))
 	}
 	gz, err := r.Gzip()
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -78,93 +77,13 @@ func newReporter(t *testing.T, db *store.DB, txt string, spool tlsrpt.Spool, cli
 	return rp
 }
 
-// requiredFields is RFC 8460 §4.4's list of the fields a report must
-// have, by JSON path; "[]" descends into every element of an array.
-var requiredFields = map[string]string{
-	"organization-name":               "string",
-	"date-range":                      "object",
-	"date-range.start-datetime":       "date-time",
-	"date-range.end-datetime":         "date-time",
-	"contact-info":                    "string",
-	"report-id":                       "string",
-	"policies":                        "array",
-	"policies[].policy":               "object",
-	"policies[].policy.policy-type":   "string",
-	"policies[].policy.policy-string": "array",
-	"policies[].policy.policy-domain": "string",
-	"policies[].summary":              "object",
-	"policies[].summary.total-successful-session-count":  "number",
-	"policies[].summary.total-failure-session-count":     "number",
-	"policies[].failure-details[].result-type":           "string",
-	"policies[].failure-details[].sending-mta-ip":        "string",
-	"policies[].failure-details[].receiving-mx-hostname": "string",
-	"policies[].failure-details[].receiving-ip":          "string",
-	"policies[].failure-details[].failed-session-count":  "number",
-}
-
-// checkFields fails t for every required field missing from v or of the
-// wrong JSON type.
+// checkFields fails t for every required field v lacks (tlsrpt.Check).
 func checkFields(t *testing.T, v any) {
 	t.Helper()
-	for _, p := range fieldProblems(v) {
-		t.Error(p)
+	js, _ := json.Marshal(v)
+	for _, p := range tlsrpt.Check(js) {
+		t.Error("report field " + p)
 	}
-}
-
-// fieldProblems lists the required fields missing from v or of the wrong
-// JSON type.
-func fieldProblems(v any) []string {
-	var out []string
-	for path, typ := range requiredFields {
-		for _, got := range lookup(v, strings.Split(strings.ReplaceAll(path, "[]", ".[]"), ".")) {
-			if !hasType(got, typ) {
-				out = append(out, fmt.Sprintf("report field %s = %#v, want a %s", path, got, typ))
-			}
-		}
-	}
-	return out
-}
-
-// lookup returns the values at path in v; a missing field gives nil.
-func lookup(v any, path []string) []any {
-	if len(path) == 0 {
-		return []any{v}
-	}
-	if path[0] == "[]" {
-		arr, _ := v.([]any)
-		var out []any
-		for _, e := range arr {
-			out = append(out, lookup(e, path[1:])...)
-		}
-		return out
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return []any{nil}
-	}
-	return lookup(obj[path[0]], path[1:])
-}
-
-func hasType(v any, typ string) bool {
-	switch typ {
-	case "string":
-		s, ok := v.(string)
-		return ok && s != ""
-	case "object":
-		_, ok := v.(map[string]any)
-		return ok
-	case "array":
-		_, ok := v.([]any)
-		return ok
-	case "number":
-		_, ok := v.(float64)
-		return ok
-	case "date-time":
-		s, _ := v.(string)
-		_, err := time.Parse(time.RFC3339, s)
-		return err == nil && strings.HasSuffix(s, "Z")
-	}
-	return false
 }
 
 // TestReportFields builds the report of recorded results and checks it
@@ -205,9 +124,8 @@ func TestReportFields(t *testing.T) {
 // TestFieldCheckFails makes sure the field check catches a report
 // missing a required field.
 func TestFieldCheckFails(t *testing.T) {
-	var v any
-	json.Unmarshal([]byte(`{"organization-name":"x","date-range":{"start-datetime":"2026-11-29T00:00:00Z","end-datetime":"2026-11-29T23:59:59Z"},"contact-info":"c","report-id":"r","policies":[{"policy":{"policy-type":"tlsa","policy-domain":"d"},"summary":{"total-successful-session-count":1,"total-failure-session-count":0}}]}`), &v)
-	if p := fieldProblems(v); len(p) != 1 || !strings.Contains(p[0], "policy-string") {
+	js := []byte(`{"organization-name":"x","date-range":{"start-datetime":"2026-11-29T00:00:00Z","end-datetime":"2026-11-29T23:59:59Z"},"contact-info":"c","report-id":"r","policies":[{"policy":{"policy-type":"tlsa","policy-domain":"d"},"summary":{"total-successful-session-count":1,"total-failure-session-count":0}}]}`)
+	if p := tlsrpt.Check(js); len(p) != 1 || !strings.Contains(p[0], "policy-string") {
 		t.Errorf("a report without policy-string: problems %q", p)
 	}
 }
