@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/outbox-mta/outbox/delivery/dane"
 	"github.com/outbox-mta/outbox/delivery/probe"
@@ -39,13 +41,30 @@ func lookupProbeTLSA(ctx context.Context, r *mxresolve.Resolver, h mxresolve.Hos
 	return t
 }
 
-// options is the DANE check for the probe of host; nil when DANE does not
-// apply to it.
-func (t *probeTLSA) options(host, domain string) *probe.DANEOptions {
+// options is the DANE check for the probe of host, as delivery makes it
+// (reference identifiers: the MX host name, then the domain, RFC 7672
+// §3.2.3); nil when DANE does not apply to the host.
+func (t *probeTLSA) options(host, domain string) probe.DANECheck {
 	if t == nil || !t.found || len(t.records) == 0 {
 		return nil
 	}
-	return &probe.DANEOptions{Name: t.name, Records: t.records, Names: []string{host, domain}}
+	return func(chain []*x509.Certificate) *probe.DANE {
+		_, req := dane.Classify(t.records)
+		d := &probe.DANE{TLSA: t.name, Requirement: req.String()}
+		for _, r := range t.records {
+			d.Records = append(d.Records, r.String())
+		}
+		if req != dane.RequireAuthentication {
+			return d
+		}
+		m, err := dane.Verify(t.records, chain, []string{host, domain}, time.Now())
+		if err != nil {
+			d.Error = err.Error()
+			return d
+		}
+		d.Verified, d.Match = true, m.String()
+		return d
+	}
 }
 
 // write prints the DANE part of a text report.

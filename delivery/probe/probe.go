@@ -47,9 +47,9 @@ type Options struct {
 	Dialer interface {
 		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 	}
-	// DANE, when set, checks the chain against TLSA records too
-	// (TLS.DANE).
-	DANE *DANEOptions
+	// DANE, when set, checks the chain against the host's TLSA records
+	// too (TLS.DANE).
+	DANE DANECheck
 	// Now stamps the test message; nil means time.Now.
 	Now func() time.Time
 }
@@ -270,7 +270,9 @@ func (s *session) handshake(ctx context.Context) error {
 	s.conn = tc
 	s.tp = textproto.NewConn(tc)
 	s.rep.TLS = describe(tc.ConnectionState(), s.opts.Host, s.opts.RootCAs)
-	s.rep.TLS.DANE = checkDANE(tc.ConnectionState(), s.opts.DANE, time.Now())
+	if s.opts.DANE != nil {
+		s.rep.TLS.DANE = s.opts.DANE(tc.ConnectionState().PeerCertificates)
+	}
 	return nil
 }
 
