@@ -7,8 +7,8 @@
 // whether they were DNSSEC-validated; the check runs inside the TLS
 // handshake of delivery (tls.Config.VerifyConnection).
 //
-// Never imports: cmd/..., config, store/..., queue/..., delivery (the
-// parent), go.etcd.io/bbolt.
+// Never imports: cmd/..., config, store/..., queue/..., delivery,
+// go.etcd.io/bbolt.
 //
 // # Contract
 //

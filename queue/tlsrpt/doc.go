@@ -11,8 +11,8 @@
 // outcome delivery records for each attempt; the daily run is a
 // queue/maintenance job.
 //
-// Never imports: cmd/..., config, queue (the parent), delivery/...,
-// go.etcd.io/bbolt.
+// Never imports: cmd/..., config, queue, delivery/....
+// Never imports directly: go.etcd.io/bbolt.
 //
 // # Contract
 //
