@@ -23,6 +23,9 @@
 //     a client's retry after a kill -9 finds the first answer or spools
 //     the message for the first time, never twice. Records are pruned by
 //     PruneIdempotency after their retention.
+//   - TLS reporting aggregates (tlsreport.go) are opaque values per UTC
+//     day and policy domain in their own bucket, created by the first
+//     write; UpdateTLSReports merges a batch of them in one transaction.
 //   - Delivery is at-least-once. An attempt's outcome is recorded by Update
 //     after the remote server answered; nothing "in flight" is persisted.
 //     The duplicate window is between a remote 250 and our commit of
