@@ -281,6 +281,16 @@ type Delivery struct {
 	// certificates (policy "verify", and the "verified" mark recorded on
 	// every attempt). Default: "" (system roots).
 	CAFile string `toml:"ca_file"`
+	// MTASTS applies the MTA-STS policies of recipient domains (RFC 8461):
+	// policies are fetched over HTTPS (verified against CAFile when set),
+	// cached in the spool, and an "enforce" policy sends mail only to the
+	// MX hosts it lists, with a valid certificate. Default: true.
+	MTASTS bool `toml:"mta_sts"`
+	// TLSMemory remembers the best TLS each recipient domain has shown
+	// (verified, encrypted, plain) in the spool and defers delivery rather
+	// than accept less later, until `outbox tls reset DOMAIN`.
+	// Default: true.
+	TLSMemory bool `toml:"tls_memory"`
 	// Paused accepts and spools mail but starts no delivery until the
 	// daemon runs without it (maintenance, or a spool-only test).
 	// Default: false.

@@ -80,6 +80,8 @@ func defaults() *Config {
 			MaxLifetime:                 D(5 * 24 * time.Hour),
 			Port:                        25,
 			TLSPolicy:                   TLSPolicyOpportunistic,
+			MTASTS:                      true,
+			TLSMemory:                   true,
 			Timeouts: Timeouts{
 				Connect:      D(30 * time.Second),
 				TLSHandshake: D(30 * time.Second),

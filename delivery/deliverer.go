@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/outbox-mta/outbox/delivery/tlspolicy"
 )
 
 // Options configure New. The zero value of every field is a usable
@@ -43,6 +45,11 @@ type Options struct {
 	DomainTLS map[string]TLSPolicy
 	// RootCAs verifies MX certificates; nil means the system pool.
 	RootCAs *x509.CertPool
+	// TLSPolicies decides the TLS policy of each destination domain
+	// (MTA-STS, DANE; see package tlspolicy); nil: none, MXTLSPolicy alone.
+	TLSPolicies tlspolicy.Source
+	// TLSMemory is the downgrade memory; nil: none.
+	TLSMemory TLSMemory
 
 	// Timeouts of each network step; zero fields take DefaultTimeouts.
 	Timeouts Timeouts
@@ -222,7 +229,9 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) *Result {
 // the outcome in res. Recipients left without a status were not tried (see
 // run).
 func (d *Deliverer) attempt(ctx context.Context, domain string, dest dest, gen uint64, env *Envelope, res *Result) {
-	if d.cfg.reuse {
+	// A REQUIRETLS message needs a session opened under the current
+	// policy: a pooled one may predate it.
+	if d.cfg.reuse && !env.RequireTLS {
 		for s := d.pool.get(dest.key); s != nil; s = d.pool.get(dest.key) {
 			if d.run(ctx, s, env, res, true) != txRetryFresh {
 				return
@@ -231,6 +240,9 @@ func (d *Deliverer) attempt(ctx context.Context, domain string, dest dest, gen u
 	}
 
 	targets, r, st := d.targets(ctx, domain, dest)
+	if st == 0 {
+		targets, r, st = d.secure(ctx, domain, dest, env, targets, res)
+	}
 	if st != 0 {
 		setAll(res, st, r)
 		return
@@ -248,6 +260,9 @@ func (d *Deliverer) attempt(ctx context.Context, domain string, dest dest, gen u
 		if err != nil {
 			last = asStepError(err)
 			res.Host = hostLabel(t, nil)
+			if last.outcome != nil {
+				res.TLSOutcome = *last.outcome
+			}
 			lvl := slog.LevelInfo
 			if last.step == "auth" {
 				// Our credentials or configuration, not the remote's fault.
@@ -257,6 +272,9 @@ func (d *Deliverer) attempt(ctx context.Context, domain string, dest dest, gen u
 			continue
 		}
 		s.key, s.gen = dest.key, gen
+		if dest.relay == nil {
+			d.rememberTLS(ctx, domain, s.outcome)
+		}
 		d.run(ctx, s, env, res, false)
 		return
 	}
@@ -325,7 +343,7 @@ func (d *Deliverer) run(ctx context.Context, s *session, env *Envelope, res *Res
 			break
 		}
 		res.merge(part)
-		res.Host, res.TLS = s.host, s.tls
+		res.Host, res.TLS, res.TLSOutcome = s.host, s.tls, s.outcome
 		s.msgs++
 		if dsn, _ := s.c.Extension("DSN"); dsn {
 			for i := range part.Rcpts {

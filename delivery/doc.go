@@ -99,6 +99,39 @@
 // name; default for relays). Result.TLS records version, cipher and whether
 // the certificate verified ("TLS1.3 TLS_AES_128_GCM_SHA256 verified").
 //
+// # TLS policies: MTA-STS, DANE, downgrade memory, REQUIRETLS
+//
+// For a direct route, Options.TLSPolicies (a tlspolicy.Source; DANE and
+// MTA-STS plug in here, combined with tlspolicy.Chain) decides the
+// destination's policy once per attempt, and its HostChecker each MX host:
+// a host the policy rules out is skipped under an enforced policy (and only
+// recorded in testing mode, RFC 8461 §5); an enforced policy requiring TLS
+// turns the host's TLS policy into verify, with the policy's own Verify (a
+// TLSA match) or the WebPKI check for the MX name against RootCAs. No usable
+// host, or a policy that cannot be determined, defers every recipient with
+// 4.7.5 (RFC 8461 §5.1: a temporary failure; the queue bounces at the end
+// of the lifetime). See package tlspolicy for the seam.
+//
+// Options.TLSMemory is the downgrade memory: after a session is opened its
+// level (plain, encrypted, verified) is raised in the memory, and a later
+// attempt requires at least the level remembered (verified → verify,
+// encrypted → required), failing the host with "TLS downgrade refused"
+// until an operator resets the domain.
+//
+// Envelope.RequireTLS (RFC 8689): only with an enforced MTA-STS or DANE
+// policy (5.7.10 bounce before any connection otherwise), never on a pooled
+// session, only to a host whose certificate the policy verified and that
+// offers REQUIRETLS (a 5.7.10 local bounce otherwise), with the REQUIRETLS
+// MAIL parameter. Envelope.TLSRequiredNo ("TLS-Required: No", RFC 8689 §5)
+// turns enforcement and the downgrade memory off for the message; failures
+// are still recorded. Through a relay, REQUIRETLS needs a server used with
+// TLS policy verify.
+//
+// Result.TLSOutcome records every attempt's TLS outcome: version, cipher,
+// what verified the peer (none, webpki, mta-sts, dane), the policy type,
+// mode and domain, and the RFC 8460 §4.3 failure type of a failure (of the
+// host that decided the attempt, or a non-enforced one that was let pass).
+//
 // go-smtp's client says EHLO "localhost" before STARTTLS, has no STARTTLS
 // for a greeted client and reports a bad certificate only at the next
 // command; so STARTTLS is issued here, the handshake runs explicitly under

@@ -72,7 +72,7 @@ func tooManyRecipients(r Reply) bool {
 // mailOptions are the MAIL parameters of env. go-smtp sends RET and ENVID
 // only to a server that offers DSN (RFC 3461 §4.3, §4.4).
 func mailOptions(env *Envelope, utf8 bool) *smtp.MailOptions {
-	o := &smtp.MailOptions{Size: env.Size, UTF8: utf8, EnvelopeID: env.EnvID}
+	o := &smtp.MailOptions{Size: env.Size, UTF8: utf8, EnvelopeID: env.EnvID, RequireTLS: env.RequireTLS}
 	switch env.Ret {
 	case string(smtp.DSNReturnFull), string(smtp.DSNReturnHeaders):
 		o.Return = smtp.DSNReturn(env.Ret)

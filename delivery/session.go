@@ -11,10 +11,11 @@ import (
 	"net"
 	"net/netip"
 	"net/textproto"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/outbox-mta/outbox/delivery/tlspolicy"
 )
 
 // target is one address of a destination to try.
@@ -27,6 +28,7 @@ type target struct {
 	clientCert *tls.Certificate
 	user, pass string // AUTH credentials; user "" means no AUTH
 	clearAuth  bool   // PLAIN/LOGIN allowed without TLS (relay mode "none")
+	tls        hostTLS
 }
 
 // session is an open, greeted (and possibly encrypted and authenticated)
@@ -38,8 +40,10 @@ type session struct {
 	top  net.Conn // what the client talks through: dc or the *tls.Conn over it
 	host string   // "mx.example.com[127.0.0.2]:25"
 	tls  string   // "TLS1.3 TLS_AES_128_GCM_SHA256 verified", "none"
-	msgs int      // transactions made on it
-	gen  uint64   // the pool's generation when opened (see SetRoutes)
+	// outcome is the session's TLS outcome (see tlspolicy.Outcome).
+	outcome tlspolicy.Outcome
+	msgs    int    // transactions made on it
+	gen     uint64 // the pool's generation when opened (see SetRoutes)
 
 	rehello bool // an RSET was sent: go-smtp wants a new EHLO first
 
@@ -53,6 +57,8 @@ type stepError struct {
 	step       string // connect, tls, greeting, starttls, ehlo, auth
 	reply      Reply
 	retryPlain bool // opportunistic TLS handshake failure: retry the host in plain text
+	// outcome is the TLS outcome of the host when TLS is what failed.
+	outcome *tlspolicy.Outcome
 }
 
 func (e *stepError) Error() string { return e.step + ": " + e.reply.String() }
@@ -72,7 +78,7 @@ func (d *Deliverer) open(ctx context.Context, t target, plain bool) (*session, e
 	if err != nil {
 		return nil, &stepError{step: "connect", reply: localReply(ctx, "connect to "+t.addr, err)}
 	}
-	s := &session{host: hostLabel(t, raw.RemoteAddr()), tls: "none"}
+	s := &session{host: hostLabel(t, raw.RemoteAddr()), tls: "none", outcome: t.tls.outcome}
 	s.dc = newDeadlineConn(raw, cfg.timeouts.Greeting)
 	s.top = s.dc
 	stop := s.dc.bind(ctx)
@@ -94,7 +100,7 @@ func (d *Deliverer) open(ctx context.Context, t target, plain bool) (*session, e
 
 	if t.implicit {
 		if err := d.handshake(ctx, s, t); err != nil {
-			return fail("tls", err, false)
+			return nil, tlsStepError(ctx, t, "TLS handshake", err, false)
 		}
 		s.dc.setPhase(cfg.timeouts.Greeting)
 	}
@@ -109,7 +115,7 @@ func (d *Deliverer) open(ctx context.Context, t target, plain bool) (*session, e
 	if !t.implicit && t.policy != TLSNone && !plain {
 		if offered, _ := s.c.Extension("STARTTLS"); !offered {
 			if t.policy >= TLSRequired {
-				return nil, &stepError{step: "starttls", reply: Reply{Enhanced: "4.7.10", Text: errNoStartTLS.Error()}}
+				return nil, tlsStepError(ctx, t, "STARTTLS", &tlspolicy.Failure{Result: tlspolicy.ResultSTARTTLSNotSupported, Detail: t.name, Err: errNoStartTLS}, false)
 			}
 		} else if err := d.startTLS(ctx, s, t); err != nil {
 			var se *stepError
@@ -120,6 +126,11 @@ func (d *Deliverer) open(ctx context.Context, t target, plain bool) (*session, e
 		}
 	}
 
+	if why := belowFloor(t.tls.domain, tlspolicy.LevelOf(s.outcome), t.tls.floor); why != "" {
+		// A session that avoided the checks above (STARTTLS refused with a
+		// 4xx under opportunistic TLS) still may not go below the memory.
+		return nil, &stepError{step: "tls", reply: Reply{Enhanced: "4.7.5", Text: why}, outcome: &s.outcome}
+	}
 	if t.user != "" {
 		if err := d.auth(s, t); err != nil {
 			return fail("auth", err, false)
@@ -156,7 +167,7 @@ func (d *Deliverer) startTLS(ctx context.Context, s *session, t target) error {
 		return err
 	}
 	if err := d.handshake(ctx, s, t); err != nil {
-		return &stepError{step: "tls", reply: localReply(ctx, "TLS handshake", err), retryPlain: t.policy == TLSOpportunistic}
+		return tlsStepError(ctx, t, "TLS handshake", err, t.policy == TLSOpportunistic)
 	}
 	s.dc.setPhase(cfg.timeouts.Command)
 	s.c = smtp.NewClient(&replayConn{Conn: s.top, prefix: []byte("220 greeting replayed after STARTTLS\r\n")})
@@ -174,20 +185,21 @@ func replyOrLocal(ctx context.Context, step string, err error) Reply {
 }
 
 // handshake runs the TLS client handshake over s.dc and records the result
-// in s.tls. The certificate is checked in VerifyConnection rather than by
-// crypto/tls so that sessions that do not require verification still record
-// whether it would have passed.
+// in s.tls and s.outcome. The certificate is checked in VerifyConnection
+// rather than by crypto/tls so that sessions that do not require
+// verification still record whether it would have passed, and so that a
+// TLS policy (t.tls) can replace the WebPKI check.
 func (d *Deliverer) handshake(ctx context.Context, s *session, t target) error {
 	s.dc.setPhase(d.cfg.timeouts.TLSHandshake)
-	verified := false
+	by := tlspolicy.VerifiedNone
+	var verr error
 	conf := &tls.Config{
 		ServerName:         t.name,
 		InsecureSkipVerify: true, // see VerifyConnection
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			err := verifyPeer(cs, t.name, t.rootCAs)
-			verified = err == nil
-			if err != nil && t.policy == TLSVerify {
-				return err
+			by, verr = verifyTarget(cs, t)
+			if verr != nil && t.policy == TLSVerify {
+				return verr
 			}
 			return nil
 		},
@@ -200,8 +212,33 @@ func (d *Deliverer) handshake(ctx context.Context, s *session, t target) error {
 		return err
 	}
 	s.top = tc
-	s.tls = describeTLS(tc.ConnectionState(), verified)
+	cs := tc.ConnectionState()
+	s.tls = describeTLS(cs, by != tlspolicy.VerifiedNone)
+	s.outcome.Version, s.outcome.Cipher, s.outcome.VerifiedBy = tlsVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), by
+	if f := tlspolicy.AsFailure(verr); f != nil && s.outcome.Failure == "" {
+		// Not enforced (opportunistic, or a policy in testing mode):
+		// recorded for reporting, the session goes on.
+		s.outcome.Failure, s.outcome.Detail = f.Result, f.Error()
+	}
 	return nil
+}
+
+// tlsStepError is the failure of a host at a TLS step: its reply, and the
+// outcome with the RFC 8460 result type when the policy's check failed.
+func tlsStepError(ctx context.Context, t target, what string, err error, retryPlain bool) *stepError {
+	o := t.tls.outcome
+	r := localReply(ctx, what, err)
+	if f := tlspolicy.AsFailure(err); f != nil {
+		o.Failure, o.Detail = f.Result, f.Error()
+		r = Reply{Enhanced: "4.7.5", Text: what + " with " + t.name + ": " + f.Error()}
+		if errors.Is(err, errNoStartTLS) {
+			r.Enhanced = "4.7.10"
+		}
+	}
+	if why := belowFloor(t.tls.domain, tlspolicy.LevelPlain, t.tls.floor); why != "" && !retryPlain {
+		r.Text += "; " + why
+	}
+	return &stepError{step: "tls", reply: r, retryPlain: retryPlain, outcome: &o}
 }
 
 // verifyPeer checks the peer's chain against roots (nil: the system pool)
@@ -228,7 +265,7 @@ func describeTLS(cs tls.ConnectionState, verified bool) string {
 	if verified {
 		v = "verified"
 	}
-	return fmt.Sprintf("%s %s %s", strings.ReplaceAll(tls.VersionName(cs.Version), " ", ""), tls.CipherSuiteName(cs.CipherSuite), v)
+	return fmt.Sprintf("%s %s %s", tlsVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), v)
 }
 
 // auth authenticates to a relay with the strongest mechanism it offers.

@@ -62,6 +62,9 @@ func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res
 // SMTPUTF8 and the body to send, which the caller closes.
 func (d *Deliverer) prepare(s *session, env *Envelope, res *Result) (utf8 bool, body io.ReadCloser, ok bool) {
 	utf8, r, refuse := d.localDecision(s, env)
+	if r2, ok := requireTLSRefusal(s, env); !ok {
+		r, refuse = r2, true
+	}
 	if refuse {
 		setAll(res, Bounced, r)
 		return false, nil, false

@@ -3,6 +3,8 @@ package delivery
 import (
 	"fmt"
 	"io"
+
+	"github.com/outbox-mta/outbox/delivery/tlspolicy"
 )
 
 // Envelope is one outbound SMTP transaction to make: one sender and the
@@ -33,6 +35,13 @@ type Envelope struct {
 	// EightBit: the body may hold 8-bit octets (RFC 6152). It is sent in
 	// its 7-bit form to a server without 8BITMIME.
 	EightBit bool
+	// RequireTLS: the message was submitted with REQUIRETLS (RFC 8689): it
+	// goes only over TLS verified by MTA-STS or DANE to a server offering
+	// REQUIRETLS, and bounces with 5.7.10 otherwise.
+	RequireTLS bool
+	// TLSRequiredNo: the message carries "TLS-Required: No" (RFC 8689 §5):
+	// TLS policy failures and the downgrade memory do not stop it.
+	TLSRequiredNo bool
 }
 
 // RcptDSN is the DSN parameters of one RCPT (RFC 3461 §4.1, §4.2).
@@ -98,9 +107,13 @@ type RcptResult struct {
 // Result is the outcome of one Deliver call. Rcpts has exactly one entry per
 // Envelope.Rcpts, in the same order.
 type Result struct {
-	Host  string // "mx.example.com[127.0.0.2]:25" of the last host tried; "" when none
-	TLS   string // "TLS1.3 TLS_AES_128_GCM_SHA256 verified", "none"
-	Rcpts []RcptResult
+	Host string // "mx.example.com[127.0.0.2]:25" of the last host tried; "" when none
+	TLS  string // "TLS1.3 TLS_AES_128_GCM_SHA256 verified", "none"
+	// TLSOutcome is the TLS outcome of the session used, or of the TLS
+	// failure that decided the attempt: version, cipher, what verified the
+	// peer, the policy applied and any RFC 8460 failure type.
+	TLSOutcome tlspolicy.Outcome
+	Rcpts      []RcptResult
 	// DestinationDown is set when no host of the destination could be
 	// reached (connect failure, 421 or 4xx greeting on every host): the
 	// caller backs off the whole destination.
@@ -125,13 +138,13 @@ func (env *Envelope) part(i, j int) *Envelope {
 // part is a Result whose Rcpts are res.Rcpts[i:j], sharing their storage:
 // what is recorded in it is recorded in res.
 func (res *Result) part(i, j int) *Result {
-	return &Result{Host: res.Host, TLS: res.TLS, Rcpts: res.Rcpts[i:j]}
+	return &Result{Host: res.Host, TLS: res.TLS, TLSOutcome: res.TLSOutcome, Rcpts: res.Rcpts[i:j]}
 }
 
 // merge takes the attempt-wide facts of p, a part of res, into res.
 func (res *Result) merge(p *Result) {
-	if p.Host != "" {
-		res.Host, res.TLS = p.Host, p.TLS
+	if p.Host != "" || p.TLSOutcome != (tlspolicy.Outcome{}) {
+		res.Host, res.TLS, res.TLSOutcome = p.Host, p.TLS, p.TLSOutcome
 	}
 	res.DestinationDown = res.DestinationDown || p.DestinationDown
 	res.Ambiguous = res.Ambiguous || p.Ambiguous

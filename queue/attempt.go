@@ -75,6 +75,9 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group) {
 		Size:       m.Size,
 		SMTPUTF8:   m.SMTPUTF8,
 		EightBit:   eightBit(m),
+
+		RequireTLS:    m.TLSReq == store.TLSReqRequire,
+		TLSRequiredNo: m.TLSReq == store.TLSReqOptional,
 	}
 	setEnvelopeDSN(env, m, g)
 	q.st.attempts.Add(1)
@@ -175,6 +178,7 @@ func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *del
 	a := store.Attempt{
 		Time: now, Host: res.Host, TLS: res.TLS,
 		Code: o.Reply.Code, Enhanced: o.Reply.Enhanced, Reply: o.Reply.Text,
+		TLSInfo: attemptTLS(res.TLSOutcome),
 	}
 	ev := event{rcpt: r.Addr, host: res.Host, tls: res.TLS, reply: r.LastReply,
 		code: o.Reply.Code, enhanced: o.Reply.Enhanced}

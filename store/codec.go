@@ -49,6 +49,10 @@ import (
 //	    6 ExpireAt              time
 //	    7 Tags                  uvarint n, then n strings
 //	    8 Metadata              uvarint n, then n key and value strings, keys sorted
+//	   15 TLSReq                byte
+//	   16 attempts' TLSInfo     uvarint n (= number of recipients), then per recipient
+//	                              uvarint h (= its History length), then per attempt:
+//	                              VerifiedBy, Policy, Failure strings
 //
 // A tagged field is written only when it differs from its zero value, so a
 // record that uses none of them is byte for byte what an older build wrote.
@@ -135,6 +139,8 @@ const (
 	tagExpire   = 6
 	tagTags     = 7
 	tagMetadata = 8
+	tagTLSReq   = 15
+	tagTLSInfo  = 16
 )
 
 // appendTagged appends m's tagged fields that are set, and nothing when
@@ -188,7 +194,56 @@ func appendTagged(b []byte, m *Message) []byte {
 			b = appendString(b, m.Metadata[k])
 		}
 	}
+	if m.TLSReq != TLSReqNone {
+		b = binary.AppendUvarint(b, tagTLSReq)
+		b = append(b, byte(m.TLSReq))
+	}
+	return appendTLSInfo(b, m)
+}
+
+// appendTLSInfo appends tag 16 when any attempt of any recipient has a
+// TLSInfo.
+func appendTLSInfo(b []byte, m *Message) []byte {
+	has := false
+	for i := range m.Recipients {
+		for _, a := range m.Recipients[i].History {
+			has = has || a.TLSInfo != (AttemptTLS{})
+		}
+	}
+	if !has {
+		return b
+	}
+	b = binary.AppendUvarint(b, tagTLSInfo)
+	b = binary.AppendUvarint(b, uint64(len(m.Recipients)))
+	for i := range m.Recipients {
+		h := m.Recipients[i].History
+		b = binary.AppendUvarint(b, uint64(len(h)))
+		for _, a := range h {
+			b = appendString(b, a.TLSInfo.VerifiedBy)
+			b = appendString(b, a.TLSInfo.Policy)
+			b = appendString(b, a.TLSInfo.Failure)
+		}
+	}
 	return b
+}
+
+// tlsInfo reads tag 16; the counts must match the record's recipients and
+// their histories.
+func (d *decoder) tlsInfo(m *Message) {
+	if n := d.uvarint(); d.err == nil && n != uint64(len(m.Recipients)) {
+		d.fail("recipient TLS count mismatch")
+		return
+	}
+	for i := range m.Recipients {
+		h := m.Recipients[i].History
+		if n := d.uvarint(); d.err == nil && n != uint64(len(h)) {
+			d.fail("attempt TLS count mismatch")
+			return
+		}
+		for j := range h {
+			h[j].TLSInfo = AttemptTLS{VerifiedBy: d.string(), Policy: d.string(), Failure: d.string()}
+		}
+	}
 }
 
 // decodeTagged reads the tagged fields to the end of the record.
@@ -231,6 +286,13 @@ func (d *decoder) tagged(m *Message) {
 			d.tags(m)
 		case tagMetadata:
 			d.metadata(m)
+		case tagTLSReq:
+			m.TLSReq = TLSReq(d.byte())
+			if m.TLSReq == TLSReqNone || m.TLSReq > TLSReqOptional {
+				d.fail("unknown TLS requirement")
+			}
+		case tagTLSInfo:
+			d.tlsInfo(m)
 		default:
 			d.fail("unknown tag")
 		}

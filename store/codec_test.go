@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -40,7 +41,13 @@ func TestCodecRoundTrip(t *testing.T) {
 			Recipients: []Recipient{{Addr: "a"}, {Addr: "b", Notify: NotifySuccess | NotifyFailure, ORcpt: "rfc822;B@example.com"}}},
 		{BodyType: Body7Bit, Recipients: []Recipient{{Addr: "c", Notify: NotifyNever}}},
 		{DeliverAfter: t0.Add(time.Hour), ExpireAt: t0.Add(48 * time.Hour), Tags: []string{"welcome", ""},
-			Metadata: map[string]string{"user": "42", "": "empty key"}, Recipients: []Recipient{{Addr: "d"}}}}
+			Metadata: map[string]string{"user": "42", "": "empty key"}, Recipients: []Recipient{{Addr: "d"}}},
+		{TLSReq: TLSReqRequire, Recipients: []Recipient{{Addr: "e"}, {Addr: "f", History: []Attempt{
+			{Time: t0, TLS: "TLS1.3 TLS_AES_128_GCM_SHA256 verified", Result: StateDelivered,
+				TLSInfo: AttemptTLS{VerifiedBy: "mta-sts", Policy: "mta-sts enforce example.com"}},
+			{Time: t0, Result: StateDeferred, TLSInfo: AttemptTLS{Failure: "validation-failure: mx.example.net"}},
+			{Time: t0, Result: StateDeferred}}}}},
+		{TLSReq: TLSReqOptional, Recipients: []Recipient{{Addr: "g"}}}}
 	for i, m := range tests {
 		got, err := DecodeMessage(EncodeMessage(m))
 		if err != nil {
@@ -71,6 +78,13 @@ func TestCodecTaggedOnlyWhenSet(t *testing.T) {
 		"ExpireAt":     func(m *Message) { m.ExpireAt = t0.Add(time.Hour) },
 		"Tags":         func(m *Message) { m.Tags = []string{"t"} },
 		"Metadata":     func(m *Message) { m.Metadata = map[string]string{"k": "v"} },
+		"TLSReq":       func(m *Message) { m.TLSReq = TLSReqRequire },
+		"TLSInfo": func(m *Message) {
+			r := slices.Clone(m.Recipients)
+			r[1].History = slices.Clone(r[1].History)
+			r[1].History[0].TLSInfo.VerifiedBy = "webpki"
+			m.Recipients = r
+		},
 	} {
 		c := *m
 		set(&c)
@@ -99,6 +113,9 @@ func TestDecodeMessageCorrupt(t *testing.T) {
 		"unknown flag":    {1, 0, 0, 0, 0, 0, 0, 64, 0},
 		"empty tags":      {1, 0, 0, 0, 0, 0, 0, 64, 0, tagTags, 0},
 		"repeated key":    {1, 0, 0, 0, 0, 0, 0, 64, 0, tagMetadata, 2, 1, 'k', 0, 1, 'k', 0},
+		"TLSReq zero":     {1, 0, 0, 0, 0, 0, 0, 64, 0, tagTLSReq, 0},
+		"TLSReq unknown":  {1, 0, 0, 0, 0, 0, 0, 64, 0, tagTLSReq, 3},
+		"TLSInfo count":   {1, 0, 0, 0, 0, 0, 0, 64, 0, tagTLSInfo, 1},
 	}
 	for name, b := range tests {
 		if _, err := DecodeMessage(b); !errors.Is(err, ErrCorrupt) {
@@ -116,6 +133,8 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add(EncodeMessage(&Message{DeliverAfter: t0, ExpireAt: t0.Add(time.Hour), Tags: []string{"a"},
 		Metadata: map[string]string{"k": "v"}, Recipients: []Recipient{{Addr: "x"}}}))
 	f.Add(EncodeMessage(&Message{Signed: []string{"example.com/s (ed25519-sha256)"}}))
+	f.Add(EncodeMessage(&Message{TLSReq: TLSReqRequire, Recipients: []Recipient{{Addr: "x", History: []Attempt{
+		{Time: t0, TLSInfo: AttemptTLS{VerifiedBy: "dane", Policy: "dane enforce x", Failure: "tlsa-invalid"}}}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b)
 		if err != nil {

@@ -102,6 +102,43 @@ type Message struct {
 	Tags []string
 	// Metadata is the submitter's key/value data, kept for its own use.
 	Metadata map[string]string
+	// TLSReq is the message's TLS requirement (RFC 8689): REQUIRETLS, or
+	// a "TLS-Required: No" header; TLSReqNone for neither.
+	TLSReq TLSReq
+}
+
+// TLSReq is a message's own TLS requirement (RFC 8689).
+type TLSReq uint8
+
+// TLS requirements. The zero value is a message with none.
+const (
+	TLSReqNone     TLSReq = iota
+	TLSReqRequire         // MAIL ... REQUIRETLS (RFC 8689 §4.1)
+	TLSReqOptional        // "TLS-Required: No" (RFC 8689 §5)
+)
+
+// String is the form of the CLI and JSON: "requiretls", "no", or "" for
+// TLSReqNone.
+func (r TLSReq) String() string {
+	switch r {
+	case TLSReqRequire:
+		return "requiretls"
+	case TLSReqOptional:
+		return "no"
+	}
+	return ""
+}
+
+// ParseTLSReq is the inverse of TLSReq.String; anything else is
+// TLSReqNone.
+func ParseTLSReq(s string) TLSReq {
+	switch s {
+	case "requiretls":
+		return TLSReqRequire
+	case "no":
+		return TLSReqOptional
+	}
+	return TLSReqNone
 }
 
 // Start is when the message's delivery starts: DeliverAfter when it is
@@ -173,6 +210,17 @@ type Attempt struct {
 	Enhanced string // enhanced status code, "5.1.1"; "" when none
 	Reply    string // reply text or local error text
 	Result   State  // StateDelivered, StateDeferred or StateBounced
+	// TLSInfo is the TLS outcome beyond TLS: what verified the peer, the
+	// policy applied and the RFC 8460 failure type; zero when none.
+	TLSInfo AttemptTLS
+}
+
+// AttemptTLS is the TLS outcome of an attempt beyond its version and
+// cipher (Attempt.TLS). The store keeps it as text.
+type AttemptTLS struct {
+	VerifiedBy string // "none", "webpki", "mta-sts", "dane"; "" when not recorded
+	Policy     string // "mta-sts enforce example.com", "none"
+	Failure    string // RFC 8460 §4.3 result type and detail; "" when none
 }
 
 // Bounce is one row of the bounce log: a recipient that failed permanently.

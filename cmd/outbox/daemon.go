@@ -89,7 +89,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	resolver := newResolver(cfg, log)
-	if d.deliverer, err = newDeliverer(cfg, set, resolver, log); err != nil {
+	if d.deliverer, err = newDeliverer(cfg, set, resolver, d.db, log); err != nil {
 		return nil, err
 	}
 	if d.queue, err = queue.New(d.db, d.deliverer, queueOptions(cfg, log)); err != nil {

@@ -85,6 +85,7 @@ func printMessage(w io.Writer, m *store.Message, headers string, now time.Time) 
 		field("expires", formatTime(m.ExpireAt))
 	}
 	field("tags", strings.Join(m.Tags, " "))
+	field("tls-req", m.TLSReq.String())
 	for _, k := range slices.Sorted(maps.Keys(m.Metadata)) {
 		field("meta", k+"="+strconv.Quote(m.Metadata[k]))
 	}
@@ -111,6 +112,9 @@ func printMessage(w io.Writer, m *store.Message, headers string, now time.Time) 
 		for _, h := range r.History {
 			fmt.Fprintf(w, "    %s  %s  %s  host %s  tls %s  %s\n",
 				formatTime(h.Time), h.Result, replyCode(h), orDash(h.Host), orDash(h.TLS), oneLine(h.Reply, 200))
+			if t := attemptTLS(h.TLSInfo); t != "" {
+				fmt.Fprintf(w, "      %s\n", t)
+			}
 		}
 	}
 
@@ -147,4 +151,20 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// attemptTLS is the TLS outcome line of an attempt: "verified-by mta-sts
+// policy mta-sts enforce example.com"; "" when none was recorded.
+func attemptTLS(t store.AttemptTLS) string {
+	var parts []string
+	if t.VerifiedBy != "" {
+		parts = append(parts, "verified-by "+t.VerifiedBy)
+	}
+	if t.Policy != "" {
+		parts = append(parts, "policy "+t.Policy)
+	}
+	if t.Failure != "" {
+		parts = append(parts, "tls-failure "+oneLine(t.Failure, 200))
+	}
+	return strings.Join(parts, "  ")
 }

@@ -71,6 +71,8 @@ type Options struct {
 	// DSN offers the DSN extension (RFC 3461); Message records the
 	// parameters received.
 	DSN bool
+	// RequireTLS offers REQUIRETLS (RFC 8689) on TLS sessions.
+	RequireTLS bool
 
 	// Hooks: nil accepts. They may return a *smtp.SMTPError (see Reply) or
 	// ErrDrop. Data sees the message with its body already read.
@@ -138,6 +140,7 @@ func Start(t testing.TB, opts Options) *Server {
 		s.srv.MaxMessageBytes = opts.MaxMessageBytes
 		s.srv.MaxRecipients = opts.MaxRecipients
 		s.srv.EnableDSN = opts.DSN
+		s.srv.EnableREQUIRETLS = opts.RequireTLS
 		s.srv.ReadTimeout = time.Minute
 		s.srv.WriteTimeout = time.Minute
 		// Not t.Logf: connection goroutines may outlive the test.
@@ -158,6 +161,9 @@ func Start(t testing.TB, opts Options) *Server {
 func (s *Server) Close() {
 	if s.srv != nil {
 		s.srv.Close() //nolint:errcheck // second Close reports ErrServerClosed
+		// Serve may not have registered the listener yet (a server nobody
+		// connected to): closing it ends Serve in any case.
+		s.ln.Close()
 	} else {
 		s.ln.Close()
 		s.mu.Lock()

@@ -37,6 +37,9 @@ type Message struct {
 	// Tags and Metadata are the submitter's own labels and data.
 	Tags     []string          `json:"tags,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// TLSRequired is "requiretls" (RFC 8689 REQUIRETLS) or "no" (a
+	// "TLS-Required: No" header); absent for neither.
+	TLSRequired string `json:"tls_required,omitempty"`
 }
 
 // Recipient is the JSON form of store.Recipient.
@@ -63,6 +66,13 @@ type Attempt struct {
 	Enhanced string    `json:"enhanced,omitempty"`
 	Reply    string    `json:"reply,omitempty"`
 	Result   string    `json:"result"` // store.State.String()
+	// TLSVerifiedBy is what verified the peer: "none", "webpki",
+	// "mta-sts", "dane"; TLSPolicy the policy applied ("mta-sts enforce
+	// example.com"); TLSFailure the RFC 8460 §4.3 result type and detail
+	// of a TLS failure. Absent when not recorded.
+	TLSVerifiedBy string `json:"tls_verified_by,omitempty"`
+	TLSPolicy     string `json:"tls_policy,omitempty"`
+	TLSFailure    string `json:"tls_failure,omitempty"`
 }
 
 // Bounce is the JSON form of store.Bounce.
@@ -98,6 +108,7 @@ func NewMessage(m *store.Message) Message {
 		ExpireAt:     m.ExpireAt,
 		Tags:         m.Tags,
 		Metadata:     m.Metadata,
+		TLSRequired:  m.TLSReq.String(),
 	}
 	if m.AtLeastOne != nil {
 		v := *m.AtLeastOne
@@ -117,6 +128,7 @@ func NewMessage(m *store.Message) Message {
 			wr.History = append(wr.History, Attempt{
 				Time: a.Time, Host: a.Host, TLS: a.TLS, Code: a.Code,
 				Enhanced: a.Enhanced, Reply: a.Reply, Result: a.Result.String(),
+				TLSVerifiedBy: a.TLSInfo.VerifiedBy, TLSPolicy: a.TLSInfo.Policy, TLSFailure: a.TLSInfo.Failure,
 			})
 		}
 		w.Recipients[i] = wr
@@ -145,6 +157,7 @@ func (w Message) Store() *store.Message {
 		ExpireAt:     w.ExpireAt,
 		Tags:         w.Tags,
 		Metadata:     w.Metadata,
+		TLSReq:       store.ParseTLSReq(w.TLSRequired),
 	}
 	m.Ret, _ = store.ParseRet(w.Ret) // unknown (a newer daemon): shown unset
 	if w.AtLeastOne != nil {
@@ -167,6 +180,7 @@ func (w Message) Store() *store.Message {
 			r.History = append(r.History, store.Attempt{
 				Time: a.Time, Host: a.Host, TLS: a.TLS, Code: a.Code,
 				Enhanced: a.Enhanced, Reply: a.Reply, Result: res,
+				TLSInfo: store.AttemptTLS{VerifiedBy: a.TLSVerifiedBy, Policy: a.TLSPolicy, Failure: a.TLSFailure},
 			})
 		}
 		m.Recipients[i] = r

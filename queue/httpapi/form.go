@@ -101,6 +101,12 @@ func (req *sendRequest) addPart(p *multipart.Part, data []byte, n int) error {
 			return fieldErr(name, "%q is not true or false", v)
 		}
 		req.AtLeastOne = &b
+	case "require_tls":
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fieldErr(name, "%q is not true or false", v)
+		}
+		req.RequireTLS = b
 	case "deliver_after":
 		req.DeliverAfter = v
 	case "expire_at":

@@ -39,6 +39,10 @@ type sendRequest struct {
 	// Tags and Metadata are kept with the message for the client's own use.
 	Tags     []string          `json:"tags"`
 	Metadata map[string]string `json:"metadata"`
+	// RequireTLS asks for REQUIRETLS delivery (RFC 8689): only over TLS
+	// verified by MTA-STS or DANE to servers offering REQUIRETLS, else a
+	// 5.7.10 bounce.
+	RequireTLS bool `json:"require_tls"`
 }
 
 // attachment is one file; with ContentID it is inline (multipart/related,

@@ -18,7 +18,7 @@ import (
 func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
 	from, rcpts, user, helo, utf8, declared := s.from, slices.Clone(s.rcpts), s.user, s.helo, s.utf8, s.body
-	mailDSN, rcptDSN := s.dsn, slices.Clone(s.rdsn)
+	mailDSN, rcptDSN, requireTLS := s.dsn, slices.Clone(s.rdsn), s.requireTLS
 	s.mu.Unlock()
 	if len(rcpts) == 0 {
 		return s.reject("data", replyNoRecipients)
@@ -104,6 +104,7 @@ func (s *session) Data(r io.Reader) error {
 		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
 	}
 	applyDSN(m, mailDSN, rcptDSN)
+	m.TLSReq = tlsRequirement(requireTLS, &h)
 	if idemKey != "" {
 		if reply := s.enqueueOnce(m, d.body, user, idempotencyScope(user, idemKey), envelopeHash(from, rcpts)); reply != nil {
 			return reply // a retry's 250, or a refusal

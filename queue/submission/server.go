@@ -66,6 +66,9 @@ func New(opts Options) (*Server, error) {
 	// RFC 3461: the queue keeps RET, ENVID, NOTIFY and ORCPT, honours them
 	// in its notices and passes them to next hops that offer DSN.
 	srv.EnableDSN = true
+	// RFC 8689: advertised on TLS sessions only; kept with the message
+	// and honoured by delivery.
+	srv.EnableREQUIRETLS = true
 	// go-smtp can only allow or refuse plaintext AUTH server-wide; the
 	// session decides per client (TLS or trusted network) in
 	// AuthMechanisms and Auth.

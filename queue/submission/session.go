@@ -38,6 +38,8 @@ type session struct {
 	rcpts []string
 	dsn   dsnMail   // MAIL's DSN parameters
 	rdsn  []dsnRcpt // each RCPT's, parallel to rcpts
+	// requireTLS: MAIL carried REQUIRETLS (RFC 8689), on a TLS session.
+	requireTLS bool
 }
 
 var (
@@ -150,6 +152,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if err := s.checkSender(from); err != nil {
 		return err
 	}
+	if err := s.checkRequireTLS(opts); err != nil {
+		return err
+	}
 	if from != "" { // "" is the null sender <>
 		nonASCII, err := checkAddress(from)
 		if err != nil {
@@ -170,6 +175,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.helo = s.conn.Hostname()
 	s.from, s.utf8, s.rcpts, s.body = from, opts.UTF8, nil, opts.Body
 	s.dsn, s.rdsn = mailDSN(opts), nil
+	s.requireTLS = opts.RequireTLS
 	return nil
 }
 
@@ -217,6 +223,7 @@ func (s *session) endTxLocked() {
 	}
 	s.from, s.utf8, s.rcpts = "", false, nil
 	s.dsn, s.rdsn = dsnMail{}, nil
+	s.requireTLS = false
 }
 
 // reject logs a refused command with its reason and returns the reply.

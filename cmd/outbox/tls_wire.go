@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/outbox-mta/outbox/config"
+	"github.com/outbox-mta/outbox/delivery"
+	"github.com/outbox-mta/outbox/delivery/mtasts"
+	"github.com/outbox-mta/outbox/delivery/tlspolicy"
+	"github.com/outbox-mta/outbox/store"
+)
+
+// setTLSPolicies fills the TLS policy options of the deliverer: the policy
+// sources (MTA-STS; DANE goes first in the chain, taking precedence) and
+// the downgrade memory, both kept in the spool.
+func setTLSPolicies(opts *delivery.Options, cfg *config.Config, db *store.DB, resolver delivery.Resolver, log *slog.Logger) {
+	d := cfg.Delivery
+	var chain tlspolicy.Chain
+	if txt, ok := resolver.(mtasts.Resolver); ok && d.MTASTS {
+		chain = append(chain, mtasts.New(mtasts.Options{
+			Resolver: txt, Cache: db, RootCAs: opts.RootCAs,
+			Timeout: d.Timeouts.Connect.Duration, Logger: log,
+		}))
+	}
+	if len(chain) > 0 {
+		opts.TLSPolicies = chain
+	}
+	if d.TLSMemory && db != nil {
+		opts.TLSMemory = tlsMemory{db}
+	}
+}
+
+// tlsMemory is the downgrade memory in the spool (delivery.TLSMemory).
+type tlsMemory struct{ db *store.DB }
+
+var (
+	_ delivery.TLSMemory = tlsMemory{}
+	_ mtasts.Cache       = (*store.DB)(nil)
+)
+
+func (m tlsMemory) TLSLevel(ctx context.Context, domain string) (tlspolicy.Level, error) {
+	l, err := m.db.TLSLevel(ctx, domain)
+	return tlspolicy.Level(l), err
+}
+
+func (m tlsMemory) RaiseTLSLevel(ctx context.Context, domain string, l tlspolicy.Level) error {
+	return m.db.RaiseTLSLevel(ctx, domain, uint8(l))
+}
