@@ -89,7 +89,8 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	resolver := newResolver(cfg, log)
-	if d.deliverer, err = newDeliverer(cfg, set, resolver, d.db, log); err != nil {
+	d.tlsrpt = newTLSReports(cfg, d.db, log)
+	if d.deliverer, err = newDeliverer(cfg, set, resolver, d.db, d.tlsrpt.reporter(), log); err != nil {
 		return nil, err
 	}
 	if d.queue, err = queue.New(d.db, d.deliverer, queueOptions(cfg, log)); err != nil {
@@ -108,11 +109,10 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.tlsrpt, err = newTLSReports(cfg, d.db, d.queue, log); err != nil {
+	mopts := maintenanceOptions(cfg, d.db, d.queue, log)
+	if err := d.tlsrpt.schedule(cfg, &mopts, d.db, d.queue, resolver); err != nil {
 		return nil, fmt.Errorf("tls_reports: %w", err)
 	}
-	mopts := maintenanceOptions(cfg, d.db, d.queue, log)
-	d.tlsrpt.schedule(cfg, &mopts)
 	if d.jobs, err = maintenance.New(mopts); err != nil {
 		return nil, fmt.Errorf("services: %w", err)
 	}

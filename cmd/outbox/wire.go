@@ -88,7 +88,7 @@ func newResolver(cfg *config.Config, log *slog.Logger) *mxresolve.Resolver {
 
 // newDeliverer builds the outbound side: TLS, resolver, and the routes and
 // relays of s (loaded by loadSettings; a reload replaces them).
-func newDeliverer(cfg *config.Config, s *settings, resolver delivery.Resolver, db *store.DB, log *slog.Logger) (*delivery.Deliverer, error) {
+func newDeliverer(cfg *config.Config, s *settings, resolver delivery.Resolver, db *store.DB, tr delivery.TLSReporter, log *slog.Logger) (*delivery.Deliverer, error) {
 	d := cfg.Delivery
 	mxPolicy, err := delivery.ParseTLSPolicy(d.TLSPolicy)
 	if err != nil {
@@ -125,6 +125,7 @@ func newDeliverer(cfg *config.Config, s *settings, resolver delivery.Resolver, d
 		}
 	}
 	setTLSPolicies(&opts, cfg, db, resolver, log)
+	opts.TLSReporter = tr
 	if len(d.DomainTLSPolicies) > 0 {
 		opts.DomainTLS = make(map[string]delivery.TLSPolicy, len(d.DomainTLSPolicies))
 		for dom, p := range d.DomainTLSPolicies {
