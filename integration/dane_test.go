@@ -1,11 +1,13 @@
 package integration
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/outbox-mta/outbox/delivery/smtptest"
+	"github.com/outbox-mta/outbox/store"
 )
 
 // daneWorld is DANE on loopback: a DNSSEC-signed zone dane.test served by
@@ -150,6 +153,8 @@ dnssec_validating = true
 first_retry = "1s"
 max_retry_interval = "2s"
 max_lifetime = "12s"
+[tls_reports]
+enabled = true
 `, filepath.Join(dir, "spool"), addr, w.dns.Addr)
 	d := startDaemon(t, dir, cfg, addr)
 
@@ -195,6 +200,41 @@ max_lifetime = "12s"
 		}
 		table = append(table, fmt.Sprintf("%s → %s after %d attempts (%s)", c.domain, c.state, len(h), why))
 	}
+	took := time.Since(start)
+	// The sessions' TLS results, as TLS reporting counted them: written to
+	// the spool at shutdown at the latest.
+	d.stop()
+	counts := tlsCounts(t, filepath.Join(dir, "spool"))
+	for dom, want := range map[string]string{
+		"dane.test":         `"policy-type":"tlsa","policy-string":["_25._tcp.mx1.dane.test. IN TLSA 3 1 1`,
+		"bad.dane.test":     `"result-type":"validation-failure","sending-mta-ip":"127.0.0.1","receiving-mx-hostname":"mx2.dane.test","receiving-ip":"127.0.0.2"`,
+		"tawrong.dane.test": `"result-type":"certificate-host-mismatch"`,
+		"pkix.dane.test":    `"total-successful-session-count":1,"total-failure-session-count":0`,
+	} {
+		if !strings.Contains(counts[dom], want) {
+			t.Errorf("TLS report counts of %s have no %s:\n%s", dom, want, counts[dom])
+		}
+	}
 	summary(t, "DANE through the validating unbound, Postfix with a test-CA certificate, no ca_file, %.1fs: %s",
-		time.Since(start).Seconds(), strings.Join(table, "; "))
+		took.Seconds(), strings.Join(table, "; "))
+}
+
+// tlsCounts reads the TLS report aggregates of the stopped spool at dir,
+// by policy domain.
+func tlsCounts(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	db, err := store.Open(dir, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	aggs, err := db.TLSReports(context.Background(), "9999-12-31")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, a := range aggs {
+		out[a.Domain] += string(a.Data)
+	}
+	return out
 }
