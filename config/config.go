@@ -286,6 +286,9 @@ type Delivery struct {
 	// cached in the spool, and an "enforce" policy sends mail only to the
 	// MX hosts it lists, with a valid certificate. Default: true.
 	MTASTS bool `toml:"mta_sts"`
+	// MTASTSPort is the HTTPS port of MTA-STS policy servers. Only tests
+	// change it. Default: 443.
+	MTASTSPort int `toml:"mta_sts_port"`
 	// TLSMemory remembers the best TLS each recipient domain has shown
 	// (verified, encrypted, plain) in the spool and defers delivery rather
 	// than accept less later, until `outbox tls reset DOMAIN`.

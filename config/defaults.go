@@ -81,6 +81,7 @@ func defaults() *Config {
 			Port:                        25,
 			TLSPolicy:                   TLSPolicyOpportunistic,
 			MTASTS:                      true,
+			MTASTSPort:                  443,
 			TLSMemory:                   true,
 			Timeouts: Timeouts{
 				Connect:      D(30 * time.Second),

@@ -172,6 +172,7 @@ func (c *Config) validateDelivery(ps *problems) {
 	}
 	c.validateDNSCache(ps)
 	port(ps, "delivery.port", d.Port)
+	port(ps, "delivery.mta_sts_port", d.MTASTSPort)
 	if d.CAFile != "" {
 		readable(ps, "delivery.ca_file", d.CAFile)
 	}

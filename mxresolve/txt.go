@@ -2,6 +2,8 @@ package mxresolve
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -27,4 +29,20 @@ func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error)
 		}
 	}
 	return out, nil
+}
+
+// LookupHost returns the addresses of a host name (AAAA and A, in the
+// Resolver's family order), for connections other than SMTP that must use
+// the same DNS as delivery (an MTA-STS policy server). NXDOMAIN and NODATA
+// are an error, as is any failure.
+func (r *Resolver) LookupHost(ctx context.Context, name string) ([]netip.Addr, error) {
+	n, ok := normalize(name)
+	if !ok {
+		return nil, newError(name, ErrInvalidDomain, "not a valid domain name", nil)
+	}
+	h := r.hostAddrs(ctx, r.server(), n)
+	if len(h.addrs) == 0 {
+		return nil, fmt.Errorf("%s: %s", n, h.reason())
+	}
+	return h.addrs, nil
 }

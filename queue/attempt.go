@@ -189,7 +189,8 @@ func (q *Queue) applyOutcome(r *store.Recipient, o delivery.RcptResult, res *del
 		r.State, a.Result, ev.kind = store.StateBounced, store.StateBounced, evBounced
 	case expired(end, now):
 		a = expiryAttempt(now, res.Host, r.LastReply)
-		r.State, r.LastReply = store.StateBounced, expiredEnhanced+" "+a.Reply
+		a.Enhanced, a.TLSInfo = expiryEnhanced(o.Reply), attemptTLS(res.TLSOutcome)
+		r.State, r.LastReply = store.StateBounced, a.Enhanced+" "+a.Reply
 		ev.kind, ev.reply = evExpired, r.LastReply
 	default:
 		a.Result, ev.kind = store.StateDeferred, evDeferred

@@ -1,6 +1,9 @@
 package queue
 
 import (
+	"strings"
+
+	"github.com/outbox-mta/outbox/delivery"
 	"github.com/outbox-mta/outbox/delivery/tlspolicy"
 	"github.com/outbox-mta/outbox/store"
 )
@@ -20,4 +23,15 @@ func attemptTLS(o tlspolicy.Outcome) store.AttemptTLS {
 		t.Failure = o.Detail
 	}
 	return t
+}
+
+// expiryEnhanced is the status of a recipient given up on after last: a
+// security failure (4.7.x: a TLS policy not met, which RFC 8461 §5.1 and
+// RFC 7672 §2.2 make temporary) ends as its permanent form, 5.7.x, so the
+// bounce says TLS stopped it; anything else as expired (4.4.7).
+func expiryEnhanced(last delivery.Reply) string {
+	if rest, ok := strings.CutPrefix(last.Enhanced, "4.7."); ok {
+		return "5.7." + rest
+	}
+	return expiredEnhanced
 }

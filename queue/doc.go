@@ -36,7 +36,13 @@
 //     reached bounces the recipient as
 //     expired: LastReply "4.4.7 delivery time expired; last error: ...",
 //     and a history entry with enhanced code 4.4.7 and no SMTP code (the
-//     bounce-log row is made from it by the store).
+//     bounce-log row is made from it by the store). When the last failure
+//     was a security one (4.7.x: a TLS policy not met, deferred as RFC
+//     8461 §5.1 asks), the expiry carries its permanent form, 5.7.x.
+//   - Every history entry keeps the attempt's TLS outcome beyond
+//     version and cipher (store.AttemptTLS: verified by, policy, RFC 8460
+//     failure), and a message's TLSReq (REQUIRETLS, TLS-Required: No)
+//     goes to delivery in the Envelope.
 //   - Destination back-off, in memory: when a Result says DestinationDown
 //     the domain waits until the earliest retry of that attempt's deferred
 //     recipients; the queue's other messages for it are deferred to that

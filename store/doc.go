@@ -26,6 +26,10 @@
 //   - TLS reporting aggregates (tlsreport.go) are opaque values per UTC
 //     day and policy domain in their own bucket, created by the first
 //     write; UpdateTLSReports merges a batch of them in one transaction.
+//   - The outbound TLS state (tlsstate.go) lives in buckets of its own,
+//     created on first write: cached MTA-STS policies (opaque bytes by
+//     domain) and the downgrade memory (one level byte by domain,
+//     RaiseTLSLevel only ever raises it, ResetTLSLevel forgets it).
 //   - Delivery is at-least-once. An attempt's outcome is recorded by Update
 //     after the remote server answered; nothing "in flight" is persisted.
 //     The duplicate window is between a remote 250 and our commit of

@@ -105,7 +105,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	d.admin, err = admin.New(admin.Options{Queue: d.queue.Ops(), Logger: log, Dispatch: dispatchStatus(d.queue),
-		Access: adminAccess(cfg)})
+		Access: adminAccess(cfg), TLS: adminTLS(cfg, d.db)})
 	if err != nil {
 		return nil, err
 	}

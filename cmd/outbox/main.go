@@ -75,12 +75,14 @@ func commands() []command {
 		{name: "queue delete", args: "ID... | - | --all [FILTERS] [--dry-run] [--yes]", admin: true, summary: "delete messages from the queue (a filtered selection asks, or needs --yes)", run: runQueueDelete},
 		{name: "queue stats", args: "[--ages] [--json]", admin: true, summary: "count messages by state and destination; oldest message age", run: runQueueStats},
 		{name: "queue bounces", args: "[--since T] [--json]", admin: true, summary: "show the bounce log", aliases: []string{"bounces"}, run: runBounces},
+		{name: "tls list", args: "[--json]", admin: true, summary: "show the TLS downgrade memory: the best TLS each destination domain has shown", run: runTLSList},
+		{name: "tls reset", args: "DOMAIN [--json]", admin: true, summary: "forget a domain's TLS level, accepting less TLS from it again", run: runTLSReset},
 		{name: "sendmail", args: "[-t] [-i] [-f FROM] [-F NAME] [-C CONFIG] [RCPT...] | -bs | -bp | -q", summary: "submit a message read on stdin; -bs: SMTP on stdin/stdout; -bp: list the queue (also as argv[0] sendmail, mailq)", run: runSendmail},
 		{name: "spool check", args: "[--spool DIR | --config FILE]", summary: "check the stopped daemon's spool offline: exit 0 clean, 1 damaged", run: runSpoolCheck},
 		{name: "spool salvage", args: "--from DIR --to NEWDIR", summary: "copy every readable message of a damaged spool into a new one", run: runSpoolSalvage},
 		{name: "dkim keygen", args: "--domain D --selector S [--type rsa|ed25519] [--bits N] [--out FILE]", summary: "make a DKIM key, print its DNS record", run: runDKIMKeygen},
 		{name: "dkim check", args: "--domain D --selector S [--config FILE] [--resolver IP:PORT]", summary: "check the published DKIM record", run: runDKIMCheck},
-		{name: "probe", args: "HOST[:PORT] | --domain DOMAIN [--resolver IP:PORT] [--port N] [--tls | --no-tls] [--insecure] [--ca-file FILE] [--dnssec] [--name NAME] [--helo NAME] [--auth-user USER [--auth-password-file FILE]] [--from A --to A...] [--timeout DUR] [--json]", summary: "diagnose a destination: greeting, EHLO, STARTTLS, certificate chain and its verification, AUTH, a test message", run: runProbe},
+		{name: "probe", args: "HOST[:PORT] | --domain DOMAIN [--resolver IP:PORT] [--port N] [--tls | --no-tls] [--insecure] [--ca-file FILE] [--dnssec] [--name NAME] [--helo NAME] [--auth-user USER [--auth-password-file FILE]] [--from A --to A...] [--timeout DUR] [--mta-sts-port N] [--json]", summary: "diagnose a destination: greeting, EHLO, STARTTLS, certificate chain and its verification, AUTH, a test message", run: runProbe},
 		{name: "version", summary: "print the version, VCS commit and Go version", aliases: []string{"--version"}, run: runVersion},
 	}
 }

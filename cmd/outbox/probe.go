@@ -29,7 +29,7 @@ func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 type probeFlags struct {
 	domain, resolver, caFile, helo, user, pwFile, from, name string
 	to                                                       stringList
-	port                                                     int
+	port, stsPort                                            int
 	implicit, noTLS, insecure, asJSON, dnssec                bool
 	timeout                                                  time.Duration
 }
@@ -82,6 +82,9 @@ func runProbe(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "outbox probe: %v\n", err)
 		return exitError
 	}
+	if f.domain != "" && !f.asJSON {
+		writeSTSPolicy(ctx, c.stdout, f, opts.RootCAs, targets)
+	}
 	return probeAll(ctx, c, f, opts, targets)
 }
 
@@ -103,6 +106,7 @@ func registerProbeFlags(fs *flag.FlagSet) *probeFlags {
 	fs.DurationVar(&f.timeout, "timeout", probe.DefaultTimeout, "bound of each network step")
 	fs.BoolVar(&f.asJSON, "json", false, "print the reports as a JSON array")
 	fs.BoolVar(&f.dnssec, "dnssec", false, "trust the AD bit of --resolver (a DNSSEC-validating resolver on a trusted path): with --domain, look up TLSA records and check the chain against them (DANE, RFC 7672)")
+	fs.IntVar(&f.stsPort, "mta-sts-port", 443, "HTTPS `PORT` of the MTA-STS policy server with --domain (tests)")
 	return f
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/outbox-mta/outbox/delivery/dane"
 	"github.com/outbox-mta/outbox/delivery/mtasts"
 	"github.com/outbox-mta/outbox/delivery/tlspolicy"
+	"github.com/outbox-mta/outbox/queue/admin"
 	"github.com/outbox-mta/outbox/store"
 )
 
@@ -25,7 +26,7 @@ func setTLSPolicies(opts *delivery.Options, cfg *config.Config, db *store.DB, re
 	if txt, ok := resolver.(mtasts.Resolver); ok && d.MTASTS {
 		chain = append(chain, mtasts.New(mtasts.Options{
 			Resolver: txt, Cache: db, RootCAs: opts.RootCAs,
-			Timeout: d.Timeouts.Connect.Duration, Logger: log,
+			Timeout: d.Timeouts.Connect.Duration, Port: d.MTASTSPort, Logger: log,
 		}))
 	}
 	if len(chain) > 0 {
@@ -51,4 +52,28 @@ func (m tlsMemory) TLSLevel(ctx context.Context, domain string) (tlspolicy.Level
 
 func (m tlsMemory) RaiseTLSLevel(ctx context.Context, domain string, l tlspolicy.Level) error {
 	return m.db.RaiseTLSLevel(ctx, domain, uint8(l))
+}
+
+// adminTLS is the downgrade memory as the admin API shows it; nil when
+// delivery.tls_memory is off.
+func adminTLS(cfg *config.Config, db *store.DB) admin.TLSMemory {
+	if !cfg.Delivery.TLSMemory {
+		return nil
+	}
+	return tlsMemory{db}
+}
+
+var _ admin.TLSMemory = tlsMemory{}
+
+func (m tlsMemory) TLSLevels(ctx context.Context) (map[string]string, error) {
+	levels, err := m.db.TLSLevels(ctx)
+	out := make(map[string]string, len(levels))
+	for d, l := range levels {
+		out[d] = tlspolicy.Level(l).String()
+	}
+	return out, err
+}
+
+func (m tlsMemory) ResetTLSLevel(ctx context.Context, domain string) (bool, error) {
+	return m.db.ResetTLSLevel(ctx, domain)
 }

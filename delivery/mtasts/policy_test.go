@@ -88,3 +88,25 @@ func TestParseRecord(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePolicy: a policy from the network never panics the parser, and
+// what parses holds the RFC's bounds.
+func FuzzParsePolicy(f *testing.F) {
+	f.Add("version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmax_age: 604800\r\n")
+	f.Add("version: STSv1\nmode: none\nmax_age: 0\n")
+	f.Add("version: STSv1\nmode: testing\nmx: *.\nmax_age: 9999999999\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		p, err := ParsePolicy(text)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidPolicy) {
+				t.Fatalf("error %v does not wrap ErrInvalidPolicy", err)
+			}
+			return
+		}
+		if p.MaxAge < 0 || p.MaxAge > MaxMaxAge || (p.Mode != ModeNone && len(p.MX) == 0) {
+			t.Fatalf("out of bounds: %+v", p)
+		}
+		p.Matches("mx.example.com")
+		p.Matches(text)
+	})
+}

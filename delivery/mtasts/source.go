@@ -1,6 +1,7 @@
 package mtasts
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,9 +18,12 @@ import (
 	"github.com/outbox-mta/outbox/delivery/tlspolicy"
 )
 
-// Resolver looks up TXT records; *mxresolve.Resolver satisfies it.
+// Resolver looks up TXT records and the addresses of policy servers, so
+// that MTA-STS uses the same DNS as delivery; *mxresolve.Resolver
+// satisfies it.
 type Resolver interface {
 	LookupTXT(ctx context.Context, name string) ([]string, error)
+	LookupHost(ctx context.Context, name string) ([]netip.Addr, error)
 }
 
 // Cache keeps fetched policies across restarts (the spool). Values are
@@ -34,9 +39,13 @@ type Options struct {
 	Cache    Cache    // nil: policies live only as long as the Source
 	// RootCAs verifies the policy servers; nil means the system roots.
 	RootCAs *x509.CertPool
-	// Dial opens the TCP connections of policy fetches; nil: net.Dialer.
-	// Tests redirect mta-sts.DOMAIN:443 to their own server with it.
+	// Dial opens the TCP connections of policy fetches; nil: the
+	// addresses of Resolver.LookupHost, in order, at Port. Unit tests
+	// redirect mta-sts.DOMAIN:443 to their own server with it.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Port is the policy servers' HTTPS port; default 443 (RFC 8461 §3.3).
+	// Only tests change it.
+	Port int
 	// Timeout bounds one policy fetch; default DefaultTimeout.
 	Timeout time.Duration
 	Now     func() time.Time // default time.Now
@@ -75,6 +84,9 @@ func New(o Options) *Source {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Dial == nil {
+		o.Dial = resolverDial(o.Resolver, cmp.Or(o.Port, 443))
 	}
 	return &Source{
 		res: o.Resolver, cache: o.Cache, fetch: newFetcher(o.RootCAs, o.Dial, o.Timeout),
@@ -296,5 +308,30 @@ func (s *Source) save(ctx context.Context, domain string, e *entry) {
 	}
 	if err := s.cache.PutMTASTSPolicy(context.WithoutCancel(ctx), domain, b); err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Warn("cannot cache the MTA-STS policy", "domain", domain, "err", err)
+	}
+}
+
+// resolverDial dials a policy server at the addresses res gives for its
+// name, in order, on port.
+func resolverDial(res Resolver, port int) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		addrs, err := res.LookupHost(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		var d net.Dialer
+		var errs []error
+		for _, a := range addrs {
+			c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(a.String(), strconv.Itoa(port)))
+			if err == nil {
+				return c, nil
+			}
+			errs = append(errs, err)
+		}
+		return nil, errors.Join(errs...)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,11 @@ func (f *fakeTXT) LookupTXT(_ context.Context, name string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.txt[name], f.err
+}
+
+// LookupHost resolves every name to the loopback address.
+func (f *fakeTXT) LookupHost(context.Context, string) ([]netip.Addr, error) {
+	return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 }
 
 func (f *fakeTXT) set(name string, txt ...string) {
@@ -234,5 +241,17 @@ func TestSourceUntrustedPolicyServer(t *testing.T) {
 	defer f.src.Close()
 	if p := f.policy(t); p.Type != tlspolicy.TypeNone || p.Failure == nil || p.Failure.Result != tlspolicy.ResultSTSPolicyFetchError {
 		t.Fatalf("untrusted server: %+v", p)
+	}
+}
+
+// Without Dial, the policy server is found through the Resolver, at Port.
+func TestSourceDialsThroughResolver(t *testing.T) {
+	f := newFixture(t)
+	_, port, _ := net.SplitHostPort(f.ps.srv.Listener.Addr().String())
+	n, _ := strconv.Atoi(port)
+	f.src = New(Options{Resolver: f.txt, RootCAs: f.ps.ca.Pool, Port: n, Now: func() time.Time { return f.now }})
+	defer f.src.Close()
+	if p := f.policy(t); p.Type != tlspolicy.TypeMTASTS || f.ps.fetches.Load() != 1 {
+		t.Fatalf("policy %+v, %d fetches", p, f.ps.fetches.Load())
 	}
 }

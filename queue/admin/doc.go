@@ -21,6 +21,8 @@
 //     in RFC 3339; they are also the schema of the CLI's --json output.
 //   - store.ErrNotFound from the queue is HTTP 404 with code "not_found";
 //     the client turns it back into an error matching store.ErrNotFound.
+//   - POST /v1/tls lists the TLS downgrade memory (Options.TLS) and, with
+//     "reset", forgets one domain first; 404 when the memory is off.
 //   - A client whose socket is missing or refuses connections returns an
 //     error matching ErrNotRunning.
 //

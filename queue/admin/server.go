@@ -28,6 +28,8 @@ type Options struct {
 	// Access opens the API to groups (access.go); the zero value keeps it
 	// to root and the daemon's own user. Pass the same to ListenWith.
 	Access Access
+	// TLS is the TLS downgrade memory (POST /v1/tls); nil: off.
+	TLS TLSMemory
 }
 
 // Server serves the admin API. Its lifecycle follows net/http: Serve (or
@@ -108,6 +110,7 @@ func (s *Server) Handler() http.Handler {
 		"bounces":     s.bounces,
 		"stats":       s.stats,
 		"quarantined": s.quarantined,
+		"tls":         s.tls,
 	} {
 		mux.HandleFunc("POST /v1/"+op, s.guard(op, h))
 	}

@@ -45,7 +45,9 @@
 //     past means at once) is stored as store.Message.DeliverAfter with
 //     every recipient due then, so the message waits in the due index;
 //     expire_at (later than now and deliver_after) as ExpireAt; tags and
-//     metadata, bounded in count and size, as Tags and Metadata. A bad
+//     metadata, bounded in count and size, as Tags and Metadata;
+//     require_tls as store.TLSReqRequire (REQUIRETLS, RFC 8689), else a
+//     "TLS-Required: No" header field as store.TLSReqOptional. A bad
 //     value is 400 naming the field.
 //   - GET /v1/messages/{id} shows only a message the same client (key,
 //     or the trusted loopback) submitted; any other ID is 404.

@@ -12,8 +12,10 @@ import (
 func TestPostRequireTLS(t *testing.T) {
 	a := newTestAPI(t, nil)
 	for body, want := range map[string]store.TLSReq{
-		`{"from":"a@example.com","to":["b@example.org"],"text":"x","require_tls":true}`:  store.TLSReqRequire,
-		`{"from":"a@example.com","to":["b@example.org"],"text":"x","require_tls":false}`: store.TLSReqNone,
+		`{"from":"a@example.com","to":["b@example.org"],"text":"x","require_tls":true}`:                                 store.TLSReqRequire,
+		`{"from":"a@example.com","to":["b@example.org"],"text":"x","require_tls":false}`:                                store.TLSReqNone,
+		`{"from":"a@example.com","to":["b@example.org"],"text":"x","headers":{"TLS-Required":"No"}}`:                    store.TLSReqOptional,
+		`{"from":"a@example.com","to":["b@example.org"],"text":"x","require_tls":true,"headers":{"TLS-Required":"No"}}`: store.TLSReqRequire,
 	} {
 		status, out := a.post(t, body, "")
 		if status != http.StatusAccepted {

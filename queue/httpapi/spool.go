@@ -119,9 +119,7 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 	if o := p.opts; o != nil {
 		m.DeliverAfter, m.ExpireAt, m.Tags, m.Metadata = o.deliverAfter, o.expireAt, o.tags, o.metadata
 	}
-	if req.RequireTLS {
-		m.TLSReq = store.TLSReqRequire
-	}
+	m.TLSReq = tlsRequirement(req.RequireTLS, msg.Bytes())
 	if m.Prefix, m.Signed, err = s.store(b, msg.Bytes()); err != nil {
 		return nil, err
 	}

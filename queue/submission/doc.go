@@ -87,6 +87,14 @@
 // nor passes unknown MAIL parameters to the session (it answers 500 5.5.4
 // itself). Scheduled send is available over the HTTP API (deliver_after).
 //
+// # REQUIRETLS (RFC 8689)
+//
+// REQUIRETLS is advertised on TLS sessions (go-smtp does so only there)
+// and MAIL ... REQUIRETLS outside TLS is refused with 530 5.7.10 (§4.1:
+// go-smtp would take it). The flag is stored as store.TLSReqRequire; a
+// message without it whose header has "TLS-Required: No" (§5) is stored
+// as store.TLSReqOptional.
+//
 // # DSN parameters and duplicate recipients
 //
 // DSN (RFC 3461) is advertised. go-smtp checks the syntax of RET, ENVID,
