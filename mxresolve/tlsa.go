@@ -35,7 +35,9 @@ func (r *Resolver) LookupTLSA(ctx context.Context, host string, port uint16) (TL
 	res := TLSA{Name: q}
 	ans, err := r.lookup(ctx, r.server(), q, dns.TypeTLSA)
 	if err != nil {
-		return res, newError(q, ErrTemporary, "TLSA query failed", err)
+		e := newError(q, ErrTemporary, "query failed", err)
+		e.Query = "TLSA"
+		return res, e
 	}
 	res.Secure = ans.secure
 	for _, rr := range ans.rrs {
