@@ -110,7 +110,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	mopts := maintenanceOptions(cfg, d.db, d.queue, log)
-	if err := d.tlsrpt.schedule(cfg, &mopts, d.db, d.queue, resolver); err != nil {
+	if err := d.tlsrpt.schedule(cfg, &mopts, d.db, d.queue, resolver, &d.live.dkim); err != nil {
 		return nil, fmt.Errorf("tls_reports: %w", err)
 	}
 	if d.jobs, err = maintenance.New(mopts); err != nil {

@@ -44,7 +44,7 @@ func (t *tlsReports) reporter() delivery.TLSReporter {
 
 // schedule builds the reporter and adds its daily job to the maintenance
 // jobs.
-func (t *tlsReports) schedule(cfg *config.Config, o *maintenance.Options, db *store.DB, q *queue.Queue, r *mxresolve.Resolver) error {
+func (t *tlsReports) schedule(cfg *config.Config, o *maintenance.Options, db *store.DB, q *queue.Queue, r *mxresolve.Resolver, keys *dkimSigner) error {
 	if t == nil {
 		return nil
 	}
@@ -54,7 +54,7 @@ func (t *tlsReports) schedule(cfg *config.Config, o *maintenance.Options, db *st
 		from = "postmaster@" + cfg.Hostname
 	}
 	rep, err := tlsrpt.NewReporter(tlsrpt.ReporterOptions{
-		Store: db, Spool: db, Waker: q, Lookup: r.LookupTXT,
+		Store: db, Spool: db, Waker: q, Lookup: r.LookupTXT, Signer: reportSigner{keys},
 		Submitter: cfg.Hostname, Organization: c.Organization, Contact: c.Contact, From: from,
 		Logger: o.Logger,
 	})
@@ -107,6 +107,21 @@ func (t *tlsReports) flush(ctx context.Context, log *slog.Logger) {
 	if err := t.rec.Flush(ctx); err != nil {
 		log.Warn("TLS report results lost", "component", "tlsrpt", "err", err)
 	}
+}
+
+// reportSigner signs mailed reports with the listener's DKIM keys (a
+// reload swaps them for both).
+type reportSigner struct{ keys *dkimSigner }
+
+var _ tlsrpt.Signer = reportSigner{}
+
+// Sign implements tlsrpt.Signer.
+func (s reportSigner) Sign(from string, fields []string) (tlsrpt.Signing, error) {
+	sig, err := s.keys.Holder.Sign(from, fields)
+	if sig == nil || err != nil {
+		return nil, err // never a typed nil inside the interface
+	}
+	return sig, nil
 }
 
 func hostOf(addr string) string {

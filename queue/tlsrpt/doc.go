@@ -34,7 +34,8 @@
 //   - mailto: destinations get a multipart/report; report-type="tlsrpt"
 //     message from ReporterOptions.From, with TLS-Report-Domain and
 //     TLS-Report-Submitter and the report as application/tlsrpt+gzip named
-//     "submitter!domain!begin!end!id.json.gz" (§5.3); https: destinations
+//     "submitter!domain!begin!end!id.json.gz" (§5.3), DKIM-signed by the
+//     Signer when it has a key for the From domain; https: destinations
 //     a POST of the gzipped JSON as application/tlsrpt+gzip, any 2xx
 //     being success (§5.4). Other schemes are ignored.
 package tlsrpt

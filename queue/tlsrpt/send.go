@@ -29,6 +29,22 @@ type Waker interface{ Spooled(err error) }
 
 var _ Spool = (*store.DB)(nil)
 
+// Signer DKIM-signs a report mail (RFC 8460 §5.3 wants mailed reports
+// signed by the reporting domain); the daemon's DKIM keys satisfy it, as
+// for the listener. Sign gets the From value and the header field names;
+// nil, nil means no key for that domain.
+type Signer interface {
+	Sign(from string, fields []string) (Signing, error)
+}
+
+// Signing receives the message as it is spooled; Finish returns the header
+// fields to store in front of it and labels for operators.
+type Signing interface {
+	io.Writer
+	Finish() (prefix []byte, labels []string, err error)
+	Abort()
+}
+
 // TXTLookup returns the TXT strings at name; none (and no error) for
 // NXDOMAIN or NODATA. delivery/dkim.Lookup fits it.
 type TXTLookup func(ctx context.Context, name string) ([]string, error)
@@ -38,6 +54,7 @@ type ReporterOptions struct {
 	Store  Store     // required
 	Spool  Spool     // required for mailto: destinations
 	Waker  Waker     // optional
+	Signer Signer    // optional: mailed reports leave unsigned without it
 	Lookup TXTLookup // required
 	// HTTP posts to https: destinations. Default: a client with a 1-minute
 	// timeout.
@@ -195,11 +212,14 @@ func (rp *Reporter) deliver(ctx context.Context, r *Report, gz []byte, u *url.UR
 	if err != nil {
 		return err
 	}
-	if _, err := b.Write(msg); err != nil {
+	prefix, labels, err := rp.write(b, msg)
+	if err != nil {
 		b.Discard()
 		return err
 	}
 	m := &store.Message{
+		Prefix:     prefix,
+		Signed:     labels,
 		From:       rp.opts.From,
 		Recipients: []store.Recipient{{Addr: to, State: store.StateQueued}},
 		Size:       int64(len(msg)),
@@ -215,6 +235,41 @@ func (rp *Reporter) deliver(ctx context.Context, r *Report, gz []byte, u *url.UR
 		b.Discard()
 	}
 	return err
+}
+
+// write writes msg to b, DKIM-signing it when a Signer has a key for the
+// From domain.
+func (rp *Reporter) write(b io.Writer, msg []byte) (prefix []byte, labels []string, err error) {
+	var sig Signing
+	if rp.opts.Signer != nil {
+		if sig, err = rp.opts.Signer.Sign(rp.opts.From, fieldNames(msg)); err != nil {
+			return nil, nil, fmt.Errorf("dkim sign: %w", err)
+		}
+	}
+	if sig == nil {
+		_, err = b.Write(msg)
+		return nil, nil, err
+	}
+	if _, err := io.MultiWriter(b, sig).Write(msg); err != nil {
+		sig.Abort()
+		return nil, nil, err
+	}
+	return sig.Finish()
+}
+
+// fieldNames lists the header field names of msg, once per occurrence.
+func fieldNames(msg []byte) []string {
+	head, _, _ := bytes.Cut(msg, []byte("\r\n\r\n"))
+	var out []string
+	for _, line := range strings.Split(string(head), "\r\n") {
+		if line == "" || line[0] == ' ' || line[0] == '\t' {
+			continue
+		}
+		if name, _, ok := strings.Cut(line, ":"); ok {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // post sends the report by HTTPS POST (RFC 8460 §5.4): the gzipped JSON

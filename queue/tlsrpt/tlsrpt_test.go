@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -286,4 +287,57 @@ func TestParseRecord(t *testing.T) {
 
 func decodeBase64(b []byte) ([]byte, error) {
 	return base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(string(b)))
+}
+
+// fakeSigner signs with a fixed prefix and keeps what it was asked.
+type fakeSigner struct {
+	from   string
+	fields []string
+	body   bytes.Buffer
+}
+
+func (s *fakeSigner) Sign(from string, fields []string) (tlsrpt.Signing, error) {
+	s.from, s.fields = from, fields
+	return s, nil
+}
+func (s *fakeSigner) Write(p []byte) (int, error) { return s.body.Write(p) }
+func (s *fakeSigner) Finish() ([]byte, []string, error) {
+	return []byte("DKIM-Signature: v=1; d=outbox.test\r\n"), []string{"outbox.test/sel"}, nil
+}
+func (s *fakeSigner) Abort() {}
+
+// TestMailSigned: a mailed report is DKIM-signed (RFC 8460 §5.3) by the
+// Signer, over the whole message and with its header fields named.
+func TestMailSigned(t *testing.T) {
+	db := openStore(t)
+	record(t, db)
+	sp := &spoolFunc{db: db}
+	sig := &fakeSigner{}
+	rp, err := tlsrpt.NewReporter(tlsrpt.ReporterOptions{
+		Store: db, Spool: sp, Signer: sig,
+		Lookup: func(context.Context, string) ([]string, error) {
+			return []string{"v=TLSRPTv1; rua=mailto:reports@dane.test"}, nil
+		},
+		Submitter: "outbox.test", From: "tlsrpt@outbox.test",
+		Now: func() time.Time { return day1.Add(24 * time.Hour) }, Logger: quiet(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.Send(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(sp.msgs) != 1 {
+		t.Fatalf("%d reports queued", len(sp.msgs))
+	}
+	m := sp.msgs[0]
+	if string(m.Prefix) != "DKIM-Signature: v=1; d=outbox.test\r\n" || len(m.Signed) != 1 {
+		t.Errorf("queued message prefix %q, signed %q", m.Prefix, m.Signed)
+	}
+	if sig.from != "tlsrpt@outbox.test" || !slices.Contains(sig.fields, "TLS-Report-Domain") || !slices.Contains(sig.fields, "Subject") {
+		t.Errorf("signed from %q with fields %q", sig.from, sig.fields)
+	}
+	if !bytes.Contains(sig.body.Bytes(), []byte("application/tlsrpt+gzip")) {
+		t.Error("the signer did not see the message")
+	}
 }
