@@ -110,6 +110,7 @@ func defaults() *Config {
 			Prune:         "17 * * * *",
 			DelayWarnings: "*/5 * * * *",
 			Stats:         "@hourly",
+			TLSReports:    "23 0 * * *",
 		},
 	}
 }
