@@ -28,6 +28,8 @@ type Config struct {
 	API      API      `toml:"api"`
 	Cron     Cron     `toml:"cron"`
 	DKIM     DKIM     `toml:"dkim"`
+	// TLSReports: SMTP TLS reporting, RFC 8460 (tlsreports.go).
+	TLSReports TLSReports `toml:"tls_reports"`
 
 	Suppression Suppression `toml:"suppression"`
 	// Webhooks receive the delivery events ([[webhooks]], webhooks.go).
@@ -281,6 +283,12 @@ type Delivery struct {
 	// Resolver is the DNS server for MX lookups, as ip:port. Default: ""
 	// meaning the first nameserver of /etc/resolv.conf.
 	Resolver string `toml:"resolver"`
+	// DNSSECValidating declares that Resolver validates DNSSEC and is
+	// reached over a path nobody can tamper with (loopback): its AD bit is
+	// then trusted, which enables DANE (RFC 7672) for MX hosts whose MX,
+	// address and TLSA records are signed. Default: false (AD ignored, no
+	// DANE), as Postfix's smtp_dns_support_level.
+	DNSSECValidating bool `toml:"dnssec_validating"`
 	// DNSCacheSize is the most answers (one per name and record type: MX,
 	// A, AAAA) kept by the built-in DNS cache, least recently used evicted
 	// first. 0 turns the cache off: every delivery asks Resolver.

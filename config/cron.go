@@ -21,6 +21,9 @@ type Cron struct {
 	// overdue by more than an hour: a safety net against a lost due-index
 	// entry, costly on a big queue. Default: "" (off).
 	Sweep string `toml:"sweep"`
+	// TLSReports sends the daily TLS reports (RFC 8460) of the days before
+	// today (UTC) when tls_reports.enabled is true. Default: "23 0 * * *".
+	TLSReports string `toml:"tls_reports"`
 }
 
 func (c *Config) validateCron(ps *problems) {
@@ -29,6 +32,7 @@ func (c *Config) validateCron(ps *problems) {
 		{"cron.delay_warnings", c.Cron.DelayWarnings},
 		{"cron.stats", c.Cron.Stats},
 		{"cron.sweep", c.Cron.Sweep},
+		{"cron.tls_reports", c.Cron.TLSReports},
 	} {
 		if j.spec == "" {
 			continue

@@ -112,6 +112,7 @@ func defaults() *Config {
 			Prune:         "17 * * * *",
 			DelayWarnings: "*/5 * * * *",
 			Stats:         "@hourly",
+			TLSReports:    "23 0 * * *",
 		},
 	}
 }

@@ -29,6 +29,11 @@ func TestMetricsAndCronConfigs(t *testing.T) {
 			`cron.prune: "61 * * * *" is not a cron schedule`,
 			`cron.delay_warnings: "often" is not a cron schedule`,
 		}},
+		{"tls reports", "[tls_reports]\nenabled = true\nfrom = \"tlsrpt@example.com\"\n[cron]\ntls_reports = \"@daily\"\n", nil},
+		{"bad tls reports", "[tls_reports]\nfrom = \"not an address\"\n[cron]\ntls_reports = \"daily\"\n", []string{
+			`cron.tls_reports: "daily" is not a cron schedule`,
+			`tls_reports.from: "not an address" is not an email address`,
+		}},
 		{"json log", "[log]\nformat = \"json\"\nlevel = \"debug\"\n", nil},
 		{"bad log", "[log]\nformat = \"logfmt\"\nlevel = \"verbose\"\n", []string{
 			`log.format: "logfmt" is not a log format: use "text" or "json"`,

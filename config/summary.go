@@ -66,6 +66,9 @@ func (c *Config) Summary() []Setting {
 	add("delivery", fmt.Sprintf("at_least_one %t, dsn %t, delay_warning %s, max_connections %d, max_per_destination %d",
 		d.AtLeastOne, d.DSN, warn, d.MaxConnections, d.MaxPerDestination))
 	add("delivery.retry", fmt.Sprintf("first %s, max interval %s, lifetime %s", d.FirstRetry, d.MaxRetryInterval, d.MaxLifetime))
+	if d.DNSSECValidating {
+		resolver += " (DNSSEC-validating: DANE on)"
+	}
 	add("delivery.resolver", resolver)
 	dnsCache := "off"
 	if d.DNSCacheSize > 0 {
@@ -117,6 +120,9 @@ func (c *Config) Summary() []Setting {
 	}
 	if c.DKIM.FallbackDomain != "" {
 		add("dkim.fallback_domain", c.DKIM.FallbackDomain)
+	}
+	if c.TLSReports.Enabled {
+		add("tls_reports", "on, schedule "+strconv.Quote(c.Cron.TLSReports))
 	}
 	add("log", fmt.Sprintf("format %s, level %s", c.Log.Format, c.Log.Level))
 	for _, w := range c.Webhooks {

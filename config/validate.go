@@ -45,6 +45,7 @@ func (c *Config) validate(ps *problems) {
 	c.validateAPI(ps)
 	c.validateSuppression(ps)
 	c.validateCron(ps)
+	c.validateTLSReports(ps)
 	c.validateDKIM(ps)
 	c.validateWebhooks(ps)
 }

@@ -50,6 +50,9 @@ type Options struct {
 	TLSPolicies tlspolicy.Source
 	// TLSMemory is the downgrade memory; nil: none.
 	TLSMemory TLSMemory
+	// TLSReporter receives each MX session's TLS outcome (RFC 8460); nil:
+	// none.
+	TLSReporter TLSReporter
 
 	// Timeouts of each network step; zero fields take DefaultTimeouts.
 	Timeouts Timeouts
@@ -270,6 +273,9 @@ func (d *Deliverer) attempt(ctx context.Context, domain string, dest dest, gen u
 			res.Host = hostLabel(t, nil)
 			if last.outcome != nil {
 				res.TLSOutcome = *last.outcome
+				if dest.relay == nil {
+					d.reportTLS(domain, t, "", *last.outcome)
+				}
 			}
 			lvl := slog.LevelInfo
 			if last.step == "auth" {
@@ -282,6 +288,7 @@ func (d *Deliverer) attempt(ctx context.Context, domain string, dest dest, gen u
 		s.key, s.gen = dest.key, gen
 		if dest.relay == nil {
 			d.rememberTLS(ctx, domain, s.outcome)
+			d.reportTLS(domain, t, s.dc.LocalAddr().String(), s.outcome)
 		}
 		d.run(ctx, s, env, res, false)
 		return

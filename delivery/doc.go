@@ -131,6 +131,9 @@
 // what verified the peer (none, webpki, mta-sts, dane), the policy type,
 // mode and domain, and the RFC 8460 §4.3 failure type of a failure (of the
 // host that decided the attempt, or a non-enforced one that was let pass).
+// Options.TLSReporter, when set, gets the outcome of every session opened
+// with an MX host and of every MX session that failed at a TLS step (not
+// of pooled sessions reused): the counts of TLS reporting (RFC 8460).
 //
 // go-smtp's client says EHLO "localhost" before STARTTLS, has no STARTTLS
 // for a greeted client and reports a bad certificate only at the next

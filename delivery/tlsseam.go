@@ -26,6 +26,7 @@ type hostTLS struct {
 	floor      tlspolicy.Level                 // downgrade memory: the least level accepted
 	domain     string                          // destination domain, for the downgrade message
 	outcome    tlspolicy.Outcome               // policy part of the attempt's TLS outcome
+	policy     tlspolicy.Policy                // the policy applied, for TLS reports
 }
 
 // tlsPlan is the TLS policy of one attempt to a direct destination.
@@ -69,6 +70,7 @@ func (p *tlsPlan) applyTLS(ctx context.Context, t *target) *tlspolicy.Failure {
 	pol := p.policy
 	t.tls.floor, t.tls.domain = p.floor, p.domain
 	t.tls.outcome = tlspolicy.Outcome{Policy: pol.Type, Mode: pol.Mode, Domain: pol.Domain}
+	t.tls.policy = pol
 	if pol.Failure != nil {
 		t.tls.outcome.Failure, t.tls.outcome.Detail = pol.Failure.Result, pol.Failure.Detail
 	}

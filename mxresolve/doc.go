@@ -92,6 +92,20 @@
 // Cache.Stats counts hits (answered without a query of one's own) and
 // misses (a query sent) and the entries held; cmd exposes them as metrics.
 //
+// # DNSSEC and TLSA (RFC 7672 §2.2)
+//
+// With Resolver.Validating set (the operator vouches that Server validates
+// DNSSEC, as Postfix's smtp_dns_support_level = dnssec), every query sets
+// the AD bit (RFC 6840 §5.7) and an answer counts as secure when every
+// response along its CNAME chain came back with AD. Host.Secure is set
+// when the MX answer (or the NODATA behind an implicit MX) and each
+// address family that answered were secure; a family whose query failed
+// gave no address and does not count. Without Validating nothing is ever
+// secure. LookupTLSA asks "_PORT._tcp.HOST" TLSA and reports its records
+// and whether the answer (positive or negative) was secure; a failure is
+// ErrTemporary, since a validating resolver answers SERVFAIL for bogus
+// data and the host must then not be used (RFC 7672 §2.2).
+//
 // Every error is an *Error (errors.As) whose Kind is one of the sentinels
 // (errors.Is) and which carries Permanent and the enhanced status code for
 // the bounce or the deferral. A lookup ended by ctx also matches

@@ -46,11 +46,17 @@ type Error struct {
 	Enhanced  string // RFC 3463 enhanced status code, e.g. "5.1.10"
 	Msg       string // what happened, for the bounce or the log
 	Err       error  // underlying cause (DNS library, network), may be nil
+	// Query names the lookup ("TLSA"); "" is the MX lookup of Lookup.
+	Query string
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("MX lookup for ")
+	q := e.Query
+	if q == "" {
+		q = "MX"
+	}
+	b.WriteString(q + " lookup for ")
 	b.WriteString(e.Domain)
 	b.WriteString(": ")
 	b.WriteString(e.Msg)

@@ -36,6 +36,9 @@ type answer struct {
 	// an SOA, so it must not be cached (RFC 2308 §5).
 	ttl   time.Duration
 	noTTL bool
+	// secure: every response along the chain had AD set by a Validating
+	// resolver (RFC 4035 §3.2.3).
+	secure bool
 }
 
 // negative reports whether a is NXDOMAIN or NODATA (RFC 2308 §1).
@@ -65,11 +68,13 @@ func (r *Resolver) query(ctx context.Context, server serverFunc, name string, qt
 	}
 	target := dns.Fqdn(name)
 	ttl := time.Duration(math.MaxInt64)
+	secure := r.Validating
 	for range maxChain {
 		resp, err := r.exchange(ctx, addr, target, qtype)
 		if err != nil {
 			return answer{}, err
 		}
+		secure = secure && resp.AuthenticatedData
 		for _, rr := range resp.Answer {
 			ttl = min(ttl, seconds(rr.Header().Ttl))
 		}
@@ -78,7 +83,7 @@ func (r *Resolver) query(ctx context.Context, server serverFunc, name string, qt
 		case dns.RcodeNameError:
 			// With a CNAME in the answer, the RCODE is about the last
 			// name of the chain (RFC 6604 §3): the destination is gone.
-			return negativeAnswer(true, resp, ttl), nil
+			return negativeAnswer(true, resp, ttl, secure), nil
 		default:
 			return answer{}, fmt.Errorf("%w: %s for %s %s", errServer,
 				dns.RcodeToString[resp.Rcode], strings.TrimSuffix(target, "."), dns.TypeToString[qtype])
@@ -86,9 +91,9 @@ func (r *Resolver) query(ctx context.Context, server serverFunc, name string, qt
 		rrs, final := extract(resp.Answer, target, qtype)
 		switch {
 		case len(rrs) > 0:
-			return answer{rrs: rrs, ttl: ttl}, nil
+			return answer{rrs: rrs, ttl: ttl, secure: secure}, nil
 		case final == target:
-			return negativeAnswer(false, resp, ttl), nil
+			return negativeAnswer(false, resp, ttl, secure), nil
 		}
 		target = final
 	}
@@ -99,8 +104,8 @@ func (r *Resolver) query(ctx context.Context, server serverFunc, name string, qt
 // the least of ttl (the chain's records), the SOA's own TTL and its
 // MINIMUM field (RFC 2308 §5). Without an SOA in the authority section it
 // is not cacheable (RFC 2308 §5: such answers "SHOULD NOT be cached").
-func negativeAnswer(nxdomain bool, resp *dns.Msg, ttl time.Duration) answer {
-	a := answer{nxdomain: nxdomain, noTTL: true}
+func negativeAnswer(nxdomain bool, resp *dns.Msg, ttl time.Duration, secure bool) answer {
+	a := answer{nxdomain: nxdomain, noTTL: true, secure: secure}
 	for _, rr := range resp.Ns {
 		if soa, ok := rr.(*dns.SOA); ok {
 			a.ttl = min(ttl, seconds(soa.Hdr.Ttl), seconds(soa.Minttl))
@@ -153,6 +158,9 @@ func (r *Resolver) exchange(ctx context.Context, server, name string, qtype uint
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	m.RecursionDesired = true
+	// AD in a query asks the resolver to say whether it validated the
+	// answer, without the RRSIGs that DO would bring (RFC 6840 §5.7).
+	m.AuthenticatedData = r.Validating
 	m.SetEdns0(ednsSize, false)
 
 	resp, err := r.exchangeOver(ctx, "udp", server, m)

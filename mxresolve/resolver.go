@@ -50,6 +50,12 @@ type Resolver struct {
 	// their TTL and merges concurrent identical queries into one. nil: every
 	// Lookup asks the server.
 	Cache *Cache
+	// Validating says the operator vouches that Server validates DNSSEC
+	// and is reached over a trusted path (loopback): its AD bit is then
+	// believed and reported as Host.Secure and TLSA.Secure (RFC 6698
+	// §4.1, as Postfix's smtp_dns_support_level = dnssec). false: AD is
+	// ignored and nothing is ever secure, so DANE is never used.
+	Validating bool
 }
 
 // Host is one mail exchanger to try, in order.
@@ -58,6 +64,10 @@ type Host struct {
 	Pref     uint16       // MX preference; 0 when Implicit
 	Addrs    []netip.Addr // addresses to try in order; never empty
 	Implicit bool         // no MX: the domain itself (RFC 5321 §5.1), or an address literal
+	// Secure: the MX answer and every address answer of this host were
+	// DNSSEC-validated (AD from a Validating resolver). RFC 7672 §2.2 uses
+	// TLSA records only for such a host.
+	Secure bool
 }
 
 // Lookup returns the hosts to try for mail to domain, best first, each with
@@ -73,7 +83,7 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) ([]Host, error) {
 		return nil, newError(domain, ErrInvalidDomain, "not a valid domain name", nil)
 	}
 	server := r.server()
-	mxs, implicit, err := r.exchangers(ctx, server, name)
+	mxs, implicit, secure, err := r.exchangers(ctx, server, name)
 	if err != nil {
 		return nil, err
 	}
@@ -81,24 +91,29 @@ func (r *Resolver) Lookup(ctx context.Context, domain string) ([]Host, error) {
 	if len(mxs) > r.maxHosts() {
 		mxs = mxs[:r.maxHosts()]
 	}
-	return r.addresses(ctx, server, name, mxs, implicit)
+	hosts, err := r.addresses(ctx, server, name, mxs, implicit)
+	for i := range hosts {
+		hosts[i].Secure = hosts[i].Secure && secure
+	}
+	return hosts, err
 }
 
 // exchangers runs the MX query and applies RFC 7505 and the implicit MX
 // rule of RFC 5321 §5.1.
-func (r *Resolver) exchangers(ctx context.Context, server serverFunc, name string) ([]MX, bool, error) {
+// secure reports whether the answer was DNSSEC-validated.
+func (r *Resolver) exchangers(ctx context.Context, server serverFunc, name string) (mxs []MX, implicit, secure bool, err error) {
 	ans, err := r.lookup(ctx, server, name, dns.TypeMX)
 	switch {
 	case err != nil:
-		return nil, false, newError(name, ErrTemporary, "MX query failed", err)
+		return nil, false, false, newError(name, ErrTemporary, "MX query failed", err)
 	case ans.nxdomain:
-		return nil, false, newError(name, ErrNXDomain, "domain does not exist (NXDOMAIN)", nil)
+		return nil, false, false, newError(name, ErrNXDomain, "domain does not exist (NXDOMAIN)", nil)
 	case len(ans.rrs) == 0:
 		// NODATA: the domain exists without MX, so it is its own
 		// exchanger, with preference 0 (RFC 5321 §5.1).
-		return []MX{{Host: name}}, true, nil
+		return []MX{{Host: name}}, true, ans.secure, nil
 	}
-	mxs := make([]MX, 0, len(ans.rrs))
+	mxs = make([]MX, 0, len(ans.rrs))
 	for _, rr := range ans.rrs {
 		if mx, ok := rr.(*dns.MX); ok {
 			mxs = append(mxs, MX{Host: strings.TrimSuffix(strings.ToLower(mx.Mx), "."), Pref: mx.Preference})
@@ -111,16 +126,17 @@ func (r *Resolver) exchangers(ctx context.Context, server serverFunc, name strin
 		// Only "." targets: a null MX. RFC 7505 §3 fixes its preference
 		// at 0 and wants it alone; any such set means the same thing, as
 		// nothing can be delivered.
-		return nil, false, newError(name, ErrNullMX, "domain accepts no mail (null MX)", nil)
+		return nil, false, false, newError(name, ErrNullMX, "domain accepts no mail (null MX)", nil)
 	}
-	return mxs, false, nil
+	return mxs, false, ans.secure, nil
 }
 
 // hostResult is the outcome of resolving one exchanger.
 type hostResult struct {
-	addrs []netip.Addr
-	err   error // temporary cause; nil with no addrs means "definitely none"
-	why   string
+	addrs  []netip.Addr
+	secure bool  // every address answer received was validated
+	err    error // temporary cause; nil with no addrs means "definitely none"
+	why    string
 }
 
 // addresses resolves every exchanger's AAAA and A records concurrently and
@@ -147,7 +163,7 @@ func (r *Resolver) addresses(ctx context.Context, server serverFunc, domain stri
 	for i, mx := range mxs {
 		res := &results[i]
 		if len(res.addrs) > 0 {
-			hosts = append(hosts, Host{Name: mx.Host, Pref: mx.Pref, Addrs: res.addrs, Implicit: implicit})
+			hosts = append(hosts, Host{Name: mx.Host, Pref: mx.Pref, Addrs: res.addrs, Implicit: implicit, Secure: res.secure})
 			continue
 		}
 		if res.err != nil && temp == nil {
@@ -198,7 +214,11 @@ func (r *Resolver) hostAddrs(ctx context.Context, server serverFunc, host string
 	addrs = appendAddrs(addrs, second.ans.rrs)
 	switch {
 	case len(addrs) > 0:
-		return hostResult{addrs: addrs}
+		// A family that failed gave no address to connect to, so it
+		// cannot make the ones used insecure; one that answered must
+		// have been validated (RFC 7672 §2.2.2).
+		secure := (v6.err != nil || v6.ans.secure) && (v4.err != nil || v4.ans.secure)
+		return hostResult{addrs: addrs, secure: secure}
 	case v6.err != nil:
 		return hostResult{err: v6.err}
 	case v4.err != nil:

@@ -37,6 +37,9 @@
 //     follower that read up to N and asks for events after N misses none
 //     and sees none twice. EventsAfter's channel is closed once a commit
 //     that wrote newer events has returned.
+//   - TLS reporting aggregates (tlsreport.go) are opaque values per UTC
+//     day and policy domain in their own bucket, created by the first
+//     write; UpdateTLSReports merges a batch of them in one transaction.
 //   - The outbound TLS state (tlsstate.go) lives in buckets of its own,
 //     created on first write: cached MTA-STS policies (opaque bytes by
 //     domain) and the downgrade memory (one level byte by domain,

@@ -58,6 +58,7 @@ type daemon struct {
 	metrics   *metrics.Metrics    // nil without metrics.address
 	api       *httpapi.Server     // nil without api.address
 	webhooks  *webhook.Dispatcher // nil without [[webhooks]]
+	tlsrpt    *tlsReports         // nil without tls_reports.enabled
 
 	submissionLs     []net.Listener // in cfg.Listen.Submission order
 	adminL, metricsL net.Listener   // metricsL nil without metrics.address
@@ -87,7 +88,8 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	resolver := newResolver(cfg, log)
-	if d.deliverer, err = newDeliverer(cfg, set, resolver, d.db, log); err != nil {
+	d.tlsrpt = newTLSReports(cfg, d.db, log)
+	if d.deliverer, err = newDeliverer(cfg, set, resolver, d.db, d.tlsrpt.reporter(), log); err != nil {
 		return nil, err
 	}
 	qopts := withSuppressions(queueOptions(cfg, log), cfg, d.db)
@@ -113,7 +115,11 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.jobs, err = maintenance.New(maintenanceOptions(cfg, d.db, d.queue, log)); err != nil {
+	mopts := maintenanceOptions(cfg, d.db, d.queue, log)
+	if err := d.tlsrpt.schedule(cfg, &mopts, d.db, d.queue, resolver, &d.live.dkim); err != nil {
+		return nil, fmt.Errorf("tls_reports: %w", err)
+	}
+	if d.jobs, err = maintenance.New(mopts); err != nil {
 		return nil, fmt.Errorf("services: %w", err)
 	}
 	if d.metrics, err = newMetrics(cfg, d.db, d.queue, counters, resolver, d.webhooks, log); err != nil {
@@ -242,6 +248,7 @@ func (d *daemon) start(ctx context.Context, wg *sync.WaitGroup, failed chan<- er
 		// cursors, so it never holds up mail; it stops with ctx.
 		wg.Go(func() { runWebhooks(ctx, d.db, d.webhooks, d.log) })
 	}
+	wg.Go(func() { d.tlsrpt.run(ctx) })
 	if d.metrics != nil {
 		wg.Go(func() {
 			if err := d.metrics.Serve(d.metricsL); !errors.Is(err, metrics.ErrServerClosed) {
@@ -276,6 +283,7 @@ func (d *daemon) shutdown() {
 		}
 	})
 	drain.Wait()
+	d.tlsrpt.flush(ctx, d.log)
 	if err := d.jobs.Shutdown(ctx); err != nil {
 		d.log.Warn("maintenance shutdown", "err", err)
 	}

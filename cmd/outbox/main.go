@@ -90,7 +90,7 @@ func commands() []command {
 		{name: "spool salvage", args: "--from DIR --to NEWDIR", summary: "copy every readable message of a damaged spool into a new one", run: runSpoolSalvage},
 		{name: "dkim keygen", args: "--domain D --selector S [--type rsa|ed25519] [--bits N] [--out FILE]", summary: "make a DKIM key, print its DNS record", run: runDKIMKeygen},
 		{name: "dkim check", args: "--domain D --selector S [--config FILE] [--resolver IP:PORT]", summary: "check the published DKIM record", run: runDKIMCheck},
-		{name: "probe", args: "HOST[:PORT] | --domain DOMAIN [--resolver IP:PORT] [--port N] [--tls | --no-tls] [--insecure] [--ca-file FILE] [--name NAME] [--helo NAME] [--auth-user USER [--auth-password-file FILE]] [--from A --to A...] [--timeout DUR] [--mta-sts-port N] [--json]", summary: "diagnose a destination: greeting, EHLO, STARTTLS, certificate chain and its verification, AUTH, a test message", run: runProbe},
+		{name: "probe", args: "HOST[:PORT] | --domain DOMAIN [--resolver IP:PORT] [--port N] [--tls | --no-tls] [--insecure] [--ca-file FILE] [--dnssec] [--name NAME] [--helo NAME] [--auth-user USER [--auth-password-file FILE]] [--from A --to A...] [--timeout DUR] [--mta-sts-port N] [--json]", summary: "diagnose a destination: greeting, EHLO, STARTTLS, certificate chain and its verification, AUTH, a test message", run: runProbe},
 		{name: "version", summary: "print the version, VCS commit and Go version", aliases: []string{"--version"}, run: runVersion},
 	}
 }

@@ -30,7 +30,7 @@ type probeFlags struct {
 	domain, resolver, caFile, helo, user, pwFile, from, name string
 	to                                                       stringList
 	port, stsPort                                            int
-	implicit, noTLS, insecure, asJSON                        bool
+	implicit, noTLS, insecure, asJSON, dnssec                bool
 	timeout                                                  time.Duration
 }
 
@@ -105,6 +105,7 @@ func registerProbeFlags(fs *flag.FlagSet) *probeFlags {
 	fs.Var(&f.to, "to", "send the test message to `ADDRESS` (repeatable)")
 	fs.DurationVar(&f.timeout, "timeout", probe.DefaultTimeout, "bound of each network step")
 	fs.BoolVar(&f.asJSON, "json", false, "print the reports as a JSON array")
+	fs.BoolVar(&f.dnssec, "dnssec", false, "trust the AD bit of --resolver (a DNSSEC-validating resolver on a trusted path): with --domain, look up TLSA records and check the chain against them (DANE, RFC 7672)")
 	fs.IntVar(&f.stsPort, "mta-sts-port", 443, "HTTPS `PORT` of the MTA-STS policy server with --domain (tests)")
 	return f
 }
@@ -114,6 +115,7 @@ func registerProbeFlags(fs *flag.FlagSet) *probeFlags {
 type probeTarget struct {
 	host  string
 	addrs []string
+	tlsa  *probeTLSA // --domain --dnssec only
 }
 
 // probeTargets is the given HOST[:PORT], or the MX hosts of --domain in
@@ -138,14 +140,14 @@ func probeTargets(ctx context.Context, f *probeFlags, pos []string) ([]probeTarg
 		}
 		return []probeTarget{t}, nil
 	}
-	r := &mxresolve.Resolver{Server: f.resolver, Timeout: f.timeout}
+	r := &mxresolve.Resolver{Server: f.resolver, Timeout: f.timeout, Validating: f.dnssec}
 	hosts, err := r.Lookup(ctx, f.domain)
 	if err != nil {
 		return nil, fmt.Errorf("MX lookup of %s: %w", f.domain, err)
 	}
 	var ts []probeTarget
 	for _, h := range hosts {
-		t := probeTarget{host: h.Name}
+		t := probeTarget{host: h.Name, tlsa: lookupProbeTLSA(ctx, r, h, f)}
 		for _, a := range h.Addrs {
 			t.addrs = append(t.addrs, net.JoinHostPort(a.String(), strconv.Itoa(port)))
 		}
@@ -163,13 +165,14 @@ func probeAll(ctx context.Context, c *cli, f *probeFlags, opts probe.Options, ta
 	for _, t := range targets {
 		ok := false // the host's last report, the one that connected, is OK
 		for _, addr := range t.addrs {
-			opts.Host, opts.Addr = t.host, addr
+			opts.Host, opts.Addr, opts.DANE = t.host, addr, t.tlsa.options(t.host, f.domain)
 			rep, err := probe.Probe(ctx, opts)
 			ok = err == nil && probeTLSOK(rep, f)
 			if f.asJSON {
 				reps = append(reps, rep)
 			} else {
 				writeProbeReport(c.stdout, rep, f)
+				t.tlsa.write(c.stdout, rep)
 			}
 			if rep.Connected || ctx.Err() != nil {
 				break
@@ -198,6 +201,8 @@ func probeTLSOK(rep *probe.Report, f *probeFlags) bool {
 		return true
 	case rep.TLS == nil:
 		return false
+	case daneRequired(rep):
+		return rep.TLS.DANE.Verified || f.insecure
 	default:
 		return rep.TLS.Verified || f.insecure
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/outbox-mta/outbox/queue/maintenance"
 	"github.com/outbox-mta/outbox/queue/metrics"
 	"github.com/outbox-mta/outbox/queue/submission"
+	"github.com/outbox-mta/outbox/queue/tlsrpt"
 	"github.com/outbox-mta/outbox/store"
 	"github.com/outbox-mta/outbox/store/pgstore"
 )
@@ -34,6 +35,7 @@ type spool interface {
 	metrics.SpoolStats
 	tlsStore
 	webhookSpool
+	tlsrpt.Store
 	Failed() <-chan struct{}
 	Err() error
 	Close() error

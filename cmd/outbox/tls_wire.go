@@ -9,6 +9,7 @@ import (
 
 	"github.com/outbox-mta/outbox/config"
 	"github.com/outbox-mta/outbox/delivery"
+	"github.com/outbox-mta/outbox/delivery/dane"
 	"github.com/outbox-mta/outbox/delivery/mtasts"
 	"github.com/outbox-mta/outbox/delivery/tlspolicy"
 	"github.com/outbox-mta/outbox/queue/admin"
@@ -22,6 +23,10 @@ import (
 func setTLSPolicies(opts *delivery.Options, cfg *config.Config, db tlsStore, resolver delivery.Resolver, log *slog.Logger) {
 	d := cfg.Delivery
 	var chain tlspolicy.Chain
+	// DANE first: it takes precedence over MTA-STS (RFC 8461 §2).
+	if r, ok := resolver.(dane.Resolver); ok && d.DNSSECValidating {
+		chain = append(chain, &dane.Source{Resolver: r, Port: uint16(d.Port)})
+	}
 	if txt, ok := resolver.(mtasts.Resolver); ok && d.MTASTS {
 		chain = append(chain, mtasts.New(mtasts.Options{
 			Resolver: txt, Cache: db, RootCAs: opts.RootCAs,

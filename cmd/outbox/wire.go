@@ -70,9 +70,10 @@ func newSubmission(cfg *config.Config, db spool, q *queue.Queue, counters *liste
 func newResolver(cfg *config.Config, log *slog.Logger) *mxresolve.Resolver {
 	d := cfg.Delivery
 	r := &mxresolve.Resolver{
-		Server:   d.Resolver,
-		MaxHosts: d.MaxHosts,
-		Logger:   log,
+		Server:     d.Resolver,
+		MaxHosts:   d.MaxHosts,
+		Logger:     log,
+		Validating: d.DNSSECValidating,
 	}
 	if d.DNSCacheSize > 0 {
 		r.Cache = &mxresolve.Cache{
@@ -88,7 +89,7 @@ func newResolver(cfg *config.Config, log *slog.Logger) *mxresolve.Resolver {
 
 // newDeliverer builds the outbound side: TLS, resolver, and the routes and
 // relays of s (loaded by loadSettings; a reload replaces them).
-func newDeliverer(cfg *config.Config, s *settings, resolver delivery.Resolver, db tlsStore, log *slog.Logger) (*delivery.Deliverer, error) {
+func newDeliverer(cfg *config.Config, s *settings, resolver delivery.Resolver, db tlsStore, tr delivery.TLSReporter, log *slog.Logger) (*delivery.Deliverer, error) {
 	d := cfg.Delivery
 	mxPolicy, err := delivery.ParseTLSPolicy(d.TLSPolicy)
 	if err != nil {
@@ -130,6 +131,7 @@ func newDeliverer(cfg *config.Config, s *settings, resolver delivery.Resolver, d
 		}
 	}
 	setTLSPolicies(&opts, cfg, db, resolver, log)
+	opts.TLSReporter = tr
 	if len(d.DomainTLSPolicies) > 0 {
 		opts.DomainTLS = make(map[string]delivery.TLSPolicy, len(d.DomainTLSPolicies))
 		for dom, p := range d.DomainTLSPolicies {

@@ -141,7 +141,17 @@ func (s *Source) Policy(ctx context.Context, domain string) (tlspolicy.Policy, e
 		mode = tlspolicy.ModeTesting
 	}
 	return tlspolicy.Policy{Type: tlspolicy.TypeMTASTS, Mode: mode, Domain: r.Domain, ID: r.ID,
-		Hosts: hosts{r.Policy}, Note: r.Note}, nil
+		Hosts: hosts{r.Policy}, Note: r.Note, Strings: r.Policy.lines(), MXHosts: r.Policy.MX}, nil
+}
+
+// lines is the policy in its text form, one line per element, as RFC 8460
+// §4.4 gives an MTA-STS policy in a TLS report's policy-string.
+func (p *Policy) lines() []string {
+	out := []string{"version: STSv1", "mode: " + string(p.Mode)}
+	for _, mx := range p.MX {
+		out = append(out, "mx: "+mx)
+	}
+	return append(out, "max_age: "+strconv.Itoa(int(p.MaxAge/time.Second)))
 }
 
 // hosts is the HostChecker of a policy.

@@ -24,6 +24,9 @@
 //     goes on either way, except that credentials are sent only over TLS or
 //     to a loopback address (RFC 4954 §4: AUTH PLAIN and LOGIN expose the
 //     password) and never appear in the Report.
+//   - With Options.DANE, the chain is also given to that check (the
+//     caller's, from the TLSA records it found: RFC 7672) and its outcome
+//     reported in TLS.DANE.
 //   - Probe always returns a Report holding everything seen up to the
 //     failure, and an error when the session did not complete. Every
 //     network step is bounded by Options.Timeout and by ctx.

@@ -47,6 +47,9 @@ type Options struct {
 	Dialer interface {
 		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 	}
+	// DANE, when set, checks the chain against the host's TLSA records
+	// too (TLS.DANE).
+	DANE DANECheck
 	// Now stamps the test message; nil means time.Now.
 	Now func() time.Time
 }
@@ -74,6 +77,7 @@ type TLS struct {
 	Verified    bool   `json:"verified"`
 	VerifyError string `json:"verify_error,omitempty"`
 	Chain       []Cert `json:"chain"`
+	DANE        *DANE  `json:"dane,omitempty"` // nil: no DANE check asked for
 }
 
 // Cert is one certificate of the chain the server sent, leaf first.
@@ -266,6 +270,9 @@ func (s *session) handshake(ctx context.Context) error {
 	s.conn = tc
 	s.tp = textproto.NewConn(tc)
 	s.rep.TLS = describe(tc.ConnectionState(), s.opts.Host, s.opts.RootCAs)
+	if s.opts.DANE != nil {
+		s.rep.TLS.DANE = s.opts.DANE(tc.ConnectionState().PeerCertificates)
+	}
 	return nil
 }
 

@@ -65,6 +65,10 @@ type Policy struct {
 	Domain string // the policy domain (RFC 8460 §4.4 policy-domain)
 	// ID identifies the policy version (the MTA-STS id), for display.
 	ID string
+	// Strings is the policy as a TLS report gives it (RFC 8460 §4.4
+	// policy-string): the MTA-STS policy's lines, or the TLSA records;
+	// MXHosts the mx patterns of an MTA-STS policy (mx-host).
+	Strings, MXHosts []string
 	// Hosts checks each MX host; nil when Type is TypeNone.
 	Hosts HostChecker
 	// Note says what happened while deciding, for logs and probe output

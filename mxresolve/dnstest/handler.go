@@ -33,6 +33,9 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	s.mu.Lock()
 	m, drop := s.answer(req, q, network)
+	if !drop {
+		s.markValidated(req, m, q.Name)
+	}
 	s.mu.Unlock()
 
 	if drop {
@@ -143,4 +146,17 @@ func (s *Server) exists(name string) bool {
 		}
 	}
 	return false
+}
+
+// markValidated sets AD on m as a validating resolver would (see
+// Server.AD). The caller holds s.mu.
+func (s *Server) markValidated(req, m *dns.Msg, name string) {
+	asked := req.AuthenticatedData || (req.IsEdns0() != nil && req.IsEdns0().Do())
+	ok := m.Rcode == dns.RcodeSuccess || m.Rcode == dns.RcodeNameError
+	for n, v := range s.Insecure {
+		if v && canonical(n) == canonical(name) {
+			ok = false
+		}
+	}
+	m.AuthenticatedData = s.AD && asked && ok
 }

@@ -61,6 +61,12 @@ type Server struct {
 	// Behaviors overrides the answer for some names (any case, with or
 	// without the final dot). Names along a CNAME chain count too.
 	Behaviors map[string]Behavior
+	// AD makes the server act as a DNSSEC-validating resolver whose zone is
+	// signed: answers to queries that ask for it (AD or DO set, RFC 6840
+	// §5.7) carry the AD bit, except for the names in Insecure (any case,
+	// with or without the final dot), which stand for unsigned data.
+	AD       bool
+	Insecure map[string]bool
 
 	mu      sync.Mutex
 	queries []Query

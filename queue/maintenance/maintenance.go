@@ -49,6 +49,8 @@ var (
 // fields or a descriptor); "" disables a job.
 type Schedules struct {
 	Prune, DelayWarnings, Stats, Sweep string
+	// TLSReports runs Options.TLSReports; ignored while that is nil.
+	TLSReports string
 }
 
 // Options configure New.
@@ -83,6 +85,9 @@ type Options struct {
 	// sharing one spool (store/pgstore), so that two nodes never send the
 	// same delay warning. nil: every job runs here.
 	Exclusive Exclusive
+	// TLSReports sends the TLS reports of finished days (queue/tlsrpt
+	// Reporter.Send); nil: no such job.
+	TLSReports func(context.Context) error
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger; the package adds component=maintenance. Default
@@ -142,8 +147,9 @@ func New(opts Options) (*Runner, error) {
 		{"delay_warnings", opts.Schedules.DelayWarnings, r.DelayWarnings},
 		{"stats", opts.Schedules.Stats, r.Stats},
 		{"sweep", opts.Schedules.Sweep, r.Sweep},
+		{"tls_reports", opts.Schedules.TLSReports, opts.TLSReports},
 	} {
-		if j.spec == "" {
+		if j.spec == "" || j.run == nil {
 			continue
 		}
 		if _, err := r.cron.AddFunc(j.spec, r.job(j.name, j.run)); err != nil {

@@ -237,7 +237,7 @@ func (db *DB) watchEvents() {
 		<-db.quit
 		cancel()
 	}()
-	db.listenConn(ctx, eventsChannel, func(payload string) {
+	db.listenConn(ctx, eventsChannel, true, func(payload string) {
 		if payload == "" {
 			if last, err := db.lastEventSeq(ctx); err == nil {
 				db.ev.Committed(last)

@@ -59,7 +59,7 @@ func (db *DB) Listen(ctx context.Context, wake func()) error {
 	tick := time.NewTicker(db.opts.Lease / 2)
 	defer tick.Stop()
 	notes := make(chan struct{}, 1)
-	go db.listenConn(ctx, notifyChannel, func(payload string) {
+	go db.listenConn(ctx, notifyChannel, false, func(payload string) {
 		if payload == db.opts.Node {
 			return // this node's own: its queue was woken already
 		}
@@ -82,12 +82,13 @@ func (db *DB) Listen(ctx context.Context, wake func()) error {
 
 // listenConn holds a connection listening on channel and passes each
 // notification's payload to on, reconnecting after failures. Once it
-// listens, it calls on("") for what was announced before (or while the
-// connection was lost). It returns when ctx ends.
-func (db *DB) listenConn(ctx context.Context, channel string, on func(payload string)) {
+// listens again after a lost connection it calls on("") for what was
+// announced meanwhile; with first, also once it first listens (for what
+// was announced before). It returns when ctx ends.
+func (db *DB) listenConn(ctx context.Context, channel string, first bool, on func(payload string)) {
 	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := db.listenOnce(ctx, channel, on)
+	for resync := first; ctx.Err() == nil; resync = true {
+		err := db.listenOnce(ctx, channel, resync, on)
 		if ctx.Err() != nil {
 			return
 		}
@@ -101,7 +102,7 @@ func (db *DB) listenConn(ctx context.Context, channel string, on func(payload st
 	}
 }
 
-func (db *DB) listenOnce(ctx context.Context, channel string, on func(payload string)) error {
+func (db *DB) listenOnce(ctx context.Context, channel string, resync bool, on func(payload string)) error {
 	conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
@@ -110,7 +111,9 @@ func (db *DB) listenOnce(ctx context.Context, channel string, on func(payload st
 	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		return err
 	}
-	on("")
+	if resync {
+		on("")
+	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 // The suppression list: tables suppressions and suppress_strikes, with the
 // rules of store.ApplyListings, applied in the transaction of the outcome
 // that causes them (Update). Concurrent outcomes for one address, on any
-// node, take its advisory lock first (lockAddrs), so counts add up as
+// node, take its advisory lock first (lockKeys), so counts add up as
 // bbolt's single writer adds them.
 
 // Suppress adds s to the list, replacing an entry for the same address.
@@ -147,17 +147,19 @@ func (db *DB) applyListings(ctx context.Context, tx pgx.Tx, before, after *store
 	if len(addrs) == 0 {
 		return nil
 	}
-	if err := lockAddrs(ctx, tx, addrs); err != nil {
+	if err := lockKeys(ctx, tx, "outbox suppress ", addrs); err != nil {
 		return err
 	}
 	return store.ApplyListings(listTx{ctx, tx}, before, after, db.now())
 }
 
-// lockAddrs takes the transaction's advisory locks of addrs, in one
-// order for every transaction (no deadlock between two of them).
-func lockAddrs(ctx context.Context, tx pgx.Tx, addrs []string) error {
+// lockKeys takes the transaction's advisory locks of keys (in the space
+// that prefix names), in one order for every transaction (no deadlock
+// between two of them): the read-modify-writes of a key, on any node,
+// apply one after the other.
+func lockKeys(ctx context.Context, tx pgx.Tx, prefix string, keys []string) error {
 	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM
-		(SELECT DISTINCT hashtextextended('outbox suppress ' || a, 0) AS k FROM unnest($1::text[]) a ORDER BY 1) s`, addrs)
+		(SELECT DISTINCT hashtextextended($1 || a, 0) AS k FROM unnest($2::text[]) a ORDER BY 1) s`, prefix, keys)
 	return err
 }
 

@@ -19,8 +19,8 @@ import (
 
 // Spool is what the suite drives: every method the consumers of a spool
 // use (queue.Store, submission.Spool, httpapi.Spool, maintenance.Store,
-// the event log, the suppression list, the outbound TLS state, the
-// webhook cursors), and
+// the event log, the suppression list, the outbound TLS state and TLS
+// reports, the webhook cursors), and
 // Close.
 type Spool interface {
 	NewBody() (*store.Body, error)
@@ -62,6 +62,9 @@ type Spool interface {
 	WebhookCursors(ctx context.Context) ([]store.WebhookCursor, error)
 	PutWebhookCursor(ctx context.Context, c store.WebhookCursor) error
 	EventsJSON(ctx context.Context, after uint64, limit int) ([]store.EventJSON, error)
+	UpdateTLSReports(ctx context.Context, ups []store.TLSReportUpdate) error
+	TLSReports(ctx context.Context, before string) ([]store.TLSReport, error)
+	DeleteTLSReport(ctx context.Context, day, domain string) error
 	Close() error
 }
 
@@ -121,6 +124,7 @@ func Run(t *testing.T, f Factory) {
 		{"TLSState", testTLSState},
 		{"WebhookCursors", testWebhookCursors},
 		{"EventsJSON", testEventsJSON},
+		{"TLSReports", testTLSReports},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, f(t)) })

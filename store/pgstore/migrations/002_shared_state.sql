@@ -1,7 +1,8 @@
 -- Priority lanes, the event log, the suppression list, the outbound TLS
--- state and the webhook cursors: what store.DB keeps in its "due.high"/
--- "due.bulk", "events", "suppressions", "suppress.strikes", "mtasts",
--- "tlslevel" and "webhooks" buckets.
+-- state (MTA-STS policies, downgrade memory, TLS-RPT aggregates) and the
+-- webhook cursors: what store.DB keeps in its "due.high"/"due.bulk",
+-- "events", "suppressions", "suppress.strikes", "mtasts", "tlslevel",
+-- "tlsreports" and "webhooks" buckets.
 
 -- lane is Message.Priority (store.Priority: 0 normal, 1 high, 2 bulk),
 -- derived from the record like due_ns; the rows written before lanes are
@@ -63,4 +64,14 @@ CREATE TABLE tls_levels (
 CREATE TABLE webhook_cursors (
 	endpoint text PRIMARY KEY,
 	cursor   bytea NOT NULL
+);
+
+-- TLS reporting aggregates (store's "tlsreports" bucket, RFC 8460): one
+-- per UTC day and policy domain, opaque here; every node merges its
+-- sessions into the same rows, so a report covers them all.
+CREATE TABLE tls_reports (
+	day    text NOT NULL,
+	domain text NOT NULL,
+	data   bytea NOT NULL,
+	PRIMARY KEY (day, domain)
 );
