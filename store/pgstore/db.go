@@ -96,6 +96,7 @@ type DB struct {
 	notifyReq chan struct{}   // capacity 1: notify.go
 	ev        store.EventFeed // the newest event number known (events.go)
 	seq       sequencer       // events.go
+	seqReq    chan struct{}   // capacity 1: events.go
 }
 
 // Open connects to the database at url (a postgres:// URL or a DSN),
@@ -117,15 +118,16 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	db := &DB{pool: pool, opts: opts, log: opts.Logger.With("component", "store"),
-		quit: make(chan struct{}), notifyReq: make(chan struct{}, 1)}
+		quit: make(chan struct{}), notifyReq: make(chan struct{}, 1), seqReq: make(chan struct{}, 1)}
 	if err := db.open(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
-	db.bg.Add(3)
+	db.bg.Add(4)
 	go db.renewLoop()
 	go db.notifyLoop()
 	go db.watchEvents()
+	go db.sequencerLoop()
 	return db, nil
 }
 
@@ -159,7 +161,8 @@ func (db *DB) open(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the lease renewer, the notifier and the event watcher, wakes
+// Close stops the lease renewer, the notifier, the event watcher and
+// sequencer, wakes
 // the event followers, closes the pool and removes the scratch
 // directory. Leases still held expire by themselves.
 func (db *DB) Close() error {

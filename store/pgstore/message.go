@@ -74,25 +74,28 @@ func (db *DB) enqueue(ctx context.Context, m *store.Message, b *store.Body, firs
 				return err
 			}
 		}
-		if _, err := insertMessage(ctx, tx, m, ""); err != nil {
-			return err
-		}
 		prefix := m.Prefix
 		if prefix == nil {
 			prefix = []byte{}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO bodies (id, prefix, body) VALUES ($1, $2, $3)`, m.ID, prefix, data); err != nil {
+		// One round trip for the row, the body and the events.
+		var batch pgx.Batch
+		sql, args := messageInsert(m, "")
+		batch.Queue(sql, args...)
+		batch.Queue(`INSERT INTO bodies (id, prefix, body) VALUES ($1, $2, $3)`, m.ID, prefix, data)
+		if sql, args, err := db.eventsInsert(nil, m); err != nil {
 			return err
+		} else if sql != "" {
+			batch.Queue(sql, args...)
 		}
-		_, err := db.insertEvents(ctx, tx, nil, m)
-		return err
+		return tx.SendBatch(ctx, &batch).Close()
 	})
 	if (err == nil && stored) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		_ = b.Discard() // the scratch copy: the database has the body, or the outcome is unknown
 	}
 	if err == nil && stored {
 		db.announce()
-		db.numberEvents(ctx)
+		db.kickSequencer()
 	}
 	return err
 }
@@ -235,7 +238,7 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 	}
 	if err == nil {
 		db.announce() // it may be due now (a flush, a release)
-		db.numberEvents(ctx)
+		db.kickSequencer()
 	}
 	return err
 }
@@ -243,13 +246,20 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 // insertMessage inserts m's row; suffix ends the statement (an ON
 // CONFLICT clause, or "").
 func insertMessage(ctx context.Context, tx pgx.Tx, m *store.Message, suffix string) (bool, error) {
-	c := derive(m)
-	t, err := tx.Exec(ctx, `INSERT INTO messages (id, record, received_ns, due_ns, done, pending, dsn_pending,
-		queued, deferred, delivered, bounced, held, domains, lane)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) `+suffix,
-		m.ID, store.EncodeMessage(m), nanos(m.Received), c.due, c.done, c.pending, m.DSNPending,
-		c.n[store.StateQueued], c.n[store.StateDeferred], c.n[store.StateDelivered], c.n[store.StateBounced], c.n[store.StateHeld], c.domains, int16(m.Priority))
+	sql, args := messageInsert(m, suffix)
+	t, err := tx.Exec(ctx, sql, args...)
 	return err == nil && t.RowsAffected() == 1, err
+}
+
+// messageInsert is the statement inserting m's row and its arguments.
+func messageInsert(m *store.Message, suffix string) (string, []any) {
+	c := derive(m)
+	return `INSERT INTO messages (id, record, received_ns, due_ns, done, pending, dsn_pending,
+		queued, deferred, delivered, bounced, held, domains, lane)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ` + suffix, []any{
+			m.ID, store.EncodeMessage(m), nanos(m.Received), c.due, c.done, c.pending, m.DSNPending,
+			c.n[store.StateQueued], c.n[store.StateDeferred], c.n[store.StateDelivered], c.n[store.StateBounced],
+			c.n[store.StateHeld], c.domains, int16(m.Priority)}
 }
 
 // rewrite stores m's record and derived columns; release drops the lease.
@@ -308,7 +318,7 @@ func (db *DB) Delete(ctx context.Context, id string) error {
 		return err
 	})
 	if err == nil && logged {
-		db.numberEvents(ctx)
+		db.kickSequencer()
 	}
 	return err
 }

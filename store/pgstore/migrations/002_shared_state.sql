@@ -75,3 +75,28 @@ CREATE TABLE tls_reports (
 	data   bytea NOT NULL,
 	PRIMARY KEY (day, domain)
 );
+
+-- The sequencer (events.go) as one statement: a run costs one round trip.
+-- VOLATILE, so each statement sees what committed before it: the SELECT
+-- after the lock sees every row committed before the lock was granted.
+-- Only sequencers, one at a time, draw from event_seq, so the range
+-- [first, last] is this run's alone.
+CREATE FUNCTION outbox_number_events(page integer, OUT last bigint, OUT n integer)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+	ids bigint[];
+BEGIN
+	PERFORM pg_advisory_xact_lock(7959959409245843565); -- the sequencer's key
+	SELECT array_agg(id ORDER BY id) INTO ids
+		FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT page) t;
+	n := coalesce(cardinality(ids), 0);
+	last := 0;
+	IF n = 0 THEN
+		RETURN;
+	END IF;
+	last := setval('event_seq', nextval('event_seq') + n - 1);
+	UPDATE events SET seq = last - n + u.k
+		FROM unnest(ids) WITH ORDINALITY AS u(id, k) WHERE events.id = u.id;
+	PERFORM pg_notify('outbox_events', last::text);
+END
+$$;
