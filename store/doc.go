@@ -186,7 +186,11 @@
 // a crash keeps both or neither. A delivery to an address resets its
 // count of consecutive outcomes and removes its automatic entry.
 // Deciding which outcomes list an address is the queue's; the store
-// only records.
+// only records. The rules (ApplyListings over a ListTx, listing.go) and
+// the events of a change (DeriveEvents, eventchange.go) are pure and
+// exported, so store/pgstore applies the very same ones in its own
+// transactions; EventFeed (eventfeed.go) is the wake-up both backends
+// hand followers.
 //
 // # The event log
 //

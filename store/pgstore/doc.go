@@ -50,7 +50,8 @@
 // record (bbolt keeps those counts in memory; several nodes cannot). Bodies and
 // their prefixes are rows of bodies (bytea; see bench_test.go for the
 // measurement against large objects); the bounce log, quarantine and
-// idempotency records have tables of their own.
+// idempotency records have tables of their own, as have the event log,
+// the suppression list, the TLS state and the webhook cursors (below).
 //
 // # Bodies: bytea, by measurement
 //
@@ -88,4 +89,28 @@
 // leases when they expire (Options.Lease) and the others deliver its
 // messages. Stats, List and the admin commands of any node see the whole
 // queue.
+//
+// # Everything else the spool holds (migration 002)
+//
+//   - Priority lanes: a lane column derived from the record (Priority),
+//     leading the index messages_lane_due, so DueLane is one index range
+//     per lane, as bbolt's per-lane buckets are.
+//   - The event log: store.DeriveEvents' events are inserted by the
+//     transaction that records the change (a failed fn, a lost fence or a
+//     failed COMMIT writes neither), unnumbered; a sequencer numbers the
+//     committed rows from one PostgreSQL sequence, one run at a time
+//     across nodes (an advisory lock), so numbers become visible in
+//     increasing order and a follower never skips one (events.go). Each
+//     run NOTIFYs the last number: EventsAfter wakes on every node's
+//     events. Events and EventsJSON first number what is committed, so a
+//     reader sees every event committed before its call.
+//   - The suppression list and its strike counts, changed by an Update
+//     with store.ApplyListings (the rules bbolt applies) in the outcome's
+//     transaction, under per-address advisory locks so that concurrent
+//     outcomes on several nodes count as one writer would.
+//   - The outbound TLS state (MTA-STS policy cache, downgrade memory,
+//     TLS-RPT aggregates, merged into by every node) and the webhook
+//     cursors, shared by the nodes. The daemon runs webhook delivery and
+//     the maintenance jobs (TLS reports among them) on one node at a time
+//     (Exclusive).
 package pgstore
