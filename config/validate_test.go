@@ -17,7 +17,7 @@ const testHash = "$2a$10$7qLW3HA6W4P1Y2VgnzO0nufSVDozJZ.I615HumZtvjTvJ1KJ7dHii"
 // problems the user must see for each. {{dir}} is the config file's
 // directory, where exists.pem exists.
 func TestBrokenConfigs(t *testing.T) {
-	for _, tt := range slices.Concat(brokenSyntax(), brokenListeners(), brokenClients(), brokenDelivery()) {
+	for _, tt := range slices.Concat(brokenSyntax(), brokenListeners(), brokenClients(), brokenDelivery(), brokenRoutes()) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeConfig(t, tt.doc)
 			dir := filepath.Dir(path)
@@ -227,7 +227,7 @@ func brokenClients() []brokenConfig {
 }
 
 // brokenDelivery lists broken configurations about the sending side:
-// shaping, suppression, lanes, routes, relays and delivery settings.
+// shaping, suppression, lanes and delivery settings.
 func brokenDelivery() []brokenConfig {
 	return []brokenConfig{
 		{
@@ -254,6 +254,44 @@ func brokenDelivery() []brokenConfig {
 				`suppression.expiry: invalid duration "soon" (write e.g. "30s", "5m", "4h", "5d")`,
 			},
 		},
+		{
+			name: "bad delivery settings",
+			doc: `
+[delivery]
+first_retry = "1h"
+max_retry_interval = "30m"
+max_lifetime = "1h"
+delay_warning = "2h"
+resolver = "dns.example:53"
+port = 0
+tls_policy = "strict"
+dns_cache_size = -1
+dns_cache_min_ttl = "2h"
+dns_cache_negative_min_ttl = "-1s"
+dns_cache_negative_max_ttl = "0s"
+[delivery.tls_policies]
+"bank.example" = "maybe"
+`,
+			want: []string{
+				"delivery.max_retry_interval: 30m is shorter than delivery.first_retry (1h)",
+				"delivery.max_lifetime: 1h leaves no time for a retry after delivery.first_retry (1h)",
+				"delivery.delay_warning: 2h is not shorter than delivery.max_lifetime (1h): it would never be sent",
+				`delivery.resolver: "dns.example:53" is not ip:port (e.g. "127.0.0.53:53", "[::1]:53")`,
+				"delivery.dns_cache_size: must be at least 0 (got -1)",
+				"delivery.dns_cache_min_ttl: 2h is longer than delivery.dns_cache_max_ttl (1h)",
+				"delivery.dns_cache_negative_min_ttl: must not be negative (got -1s)",
+				"delivery.dns_cache_negative_max_ttl: must be positive",
+				"delivery.port: must be a TCP port, 1 to 65535 (got 0)",
+				`delivery.tls_policy: must be "none", "opportunistic", "required" or "verify", not "strict"`,
+				`delivery.tls_policies."bank.example": must be "none", "opportunistic", "required" or "verify", not "maybe"`,
+			},
+		},
+	}
+}
+
+// brokenRoutes lists broken configurations about routes and relays.
+func brokenRoutes() []brokenConfig {
+	return []brokenConfig{
 		{
 			name: "bad route",
 			doc:  "[routes]\n\"example.org\" = \"provider\"\n\"Example.NET\" = \"direct\"\n\"not a domain\" = \"direct\"\n",
@@ -300,38 +338,6 @@ ca_file = "{{dir}}/ca.pem"
 				`relay.p.server[2].tls_policy: "none" contradicts tls = "tls" (implicit TLS always encrypts)`,
 				"relay.p.server[2].client_key: must be set when client_cert is",
 				"relay.p.server[2].ca_file: no such file: {{dir}}/ca.pem",
-			},
-		},
-		{
-			name: "bad delivery settings",
-			doc: `
-[delivery]
-first_retry = "1h"
-max_retry_interval = "30m"
-max_lifetime = "1h"
-delay_warning = "2h"
-resolver = "dns.example:53"
-port = 0
-tls_policy = "strict"
-dns_cache_size = -1
-dns_cache_min_ttl = "2h"
-dns_cache_negative_min_ttl = "-1s"
-dns_cache_negative_max_ttl = "0s"
-[delivery.tls_policies]
-"bank.example" = "maybe"
-`,
-			want: []string{
-				"delivery.max_retry_interval: 30m is shorter than delivery.first_retry (1h)",
-				"delivery.max_lifetime: 1h leaves no time for a retry after delivery.first_retry (1h)",
-				"delivery.delay_warning: 2h is not shorter than delivery.max_lifetime (1h): it would never be sent",
-				`delivery.resolver: "dns.example:53" is not ip:port (e.g. "127.0.0.53:53", "[::1]:53")`,
-				"delivery.dns_cache_size: must be at least 0 (got -1)",
-				"delivery.dns_cache_min_ttl: 2h is longer than delivery.dns_cache_max_ttl (1h)",
-				"delivery.dns_cache_negative_min_ttl: must not be negative (got -1s)",
-				"delivery.dns_cache_negative_max_ttl: must be positive",
-				"delivery.port: must be a TCP port, 1 to 65535 (got 0)",
-				`delivery.tls_policy: must be "none", "opportunistic", "required" or "verify", not "strict"`,
-				`delivery.tls_policies."bank.example": must be "none", "opportunistic", "required" or "verify", not "maybe"`,
 			},
 		},
 		{
