@@ -29,7 +29,7 @@ func serveSuppressions(t *testing.T) (string, *store.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := admin.New(admin.Options{Queue: admintest.NewQueue(), Suppressions: db, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := admin.New(admin.Options{Queue: admintest.NewQueue(t), Suppressions: db, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

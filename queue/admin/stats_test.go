@@ -16,7 +16,7 @@ import (
 )
 
 func TestStatsCountsWholeSpool(t *testing.T) {
-	q := admintest.NewQueue()
+	q := admintest.NewQueue(t)
 	// 1500 messages, each with one recipient at a.example (alternately
 	// queued and deferred); every third also one delivered at b.example;
 	// one old held message, which waits for an operator: not pending, nor
@@ -58,8 +58,8 @@ func TestStatsCountsWholeSpool(t *testing.T) {
 	if !reflect.DeepEqual(s.ByDomain, wantDomains) {
 		t.Errorf("by domain %+v, want %+v", s.ByDomain, wantDomains)
 	}
-	if !s.Oldest.Equal(t0) || s.OldestID != "id0001" {
-		t.Errorf("oldest %v %s, want %v id0001", s.Oldest, s.OldestID, t0)
+	if !s.Oldest.Equal(t0) || s.OldestID != q.ID("id0001") {
+		t.Errorf("oldest %v %s, want %v %s (id0001)", s.Oldest, s.OldestID, t0, q.ID("id0001"))
 	}
 }
 
@@ -69,7 +69,7 @@ func TestStatsDispatch(t *testing.T) {
 	since := t0.Add(-time.Minute)
 	want := admin.DispatchStatus{Paused: true, Since: since, Reason: "store: commit failed: no space left on device",
 		CommitFailures: 3, CommitBackoff: 1}
-	srv := newServer(t, admin.Options{Queue: admintest.NewQueue(), Dispatch: func() admin.DispatchStatus { return want }})
+	srv := newServer(t, admin.Options{Queue: admintest.NewQueue(t), Dispatch: func() admin.DispatchStatus { return want }})
 	rec := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/stats", strings.NewReader("{}")))
 	var s admin.Stats
@@ -80,7 +80,7 @@ func TestStatsDispatch(t *testing.T) {
 		t.Errorf("dispatch = %+v, want %+v", s.Dispatch, want)
 	}
 
-	srv = newServer(t, admin.Options{Queue: admintest.NewQueue()})
+	srv = newServer(t, admin.Options{Queue: admintest.NewQueue(t)})
 	rec = httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/stats", strings.NewReader("{}")))
 	if strings.Contains(rec.Body.String(), `"dispatch"`) {
