@@ -48,21 +48,7 @@ func newEventsRig(t *testing.T) *eventsRig {
 	}
 	t.Cleanup(func() { db.Close() })
 	del := &fakeDeliverer{}
-	del.set(func(_ context.Context, env *delivery.Envelope) *delivery.Result {
-		res := result(env, delivery.Delivered, ok250)
-		for i, r := range env.Rcpts {
-			switch r {
-			case "gone@x.test":
-				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Bounced, perm550
-			case "later@y.test":
-				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Deferred, temp451
-			case "nobody@nx.test":
-				res.Host, res.TLS = "", ""
-				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Bounced, delivery.Reply{Enhanced: "5.1.2", Text: "no such domain"}
-			}
-		}
-		return res
-	})
+	del.set(outcomeByRecipient)
 	opts := testOptions()
 	opts.Clock = clock
 	opts.MaxLifetime = 6 * time.Minute
@@ -74,6 +60,25 @@ func newEventsRig(t *testing.T) *eventsRig {
 	t.Cleanup(cancel)
 	go q.Run(ctx)
 	return &eventsRig{clock: clock, db: db, q: q}
+}
+
+// outcomeByRecipient delivers to every recipient but gone@x.test, bounced
+// 550; later@y.test, deferred 451; and nobody@nx.test, bounced with no
+// host as a domain that does not exist.
+func outcomeByRecipient(_ context.Context, env *delivery.Envelope) *delivery.Result {
+	res := result(env, delivery.Delivered, ok250)
+	for i, r := range env.Rcpts {
+		switch r {
+		case "gone@x.test":
+			res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Bounced, perm550
+		case "later@y.test":
+			res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Deferred, temp451
+		case "nobody@nx.test":
+			res.Host, res.TLS = "", ""
+			res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Bounced, delivery.Reply{Enhanced: "5.1.2", Text: "no such domain"}
+		}
+	}
+	return res
 }
 
 // mine is the event log's events of the message under test.

@@ -28,18 +28,7 @@ func TestWithRealStore(t *testing.T) {
 	defer func() { db.Close() }()
 	clock := newFakeClock()
 	del := &fakeDeliverer{}
-	del.set(func(_ context.Context, env *delivery.Envelope) *delivery.Result {
-		res := result(env, delivery.Delivered, ok250)
-		for i, r := range env.Rcpts {
-			switch r {
-			case "gone@x.test":
-				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Bounced, perm550
-			case "later@y.test":
-				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Deferred, temp451
-			}
-		}
-		return res
-	})
+	del.set(outcomeByRecipient)
 	opts := testOptions()
 	opts.Clock = clock
 	q, err := New(db, del, opts)
