@@ -80,10 +80,12 @@ func TestQueueListEmpty(t *testing.T) {
 
 func TestQueueListPages(t *testing.T) {
 	q := admintest.NewQueue(t)
+	var ms []*store.Message
 	for i := range 2*listPage + 7 {
-		q.Add(&store.Message{ID: fmt.Sprintf("id%04d", i), Received: time.Now(),
-			Recipients: []store.Recipient{{Addr: "a@example.com", State: store.StateQueued}}}, "")
+		ms = append(ms, &store.Message{ID: fmt.Sprintf("id%04d", i), Received: time.Now(),
+			Recipients: []store.Recipient{{Addr: "a@example.com", State: store.StateQueued}}})
 	}
+	q.AddAll(ms)
 	tests := []struct {
 		args      []string
 		want      int

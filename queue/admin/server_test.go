@@ -180,10 +180,12 @@ func TestRoundTripChanges(t *testing.T) {
 func TestListFilterAndPages(t *testing.T) {
 	ctx := context.Background()
 	q := admintest.NewQueue(t)
+	var ms []*store.Message
 	for i := range 250 {
-		q.Add(&store.Message{ID: fmt.Sprintf("id%03d", i), Received: t0,
-			Recipients: []store.Recipient{{Addr: "a@example.com", State: store.StateQueued}}}, "")
+		ms = append(ms, &store.Message{ID: fmt.Sprintf("id%03d", i), Received: t0,
+			Recipients: []store.Recipient{{Addr: "a@example.com", State: store.StateQueued}}})
 	}
+	q.AddAll(ms)
 	c := admin.NewClient(admintest.Serve(t, q))
 	defer c.Close()
 
@@ -227,9 +229,11 @@ func TestListFilterAndPages(t *testing.T) {
 	}
 	// The largest page still tells whether another follows.
 	big := admintest.NewQueue(t)
+	ms = nil
 	for i := range admin.MaxPage + 1 {
-		big.Add(&store.Message{ID: fmt.Sprintf("b%04d", i), Recipients: []store.Recipient{{Addr: "a@x", State: store.StateQueued}}}, "")
+		ms = append(ms, &store.Message{ID: fmt.Sprintf("b%04d", i), Recipients: []store.Recipient{{Addr: "a@x", State: store.StateQueued}}})
 	}
+	big.AddAll(ms)
 	bc := admin.NewClient(admintest.Serve(t, big))
 	defer bc.Close()
 	page, next, err = bc.List(ctx, store.Filter{Limit: admin.MaxPage})

@@ -21,6 +21,7 @@ func TestStatsCountsWholeSpool(t *testing.T) {
 	// queued and deferred); every third also one delivered at b.example;
 	// one old held message, which waits for an operator: not pending, nor
 	// the oldest pending, but its recipient is counted.
+	var ms []*store.Message
 	for i := range 1500 {
 		st := store.StateQueued
 		if i%2 == 1 {
@@ -31,8 +32,9 @@ func TestStatsCountsWholeSpool(t *testing.T) {
 		if i%3 == 0 {
 			m.Recipients = append(m.Recipients, store.Recipient{Addr: "v@b.example", State: store.StateDelivered})
 		}
-		q.Add(m, "")
+		ms = append(ms, m)
 	}
+	q.AddAll(ms)
 	q.Add(&store.Message{ID: "id0000", Received: t0.Add(-time.Hour),
 		Recipients: []store.Recipient{{Addr: "h@c.example", State: store.StateHeld}}}, "")
 	q.Add(&store.Message{ID: "id9999", Received: t0.Add(-2 * time.Hour),

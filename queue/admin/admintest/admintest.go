@@ -95,6 +95,45 @@ func (q *Queue) Add(m *store.Message, headers string) string {
 	return m.ID
 }
 
+// AddAll is Add for many messages, each with an empty header block: the
+// bodies are made in order, so IDs follow the slice, and the commits run
+// concurrently, so that the store's group commit shares them.
+func (q *Queue) AddAll(ms []*store.Message) {
+	q.t.Helper()
+	bodies := make([]*store.Body, len(ms))
+	for i, m := range ms {
+		b, err := q.db.NewBody()
+		if err != nil {
+			q.t.Fatalf("NewBody: %v", err)
+		}
+		if _, err := io.WriteString(b, "\r\nbody of "+m.ID+"\r\n"); err != nil {
+			q.t.Fatalf("write body: %v", err)
+		}
+		bodies[i] = b
+	}
+	names := make([]string, len(ms))
+	errs := make([]error, len(ms))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i, m := range ms {
+		names[i] = m.ID
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			errs[i] = q.db.Enqueue(context.Background(), m, bodies[i])
+			<-sem
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		q.t.Fatalf("Enqueue: %v", err)
+	}
+	for i, m := range ms {
+		q.name(names[i], m.ID)
+	}
+}
+
 // AddBounce makes the bounce log row b through the store: a message from
 // b.From to b.Rcpt is enqueued, bounced by an Update whose attempt has
 // b's time, host, codes and diagnostic, then deleted, so that only its
