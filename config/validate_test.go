@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -16,11 +17,47 @@ const testHash = "$2a$10$7qLW3HA6W4P1Y2VgnzO0nufSVDozJZ.I615HumZtvjTvJ1KJ7dHii"
 // problems the user must see for each. {{dir}} is the config file's
 // directory, where exists.pem exists.
 func TestBrokenConfigs(t *testing.T) {
-	tests := []struct {
-		name string
-		doc  string
-		want []string // every Problem, in order
-	}{
+	for _, tt := range slices.Concat(brokenSyntax(), brokenListeners(), brokenClients(), brokenDelivery(), brokenRoutes()) {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.doc)
+			dir := filepath.Dir(path)
+			for name, content := range map[string]string{"exists.pem": "x", "empty": "\n"} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := Load(path)
+			var verr *ValidationError
+			if !errors.As(err, &verr) {
+				t.Fatalf("Load = %+v, %v; want a *ValidationError", c, err)
+			}
+			var got []string
+			for _, p := range verr.Problems {
+				got = append(got, p.Error())
+			}
+			want := make([]string, len(tt.want))
+			for i, w := range tt.want {
+				want[i] = strings.ReplaceAll(w, "{{dir}}", dir)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("problems:\n\t%s\nwant:\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+			}
+		})
+	}
+}
+
+// brokenConfig is a configuration document and every Problem, in order,
+// that Load must report for it.
+type brokenConfig struct {
+	name string
+	doc  string
+	want []string
+}
+
+// brokenSyntax lists broken configurations about unknown keys,
+// malformed values and the server's own settings.
+func brokenSyntax() []brokenConfig {
+	return []brokenConfig{
 		{
 			name: "unknown key",
 			doc:  "[limits]\nmax_recipent = 5\n",
@@ -47,21 +84,6 @@ func TestBrokenConfigs(t *testing.T) {
 			name: "unknown section reported once",
 			doc:  "[arc]\nselector = \"s1\"\nkey_file = \"k\"\n",
 			want: []string{"arc: unknown key"},
-		},
-		{
-			name: "shaping rules and throttle replies",
-			doc: "[[shaping]]\nname = \"a\"\n[[shaping]]\nname = \"a\"\ndomains = [\"x.test\"]\nper_minute = -1\n" +
-				"[[throttle_reply]]\naction = \"slow\"\n[[throttle_reply]]\ncode = 550\naction = \"pause\"\n" +
-				"[delivery]\nthrottle_recovery = \"0s\"\n",
-			want: []string{
-				"shaping[0]: the rule matches nothing: give domains or mx_suffixes",
-				`shaping[1].name: rule name "a" is used twice`,
-				"shaping[1].per_minute: must not be negative, got -1",
-				"throttle_reply[0]: matches every reply: give code, enhanced or contains",
-				"throttle_reply[1].code: 550 is not a 4xx reply (a 5xx is final and never retried)",
-				`throttle_reply[1].action: "pause" is not an action (slow, suspend)`,
-				"delivery.throttle_recovery: must be at least 1s, got 0s",
-			},
 		},
 		{
 			name: "unknown spool backend",
@@ -96,6 +118,43 @@ func TestBrokenConfigs(t *testing.T) {
 				"delivery.timeouts.connect: must be positive",
 			},
 		},
+		{
+			name: "negative sizes",
+			doc:  "[limits]\nmax_message_size = -1\n",
+			want: []string{"limits.max_message_size: must not be negative (got -1)"},
+		},
+		{
+			name: "bad size unit",
+			doc:  "[limits]\nmax_message_size = \"25 megs\"\n",
+			want: []string{`limits.max_message_size: invalid size "25 megs": unknown unit "megs" (B, KiB, MiB, GiB, KB, MB, GB)`},
+		},
+		{
+			name: "max_recipients 0 and other counts",
+			doc:  "[limits]\nmax_recipients = 0\nmax_connections = -3\nmax_auth_failures = 0\n[delivery]\nmax_per_destination = 0\nmax_recipients_per_transaction = 0\n",
+			want: []string{
+				"limits.max_recipients: must be at least 1 (got 0)",
+				"limits.max_connections: must be at least 1 (got -3)",
+				"limits.max_auth_failures: must be at least 1 (got 0)",
+				"delivery.max_per_destination: must be at least 1 (got 0)",
+				"delivery.max_recipients_per_transaction: must be at least 1 (got 0)",
+			},
+		},
+		{
+			name: "bad hostname, empty spool, long socket",
+			doc:  "hostname = \"mail_server!\"\n[spool]\ndir = \"\"\n[admin]\nsocket = \"/" + strings.Repeat("s", 120) + "\"\n",
+			want: []string{
+				`hostname: "mail_server!" is not a valid host name`,
+				"spool.dir: must not be empty",
+				"admin.socket: path is 121 bytes long; a Unix socket path must be at most 107 (use a shorter path)",
+			},
+		},
+	}
+}
+
+// brokenListeners lists broken configurations about listeners and their
+// certificates.
+func brokenListeners() []brokenConfig {
+	return []brokenConfig{
 		{
 			name: "bad address",
 			doc:  "[[listen.submission]]\naddress = \"127.0.0.1\"\n[[listen.submission]]\naddress = \"localhost:smtp\"\n[[listen.submission]]\naddress = \"bad host:25\"\n",
@@ -133,15 +192,13 @@ func TestBrokenConfigs(t *testing.T) {
 			doc:  "[tls]\ncert_file = \"{{dir}}/exists.pem\"\nkey_file = \"{{dir}}\"\n",
 			want: []string{"tls.key_file: {{dir}} is a directory, not a file"},
 		},
-		{
-			name: "suppression list and lanes",
-			doc:  "[[users]]\nname = \"app\"\npassword_hash = \"" + testHash + "\"\npriority = \"urgent\"\n[suppression]\nafter_expirations = -1\nexpiry = \"soon\"\n",
-			want: []string{
-				`users[0].priority: "urgent": want high, normal or bulk`,
-				"suppression.after_expirations: must not be negative (0 turns it off)",
-				`suppression.expiry: invalid duration "soon" (write e.g. "30s", "5m", "4h", "5d")`,
-			},
-		},
+	}
+}
+
+// brokenClients lists broken configurations about who may submit:
+// users, trusted networks, sender rules and client limits.
+func brokenClients() []brokenConfig {
+	return []brokenConfig{
 		{
 			name: "users entry with a non-bcrypt hash",
 			doc:  "[[users]]\nname = \"app\"\npassword_hash = \"secret\"\n[[users]]\nname = \"app\"\npassword_hash = \"" + testHash + "\"\n[[users]]\npassword_hash = \"\"\n",
@@ -181,27 +238,75 @@ func TestBrokenConfigs(t *testing.T) {
 				"limits.max_junk_commands: must be at least 1 (got 0)",
 			},
 		},
+	}
+}
+
+// brokenDelivery lists broken configurations about the sending side:
+// shaping, suppression, lanes and delivery settings.
+func brokenDelivery() []brokenConfig {
+	return []brokenConfig{
 		{
-			name: "negative sizes",
-			doc:  "[limits]\nmax_message_size = -1\n",
-			want: []string{"limits.max_message_size: must not be negative (got -1)"},
-		},
-		{
-			name: "bad size unit",
-			doc:  "[limits]\nmax_message_size = \"25 megs\"\n",
-			want: []string{`limits.max_message_size: invalid size "25 megs": unknown unit "megs" (B, KiB, MiB, GiB, KB, MB, GB)`},
-		},
-		{
-			name: "max_recipients 0 and other counts",
-			doc:  "[limits]\nmax_recipients = 0\nmax_connections = -3\nmax_auth_failures = 0\n[delivery]\nmax_per_destination = 0\nmax_recipients_per_transaction = 0\n",
+			name: "shaping rules and throttle replies",
+			doc: "[[shaping]]\nname = \"a\"\n[[shaping]]\nname = \"a\"\ndomains = [\"x.test\"]\nper_minute = -1\n" +
+				"[[throttle_reply]]\naction = \"slow\"\n[[throttle_reply]]\ncode = 550\naction = \"pause\"\n" +
+				"[delivery]\nthrottle_recovery = \"0s\"\n",
 			want: []string{
-				"limits.max_recipients: must be at least 1 (got 0)",
-				"limits.max_connections: must be at least 1 (got -3)",
-				"limits.max_auth_failures: must be at least 1 (got 0)",
-				"delivery.max_per_destination: must be at least 1 (got 0)",
-				"delivery.max_recipients_per_transaction: must be at least 1 (got 0)",
+				"shaping[0]: the rule matches nothing: give domains or mx_suffixes",
+				`shaping[1].name: rule name "a" is used twice`,
+				"shaping[1].per_minute: must not be negative, got -1",
+				"throttle_reply[0]: matches every reply: give code, enhanced or contains",
+				"throttle_reply[1].code: 550 is not a 4xx reply (a 5xx is final and never retried)",
+				`throttle_reply[1].action: "pause" is not an action (slow, suspend)`,
+				"delivery.throttle_recovery: must be at least 1s, got 0s",
 			},
 		},
+		{
+			name: "suppression list and lanes",
+			doc:  "[[users]]\nname = \"app\"\npassword_hash = \"" + testHash + "\"\npriority = \"urgent\"\n[suppression]\nafter_expirations = -1\nexpiry = \"soon\"\n",
+			want: []string{
+				`users[0].priority: "urgent": want high, normal or bulk`,
+				"suppression.after_expirations: must not be negative (0 turns it off)",
+				`suppression.expiry: invalid duration "soon" (write e.g. "30s", "5m", "4h", "5d")`,
+			},
+		},
+		{
+			name: "bad delivery settings",
+			doc: `
+[delivery]
+first_retry = "1h"
+max_retry_interval = "30m"
+max_lifetime = "1h"
+delay_warning = "2h"
+resolver = "dns.example:53"
+port = 0
+tls_policy = "strict"
+dns_cache_size = -1
+dns_cache_min_ttl = "2h"
+dns_cache_negative_min_ttl = "-1s"
+dns_cache_negative_max_ttl = "0s"
+[delivery.tls_policies]
+"bank.example" = "maybe"
+`,
+			want: []string{
+				"delivery.max_retry_interval: 30m is shorter than delivery.first_retry (1h)",
+				"delivery.max_lifetime: 1h leaves no time for a retry after delivery.first_retry (1h)",
+				"delivery.delay_warning: 2h is not shorter than delivery.max_lifetime (1h): it would never be sent",
+				`delivery.resolver: "dns.example:53" is not ip:port (e.g. "127.0.0.53:53", "[::1]:53")`,
+				"delivery.dns_cache_size: must be at least 0 (got -1)",
+				"delivery.dns_cache_min_ttl: 2h is longer than delivery.dns_cache_max_ttl (1h)",
+				"delivery.dns_cache_negative_min_ttl: must not be negative (got -1s)",
+				"delivery.dns_cache_negative_max_ttl: must be positive",
+				"delivery.port: must be a TCP port, 1 to 65535 (got 0)",
+				`delivery.tls_policy: must be "none", "opportunistic", "required" or "verify", not "strict"`,
+				`delivery.tls_policies."bank.example": must be "none", "opportunistic", "required" or "verify", not "maybe"`,
+			},
+		},
+	}
+}
+
+// brokenRoutes lists broken configurations about routes and relays.
+func brokenRoutes() []brokenConfig {
+	return []brokenConfig{
 		{
 			name: "bad route",
 			doc:  "[routes]\n\"example.org\" = \"provider\"\n\"Example.NET\" = \"direct\"\n\"not a domain\" = \"direct\"\n",
@@ -251,78 +356,10 @@ ca_file = "{{dir}}/ca.pem"
 			},
 		},
 		{
-			name: "bad delivery settings",
-			doc: `
-[delivery]
-first_retry = "1h"
-max_retry_interval = "30m"
-max_lifetime = "1h"
-delay_warning = "2h"
-resolver = "dns.example:53"
-port = 0
-tls_policy = "strict"
-dns_cache_size = -1
-dns_cache_min_ttl = "2h"
-dns_cache_negative_min_ttl = "-1s"
-dns_cache_negative_max_ttl = "0s"
-[delivery.tls_policies]
-"bank.example" = "maybe"
-`,
-			want: []string{
-				"delivery.max_retry_interval: 30m is shorter than delivery.first_retry (1h)",
-				"delivery.max_lifetime: 1h leaves no time for a retry after delivery.first_retry (1h)",
-				"delivery.delay_warning: 2h is not shorter than delivery.max_lifetime (1h): it would never be sent",
-				`delivery.resolver: "dns.example:53" is not ip:port (e.g. "127.0.0.53:53", "[::1]:53")`,
-				"delivery.dns_cache_size: must be at least 0 (got -1)",
-				"delivery.dns_cache_min_ttl: 2h is longer than delivery.dns_cache_max_ttl (1h)",
-				"delivery.dns_cache_negative_min_ttl: must not be negative (got -1s)",
-				"delivery.dns_cache_negative_max_ttl: must be positive",
-				"delivery.port: must be a TCP port, 1 to 65535 (got 0)",
-				`delivery.tls_policy: must be "none", "opportunistic", "required" or "verify", not "strict"`,
-				`delivery.tls_policies."bank.example": must be "none", "opportunistic", "required" or "verify", not "maybe"`,
-			},
-		},
-		{
-			name: "bad hostname, empty spool, long socket",
-			doc:  "hostname = \"mail_server!\"\n[spool]\ndir = \"\"\n[admin]\nsocket = \"/" + strings.Repeat("s", 120) + "\"\n",
-			want: []string{
-				`hostname: "mail_server!" is not a valid host name`,
-				"spool.dir: must not be empty",
-				"admin.socket: path is 121 bytes long; a Unix socket path must be at most 107 (use a shorter path)",
-			},
-		},
-		{
 			name: "empty password file",
 			doc:  "[relay.p]\n[[relay.p.server]]\nhost = \"smtp.example\"\nusername = \"u\"\npassword_file = \"{{dir}}/empty\"\n",
 			want: []string{"relay.p.server[0].password_file: {{dir}}/empty is empty"},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := writeConfig(t, tt.doc)
-			dir := filepath.Dir(path)
-			for name, content := range map[string]string{"exists.pem": "x", "empty": "\n"} {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			c, err := Load(path)
-			var verr *ValidationError
-			if !errors.As(err, &verr) {
-				t.Fatalf("Load = %+v, %v; want a *ValidationError", c, err)
-			}
-			var got []string
-			for _, p := range verr.Problems {
-				got = append(got, p.Error())
-			}
-			want := make([]string, len(tt.want))
-			for i, w := range tt.want {
-				want[i] = strings.ReplaceAll(w, "{{dir}}", dir)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("problems:\n\t%s\nwant:\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
-			}
-		})
 	}
 }
 

@@ -169,7 +169,23 @@ func TestEventsEveryType(t *testing.T) {
 	for _, verb := range []string{"hold", "release", "delete"} {
 		d.cli("queue", verb, id)
 	}
-	evs := find(d.events(), id, "")
+	types := checkEveryType(t, find(d.events(), id, ""), id)
+	checkExpiryOnFeed(t, api)
+	types["bounced/expired"] = true
+	summary(t, "event types %d (%v) written by the daemon, in %.1fs", len(types), slices.Sorted(maps.Keys(types)), time.Since(start).Seconds())
+	for _, typ := range []string{"accepted", "delivered", "deferred", "bounced", "delay_warning", "held", "released", "deleted"} {
+		if !types[typ] {
+			t.Errorf("no %s event", typ)
+		}
+	}
+}
+
+// checkEveryType checks the events of message id, which delivered to
+// ok@, bounced unknown@ (550) and x@nullmx.net (null MX), deferred and
+// warned about later@ before the operator held, released and deleted it.
+// It returns the event types seen.
+func checkEveryType(t *testing.T, evs []event, id string) map[string]bool {
+	t.Helper()
 	types := map[string]bool{}
 	for _, e := range evs {
 		types[e.Type] = true
@@ -205,8 +221,14 @@ func TestEventsEveryType(t *testing.T) {
 	if n := len(find(evs, id, "ok@example.net")); n != 2 {
 		t.Errorf("ok@example.net has %d events, want accepted and delivered", n)
 	}
+	return types
+}
 
-	// Over HTTP: the API client's own message, given up at its expire_at.
+// checkExpiryOnFeed: the HTTP feed shows the API client its own message
+// only, tags and metadata included, from accepted to its expiry at
+// expire_at.
+func checkExpiryOnFeed(t *testing.T, api string) {
+	t.Helper()
 	expire := time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339)
 	api2 := postMessage(t, api, `{"from":"app@example.com","to":["never@example.net"],"subject":"s","text":"x",
 		"expire_at":"`+expire+`","tags":["trial"],"metadata":{"customer":"1042"}}`)
@@ -231,13 +253,6 @@ func TestEventsEveryType(t *testing.T) {
 	}
 	if got[0].Type != "accepted" {
 		t.Errorf("first event of the API message: %+v", got[0])
-	}
-	types["bounced/expired"] = true
-	summary(t, "event types %d (%v) written by the daemon, in %.1fs", len(types), slices.Sorted(maps.Keys(types)), time.Since(start).Seconds())
-	for _, typ := range []string{"accepted", "delivered", "deferred", "bounced", "delay_warning", "held", "released", "deleted"} {
-		if !types[typ] {
-			t.Errorf("no %s event", typ)
-		}
 	}
 }
 

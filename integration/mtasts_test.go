@@ -159,6 +159,18 @@ func waitReply(t *testing.T, d *daemon, from, rcpt, state, text string) map[stri
 	return m
 }
 
+// stsRig is TestMTASTS's world: the first daemon, both Postfix MXes, the
+// test CA, the policy server and the DNS server naming mx1, and the spool
+// a second daemon reopens.
+type stsRig struct {
+	d        *daemon
+	mx1, mx2 *postfix
+	ca       *testCA
+	ps       *stsPolicyServer
+	dns1     *dnsmasq
+	spool    string
+}
+
 // TestMTASTS runs MTA-STS, REQUIRETLS and the downgrade memory against
 // Postfix (mx1 with a certificate of the test CA, mx2 without STARTTLS),
 // an HTTPS policy server and dnsmasq.
@@ -175,115 +187,136 @@ func TestMTASTS(t *testing.T) {
 		Domains: domains, CertFile: cert, KeyFile: key})
 	mx2 := startPostfix(t, postfixOptions{Name: "mx2", IP: "127.0.0.3", Hostname: "mx2.example.test", Domains: domains})
 	spool := filepath.Join(t.TempDir(), "spool")
-	d := stsDaemon(t, ca, dns1.Addr, ps, spool, "")
+	r := &stsRig{d: stsDaemon(t, ca, dns1.Addr, ps, spool, ""), mx1: mx1, mx2: mx2, ca: ca, ps: ps, dns1: dns1, spool: spool}
+	t.Run("enforce_matching_mx", r.enforceMatchingMx)
+	t.Run("enforce_mismatching_mx", r.enforceMismatchingMx)
+	t.Run("testing_mode", r.testingMode)
+	t.Run("requiretls_server_without_it", r.requiretlsServerWithoutIt)
+	t.Run("requiretls_plaintext_submission", r.requiretlsPlaintextSubmission)
+	t.Run("downgrade_refused", r.downgradeRefused)
+	t.Run("probe_domain", r.probeDomain)
+	t.Run("fetch_failure_keeps_cached_policy", r.fetchFailureKeepsCachedPolicy)
+}
 
-	t.Run("enforce_matching_mx", func(t *testing.T) {
-		pySubmit(t, d.smtp, "", "a@sender.test", "a@sts.test", nil)
-		m := d.waitStates("a@sender.test", map[string]string{"a@sts.test": "delivered"}, 30*time.Second)
-		a := lastAttempt(m, "a@sts.test")
-		if a["tls_verified_by"] != "mta-sts" || a["tls_policy"] != "mta-sts enforce sts.test" || len(mx1.messages(t, "a@sts.test")) != 1 {
-			t.Fatalf("attempt %s, %d at mx1", showJSON(a), len(mx1.messages(t, "a@sts.test")))
-		}
-		show := d.cli("queue", "show", m["id"].(string))
-		if !strings.Contains(show, "verified-by mta-sts  policy mta-sts enforce sts.test") {
-			t.Errorf("queue show lacks the TLS outcome:\n%s", show)
-		}
-		summary(t, "enforce, MX matches: delivered to mx1, tls %v, verified by %v, policy %v", a["tls"], a["tls_verified_by"], a["tls_policy"])
-	})
+// enforceMatchingMx: an enforce policy whose mx pattern matches mx1
+// delivers over verified TLS, and queue show says so.
+func (r *stsRig) enforceMatchingMx(t *testing.T) {
+	pySubmit(t, r.d.smtp, "", "a@sender.test", "a@sts.test", nil)
+	m := r.d.waitStates("a@sender.test", map[string]string{"a@sts.test": "delivered"}, 30*time.Second)
+	a := lastAttempt(m, "a@sts.test")
+	if a["tls_verified_by"] != "mta-sts" || a["tls_policy"] != "mta-sts enforce sts.test" || len(r.mx1.messages(t, "a@sts.test")) != 1 {
+		t.Fatalf("attempt %s, %d at mx1", showJSON(a), len(r.mx1.messages(t, "a@sts.test")))
+	}
+	show := r.d.cli("queue", "show", m["id"].(string))
+	if !strings.Contains(show, "verified-by mta-sts  policy mta-sts enforce sts.test") {
+		t.Errorf("queue show lacks the TLS outcome:\n%s", show)
+	}
+	summary(t, "enforce, MX matches: delivered to mx1, tls %v, verified by %v, policy %v", a["tls"], a["tls_verified_by"], a["tls_policy"])
+}
 
-	t.Run("enforce_mismatching_mx", func(t *testing.T) {
-		pySubmit(t, d.smtp, "", "b@sender.test", "b@stsbad.test", nil)
-		m := waitReply(t, d, "b@sender.test", "b@stsbad.test", "deferred", "matches none of the MTA-STS policy's mx patterns")
-		deferred := recipientField(m, "b@stsbad.test")["last_reply"]
-		m = waitReply(t, d, "b@sender.test", "b@stsbad.test", "bounced", "matches none")
-		bounces := d.bouncesFor(m["id"].(string))
-		if len(bounces) != 1 || bounces[0]["enhanced"] != "5.7.5" || len(mx1.messages(t, "b@stsbad.test")) != 0 {
-			t.Fatalf("bounce log %s, %d at mx1", showJSON(bounces), len(mx1.messages(t, "b@stsbad.test")))
-		}
-		summary(t, "enforce, MX not in policy: deferred (%v), then bounced %v (%v), 0 at mx1", deferred, bounces[0]["enhanced"], bounces[0]["diag"])
-	})
+// enforceMismatchingMx: an MX the enforce policy does not list is never
+// used; the recipient is deferred, then bounced 5.7.5.
+func (r *stsRig) enforceMismatchingMx(t *testing.T) {
+	pySubmit(t, r.d.smtp, "", "b@sender.test", "b@stsbad.test", nil)
+	m := waitReply(t, r.d, "b@sender.test", "b@stsbad.test", "deferred", "matches none of the MTA-STS policy's mx patterns")
+	deferred := recipientField(m, "b@stsbad.test")["last_reply"]
+	m = waitReply(t, r.d, "b@sender.test", "b@stsbad.test", "bounced", "matches none")
+	bounces := r.d.bouncesFor(m["id"].(string))
+	if len(bounces) != 1 || bounces[0]["enhanced"] != "5.7.5" || len(r.mx1.messages(t, "b@stsbad.test")) != 0 {
+		t.Fatalf("bounce log %s, %d at mx1", showJSON(bounces), len(r.mx1.messages(t, "b@stsbad.test")))
+	}
+	summary(t, "enforce, MX not in policy: deferred (%v), then bounced %v (%v), 0 at mx1", deferred, bounces[0]["enhanced"], bounces[0]["diag"])
+}
 
-	t.Run("testing_mode", func(t *testing.T) {
-		pySubmit(t, d.smtp, "", "c@sender.test", "c@ststest.test", nil)
-		m := d.waitStates("c@sender.test", map[string]string{"c@ststest.test": "delivered"}, 30*time.Second)
-		a := lastAttempt(m, "c@ststest.test")
-		if a["tls_policy"] != "mta-sts testing ststest.test" || !strings.HasPrefix(fmt.Sprint(a["tls_failure"]), "validation-failure") {
-			t.Fatalf("attempt %s", showJSON(a))
-		}
-		summary(t, "testing, MX not in policy: delivered, recorded tls_failure %q", a["tls_failure"])
-	})
+// testingMode: a testing policy delivers anyway and records the failure.
+func (r *stsRig) testingMode(t *testing.T) {
+	pySubmit(t, r.d.smtp, "", "c@sender.test", "c@ststest.test", nil)
+	m := r.d.waitStates("c@sender.test", map[string]string{"c@ststest.test": "delivered"}, 30*time.Second)
+	a := lastAttempt(m, "c@ststest.test")
+	if a["tls_policy"] != "mta-sts testing ststest.test" || !strings.HasPrefix(fmt.Sprint(a["tls_failure"]), "validation-failure") {
+		t.Fatalf("attempt %s", showJSON(a))
+	}
+	summary(t, "testing, MX not in policy: delivered, recorded tls_failure %q", a["tls_failure"])
+}
 
-	t.Run("requiretls_server_without_it", func(t *testing.T) {
-		if code := pySubmit(t, d.smtp, ca.File, "e@sender.test", "e@sts.test", []string{"REQUIRETLS"}); code != 250 {
-			t.Fatalf("REQUIRETLS over TLS refused: %d", code)
-		}
-		m := waitReply(t, d, "e@sender.test", "e@sts.test", "bounced", "does not offer REQUIRETLS")
-		bounces := d.bouncesFor(m["id"].(string))
-		if m["tls_required"] != "requiretls" || len(bounces) != 1 || bounces[0]["enhanced"] != "5.7.10" || len(mx1.messages(t, "e@sts.test")) != 0 {
-			t.Fatalf("message %s, bounces %s", showJSON(m), showJSON(bounces))
-		}
-		summary(t, "REQUIRETLS to Postfix %s (no REQUIRETLS): bounced %v (%v)", "mx1", bounces[0]["enhanced"], bounces[0]["diag"])
-	})
+// requiretlsServerWithoutIt: a REQUIRETLS message bounces 5.7.10 when
+// the receiver does not offer REQUIRETLS (RFC 8689).
+func (r *stsRig) requiretlsServerWithoutIt(t *testing.T) {
+	if code := pySubmit(t, r.d.smtp, r.ca.File, "e@sender.test", "e@sts.test", []string{"REQUIRETLS"}); code != 250 {
+		t.Fatalf("REQUIRETLS over TLS refused: %d", code)
+	}
+	m := waitReply(t, r.d, "e@sender.test", "e@sts.test", "bounced", "does not offer REQUIRETLS")
+	bounces := r.d.bouncesFor(m["id"].(string))
+	if m["tls_required"] != "requiretls" || len(bounces) != 1 || bounces[0]["enhanced"] != "5.7.10" || len(r.mx1.messages(t, "e@sts.test")) != 0 {
+		t.Fatalf("message %s, bounces %s", showJSON(m), showJSON(bounces))
+	}
+	summary(t, "REQUIRETLS to Postfix %s (no REQUIRETLS): bounced %v (%v)", "mx1", bounces[0]["enhanced"], bounces[0]["diag"])
+}
 
-	t.Run("requiretls_plaintext_submission", func(t *testing.T) {
-		if code := pySubmit(t, d.smtp, "", "p@sender.test", "p@sts.test", []string{"REQUIRETLS"}); code != 530 {
-			t.Fatalf("MAIL ... REQUIRETLS in plain text: %d, want 530", code)
-		}
-		summary(t, "REQUIRETLS on a plaintext submission session: MAIL refused 530 5.7.10")
-	})
+// requiretlsPlaintextSubmission: MAIL ... REQUIRETLS is refused on a
+// session without TLS (RFC 8689).
+func (r *stsRig) requiretlsPlaintextSubmission(t *testing.T) {
+	if code := pySubmit(t, r.d.smtp, "", "p@sender.test", "p@sts.test", []string{"REQUIRETLS"}); code != 530 {
+		t.Fatalf("MAIL ... REQUIRETLS in plain text: %d, want 530", code)
+	}
+	summary(t, "REQUIRETLS on a plaintext submission session: MAIL refused 530 5.7.10")
+}
 
-	t.Run("downgrade_refused", func(t *testing.T) {
-		t.Cleanup(func() {
-			if mx1.masterPID() == 0 {
-				mx1.start(t)
-			}
-		})
-		pySubmit(t, d.smtp, "", "f1@sender.test", "f1@flip.test", nil)
-		d.waitStates("f1@sender.test", map[string]string{"f1@flip.test": "delivered"}, 30*time.Second)
-		mx1.stop(t)
-		pySubmit(t, d.smtp, "", "f2@sender.test", "f2@flip.test", nil)
-		m := waitReply(t, d, "f2@sender.test", "f2@flip.test", "deferred", "TLS downgrade refused")
-		refused := recipientField(m, "f2@flip.test")["last_reply"]
-		if n := len(mx2.messages(t, "f2@flip.test")); n != 0 {
-			t.Fatalf("%d messages reached mx2 in plain text", n)
+// downgradeRefused: a domain seen with verified TLS is not sent in plain
+// text to another MX until the operator resets its memory.
+func (r *stsRig) downgradeRefused(t *testing.T) {
+	t.Cleanup(func() {
+		if r.mx1.masterPID() == 0 {
+			r.mx1.start(t)
 		}
-		if out := d.cli("tls", "list"); !strings.Contains(out, "flip.test") || !strings.Contains(out, "verified") {
-			t.Errorf("tls list: %q", out)
-		}
-		d.cli("tls", "reset", "flip.test")
-		d.cli("queue", "flush", "--all")
-		d.waitStates("f2@sender.test", map[string]string{"f2@flip.test": "delivered"}, 30*time.Second)
-		if n := len(mx2.messages(t, "f2@flip.test")); n != 1 {
-			t.Fatalf("after reset: %d at mx2, want 1", n)
-		}
-		summary(t, "downgrade: flip.test verified via mx1, then mx1 down: deferred (%v), 0 at mx2; after `outbox tls reset`: delivered via mx2", refused)
 	})
+	pySubmit(t, r.d.smtp, "", "f1@sender.test", "f1@flip.test", nil)
+	r.d.waitStates("f1@sender.test", map[string]string{"f1@flip.test": "delivered"}, 30*time.Second)
+	r.mx1.stop(t)
+	pySubmit(t, r.d.smtp, "", "f2@sender.test", "f2@flip.test", nil)
+	m := waitReply(t, r.d, "f2@sender.test", "f2@flip.test", "deferred", "TLS downgrade refused")
+	refused := recipientField(m, "f2@flip.test")["last_reply"]
+	if n := len(r.mx2.messages(t, "f2@flip.test")); n != 0 {
+		t.Fatalf("%d messages reached mx2 in plain text", n)
+	}
+	if out := r.d.cli("tls", "list"); !strings.Contains(out, "flip.test") || !strings.Contains(out, "verified") {
+		t.Errorf("tls list: %q", out)
+	}
+	r.d.cli("tls", "reset", "flip.test")
+	r.d.cli("queue", "flush", "--all")
+	r.d.waitStates("f2@sender.test", map[string]string{"f2@flip.test": "delivered"}, 30*time.Second)
+	if n := len(r.mx2.messages(t, "f2@flip.test")); n != 1 {
+		t.Fatalf("after reset: %d at mx2, want 1", n)
+	}
+	summary(t, "downgrade: flip.test verified via mx1, then mx1 down: deferred (%v), 0 at mx2; after `outbox tls reset`: delivered via mx2", refused)
+}
 
-	t.Run("probe_domain", func(t *testing.T) {
-		out, err := exec.Command(binary, "probe", "--domain", "stsbad.test", "--resolver", dns1.Addr,
-			"--ca-file", ca.File, "--mta-sts-port", fmt.Sprint(ps.port), "--timeout", "10s").CombinedOutput()
-		text := string(out)
-		if !strings.Contains(text, "mode enforce") || !strings.Contains(text, "mx1.example.test: matches no mx pattern: not used") {
-			t.Fatalf("probe --domain (%v):\n%s", err, text)
-		}
-		summary(t, "outbox probe --domain stsbad.test shows the enforce policy and mx1 not matching it")
-	})
+// probeDomain: outbox probe --domain shows the policy and which MX
+// matches it.
+func (r *stsRig) probeDomain(t *testing.T) {
+	out, err := exec.Command(binary, "probe", "--domain", "stsbad.test", "--resolver", r.dns1.Addr,
+		"--ca-file", r.ca.File, "--mta-sts-port", fmt.Sprint(r.ps.port), "--timeout", "10s").CombinedOutput()
+	text := string(out)
+	if !strings.Contains(text, "mode enforce") || !strings.Contains(text, "mx1.example.test: matches no mx pattern: not used") {
+		t.Fatalf("probe --domain (%v):\n%s", err, text)
+	}
+	summary(t, "outbox probe --domain stsbad.test shows the enforce policy and mx1 not matching it")
+}
 
-	// Last: it stops the first daemon. The cached enforce policy of
-	// sts.test (mx1) must hold when the id changes, its server fails and
-	// the MX moves to mx2.
-	t.Run("fetch_failure_keeps_cached_policy", func(t *testing.T) {
-		d.stop()
-		dns2 := startDNSMasq(t, stsRecords("mx2.example.test", "2")...)
-		ps.failing.Store(true)
-		before := ps.fetches.Load()
-		d2 := stsDaemon(t, ca, dns2.Addr, ps, spool, "tls_memory = false")
-		pySubmit(t, d2.smtp, "", "g@sender.test", "g@sts.test", nil)
-		m := waitReply(t, d2, "g@sender.test", "g@sts.test", "deferred", "mta-sts enforce sts.test policy")
-		if ps.fetches.Load() == before || len(mx2.messages(t, "g@sts.test")) != 0 {
-			t.Fatalf("fetches %d -> %d, %d at mx2", before, ps.fetches.Load(), len(mx2.messages(t, "g@sts.test")))
-		}
-		summary(t, "policy fetch failing (id changed, 500), cached enforce policy kept: deferred (%v), 0 at mx2",
-			recipientField(m, "g@sts.test")["last_reply"])
-	})
+// Last: it stops the first daemon. The cached enforce policy of
+// sts.test (mx1) must hold when the id changes, its server fails and
+// the MX moves to mx2.
+func (r *stsRig) fetchFailureKeepsCachedPolicy(t *testing.T) {
+	r.d.stop()
+	dns2 := startDNSMasq(t, stsRecords("mx2.example.test", "2")...)
+	r.ps.failing.Store(true)
+	before := r.ps.fetches.Load()
+	d2 := stsDaemon(t, r.ca, dns2.Addr, r.ps, r.spool, "tls_memory = false")
+	pySubmit(t, d2.smtp, "", "g@sender.test", "g@sts.test", nil)
+	m := waitReply(t, d2, "g@sender.test", "g@sts.test", "deferred", "mta-sts enforce sts.test policy")
+	if r.ps.fetches.Load() == before || len(r.mx2.messages(t, "g@sts.test")) != 0 {
+		t.Fatalf("fetches %d -> %d, %d at mx2", before, r.ps.fetches.Load(), len(r.mx2.messages(t, "g@sts.test")))
+	}
+	summary(t, "policy fetch failing (id changed, 500), cached enforce policy kept: deferred (%v), 0 at mx2",
+		recipientField(m, "g@sts.test")["last_reply"])
 }

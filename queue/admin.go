@@ -118,7 +118,7 @@ func (op *Ops) Flush(ctx context.Context, id string) error {
 	now := op.q.clock.Now()
 	err = op.q.store.Update(ctx, id, func(m *store.Message) error {
 		for i := range m.Recipients {
-			FlushRecipient(&m.Recipients[i], now)
+			flushRecipient(&m.Recipients[i], now)
 		}
 		return nil
 	})
@@ -168,7 +168,7 @@ func (op *Ops) flushPages(ctx context.Context, f store.Filter, sel func(*store.R
 			err := op.q.store.Update(ctx, pm.ID, func(m *store.Message) error {
 				changed = false
 				for i := range m.Recipients {
-					if r := &m.Recipients[i]; sel(r) && FlushRecipient(r, now) {
+					if r := &m.Recipients[i]; sel(r) && flushRecipient(r, now) {
 						changed = true
 					}
 				}
@@ -187,13 +187,12 @@ func (op *Ops) flushPages(ctx context.Context, f store.Filter, sel func(*store.R
 	}
 }
 
-// The operator's rules for one recipient, shared by Ops and by the admin
-// API's test queue (queue/admin/admintest), so that both flush, hold and
-// release alike. Pure, table-tested.
+// The operator's rules for one recipient, shared by the single and the
+// bulk commands (bulk.go). Pure, table-tested.
 
-// FlushRecipient makes r due at now if it is pending (queued or deferred),
+// flushRecipient makes r due at now if it is pending (queued or deferred),
 // reporting whether it was: the rule of Flush, FlushDomain and FlushAll.
-func FlushRecipient(r *store.Recipient, now time.Time) bool {
+func flushRecipient(r *store.Recipient, now time.Time) bool {
 	if r.State != store.StateQueued && r.State != store.StateDeferred {
 		return false
 	}
@@ -203,16 +202,16 @@ func FlushRecipient(r *store.Recipient, now time.Time) bool {
 	return true
 }
 
-// HoldRecipient puts r on hold unless it is final: the rule of Hold.
-func HoldRecipient(r *store.Recipient) {
+// holdRecipient puts r on hold unless it is final: the rule of Hold.
+func holdRecipient(r *store.Recipient) {
 	if !r.State.Final() {
 		r.State = store.StateHeld
 	}
 }
 
-// ReleaseRecipient returns r to the queue, due at now, if it is held: the
+// releaseRecipient returns r to the queue, due at now, if it is held: the
 // rule of Release.
-func ReleaseRecipient(r *store.Recipient, now time.Time) {
+func releaseRecipient(r *store.Recipient, now time.Time) {
 	if r.State == store.StateHeld {
 		r.State, r.NextAttempt = store.StateQueued, now
 	}
@@ -224,7 +223,7 @@ func ReleaseRecipient(r *store.Recipient, now time.Time) {
 func (op *Ops) Hold(ctx context.Context, id string) error {
 	err := op.q.store.Update(ctx, id, func(m *store.Message) error {
 		for i := range m.Recipients {
-			HoldRecipient(&m.Recipients[i])
+			holdRecipient(&m.Recipients[i])
 		}
 		return nil
 	})
@@ -241,7 +240,7 @@ func (op *Ops) Release(ctx context.Context, id string) error {
 	now := op.q.clock.Now()
 	err := op.q.store.Update(ctx, id, func(m *store.Message) error {
 		for i := range m.Recipients {
-			ReleaseRecipient(&m.Recipients[i], now)
+			releaseRecipient(&m.Recipients[i], now)
 		}
 		return nil
 	})

@@ -236,10 +236,10 @@ func TestRecipientRules(t *testing.T) {
 	tests := []struct {
 		state   store.State
 		next    time.Time
-		flushed bool        // FlushRecipient's report
-		flush   time.Time   // NextAttempt after FlushRecipient
-		hold    store.State // State after HoldRecipient
-		release store.State // State after ReleaseRecipient
+		flushed bool        // flushRecipient's report
+		flush   time.Time   // NextAttempt after flushRecipient
+		hold    store.State // State after holdRecipient
+		release store.State // State after releaseRecipient
 	}{
 		{store.StateQueued, later, true, now, store.StateHeld, store.StateQueued},
 		{store.StateDeferred, later, true, now, store.StateHeld, store.StateDeferred},
@@ -250,15 +250,15 @@ func TestRecipientRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		r := store.Recipient{State: tt.state, NextAttempt: tt.next}
-		if got := FlushRecipient(&r, now); got != tt.flushed || !r.NextAttempt.Equal(tt.flush) {
+		if got := flushRecipient(&r, now); got != tt.flushed || !r.NextAttempt.Equal(tt.flush) {
 			t.Errorf("flush %v due %v: %v, due %v; want %v, due %v", tt.state, tt.next, got, r.NextAttempt, tt.flushed, tt.flush)
 		}
 		r = store.Recipient{State: tt.state, NextAttempt: tt.next}
-		if HoldRecipient(&r); r.State != tt.hold {
+		if holdRecipient(&r); r.State != tt.hold {
 			t.Errorf("hold %v: %v, want %v", tt.state, r.State, tt.hold)
 		}
 		r = store.Recipient{State: tt.state, NextAttempt: tt.next}
-		ReleaseRecipient(&r, now)
+		releaseRecipient(&r, now)
 		if r.State != tt.release || (tt.state == store.StateHeld && !r.NextAttempt.Equal(now)) {
 			t.Errorf("release %v: %v due %v, want %v", tt.state, r.State, r.NextAttempt, tt.release)
 		}

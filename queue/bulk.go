@@ -120,9 +120,9 @@ func (op *Ops) bulkAction(name, domain string) func(ctx context.Context, id stri
 	}
 	switch name {
 	case BulkHold:
-		return update(HoldRecipient)
+		return update(holdRecipient)
 	case BulkRelease:
-		return update(func(r *store.Recipient) { ReleaseRecipient(r, op.q.clock.Now()) })
+		return update(func(r *store.Recipient) { releaseRecipient(r, op.q.clock.Now()) })
 	case BulkDelete:
 		return func(ctx context.Context, id string) error {
 			if err := op.q.store.Delete(ctx, id); err != nil {
@@ -141,7 +141,7 @@ func (op *Ops) bulkAction(name, domain string) func(ctx context.Context, id stri
 		}
 		flush := update(func(r *store.Recipient) {
 			if domain == "" || store.Domain(r.Addr) == domain {
-				FlushRecipient(r, op.q.clock.Now())
+				flushRecipient(r, op.q.clock.Now())
 			}
 		})
 		return func(ctx context.Context, id string) error {

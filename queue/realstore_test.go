@@ -28,18 +28,7 @@ func TestWithRealStore(t *testing.T) {
 	defer func() { db.Close() }()
 	clock := newFakeClock()
 	del := &fakeDeliverer{}
-	del.set(func(_ context.Context, env *delivery.Envelope) *delivery.Result {
-		res := result(env, delivery.Delivered, ok250)
-		for i, r := range env.Rcpts {
-			switch r {
-			case "gone@x.test":
-				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Bounced, perm550
-			case "later@y.test":
-				res.Rcpts[i].Status, res.Rcpts[i].Reply = delivery.Deferred, temp451
-			}
-		}
-		return res
-	})
+	del.set(outcomeByRecipient)
 	opts := testOptions()
 	opts.Clock = clock
 	q, err := New(db, del, opts)
@@ -56,18 +45,7 @@ func TestWithRealStore(t *testing.T) {
 	if err := submit(db, q, m, "Subject: real\r\n\r\nhello\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	state := func(id, addr string) store.State {
-		got, err := db.Get(context.Background(), id)
-		if err != nil {
-			return 0
-		}
-		for _, r := range got.Recipients {
-			if r.Addr == addr {
-				return r.State
-			}
-		}
-		return 0
-	}
+	state := func(id, addr string) store.State { return stateOf(db, id, addr) }
 	waitFor(t, "outcomes", func() bool {
 		return state(m.ID, "ok@x.test") == store.StateDelivered &&
 			state(m.ID, "gone@x.test") == store.StateBounced &&
@@ -80,30 +58,7 @@ func TestWithRealStore(t *testing.T) {
 		return dsnID != "" && !got.DSNPending
 	})
 	waitFor(t, "notice delivered", func() bool { return state(dsnID, "app@here.test") == store.StateDelivered })
-	if h, err := q.Ops().Headers(context.Background(), dsnID); err != nil || !strings.Contains(h, "Subject: Undelivered Mail Returned to Sender\r\n") {
-		t.Errorf("notice headers %q, %v", h, err)
-	}
-	rc, err := db.OpenBody(context.Background(), dsnID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(rc)
-	rc.Close()
-	for _, want := range []string{"Reporting-MTA: dns; outbox.test", "X-Outbox-Queue-ID: " + m.ID, "Final-Recipient: rfc822; gone@x.test", "Subject: real"} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("notice lacks %q:\n%s", want, body)
-		}
-	}
-	bs, err := q.Ops().Bounces(context.Background(), time.Time{})
-	if err != nil || len(bs) != 1 || bs[0].Rcpt != "gone@x.test" || bs[0].Code != 550 || bs[0].Enhanced != "5.1.1" ||
-		bs[0].Host != "mx.x.test[127.0.0.2]:25" || bs[0].Attempts != 1 {
-		t.Errorf("bounce log %+v, %v", bs, err)
-	}
-	for _, e := range del.envelopes() {
-		if e.MsgID == dsnID && (e.From != "" || e.Rcpts[0] != "app@here.test") {
-			t.Errorf("notice envelope %+v", e)
-		}
-	}
+	checkBounceNotice(t, q, db, del, m.ID, dsnID)
 
 	// Restart on the same spool: the deferred recipient is retried on time.
 	cancel()
@@ -131,6 +86,52 @@ func TestWithRealStore(t *testing.T) {
 	}
 	cancel()
 	<-runErr
+}
+
+// stateOf is the state of recipient addr of message id in db, 0 when the
+// message or recipient is not there.
+func stateOf(db *store.DB, id, addr string) store.State {
+	got, err := db.Get(context.Background(), id)
+	if err != nil {
+		return 0
+	}
+	for _, r := range got.Recipients {
+		if r.Addr == addr {
+			return r.State
+		}
+	}
+	return 0
+}
+
+// checkBounceNotice: message msgID's bounce notice dsnID has the notice's
+// subject and RFC 3464 fields, went from <> to the sender, and the bounce
+// log holds gone@x.test's 550 with its host and attempt count.
+func checkBounceNotice(t *testing.T, q *Queue, db *store.DB, del *fakeDeliverer, msgID, dsnID string) {
+	t.Helper()
+	if h, err := q.Ops().Headers(context.Background(), dsnID); err != nil || !strings.Contains(h, "Subject: Undelivered Mail Returned to Sender\r\n") {
+		t.Errorf("notice headers %q, %v", h, err)
+	}
+	rc, err := db.OpenBody(context.Background(), dsnID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(rc)
+	rc.Close()
+	for _, want := range []string{"Reporting-MTA: dns; outbox.test", "X-Outbox-Queue-ID: " + msgID, "Final-Recipient: rfc822; gone@x.test", "Subject: real"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("notice lacks %q:\n%s", want, body)
+		}
+	}
+	bs, err := q.Ops().Bounces(context.Background(), time.Time{})
+	if err != nil || len(bs) != 1 || bs[0].Rcpt != "gone@x.test" || bs[0].Code != 550 || bs[0].Enhanced != "5.1.1" ||
+		bs[0].Host != "mx.x.test[127.0.0.2]:25" || bs[0].Attempts != 1 {
+		t.Errorf("bounce log %+v, %v", bs, err)
+	}
+	for _, e := range del.envelopes() {
+		if e.MsgID == dsnID && (e.From != "" || e.Rcpts[0] != "app@here.test") {
+			t.Errorf("notice envelope %+v", e)
+		}
+	}
 }
 
 // TestMissingBodyQuarantined: a message whose body file is gone is

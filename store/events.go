@@ -275,23 +275,9 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for len(old) > 0 {
-		chunk := old[:min(pruneChunk, len(old))]
-		old = old[len(chunk):]
-		err := db.write(ctx, func(tx *bolt.Tx) error {
-			b := bucket(tx, bucketEvents)
-			for _, k := range chunk {
-				if err := b.Delete(k); err != nil {
-					return dirty(err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return n, err
-		}
-		n += len(chunk)
+	n, err := db.deleteKeys(ctx, bucketEvents, old)
+	if err != nil {
+		return n, err
 	}
 	if n > 0 {
 		db.log.Info("pruned", "events", n, "before", before)

@@ -75,25 +75,7 @@ func (db *DB) PruneIdempotency(ctx context.Context, before time.Time) (int, erro
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for len(old) > 0 {
-		chunk := old[:min(pruneChunk, len(old))]
-		old = old[len(chunk):]
-		err := db.write(ctx, func(tx *bolt.Tx) error {
-			idem := bucket(tx, bucketIdempotency)
-			for _, k := range chunk {
-				if err := idem.Delete(k); err != nil {
-					return dirty(err)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return n, err
-		}
-		n += len(chunk)
-	}
-	return n, nil
+	return db.deleteKeys(ctx, bucketIdempotency, old)
 }
 
 // encodeIdempotency lays a record out as 8-byte big-endian Created nanos,

@@ -11,6 +11,32 @@ import (
 // writer long enough to delay submissions noticeably.
 const pruneChunk = 1000
 
+// deleteKeys deletes keys from bucket name, pruneChunk keys per commit,
+// and reports how many it deleted before any error. For records nothing
+// else refers to (events, idempotency records): no recheck is needed when
+// one is gone already.
+func (db *DB) deleteKeys(ctx context.Context, name string, keys [][]byte) (int, error) {
+	n := 0
+	for len(keys) > 0 {
+		chunk := keys[:min(pruneChunk, len(keys))]
+		keys = keys[len(chunk):]
+		err := db.write(ctx, func(tx *bolt.Tx) error {
+			b := bucket(tx, name)
+			for _, k := range chunk {
+				if err := b.Delete(k); err != nil {
+					return dirty(err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return n, err
+		}
+		n += len(chunk)
+	}
+	return n, nil
+}
+
 // Prune removes messages whose recipients are all final and that were
 // received before before, with their bodies, and bounce log rows older than
 // before. It reports how many of each it removed.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,13 +24,27 @@ func adminRun(t *testing.T, verb func(context.Context, *cli, []string) int, args
 	return code, out.String(), errb.String()
 }
 
-// adminFixture is a queue of two messages and two bounces; ages are
-// relative to the real clock because the verbs read it.
-func adminFixture() *admintest.Queue {
+// adminRunOn is adminRun against q served on a new socket, with fixture
+// names in args turned into q's IDs and q's IDs in the output turned back
+// into names.
+func adminRunOn(t *testing.T, q *admintest.Queue, verb func(context.Context, *cli, []string) int, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	args = slices.Clone(args)
+	for i := range args {
+		args[i] = q.Expand(args[i])
+	}
+	code, stdout, stderr = adminRun(t, verb, append(args, "--socket", admintest.Serve(t, q))...)
+	return code, q.Names(stdout), q.Names(stderr)
+}
+
+// adminFixture is a spool of two messages, m1 and m2, and a bounce log
+// of two rows, b0 and b1; ages are relative to the real clock because the
+// verbs read it.
+func adminFixture(t *testing.T) *admintest.Queue {
 	now := time.Now()
-	q := admintest.NewQueue()
+	q := admintest.NewQueue(t)
 	q.Add(&store.Message{
-		ID: "m1", From: "alice@example.com", Size: 4096, Received: now.Add(-90*time.Minute - 30*time.Second),
+		ID: "m1", From: "alice@example.com", Received: now.Add(-90*time.Minute - 30*time.Second),
 		Client: "127.0.0.1:4000", User: "alice",
 		Recipients: []store.Recipient{
 			{Addr: "bob@example.org", State: store.StateDeferred, Attempts: 2, LastReply: "451 4.7.1 greylisted\r\n try later",
@@ -40,11 +55,11 @@ func adminFixture() *admintest.Queue {
 		},
 	}, "Subject: hello\r\nFrom: alice@example.com\r\n")
 	q.Add(&store.Message{
-		ID: "m2", From: "", Size: 100, Received: now.Add(-30 * time.Second),
+		ID: "m2", From: "", Received: now.Add(-30 * time.Second),
 		Recipients: []store.Recipient{{Addr: "dave@example.net", State: store.StateQueued, NextAttempt: now.Add(-time.Second)}},
 	}, "Subject: bounce\r\n")
-	q.AddBounce(store.Bounce{Time: now.Add(-72 * time.Hour), MsgID: "old", From: "x@example.com", Rcpt: "gone@example.com", Code: 550, Attempts: 1})
-	q.AddBounce(store.Bounce{Time: now.Add(-time.Hour), MsgID: "m1", From: "alice@example.com",
+	q.AddBounce(store.Bounce{Time: now.Add(-72 * time.Hour), MsgID: "b0", From: "x@example.com", Rcpt: "gone@example.com", Code: 550, Attempts: 1})
+	q.AddBounce(store.Bounce{Time: now.Add(-time.Hour), MsgID: "b1", From: "alice@example.com",
 		Rcpt: "eve@example.org", Host: "mx.example.org", Code: 550, Enhanced: "5.1.1", Diag: "no such\nuser", Attempts: 1})
 	return q
 }

@@ -21,12 +21,8 @@ func runBounces(ctx context.Context, c *cli, args []string) int {
 	a := newAdminCmd(c, "queue bounces")
 	since := a.fs.String("since", "", "only bounces since `T`: RFC 3339 (2025-03-01T12:00:00Z) or a duration ago (24h, 7d)")
 	asJSON := a.fs.Bool("json", false, "print a JSON array")
-	pos, code, ok := a.parse(args)
-	if !ok {
+	if code, ok := a.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		return a.usageError("unexpected argument %q", pos[0])
 	}
 	now := time.Now()
 	var from time.Time

@@ -5,13 +5,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/outbox-mta/outbox/queue/admin/admintest"
 )
 
 func TestBouncesTable(t *testing.T) {
-	sock := admintest.Serve(t, adminFixture())
-	code, out, errOut := adminRun(t, runBounces, "--socket", sock)
+	q := adminFixture(t)
+	code, out, errOut := adminRunOn(t, q, runBounces)
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -25,15 +23,14 @@ func TestBouncesTable(t *testing.T) {
 	// Columns are split on runs of spaces; the time takes three fields.
 	row1 := strings.Join(strings.Fields(lines[1])[3:], " ")
 	row2 := strings.Join(strings.Fields(lines[2])[3:], " ")
-	if row1 != "old x@example.com gone@example.com 550 1 - -" ||
-		row2 != "m1 alice@example.com eve@example.org 550 5.1.1 1 mx.example.org no such user" {
+	if row1 != "b0 x@example.com gone@example.com 550 1 - -" ||
+		row2 != "b1 alice@example.com eve@example.org 550 5.1.1 1 mx.example.org no such user" {
 		t.Errorf("rows:\n%s", out)
 	}
 }
 
 func TestBouncesSince(t *testing.T) {
-	q := adminFixture()
-	sock := admintest.Serve(t, q)
+	q := adminFixture(t)
 	tests := []struct {
 		since string
 		want  int
@@ -45,7 +42,7 @@ func TestBouncesSince(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.since, func(t *testing.T) {
-			code, out, errOut := adminRun(t, runBounces, "--since", tt.since, "--json", "--socket", sock)
+			code, out, errOut := adminRunOn(t, q, runBounces, "--since", tt.since, "--json")
 			if code != exitOK {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
 			}
@@ -62,7 +59,7 @@ func TestBouncesSince(t *testing.T) {
 			}
 		})
 	}
-	if code, out, _ := adminRun(t, runBounces, "--since", "1m", "--socket", sock); code != exitOK || out != "no bounces\n" {
+	if code, out, _ := adminRunOn(t, q, runBounces, "--since", "1m"); code != exitOK || out != "no bounces\n" {
 		t.Errorf("empty table: exit %d, %q", code, out)
 	}
 }

@@ -25,12 +25,8 @@ func runEvents(ctx context.Context, c *cli, args []string) int {
 	after := a.fs.String("after", "0", "print events numbered above `SEQ`")
 	follow := a.fs.Bool("follow", false, "keep printing new events until interrupted")
 	asJSON := a.fs.Bool("json", false, "print one JSON object per event and line")
-	pos, code, ok := a.parse(args)
-	if !ok {
+	if code, ok := a.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		return a.usageError("unexpected argument %q", pos[0])
 	}
 	seq, err := strconv.ParseUint(*after, 10, 64)
 	if err != nil {

@@ -36,7 +36,7 @@ func eventsSpool(t *testing.T) (*store.DB, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := admintest.ServeWith(t, admin.Options{Queue: admintest.NewQueue(), Events: db})
+	sock := admintest.ServeWith(t, admin.Options{Queue: admintest.NewQueue(t), Events: db})
 	return db, sock
 }
 
@@ -133,7 +133,7 @@ func TestEventsFollowAcrossRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := admin.New(admin.Options{Queue: admintest.NewQueue(), Events: db, Logger: slog.New(slog.DiscardHandler)})
+		srv, err := admin.New(admin.Options{Queue: admintest.NewQueue(t), Events: db, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}

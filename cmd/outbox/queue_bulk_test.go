@@ -35,10 +35,10 @@ func TestQueueBulkSelection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := adminFixture()
+			q := adminFixture(t)
 			sock := admintest.Serve(t, q)
 			var out, errb bytes.Buffer
-			c := &cli{stdin: strings.NewReader(tt.stdin), stdout: &out, stderr: &errb}
+			c := &cli{stdin: strings.NewReader(q.Expand(tt.stdin)), stdout: &out, stderr: &errb}
 			code := tt.verb(context.Background(), c, append(tt.args, "--socket", sock))
 			if code != tt.wantCode || out.String() != tt.wantOut || !strings.Contains(errb.String(), tt.wantErr) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, out.String(), errb.String(), tt.wantCode, tt.wantOut, tt.wantErr)

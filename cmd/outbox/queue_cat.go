@@ -15,12 +15,9 @@ func runQueueCat(ctx context.Context, c *cli, args []string) int {
 	a := newAdminCmd(c, "queue cat")
 	headers := a.fs.Bool("headers", false, "print the header block only")
 	body := a.fs.Bool("body", false, "print the body only")
-	pos, code, ok := a.parse(args)
+	id, code, ok := a.parseID(args)
 	if !ok {
 		return code
-	}
-	if len(pos) != 1 || pos[0] == "" {
-		return a.usageError("want exactly one message ID, got %d arguments", len(pos))
 	}
 	if *headers && *body {
 		return a.usageError("give at most one of --headers and --body")
@@ -30,9 +27,9 @@ func runQueueCat(ctx context.Context, c *cli, args []string) int {
 		return a.fail(err, "")
 	}
 	defer cl.Close()
-	rc, err := cl.Cat(ctx, pos[0])
+	rc, err := cl.Cat(ctx, id)
 	if err != nil {
-		return a.fail(err, pos[0])
+		return a.fail(err, id)
 	}
 	defer rc.Close()
 	part := partAll
@@ -43,7 +40,7 @@ func runQueueCat(ctx context.Context, c *cli, args []string) int {
 		part = partBody
 	}
 	if err := copyPart(c.stdout, rc, part); err != nil {
-		return a.fail(err, pos[0])
+		return a.fail(err, id)
 	}
 	return exitOK
 }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"strings"
 	"testing"
-
-	"github.com/outbox-mta/outbox/queue/admin/admintest"
 )
 
 func TestQueueCat(t *testing.T) {
-	sock := admintest.Serve(t, adminFixture())
+	q := adminFixture(t)
 	head := "Subject: hello\r\nFrom: alice@example.com\r\n"
 	tests := []struct {
 		args     []string
@@ -26,7 +24,7 @@ func TestQueueCat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			code, out, errOut := adminRun(t, runQueueCat, append(tt.args, "--socket", sock)...)
+			code, out, errOut := adminRunOn(t, q, runQueueCat, tt.args...)
 			if code != tt.wantCode || out != tt.wantOut || !strings.Contains(errOut, tt.wantErr) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
 			}

@@ -12,13 +12,17 @@ import (
 	"github.com/outbox-mta/outbox/store"
 )
 
-func explainServer(t *testing.T) string {
+// explainServer serves adminFixture with explanations of m1's waits and
+// a throttled destination; it returns the socket and m1's ID.
+func explainServer(t *testing.T) (sock, m1 string) {
 	t.Helper()
 	since := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	q := adminFixture(t)
+	m1 = q.ID("m1")
 	return admintest.ServeWith(t, admin.Options{
-		Queue: adminFixture(),
+		Queue: q,
 		Explain: func(_ context.Context, id string) ([]admin.Explanation, error) {
-			if id != "m1" {
+			if id != m1 {
 				return nil, store.ErrNotFound
 			}
 			return []admin.Explanation{{Rcpt: "bob@example.org", State: "deferred", Reason: "throttled",
@@ -29,12 +33,12 @@ func explainServer(t *testing.T) string {
 			return []admin.Throttle{{Destination: "gmail", Rule: "gmail", State: "throttled", Since: since,
 				Reply: "421 4.7.28 slow down", PerMinute: 300, Reserved: 7}}
 		},
-	})
+	}), m1
 }
 
 func TestQueueExplain(t *testing.T) {
-	sock := explainServer(t)
-	code, out, errOut := adminRun(t, runQueueExplain, "m1", "--socket", sock)
+	sock, m1 := explainServer(t)
+	code, out, errOut := adminRun(t, runQueueExplain, m1, "--socket", sock)
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -43,7 +47,7 @@ func TestQueueExplain(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	code, out, _ = adminRun(t, runQueueExplain, "m1", "--json", "--socket", sock)
+	code, out, _ = adminRun(t, runQueueExplain, m1, "--json", "--socket", sock)
 	var got struct {
 		ID         string              `json:"id"`
 		Recipients []admin.Explanation `json:"recipients"`
@@ -51,7 +55,7 @@ func TestQueueExplain(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil || code != exitOK {
 		t.Fatalf("exit %d, %v\n%s", code, err, out)
 	}
-	if got.ID != "m1" || len(got.Recipients) != 1 || got.Recipients[0].Reason != "throttled" || got.Recipients[0].Rule != "gmail" {
+	if got.ID != m1 || len(got.Recipients) != 1 || got.Recipients[0].Reason != "throttled" || got.Recipients[0].Rule != "gmail" {
 		t.Errorf("json: %+v", got)
 	}
 	if code, _, errOut := adminRun(t, runQueueExplain, "nope", "--socket", sock); code == exitOK || !strings.Contains(errOut, "nope") {
@@ -63,8 +67,8 @@ func TestQueueExplain(t *testing.T) {
 }
 
 func TestQueueShowAndStatsCarryShaping(t *testing.T) {
-	sock := explainServer(t)
-	code, out, _ := adminRun(t, runQueueShow, "m1", "--json", "--socket", sock)
+	sock, m1 := explainServer(t)
+	code, out, _ := adminRun(t, runQueueShow, m1, "--json", "--socket", sock)
 	var show struct {
 		Explain []admin.Explanation `json:"explain"`
 	}

@@ -4,8 +4,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/outbox-mta/outbox/queue/admin/admintest"
 )
 
 func TestQueueFlush(t *testing.T) {
@@ -27,9 +25,8 @@ func TestQueueFlush(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			q := adminFixture()
-			sock := admintest.Serve(t, q)
-			code, out, errOut := adminRun(t, runQueueFlush, append(tt.args, "--socket", sock)...)
+			q := adminFixture(t)
+			code, out, errOut := adminRunOn(t, q, runQueueFlush, tt.args...)
 			if code != tt.wantCode || out != tt.wantOut || !strings.Contains(errOut, tt.wantErr) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
 			}

@@ -32,9 +32,8 @@ func testOnMessageVerb(t *testing.T, verb func(ctx context.Context, c *cli, args
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := adminFixture()
-			sock := admintest.Serve(t, q)
-			code, out, errOut := adminRun(t, verb, append(tt.args, "--socket", sock)...)
+			q := adminFixture(t)
+			code, out, errOut := adminRunOn(t, q, verb, tt.args...)
 			if code != tt.wantCode || out != tt.wantOut || !strings.Contains(errOut, tt.wantErr) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, out, errOut, tt.wantCode, tt.wantOut, tt.wantErr)
 			}

@@ -29,12 +29,8 @@ func runQueueList(ctx context.Context, c *cli, args []string) int {
 	older := a.fs.Duration("older-than", 0, "only messages received longer ago than `duration`")
 	newer := a.fs.Duration("newer-than", 0, "only messages received less than `duration` ago")
 	after := a.fs.String("after", "", "start after message `ID` (the next page's cursor)")
-	pos, code, ok := a.parse(args)
-	if !ok {
+	if code, ok := a.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		return a.usageError("unexpected argument %q", pos[0])
 	}
 	if *older < 0 || *newer < 0 {
 		return a.usageError("--older-than and --newer-than must not be negative")

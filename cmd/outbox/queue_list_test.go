@@ -13,19 +13,19 @@ import (
 )
 
 func TestQueueListTable(t *testing.T) {
-	sock := admintest.Serve(t, adminFixture())
-	code, out, errOut := adminRun(t, runQueueList, "--socket", sock)
+	q := adminFixture(t)
+	code, out, errOut := adminRunOn(t, q, runQueueList)
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	want := []string{
 		`^ID  +AGE  SIZE  SENDER$`,
-		`^m1  +1h30m  4096  alice@example.com$`,
+		`^m1  +1h30m  +55  alice@example.com$`,
 		`^    deferred   bob@example.org  next in 2h00m  \(2 attempts: 451 4\.7\.1 greylisted try later\)$`,
 		`^    delivered  carol@example.net$`,
-		`^m2  +30s   100  <>$`,
+		`^m2  +30s  +31  <>$`,
 		`^    queued     dave@example.net  due now$`,
-		`^-- 2 messages, 3 recipients, 4196 bytes$`,
+		`^-- 2 messages, 3 recipients, 86 bytes$`,
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != len(want) {
@@ -39,9 +39,8 @@ func TestQueueListTable(t *testing.T) {
 }
 
 func TestQueueListFiltersAndJSON(t *testing.T) {
-	q := adminFixture()
-	sock := admintest.Serve(t, q)
-	code, out, errOut := adminRun(t, runQueueList, "--state", "deferred", "--domain", "example.org", "--json", "--socket", sock)
+	q := adminFixture(t)
+	code, out, errOut := adminRunOn(t, q, runQueueList, "--state", "deferred", "--domain", "example.org", "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -70,22 +69,23 @@ func TestQueueListFiltersAndJSON(t *testing.T) {
 }
 
 func TestQueueListEmpty(t *testing.T) {
-	sock := admintest.Serve(t, admintest.NewQueue())
-	if code, out, _ := adminRun(t, runQueueList, "--socket", sock); code != exitOK || out != "queue is empty\n" {
+	q := admintest.NewQueue(t)
+	if code, out, _ := adminRunOn(t, q, runQueueList); code != exitOK || out != "queue is empty\n" {
 		t.Errorf("text: exit %d, %q", code, out)
 	}
-	if code, out, _ := adminRun(t, runQueueList, "--json", "--socket", sock); code != exitOK || out != "[]\n" {
+	if code, out, _ := adminRunOn(t, q, runQueueList, "--json"); code != exitOK || out != "[]\n" {
 		t.Errorf("json: exit %d, %q", code, out)
 	}
 }
 
 func TestQueueListPages(t *testing.T) {
-	q := admintest.NewQueue()
+	q := admintest.NewQueue(t)
+	var ms []*store.Message
 	for i := range 2*listPage + 7 {
-		q.Add(&store.Message{ID: fmt.Sprintf("id%04d", i), Received: time.Now(),
-			Recipients: []store.Recipient{{Addr: "a@example.com", State: store.StateQueued}}}, "")
+		ms = append(ms, &store.Message{ID: fmt.Sprintf("id%04d", i), Received: time.Now(),
+			Recipients: []store.Recipient{{Addr: "a@example.com", State: store.StateQueued}}})
 	}
-	sock := admintest.Serve(t, q)
+	q.AddAll(ms)
 	tests := []struct {
 		args      []string
 		want      int
@@ -98,7 +98,7 @@ func TestQueueListPages(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			before := len(q.Calls())
-			code, out, errOut := adminRun(t, runQueueList, append(tt.args, "--json", "--socket", sock)...)
+			code, out, errOut := adminRunOn(t, q, runQueueList, append(tt.args, "--json")...)
 			if code != exitOK {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
@@ -134,7 +134,7 @@ func TestQueueListPages(t *testing.T) {
 // daemon; an empty filtered answer says "no messages match"; --limit
 // prints the total and the cursor, and --after continues from it.
 func TestQueueListFilters(t *testing.T) {
-	sock := admintest.Serve(t, adminFixture())
+	q := adminFixture(t)
 	tests := []struct {
 		args []string
 		want []string // lines the output must contain
@@ -149,7 +149,7 @@ func TestQueueListFilters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			code, out, errOut := adminRun(t, runQueueList, append(tt.args, "--socket", sock)...)
+			code, out, errOut := adminRunOn(t, q, runQueueList, tt.args...)
 			if code != exitOK {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
@@ -166,7 +166,7 @@ func TestQueueListFilters(t *testing.T) {
 }
 
 func TestQueueListUsage(t *testing.T) {
-	sock := admintest.Serve(t, adminFixture())
+	q := adminFixture(t)
 	tests := []struct {
 		args    []string
 		errText string
@@ -178,7 +178,7 @@ func TestQueueListUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			code, out, errOut := adminRun(t, runQueueList, append(tt.args, "--socket", sock)...)
+			code, out, errOut := adminRunOn(t, q, runQueueList, tt.args...)
 			if code != exitUsage || out != "" || !strings.Contains(errOut, tt.errText) || !strings.Contains(errOut, "usage: outbox queue list") {
 				t.Errorf("exit %d, stdout %q, stderr %q; want 2 and %q with usage", code, out, errOut, tt.errText)
 			}
@@ -191,20 +191,18 @@ func TestQueueListUsage(t *testing.T) {
 
 // quarantineFixture is adminFixture with one message set aside because its
 // body file is gone.
-func quarantineFixture() *admintest.Queue {
-	q := adminFixture()
-	raw := store.EncodeMessage(&store.Message{From: "lost@example.org", Size: 300000,
+func quarantineFixture(t *testing.T) *admintest.Queue {
+	q := adminFixture(t)
+	q.Quarantine(&store.Message{ID: "q1", From: "lost@example.org",
 		Recipients: []store.Recipient{{Addr: "r@example.net", State: store.StateQueued}}})
-	q.AddQuarantined(store.Quarantined{ID: "q1", Time: time.Now().Add(-time.Hour), Raw: raw,
-		Reason: "open /var/lib/outbox/bodies/q1: no such file or directory"})
 	return q
 }
 
 // TestQueueListShowsQuarantined: a quarantined message is listed after the
 // queue, with its reason and recipients, whatever the filter.
 func TestQueueListShowsQuarantined(t *testing.T) {
-	sock := admintest.Serve(t, quarantineFixture())
-	code, out, errOut := adminRun(t, runQueueList, "--state", "held", "--socket", sock)
+	q := quarantineFixture(t)
+	code, out, errOut := adminRunOn(t, q, runQueueList, "--state", "held")
 	if code != exitOK {
 		t.Fatalf("queue list: exit %d, stderr %q", code, errOut)
 	}

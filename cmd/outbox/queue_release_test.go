@@ -12,10 +12,9 @@ func TestQueueRelease(t *testing.T) {
 	testOnMessageVerb(t, runQueueRelease, "release", "released", func(t *testing.T, q *admintest.Queue) {})
 
 	// Hold then release through the CLI: the recipient is queued again.
-	q := adminFixture()
-	sock := admintest.Serve(t, q)
+	q := adminFixture(t)
 	for _, verb := range []func(context.Context, *cli, []string) int{runQueueHold, runQueueRelease} {
-		if code, _, errOut := adminRun(t, verb, "m1", "--socket", sock); code != exitOK {
+		if code, _, errOut := adminRunOn(t, q, verb, "m1"); code != exitOK {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 	}

@@ -20,14 +20,10 @@ import (
 func runQueueShow(ctx context.Context, c *cli, args []string) int {
 	a := newAdminCmd(c, "queue show")
 	asJSON := a.fs.Bool("json", false, "print JSON")
-	pos, code, ok := a.parse(args)
+	id, code, ok := a.parseID(args)
 	if !ok {
 		return code
 	}
-	if len(pos) != 1 || pos[0] == "" {
-		return a.usageError("want exactly one message ID, got %d arguments", len(pos))
-	}
-	id := pos[0]
 	cl, err := a.client()
 	if err != nil {
 		return a.fail(err, "")

@@ -13,7 +13,7 @@ import (
 // `queue show` reports the DSN parameters (RFC 3461) of the message and of
 // each recipient, in text and in JSON.
 func TestQueueShowDSNParameters(t *testing.T) {
-	q := admintest.NewQueue()
+	q := admintest.NewQueue(t)
 	q.Add(&store.Message{
 		ID: "d1", From: "app@example.com", Received: time.Now(), EnvID: "order-42", Ret: store.RetHdrs,
 		Recipients: []store.Recipient{
@@ -22,9 +22,8 @@ func TestQueueShowDSNParameters(t *testing.T) {
 			{Addr: "dave@example.org", State: store.StateQueued},
 		},
 	}, "Subject: x\r\n")
-	sock := admintest.Serve(t, q)
 
-	code, out, errOut := adminRun(t, runQueueShow, "d1", "--socket", sock)
+	code, out, errOut := adminRunOn(t, q, runQueueShow, "d1")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -40,7 +39,7 @@ func TestQueueShowDSNParameters(t *testing.T) {
 		}
 	}
 
-	code, out, errOut = adminRun(t, runQueueShow, "d1", "--json", "--socket", sock)
+	code, out, errOut = adminRunOn(t, q, runQueueShow, "d1", "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}

@@ -14,7 +14,7 @@ import (
 // in text and in JSON.
 func TestQueueShowOptions(t *testing.T) {
 	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	q := admintest.NewQueue()
+	q := admintest.NewQueue(t)
 	q.Add(&store.Message{
 		ID: "o1", From: "app@example.com", Received: time.Now(),
 		DeliverAfter: at, ExpireAt: at.Add(time.Hour),
@@ -22,9 +22,8 @@ func TestQueueShowOptions(t *testing.T) {
 		Priority: store.PriorityBulk, IgnoreSuppressions: true,
 		Recipients: []store.Recipient{{Addr: "bob@example.org", State: store.StateQueued, NextAttempt: at}},
 	}, "Subject: x\r\n")
-	sock := admintest.Serve(t, q)
 
-	code, out, errOut := adminRun(t, runQueueShow, "o1", "--socket", sock)
+	code, out, errOut := adminRunOn(t, q, runQueueShow, "o1")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -41,7 +40,7 @@ func TestQueueShowOptions(t *testing.T) {
 		}
 	}
 
-	code, out, errOut = adminRun(t, runQueueShow, "o1", "--json", "--socket", sock)
+	code, out, errOut = adminRunOn(t, q, runQueueShow, "o1", "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}

@@ -4,13 +4,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-
-	"github.com/outbox-mta/outbox/queue/admin/admintest"
 )
 
 func TestQueueShow(t *testing.T) {
-	sock := admintest.Serve(t, adminFixture())
-	code, out, errOut := adminRun(t, runQueueShow, "m1", "--socket", sock)
+	q := adminFixture(t)
+	code, out, errOut := adminRunOn(t, q, runQueueShow, "m1")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -18,7 +16,7 @@ func TestQueueShow(t *testing.T) {
 		"id:        m1\n",
 		"from:      alice@example.com\n",
 		"(1h30m ago)\n",
-		"size:      4096 bytes\n",
+		"size:      55 bytes\n",
 		"client:    127.0.0.1:4000\n",
 		"user:      alice\n",
 		"recipients:\n  bob@example.org  deferred  attempts 2  next ",
@@ -37,8 +35,8 @@ func TestQueueShow(t *testing.T) {
 }
 
 func TestQueueShowJSONAfterID(t *testing.T) {
-	sock := admintest.Serve(t, adminFixture())
-	code, out, errOut := adminRun(t, runQueueShow, "--socket", sock, "m2", "--json")
+	q := adminFixture(t)
+	code, out, errOut := adminRunOn(t, q, runQueueShow, "m2", "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -58,7 +56,7 @@ func TestQueueShowJSONAfterID(t *testing.T) {
 }
 
 func TestQueueShowErrors(t *testing.T) {
-	sock := admintest.Serve(t, adminFixture())
+	q := adminFixture(t)
 	tests := []struct {
 		args     []string
 		wantCode int
@@ -70,7 +68,7 @@ func TestQueueShowErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			code, out, errOut := adminRun(t, runQueueShow, append(tt.args, "--socket", sock)...)
+			code, out, errOut := adminRunOn(t, q, runQueueShow, tt.args...)
 			if code != tt.wantCode || out != "" || !strings.Contains(errOut, tt.errText) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q", code, out, errOut, tt.wantCode, tt.errText)
 			}

@@ -21,12 +21,8 @@ func runQueueStats(ctx context.Context, c *cli, args []string) int {
 	a := newAdminCmd(c, "queue stats")
 	asJSON := a.fs.Bool("json", false, "print a JSON object")
 	ages := a.fs.Bool("ages", false, "add destination domains by message age, as qshape (minutes)")
-	pos, code, ok := a.parse(args)
-	if !ok {
+	if code, ok := a.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		return a.usageError("unexpected argument %q", pos[0])
 	}
 	cl, err := a.client()
 	if err != nil {

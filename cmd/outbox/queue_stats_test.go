@@ -15,8 +15,8 @@ import (
 )
 
 func TestQueueStatsTable(t *testing.T) {
-	sock := admintest.Serve(t, adminFixture())
-	code, out, errOut := adminRun(t, runQueueStats, "--socket", sock)
+	q := adminFixture(t)
+	code, out, errOut := adminRunOn(t, q, runQueueStats)
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -47,8 +47,8 @@ func TestQueueStatsTable(t *testing.T) {
 }
 
 func TestQueueStatsJSONAndErrors(t *testing.T) {
-	sock := admintest.Serve(t, adminFixture())
-	code, out, errOut := adminRun(t, runQueueStats, "--json", "--socket", sock)
+	q := adminFixture(t)
+	code, out, errOut := adminRunOn(t, q, runQueueStats, "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -69,7 +69,7 @@ func TestQueueStatsJSONAndErrors(t *testing.T) {
 		code int
 		err  string
 	}{
-		{[]string{"--socket", sock, "extra"}, exitUsage, `unexpected argument "extra"`},
+		{[]string{"--socket", admintest.Serve(t, q), "extra"}, exitUsage, `unexpected argument "extra"`},
 		{[]string{"--socket", t.TempDir() + "/none.sock"}, exitError, "not running"},
 	}
 	for _, tt := range tests {
@@ -89,7 +89,7 @@ func TestQueueStatsDispatchPaused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := admin.New(admin.Options{Queue: adminFixture(), Logger: slog.New(slog.DiscardHandler),
+	srv, err := admin.New(admin.Options{Queue: adminFixture(t), Logger: slog.New(slog.DiscardHandler),
 		Dispatch: func() admin.DispatchStatus { return status }})
 	if err != nil {
 		t.Fatal(err)
@@ -122,12 +122,12 @@ func TestQueueStatsDispatchPaused(t *testing.T) {
 // TestQueueStatsCountsQuarantined: queue stats counts quarantined messages
 // in its table and its JSON.
 func TestQueueStatsCountsQuarantined(t *testing.T) {
-	sock := admintest.Serve(t, quarantineFixture())
-	code, out, errOut := adminRun(t, runQueueStats, "--socket", sock)
+	q := quarantineFixture(t)
+	code, out, errOut := adminRunOn(t, q, runQueueStats)
 	if code != exitOK || !strings.Contains(out, "quarantined: 1 ") {
 		t.Errorf("queue stats: exit %d, stderr %q, output:\n%s", code, errOut, out)
 	}
-	code, out, _ = adminRun(t, runQueueStats, "--json", "--socket", sock)
+	code, out, _ = adminRunOn(t, q, runQueueStats, "--json")
 	var s struct {
 		Quarantined int `json:"quarantined"`
 	}
@@ -137,8 +137,8 @@ func TestQueueStatsCountsQuarantined(t *testing.T) {
 }
 
 func TestQueueStatsAges(t *testing.T) {
-	sock := admintest.Serve(t, adminFixture())
-	code, out, errOut := adminRun(t, runQueueStats, "--ages", "--socket", sock)
+	q := adminFixture(t)
+	code, out, errOut := adminRunOn(t, q, runQueueStats, "--ages")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -153,7 +153,7 @@ func TestQueueStatsAges(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	code, out, _ = adminRun(t, runQueueStats, "--ages", "--json", "--socket", sock)
+	code, out, _ = adminRunOn(t, q, runQueueStats, "--ages", "--json")
 	var s struct {
 		Ages struct {
 			Buckets []string
@@ -163,7 +163,7 @@ func TestQueueStatsAges(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &s); code != exitOK || err != nil || len(s.Ages.Buckets) != 10 || s.Ages.Total.Total != 2 {
 		t.Errorf("json: exit %d, %v, %+v\n%s", code, err, s, out)
 	}
-	if _, out, _ := adminRun(t, runQueueStats, "--socket", sock); strings.Contains(out, "1280+") {
+	if _, out, _ := adminRunOn(t, q, runQueueStats); strings.Contains(out, "1280+") {
 		t.Error("the age table without --ages")
 	}
 }

@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,31 +16,8 @@ import (
 // spool's, and returns its socket and the spool.
 func serveSuppressions(t *testing.T) (string, *store.DB) {
 	t.Helper()
-	db, err := store.Open(t.TempDir(), store.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	path := filepath.Join(admintest.SocketDir(t), "admin.sock")
-	l, err := admin.Listen(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := admin.New(admin.Options{Queue: admintest.NewQueue(), Suppressions: db, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-done; !errors.Is(err, admin.ErrServerClosed) {
-			t.Errorf("Serve = %v", err)
-		}
-	})
-	return path, db
+	q := admintest.NewQueue(t)
+	return admintest.ServeWith(t, admin.Options{Queue: q, Suppressions: q.DB()}), q.DB()
 }
 
 // TestSuppressionsVerbs: add (normalised, with note and expiry), list as a

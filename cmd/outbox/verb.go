@@ -70,6 +70,19 @@ func (v *verbFlags) parseNoArgs(args []string) (int, bool) {
 	return 0, true
 }
 
+// parseID is parse for a verb on one message: exactly one non-empty
+// positional argument, the queue ID.
+func (v *verbFlags) parseID(args []string) (string, int, bool) {
+	pos, code, ok := v.parse(args)
+	if !ok {
+		return "", code, false
+	}
+	if len(pos) != 1 || pos[0] == "" {
+		return "", v.usageError("want exactly one message ID, got %d arguments", len(pos)), false
+	}
+	return pos[0], 0, true
+}
+
 // usageError reports a misuse of the verb, prints its usage and returns
 // exitUsage.
 func (v *verbFlags) usageError(format string, a ...any) int {

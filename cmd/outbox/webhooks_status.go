@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -14,12 +13,8 @@ import (
 func runWebhooksStatus(ctx context.Context, c *cli, args []string) int {
 	a := newAdminCmd(c, "webhooks status")
 	asJSON := a.fs.Bool("json", false, "print JSON")
-	pos, code, ok := a.parse(args)
-	if !ok {
+	if code, ok := a.parseNoArgs(args); !ok {
 		return code
-	}
-	if len(pos) != 0 {
-		return a.usageError("unexpected argument %q", pos[0])
 	}
 	cl, err := a.client()
 	if err != nil {
@@ -31,9 +26,7 @@ func runWebhooksStatus(ctx context.Context, c *cli, args []string) int {
 		return a.fail(err, "")
 	}
 	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"endpoints": eps, "last_event": last}); err != nil {
+		if err := writeJSON(c.stdout, map[string]any{"endpoints": eps, "last_event": last}); err != nil {
 			return a.fail(err, "")
 		}
 		return exitOK

@@ -29,7 +29,7 @@ func TestEventsOp(t *testing.T) {
 		}
 	}
 	add()
-	c := admin.NewClient(admintest.ServeWith(t, admin.Options{Queue: admintest.NewQueue(), Events: db}))
+	c := admin.NewClient(admintest.ServeWith(t, admin.Options{Queue: admintest.NewQueue(t), Events: db}))
 	defer c.Close()
 	ctx := context.Background()
 	evs, next, err := c.Events(ctx, 0, 1, 0)
@@ -63,7 +63,7 @@ func TestEventsOp(t *testing.T) {
 	if _, _, err := c.Events(ctx, 0, store.MaxEventsPage+1, 0); !errors.As(err, &re) || re.StatusCode != 400 {
 		t.Errorf("limit over the bound: %v", err)
 	}
-	none := admin.NewClient(admintest.Serve(t, admintest.NewQueue()))
+	none := admin.NewClient(admintest.Serve(t, admintest.NewQueue(t)))
 	defer none.Close()
 	if _, _, err := none.Events(ctx, 0, 0, 0); !errors.As(err, &re) || re.StatusCode != 404 {
 		t.Errorf("without an event log: %v", err)

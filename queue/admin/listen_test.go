@@ -136,7 +136,7 @@ func TestNotRunning(t *testing.T) {
 }
 
 func TestServeAfterShutdown(t *testing.T) {
-	srv := newServer(t, admin.Options{Queue: admintest.NewQueue()})
+	srv := newServer(t, admin.Options{Queue: admintest.NewQueue(t)})
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,9 @@ import (
 	"github.com/outbox-mta/outbox/store"
 )
 
-// Queue is what the admin server needs from the queue. queue.Queue
-// implements it; tests use admintest.Queue.
+// Queue is what the admin server needs from the queue. The queue's Ops
+// implement it (cmd wires them); tests use admintest.Queue, the same Ops
+// over a spool in a temporary directory.
 type Queue interface {
 	List(ctx context.Context, f store.Filter) ([]*store.Message, error)
 	Get(ctx context.Context, id string) (*store.Message, error)

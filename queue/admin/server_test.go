@@ -21,12 +21,15 @@ import (
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func fixture() *admintest.Queue {
+// fixture is a spool of two messages, m1 (one recipient deferred, one
+// delivered) and m2 (from <>, queued), and a bounce log of two rows: b0
+// two days old, b1 an hour old.
+func fixture(t *testing.T) *admintest.Queue {
 	yes := true
-	q := admintest.NewQueue()
+	q := admintest.NewQueue(t)
 	q.Now = func() time.Time { return t0 }
 	q.Add(&store.Message{
-		ID: "m1", From: "alice@example.com", Size: 4096, Received: t0.Add(-time.Hour),
+		ID: "m1", From: "alice@example.com", Received: t0.Add(-time.Hour),
 		Client: "127.0.0.1:4000", User: "alice", AtLeastOne: &yes,
 		Recipients: []store.Recipient{
 			{Addr: "bob@example.org", State: store.StateDeferred, Attempts: 2, LastReply: "451 4.7.1 later",
@@ -37,109 +40,39 @@ func fixture() *admintest.Queue {
 		},
 	}, "Subject: hi\r\nFrom: alice@example.com\r\n")
 	q.Add(&store.Message{
-		ID: "m2", From: "", Size: 100, Received: t0,
+		ID: "m2", From: "", Received: t0,
 		Recipients: []store.Recipient{{Addr: "dave@example.net", State: store.StateQueued, NextAttempt: t0}},
 	}, "Subject: bounce\r\n")
-	q.AddBounce(store.Bounce{Time: t0.Add(-48 * time.Hour), MsgID: "old", Rcpt: "x@example.com", Code: 550})
-	q.AddBounce(store.Bounce{Time: t0.Add(-time.Hour), MsgID: "m1", From: "alice@example.com",
+	q.AddBounce(store.Bounce{Time: t0.Add(-48 * time.Hour), MsgID: "b0", Rcpt: "x@example.com", Code: 550})
+	q.AddBounce(store.Bounce{Time: t0.Add(-time.Hour), MsgID: "b1", From: "alice@example.com",
 		Rcpt: "eve@example.org", Host: "mx.example.org", Code: 550, Enhanced: "5.1.1", Diag: "no such user", Attempts: 1})
 	return q
 }
 
-func TestRoundTrip(t *testing.T) {
-	ctx := context.Background()
-	tests := []struct {
-		name      string
-		call      func(c *admin.Client) (any, error)
-		want      any
-		wantCalls []string
-		check     func(t *testing.T, q *admintest.Queue)
-	}{
-		{
-			name: "get",
-			call: func(c *admin.Client) (any, error) { return c.Get(ctx, "m1") },
-			want: fixture().Message("m1"),
-		},
-		{
-			name: "headers",
-			call: func(c *admin.Client) (any, error) { return c.Headers(ctx, "m2") },
-			want: "Subject: bounce\r\n",
-		},
-		{
-			name:      "flush id",
-			call:      func(c *admin.Client) (any, error) { return nil, c.Flush(ctx, "m1") },
-			wantCalls: []string{"flush m1"},
-			check: func(t *testing.T, q *admintest.Queue) {
-				if got := q.Message("m1").Recipients[0].NextAttempt; !got.Equal(t0) {
-					t.Errorf("next attempt %v, want %v", got, t0)
-				}
-			},
-		},
-		{
-			name:      "flush domain",
-			call:      func(c *admin.Client) (any, error) { return c.FlushDomain(ctx, "example.net") },
-			want:      1, // m1's example.net recipient is delivered; only m2 counts
-			wantCalls: []string{"flush-domain example.net"},
-		},
-		{
-			name:      "flush all",
-			call:      func(c *admin.Client) (any, error) { return c.FlushAll(ctx) },
-			want:      2,
-			wantCalls: []string{"flush-all"},
-		},
-		{
-			name:      "hold",
-			call:      func(c *admin.Client) (any, error) { return nil, c.Hold(ctx, "m1") },
-			wantCalls: []string{"hold m1"},
-			check: func(t *testing.T, q *admintest.Queue) {
-				if st := q.Message("m1").Recipients[0].State; st != store.StateHeld {
-					t.Errorf("state %v, want held", st)
-				}
-			},
-		},
-		{
-			name:      "release",
-			call:      func(c *admin.Client) (any, error) { return nil, c.Release(ctx, "m1") },
-			wantCalls: []string{"release m1"},
-		},
-		{
-			name:      "delete",
-			call:      func(c *admin.Client) (any, error) { return nil, c.Delete(ctx, "m2") },
-			wantCalls: []string{"delete m2"},
-			check: func(t *testing.T, q *admintest.Queue) {
-				if q.Message("m2") != nil {
-					t.Error("m2 still queued after delete")
-				}
-			},
-		},
-		{
-			name: "bounces since",
-			call: func(c *admin.Client) (any, error) { return c.Bounces(ctx, t0.Add(-24*time.Hour)) },
-			want: []store.Bounce{{Time: t0.Add(-time.Hour), MsgID: "m1", From: "alice@example.com",
-				Rcpt: "eve@example.org", Host: "mx.example.org", Code: 550, Enhanced: "5.1.1", Diag: "no such user", Attempts: 1}},
-			wantCalls: []string{"bounces 2025-02-28T12:00:00Z"},
-		},
-		{
-			name: "bounces all",
-			call: func(c *admin.Client) (any, error) {
-				bs, err := c.Bounces(ctx, time.Time{})
-				return len(bs), err
-			},
-			want:      2,
-			wantCalls: []string{"bounces"},
-		},
-	}
+// roundTrip is one admin.Client call on fixture, what it returns, the
+// queue operations it makes (by fixture name) and a check of the spool.
+type roundTrip struct {
+	name      string
+	call      func(c *admin.Client, q *admintest.Queue) (any, error)
+	want      func(q *admintest.Queue) any
+	wantCalls []string
+	check     func(t *testing.T, q *admintest.Queue)
+}
+
+func runRoundTrips(t *testing.T, tests []roundTrip) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := fixture()
+			q := fixture(t)
 			c := admin.NewClient(admintest.Serve(t, q))
 			defer c.Close()
-			got, err := tt.call(c)
+			got, err := tt.call(c, q)
 			if err != nil {
 				t.Fatalf("error: %v", err)
 			}
-			if tt.want != nil && !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %#v\nwant %#v", got, tt.want)
+			if tt.want != nil {
+				if want := tt.want(q); !reflect.DeepEqual(got, want) {
+					t.Errorf("got %#v\nwant %#v", got, want)
+				}
 			}
 			if tt.wantCalls != nil && !reflect.DeepEqual(q.Calls(), tt.wantCalls) {
 				t.Errorf("calls %q, want %q", q.Calls(), tt.wantCalls)
@@ -151,13 +84,108 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+func value(v any) func(*admintest.Queue) any { return func(*admintest.Queue) any { return v } }
+
+// TestRoundTripReads: a message, its header block and the bounce log
+// reach the client as the queue has them.
+func TestRoundTripReads(t *testing.T) {
+	ctx := context.Background()
+	runRoundTrips(t, []roundTrip{
+		{
+			name: "get",
+			call: func(c *admin.Client, q *admintest.Queue) (any, error) { return c.Get(ctx, q.ID("m1")) },
+			want: func(q *admintest.Queue) any { return inUTC(q.Message("m1")) },
+		},
+		{
+			name: "headers",
+			call: func(c *admin.Client, q *admintest.Queue) (any, error) { return c.Headers(ctx, q.ID("m2")) },
+			want: value("Subject: bounce\r\n"),
+		},
+		{
+			name: "bounces since",
+			call: func(c *admin.Client, q *admintest.Queue) (any, error) { return c.Bounces(ctx, t0.Add(-24*time.Hour)) },
+			want: func(q *admintest.Queue) any {
+				return []store.Bounce{{Time: t0.Add(-time.Hour), MsgID: q.ID("b1"), From: "alice@example.com",
+					Rcpt: "eve@example.org", Host: "mx.example.org", Code: 550, Enhanced: "5.1.1", Diag: "no such user", Attempts: 1}}
+			},
+			wantCalls: []string{"bounces 2025-02-28T12:00:00Z"},
+		},
+		{
+			name: "bounces all",
+			call: func(c *admin.Client, q *admintest.Queue) (any, error) {
+				bs, err := c.Bounces(ctx, time.Time{})
+				return len(bs), err
+			},
+			want:      value(2),
+			wantCalls: []string{"bounces"},
+		},
+	})
+}
+
+// TestRoundTripChanges: flush, hold, release and delete reach the queue
+// and change the spool by its rules.
+func TestRoundTripChanges(t *testing.T) {
+	ctx := context.Background()
+	runRoundTrips(t, []roundTrip{
+		{
+			name:      "flush id",
+			call:      func(c *admin.Client, q *admintest.Queue) (any, error) { return nil, c.Flush(ctx, q.ID("m1")) },
+			wantCalls: []string{"flush m1"},
+			check: func(t *testing.T, q *admintest.Queue) {
+				if got := q.Message("m1").Recipients[0].NextAttempt; !got.Equal(t0) {
+					t.Errorf("next attempt %v, want %v", got, t0)
+				}
+			},
+		},
+		{
+			name:      "flush domain",
+			call:      func(c *admin.Client, q *admintest.Queue) (any, error) { return c.FlushDomain(ctx, "example.net") },
+			want:      value(1), // m1's example.net recipient is delivered; only m2 counts
+			wantCalls: []string{"flush-domain example.net"},
+		},
+		{
+			name:      "flush all",
+			call:      func(c *admin.Client, q *admintest.Queue) (any, error) { return c.FlushAll(ctx) },
+			want:      value(2),
+			wantCalls: []string{"flush-all"},
+		},
+		{
+			name:      "hold",
+			call:      func(c *admin.Client, q *admintest.Queue) (any, error) { return nil, c.Hold(ctx, q.ID("m1")) },
+			wantCalls: []string{"hold m1"},
+			check: func(t *testing.T, q *admintest.Queue) {
+				if st := q.Message("m1").Recipients[0].State; st != store.StateHeld {
+					t.Errorf("state %v, want held", st)
+				}
+			},
+		},
+		{
+			name:      "release",
+			call:      func(c *admin.Client, q *admintest.Queue) (any, error) { return nil, c.Release(ctx, q.ID("m1")) },
+			wantCalls: []string{"release m1"},
+		},
+		{
+			name:      "delete",
+			call:      func(c *admin.Client, q *admintest.Queue) (any, error) { return nil, c.Delete(ctx, q.ID("m2")) },
+			wantCalls: []string{"delete m2"},
+			check: func(t *testing.T, q *admintest.Queue) {
+				if q.Message("m2") != nil {
+					t.Error("m2 still queued after delete")
+				}
+			},
+		},
+	})
+}
+
 func TestListFilterAndPages(t *testing.T) {
 	ctx := context.Background()
-	q := admintest.NewQueue()
+	q := admintest.NewQueue(t)
+	var ms []*store.Message
 	for i := range 250 {
-		q.Add(&store.Message{ID: fmt.Sprintf("id%03d", i), Received: t0,
-			Recipients: []store.Recipient{{Addr: "a@example.com", State: store.StateQueued}}}, "")
+		ms = append(ms, &store.Message{ID: fmt.Sprintf("id%03d", i), Received: t0,
+			Recipients: []store.Recipient{{Addr: "a@example.com", State: store.StateQueued}}})
 	}
+	q.AddAll(ms)
 	c := admin.NewClient(admintest.Serve(t, q))
 	defer c.Close()
 
@@ -184,12 +212,12 @@ func TestListFilterAndPages(t *testing.T) {
 	if !reflect.DeepEqual(pages, []int{100, 100, 50}) {
 		t.Errorf("page sizes %v, want [100 100 50]", pages)
 	}
-	if len(ids) != 250 || ids[0] != "id000" || ids[249] != "id249" {
+	if len(ids) != 250 || ids[0] != q.ID("id000") || ids[249] != q.ID("id249") {
 		t.Errorf("got %d ids from %s to %s", len(ids), ids[0], ids[len(ids)-1])
 	}
 	// The server asks the queue for one more than the page, to know
 	// whether another page follows, and passes the filter through.
-	want := store.Filter{State: store.StateQueued, Domain: "example.com", After: "id199", Limit: 101}
+	want := store.Filter{State: store.StateQueued, Domain: "example.com", After: q.ID("id199"), Limit: 101}
 	if got := q.LastFilter(); got != want {
 		t.Errorf("queue filter %+v, want %+v", got, want)
 	}
@@ -200,14 +228,16 @@ func TestListFilterAndPages(t *testing.T) {
 		t.Errorf("List(limit 250) = %d messages, next %q, %v; want 250, \"\", nil", len(page), next, err)
 	}
 	// The largest page still tells whether another follows.
-	big := admintest.NewQueue()
+	big := admintest.NewQueue(t)
+	ms = nil
 	for i := range admin.MaxPage + 1 {
-		big.Add(&store.Message{ID: fmt.Sprintf("b%04d", i), Recipients: []store.Recipient{{Addr: "a@x", State: store.StateQueued}}}, "")
+		ms = append(ms, &store.Message{ID: fmt.Sprintf("b%04d", i), Recipients: []store.Recipient{{Addr: "a@x", State: store.StateQueued}}})
 	}
+	big.AddAll(ms)
 	bc := admin.NewClient(admintest.Serve(t, big))
 	defer bc.Close()
 	page, next, err = bc.List(ctx, store.Filter{Limit: admin.MaxPage})
-	if err != nil || len(page) != admin.MaxPage || next != fmt.Sprintf("b%04d", admin.MaxPage-1) {
+	if err != nil || len(page) != admin.MaxPage || next != big.ID(fmt.Sprintf("b%04d", admin.MaxPage-1)) {
 		t.Errorf("List(MaxPage) = %d messages, next %q, %v", len(page), next, err)
 	}
 	// Default page size.
@@ -219,7 +249,7 @@ func TestListFilterAndPages(t *testing.T) {
 
 func TestNotFound(t *testing.T) {
 	ctx := context.Background()
-	c := admin.NewClient(admintest.Serve(t, fixture()))
+	c := admin.NewClient(admintest.Serve(t, fixture(t)))
 	defer c.Close()
 	calls := map[string]func() error{
 		"get":     func() error { _, err := c.Get(ctx, "nope"); return err },
@@ -247,11 +277,11 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestQueueFailureIs500(t *testing.T) {
-	q := fixture()
+	q := fixture(t)
 	q.Err = errors.New("disk on fire")
 	c := admin.NewClient(admintest.Serve(t, q))
 	defer c.Close()
-	err := c.Hold(context.Background(), "m1")
+	err := c.Hold(context.Background(), q.ID("m1"))
 	var re *admin.RemoteError
 	if !errors.As(err, &re) || re.StatusCode != http.StatusInternalServerError || re.Message != "hold: disk on fire" {
 		t.Fatalf("error %#v, want 500 \"hold: disk on fire\"", err)
@@ -295,7 +325,7 @@ func TestBadRequests(t *testing.T) {
 		{"wrong method", "GET", "list", ``, 405, ""},
 		{"unknown op", "POST", "explode", `{}`, 404, ""},
 	}
-	q := fixture()
+	q := fixture(t)
 	path := admintest.Serve(t, q)
 	hc := rawClient(path)
 	defer hc.CloseIdleConnections()
@@ -333,16 +363,17 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestWireFormat(t *testing.T) {
-	m := fixture().Message("m1")
+	q := fixture(t)
+	m := q.Message("m1")
 	b, err := json.Marshal(admin.NewMessage(m))
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"id":"m1","from":"alice@example.com","recipients":[` +
+	want := q.Expand(`{"id":"m1","from":"alice@example.com","recipients":[` +
 		`{"addr":"bob@example.org","state":"deferred","attempts":2,"last_reply":"451 4.7.1 later","next_attempt":"2025-03-01T12:10:00Z",` +
 		`"history":[{"time":"2025-03-01T11:59:00Z","host":"mx.example.org[192.0.2.1]:25","tls":"TLS1.3","code":451,"enhanced":"4.7.1","reply":"later","result":"deferred"}]},` +
 		`{"addr":"carol@example.net","state":"delivered","attempts":1}],` +
-		`"size":4096,"received":"2025-03-01T11:00:00Z","client":"127.0.0.1:4000","user":"alice","at_least_one":true}`
+		`"size":` + fmt.Sprint(m.Size) + `,"received":"2025-03-01T11:00:00Z","client":"127.0.0.1:4000","user":"alice","at_least_one":true}`)
 	if string(b) != want {
 		t.Errorf("wire JSON\n got %s\nwant %s", b, want)
 	}
@@ -350,7 +381,21 @@ func TestWireFormat(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if got := back.Store(); !reflect.DeepEqual(got, m) {
+	if got := back.Store(); !reflect.DeepEqual(got, inUTC(m)) {
 		t.Errorf("round trip\n got %#v\nwant %#v", got, m)
 	}
+}
+
+// inUTC is m with its times in UTC, as the wire carries them (the store
+// decodes them in the local zone).
+func inUTC(m *store.Message) *store.Message {
+	m.Received, m.DeliverAfter, m.ExpireAt = m.Received.UTC(), m.DeliverAfter.UTC(), m.ExpireAt.UTC()
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		r.NextAttempt = r.NextAttempt.UTC()
+		for j := range r.History {
+			r.History[j].Time = r.History[j].Time.UTC()
+		}
+	}
+	return m
 }

@@ -16,11 +16,12 @@ import (
 )
 
 func TestStatsCountsWholeSpool(t *testing.T) {
-	q := admintest.NewQueue()
+	q := admintest.NewQueue(t)
 	// 1500 messages, each with one recipient at a.example (alternately
 	// queued and deferred); every third also one delivered at b.example;
 	// one old held message, which waits for an operator: not pending, nor
 	// the oldest pending, but its recipient is counted.
+	var ms []*store.Message
 	for i := range 1500 {
 		st := store.StateQueued
 		if i%2 == 1 {
@@ -31,8 +32,9 @@ func TestStatsCountsWholeSpool(t *testing.T) {
 		if i%3 == 0 {
 			m.Recipients = append(m.Recipients, store.Recipient{Addr: "v@b.example", State: store.StateDelivered})
 		}
-		q.Add(m, "")
+		ms = append(ms, m)
 	}
+	q.AddAll(ms)
 	q.Add(&store.Message{ID: "id0000", Received: t0.Add(-time.Hour),
 		Recipients: []store.Recipient{{Addr: "h@c.example", State: store.StateHeld}}}, "")
 	q.Add(&store.Message{ID: "id9999", Received: t0.Add(-2 * time.Hour),
@@ -58,8 +60,8 @@ func TestStatsCountsWholeSpool(t *testing.T) {
 	if !reflect.DeepEqual(s.ByDomain, wantDomains) {
 		t.Errorf("by domain %+v, want %+v", s.ByDomain, wantDomains)
 	}
-	if !s.Oldest.Equal(t0) || s.OldestID != "id0001" {
-		t.Errorf("oldest %v %s, want %v id0001", s.Oldest, s.OldestID, t0)
+	if !s.Oldest.Equal(t0) || s.OldestID != q.ID("id0001") {
+		t.Errorf("oldest %v %s, want %v %s (id0001)", s.Oldest, s.OldestID, t0, q.ID("id0001"))
 	}
 }
 
@@ -69,7 +71,7 @@ func TestStatsDispatch(t *testing.T) {
 	since := t0.Add(-time.Minute)
 	want := admin.DispatchStatus{Paused: true, Since: since, Reason: "store: commit failed: no space left on device",
 		CommitFailures: 3, CommitBackoff: 1}
-	srv := newServer(t, admin.Options{Queue: admintest.NewQueue(), Dispatch: func() admin.DispatchStatus { return want }})
+	srv := newServer(t, admin.Options{Queue: admintest.NewQueue(t), Dispatch: func() admin.DispatchStatus { return want }})
 	rec := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/stats", strings.NewReader("{}")))
 	var s admin.Stats
@@ -80,7 +82,7 @@ func TestStatsDispatch(t *testing.T) {
 		t.Errorf("dispatch = %+v, want %+v", s.Dispatch, want)
 	}
 
-	srv = newServer(t, admin.Options{Queue: admintest.NewQueue()})
+	srv = newServer(t, admin.Options{Queue: admintest.NewQueue(t)})
 	rec = httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/stats", strings.NewReader("{}")))
 	if strings.Contains(rec.Body.String(), `"dispatch"`) {

@@ -18,8 +18,9 @@ type SuppressionList interface {
 	Unsuppress(ctx context.Context, addr string) error
 }
 
-// Suppression is one suppression-list entry on the wire and in the CLI's
-// --json output.
+// Suppression is one suppression-list entry on the wire: the admin
+// socket's, the CLI's --json output and the HTTP API's (queue/httpapi),
+// one shape for all three.
 type Suppression struct {
 	Address   string    `json:"address"`
 	Reason    string    `json:"reason"` // bounce, expirations or manual

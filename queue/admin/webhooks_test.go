@@ -40,7 +40,7 @@ func (f *fakeWebhooks) LastEventSeq() uint64 { return 9 }
 // is 404; a daemon without webhooks lists none and refuses redeliver.
 func TestWebhooksOps(t *testing.T) {
 	wh := &fakeWebhooks{}
-	c := admin.NewClient(admintest.ServeWith(t, admin.Options{Queue: admintest.NewQueue(), Webhooks: wh}))
+	c := admin.NewClient(admintest.ServeWith(t, admin.Options{Queue: admintest.NewQueue(t), Webhooks: wh}))
 	defer c.Close()
 	ctx := context.Background()
 	eps, last, err := c.WebhookEndpoints(ctx)
@@ -54,7 +54,7 @@ func TestWebhooksOps(t *testing.T) {
 	if _, err := c.RedeliverWebhooks(ctx, "nope"); !errors.As(err, &re) || re.StatusCode != 404 || !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RedeliverWebhooks(unknown) = %v", err)
 	}
-	none := admin.NewClient(admintest.Serve(t, admintest.NewQueue()))
+	none := admin.NewClient(admintest.Serve(t, admintest.NewQueue(t)))
 	defer none.Close()
 	if eps, _, err := none.WebhookEndpoints(ctx); err != nil || len(eps) != 0 {
 		t.Fatalf("without webhooks: %+v, %v", eps, err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outbox-mta/outbox/queue/admin"
 	"github.com/outbox-mta/outbox/store"
 )
 
@@ -41,7 +42,7 @@ func TestOpenAPIMatchesTypes(t *testing.T) {
 		"Attachment":      reflect.TypeFor[attachment](),
 		"Envelope":        reflect.TypeFor[envelope](),
 		"SuppressRequest": reflect.TypeFor[suppressRequest](),
-		"Suppression":     reflect.TypeFor[suppression](),
+		"Suppression":     reflect.TypeFor[admin.Suppression](),
 		"Event":           reflect.TypeFor[store.Event](),
 		"EventPage":       reflect.TypeFor[eventsResponse](),
 	} {

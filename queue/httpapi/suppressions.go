@@ -8,8 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
+	"github.com/outbox-mta/outbox/queue/admin"
 	"github.com/outbox-mta/outbox/store"
 )
 
@@ -33,22 +33,6 @@ const (
 	maxSuppressionBody     = 8 << 10
 )
 
-// suppression is an entry as the API shows it.
-type suppression struct {
-	Address   string    `json:"address"`
-	Reason    string    `json:"reason"`
-	Reply     string    `json:"reply,omitempty"`
-	MessageID string    `json:"message_id,omitempty"`
-	Created   time.Time `json:"created"`
-	Expires   time.Time `json:"expires,omitzero"`
-	Active    bool      `json:"active"`
-}
-
-func newSuppression(s store.Suppression, now time.Time) suppression {
-	return suppression{Address: s.Addr, Reason: s.Reason.String(), Reply: s.Reply, MessageID: s.MsgID,
-		Created: s.Created.UTC(), Expires: s.Expires.UTC(), Active: s.Active(now)}
-}
-
 // suppressRequest is the body of POST /v1/suppressions.
 type suppressRequest struct {
 	Address string `json:"address"`
@@ -59,8 +43,8 @@ type suppressRequest struct {
 }
 
 type suppressionsResponse struct {
-	Suppressions []suppression `json:"suppressions"`
-	Next         string        `json:"next,omitempty"`
+	Suppressions []admin.Suppression `json:"suppressions"`
+	Next         string              `json:"next,omitempty"`
 }
 
 // listSuppressions is GET /v1/suppressions?after=ADDR&limit=N: a page in
@@ -81,14 +65,14 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, "list suppressions", err)
 		return
 	}
-	resp := suppressionsResponse{Suppressions: make([]suppression, 0, min(len(list), limit))}
+	resp := suppressionsResponse{Suppressions: make([]admin.Suppression, 0, min(len(list), limit))}
 	if len(list) > limit {
 		list = list[:limit]
 		resp.Next = list[limit-1].Addr
 	}
 	now := s.opts.Now()
 	for _, e := range list {
-		resp.Suppressions = append(resp.Suppressions, newSuppression(e, now))
+		resp.Suppressions = append(resp.Suppressions, admin.NewSuppression(e, now))
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -96,16 +80,10 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 // getSuppression is GET /v1/suppressions/{address}.
 func (s *Server) getSuppression(w http.ResponseWriter, r *http.Request) {
 	e, err := s.opts.Suppressions.Suppression(r.Context(), r.PathValue("address"))
-	switch {
-	case errors.Is(err, store.ErrBadAddress):
-		writeError(w, http.StatusBadRequest, "address", "not an address (local@domain)")
-	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "address", "not on the suppression list")
-	case err != nil:
-		s.unavailable(w, "read suppression", err)
-	default:
-		writeJSON(w, http.StatusOK, newSuppression(e, s.opts.Now()))
+	if s.addressFailed(w, "read suppression", err) {
+		return
 	}
+	writeJSON(w, http.StatusOK, admin.NewSuppression(e, s.opts.Now()))
 }
 
 // addSuppression is POST /v1/suppressions: a manual entry, replacing any
@@ -150,7 +128,7 @@ func (s *Server) addSuppression(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("suppression added", "addr", e.Addr, "user", client(r.Context()), "expires", e.Expires)
-	writeJSON(w, http.StatusCreated, newSuppression(e, now))
+	writeJSON(w, http.StatusCreated, admin.NewSuppression(e, now))
 }
 
 // removeSuppression is DELETE /v1/suppressions/{address}: 204, or 404
@@ -158,17 +136,11 @@ func (s *Server) addSuppression(w http.ResponseWriter, r *http.Request) {
 func (s *Server) removeSuppression(w http.ResponseWriter, r *http.Request) {
 	addr := r.PathValue("address")
 	err := s.opts.Suppressions.Unsuppress(r.Context(), addr)
-	switch {
-	case errors.Is(err, store.ErrBadAddress):
-		writeError(w, http.StatusBadRequest, "address", "not an address (local@domain)")
-	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "address", "not on the suppression list")
-	case err != nil:
-		s.unavailable(w, "remove suppression", err)
-	default:
-		s.log.Info("suppression removed", "addr", store.NormalizeAddress(addr), "user", client(r.Context()))
-		w.WriteHeader(http.StatusNoContent)
+	if s.addressFailed(w, "remove suppression", err) {
+		return
 	}
+	s.log.Info("suppression removed", "addr", store.NormalizeAddress(addr), "user", client(r.Context()))
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // unavailable answers a store failure: logged here, 503 to the client.
@@ -179,4 +151,22 @@ func (s *Server) unavailable(w http.ResponseWriter, op string, err error) {
 	s.log.Error("suppression list", "op", op, "err", err)
 	w.Header().Set("Retry-After", "30")
 	writeError(w, http.StatusServiceUnavailable, "", "the suppression list could not be read or written; retry later")
+}
+
+// addressFailed answers a failed look-up or removal of one address's
+// entry: 400 for a malformed address, 404 for one not on the list, 503
+// for the spool's failure (op names it in the log). It reports whether it
+// answered.
+func (s *Server) addressFailed(w http.ResponseWriter, op string, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, store.ErrBadAddress):
+		writeError(w, http.StatusBadRequest, "address", "not an address (local@domain)")
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "address", "not on the suppression list")
+	default:
+		s.unavailable(w, op, err)
+	}
+	return true
 }

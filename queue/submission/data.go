@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -16,10 +17,8 @@ import (
 // after Spool.Enqueue has returned nil, i.e. once the message is durable.
 // Every error it returns is an unwrapped *smtp.SMTPError.
 func (s *session) Data(r io.Reader) error {
-	s.mu.Lock()
-	from, rcpts, user, helo, utf8, declared := s.from, slices.Clone(s.rcpts), s.user, s.helo, s.utf8, s.body
-	mailDSN, rcptDSN, requireTLS := s.dsn, slices.Clone(s.rdsn), s.requireTLS
-	s.mu.Unlock()
+	e := s.envelope()
+	from, rcpts, user := e.from, e.rcpts, e.user
 	if len(rcpts) == 0 {
 		return s.reject("data", replyNoRecipients)
 	}
@@ -62,7 +61,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 
 	now := opts.Now()
-	c := &composer{h: &h, now: now, signer: opts.Signer, trace: traceInfo{helo: helo, ip: s.ip,
+	c := &composer{h: &h, now: now, signer: opts.Signer, trace: traceInfo{helo: e.helo, ip: s.ip,
 		hostname: opts.Hostname, tls: s.tls, auth: user != "", rcpts: rcpts, date: now}}
 	if d, err = newDraft(body, c); err != nil {
 		return s.storageFailed("dkim sign", err, "msgid", id)
@@ -86,44 +85,74 @@ func (s *session) Data(r io.Reader) error {
 		}
 	}
 
-	m := &store.Message{
-		ID:         id,
-		From:       from,
-		Recipients: make([]store.Recipient, len(rcpts)),
-		Size:       d.w.n,
-		Received:   now,
-		Client:     s.client,
-		User:       user,
-		AtLeastOne: atLeastOne,
-		SMTPUTF8:   utf8,
-		Prefix:     prefix,
-		Signed:     signed,
-		BodyType:   d.bodyType(),
-		Priority:   s.priority(user),
-	}
-	for i, rc := range rcpts {
-		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
-	}
-	applyDSN(m, mailDSN, rcptDSN)
+	m := s.message(&e, id, d, now)
+	m.Prefix, m.Signed, m.AtLeastOne = prefix, signed, atLeastOne
 	m.MessageID = messageID(&h, id, opts.Hostname)
-	m.TLSReq = tlsRequirement(requireTLS, &h)
-	if idemKey != "" {
-		if reply := s.enqueueOnce(m, d.body, user, idempotencyScope(user, idemKey), envelopeHash(from, rcpts)); reply != nil {
-			return reply // a retry's 250, or a refusal
-		}
-	} else {
-		err = opts.Spool.Enqueue(s.srv.ctx, m, d.body)
-		s.srv.spooled(err)
-		if err != nil {
-			return s.storageFailed("enqueue", err, "msgid", id)
-		}
+	m.TLSReq = tlsRequirement(e.requireTLS, &h)
+	if err := s.commit(&e, m, d.body, idemKey); err != nil {
+		return err // a retry's 250, a refusal or a storage failure
 	}
 	committed = true
 	s.accepted()
 	s.srv.log.Info("accepted", "msgid", id, "message_id", m.MessageID, "from", from, "rcpts", rcpts, "size", m.Size,
 		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
-		"body", bodyAttr(m.BodyType), "body_declared", string(declared))
+		"body", bodyAttr(m.BodyType), "body_declared", string(e.declared))
 	return replyQueued(id)
+}
+
+// envelope is the transaction as DATA begins, copied under the lock.
+type envelope struct {
+	from, user, helo string
+	rcpts            []string
+	utf8, requireTLS bool
+	declared         smtp.BodyType
+	mailDSN          dsnMail
+	rcptDSN          []dsnRcpt
+}
+
+func (s *session) envelope() envelope {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return envelope{from: s.from, user: s.user, helo: s.helo, rcpts: slices.Clone(s.rcpts),
+		utf8: s.utf8, requireTLS: s.requireTLS, declared: s.body,
+		mailDSN: s.dsn, rcptDSN: slices.Clone(s.rdsn)}
+}
+
+// message builds the spool record of e for the body d holds, every
+// recipient queued for now.
+func (s *session) message(e *envelope, id string, d *draft, now time.Time) *store.Message {
+	m := &store.Message{
+		ID:         id,
+		From:       e.from,
+		Recipients: make([]store.Recipient, len(e.rcpts)),
+		Size:       d.w.n,
+		Received:   now,
+		Client:     s.client,
+		User:       e.user,
+		SMTPUTF8:   e.utf8,
+		BodyType:   d.bodyType(),
+		Priority:   s.priority(e.user),
+	}
+	for i, rc := range e.rcpts {
+		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
+	}
+	applyDSN(m, e.mailDSN, e.rcptDSN)
+	return m
+}
+
+// commit makes m durable with body b: with its idempotency record when
+// the client sent a key (enqueueOnce), plainly otherwise. A nil error is
+// a fresh commit; any other is the reply.
+func (s *session) commit(e *envelope, m *store.Message, b *store.Body, idemKey string) error {
+	if idemKey != "" {
+		return s.enqueueOnce(m, b, e.user, idempotencyScope(e.user, idemKey), envelopeHash(e.from, e.rcpts))
+	}
+	err := s.srv.opts.Spool.Enqueue(s.srv.ctx, m, b)
+	s.srv.spooled(err)
+	if err != nil {
+		return s.storageFailed("enqueue", err, "msgid", m.ID)
+	}
+	return nil
 }
 
 // enqueueOnce commits m with its idempotency record (store.EnqueueOnce)

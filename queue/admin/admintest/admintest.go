@@ -1,6 +1,8 @@
-// Package admintest provides an in-memory admin.Queue and a helper that
-// serves it on a temporary Unix socket, for tests of the admin API and of
-// the CLI verbs that call it. It is imported only by tests.
+// Package admintest serves the real queue's operator commands (queue.Ops)
+// over a real spool in a temporary directory on a temporary Unix socket,
+// for tests of the admin API and of the CLI verbs that call it. Fixtures
+// are made through the store's and the queue's own APIs, so a test sees
+// exactly what the daemon would show. It is imported only by tests.
 package admintest
 
 import (
@@ -9,75 +11,221 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/outbox-mta/outbox/delivery"
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/admin"
 	"github.com/outbox-mta/outbox/store"
 )
 
-// Queue is an in-memory admin.Queue. Flush, hold and release change the
-// messages it holds by the real queue's rules (queue.FlushRecipient,
-// HoldRecipient, ReleaseRecipient).
+// Queue is the real queue's operator commands over a real store.DB in
+// t.TempDir(), behind a spy: it records each call and, when Err is set,
+// fails every call with Err without running it. The queue is never run,
+// so nothing is delivered; Flush and Release make recipients due as the
+// daemon's would.
+//
+// Messages are added under a fixture name (their ID field, "m1") and
+// stored under the store's own ID; ID and Expand turn names into IDs.
 type Queue struct {
-	// Now is the clock used by Flush and Release; default time.Now.
+	// Now is the clock of the store and the queue; default time.Now.
 	Now func() time.Time
 	// Err, when set, is returned by every operation.
 	Err error
 
+	t   testing.TB
+	db  *store.DB
+	ops *queue.Ops
+
 	mu       sync.Mutex
-	msgs     map[string]*store.Message
-	headers  map[string]string
-	bounces  []store.Bounce
-	quar     []store.Quarantined
+	ids      map[string]string // fixture name → store ID
 	calls    []string
 	lastList store.Filter
 }
 
 var _ admin.Queue = (*Queue)(nil)
 
-// NewQueue returns a queue holding copies of msgs.
-func NewQueue(msgs ...*store.Message) *Queue {
-	q := &Queue{msgs: map[string]*store.Message{}, headers: map[string]string{}}
-	for _, m := range msgs {
-		q.Add(m, "")
+// NewQueue opens a spool in a temporary directory, closed when the test
+// ends, and a queue over it. Every body is kept in a file, so that
+// Quarantine can take one away.
+func NewQueue(t testing.TB) *Queue {
+	t.Helper()
+	q := &Queue{t: t, ids: map[string]string{}}
+	quiet := slog.New(slog.DiscardHandler)
+	db, err := store.Open(t.TempDir(), store.Options{Logger: quiet, Now: q.now, InlineMax: -1})
+	if err != nil {
+		t.Fatalf("store.Open: %v", err)
 	}
+	t.Cleanup(func() { db.Close() })
+	qu, err := queue.New(db, notRun{}, queue.Options{Logger: quiet, Clock: clock{q}, Warmup: -1})
+	if err != nil {
+		t.Fatalf("queue.New: %v", err)
+	}
+	q.db, q.ops = db, qu.Ops()
 	return q
 }
 
-// Add stores a copy of m with the given raw header block.
-func (q *Queue) Add(m *store.Message, headers string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.msgs[m.ID] = clone(m)
-	q.headers[m.ID] = headers
-}
+// DB is the spool, for fixtures the queue's API does not make.
+func (q *Queue) DB() *store.DB { return q.db }
 
-// AddBounce appends a row to the bounce log.
-func (q *Queue) AddBounce(b store.Bounce) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.bounces = append(q.bounces, b)
-}
-
-// Message returns a copy of a stored message, nil when absent.
-func (q *Queue) Message(id string) *store.Message {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if m, ok := q.msgs[id]; ok {
-		return clone(m)
+// Add enqueues m, recipients in the states it gives them, with a body of
+// the raw header block headers, a blank line and "body of NAME\r\n". m.ID
+// is the fixture's name; Add sets it to the store's ID and returns it.
+func (q *Queue) Add(m *store.Message, headers string) string {
+	q.t.Helper()
+	name := m.ID
+	b, err := q.db.NewBody()
+	if err != nil {
+		q.t.Fatalf("NewBody: %v", err)
 	}
-	return nil
+	if _, err := io.WriteString(b, headers+"\r\nbody of "+name+"\r\n"); err != nil {
+		q.t.Fatalf("write body: %v", err)
+	}
+	if err := q.db.Enqueue(context.Background(), m, b); err != nil {
+		q.t.Fatalf("Enqueue %s: %v", name, err)
+	}
+	q.name(name, m.ID)
+	return m.ID
 }
 
-// Calls returns the operations made so far, as "op arg" strings.
+// AddAll is Add for many messages, each with an empty header block: the
+// bodies are made in order, so IDs follow the slice, and the commits run
+// concurrently, so that the store's group commit shares them.
+func (q *Queue) AddAll(ms []*store.Message) {
+	q.t.Helper()
+	bodies := make([]*store.Body, len(ms))
+	for i, m := range ms {
+		b, err := q.db.NewBody()
+		if err != nil {
+			q.t.Fatalf("NewBody: %v", err)
+		}
+		if _, err := io.WriteString(b, "\r\nbody of "+m.ID+"\r\n"); err != nil {
+			q.t.Fatalf("write body: %v", err)
+		}
+		bodies[i] = b
+	}
+	names := make([]string, len(ms))
+	errs := make([]error, len(ms))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i, m := range ms {
+		names[i] = m.ID
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			errs[i] = q.db.Enqueue(context.Background(), m, bodies[i])
+			<-sem
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		q.t.Fatalf("Enqueue: %v", err)
+	}
+	for i, m := range ms {
+		q.name(names[i], m.ID)
+	}
+}
+
+// AddBounce makes the bounce log row b through the store: a message from
+// b.From to b.Rcpt is enqueued, bounced by an Update whose attempt has
+// b's time, host, codes and diagnostic, then deleted, so that only its
+// row remains. b.MsgID is the fixture's name of that message; the row's
+// ID, returned, is the store's.
+func (q *Queue) AddBounce(b store.Bounce) string {
+	q.t.Helper()
+	m := &store.Message{ID: b.MsgID, From: b.From, Recipients: []store.Recipient{{Addr: b.Rcpt}}}
+	id := q.Add(m, "Subject: bounced\r\n")
+	err := q.db.Update(context.Background(), id, func(m *store.Message) error {
+		r := &m.Recipients[0]
+		r.State, r.Attempts, r.LastReply = store.StateBounced, b.Attempts, b.Diag
+		r.History = append(r.History, store.Attempt{Time: b.Time, Host: b.Host, Code: b.Code,
+			Enhanced: b.Enhanced, Reply: b.Diag, Result: store.StateBounced})
+		return nil
+	})
+	if err != nil {
+		q.t.Fatalf("bounce %s: %v", b.MsgID, err)
+	}
+	if err := q.db.Delete(context.Background(), id); err != nil {
+		q.t.Fatalf("delete %s: %v", b.MsgID, err)
+	}
+	return id
+}
+
+// Quarantine adds m (as Add does) and then takes its body file away: the
+// store quarantines the message at the next read of its body, as it would
+// after a lost file. It returns the store's ID.
+func (q *Queue) Quarantine(m *store.Message) string {
+	q.t.Helper()
+	id := q.Add(m, "Subject: lost\r\n")
+	if err := os.Remove(filepath.Join(q.db.Dir(), "bodies", id)); err != nil {
+		q.t.Fatalf("remove the body of %s: %v", id, err)
+	}
+	if _, err := q.db.OpenBody(context.Background(), id); !errors.Is(err, store.ErrCorrupt) {
+		q.t.Fatalf("OpenBody of a lost body: %v, want store.ErrCorrupt", err)
+	}
+	return id
+}
+
+// ID is the store's ID of the message added under the fixture name name.
+func (q *Queue) ID(name string) string {
+	q.t.Helper()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	id, ok := q.ids[name]
+	if !ok {
+		q.t.Fatalf("admintest: no message named %q", name)
+	}
+	return id
+}
+
+// Expand replaces each fixture name in s, as a whole word, by its ID: for
+// expected outputs written with the names.
+func (q *Queue) Expand(s string) string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for name, id := range q.ids {
+		s = regexp.MustCompile(`\b`+regexp.QuoteMeta(name)+`\b`).ReplaceAllLiteralString(s, id)
+	}
+	return s
+}
+
+// Names replaces each message ID in s by its fixture name: for outputs
+// compared with expectations written with the names.
+func (q *Queue) Names(s string) string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for name, id := range q.ids {
+		s = strings.ReplaceAll(s, id, name)
+	}
+	return s
+}
+
+// Message returns the stored record of the message with this fixture name
+// or ID, nil when it is gone.
+func (q *Queue) Message(nameOrID string) *store.Message {
+	q.mu.Lock()
+	id, ok := q.ids[nameOrID]
+	q.mu.Unlock()
+	if !ok {
+		id = nameOrID
+	}
+	m, err := q.db.Get(context.Background(), id)
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// Calls returns the operations made so far, as "op arg" strings, with
+// message IDs shown by their fixture names.
 func (q *Queue) Calls() []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -98,259 +246,131 @@ func (q *Queue) now() time.Time {
 	return time.Now()
 }
 
-// begin records a call and returns the configured error, under q.mu.
+// name records that fixture name is stored as id.
+func (q *Queue) name(name, id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, dup := q.ids[name]; dup {
+		q.t.Fatalf("admintest: two messages named %q", name)
+	}
+	if name != "" {
+		q.ids[name] = id
+	}
+}
+
+// begin records a call, its argument's IDs shown by their names, and
+// returns the configured error.
 func (q *Queue) begin(op, arg string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for name, id := range q.ids {
+		arg = strings.ReplaceAll(arg, id, name)
+	}
 	q.calls = append(q.calls, strings.TrimSpace(op+" "+arg))
 	return q.Err
 }
 
-func (q *Queue) get(id string) (*store.Message, error) {
-	m, ok := q.msgs[id]
-	if !ok {
-		return nil, store.ErrNotFound
-	}
-	return m, nil
-}
-
-// List implements admin.Queue with the store's semantics: ID order, IDs
-// after f.After, at most f.Limit (default and cap as the store's), finished
-// messages only when f.Done.
+// List implements admin.Queue.
 func (q *Queue) List(ctx context.Context, f store.Filter) ([]*store.Message, error) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	q.lastList = f
+	q.mu.Unlock()
 	if err := q.begin("list", f.After); err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(q.msgs))
-	for id := range q.msgs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	limit := f.Limit
-	if limit <= 0 {
-		limit = store.DefaultListLimit
-	}
-	limit = min(limit, store.MaxListLimit)
-	var out []*store.Message
-	for _, id := range ids {
-		if len(out) == limit {
-			break
-		}
-		m := q.msgs[id]
-		if id <= f.After || !f.Match(m) {
-			continue
-		}
-		out = append(out, clone(m))
-	}
-	return out, nil
+	return q.ops.List(ctx, f)
 }
 
 // Get implements admin.Queue.
 func (q *Queue) Get(ctx context.Context, id string) (*store.Message, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if err := q.begin("get", id); err != nil {
 		return nil, err
 	}
-	m, err := q.get(id)
-	if err != nil {
-		return nil, err
-	}
-	return clone(m), nil
+	return q.ops.Get(ctx, id)
 }
 
 // Headers implements admin.Queue.
 func (q *Queue) Headers(ctx context.Context, id string) (string, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if err := q.begin("headers", id); err != nil {
 		return "", err
 	}
-	if _, err := q.get(id); err != nil {
-		return "", err
-	}
-	return q.headers[id], nil
+	return q.ops.Headers(ctx, id)
 }
 
-// OpenMessage implements admin.Queue: the message is its headers, a blank
-// line and the body "body of ID\r\n".
+// OpenMessage implements admin.Queue.
 func (q *Queue) OpenMessage(ctx context.Context, id string) (io.ReadCloser, int64, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if err := q.begin("cat", id); err != nil {
 		return nil, 0, err
 	}
-	if _, err := q.get(id); err != nil {
-		return nil, 0, err
-	}
-	msg := q.headers[id] + "\r\nbody of " + id + "\r\n"
-	return io.NopCloser(strings.NewReader(msg)), int64(len(msg)), nil
-}
-
-// flush applies the queue's flush rule (queue.FlushRecipient) to m's
-// recipients in domain ("" for all), reporting whether one was pending.
-func (q *Queue) flush(m *store.Message, domain string) bool {
-	hit := false
-	for i := range m.Recipients {
-		r := &m.Recipients[i]
-		if domain != "" && store.Domain(r.Addr) != store.NormalizeDomain(domain) {
-			continue
-		}
-		if queue.FlushRecipient(r, q.now()) {
-			hit = true
-		}
-	}
-	return hit
+	return q.ops.OpenMessage(ctx, id)
 }
 
 // Flush implements admin.Queue.
 func (q *Queue) Flush(ctx context.Context, id string) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if err := q.begin("flush", id); err != nil {
 		return err
 	}
-	m, err := q.get(id)
-	if err != nil {
-		return err
-	}
-	q.flush(m, "")
-	return nil
+	return q.ops.Flush(ctx, id)
 }
 
 // FlushDomain implements admin.Queue.
 func (q *Queue) FlushDomain(ctx context.Context, domain string) (int, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if err := q.begin("flush-domain", domain); err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, m := range q.msgs {
-		if q.flush(m, domain) {
-			n++
-		}
-	}
-	return n, nil
+	return q.ops.FlushDomain(ctx, domain)
 }
 
 // FlushAll implements admin.Queue.
 func (q *Queue) FlushAll(ctx context.Context) (int, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if err := q.begin("flush-all", ""); err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, m := range q.msgs {
-		if q.flush(m, "") {
-			n++
-		}
-	}
-	return n, nil
+	return q.ops.FlushAll(ctx)
 }
 
-// Hold implements admin.Queue: every recipient not final becomes held.
+// Hold implements admin.Queue.
 func (q *Queue) Hold(ctx context.Context, id string) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if err := q.begin("hold", id); err != nil {
 		return err
 	}
-	m, err := q.get(id)
-	if err != nil {
-		return err
-	}
-	for i := range m.Recipients {
-		queue.HoldRecipient(&m.Recipients[i])
-	}
-	return nil
+	return q.ops.Hold(ctx, id)
 }
 
-// Release implements admin.Queue: held recipients are queued, due now.
+// Release implements admin.Queue.
 func (q *Queue) Release(ctx context.Context, id string) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if err := q.begin("release", id); err != nil {
 		return err
 	}
-	m, err := q.get(id)
-	if err != nil {
-		return err
-	}
-	for i := range m.Recipients {
-		queue.ReleaseRecipient(&m.Recipients[i], q.now())
-	}
-	return nil
+	return q.ops.Release(ctx, id)
 }
 
 // Delete implements admin.Queue.
 func (q *Queue) Delete(ctx context.Context, id string) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if err := q.begin("delete", id); err != nil {
 		return err
 	}
-	if _, err := q.get(id); err != nil {
-		return err
-	}
-	delete(q.msgs, id)
-	delete(q.headers, id)
-	return nil
+	return q.ops.Delete(ctx, id)
 }
 
-// Bulk implements admin.Queue with the queue's per-recipient rules; it
-// records one call "bulk OP N" with N the messages selected.
+// Bulk implements admin.Queue; it records one call "bulk OP N" with N the
+// messages the queue matched (a dry run's count) before it acts.
 func (q *Queue) Bulk(ctx context.Context, op string, ids []string, f store.Filter, dryRun bool) (int, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var sel []string
-	if len(ids) > 0 {
-		f.Done = true
-		for _, id := range ids {
-			if m, ok := q.msgs[id]; ok && f.Match(m) {
-				sel = append(sel, id)
-			}
-		}
-	} else {
-		for id, m := range q.msgs {
-			if f.Match(m) {
-				sel = append(sel, id)
-			}
+	n := 0
+	if q.Err == nil {
+		var err error
+		if n, err = q.ops.Bulk(ctx, op, ids, f, true); err != nil {
+			return 0, err
 		}
 	}
-	if err := q.begin("bulk", fmt.Sprintf("%s %d", op, len(sel))); err != nil {
+	if err := q.begin("bulk", fmt.Sprintf("%s %d", op, n)); err != nil {
 		return 0, err
 	}
-	if dryRun {
-		return len(sel), nil
-	}
-	for _, id := range sel {
-		m := q.msgs[id]
-		switch op {
-		case "delete":
-			delete(q.msgs, id)
-			delete(q.headers, id)
-		case "hold":
-			for i := range m.Recipients {
-				queue.HoldRecipient(&m.Recipients[i])
-			}
-		case "release":
-			for i := range m.Recipients {
-				queue.ReleaseRecipient(&m.Recipients[i], q.now())
-			}
-		default:
-			q.flush(m, f.Domain)
-		}
-	}
-	return len(sel), nil
+	return q.ops.Bulk(ctx, op, ids, f, dryRun)
 }
 
 // Bounces implements admin.Queue.
 func (q *Queue) Bounces(ctx context.Context, since time.Time) ([]store.Bounce, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	arg := ""
 	if !since.IsZero() {
 		arg = since.UTC().Format(time.RFC3339)
@@ -358,59 +378,38 @@ func (q *Queue) Bounces(ctx context.Context, since time.Time) ([]store.Bounce, e
 	if err := q.begin("bounces", arg); err != nil {
 		return nil, err
 	}
-	var out []store.Bounce
-	for _, b := range q.bounces {
-		if !b.Time.Before(since) {
-			out = append(out, b)
-		}
-	}
-	return out, nil
-}
-
-// AddQuarantined adds a message to the quarantine.
-func (q *Queue) AddQuarantined(e store.Quarantined) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.quar = append(q.quar, e)
+	return q.ops.Bounces(ctx, since)
 }
 
 // Quarantined implements admin.Queue.
 func (q *Queue) Quarantined(ctx context.Context) ([]store.Quarantined, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if err := q.begin("quarantined", ""); err != nil {
 		return nil, err
 	}
-	return append([]store.Quarantined(nil), q.quar...), nil
+	return q.ops.Quarantined(ctx)
 }
 
-// SpoolStats implements admin.Queue, counting the messages it holds as
-// the store counts its own (store.Stats.Add).
+// SpoolStats implements admin.Queue.
 func (q *Queue) SpoolStats(ctx context.Context) (store.Stats, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if err := q.begin("stats", ""); err != nil {
 		return store.Stats{}, err
 	}
-	var s store.Stats
-	for _, id := range slices.Sorted(maps.Keys(q.msgs)) {
-		s.Add(q.msgs[id])
-	}
-	s.Bounces, s.Quarantined = len(q.bounces), len(q.quar)
-	return s, nil
+	return q.ops.SpoolStats(ctx)
 }
 
-func clone(m *store.Message) *store.Message {
-	c := *m
-	c.Recipients = slices.Clone(m.Recipients)
-	for i := range c.Recipients {
-		c.Recipients[i].History = slices.Clone(m.Recipients[i].History)
-	}
-	if m.AtLeastOne != nil {
-		v := *m.AtLeastOne
-		c.AtLeastOne = &v
-	}
-	return &c
+// clock is the queue's Clock on q.now; its timers are real ones (the
+// queue is not run, so none is armed).
+type clock struct{ q *Queue }
+
+func (c clock) Now() time.Time { return c.q.now() }
+
+func (c clock) NewTimer(d time.Duration) queue.Timer { return queue.SystemClock().NewTimer(d) }
+
+// notRun is the Deliverer of a queue that is never run.
+type notRun struct{}
+
+func (notRun) Deliver(context.Context, *delivery.Envelope) *delivery.Result {
+	panic("admintest: the queue delivered, but it is never run")
 }
 
 // Serve serves q on a new admin socket in a short temporary directory and
