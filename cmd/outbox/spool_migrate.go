@@ -51,8 +51,8 @@ func runSpoolMigrate(ctx context.Context, c *cli, args []string) int {
 	}
 	defer dst.Close()
 	r, err := copySpool(ctx, src, dst)
-	fmt.Fprintf(c.stdout, "%d messages copied, %d already there, %d bounce log rows, %d quarantined, %d idempotency records\n",
-		r.copied, r.present, r.bounces, r.quarantined, r.idem)
+	fmt.Fprintf(c.stdout, "%d messages copied, %d already there, %d bounce log rows, %d quarantined, %d idempotency records, %d events, %d suppressions\n",
+		r.copied, r.present, r.bounces, r.quarantined, r.idem, r.events, r.suppressions)
 	for _, f := range r.failed {
 		fmt.Fprintf(c.stdout, "  not copied: %s\n", f)
 	}
@@ -93,6 +93,7 @@ func migrateArgs(args []string) (dir, url string, err error) {
 
 type migrateReport struct {
 	copied, present, bounces, quarantined, idem int
+	events, suppressions                        int
 	failed                                      []string
 }
 
@@ -134,7 +135,45 @@ func copySpool(ctx context.Context, src *store.DB, dst *pgstore.DB) (migrateRepo
 		return r, err
 	}
 	r.bounces, r.quarantined, r.idem = len(bounces), len(quarantined), len(idem)
+	shared, err := readShared(ctx, src)
+	if err != nil {
+		return r, err
+	}
+	if err := dst.ImportShared(ctx, shared); err != nil {
+		return r, err
+	}
+	r.events, r.suppressions = len(shared.Events), len(shared.Suppressions)
 	return r, nil
+}
+
+// readShared reads what src keeps beside its messages and logs: the event
+// log, the suppression list, the TLS memory and reports, the webhook
+// cursors.
+func readShared(ctx context.Context, src *store.DB) (pgstore.Shared, error) {
+	s := pgstore.Shared{LastEventSeq: src.LastEventSeq()}
+	for after := uint64(0); ; {
+		page, err := src.Events(ctx, after, store.MaxEventsPage)
+		if err != nil || len(page) == 0 {
+			if err != nil {
+				return s, err
+			}
+			break
+		}
+		s.Events = append(s.Events, page...)
+		after = page[len(page)-1].Seq
+	}
+	var err error
+	if s.Suppressions, err = src.Suppressions(ctx, "", 0); err != nil {
+		return s, err
+	}
+	if s.TLSLevels, err = src.TLSLevels(ctx); err != nil {
+		return s, err
+	}
+	if s.TLSReports, err = src.TLSReports(ctx, "9999-12-31"); err != nil {
+		return s, err
+	}
+	s.Cursors, err = src.WebhookCursors(ctx)
+	return s, err
 }
 
 func copyMessage(ctx context.Context, src *store.DB, dst *pgstore.DB, m *store.Message, r *migrateReport) error {

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/jackc/pgx/v5"
 
@@ -50,6 +51,79 @@ func (db *DB) ImportLogs(ctx context.Context, bounces []store.Bounce, quarantine
 		for _, r := range idem {
 			if _, err := tx.Exec(ctx, `INSERT INTO idempotency (key, created_ns, request, response) VALUES ($1, $2, $3, $4)`,
 				r.Key, nanos(r.Created), r.Request[:], append([]byte{}, r.Response...)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Shared is the state of another spool beside its messages and logs that
+// ImportShared copies.
+type Shared struct {
+	// Events is the event log with its numbers, and LastEventSeq the
+	// newest number the source handed out: the sequence continues after
+	// it, so the source's followers and webhook cursors resume where
+	// they were.
+	Events       []store.Event
+	LastEventSeq uint64
+	Suppressions []store.Suppression
+	TLSLevels    map[string]uint8
+	TLSReports   []store.TLSReport
+	Cursors      []store.WebhookCursor
+}
+
+// ImportShared copies s in one transaction, replacing what this database
+// holds of it (so a copy run again does not double it). The MTA-STS
+// policies are a cache and are fetched again; the counts of consecutive
+// expirations start again.
+func (db *DB) ImportShared(ctx context.Context, s Shared) error {
+	return db.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM events; DELETE FROM suppressions; DELETE FROM suppress_strikes;
+			DELETE FROM tls_levels; DELETE FROM tls_reports; DELETE FROM webhook_cursors`); err != nil {
+			return err
+		}
+		rows := make([][]any, 0, len(s.Events))
+		for _, e := range s.Events {
+			seq := e.Seq
+			e.Seq = 0 // stored unnumbered, as the sequencer's rows (webhooks.go: numbered)
+			js, err := json.Marshal(&e)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, []any{int64(seq), nanos(e.Time), e.User, js})
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"seq", "time_ns", "usr", "event"},
+			pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		if s.LastEventSeq > 0 {
+			if _, err := tx.Exec(ctx, `SELECT setval('event_seq', $1)`, int64(s.LastEventSeq)); err != nil {
+				return err
+			}
+		}
+		for _, x := range s.Suppressions {
+			if err := putSuppression(ctx, tx, x); err != nil {
+				return err
+			}
+		}
+		for d, l := range s.TLSLevels {
+			if _, err := tx.Exec(ctx, `INSERT INTO tls_levels (domain, level) VALUES ($1, $2)`, d, int16(l)); err != nil {
+				return err
+			}
+		}
+		for _, r := range s.TLSReports {
+			if _, err := tx.Exec(ctx, `INSERT INTO tls_reports (day, domain, data) VALUES ($1, $2, $3)`,
+				r.Day, r.Domain, append([]byte{}, r.Data...)); err != nil {
+				return err
+			}
+		}
+		for _, c := range s.Cursors {
+			v, err := json.Marshal(c)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO webhook_cursors (endpoint, cursor) VALUES ($1, $2)`, c.Endpoint, v); err != nil {
 				return err
 			}
 		}
