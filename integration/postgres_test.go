@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -260,4 +261,65 @@ func (c *atomicInt) add() int {
 	defer c.mu.Unlock()
 	c.n++
 	return c.n
+}
+
+// TestPostgresSharedEventsAndSuppressions: two daemons on one database
+// share the event log and the suppression list. Messages submitted to one
+// node are in the other's event feed, accepted then delivered, numbered
+// by one sequence; an address suppressed through one node's CLI is not
+// attempted by the other, which bounces it with class "suppressed".
+func TestPostgresSharedEventsAndSuppressions(t *testing.T) {
+	url := pg.Get(t).NewDatabase(t)
+	w := newMXWorld(t, "example.net. MX 10 mx.example.net.", "mx.example.net. A 127.0.0.2")
+	mx := w.mx(t, "127.0.0.2", smtptest.Options{})
+	var nodes []*daemon
+	for range 2 {
+		dir := t.TempDir()
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+		nodes = append(nodes, startDaemon(t, dir, postgresConfig(w.config(t, dir, addr, ""), url, "10s"), addr))
+	}
+	a, b := nodes[0], nodes[1]
+	const n = 4
+	for i := range n {
+		if err := trySubmit(a.smtp, "app@example.com", []string{fmt.Sprintf("r%d@example.net", i)}, "Subject: x\r\n\r\nx\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitQueueEmpty(30 * time.Second)
+	a.cli("suppressions", "add", "gone@example.net", "--note", "asked to stop")
+	if err := trySubmit(b.smtp, "app@example.com", []string{"gone@example.net"}, "Subject: y\r\n\r\ny\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	var evs []map[string]any
+	waitFor(t, "the suppressed address bounced, in node a's feed", 30*time.Second, func() bool {
+		evs = evs[:0]
+		for _, line := range strings.Split(strings.TrimSpace(a.cli("events", "--json")), "\n") {
+			var e map[string]any
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("events --json line %q: %v", line, err)
+			}
+			evs = append(evs, e)
+		}
+		last := evs[len(evs)-1]
+		return last["type"] == "bounced" && last["recipient"] == "gone@example.net"
+	})
+	if c := evs[len(evs)-1]["class"]; c != "suppressed" {
+		t.Errorf("bounce of a suppressed address: class %v", c)
+	}
+	count := map[string]int{}
+	for i, e := range evs {
+		count[e["type"].(string)]++
+		if i > 0 && e["seq"].(float64) <= evs[i-1]["seq"].(float64) {
+			t.Errorf("event %d numbered %v after %v", i, e["seq"], evs[i-1]["seq"])
+		}
+	}
+	if count["accepted"] != n+1 || count["delivered"] != n || count["bounced"] != 1 {
+		t.Errorf("events by type %v; want %d accepted, %d delivered, 1 bounced", count, n+1, n)
+	}
+	if got := len(mx.Messages()); got != n {
+		t.Errorf("%d messages reached the MX, want %d (the suppressed one never attempted)", got, n)
+	}
+	if out := b.cli("suppressions", "list"); !strings.Contains(out, "gone@example.net") {
+		t.Errorf("node b's suppression list lacks node a's entry:\n%s", out)
+	}
 }
