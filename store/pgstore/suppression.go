@@ -133,7 +133,11 @@ func (db *DB) PruneSuppressions(ctx context.Context, now time.Time) (int, error)
 }
 
 // applyListings carries out store.ApplyListings for the change from
-// before to after in tx, holding the locks of the addresses it touches.
+// before to after in tx. The entries and counts of the addresses it may
+// touch are read in one query; when there are none and no listing, a
+// delivery changes nothing and takes no lock (a listing that commits
+// later is ordered after it, as a later one would be). Otherwise it
+// takes their locks, reads them again and applies the rules.
 func (db *DB) applyListings(ctx context.Context, tx pgx.Tx, before, after *store.Message) error {
 	var addrs []string
 	for _, r := range after.Recipients {
@@ -147,10 +151,20 @@ func (db *DB) applyListings(ctx context.Context, tx pgx.Tx, before, after *store
 	if len(addrs) == 0 {
 		return nil
 	}
+	if len(after.Suppress) == 0 {
+		l, err := loadList(ctx, tx, addrs)
+		if err != nil || l.empty() {
+			return err
+		}
+	}
 	if err := lockKeys(ctx, tx, "outbox suppress ", addrs); err != nil {
 		return err
 	}
-	return store.ApplyListings(listTx{ctx, tx}, before, after, db.now())
+	l, err := loadList(ctx, tx, addrs)
+	if err != nil {
+		return err
+	}
+	return store.ApplyListings(l, before, after, db.now())
 }
 
 // lockKeys takes the transaction's advisory locks of keys (in the space
@@ -163,39 +177,82 @@ func lockKeys(ctx context.Context, tx pgx.Tx, prefix string, keys []string) erro
 	return err
 }
 
-// listTx is the suppression list within a transaction (store.ListTx).
+// listTx is the suppression list within a transaction (store.ListTx),
+// with the entries and counts of the addresses in play read beforehand:
+// reads cost nothing, and only a change is a statement.
 type listTx struct {
-	ctx context.Context
-	tx  pgx.Tx
+	ctx     context.Context
+	tx      pgx.Tx
+	entries map[string]store.Suppression
+	strikes map[string]int
 }
 
-func (l listTx) Entry(addr string) (store.Suppression, bool, error) {
-	return getSuppression(l.ctx, l.tx, addr)
+// loadList reads the entries and counts of addrs.
+func loadList(ctx context.Context, tx pgx.Tx, addrs []string) (*listTx, error) {
+	l := &listTx{ctx: ctx, tx: tx, entries: map[string]store.Suppression{}, strikes: map[string]int{}}
+	rows, err := tx.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions WHERE addr = ANY($1)`, addrs)
+	if err != nil {
+		return nil, err
+	}
+	found, err := pgx.CollectRows(rows, scanSuppression)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range found {
+		l.entries[s.Addr] = s
+	}
+	rows, err = tx.Query(ctx, `SELECT addr, n FROM suppress_strikes WHERE addr = ANY($1)`, addrs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a string
+		var n int
+		if err := rows.Scan(&a, &n); err != nil {
+			return nil, err
+		}
+		l.strikes[a] = n
+	}
+	return l, rows.Err()
 }
 
-func (l listTx) Put(s store.Suppression) error { return putSuppression(l.ctx, l.tx, s) }
+func (l *listTx) empty() bool { return len(l.entries) == 0 && len(l.strikes) == 0 }
 
-func (l listTx) Delete(addr string) error {
+func (l *listTx) Entry(addr string) (store.Suppression, bool, error) {
+	s, ok := l.entries[addr]
+	return s, ok, nil
+}
+
+func (l *listTx) Put(s store.Suppression) error {
+	l.entries[s.Addr] = s
+	return putSuppression(l.ctx, l.tx, s)
+}
+
+func (l *listTx) Delete(addr string) error {
+	if _, ok := l.entries[addr]; !ok {
+		return nil
+	}
+	delete(l.entries, addr)
 	_, err := l.tx.Exec(l.ctx, `DELETE FROM suppressions WHERE addr = $1`, addr)
 	return err
 }
 
-func (l listTx) Strikes(addr string) (int, error) {
-	var n int
-	err := l.tx.QueryRow(l.ctx, `SELECT n FROM suppress_strikes WHERE addr = $1`, addr).Scan(&n)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
-	return n, err
-}
+func (l *listTx) Strikes(addr string) (int, error) { return l.strikes[addr], nil }
 
-func (l listTx) SetStrikes(addr string, n int) error {
-	if n == 0 {
-		_, err := l.tx.Exec(l.ctx, `DELETE FROM suppress_strikes WHERE addr = $1`, addr)
-		return err
+func (l *listTx) SetStrikes(addr string, n int) error {
+	if n == l.strikes[addr] {
+		return nil
 	}
-	_, err := l.tx.Exec(l.ctx, `INSERT INTO suppress_strikes (addr, n) VALUES ($1, $2)
-		ON CONFLICT (addr) DO UPDATE SET n = excluded.n`, addr, n)
+	var err error
+	if n == 0 {
+		delete(l.strikes, addr)
+		_, err = l.tx.Exec(l.ctx, `DELETE FROM suppress_strikes WHERE addr = $1`, addr)
+	} else {
+		l.strikes[addr] = n
+		_, err = l.tx.Exec(l.ctx, `INSERT INTO suppress_strikes (addr, n) VALUES ($1, $2)
+			ON CONFLICT (addr) DO UPDATE SET n = excluded.n`, addr, n)
+	}
 	return err
 }
 
