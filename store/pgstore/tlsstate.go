@@ -53,11 +53,11 @@ func (db *DB) TLSLevel(ctx context.Context, domain string) (uint8, error) {
 // kept; one statement, so concurrent raises on any node keep the highest.
 func (db *DB) RaiseTLSLevel(ctx context.Context, domain string, level uint8) error {
 	k := store.NormalizeDomain(domain)
+	if level == 0 {
+		return nil // nothing is below it (as store.DB)
+	}
 	if k == "" {
 		return store.ErrNoDomain
-	}
-	if level == 0 {
-		return nil
 	}
 	return db.tx(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO tls_levels (domain, level) VALUES ($1, $2)
