@@ -42,7 +42,7 @@ const (
 	// database down) before it tries again.
 	sequenceRetry = time.Second
 	// sequenceGap is the least time between two runs of the loop.
-	sequenceGap = 5 * time.Millisecond
+	sequenceGap = 20 * time.Millisecond
 )
 
 // sequencer coalesces the runs of the event sequencer of one DB.

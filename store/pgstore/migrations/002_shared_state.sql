@@ -19,7 +19,9 @@ CREATE INDEX messages_lane_due ON messages (lane, due_ns, id) WHERE due_ns IS NO
 -- transactions would commit out of order across concurrent transactions
 -- and nodes, and a follower past a higher number would never see a lower
 -- one committed after it. id is the insertion order within a transaction
--- (and along a message's row lock).
+-- (and along a message's row lock). No index on time_ns: each index
+-- costs every event twice (its insert and its numbering), and only the
+-- daily prune reads the times.
 CREATE TABLE events (
 	id      bigserial PRIMARY KEY,
 	seq     bigint UNIQUE,
@@ -28,7 +30,6 @@ CREATE TABLE events (
 	event   bytea NOT NULL   -- the JSON of store.Event, its public shape
 );
 CREATE INDEX events_unnumbered ON events (id) WHERE seq IS NULL;
-CREATE INDEX events_time ON events (time_ns);
 CREATE SEQUENCE event_seq;
 
 -- suppressions: normalised address (store.NormalizeAddress) → entry;
