@@ -79,14 +79,23 @@ func TestStaleOutcomeFenced(t *testing.T) {
 	if err := b.Update(ctx, id, deliver); err != nil {
 		t.Fatalf("b's outcome: %v", err)
 	}
-	// a wakes up and records its (stale) deferral: refused.
+	// a wakes up and records its (stale) bounce: refused, with its event
+	// and its listing.
 	err := a.Update(ctx, id, func(m *store.Message) error {
-		m.Recipients[0].State = store.StateDeferred
+		m.Recipients[0].State = store.StateBounced
 		m.Recipients[0].LastReply = "stale"
+		m.Suppress = []store.Listing{{Suppression: store.Suppression{Addr: m.Recipients[0].Addr, Reason: store.ReasonBounce}}}
 		return nil
 	})
 	if !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("a's stale outcome: %v, want ErrLeaseLost", err)
+	}
+	evs, _ := b.Events(ctx, 0, 0)
+	if len(evs) != 2 || evs[1].Type != store.EventDelivered {
+		t.Fatalf("events after the stale outcome: %+v; want accepted, b's delivered", evs)
+	}
+	if got, _ := b.Suppressed(ctx, []string{"b@example.org"}, c.now()); len(got) != 0 {
+		t.Fatalf("the stale outcome listed its address: %v", got)
 	}
 	m, err := a.Get(ctx, id)
 	if err != nil || m.Recipients[0].State != store.StateDelivered || m.Recipients[0].LastReply == "stale" || m.Recipients[0].Attempts != 1 {
