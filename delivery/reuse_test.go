@@ -189,7 +189,9 @@ func TestNoGoroutineLeak(t *testing.T) {
 
 // TestReuseWithoutRSET: a session reused after a completed transaction goes
 // straight to the next MAIL (RFC 5321 §4.1.1.4): no RSET and no second EHLO
-// per message; after an all-or-nothing RSET, go-smtp needs the EHLO again.
+// per message. A transaction left open (all-or-nothing withheld DATA) is
+// ended by an RSET that goes in the next transaction's pipeline, with no
+// EHLO either.
 func TestReuseWithoutRSET(t *testing.T) {
 	srv := startServer(t, "127.0.0.2", smtptest.Options{Rcpt: func(to string) error {
 		if strings.HasPrefix(to, "busy@") {
@@ -210,14 +212,37 @@ func TestReuseWithoutRSET(t *testing.T) {
 	}
 	// All-or-nothing withholds DATA: that transaction must be reset.
 	d.Deliver(context.Background(), envelope("example.test", false, "a@example.test", "busy@example.test"))
-	waitFor(t, "RSET after the withheld DATA", func() bool { return dl.count("RSET") == 1 })
+	waitFor(t, "session back in the pool", func() bool { return d.pool.idleLen("direct:example.test") == 1 })
+	if res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test")); res.Rcpts[0].Status != Delivered {
+		t.Fatalf("delivery after the withheld DATA: %+v", res)
+	}
+	if dl.count("RSET") != 1 || dl.count("EHLO") != 1 || dl.count("MAIL") != 5 {
+		t.Errorf("RSET %d, EHLO %d, MAIL %d times; want 1, 1, 5", dl.count("RSET"), dl.count("EHLO"), dl.count("MAIL"))
+	}
+	if w := dl.writeWith("RSET"); !strings.HasPrefix(w, "RSET\r\nMAIL FROM:") || !strings.HasSuffix(w, "DATA\r\n") {
+		t.Errorf("RSET went in the write %q; want it in the pipeline of the next transaction", w)
+	}
 }
 
-// recordingDialer dials one address and counts the SMTP commands written.
+// recordingDialer dials one address and records what is written, one
+// entry per Write.
 type recordingDialer struct {
-	to string
-	mu sync.Mutex
-	w  strings.Builder
+	to     string
+	mu     sync.Mutex
+	w      strings.Builder
+	writes []string
+}
+
+// writeWith returns the first Write that contains s, or "".
+func (r *recordingDialer) writeWith(s string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.writes {
+		if strings.Contains(w, s) {
+			return w
+		}
+	}
+	return ""
 }
 
 func (r *recordingDialer) DialContext(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -249,6 +274,7 @@ type recordingConn struct {
 func (c *recordingConn) Write(p []byte) (int, error) {
 	c.r.mu.Lock()
 	c.r.w.Write(p)
+	c.r.writes = append(c.r.writes, string(p))
 	c.r.mu.Unlock()
 	return c.Conn.Write(p)
 }

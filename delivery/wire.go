@@ -1,0 +1,140 @@
+package delivery
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/textproto"
+	"strings"
+)
+
+// wire is the command and reply layer of a session's transactions (MAIL,
+// RCPT, DATA, the message, RSET). go-smtp's client sets the session up
+// (greeting, EHLO, STARTTLS, AUTH) and then hands the connection over:
+// its client writes one command per write and waits for each reply, and
+// cannot pipeline (RFC 2920).
+//
+// Commands go into one buffered writer, which is flushed only when a reply
+// is needed: in lock-step, one command per flush; with PIPELINING, a whole
+// group (RSET, MAIL, every RCPT, DATA) in one write, and the message with
+// its final dot in another.
+//
+// The hand-over is safe because a server sends nothing that was not asked
+// for before MAIL (RFC 5321 §4.1.1.1: every command gets one reply, and a
+// 421 shutdown notice is read here just like any reply), so go-smtp's
+// reader holds no unread bytes when the last setup reply has been read.
+type wire struct {
+	w *bufio.Writer
+	r *bufio.Reader
+}
+
+// wireBufSize is the size of each of the wire's buffers: a command group of
+// MaxRcptsPerTx recipients fits, as does a typical message, which then
+// goes in one write with its final dot.
+const wireBufSize = 16 << 10
+
+// maxReplyLines bounds a multiline reply, so that a hostile server cannot
+// keep a session reading forever.
+const maxReplyLines = 100
+
+// errReplySyntax is a reply that does not follow RFC 5321 §4.2: the
+// session is in an unknown state.
+var errReplySyntax = errors.New("malformed SMTP reply")
+
+func newWire(c net.Conn) *wire {
+	return &wire{w: bufio.NewWriterSize(c, wireBufSize), r: bufio.NewReaderSize(c, 4096)}
+}
+
+// cmd queues a command line (without CRLF). It is written with the next
+// flush, at the latest when a reply is read.
+func (w *wire) cmd(line string) {
+	w.w.WriteString(line)   //nolint:errcheck // a write error is sticky: flush reports it
+	w.w.WriteString("\r\n") //nolint:errcheck // as above
+}
+
+// flush writes what is queued.
+func (w *wire) flush() error { return w.w.Flush() }
+
+// reply flushes what is queued, since the server may wait for it, and reads
+// the next reply. An error means that no reply could be read: the
+// connection failed, or the server does not speak SMTP.
+//
+// The reply line is at most 512 octets (RFC 5321 §4.5.3.1.5); a longer one
+// than the read buffer is a protocol error, like one that does not start
+// with a three-digit code whose first digit is 2 to 5 (§4.2).
+func (w *wire) reply() (Reply, error) {
+	if err := w.w.Flush(); err != nil {
+		return Reply{}, err
+	}
+	code := 0
+	var text strings.Builder
+	for n := 0; ; n++ {
+		line, err := w.r.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			return Reply{}, errReplySyntax
+		case err != nil:
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return Reply{}, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		c, more, msg, ok := parseReplyLine(line)
+		if !ok || (n > 0 && c != code) || n >= maxReplyLines {
+			return Reply{}, errReplySyntax
+		}
+		code = c
+		if n > 0 {
+			text.WriteByte('\n')
+		}
+		text.Write(msg)
+		if !more {
+			return replyOfText(code, text.String()), nil
+		}
+	}
+}
+
+// parseReplyLine splits one reply line: "250-text" (more lines follow),
+// "250 text" or "250" (the last line).
+func parseReplyLine(line []byte) (code int, more bool, text []byte, ok bool) {
+	if len(line) < 3 || line[0] < '2' || line[0] > '5' || !isDigit(line[1]) || !isDigit(line[2]) {
+		return 0, false, nil, false
+	}
+	code = int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
+	if len(line) == 3 {
+		return code, false, nil, true
+	}
+	switch line[3] {
+	case '-':
+		more = true
+	case ' ':
+	default:
+		return 0, false, nil, false
+	}
+	return code, more, line[4:], true
+}
+
+func isDigit(b byte) bool { return '0' <= b && b <= '9' }
+
+// replyOfText builds a Reply from a (possibly multiline) reply text, as
+// go-smtp's client does for its errors: an enhanced status code at the
+// start (RFC 3463) is taken out of the text, also where it repeats at the
+// start of each further line (RFC 2034 §4).
+func replyOfText(code int, text string) Reply {
+	if m := enhancedRe.FindStringSubmatch(text); m != nil {
+		ec := m[1]
+		text = strings.ReplaceAll(text[len(m[0]):], "\n"+ec+" ", "\n")
+		return Reply{Code: code, Enhanced: ec, Text: strings.ReplaceAll(strings.TrimSpace(text), "\n", " / ")}
+	}
+	return Reply{Code: code, Text: strings.ReplaceAll(text, "\n", " / ")}
+}
+
+// data returns the writer of the message: it dot-stuffs the lines and
+// ends them with CRLF (RFC 5321 §4.5.2); its Close writes the final dot
+// and flushes, as the reply to it is what comes next.
+func (w *wire) data() io.WriteCloser {
+	return textproto.NewWriter(w.w).DotWriter()
+}
