@@ -23,8 +23,11 @@ import (
 //     that times out during a transfer gets replyDataTimeout, and every read
 //     after it io.EOF, so that go-smtp sends that reply and closes the
 //     connection instead of reading the rest of the message as commands.
+//
+// What the server writes is held until it reads or closes (replyBuffer).
 type clientConn struct {
 	net.Conn
+	out     replyBuffer
 	lim     *limiter
 	ip      netip.Addr
 	trusted bool
@@ -56,7 +59,10 @@ func connOf(c net.Conn) *clientConn {
 	return cc
 }
 
+func (c *clientConn) Write(p []byte) (int, error) { return c.out.write(c.Conn, p) }
+
 func (c *clientConn) Close() error {
+	c.out.flushBeforeClose(c.Conn)
 	c.closing.Do(func() {
 		c.mu.Lock()
 		anon, lingers := !c.authed, c.lingers
@@ -83,6 +89,9 @@ func (c *clientConn) linger() {
 }
 
 func (c *clientConn) Read(p []byte) (int, error) {
+	if err := c.out.flush(c.Conn); err != nil {
+		return 0, err
+	}
 	c.mu.Lock()
 	dead, inTransfer := c.dead, !c.transferEnd.IsZero()
 	c.mu.Unlock()

@@ -1,0 +1,170 @@
+package delivery
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// goSMTPLines runs go-smtp's client against a scripted server that offers
+// exts and returns the MAIL and RCPT lines it wrote (or its error text).
+func goSMTPLines(t *testing.T, exts []string, from string, mo *smtp.MailOptions, to string, ro *smtp.RcptOptions) (mail, rcpt string) {
+	t.Helper()
+	cc, sc := net.Pipe()
+	defer cc.Close()
+	lines := make(chan string, 4)
+	go func() {
+		defer sc.Close()
+		r := bufio.NewReader(sc)
+		sc.Write([]byte("220 mx.test\r\n")) //nolint:errcheck // the test fails on the client side
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				close(lines)
+				return
+			}
+			l = strings.TrimRight(l, "\r\n")
+			reply := "250 ok\r\n"
+			if strings.HasPrefix(l, "EHLO") {
+				reply = "250-mx.test\r\n"
+				for _, e := range exts {
+					reply += "250-" + e + "\r\n"
+				}
+				reply += "250 HELP\r\n"
+			} else {
+				lines <- l
+			}
+			sc.Write([]byte(reply)) //nolint:errcheck // as above
+		}
+	}()
+	c := smtp.NewClient(cc)
+	c.CommandTimeout = 5 * time.Second
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail(from, mo); err != nil {
+		mail = "error: " + err.Error()
+	} else {
+		mail = <-lines
+	}
+	if err := c.Rcpt(to, ro); err != nil {
+		rcpt = "error: " + err.Error()
+	} else {
+		rcpt = <-lines
+	}
+	return mail, rcpt
+}
+
+// extSet is an extensions answering from a list of EHLO keywords.
+type extSet []string
+
+func (e extSet) Extension(name string) (bool, string) {
+	for _, x := range e {
+		if k, v, _ := strings.Cut(x, " "); strings.EqualFold(k, name) {
+			return true, v
+		}
+	}
+	return false, ""
+}
+
+// TestCommandsMatchGoSMTP: the MAIL and RCPT lines written for pipelining
+// are the ones go-smtp's client writes for the same options and the same
+// offered extensions, so that the options mailOptions and rcptOptions set
+// keep their meaning (and a change of go-smtp's shows here).
+func TestCommandsMatchGoSMTP(t *testing.T) {
+	prio := 3
+	auth := "sender+x@example.test"
+	all := []string{"8BITMIME", "SIZE 1000000", "DSN", "SMTPUTF8", "REQUIRETLS", "AUTH PLAIN", "RRVS", "DELIVERBY", "MT-PRIORITY"}
+	cases := []struct {
+		name string
+		exts []string
+		from string
+		mo   *smtp.MailOptions
+		to   string
+		ro   *smtp.RcptOptions
+	}{
+		{name: "plain", from: "a@example.test", to: "b@example.test"},
+		{name: "null sender", exts: all, from: "", to: "b@example.test"},
+		{name: "everything offered", exts: all, from: "a@example.test",
+			mo: &smtp.MailOptions{Size: 4321, UTF8: true, RequireTLS: true, Return: smtp.DSNReturnHeaders, EnvelopeID: "id+1=x y", Auth: &auth},
+			to: "b@example.test",
+			ro: &smtp.RcptOptions{Notify: []smtp.DSNNotify{smtp.DSNNotifySuccess, smtp.DSNNotifyFailure},
+				OriginalRecipientType: smtp.DSNAddressTypeRFC822, OriginalRecipient: "orig+x=y@example.test",
+				RequireRecipientValidSince: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+				DeliverBy:                  &smtp.DeliverByOptions{Time: 90 * time.Second, Mode: smtp.DeliverByNotify, Trace: true},
+				MTPriority:                 &prio}},
+		{name: "nothing offered", from: "a@example.test",
+			mo: &smtp.MailOptions{Size: 4321, Return: smtp.DSNReturnFull, EnvelopeID: "id1"},
+			to: "b@example.test",
+			ro: &smtp.RcptOptions{Notify: []smtp.DSNNotify{smtp.DSNNotifyNever}, OriginalRecipientType: smtp.DSNAddressTypeRFC822, OriginalRecipient: "o@example.test", MTPriority: &prio}},
+		{name: "utf-8 ORCPT with SMTPUTF8", exts: []string{"DSN", "SMTPUTF8"}, from: "a@example.test", to: "b@example.test",
+			ro: &smtp.RcptOptions{OriginalRecipientType: smtp.DSNAddressTypeUTF8, OriginalRecipient: "jörg x+y@example.test"}},
+		{name: "utf-8 ORCPT without SMTPUTF8", exts: []string{"DSN"}, from: "a@example.test", to: "b@example.test",
+			ro: &smtp.RcptOptions{OriginalRecipientType: smtp.DSNAddressTypeUTF8, OriginalRecipient: "jörg x+y@example.test"}},
+		{name: "SMTPUTF8 not offered", exts: []string{"DSN"}, from: "jörg@example.test", mo: &smtp.MailOptions{UTF8: true}, to: "b@example.test"},
+		{name: "REQUIRETLS not offered", from: "a@example.test", mo: &smtp.MailOptions{RequireTLS: true}, to: "b@example.test"},
+		{name: "bad NOTIFY", exts: []string{"DSN"}, from: "a@example.test", to: "b@example.test",
+			ro: &smtp.RcptOptions{Notify: []smtp.DSNNotify{smtp.DSNNotifyNever, smtp.DSNNotifySuccess}}},
+		{name: "bad ENVID", exts: []string{"DSN"}, from: "a@example.test", mo: &smtp.MailOptions{EnvelopeID: "é"}, to: "b@example.test"},
+		{name: "bad MT-PRIORITY", exts: []string{"MT-PRIORITY"}, from: "a@example.test", to: "b@example.test", ro: &smtp.RcptOptions{MTPriority: func() *int { p := 12; return &p }()}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantMail, wantRcpt := goSMTPLines(t, tc.exts, tc.from, tc.mo, tc.to, tc.ro)
+			got, err := mailCommand(extSet(tc.exts), tc.from, tc.mo)
+			if err != nil {
+				got = "error: " + err.Error()
+			}
+			if got != wantMail {
+				t.Errorf("MAIL\n got %q\nwant %q (go-smtp)", got, wantMail)
+			}
+			got, err = rcptCommand(extSet(tc.exts), tc.to, tc.ro)
+			if err != nil {
+				got = "error: " + err.Error()
+			}
+			if got != wantRcpt {
+				t.Errorf("RCPT\n got %q\nwant %q (go-smtp)", got, wantRcpt)
+			}
+		})
+	}
+}
+
+// TestReplyParsing: replies as RFC 5321 §4.2 writes them, and the ones
+// that leave the session in an unknown state.
+func TestReplyParsing(t *testing.T) {
+	cases := []struct {
+		in   string
+		want Reply
+		err  bool
+	}{
+		{in: "250 2.1.0 Ok\r\n", want: Reply{Code: 250, Enhanced: "2.1.0", Text: "Ok"}},
+		{in: "250\r\n", want: Reply{Code: 250}},
+		{in: "550-5.1.1 no such user\r\n550-5.1.1 see https://x.test\r\n550 5.1.1 really\r\n",
+			want: Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user / see https://x.test / really"}},
+		{in: "452 4.5.3 Too many recipients\n", want: Reply{Code: 452, Enhanced: "4.5.3", Text: "Too many recipients"}},
+		{in: "421 closing\r\n", want: Reply{Code: 421, Text: "closing"}},
+		{in: "25O ok\r\n", err: true},
+		{in: "100 what\r\n", err: true},
+		{in: "250-a\r\n251 b\r\n", err: true},
+		{in: "250_ok\r\n", err: true},
+		{in: "250-unfinished\r\n", err: true},
+		{in: "250 " + strings.Repeat("x", 5000) + "\r\n", err: true},
+		{in: strings.Repeat("250-x\r\n", maxReplyLines+1) + "250 x\r\n", err: true},
+	}
+	for _, tc := range cases {
+		cc, sc := net.Pipe()
+		go func() {
+			sc.Write([]byte(tc.in)) //nolint:errcheck // a short write shows as a parse error
+			sc.Close()
+		}()
+		got, err := newWire(cc).reply()
+		cc.Close()
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("%.40q: got %+v, %v; want %+v, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
