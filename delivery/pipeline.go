@@ -7,16 +7,27 @@ package delivery
 // one round trip replaces 2 + len(rcpts), and the message with its final
 // dot follows in the next write. Without it, each phase writes its
 // command and waits for the reply (lock-step).
+//
+// At most pipelineWindow RCPTs are written ahead of their replies, so that
+// neither side can fill its socket buffers with replies the other does not
+// read while it is still writing commands (the deadlock of §3.1); a longer
+// list is written a window at a time.
 type txGroup struct {
 	mail      string
 	rcpts     []string
-	pipelined bool // every command is written by queue, ahead of any reply
+	pipelined bool // commands are written ahead of the replies
 	// dataAhead: DATA goes with the pipeline. It does not for an
 	// all-or-nothing transaction of several recipients: once a server
 	// has said 354 there is no way back but a message, and the decision
 	// whether to send one needs every RCPT reply first.
 	dataAhead bool
+	sent      int  // RCPTs written
+	dataSent  bool // DATA written
 }
+
+// pipelineWindow is the number of RCPTs written ahead of their replies:
+// a few kilobytes of replies, well within any socket buffer.
+const pipelineWindow = 100
 
 // newTxGroup composes the commands of env's transaction on s; an error
 // (a parameter the server cannot take, e.g. SMTPUTF8 it does not offer)
@@ -47,11 +58,22 @@ func (g *txGroup) queue(s *session) {
 		s.w.cmd("RSET")
 	}
 	s.w.cmd(g.mail)
-	for _, r := range g.rcpts {
-		s.w.cmd(r)
+	g.more(s)
+}
+
+// more writes the next window of RCPTs (one in lock-step), and DATA after
+// the last one when it goes with the pipeline.
+func (g *txGroup) more(s *session) {
+	n := 1
+	if g.pipelined {
+		n = pipelineWindow
 	}
-	if g.dataAhead {
+	for end := min(g.sent+n, len(g.rcpts)); g.sent < end; g.sent++ {
+		s.w.cmd(g.rcpts[g.sent])
+	}
+	if g.sent == len(g.rcpts) && g.dataAhead && !g.dataSent {
 		s.w.cmd("DATA")
+		g.dataSent = true
 	}
 }
 
@@ -60,16 +82,13 @@ func (g *txGroup) queue(s *session) {
 // (which answers them 503, bad sequence). It returns what became of the
 // session.
 func (d *Deliverer) drain(s *session, g *txGroup) txOutcome {
-	if !g.pipelined {
-		return txHealthy
-	}
-	for range g.rcpts {
+	for range g.sent {
 		s.dc.setPhase(d.cfg.timeouts.Rcpt)
 		if r, err := s.w.reply(); err != nil || r.Code == 421 {
 			return txBroken
 		}
 	}
-	if !g.dataAhead {
+	if !g.dataSent {
 		return txHealthy
 	}
 	s.dc.setPhase(d.cfg.timeouts.Data)

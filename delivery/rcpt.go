@@ -7,9 +7,9 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// rcptPhase sends one RCPT per recipient of env (in lock-step; with
-// PIPELINING they went with MAIL) and records each reply in res.Rcpts. It
-// returns the reply codes of the recipients tried, in order.
+// rcptPhase sends one RCPT per recipient of env (with PIPELINING, a window
+// at a time ahead of the replies; see txGroup) and records each reply in
+// res.Rcpts. It returns the reply codes of the recipients tried, in order.
 //
 // A server that has taken all the recipients it will take in one
 // transaction says 452 4.5.3 "too many recipients" (RFC 5321 §4.5.3.1.10;
@@ -25,9 +25,12 @@ import (
 func (d *Deliverer) rcptPhase(ctx context.Context, s *session, g *txGroup, env *Envelope, res *Result) (codes []int, out txOutcome, ok bool) {
 	codes = make([]int, 0, len(env.Rcpts))
 	accepted, limit := 0, -1
-	for i := range env.Rcpts {
-		if !g.pipelined {
-			s.w.cmd(g.rcpts[i])
+	for i := 0; i < len(env.Rcpts); i++ {
+		if i == g.sent {
+			if limit >= 0 {
+				break // the rest would be refused as too many as well
+			}
+			g.more(s)
 		}
 		s.dc.setPhase(d.cfg.timeouts.Rcpt)
 		r, err := s.w.reply()

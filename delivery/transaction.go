@@ -151,7 +151,7 @@ func applyDecision(res *Result, codes []int, atLeastOne bool) (pend []int, sendD
 // the pipeline still has its reply to be read (see unwantedData).
 func (d *Deliverer) dataPhase(ctx context.Context, s *session, g *txGroup, body io.Reader, res *Result, pend []int, sendData bool) txOutcome {
 	t := d.cfg.timeouts
-	if !g.dataAhead {
+	if !g.dataSent {
 		if !sendData {
 			return txHealthy // the next transaction's RSET ends this one
 		}
