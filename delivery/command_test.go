@@ -2,7 +2,9 @@ package delivery
 
 import (
 	"bufio"
+	"io"
 	"net"
+	"net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -168,3 +170,49 @@ func TestReplyParsing(t *testing.T) {
 		}
 	}
 }
+
+// TestDotWriter: the message goes out as net/textproto's DotWriter writes
+// it, however it is cut into writes; except where that one is wrong: CR CR
+// LF keeps its CRLF (textproto takes the second CR for data and adds a CR
+// of its own), and an empty message is the final dot alone (textproto
+// adds an empty line).
+func TestDotWriter(t *testing.T) {
+	inputs := []struct{ in, want string }{
+		{in: "a"}, {in: "."}, {in: "\n"}, {in: "\r"}, {in: "\r\n"}, {in: ".\r\n"}, {in: "..\r\n"},
+		{in: "a\nb\n"}, {in: "a\r\n.b\r\n.\r\n"}, {in: "line\rbare cr\r\n.dot\n\n.\n"}, {in: "no final newline"},
+		{in: "ends in cr\r"}, {in: ".\r"}, {in: testBody},
+		{in: strings.Repeat("x", 5000) + "\r\n." + strings.Repeat("y", 3000)},
+		{in: "\r\r\n.\r\n", want: "\r\r\n..\r\n.\r\n"},
+		{in: "", want: ".\r\n"},
+	}
+	for _, tc := range inputs {
+		want := tc.want
+		if want == "" {
+			var b strings.Builder
+			tw := textproto.NewWriter(bufio.NewWriter(&b)).DotWriter()
+			tw.Write([]byte(tc.in)) //nolint:errcheck // a strings.Builder
+			tw.Close()
+			want = b.String()
+		}
+		for _, cut := range []int{1, 2, 3, 7, 4096, 1 << 20} {
+			var got strings.Builder
+			gw := newWireWriter(&got).data()
+			for s := tc.in; s != ""; {
+				k := min(cut, len(s))
+				if n, err := gw.Write([]byte(s[:k])); err != nil || n != k {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+				s = s[k:]
+			}
+			if err := gw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want {
+				t.Errorf("%.30q in writes of %d:\n got %q\nwant %q", tc.in, cut, got.String(), want)
+			}
+		}
+	}
+}
+
+// newWireWriter is a wire that writes to w.
+func newWireWriter(w io.Writer) *wire { return &wire{w: bufio.NewWriterSize(w, wireBufSize)} }

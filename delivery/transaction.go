@@ -181,7 +181,7 @@ func (d *Deliverer) dataPhase(ctx context.Context, s *session, g *txGroup, body 
 	s.dc.setPhase(t.DataBlock)
 	w := s.w.data()
 	br := &errReader{r: body}
-	if _, err := io.Copy(w, br); err != nil {
+	if _, err := io.CopyBuffer(w, br, s.w.copyBuf()); err != nil {
 		// The final dot was not sent: nothing can have been delivered.
 		// The connection is left mid-DATA and must be closed.
 		if br.err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/textproto"
 	"strings"
 )
 
@@ -26,8 +25,9 @@ import (
 // 421 shutdown notice is read here just like any reply), so go-smtp's
 // reader holds no unread bytes when the last setup reply has been read.
 type wire struct {
-	w *bufio.Writer
-	r *bufio.Reader
+	w   *bufio.Writer
+	r   *bufio.Reader
+	buf []byte // io.CopyBuffer's, for the message: allocated once per session
 }
 
 // wireBufSize is the size of each of the wire's buffers: a command group of
@@ -132,9 +132,78 @@ func replyOfText(code int, text string) Reply {
 	return Reply{Code: code, Text: strings.ReplaceAll(text, "\n", " / ")}
 }
 
-// data returns the writer of the message: it dot-stuffs the lines and
-// ends them with CRLF (RFC 5321 §4.5.2); its Close writes the final dot
-// and flushes, as the reply to it is what comes next.
-func (w *wire) data() io.WriteCloser {
-	return textproto.NewWriter(w.w).DotWriter()
+// data returns the writer of the message (see dotWriter).
+func (w *wire) data() *dotWriter {
+	return &dotWriter{w: w.w, bol: true}
+}
+
+// copyBuf is the buffer through which the message is copied into the
+// dotWriter; io.Copy would allocate 32 KiB per message.
+func (w *wire) copyBuf() []byte {
+	if w.buf == nil {
+		w.buf = make([]byte, 8<<10)
+	}
+	return w.buf
+}
+
+// dotWriter writes the message as DATA carries it (RFC 5321 §4.5.2): a
+// line that begins with a dot gets another, a bare LF becomes CRLF, and
+// Close ends the data with the final dot and flushes, as the reply to it
+// is what comes next. It writes what net/textproto's DotWriter writes
+// (TestDotWriter), a line at a time instead of a byte at a time.
+type dotWriter struct {
+	w   *bufio.Writer
+	bol bool // at the beginning of a line
+	cr  bool // the last octet written was CR
+}
+
+var (
+	dot  = []byte(".")
+	crlf = []byte("\r\n")
+)
+
+func (d *dotWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	var err error
+	put := func(b []byte) {
+		if err == nil {
+			_, err = d.w.Write(b)
+		}
+	}
+	for len(p) > 0 && err == nil {
+		if d.bol && p[0] == '.' {
+			put(dot)
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			put(p)
+			d.bol, d.cr = false, p[len(p)-1] == '\r'
+			break
+		}
+		if (i > 0 && p[i-1] == '\r') || (i == 0 && d.cr) {
+			put(p[:i+1])
+		} else {
+			put(p[:i])
+			put(crlf)
+		}
+		d.bol, d.cr = true, false
+		p = p[i+1:]
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Close ends the data with the final dot, after a CRLF if the last line
+// had none, and flushes.
+func (d *dotWriter) Close() error {
+	switch {
+	case d.cr:
+		d.w.WriteByte('\n') //nolint:errcheck // sticky: Flush reports it
+	case !d.bol:
+		d.w.Write(crlf) //nolint:errcheck // as above
+	}
+	d.w.WriteString(".\r\n") //nolint:errcheck // as above
+	return d.w.Flush()
 }
