@@ -297,7 +297,7 @@ func asStepError(err error) *stepError {
 // run makes the transactions of env on s, at most MaxRcptsPerTx recipients
 // each, one after the other without waiting (the RSET that ends one that
 // did not end with DATA goes with the next one's MAIL), and hands s to the
-// pool, or to the background for QUIT. Recipients it could not send
+// pool, or to the background for a last RSET or QUIT (finish). Recipients it could not send
 // because the session broke keep no status. It returns txRetryFresh only
 // when the first transaction found a pooled session dead, with nothing
 // recorded.
@@ -337,13 +337,35 @@ func (d *Deliverer) run(ctx context.Context, s *session, env *Envelope, res *Res
 		s.c.Close()
 		return out
 	}
-	if d.cfg.reuse && s.msgs < d.cfg.maxMsgs && d.pool.put(s) {
-		return out
+	reuse := d.cfg.reuse && s.msgs < d.cfg.maxMsgs
+	if reuse && !s.needReset && d.pool.put(s) {
+		return out // the common case: nothing to say before the next MAIL
 	}
-	if !d.pool.spawn(func() { s.quit(d.pool.quitIn) }) {
+	if !d.pool.spawn(func() { d.finish(s, reuse) }) {
 		s.c.Close()
 	}
 	return out
+}
+
+// finish parks a session left in a transaction in the pool once an RSET
+// has ended it: a server that does not answer it is never reused. A
+// session that is not to be reused gets QUIT.
+func (d *Deliverer) finish(s *session, reuse bool) {
+	if reuse {
+		if s.needReset {
+			s.dc.setPhase(d.cfg.timeouts.Command)
+			s.w.cmd("RSET")
+			if r, err := s.w.reply(); err != nil || r.Code/100 != 2 {
+				s.c.Close()
+				return
+			}
+			s.needReset = false
+		}
+		if d.pool.put(s) {
+			return
+		}
+	}
+	s.quit(d.pool.quitIn)
 }
 
 // dest is where a domain's mail goes.

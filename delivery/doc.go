@@ -25,10 +25,11 @@
 //     per Envelope.Rcpts, in order, each Delivered, Deferred or Bounced.
 //   - It returns as soon as the reply to the final dot is read: the caller's
 //     commit follows immediately, keeping the duplicate window (remote 250
-//     → our commit) minimal. The session goes back to the pool at once: the
-//     RSET that a transaction left open needs goes with the next
-//     transaction's commands. QUIT happens in the background; Shutdown
-//     waits for it.
+//     → our commit) minimal. A session whose transaction ended with the
+//     final dot goes back to the pool at once; one left in a transaction
+//     is pooled after an RSET in the background, and QUIT happens there
+//     too; Shutdown waits for them. Between the transactions of one
+//     Deliver call, the RSET goes with the next transaction's commands.
 //   - A Deliverer is built by New from Options and does not change while
 //     it runs, except for its routes and relays: SetRoutes swaps them as
 //     one snapshot, which the next Deliver uses and Routes returns.
