@@ -90,7 +90,8 @@
 // # PIPELINING (RFC 2920)
 //
 // To a server that offers PIPELINING, a transaction is two writes: RSET
-// (when the session was left in a transaction), MAIL, the RCPTs and DATA
+// (when the previous transaction of the same delivery ended without
+// DATA), MAIL, the RCPTs and DATA
 // in one, the message and its final dot in the other; the replies are read
 // in order and matched to their commands, so every rule above holds as in
 // lock-step. RCPTs go at most 100 ahead of their replies (a longer list a

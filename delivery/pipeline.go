@@ -2,11 +2,11 @@ package delivery
 
 // txGroup is the command lines of one transaction and how they go out.
 //
-// With PIPELINING (RFC 2920 §3.1), RSET (when the session was left in a
-// transaction), MAIL and every RCPT go in one write, with DATA last: the
-// one round trip replaces 2 + len(rcpts), and the message with its final
-// dot follows in the next write. Without it, each phase writes its
-// command and waits for the reply (lock-step).
+// With PIPELINING (RFC 2920 §3.1), RSET (when the previous transaction of
+// the delivery ended without DATA), MAIL and every RCPT go in one write,
+// with DATA last: the one round trip replaces 2 + len(rcpts), and the
+// message with its final dot follows in the next write. Without it, each
+// phase writes its command and waits for the reply (lock-step).
 //
 // At most pipelineWindow RCPTs are written ahead of their replies, so that
 // neither side can fill its socket buffers with replies the other does not
@@ -100,8 +100,9 @@ func (d *Deliverer) drain(s *session, g *txGroup) txOutcome {
 // no recipient was accepted (RFC 2920 §3.1: the client must check it and
 // cannot assume the refusal). A refusal (503 or 554 as that section asks
 // of a server, or any other 4xx or 5xx) leaves the session usable; the
-// next transaction's RSET ends this one. A server that said 354 all the
-// same gets the single dot the section prescribes, which delivers nothing
+// RSET that follows ends the transaction (see Deliverer.run). A server
+// that said 354 all the same gets the single dot the section prescribes,
+// which delivers nothing
 // as no recipient is on the transaction, and the session, whose state we
 // can no longer trust, is closed.
 func (d *Deliverer) unwantedData(s *session, r Reply, err error) txOutcome {

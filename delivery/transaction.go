@@ -153,7 +153,7 @@ func (d *Deliverer) dataPhase(ctx context.Context, s *session, g *txGroup, body 
 	t := d.cfg.timeouts
 	if !g.dataSent {
 		if !sendData {
-			return txHealthy // the next transaction's RSET ends this one
+			return txHealthy // an RSET ends this one (see Deliverer.run)
 		}
 		s.w.cmd("DATA")
 	}
