@@ -102,9 +102,8 @@ func (d *Deliverer) drain(s *session, g *txGroup) txOutcome {
 // of a server, or any other 4xx or 5xx) leaves the session usable; the
 // RSET that follows ends the transaction (see Deliverer.run). A server
 // that said 354 all the same gets the single dot the section prescribes,
-// which delivers nothing
-// as no recipient is on the transaction, and the session, whose state we
-// can no longer trust, is closed.
+// which delivers nothing as no recipient is on the transaction, and the
+// session, whose state we can no longer trust, is closed.
 func (d *Deliverer) unwantedData(s *session, r Reply, err error) txOutcome {
 	switch {
 	case err != nil || r.Code == 421:
