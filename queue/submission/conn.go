@@ -134,6 +134,17 @@ func (c *clientConn) SetDeadline(t time.Time) error {
 	if err := c.SetReadDeadline(t); err != nil {
 		return err
 	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetWriteDeadline first writes the held replies when t has passed:
+// crypto/tls sets such a deadline right after its close_notify alert, so
+// that nothing more goes out, and then closes; the last reply (221 to
+// QUIT) is still held at that point.
+func (c *clientConn) SetWriteDeadline(t time.Time) error {
+	if !t.IsZero() && !t.After(time.Now()) {
+		c.out.flushBeforeClose(c.Conn)
+	}
 	return c.Conn.SetWriteDeadline(t)
 }
 

@@ -130,3 +130,20 @@ func TestRepliesCoalesced(t *testing.T) {
 		t.Errorf("QUIT: %q", got)
 	}
 }
+
+// TestQuitOverTLSGetsItsReply: the 221 to QUIT is still held when
+// crypto/tls sends its close_notify and forbids further writes; it must
+// go out first.
+func TestQuitOverTLSGetsItsReply(t *testing.T) {
+	serverTLS, clientTLS := selfSigned(t)
+	ts := startServer(t, func(o *Options) { o.TLSConfig = serverTLS })
+	for i := range 3 {
+		c := startTLSClient(t, ts.addr, "127.0.0.1", clientTLS)
+		if err := c.Noop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Quit(); err != nil {
+			t.Fatalf("QUIT %d over TLS: %v", i, err)
+		}
+	}
+}
