@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"net/textproto"
@@ -149,6 +150,7 @@ func TestReplyParsing(t *testing.T) {
 			want: Reply{Code: 550, Enhanced: "5.1.1", Text: "no such user / see https://x.test / really"}},
 		{in: "452 4.5.3 Too many recipients\n", want: Reply{Code: 452, Enhanced: "4.5.3", Text: "Too many recipients"}},
 		{in: "421 closing\r\n", want: Reply{Code: 421, Text: "closing"}},
+		{in: "550 bad\rline\x00\tend\r\n", want: Reply{Code: 550, Text: "bad line \tend"}},
 		{in: "25O ok\r\n", err: true},
 		{in: "100 what\r\n", err: true},
 		{in: "250-a\r\n251 b\r\n", err: true},
@@ -216,3 +218,25 @@ func TestDotWriter(t *testing.T) {
 
 // newWireWriter is a wire that writes to w.
 func newWireWriter(w io.Writer) *wire { return &wire{w: bufio.NewWriterSize(w, wireBufSize)} }
+
+// FuzzReply: whatever a server sends, reading a reply never panics, and a
+// reply read has a code of 200 to 599 and no control character but HT in
+// its text.
+func FuzzReply(f *testing.F) {
+	for _, s := range []string{"250 2.1.0 Ok\r\n", "550-5.1.1 a\r\n550 5.1.1 b\r\n", "250\r\n", "25", "421-x\n421 y\n",
+		"354 go\r\n", "250-" + strings.Repeat("x", 600) + "\r\n250 y\r\n", "\r\n", "999 x\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		w := &wire{r: bufio.NewReaderSize(bytes.NewReader(in), 4096), w: bufio.NewWriter(io.Discard)}
+		for range 3 {
+			r, err := w.reply()
+			if err != nil {
+				return
+			}
+			if r.Code < 200 || r.Code > 599 || strings.IndexFunc(r.Text, func(c rune) bool { return (c < ' ' && c != '\t') || c == 0x7f }) >= 0 {
+				t.Fatalf("reply %+v from %q", r, in)
+			}
+		}
+	})
+}

@@ -90,7 +90,7 @@ func (w *wire) reply() (Reply, error) {
 		if n > 0 {
 			text.WriteByte('\n')
 		}
-		text.Write(msg)
+		writeText(&text, msg)
 		if !more {
 			return replyOfText(code, text.String()), nil
 		}
@@ -118,6 +118,19 @@ func parseReplyLine(line []byte) (code int, more bool, text []byte, ok bool) {
 }
 
 func isDigit(b byte) bool { return '0' <= b && b <= '9' }
+
+// writeText appends a reply line's text with every control character but
+// HT made a space: RFC 5321 §4.2 allows none, and the text goes into logs
+// and into the Diagnostic-Code field of bounce notices, where a bare CR
+// would break the line.
+func writeText(b *strings.Builder, msg []byte) {
+	for _, c := range msg {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			c = ' '
+		}
+		b.WriteByte(c)
+	}
+}
 
 // replyOfText builds a Reply from a (possibly multiline) reply text, as
 // go-smtp's client does for its errors: an enhanced status code at the
