@@ -141,7 +141,9 @@
 //
 // Every network step has a deadline (RFC 5321 §4.5.3.2): connect, TLS
 // handshake, greeting 5m, MAIL 5m, RCPT 5m, DATA 2m, each data block 3m,
-// final dot 10m. go-smtp's client leaves body writes without a deadline, so
-// the connection is wrapped (deadlineConn) and the session sets the phase
-// before each step. Cancelling the context aborts any step at once.
+// final dot 10m. The connection is wrapped (deadlineConn): go-smtp's client
+// sets its own deadlines during setup, and a pipelined group is one write
+// followed by several replies, so the session sets the phase before each
+// step and every write re-arms it. Cancelling the context aborts any step
+// at once.
 package delivery
