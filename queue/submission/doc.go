@@ -36,6 +36,10 @@
 //     compare. Undecodable base64 in AUTH is 501 5.5.2 (RFC 4954 §4).
 //   - With Options.Senders, an authenticated user may only use its own
 //     envelope senders (and From addresses, if asked): 553 5.7.1.
+//   - Replies are held until the server next reads from the client or
+//     closes the connection (replybuf.go), so the replies to a pipelined
+//     group, or the lines of an EHLO reply, go in one write; none is ever
+//     held while the server waits for the client (RFC 2920 §3.2).
 //   - Options.DataTimeout bounds a whole DATA or BDAT transfer, wall
 //     clock; past it the client gets 421 4.4.2 and is disconnected.
 //   - The stored message gets a Received field (RFC 5321 §4.4), and Date and
