@@ -18,7 +18,7 @@ import (
 func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
 	from, rcpts, user, helo, utf8, declared := s.from, slices.Clone(s.rcpts), s.user, s.helo, s.utf8, s.body
-	mailDSN, rcptDSN, requireTLS := s.dsn, slices.Clone(s.rdsn), s.requireTLS
+	mailDSN, rcptDSN, requireTLS, mailOpt := s.dsn, slices.Clone(s.rdsn), s.requireTLS, s.opt
 	s.mu.Unlock()
 	if len(rcpts) == 0 {
 		return s.reject("data", replyNoRecipients)
@@ -99,10 +99,12 @@ func (s *session) Data(r io.Reader) error {
 		Prefix:     prefix,
 		Signed:     signed,
 		BodyType:   d.bodyType(),
-		Priority:   s.priority(user),
+		Priority:   mailOpt.lane,
+		// FUTURERELEASE: the recipients wait in the due index until then.
+		DeliverAfter: mailOpt.holdUntil,
 	}
 	for i, rc := range rcpts {
-		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
+		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: m.Start()}
 	}
 	applyDSN(m, mailDSN, rcptDSN)
 	m.MessageID = messageID(&h, id, opts.Hostname)
