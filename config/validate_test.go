@@ -167,6 +167,11 @@ func TestBrokenConfigs(t *testing.T) {
 			},
 		},
 		{
+			name: "negative hold",
+			doc:  "[limits]\nmax_hold = \"-1h\"\n",
+			want: []string{"limits.max_hold: must not be negative (got -1h0m0s)"},
+		},
+		{
 			name: "negative sizes",
 			doc:  "[limits]\nmax_message_size = -1\n",
 			want: []string{"limits.max_message_size: must not be negative (got -1)"},
