@@ -24,6 +24,9 @@ func TestGoSMTPInternals(t *testing.T) {
 		t.Errorf("EHLO reply:\n%s", ehlo)
 	}
 	expect(t, raw.cmd("HELO c\r\n"), "250 2.0.0 Hello c")
+	if again := ehloLines(t, raw); again != ehlo {
+		t.Errorf("second EHLO reply:\n%s\nfirst:\n%s", again, ehlo)
+	}
 	if logs := ts.logs.String(); strings.Contains(logs, "internals") {
 		t.Fatalf("hooks failed:\n%s", logs)
 	}

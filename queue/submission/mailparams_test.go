@@ -261,3 +261,16 @@ func TestEHLOWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestKeywordsAfterSTARTTLS: the new session after STARTTLS (a new
+// go-smtp reader and writer) offers the keywords too.
+func TestKeywordsAfterSTARTTLS(t *testing.T) {
+	ts, clientTLS := startAuthServer(t, nil)
+	c := startTLSClient(t, ts.addr, "127.0.0.2", clientTLS)
+	if ok, _ := c.Extension("MT-PRIORITY"); !ok {
+		t.Error("MT-PRIORITY not offered after STARTTLS")
+	}
+	if ok, arg := c.Extension("FUTURERELEASE"); !ok || arg != "2592000 2025-07-07T08:09:10Z" {
+		t.Errorf("FUTURERELEASE after STARTTLS: %v %q", ok, arg)
+	}
+}
