@@ -113,9 +113,9 @@ func reversePathEnd(arg string) int {
 }
 
 // holdUntilAt checks FUTURERELEASE's parameter at now: the release time, zero
-// for none (no parameter, HOLDFOR=0 or a HOLDUNTIL not in the future, which
-// RFC 4865 §4 releases at once), or the reply. maxHold < 0: the extension is
-// off.
+// for none (no parameter, HOLDFOR=0, or a HOLDUNTIL not in the future: there
+// is nothing to hold, as with an HTTP deliver_after in the past), or the
+// reply. maxHold < 0: the extension is off.
 func (p *mailParams) holdUntilAt(now time.Time, maxHold time.Duration) (time.Time, *smtp.SMTPError) {
 	if !p.hasHoldFor && !p.hasHoldUntil {
 		return time.Time{}, nil
