@@ -98,7 +98,7 @@
 //     With MaxHold < 0 the keyword is not offered and a hold is 504 5.5.4.
 //   - MT-PRIORITY (RFC 6710): -9..9 maps onto the lanes, >0 high, 0
 //     normal, <0 bulk (store.Priority); anything else is 501 5.5.4. The
-//     lane's default is Options.Priorities' for the user. RFC 6710 §4.1
+//     lane's default is Options.Priorities' for the user. RFC 6710 §4
 //     leaves who may raise a priority to the MSA's policy: an
 //     authenticated client gets the lane it asks for; a trusted network
 //     without AUTH may lower its lane, never raise it (its request is

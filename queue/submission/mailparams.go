@@ -180,7 +180,7 @@ func laneRank(p store.Priority) int {
 }
 
 // grantLane is the lane a message gets: the one it asked for (RFC 6710
-// §4.1), except that a client that has not authenticated (a trusted
+// §4), except that a client that has not authenticated (a trusted
 // network) may only lower its lane below def, its user's default, never
 // raise it — otherwise any process on a trusted host could put its mail
 // ahead of everyone's.

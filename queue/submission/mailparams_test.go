@@ -35,7 +35,7 @@ func TestCutMailParams(t *testing.T) {
 	}
 }
 
-// TestGrantLane: RFC 6710 §4.1 — an authenticated client gets the lane it
+// TestGrantLane: RFC 6710 §4 — an authenticated client gets the lane it
 // asks for; a trusted network without AUTH may lower, never raise, its
 // default.
 func TestGrantLane(t *testing.T) {
