@@ -100,23 +100,7 @@ func TestSMTPFutureReleaseAndPriority(t *testing.T) {
 	if show := d.cli("queue", "show", r[0]); !strings.Contains(show, "scheduled:") || !strings.Contains(show, "attempts 0") {
 		t.Errorf("queue show of the held message:\n%s", show)
 	}
-	held := func() bool {
-		for _, m := range mx.Messages() {
-			if strings.Contains(string(m.Data), r[0]) {
-				return true
-			}
-		}
-		return false
-	}
-	// HOLDFOR counts from MAIL, which the client sent before it got the ID.
-	until := time.Now().Add(6*time.Second - time.Since(sent) - 300*time.Millisecond)
-	for time.Now().Before(until) {
-		if held() {
-			t.Fatal("the held message was delivered before its time")
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
-	waitFor(t, "the held message", 20*time.Second, held)
+	checkHeldUntil(t, mx, r[0], sent.Add(6*time.Second))
 	for i, want := range map[int]string{1: "", 2: "priority:  bulk", 3: "priority:  high"} {
 		show := d.cli("queue", "show", r[i])
 		if (want == "" && strings.Contains(show, "priority:")) || !strings.Contains(show, want) {
@@ -135,8 +119,36 @@ func TestSMTPFutureReleaseAndPriority(t *testing.T) {
 		m9.Message.EnvID != "env+1" || m9.Message.Priority != "bulk" || m9.Message.DeliverAfter.IsZero() {
 		t.Errorf("transaction 9: %+v %v", m9, err)
 	}
+	checkSplitMailLine(t, d, addr)
+}
 
-	// A MAIL line cut across TCP segments, inside a parameter.
+// checkHeldUntil checks that the message id reaches mx not before
+// release (polled up to then) and soon after it.
+func checkHeldUntil(t *testing.T, mx *smtptest.Server, id string, release time.Time) {
+	t.Helper()
+	held := func() bool {
+		for _, m := range mx.Messages() {
+			if strings.Contains(string(m.Data), id) {
+				return true
+			}
+		}
+		return false
+	}
+	// HOLDFOR counts from MAIL, which the client sent before it got the ID.
+	until := release.Add(-300 * time.Millisecond)
+	for time.Now().Before(until) {
+		if held() {
+			t.Fatal("the held message was delivered before its time")
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+	}
+	waitFor(t, "the held message", 20*time.Second, held)
+}
+
+// checkSplitMailLine sends a MAIL line cut across TCP segments, inside a
+// parameter, and checks that its parameters took effect.
+func checkSplitMailLine(t *testing.T, d *daemon, addr string) {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
