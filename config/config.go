@@ -220,6 +220,13 @@ type Limits struct {
 	// AuthFailureWindow is the sliding window of MaxAuthFailures.
 	// Default: 10m.
 	AuthFailureWindow Duration `toml:"auth_failure_window"`
+	// MaxHold is the longest scheduled send: how far ahead a message may
+	// ask to be delivered (SMTP FUTURERELEASE HOLDFOR/HOLDUNTIL, RFC 4865,
+	// advertised in the EHLO reply; HTTP deliver_after). Longer: 554 5.3.4
+	// over SMTP, 400 over HTTP. "0" turns scheduled send off. A DKIM key's
+	// expiry shortens it so that a held message's signature outlives its
+	// delivery lifetime. Default: 30d.
+	MaxHold Duration `toml:"max_hold"`
 	// ShutdownTimeout is how long a stopping daemon lets SMTP transactions
 	// and deliveries in progress finish before closing them (deliveries
 	// return to the queue). systemd's TimeoutStopSec must be longer.

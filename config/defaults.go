@@ -57,6 +57,7 @@ func defaults() *Config {
 			MaxAuthFailures:         5,
 			AuthFailureWindow:       D(10 * time.Minute),
 			ShutdownTimeout:         D(30 * time.Second),
+			MaxHold:                 D(30 * 24 * time.Hour),
 		},
 		API: API{
 			Address:              "127.0.0.1:8587",

@@ -149,6 +149,9 @@ func (c *Config) validateSubmission(ps *problems) {
 	atLeast(ps, "limits.max_auth_failures", l.MaxAuthFailures, 1)
 	positive(ps, "limits.auth_failure_window", l.AuthFailureWindow)
 	positive(ps, "limits.shutdown_timeout", l.ShutdownTimeout)
+	if msg := l.MaxHold.check(true); msg != "" {
+		ps.add("limits.max_hold", "%s", msg)
+	}
 }
 
 func (c *Config) validateDelivery(ps *problems) {

@@ -246,6 +246,11 @@ func brokenClients() []brokenConfig {
 func brokenDelivery() []brokenConfig {
 	return []brokenConfig{
 		{
+			name: "negative hold",
+			doc:  "[limits]\nmax_hold = \"-1h\"\n",
+			want: []string{"limits.max_hold: must not be negative (got -1h0m0s)"},
+		},
+		{
 			name: "shaping rules and throttle replies",
 			doc: "[[shaping]]\nname = \"a\"\n[[shaping]]\nname = \"a\"\ndomains = [\"x.test\"]\nper_minute = -1\n" +
 				"[[throttle_reply]]\naction = \"slow\"\n[[throttle_reply]]\ncode = 550\naction = \"pause\"\n" +

@@ -328,23 +328,16 @@ func asStepError(err error) *stepError {
 }
 
 // run makes the transactions of env on s, at most MaxRcptsPerTx recipients
-// each, one after the other without waiting (RSET between them when the
-// previous one did not end with DATA), and hands s to the background for
-// RSET and reuse, or QUIT. Recipients it could not send because the session
-// broke keep no status. It returns txRetryFresh only when the first
-// transaction found a pooled session dead, with nothing recorded.
+// each, one after the other without waiting (the RSET that ends one that
+// did not end with DATA goes with the next one's MAIL), and hands s to the
+// pool, or to the background for a last RSET or QUIT (finish). Recipients it could not send
+// because the session broke keep no status. It returns txRetryFresh only
+// when the first transaction found a pooled session dead, with nothing
+// recorded.
 func (d *Deliverer) run(ctx context.Context, s *session, env *Envelope, res *Result, pooled bool) txOutcome {
 	stop := s.dc.bind(ctx)
 	out := txDone
 	for off := 0; off < len(env.Rcpts) && (out == txDone || out == txHealthy); {
-		if off > 0 && out == txHealthy {
-			s.dc.setPhase(d.cfg.timeouts.Command)
-			if err := s.c.Reset(); err != nil {
-				out = txBroken
-				break
-			}
-			s.rehello = true
-		}
 		end := min(off+lower(d.cfg.maxRcpts, env.MaxRcptsPerTx), len(env.Rcpts))
 		part := res.part(off, end)
 		out = d.transact(ctx, s, env.part(off, end), part, pooled && off == 0)
@@ -357,6 +350,9 @@ func (d *Deliverer) run(ctx context.Context, s *session, env *Envelope, res *Res
 			out = txBroken
 			break
 		}
+		// A transaction that did not end with the final dot may have left
+		// the server in one (MAIL accepted): RSET before the next MAIL.
+		s.needReset = s.needReset || out == txHealthy
 		res.merge(part)
 		res.Host, res.TLS, res.TLSOutcome = s.host, s.tls, s.outcome
 		s.msgs++
@@ -375,23 +371,28 @@ func (d *Deliverer) run(ctx context.Context, s *session, env *Envelope, res *Res
 		return out
 	}
 	reuse := d.cfg.reuse && s.msgs < lower(d.cfg.maxMsgs, env.MaxMsgsPerConn)
-	if !d.pool.spawn(func() { d.finish(s, reuse, out == txHealthy) }) {
+	if reuse && !s.needReset && d.pool.put(s) {
+		return out // the common case: nothing to say before the next MAIL
+	}
+	if !d.pool.spawn(func() { d.finish(s, reuse) }) {
 		s.c.Close()
 	}
 	return out
 }
 
-// finish parks a healthy session in the pool, first ending an unfinished
-// transaction (no DATA was sent) with RSET; or it says QUIT.
-func (d *Deliverer) finish(s *session, reuse, reset bool) {
+// finish parks a session left in a transaction in the pool once an RSET
+// has ended it: a server that does not answer it is never reused. A
+// session that is not to be reused gets QUIT.
+func (d *Deliverer) finish(s *session, reuse bool) {
 	if reuse {
-		if reset {
+		if s.needReset {
 			s.dc.setPhase(d.cfg.timeouts.Command)
-			if err := s.c.Reset(); err != nil {
+			s.w.cmd("RSET")
+			if r, err := s.w.reply(); err != nil || r.Code/100 != 2 {
 				s.c.Close()
 				return
 			}
-			s.rehello = true
+			s.needReset = false
 		}
 		if d.pool.put(s) {
 			return

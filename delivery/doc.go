@@ -9,7 +9,9 @@
 // greeting, EHLO, STARTTLS or implicit TLS per policy, AUTH), the
 // transaction (MAIL, RCPT, the at-least-one decision, DATA), connection
 // reuse with an idle limit, concurrency limits, and the deadline of every
-// network step. It uses mxresolve for MX lookups and the go-smtp client.
+// network step. It uses mxresolve for MX lookups, and the go-smtp client to
+// set sessions up (greeting, EHLO, AUTH); the commands and replies of the
+// transactions are its own (wire.go), so that they can be pipelined.
 //
 // It must never import the store, the queue or config: the queue calls
 // Deliver and commits the Result; delivery knows nothing about durability.
@@ -23,8 +25,11 @@
 //     per Envelope.Rcpts, in order, each Delivered, Deferred or Bounced.
 //   - It returns as soon as the reply to the final dot is read: the caller's
 //     commit follows immediately, keeping the duplicate window (remote 250
-//     → our commit) minimal. RSET, pooling and QUIT happen afterwards in the
-//     background; Shutdown waits for them.
+//     → our commit) minimal. A session whose transaction ended with the
+//     final dot goes back to the pool at once; one left in a transaction
+//     is pooled after an RSET in the background, and QUIT happens there
+//     too; Shutdown waits for them. Between the transactions of one
+//     Deliver call, the RSET goes with the next transaction's commands.
 //   - A Deliverer is built by New from Options and does not change while
 //     it runs, except for its routes and relays: SetRoutes swaps them as
 //     one snapshot, which the next Deliver uses and Routes returns.
@@ -81,6 +86,25 @@
 // (RSET first when no DATA was sent), or on a new one when the session
 // broke. They are never deferred for it. Each transaction takes its own
 // at-least-one decision.
+//
+// # PIPELINING (RFC 2920)
+//
+// To a server that offers PIPELINING, a transaction is two writes: RSET
+// (when the previous transaction of the same delivery ended without
+// DATA), MAIL, the RCPTs and DATA
+// in one, the message and its final dot in the other; the replies are read
+// in order and matched to their commands, so every rule above holds as in
+// lock-step. RCPTs go at most 100 ahead of their replies (a longer list a
+// window at a time), so that neither side can block writing while the
+// other does. DATA stays out of the group of an all-or-nothing transaction
+// of several recipients: a 354 could then not be taken back. When no
+// recipient was accepted, the reply to the pipelined DATA is read all the
+// same (§3.1): a refusal (503, 554) leaves the session usable; a 354 gets
+// a single dot, which delivers nothing, and the session is closed. After a
+// refused MAIL, the replies to the RCPTs and DATA that followed it are
+// read, so the session stays in step. A server without PIPELINING gets
+// one command per write, each reply awaited. Commands and the message go
+// through one buffered writer, flushed only when a reply is needed.
 //
 // # DSN (RFC 3461)
 //
@@ -153,7 +177,9 @@
 //
 // Every network step has a deadline (RFC 5321 §4.5.3.2): connect, TLS
 // handshake, greeting 5m, MAIL 5m, RCPT 5m, DATA 2m, each data block 3m,
-// final dot 10m. go-smtp's client leaves body writes without a deadline, so
-// the connection is wrapped (deadlineConn) and the session sets the phase
-// before each step. Cancelling the context aborts any step at once.
+// final dot 10m. The connection is wrapped (deadlineConn): go-smtp's client
+// sets its own deadlines during setup, and a pipelined group is one write
+// followed by several replies, so the session sets the phase before each
+// step and every write re-arms it. Cancelling the context aborts any step
+// at once.
 package delivery

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -189,7 +190,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 
 // TestReuseWithoutRSET: a session reused after a completed transaction goes
 // straight to the next MAIL (RFC 5321 §4.1.1.4): no RSET and no second EHLO
-// per message; after an all-or-nothing RSET, go-smtp needs the EHLO again.
+// per message. A transaction left open (all-or-nothing withheld DATA) is
+// ended by an RSET before the session is pooled, with no EHLO after it.
 func TestReuseWithoutRSET(t *testing.T) {
 	srv := startServer(t, "127.0.0.2", smtptest.Options{Rcpt: func(to string) error {
 		if strings.HasPrefix(to, "busy@") {
@@ -211,13 +213,59 @@ func TestReuseWithoutRSET(t *testing.T) {
 	// All-or-nothing withholds DATA: that transaction must be reset.
 	d.Deliver(context.Background(), envelope("example.test", false, "a@example.test", "busy@example.test"))
 	waitFor(t, "RSET after the withheld DATA", func() bool { return dl.count("RSET") == 1 })
+	waitFor(t, "session back in the pool", func() bool { return d.pool.idleLen("direct:example.test") == 1 })
+	if res := d.Deliver(context.Background(), envelope("example.test", true, "a@example.test")); res.Rcpts[0].Status != Delivered {
+		t.Fatalf("delivery after the withheld DATA: %+v", res)
+	}
+	if dl.count("RSET") != 1 || dl.count("EHLO") != 1 || dl.count("MAIL") != 5 {
+		t.Errorf("RSET %d, EHLO %d, MAIL %d times; want 1, 1, 5", dl.count("RSET"), dl.count("EHLO"), dl.count("MAIL"))
+	}
 }
 
-// recordingDialer dials one address and counts the SMTP commands written.
+// TestPipelinedResetBetweenTransactions: within one delivery, a
+// transaction that ended without DATA is reset by an RSET that goes in
+// the next transaction's pipeline.
+func TestPipelinedResetBetweenTransactions(t *testing.T) {
+	srv := smtptest.StartScript(t, smtptest.ScriptOptions{Pipelining: true, Reply: func(cmd string) string {
+		if strings.HasPrefix(cmd, "RCPT TO:<nobody") {
+			return "550 5.1.1 no such user"
+		}
+		return ""
+	}})
+	d, dl := scriptMX(t, srv.Addr, func(o *Options) { o.MaxRcptsPerTx = 2 })
+	res := d.Deliver(context.Background(), envelope("example.test", true, "nobody1@example.test", "nobody2@example.test", "a@example.test", "b@example.test"))
+	want := []string{"nobody1@example.test=bounced 550", "nobody2@example.test=bounced 550", "a@example.test=delivered 250", "b@example.test=delivered 250"}
+	if got := statuses(res); !slices.Equal(got, want) {
+		t.Fatalf("outcomes %v, want %v", got, want)
+	}
+	w := commandsIn(dl.writeWith("RSET"))
+	if len(w) != 5 || w[0] != "RSET" || !strings.HasPrefix(w[1], "MAIL FROM:") || w[4] != "DATA" {
+		t.Errorf("the second transaction's first write: %q; want RSET, MAIL, 2 RCPT, DATA", w)
+	}
+	if v := srv.Violations(); len(v) > 0 {
+		t.Errorf("commands sent ahead of a reply: %q", v)
+	}
+}
+
+// recordingDialer dials one address and records what is written, one
+// entry per Write.
 type recordingDialer struct {
-	to string
-	mu sync.Mutex
-	w  strings.Builder
+	to     string
+	mu     sync.Mutex
+	w      strings.Builder
+	writes []string
+}
+
+// writeWith returns the first Write that contains s, or "".
+func (r *recordingDialer) writeWith(s string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.writes {
+		if strings.Contains(w, s) {
+			return w
+		}
+	}
+	return ""
 }
 
 func (r *recordingDialer) DialContext(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -249,6 +297,7 @@ type recordingConn struct {
 func (c *recordingConn) Write(p []byte) (int, error) {
 	c.r.mu.Lock()
 	c.r.w.Write(p)
+	c.r.writes = append(c.r.writes, string(p))
 	c.r.mu.Unlock()
 	return c.Conn.Write(p)
 }

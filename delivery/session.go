@@ -1,13 +1,11 @@
 package delivery
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/textproto"
@@ -45,7 +43,9 @@ type session struct {
 	msgs    int    // transactions made on it
 	gen     uint64 // the pool's generation when opened (see SetRoutes)
 
-	rehello bool // an RSET was sent: go-smtp wants a new EHLO first
+	w          *wire // the transactions' commands and replies, once set up
+	pipelining bool  // the server offers PIPELINING (RFC 2920)
+	needReset  bool  // left in a transaction: the next one starts with RSET
 
 	idleTimer *time.Timer // set while in the pool
 	idleSince time.Time
@@ -136,6 +136,8 @@ func (d *Deliverer) open(ctx context.Context, t target, plain bool) (*session, e
 			return fail("auth", err, false)
 		}
 	}
+	s.w = newWire(s.top)
+	s.pipelining, _ = s.c.Extension("PIPELINING")
 	ok = true
 	return s, nil
 }
@@ -287,13 +289,11 @@ func (d *Deliverer) auth(s *session, t target) error {
 }
 
 // quit ends a session politely (QUIT, waiting briefly for the reply) and
-// closes it. QUIT is written directly: after an RSET, go-smtp's Quit would
-// send a new EHLO first.
+// closes it.
 func (s *session) quit(timeout time.Duration) {
 	s.dc.setPhase(timeout)
-	if _, err := io.WriteString(s.top, "QUIT\r\n"); err == nil {
-		bufio.NewReader(s.top).ReadString('\n') //nolint:errcheck // the reply does not matter
-	}
+	s.w.cmd("QUIT")
+	s.w.reply() //nolint:errcheck // the reply does not matter
 	s.c.Close()
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-
-	"github.com/emersion/go-smtp"
 )
 
 // txOutcome says what became of a session after a transaction.
@@ -24,36 +22,39 @@ const (
 // Recipients the server's recipient limit left out (see rcptPhase) keep no
 // status: the caller sends them in the next transaction.
 //
+// To a server that offers PIPELINING (RFC 2920), the RSET that ends a
+// previous transaction, MAIL, every RCPT and DATA go in one write
+// (txGroup); the replies are then read in order and each phase handles
+// its own, as in lock-step.
+//
 // Each phase records the outcomes it decides and says whether the
 // transaction goes on; when it does not, its txOutcome is the session's.
 func (d *Deliverer) transact(ctx context.Context, s *session, env *Envelope, res *Result, pooled bool) txOutcome {
-	if s.rehello {
-		// The RSET that put the session in the pool makes go-smtp send a new
-		// EHLO; doing it here surfaces its error (Extension would hide it).
-		s.dc.setPhase(d.cfg.timeouts.Command)
-		if err := s.c.Hello(d.cfg.hostname); err != nil {
-			return txRetryFresh
-		}
-		s.rehello = false
-	}
 	utf8, body, ok := d.prepare(s, env, res)
 	if !ok {
 		return txHealthy
 	}
 	defer body.Close()
+	g, err := newTxGroup(s, env, utf8)
+	if err != nil {
+		// Nothing was sent: the session is as it was.
+		setAll(res, Deferred, localReply(ctx, "composing the envelope", err))
+		return txHealthy
+	}
+	g.queue(s)
 
-	if out, ok := d.mailPhase(ctx, s, env, res, utf8, pooled); !ok {
+	if out, ok := d.resetPhase(s, g); !ok {
 		return out
 	}
-	codes, out, ok := d.rcptPhase(ctx, s, env, res)
+	if out, ok := d.mailPhase(ctx, s, g, res, pooled); !ok {
+		return out
+	}
+	codes, out, ok := d.rcptPhase(ctx, s, g, env, res)
 	if !ok {
 		return out
 	}
 	pend, sendData := applyDecision(res, codes, env.AtLeastOne)
-	if !sendData {
-		return txHealthy // the caller's RSET ends the transaction
-	}
-	return d.dataPhase(ctx, s, body, res, pend)
+	return d.dataPhase(ctx, s, g, body, res, pend, sendData)
 }
 
 // prepare takes the decisions made before any command: a message this
@@ -82,21 +83,40 @@ func (d *Deliverer) prepare(s *session, env *Envelope, res *Result) (utf8 bool, 
 	return utf8, body, true
 }
 
+// resetPhase reads the reply to the RSET that ends the transaction the
+// session was left in (see Deliverer.run). A failure records nothing: the
+// caller makes the transaction again on another session.
+func (d *Deliverer) resetPhase(s *session, g *txGroup) (out txOutcome, ok bool) {
+	if !s.needReset {
+		return txHealthy, true
+	}
+	if !g.pipelined {
+		s.w.cmd("RSET")
+	}
+	s.dc.setPhase(d.cfg.timeouts.Command)
+	if r, err := s.w.reply(); err != nil || r.Code/100 != 2 {
+		return txRetryFresh, false
+	}
+	s.needReset = false
+	return txHealthy, true
+}
+
 // mailPhase sends MAIL FROM. A refusal is every recipient's outcome: 5xx
 // bounces them, 4xx defers them. On a pooled session, a failure before the
 // transaction began (no reply, or 421) records nothing: the session had
 // gone stale while idle, and the caller dials anew.
-func (d *Deliverer) mailPhase(ctx context.Context, s *session, env *Envelope, res *Result, utf8, pooled bool) (out txOutcome, ok bool) {
-	s.dc.setPhase(d.cfg.timeouts.Mail)
-	err := s.c.Mail(env.From, mailOptions(env, utf8))
-	if err == nil {
-		return txHealthy, true
+func (d *Deliverer) mailPhase(ctx context.Context, s *session, g *txGroup, res *Result, pooled bool) (out txOutcome, ok bool) {
+	if !g.pipelined {
+		s.w.cmd(g.mail)
 	}
-	r := replyOf(err)
+	s.dc.setPhase(d.cfg.timeouts.Mail)
+	r, err := s.w.reply()
 	switch {
-	case pooled && (!isReply(err) || r.Code == 421):
+	case err == nil && r.Code/100 == 2:
+		return txHealthy, true
+	case pooled && (err != nil || r.Code == 421):
 		return txRetryFresh, false
-	case !isReply(err):
+	case err != nil:
 		setAll(res, Deferred, localReply(ctx, "MAIL FROM", err))
 		return txBroken, false
 	case r.Code/100 == 5:
@@ -107,7 +127,7 @@ func (d *Deliverer) mailPhase(ctx context.Context, s *session, env *Envelope, re
 	if r.Code == 421 {
 		return txBroken, false
 	}
-	return txHealthy, false
+	return d.drain(s, g), false
 }
 
 // applyDecision records the at-least-one decision (decide) on the
@@ -128,18 +148,27 @@ func applyDecision(res *Result, codes []int, atLeastOne bool) (pend []int, sendD
 	return pend, sendData
 }
 
-// dataPhase sends DATA, the body and the final dot, and records the outcome
-// of the recipients in pend.
-func (d *Deliverer) dataPhase(ctx context.Context, s *session, body io.Reader, res *Result, pend []int) txOutcome {
+// dataPhase sends DATA (unless it went with the pipeline), the body and
+// the final dot, and records the outcome of the recipients in pend. When
+// nobody is to receive the message (sendData false), a DATA that went with
+// the pipeline still has its reply to be read (see unwantedData).
+func (d *Deliverer) dataPhase(ctx context.Context, s *session, g *txGroup, body io.Reader, res *Result, pend []int, sendData bool) txOutcome {
 	t := d.cfg.timeouts
-	s.dc.setPhase(t.Data)
-	w, err := s.c.Data()
-	if err != nil {
-		if !isReply(err) {
-			setRcpts(res, pend, Deferred, localReply(ctx, "DATA", err))
-			return txBroken
+	if !g.dataSent {
+		if !sendData {
+			return txHealthy // an RSET ends this one (see Deliverer.run)
 		}
-		r := replyOf(err)
+		s.w.cmd("DATA")
+	}
+	s.dc.setPhase(t.Data)
+	r, err := s.w.reply()
+	switch {
+	case !sendData:
+		return d.unwantedData(s, r, err)
+	case err != nil:
+		setRcpts(res, pend, Deferred, localReply(ctx, "DATA", err))
+		return txBroken
+	case r.Code != 354:
 		if c := r.Code / 100; c != 4 && c != 5 {
 			setRcpts(res, pend, Deferred, r) // not 354 yet not a refusal: state unknown
 			return txBroken
@@ -153,8 +182,9 @@ func (d *Deliverer) dataPhase(ctx context.Context, s *session, body io.Reader, r
 
 	// Each write of the body must complete within the data block timeout.
 	s.dc.setPhase(t.DataBlock)
+	w := s.w.data()
 	br := &errReader{r: body}
-	if _, err := io.Copy(w, br); err != nil {
+	if _, err := io.CopyBuffer(w, br, s.w.copyBuf()); err != nil {
 		// The final dot was not sent: nothing can have been delivered.
 		// The connection is left mid-DATA and must be closed.
 		if br.err != nil {
@@ -166,33 +196,31 @@ func (d *Deliverer) dataPhase(ctx context.Context, s *session, body io.Reader, r
 	}
 
 	s.dc.setPhase(t.FinalDot)
-	return finalDot(ctx, w, res, pend)
+	return finalDot(ctx, s, w, res, pend)
 }
 
 // finalDot ends the data with the final dot and records the server's reply
 // for the recipients in pend.
-func finalDot(ctx context.Context, w *smtp.DataCommand, res *Result, pend []int) txOutcome {
-	resp, err := w.CloseWithResponse()
-	switch {
-	case err == nil:
-		setRcpts(res, pend, Delivered, replyFromText(250, resp.StatusText))
-	case isReply(err):
-		r := replyOf(err)
-		setRcpts(res, pend, statusOf(r.Code), r)
-		if r.Code == 421 {
-			return txBroken
-		}
-	default:
+func finalDot(ctx context.Context, s *session, w io.Closer, res *Result, pend []int) txOutcome {
+	err := w.Close()
+	var r Reply
+	if err == nil {
+		r, err = s.w.reply()
+	}
+	if err != nil {
 		// The dot may have reached the server: it may have accepted the
 		// message. Defer (at-least-once) and say so.
 		res.Ambiguous = true
 		setRcpts(res, pend, Deferred, localReply(ctx, "reply to the final dot (the message may have been delivered)", err))
 		return txBroken
 	}
+	setRcpts(res, pend, statusOf(r.Code), r)
+	if r.Code == 421 {
+		return txBroken
+	}
 	// RFC 5321 §4.1.1.4: the reply to the end of mail data ends the
 	// transaction and clears the server's state, so the next MAIL may
-	// follow at once; RSET (and the EHLO go-smtp then insists on) would
-	// cost two round trips per reused message.
+	// follow at once, without RSET.
 	return txDone
 }
 

@@ -55,12 +55,13 @@ func newAPI(cfg *config.Config, db spool, q *queue.Queue, keys []httpapi.Key, lv
 	return s, nil
 }
 
-// maxHold bounds deliver_after so that a scheduled message, signed at
-// acceptance, still carries a valid DKIM signature at the end of its
-// lifetime: the shortest dkim expiry less delivery.max_lifetime, at most
-// httpapi.DefaultMaxHold; -1 (no scheduling) when that leaves nothing.
+// maxHold bounds deliver_after (HTTP) and FUTURERELEASE (SMTP) so that a
+// scheduled message, signed at acceptance, still carries a valid DKIM
+// signature at the end of its lifetime: the shortest dkim expiry less
+// delivery.max_lifetime, at most limits.max_hold; -1 (no scheduling)
+// when that leaves nothing.
 func maxHold(cfg *config.Config) time.Duration {
-	hold := httpapi.DefaultMaxHold
+	hold := cfg.Limits.MaxHold.Duration
 	for _, d := range cfg.DKIM.Domains {
 		if exp := d.Expiry.Duration; exp > 0 {
 			hold = min(hold, exp-cfg.Delivery.MaxLifetime.Duration)

@@ -7,6 +7,7 @@ import (
 	"github.com/outbox-mta/outbox/delivery"
 	"github.com/outbox-mta/outbox/mxresolve"
 	"github.com/outbox-mta/outbox/queue"
+	"github.com/outbox-mta/outbox/queue/httpapi"
 	"github.com/outbox-mta/outbox/queue/submission"
 	"github.com/outbox-mta/outbox/store"
 )
@@ -39,6 +40,8 @@ func TestPackageDefaultsMatchConfig(t *testing.T) {
 		{"limits.data_timeout", submission.DefaultDataTimeout, l.DataTimeout.Duration},
 		{"limits.max_auth_failures", submission.DefaultAuthMaxFailures, l.MaxAuthFailures},
 		{"limits.auth_failure_window", submission.DefaultAuthFailureWindow, l.AuthFailureWindow.Duration},
+		{"limits.max_hold (SMTP)", submission.DefaultMaxHold, l.MaxHold.Duration},
+		{"limits.max_hold (HTTP)", httpapi.DefaultMaxHold, l.MaxHold.Duration},
 
 		{"delivery.max_connections (queue workers)", queue.DefaultWorkers, d.MaxConnections},
 		{"delivery.first_retry", queue.DefaultFirstRetry, d.FirstRetry.Duration},

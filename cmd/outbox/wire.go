@@ -51,6 +51,7 @@ func newSubmission(cfg *config.Config, db spool, q *queue.Queue, counters *liste
 		AuthFailureWindow:       cfg.Limits.AuthFailureWindow.Duration,
 		Spool:                   db,
 		IdempotencyRetention:    cfg.API.IdempotencyRetention.Duration,
+		MaxHold:                 maxHold(cfg),
 		Waker:                   q,
 		Observer:                counters,
 		Signer:                  &lv.dkim,

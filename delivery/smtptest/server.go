@@ -1,8 +1,11 @@
 // Package smtptest runs an in-process SMTP server for tests: a go-smtp
 // server on a loopback address with a scriptable backend (per-recipient
 // replies, DATA reply, dropped connections, AUTH, STARTTLS) that records what
-// it received. It is meant for the tests of delivery and of the packages
-// that drive it; it must never be imported by non-test code.
+// it received; and a raw Script server whose every reply is scripted, with
+// or without PIPELINING, which notes a client that writes ahead of a reply
+// it must wait for (script.go). It is meant for the tests of delivery and
+// of the packages that drive it; it must never be imported by non-test
+// code.
 //
 // It also holds the tests' one source of TLS certificates (CA, certs.go):
 // for the servers here, the submission listener, the integration peers and

@@ -32,11 +32,38 @@ const benchClients = 20
 // are per-message latencies (MAIL to 250 for SMTP, request to 202 for
 // HTTP).
 //
-//	go test -run '^$' -bench Accept -benchtime 2000x ./queue/httpapi
+// proto=both runs the two one after the other within each round (SMTP,
+// then HTTP, b.N messages each, on fresh spools) and reports their
+// figures side by side with the ratio http/smtp of msgs/s, so that a
+// round's two figures share the machine's load of that moment (its ns/op
+// is the HTTP half's).
+//
+//	go test -run '^$' -bench Accept -benchtime 3000x -count 3 ./queue/httpapi
 func BenchmarkAccept(b *testing.B) {
 	text := strings.Repeat(strings.Repeat("x", 78)+"\r\n", 4096/80)
-	b.Run("proto=smtp", func(b *testing.B) { benchSMTP(b, text) })
-	b.Run("proto=http", func(b *testing.B) { benchHTTP(b, text) })
+	b.Run("proto=smtp", func(b *testing.B) { report(b, run(b, benchSMTP(b, text))) })
+	b.Run("proto=http", func(b *testing.B) { report(b, run(b, benchHTTP(b, text))) })
+	b.Run("proto=both", func(b *testing.B) {
+		smtp := run(b, benchSMTP(b, text))
+		b.StartTimer()
+		http := run(b, benchHTTP(b, text))
+		b.ReportMetric(smtp.rate, "smtp-msgs/s")
+		b.ReportMetric(smtp.p99, "smtp-p99-ms")
+		b.ReportMetric(http.rate, "http-msgs/s")
+		b.ReportMetric(http.p99, "http-p99-ms")
+		if smtp.rate > 0 {
+			b.ReportMetric(http.rate/smtp.rate, "http/smtp")
+		}
+	})
+}
+
+// figures are one protocol's results: msgs/s, p50 and p99 in ms.
+type figures struct{ rate, p50, p99 float64 }
+
+func report(b *testing.B, f figures) {
+	b.ReportMetric(f.rate, "msgs/s")
+	b.ReportMetric(f.p50, "p50-ms")
+	b.ReportMetric(f.p99, "p99-ms")
 }
 
 func openDB(b *testing.B) *store.DB {
@@ -57,8 +84,8 @@ func listen(b *testing.B) net.Listener {
 }
 
 // run has each of benchClients clients send its share of b.N messages
-// with send, and reports throughput and latencies.
-func run(b *testing.B, send func(client int) error) {
+// with send, and returns throughput and latencies.
+func run(b *testing.B, send func(client int) error) figures {
 	var (
 		mu   sync.Mutex
 		lats []time.Duration
@@ -90,15 +117,16 @@ func run(b *testing.B, send func(client int) error) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	if len(lats) == 0 {
-		return
+		return figures{}
 	}
 	slices.Sort(lats)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-	b.ReportMetric(float64(lats[len(lats)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds())/1000, "p99-ms")
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return figures{float64(b.N) / elapsed.Seconds(), ms(lats[len(lats)/2]), ms(lats[len(lats)*99/100])}
 }
 
-func benchSMTP(b *testing.B, text string) {
+// benchSMTP starts a listener on a fresh spool and returns a send of one
+// message by client i; the listener and clients end with b.
+func benchSMTP(b *testing.B, text string) func(i int) error {
 	db := openDB(b)
 	srv, err := submission.New(submission.Options{
 		Hostname: "outbox.test", MaxConnections: benchClients + 1, MaxConnectionsPerClient: benchClients + 1,
@@ -110,7 +138,7 @@ func benchSMTP(b *testing.B, text string) {
 	}
 	l := listen(b)
 	go srv.Serve(l)
-	defer srv.Close()
+	b.Cleanup(func() { srv.Close() })
 	body := "From: bench@example.com\r\nTo: r@example.net\r\nSubject: bench\r\n\r\n" + text
 	clients := make([]*smtp.Client, benchClients)
 	for i := range clients {
@@ -121,11 +149,10 @@ func benchSMTP(b *testing.B, text string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer c.Close()
+		b.Cleanup(func() { c.Close() })
 		clients[i] = c
 	}
-	b.SetBytes(int64(len(body)))
-	run(b, func(i int) error {
+	return func(i int) error {
 		c := clients[i]
 		if err := c.Mail("bench@example.com", nil); err != nil {
 			return err
@@ -141,10 +168,12 @@ func benchSMTP(b *testing.B, text string) {
 			return err
 		}
 		return w.Close()
-	})
+	}
 }
 
-func benchHTTP(b *testing.B, text string) {
+// benchHTTP starts an API on a fresh spool and returns a send of one
+// message; the server and client end with b.
+func benchHTTP(b *testing.B, text string) func(int) error {
 	db := openDB(b)
 	srv, err := httpapi.New(httpapi.Options{
 		Spool: db, Hostname: "outbox.test", TrustLoopback: true,
@@ -156,13 +185,12 @@ func benchHTTP(b *testing.B, text string) {
 	}
 	l := listen(b)
 	go srv.Serve(l)
-	defer srv.Close()
+	b.Cleanup(func() { srv.Close() })
 	body, _ := json.Marshal(map[string]any{"from": "bench@example.com", "to": []string{"r@example.net"}, "subject": "bench", "text": text})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchClients}}
-	defer client.CloseIdleConnections()
+	b.Cleanup(client.CloseIdleConnections)
 	url := "http://" + l.Addr().String() + "/v1/messages"
-	b.SetBytes(int64(len(body)))
-	run(b, func(int) error {
+	return func(int) error {
 		resp, err := client.Post(url, "application/json", bytes.NewReader(body))
 		if err != nil {
 			return err
@@ -173,5 +201,5 @@ func benchHTTP(b *testing.B, text string) {
 			return fmt.Errorf("status %d", resp.StatusCode)
 		}
 		return nil
-	})
+	}
 }

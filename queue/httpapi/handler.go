@@ -86,13 +86,11 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*sendRequest, e
 	default:
 		return nil, errMediaType
 	}
-	// base64 grows content by a third; the JSON around it is small.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxMessageSize/3*4+64<<10))
-	if err != nil {
-		return nil, err
-	}
+	// base64 grows content by a third; the JSON around it is small. The
+	// decoder reads the body itself: reading it whole first would copy
+	// every request once more.
 	var req sendRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.opts.MaxMessageSize/3*4+64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return nil, err

@@ -23,8 +23,11 @@ import (
 //     that times out during a transfer gets replyDataTimeout, and every read
 //     after it io.EOF, so that go-smtp sends that reply and closes the
 //     connection instead of reading the rest of the message as commands.
+//
+// What the server writes is held until it reads or closes (replyBuffer).
 type clientConn struct {
 	net.Conn
+	out     replyBuffer
 	lim     *limiter
 	ip      netip.Addr
 	trusted bool
@@ -56,7 +59,10 @@ func connOf(c net.Conn) *clientConn {
 	return cc
 }
 
+func (c *clientConn) Write(p []byte) (int, error) { return c.out.write(c.Conn, p) }
+
 func (c *clientConn) Close() error {
+	c.out.flushBeforeClose(c.Conn)
 	c.closing.Do(func() {
 		c.mu.Lock()
 		anon, lingers := !c.authed, c.lingers
@@ -83,6 +89,9 @@ func (c *clientConn) linger() {
 }
 
 func (c *clientConn) Read(p []byte) (int, error) {
+	if err := c.out.flush(c.Conn); err != nil {
+		return 0, err
+	}
 	c.mu.Lock()
 	dead, inTransfer := c.dead, !c.transferEnd.IsZero()
 	c.mu.Unlock()
@@ -124,6 +133,17 @@ func (c *clientConn) SetReadDeadline(t time.Time) error {
 func (c *clientConn) SetDeadline(t time.Time) error {
 	if err := c.SetReadDeadline(t); err != nil {
 		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetWriteDeadline first writes the held replies when t has passed:
+// crypto/tls sets such a deadline right after its close_notify alert, so
+// that nothing more goes out, and then closes; the last reply (221 to
+// QUIT) is still held at that point.
+func (c *clientConn) SetWriteDeadline(t time.Time) error {
+	if !t.IsZero() && !t.After(time.Now()) {
+		c.out.flushBeforeClose(c.Conn)
 	}
 	return c.Conn.SetWriteDeadline(t)
 }

@@ -108,6 +108,7 @@ type envelope struct {
 	declared         smtp.BodyType
 	mailDSN          dsnMail
 	rcptDSN          []dsnRcpt
+	opt              mailOptions // FUTURERELEASE and MT-PRIORITY, granted
 }
 
 func (s *session) envelope() envelope {
@@ -115,11 +116,11 @@ func (s *session) envelope() envelope {
 	defer s.mu.Unlock()
 	return envelope{from: s.from, user: s.user, helo: s.helo, rcpts: slices.Clone(s.rcpts),
 		utf8: s.utf8, requireTLS: s.requireTLS, declared: s.body,
-		mailDSN: s.dsn, rcptDSN: slices.Clone(s.rdsn)}
+		mailDSN: s.dsn, rcptDSN: slices.Clone(s.rdsn), opt: s.opt}
 }
 
 // message builds the spool record of e for the body d holds, every
-// recipient queued for now.
+// recipient queued for now, or for the time FUTURERELEASE asked.
 func (s *session) message(e *envelope, id string, d *draft, now time.Time) *store.Message {
 	m := &store.Message{
 		ID:         id,
@@ -131,10 +132,12 @@ func (s *session) message(e *envelope, id string, d *draft, now time.Time) *stor
 		User:       e.user,
 		SMTPUTF8:   e.utf8,
 		BodyType:   d.bodyType(),
-		Priority:   s.priority(e.user),
+		Priority:   e.opt.lane,
+		// FUTURERELEASE: the recipients wait in the due index until then.
+		DeliverAfter: e.opt.holdUntil,
 	}
 	for i, rc := range e.rcpts {
-		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: now}
+		m.Recipients[i] = store.Recipient{Addr: rc, State: store.StateQueued, NextAttempt: m.Start()}
 	}
 	applyDSN(m, e.mailDSN, e.rcptDSN)
 	return m

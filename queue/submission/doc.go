@@ -36,6 +36,10 @@
 //     compare. Undecodable base64 in AUTH is 501 5.5.2 (RFC 4954 §4).
 //   - With Options.Senders, an authenticated user may only use its own
 //     envelope senders (and From addresses, if asked): 553 5.7.1.
+//   - Replies are held until the server next reads from the client or
+//     closes the connection (replybuf.go), so the replies to a pipelined
+//     group, or the lines of an EHLO reply, go in one write; none is ever
+//     held while the server waits for the client (RFC 2920 §3.2).
 //   - Options.DataTimeout bounds a whole DATA or BDAT transfer, wall
 //     clock; past it the client gets 421 4.4.2 and is disconnected.
 //   - The stored message gets a Received field (RFC 5321 §4.4), and Date and
@@ -80,12 +84,29 @@
 // their network together. The body is not compared: a client regenerating
 // Date or Message-ID still retries the same message.
 //
-// # Scheduled send and FUTURERELEASE
+// # Scheduled send and priority: FUTURERELEASE and MT-PRIORITY
 //
-// FUTURERELEASE (RFC 4865, MAIL HOLDFOR=/HOLDUNTIL=) is not offered:
-// go-smtp v0.25 neither lets a server advertise an extension of its own
-// nor passes unknown MAIL parameters to the session (it answers 500 5.5.4
-// itself). Scheduled send is available over the HTTP API (deliver_after).
+// go-smtp v0.25 refuses MAIL parameters it does not know and cannot
+// advertise extensions of others, so the listener does both under it: the
+// framer cuts HOLDFOR, HOLDUNTIL and MT-PRIORITY off each MAIL line before
+// go-smtp parses it and the session applies them (mailparams.go), and the
+// EHLO reply gains "MT-PRIORITY" and "FUTURERELEASE <Options.MaxHold in
+// seconds> <now+MaxHold, RFC 3339 UTC>" (ehlo.go). go-smtp's own MAIL
+// parameters work beside them.
+//
+//   - FUTURERELEASE (RFC 4865): HOLDFOR=seconds or HOLDUNTIL=RFC 3339
+//     time is stored as store.Message.DeliverAfter, the recipients due
+//     then. A hold longer than Options.MaxHold is 554 5.3.4 "Requested
+//     hold time too long" (§5); a malformed value, or both parameters,
+//     501 5.5.4; HOLDFOR=0 or a HOLDUNTIL not in the future is no hold.
+//     With MaxHold < 0 the keyword is not offered and a hold is 504 5.5.4.
+//   - MT-PRIORITY (RFC 6710): -9..9 maps onto the lanes, >0 high, 0
+//     normal, <0 bulk (store.Priority); anything else is 501 5.5.4. The
+//     lane's default is Options.Priorities' for the user. RFC 6710 §4
+//     leaves who may raise a priority to the MSA's policy: an
+//     authenticated client gets the lane it asks for; a trusted network
+//     without AUTH may lower its lane, never raise it (its request is
+//     lowered to the default).
 //
 // # REQUIRETLS (RFC 8689)
 //

@@ -31,6 +31,11 @@ import (
 //     maxJunk the client is told 421 and the connection ends.
 //   - Undecodable base64 in AUTH is replaced by saslMalformed, which the
 //     session answers 501 5.5.2 (RFC 4954 §4); go-smtp would say 454.
+//   - A MAIL line loses the FUTURERELEASE and MT-PRIORITY parameters
+//     (mailparams.go), which go-smtp would refuse; the session takes them
+//     with takeMail. The framer hands go-smtp nothing past a MAIL line
+//     until go-smtp reads again, i.e. has handled that MAIL, so the
+//     parameters the session takes are always those of the MAIL it is in.
 //
 // The framer knows a DATA command was accepted only when the session says
 // so (dataBegins); until then it hands go-smtp nothing past the DATA line.
@@ -63,6 +68,8 @@ type framer struct {
 	closing   func()
 	inBDAT    bool
 	lastChunk bool
+	mail      mailParams // cut from the last MAIL line
+	yield     bool       // stop classifying: go-smtp must handle a MAIL first
 
 	// DATA content state.
 	lineStart, cr, dot bool
@@ -193,6 +200,10 @@ func (f *framer) classify() {
 			if f.mode == modePending {
 				return // wait for the session to accept DATA, or not
 			}
+			if f.yield {
+				f.yield = false
+				return
+			}
 		case modeChunk:
 			if len(f.in) == 0 {
 				return
@@ -271,6 +282,12 @@ func (f *framer) commandLine() bool {
 		}
 	case "DATA":
 		f.mode, f.dataBegun = modePending, false
+	case "MAIL":
+		var cut string
+		if cut, f.mail = cutMailParams(arg); f.mail.any() {
+			line = text[:5] + cut + "\r\n"
+		}
+		f.yield = true
 	case "AUTH":
 		if parts := strings.Fields(arg); len(parts) > 1 && !validBase64(parts[1]) {
 			line = "AUTH " + parts[0] + " " + base64.StdEncoding.EncodeToString(saslMalformed) + "\r\n"
@@ -278,6 +295,14 @@ func (f *framer) commandLine() bool {
 	}
 	f.out = append(f.out, line...)
 	return true
+}
+
+// takeMail returns and clears the parameters cut from the MAIL line
+// go-smtp is handling.
+func (f *framer) takeMail() mailParams {
+	p := f.mail
+	f.mail = mailParams{}
+	return p
 }
 
 // splitCommand splits a command line as go-smtp's parser does: a four

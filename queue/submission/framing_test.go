@@ -15,7 +15,18 @@ import (
 func TestGoSMTPInternals(t *testing.T) {
 	ts := startServer(t, nil)
 	raw, _ := dialRaw(t, ts.addr, "127.0.0.1")
-	expect(t, raw.cmd("EHLO c\r\n"), "250 ")
+	// The EHLO reply gains our keywords (ehlo.go) before go-smtp's last
+	// line, and stays one reply.
+	ehlo := ehloLines(t, raw)
+	want := "250-MT-PRIORITY\r\n250 FUTURERELEASE 2592000 2025-07-07T08:09:10Z\r\n"
+	if !strings.HasPrefix(ehlo, "250-Hello c\r\n") || !strings.HasSuffix(ehlo, want) ||
+		!strings.Contains(ehlo, "250-PIPELINING\r\n") || !strings.Contains(ehlo, "250-SIZE 4096\r\n") {
+		t.Errorf("EHLO reply:\n%s", ehlo)
+	}
+	expect(t, raw.cmd("HELO c\r\n"), "250 2.0.0 Hello c")
+	if again := ehloLines(t, raw); again != ehlo {
+		t.Errorf("second EHLO reply:\n%s\nfirst:\n%s", again, ehlo)
+	}
 	if logs := ts.logs.String(); strings.Contains(logs, "internals") {
 		t.Fatalf("hooks failed:\n%s", logs)
 	}

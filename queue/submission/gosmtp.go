@@ -22,7 +22,10 @@ import (
 //     connection, which applies one rule by protocol state, and keep
 //     go-smtp's own count off.
 //   - Conn.text: its buffer must be empty when the framer starts, or the
-//     framer would misread the protocol state.
+//     framer would misread the protocol state. Its Writer's W (exported)
+//     is replaced by one that writes to Conn.Conn() through ehloWriter,
+//     which adds our EHLO keywords: go-smtp writes every reply through
+//     it, to that connection.
 //   - dataReader.limited: go-smtp refuses a DATA message of exactly
 //     MaxMessageBytes (it checks the remaining budget before reading the
 //     final dot), so the limit is counted by inputReader instead.

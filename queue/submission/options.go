@@ -96,6 +96,11 @@ type Options struct {
 	// remembered: a resubmission with the key within it gets the first
 	// queue ID. Default DefaultIdempotencyRetention.
 	IdempotencyRetention time.Duration
+	// MaxHold is the longest FUTURERELEASE hold (RFC 4865: HOLDFOR,
+	// HOLDUNTIL), advertised in the EHLO reply; a longer one is refused
+	// with 554 5.3.4. Default DefaultMaxHold; negative: FUTURERELEASE is
+	// not offered.
+	MaxHold time.Duration
 	// Observer, when not nil, is told of every client connection admitted
 	// and closed and of every message accepted (for the metrics). nil:
 	// none.
@@ -134,6 +139,9 @@ const (
 	// DefaultIdempotencyRetention covers a day of client retries, as the
 	// HTTP API's.
 	DefaultIdempotencyRetention = 24 * time.Hour
+	// DefaultMaxHold is the longest scheduled send, a month, as the HTTP
+	// API's.
+	DefaultMaxHold = 30 * 24 * time.Hour
 )
 
 // withDefaults returns o with defaults filled in, or every problem found.
@@ -193,5 +201,6 @@ func (o Options) withDefaults() (Options, error) {
 		o.Now = time.Now
 	}
 	defDur(&o.IdempotencyRetention, DefaultIdempotencyRetention)
+	defDur(&o.MaxHold, DefaultMaxHold)
 	return o, nil
 }

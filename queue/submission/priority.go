@@ -2,12 +2,10 @@ package submission
 
 import "github.com/outbox-mta/outbox/store"
 
-// PriorityPolicy gives the delivery lane (store.Priority) of a message by
-// the user who submitted it: SMTP has no safe way for a message to ask
-// for one itself. MT-PRIORITY (RFC 6710) is a MAIL parameter go-smtp
-// refuses, and a header field would let any client put its mail ahead of
-// everyone's, so the lane is the operator's choice per user
-// ([[users]] priority).
+// PriorityPolicy gives the default delivery lane (store.Priority) of a
+// message by the user who submitted it ([[users]] priority): the lane of
+// a message without MT-PRIORITY, and the highest a client without AUTH
+// may have (mailparams.go, grantLane).
 type PriorityPolicy interface {
 	// Priority is user's lane; "" (a trusted network without AUTH) too.
 	Priority(user string) store.Priority

@@ -1,6 +1,7 @@
 package submission
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -277,5 +278,11 @@ func (s *Server) frame(c *smtp.Conn, trusted bool, cc *clientConn) (*framer, err
 	}
 	h.setRaw(fr)
 	*h.lineLimit = 0
+	h.text.W = bufio.NewWriter(&ehloWriter{w: c.Conn(), keywords: s.ehloKeywords})
 	return fr, nil
+}
+
+// ehloKeywords are the keywords the EHLO reply gains (ehlo.go).
+func (s *Server) ehloKeywords() []string {
+	return ehloKeywords(s.opts.Now(), s.opts.MaxHold)
 }

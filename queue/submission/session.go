@@ -40,6 +40,7 @@ type session struct {
 	rdsn  []dsnRcpt // each RCPT's, parallel to rcpts
 	// requireTLS: MAIL carried REQUIRETLS (RFC 8689), on a TLS session.
 	requireTLS bool
+	opt        mailOptions // MAIL's FUTURERELEASE and MT-PRIORITY, granted
 }
 
 var (
@@ -144,10 +145,15 @@ func (s *session) authenticate(identity, user, pass string) error {
 // authenticated clients may send at all: this listener relays to any
 // domain, so that is what keeps it from being an open relay.
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	params := s.fr.takeMail()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.trusted && s.user == "" {
 		return s.reject("mail", replyAuthRequired, "from", from)
+	}
+	opt, reply := s.mailOptions(&params)
+	if reply != nil {
+		return s.reject("mail", reply, "from", from)
 	}
 	if err := s.checkSender(from); err != nil {
 		return err
@@ -176,6 +182,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.from, s.utf8, s.rcpts, s.body = from, opts.UTF8, nil, opts.Body
 	s.dsn, s.rdsn = mailDSN(opts), nil
 	s.requireTLS = opts.RequireTLS
+	s.opt = opt
 	return nil
 }
 
@@ -224,6 +231,7 @@ func (s *session) endTxLocked() {
 	s.from, s.utf8, s.rcpts = "", false, nil
 	s.dsn, s.rdsn = dsnMail{}, nil
 	s.requireTLS = false
+	s.opt = mailOptions{}
 }
 
 // reject logs a refused command with its reason and returns the reply.
