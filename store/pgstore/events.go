@@ -144,7 +144,13 @@ func (db *DB) numberEvents(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sequenceWait)
 	defer cancel()
 	if err := db.sequence(ctx); err != nil {
-		if !errors.Is(err, store.ErrClosed) {
+		switch {
+		case errors.Is(err, store.ErrClosed):
+		case errors.Is(err, store.ErrCommit):
+			// The database is away: the queue and listeners report it;
+			// the loop retries every sequenceRetry meanwhile.
+			db.log.Debug("numbering events", "err", err)
+		default:
 			db.log.Warn("numbering events", "err", err)
 		}
 		return false
