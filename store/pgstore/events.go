@@ -99,12 +99,8 @@ func (db *DB) kickSequencer() {
 // database went away are numbered once it is back.
 func (db *DB) sequencerLoop() {
 	defer db.bg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := db.untilClose()
 	defer cancel()
-	go func() {
-		<-db.quit
-		cancel()
-	}()
 	for {
 		select {
 		case <-db.quit:
@@ -270,12 +266,8 @@ func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int, error) {
 // for what it missed meanwhile.
 func (db *DB) watchEvents() {
 	defer db.bg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := db.untilClose()
 	defer cancel()
-	go func() {
-		<-db.quit
-		cancel()
-	}()
 	db.listenConn(ctx, eventsChannel, true, func(payload string) {
 		if payload == "" {
 			if last, err := db.lastEventSeq(ctx); err == nil {
@@ -287,4 +279,18 @@ func (db *DB) watchEvents() {
 			db.ev.Committed(seq)
 		}
 	})
+}
+
+// untilClose is a context that ends when Close is called, for a
+// background loop of the DB.
+func (db *DB) untilClose() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-db.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
