@@ -103,6 +103,7 @@ func recipientEvent(b, a *Recipient) (Event, bool) {
 	if at, ok := newAttempt(b, a); ok {
 		e.Reply = Reply{Code: at.Code, Enhanced: at.Enhanced, Text: at.Reply}
 		e.RemoteHost, e.TLS = at.Host, at.TLS
+		e.TLSVerifiedBy, e.TLSPolicy, e.TLSFailure = at.TLSInfo.VerifiedBy, at.TLSInfo.Policy, at.TLSInfo.Failure
 	} else {
 		e.Reply = Reply{Text: a.LastReply}
 	}

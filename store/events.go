@@ -96,6 +96,13 @@ type Event struct {
 	// TLS is the session's TLS as delivery reports it: "TLS1.3
 	// TLS_AES_128_GCM_SHA256 verified", "none"; "" when no server answered.
 	TLS string `json:"tls,omitempty"`
+	// TLSVerifiedBy, TLSPolicy and TLSFailure are the attempt's TLS
+	// outcome (Attempt.TLSInfo): what authenticated the server ("none",
+	// "webpki", "mta-sts", "dane"), the policy applied, and the RFC 8460
+	// failure type when the policy failed; "" when not recorded.
+	TLSVerifiedBy string `json:"tls_verified_by,omitempty"`
+	TLSPolicy     string `json:"tls_policy,omitempty"`
+	TLSFailure    string `json:"tls_failure,omitempty"`
 	// Attempt is the number of delivery attempts made for the recipient.
 	Attempt int `json:"attempt"`
 	// Class is a bounce's class (ClassRemote5xx, ...).

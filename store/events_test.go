@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,5 +165,32 @@ func TestEventsSurviveSalvage(t *testing.T) {
 	}
 	if db.LastEventSeq() != evs[len(evs)-1].Seq {
 		t.Errorf("LastEventSeq %d, last event %d", db.LastEventSeq(), evs[len(evs)-1].Seq)
+	}
+}
+
+// TestEventCarriesTLSOutcome: a delivered event names what verified the
+// server, the policy applied and, for a deferral, the policy's failure,
+// from the attempt the change appended.
+func TestEventCarriesTLSOutcome(t *testing.T) {
+	before := &Message{ID: "Q", Recipients: []Recipient{{Addr: "a@y", State: StateQueued}, {Addr: "b@z", State: StateQueued}}}
+	after := &Message{ID: "Q", Recipients: []Recipient{
+		{Addr: "a@y", State: StateDelivered, Attempts: 1, History: []Attempt{{Time: t0, Host: "mx.y", Code: 250, Result: StateDelivered,
+			TLS: "TLS1.3 TLS_AES_128_GCM_SHA256 verified", TLSInfo: AttemptTLS{VerifiedBy: "dane", Policy: "dane y"}}}},
+		{Addr: "b@z", State: StateDeferred, Attempts: 1, NextAttempt: t0.Add(time.Hour), History: []Attempt{{Time: t0, Host: "mx.z",
+			Result: StateDeferred, TLSInfo: AttemptTLS{VerifiedBy: "none", Policy: "mta-sts enforce z", Failure: "validation-failure: mx.z"}}}},
+	}}
+	evs := DeriveEvents(before, after, t0)
+	if len(evs) != 2 {
+		t.Fatalf("events: %+v", evs)
+	}
+	if e := evs[0]; e.Type != EventDelivered || e.TLSVerifiedBy != "dane" || e.TLSPolicy != "dane y" || e.TLSFailure != "" {
+		t.Errorf("delivered event: %+v", e)
+	}
+	if e := evs[1]; e.Type != EventDeferred || e.TLSVerifiedBy != "none" || e.TLSPolicy != "mta-sts enforce z" || e.TLSFailure != "validation-failure: mx.z" {
+		t.Errorf("deferred event: %+v", e)
+	}
+	got, _ := json.Marshal(evs[0])
+	if !strings.Contains(string(got), `"tls_verified_by":"dane","tls_policy":"dane y"`) {
+		t.Errorf("JSON %s", got)
 	}
 }
