@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,78 +15,6 @@ import (
 // Benchmarks behind the choices in doc.go. Run with, for example:
 //
 //	go test -run XXX -bench . -benchtime 2s ./store
-
-// benchEnqueue runs b.N Enqueues of size-byte bodies from writers
-// goroutines and reports throughput and latency percentiles.
-func benchEnqueue(b *testing.B, inlineMax int64, size, writers int) {
-	db := openTest(b, "", Options{InlineMax: inlineMax, Now: time.Now})
-	body := pattern(size, 7)
-	ctx := context.Background()
-	var next atomic.Int64
-	lat := make([][]time.Duration, writers)
-	b.SetBytes(int64(size))
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
-				t := time.Now()
-				bd, err := db.NewBody()
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				bd.Write(body)
-				if err := db.Enqueue(ctx, &Message{From: "a@b", Recipients: rcpts("c@d")}, bd); err != nil {
-					b.Error(err)
-					return
-				}
-				lat[w] = append(lat[w], time.Since(t))
-			}
-		}()
-	}
-	wg.Wait()
-	el := time.Since(start)
-	b.StopTimer()
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	if len(all) > 0 {
-		b.ReportMetric(float64(len(all))/el.Seconds(), "msgs/s")
-		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
-	}
-}
-
-func BenchmarkEnqueue4KiB(b *testing.B) {
-	for _, mode := range []struct {
-		name      string
-		inlineMax int64
-	}{{"inline", DefaultInlineMax}, {"file", -1}} {
-		for _, w := range []int{1, 8, 32} {
-			b.Run(fmt.Sprintf("%s/writers=%d", mode.name, w), func(b *testing.B) {
-				benchEnqueue(b, mode.inlineMax, 4<<10, w)
-			})
-		}
-	}
-}
-
-// BenchmarkEnqueueSize compares inline and file bodies around the candidate
-// InlineMax values, with 8 writers.
-func BenchmarkEnqueueSize(b *testing.B) {
-	for _, size := range []int{64 << 10, 128 << 10, 256 << 10, 1 << 20} {
-		b.Run(fmt.Sprintf("%dKiB/inline", size>>10), func(b *testing.B) { benchEnqueue(b, 32<<20, size, 8) })
-		b.Run(fmt.Sprintf("%dKiB/file", size>>10), func(b *testing.B) { benchEnqueue(b, -1, size, 8) })
-	}
-}
-
-func BenchmarkEnqueue25MiB(b *testing.B) {
-	b.Run("inline", func(b *testing.B) { benchEnqueue(b, 32<<20, 25<<20, 1) })
-	b.Run("file", func(b *testing.B) { benchEnqueue(b, DefaultInlineMax, 25<<20, 1) })
-}
 
 // BenchmarkDue: finding due work is a cursor seek, flat in the queue size.
 func BenchmarkDue(b *testing.B) {
