@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -264,9 +265,17 @@ func TestSuppressAfterExpirations(t *testing.T) {
 		return result(env, delivery.Deferred, temp451)
 	})
 	expire := func() string {
-		id := r.send(&store.Message{ExpireAt: r.clock.Now().Add(time.Second)}, "slow@y.test")
+		deadline := r.clock.Now().Add(time.Second)
+		id := r.send(&store.Message{ExpireAt: deadline}, "slow@y.test")
 		waitFor(t, "first attempt", func() bool { return r.rcpt(id, "slow@y.test").Attempts == 1 })
-		r.clock.Advance(time.Second)
+		// The dispatcher arms its timer for the next attempt (at the
+		// latest the deadline) after the outcome commits; moving the
+		// clock before that would leave the timer a second past it.
+		next := r.rcpt(id, "slow@y.test").NextAttempt
+		waitFor(t, "timer armed for the next attempt", func() bool {
+			return slices.ContainsFunc(r.clock.armed(), func(at time.Time) bool { return at.Equal(next) })
+		})
+		r.clock.Set(deadline)
 		r.waitFinal(id)
 		if got := r.rcpt(id, "slow@y.test"); !strings.HasPrefix(got.LastReply, expiredEnhanced) {
 			t.Fatalf("not expired: %q", got.LastReply)
