@@ -51,5 +51,13 @@ func FuzzDecodeEvent(f *testing.F) {
 // normalizeEvent makes times comparable with DeepEqual.
 func normalizeEvent(e Event) Event {
 	e.Time, e.NextAttempt = e.Time.UTC(), e.NextAttempt.UTC()
+	// An empty list or map encodes as none: nil and empty are the same
+	// event (JSON "tags":[] and a missing field).
+	if len(e.Tags) == 0 {
+		e.Tags = nil
+	}
+	if len(e.Metadata) == 0 {
+		e.Metadata = nil
+	}
 	return e
 }
