@@ -30,7 +30,7 @@ type Webhook struct {
 	// SecretFile is a file holding the secret (a final newline is
 	// ignored); Load reads it into Secret.
 	SecretFile string `toml:"secret_file"`
-	// Events are the event types sent (WebhookEventTypes); the others are
+	// Events are the event types sent (WebhookEventTypes()); the others are
 	// skipped. Default: empty, every type.
 	Events []string `toml:"events"`
 	// RetryFor is how long an endpoint may keep failing before it is
@@ -54,9 +54,12 @@ const (
 	defaultWebhookMaxRetry = 10 * time.Minute
 )
 
-// WebhookEventTypes are the event types of the event log, the values
-// webhooks.events accepts.
-var WebhookEventTypes = []string{"accepted", "delivered", "deferred", "bounced", "delay_warning", "held", "released", "deleted"}
+// WebhookEventTypes returns the event types of the event log, the values
+// webhooks.events accepts. A new slice each call, so no caller can change
+// what the next one validates against.
+func WebhookEventTypes() []string {
+	return []string{"accepted", "delivered", "deferred", "bounced", "delay_warning", "held", "released", "deleted"}
+}
 
 // webhookSecretPrefix starts every secret; its key is 24 to 64 bytes.
 const webhookSecretPrefix = "whsec_"
@@ -119,8 +122,8 @@ func (c *Config) validateWebhooks(ps *problems) {
 		}
 		readable(ps, key+".secret_file", w.SecretFile)
 		for j, e := range w.Events {
-			if !slices.Contains(WebhookEventTypes, e) {
-				ps.add(fmt.Sprintf("%s.events[%d]", key, j), "unknown event type %q (known: %s)", e, strings.Join(WebhookEventTypes, ", "))
+			if known := WebhookEventTypes(); !slices.Contains(known, e) {
+				ps.add(fmt.Sprintf("%s.events[%d]", key, j), "unknown event type %q (known: %s)", e, strings.Join(known, ", "))
 			}
 		}
 		positive(ps, key+".retry_for", w.RetryFor)

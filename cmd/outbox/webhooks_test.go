@@ -21,8 +21,8 @@ func TestWebhookEventTypesAreTheStores(t *testing.T) {
 		store.EventDelay, store.EventHeld, store.EventReleased, store.EventDeleted} {
 		types = append(types, string(e))
 	}
-	if !slices.Equal(config.WebhookEventTypes, types) {
-		t.Fatalf("config.WebhookEventTypes = %v, the store's types are %v", config.WebhookEventTypes, types)
+	if got := config.WebhookEventTypes(); !slices.Equal(got, types) {
+		t.Fatalf("config.WebhookEventTypes() = %v, the store's types are %v", got, types)
 	}
 }
 
