@@ -34,8 +34,8 @@ type DKIMDomain struct {
 	// unique.
 	Domain string `toml:"domain"`
 	// Headers are the header fields signed when the message has them; From
-	// is required in the list and is always over-signed. Default:
-	// DefaultDKIMHeaders.
+	// is required in the list and is always over-signed. Unset (nil): the
+	// signer's list, delivery/dkim.DefaultHeaders.
 	Headers []string `toml:"headers"`
 	// Expiry, when set, makes signatures expire (x=) that long after
 	// acceptance. It must be at least delivery.max_lifetime, so that a
@@ -64,28 +64,16 @@ type DKIMKey struct {
 	Signer crypto.Signer `toml:"-"`
 }
 
-// DefaultDKIMHeaders are the fields signed when a domain sets no headers.
-var DefaultDKIMHeaders = []string{
-	"From", "To", "Cc", "Subject", "Date", "Message-ID", "Reply-To",
-	"In-Reply-To", "References", "MIME-Version", "Content-Type",
-	"Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post",
-}
-
 // minRSABits is the smallest RSA key accepted. RFC 8301 §3.2: verifiers
 // ignore keys under 1024 bits, and signers SHOULD use at least 2048.
 const minRSABits = 2048
 
-// resolveDKIM lower-cases the domains and fills the default header list.
+// resolveDKIM lower-cases the fallback domain. A domain's nil header list
+// stays nil: the signer (delivery/dkim) owns the default list.
 func (c *Config) resolveDKIM() {
 	c.DKIM.FallbackDomain = strings.ToLower(strings.TrimSuffix(c.DKIM.FallbackDomain, "."))
 	if len(c.DKIM.Domains) == 0 {
 		c.DKIM.Domains = nil
-	}
-	for i := range c.DKIM.Domains {
-		d := &c.DKIM.Domains[i]
-		if d.Headers == nil {
-			d.Headers = DefaultDKIMHeaders
-		}
 	}
 }
 
@@ -112,7 +100,7 @@ func (c *Config) validateDKIM(ps *problems) {
 				ps.add(key+".headers", "%q is not a header field name", h)
 			}
 		}
-		if !hasFrom {
+		if d.Headers != nil && !hasFrom {
 			ps.add(key+".headers", "must include From (RFC 6376 §5.4)")
 		}
 		switch exp, life := d.Expiry.Duration, c.Delivery.MaxLifetime.Duration; {

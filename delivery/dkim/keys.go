@@ -13,13 +13,16 @@ import (
 	"golang.org/x/net/idna"
 )
 
-// DefaultHeaders are the header fields signed when a domain configures none
-// (RFC 6376 §5.4.1's recommendations, plus the one-click unsubscribe fields
-// of RFC 8058 that receivers require to be signed).
-var DefaultHeaders = []string{
-	"From", "To", "Cc", "Subject", "Date", "Message-ID", "Reply-To",
-	"In-Reply-To", "References", "MIME-Version", "Content-Type",
-	"Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post",
+// DefaultHeaders returns the header fields signed when a domain configures
+// none (RFC 6376 §5.4.1's recommendations, plus the one-click unsubscribe
+// fields of RFC 8058 that receivers require to be signed). A new slice each
+// call: the list is not package state a caller could change.
+func DefaultHeaders() []string {
+	return []string{
+		"From", "To", "Cc", "Subject", "Date", "Message-ID", "Reply-To",
+		"In-Reply-To", "References", "MIME-Version", "Content-Type",
+		"Content-Transfer-Encoding", "List-Unsubscribe", "List-Unsubscribe-Post",
+	}
 }
 
 // Key is one signing key of a domain.
@@ -84,7 +87,7 @@ func NewKeys(domains []Domain, fallback string, now func() time.Time) (*Keys, er
 		}
 		d.Name = name
 		if d.Headers == nil {
-			d.Headers = DefaultHeaders
+			d.Headers = DefaultHeaders()
 		}
 		k.domains[name] = &d
 	}

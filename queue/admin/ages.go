@@ -14,9 +14,9 @@ import (
 // destination domains by the age of their unfinished recipients' messages,
 // in buckets doubling from 5 minutes.
 
-// AgeBuckets are the upper bounds of the age buckets, in minutes; a last
+// ageBuckets are the upper bounds of the age buckets, in minutes; a last
 // bucket holds everything older than the last bound.
-var AgeBuckets = []int{5, 10, 20, 40, 80, 160, 320, 640, 1280}
+var ageBuckets = [...]int{5, 10, 20, 40, 80, 160, 320, 640, 1280}
 
 // Ages is the age table: one row per destination domain, most recipients
 // first, after the row of all domains.
@@ -38,12 +38,12 @@ type DomainAges struct {
 
 // ageBucket is the column of a message received age ago.
 func ageBucket(age time.Duration) int {
-	for i, m := range AgeBuckets {
+	for i, m := range ageBuckets {
 		if age < time.Duration(m)*time.Minute {
 			return i
 		}
 	}
-	return len(AgeBuckets)
+	return len(ageBuckets)
 }
 
 // ageTally counts unfinished recipients by domain and age bucket.
@@ -54,7 +54,7 @@ type ageTally struct {
 }
 
 func newAgeTally(now time.Time) *ageTally {
-	return &ageTally{now: now, total: DomainAges{Counts: make([]int, len(AgeBuckets)+1)}, rows: map[string]*DomainAges{}}
+	return &ageTally{now: now, total: DomainAges{Counts: make([]int, len(ageBuckets)+1)}, rows: map[string]*DomainAges{}}
 }
 
 // add counts the unfinished recipients of msgs.
@@ -68,7 +68,7 @@ func (t *ageTally) add(msgs []*store.Message) {
 			d := store.Domain(r.Addr)
 			row := t.rows[d]
 			if row == nil {
-				row = &DomainAges{Domain: d, Counts: make([]int, len(AgeBuckets)+1)}
+				row = &DomainAges{Domain: d, Counts: make([]int, len(ageBuckets)+1)}
 				t.rows[d] = row
 			}
 			row.Counts[b]++
@@ -82,10 +82,10 @@ func (t *ageTally) add(msgs []*store.Message) {
 // table is the tally as the API shows it, domains most recipients first.
 func (t *ageTally) table() Ages {
 	a := Ages{Total: t.total, Domains: make([]DomainAges, 0, len(t.rows))}
-	for _, m := range AgeBuckets {
+	for _, m := range ageBuckets {
 		a.Buckets = append(a.Buckets, strconv.Itoa(m))
 	}
-	a.Buckets = append(a.Buckets, strconv.Itoa(AgeBuckets[len(AgeBuckets)-1])+"+")
+	a.Buckets = append(a.Buckets, strconv.Itoa(ageBuckets[len(ageBuckets)-1])+"+")
 	for _, row := range t.rows {
 		a.Domains = append(a.Domains, *row)
 	}
