@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -79,6 +80,7 @@ func (ss *session) Data(r io.Reader) error {
 	m.Rcpts = append([]string(nil), m.Rcpts...)
 	m.RcptOpts = append([]smtp.RcptOptions(nil), m.RcptOpts...)
 	m.Data = data
+	m.Received = time.Now()
 	if h := ss.s.opts.Data; h != nil {
 		if err := ss.hook(h(&m)); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // ScriptOptions script a Script server. The zero value offers no
@@ -254,6 +255,7 @@ func (s *Script) data(c net.Conn, r *bufio.Reader, m *Message) bool {
 	if strings.HasPrefix(reply, "2") {
 		msg := *m
 		msg.Data = []byte(body.String())
+		msg.Received = time.Now()
 		s.mu.Lock()
 		s.msgs = append(s.msgs, msg)
 		s.mu.Unlock()

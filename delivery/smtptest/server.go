@@ -95,6 +95,9 @@ type Message struct {
 	Rcpts    []string           // the accepted ones
 	RcptOpts []smtp.RcptOptions // parallel to Rcpts
 	Data     []byte
+	// Received is when the server took the message (its final dot), so a
+	// test can check when a message arrived after waiting for it.
+	Received time.Time
 }
 
 // Server is a running test server.
