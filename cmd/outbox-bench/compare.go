@@ -43,6 +43,7 @@ type compareOpts struct {
 	bin, dir                 string
 	timeout                  time.Duration
 	keep                     bool
+	dkimKey                  string         // the key type of outbox-full-dkim: rsa or ed25519
 	pg                       *pgtest.Server // started when systems has outbox-pg
 }
 
@@ -61,6 +62,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&o.dir, "dir", "", "run directory (default: a new directory under $TMPDIR, removed afterwards)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on one run's relay phase after this long")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run directory (configs, logs)")
+	fs.StringVar(&o.dkimKey, "dkim-key", "rsa", "key type of outbox-full-dkim: rsa (2048 bits) or ed25519")
 	big := fs.Int("big", 25<<20, "size of the one large message relayed through Outbox at the end (0: skip)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,6 +79,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if !slices.Contains([]string{sysCeiling, sysPostfix, sysRelay, sysMX, sysFull, sysFullDKIM, sysPG, sysPG3}, s) {
 			return fmt.Errorf("-systems: unknown system %q", s)
 		}
+	}
+	if o.dkimKey != "rsa" && o.dkimKey != "ed25519" {
+		return fmt.Errorf("-dkim-key: want rsa or ed25519, got %q", o.dkimKey)
 	}
 	if o.n <= 0 || o.c <= 0 || o.runs <= 0 || o.size <= 0 {
 		return errors.New("-n, -c, -s and -runs must be positive")
