@@ -57,12 +57,11 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&o.runs, "runs", 5, "runs per system (medians are reported)")
 	fs.IntVar(&o.warmup, "warmup", 200, "warm-up messages relayed before each timed run")
 	modes := fs.String("m", "1,0", "messages per session, comma-separated: 1 = one per session, 0 = sessions never reconnect (smtp-source -d)")
-	systems := fs.String("systems", defaultSystems(), "systems to run (outbox-pg: where PostgreSQL is installed)")
+	systems := fs.String("systems", defaultSystems(), "systems to run (outbox-pg: where PostgreSQL is installed; outbox-full-ed25519 on request)")
 	fs.StringVar(&o.bin, "outbox", "", "outbox binary (default: go build ./cmd/outbox into the run directory)")
 	fs.StringVar(&o.dir, "dir", "", "run directory (default: a new directory under $TMPDIR, removed afterwards)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on one run's relay phase after this long")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run directory (configs, logs)")
-	fs.StringVar(&o.dkimKey, "dkim-key", "rsa", "key type of outbox-full-dkim: rsa (2048 bits) or ed25519")
 	big := fs.Int("big", 25<<20, "size of the one large message relayed through Outbox at the end (0: skip)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -76,12 +75,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	o.systems = strings.Split(*systems, ",")
 	for _, s := range o.systems {
-		if !slices.Contains([]string{sysCeiling, sysPostfix, sysRelay, sysMX, sysFull, sysFullDKIM, sysPG, sysPG3}, s) {
+		if !slices.Contains([]string{sysCeiling, sysPostfix, sysRelay, sysMX, sysFull, sysFullDKIM, sysFullEd25519, sysPG, sysPG3}, s) {
 			return fmt.Errorf("-systems: unknown system %q", s)
 		}
-	}
-	if o.dkimKey != "rsa" && o.dkimKey != "ed25519" {
-		return fmt.Errorf("-dkim-key: want rsa or ed25519, got %q", o.dkimKey)
 	}
 	if o.n <= 0 || o.c <= 0 || o.runs <= 0 || o.size <= 0 {
 		return errors.New("-n, -c, -s and -runs must be positive")
@@ -289,7 +285,7 @@ func startSystem(ctx context.Context, o *compareOpts, sys, dir string, sk *sink,
 		s.pid, s.tree, s.queued = pf.masterPID(), true, pf.queued
 	case sysPG3:
 		return startNodes(ctx, o, dir, s, sinkPort, 3)
-	case sysFull, sysFullDKIM:
+	case sysFull, sysFullDKIM, sysFullEd25519:
 		return startFull(ctx, o, sys, dir, s, sinkPort)
 	case sysRelay, sysMX, sysPG:
 		if s.port, err = freePort(); err != nil {
@@ -362,7 +358,7 @@ func report(w io.Writer, systems []string, res map[string][]result, mode string)
 	}
 	for _, s := range systems {
 		m := med[s]
-		line := fmt.Sprintf("%-16s %-12s %s", s, mode, m.format())
+		line := fmt.Sprintf("%-19s %-12s %s", s, mode, m.format())
 		if pf, ok := med[sysPostfix]; ok && s != sysPostfix && s != sysCeiling {
 			line += fmt.Sprintf(" accept/postfix=%.2fx e2e/postfix=%.2fx", m.accept/pf.accept, m.e2e/pf.e2e)
 		}

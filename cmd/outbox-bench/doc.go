@@ -20,9 +20,10 @@
 //     limits never bind, the HTTP API and metrics listeners, and a webhook
 //     to an HTTP endpoint of this program that receives every event (the
 //     daemon's CPU is read once it has every delivered event);
-//   - outbox-full-dkim: outbox-full signing with DKIM, with a key this
-//     program generates (-dkim-key: rsa, 2048 bits, by default; ed25519).
-//     After each full run, the run fails unless every capability was at
+//   - outbox-full-dkim: outbox-full signing with DKIM, with an RSA-2048
+//     key this program generates (the kind every receiver verifies);
+//     outbox-full-ed25519 (on request, not in the default systems) the
+//     same with an Ed25519 key (RFC 8463). After each full run, the run fails unless every capability was at
 //     work: the API answers, /metrics counts DNS cache hits, the webhook
 //     got every delivery, and a check message routed to a capture SMTP
 //     server of this program arrives signed, the signature verifying

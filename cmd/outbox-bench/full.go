@@ -23,8 +23,9 @@ import (
 // The outbox-full systems: outbox-mx with every capability that costs per
 // message switched on, so that the comparison shows what they cost.
 const (
-	sysFull     = "outbox-full"      // DKIM off
-	sysFullDKIM = "outbox-full-dkim" // signed with a generated key (-dkim-key)
+	sysFull        = "outbox-full"         // DKIM off
+	sysFullDKIM    = "outbox-full-dkim"    // signed with a generated RSA-2048 key
+	sysFullEd25519 = "outbox-full-ed25519" // signed with a generated Ed25519 key
 )
 
 // The domains of the check message sent after each full run, relayed to
@@ -75,9 +76,13 @@ func startFull(ctx context.Context, o *compareOpts, sys, dir string, s *systemUn
 	}
 	s.stops = append(s.stops, p.capture.stop)
 	keyFile := ""
-	if sys == sysFullDKIM {
+	if sys == sysFullDKIM || sys == sysFullEd25519 {
+		typ := "rsa"
+		if sys == sysFullEd25519 {
+			typ = "ed25519"
+		}
 		keyFile = filepath.Join(dir, "dkim.key")
-		if p.dkimRecord, err = writeDKIMKey(keyFile, o.dkimKey); err != nil {
+		if p.dkimRecord, err = writeDKIMKey(keyFile, typ); err != nil {
 			return s, err
 		}
 	}
@@ -164,7 +169,7 @@ func writeDKIMKey(path, typ string) (string, error) {
 		pk, key, err = ed25519.GenerateKey(rand.Reader)
 		pub = pk
 	default:
-		err = fmt.Errorf("-dkim-key: want rsa or ed25519, got %q", typ)
+		err = fmt.Errorf("DKIM key type %q: want rsa or ed25519", typ)
 	}
 	if err != nil {
 		return "", err

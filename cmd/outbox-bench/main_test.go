@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,8 +82,8 @@ func TestSmoke(t *testing.T) {
 		"-systems", "ceiling,outbox-relay,outbox-full-dkim", "-big", "1048576", "-outbox", bin, "-dir", filepath.Join(dir, "cmp")}, &out, &errs); code != 0 {
 		t.Fatalf("compare exited %d:\n%s%s", code, out.String(), errs.String())
 	}
-	for _, want := range []string{"ceiling          1/session", "outbox-relay     many/session",
-		"outbox-full-dkim 1/session", "e2e/ceiling=", "outbox-big", "ok)"} {
+	for _, want := range []string{fmt.Sprintf("%-19s 1/session", "ceiling"), fmt.Sprintf("%-19s many/session", "outbox-relay"),
+		fmt.Sprintf("%-19s 1/session", "outbox-full-dkim"), "e2e/ceiling=", "outbox-big", "ok)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("compare output lacks %q:\n%s", want, out.String())
 		}
