@@ -1,23 +1,22 @@
-// Package dkim signs outgoing mail with DKIM (RFC 6376), and holds the
-// tools to publish and check keys: key generation, the DNS TXT record to
-// publish, and the comparison of a published record with a configured key.
+// Package dkim signs outgoing mail with DKIM (RFC 6376) using go-msgauth,
+// and holds the tools to publish and check keys: key generation, the DNS
+// TXT record to publish, and the comparison of a published record with a
+// configured key.
 //
 // # Where signing happens: once, at acceptance
 //
 // The submission listener streams each accepted message to the spool and,
-// through Keys.Sign, to a Signing at the same time. At the end of the data
-// the DKIM-Signature fields are known; the listener stores them with the
-// message as an opaque prefix (store.Message.Prefix) that the store puts
-// in front of the body whenever it is read. So:
+// through Keys.Sign, to one go-msgauth Signer per key at the same time. At
+// the end of the data the DKIM-Signature fields are known; the listener
+// stores them with the message as an opaque prefix (store.Message.Prefix)
+// that the store puts in front of the body whenever it is read. So:
 //
 //   - the signed bytes are exactly the stored bytes, sent unchanged on
 //     every delivery attempt to every destination;
-//   - signing costs one pass over the body while it arrives (canon.go: one
-//     body hash for every key of the message, computed in the writer's
-//     goroutine, with no copy of the body), and nothing per attempt: a
-//     message retried for five days is signed once, and a 25 MiB message
-//     is never buffered (the spool streams it to disk and the signer
-//     hashes it on the way);
+//   - signing costs one pass over the body while it arrives, and nothing
+//     per attempt: a message retried for five days is signed once, and a
+//     25 MiB message is never buffered (the spool streams it to disk and
+//     the signer hashes it on the way);
 //   - a key replaced or removed after acceptance does not affect queued
 //     mail, which keeps the signature made when it was accepted. With an
 //     expiry (x=) configured, a message delivered after the expiry carries
@@ -61,11 +60,9 @@
 //
 // # Imports
 //
-// It imports miekg/dns (for Lookup), x/net/idna and the standard library,
-// and no other package of Outbox (its tests check every signature with
-// go-msgauth's verifier, and the canonical forms against go-msgauth's
-// signer): cmd builds Keys from the configuration and adapts Holder to the
-// listener's Signer.
+// It imports go-msgauth, miekg/dns (for Lookup) and the standard library,
+// and no other package of Outbox: cmd builds Keys from the configuration and
+// adapts Holder to the listener's Signer.
 //
 // Never imports: cmd/..., config, store/..., queue/..., delivery, mxresolve/....
 package dkim
