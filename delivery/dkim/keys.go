@@ -43,8 +43,6 @@ type Domain struct {
 	Headers []string
 	// Expiry, when positive, sets x= that long after signing.
 	Expiry time.Duration
-
-	algs []string // Algorithm of each key, found once by NewKeys
 }
 
 // Keys is an immutable set of signing domains, safe for concurrent use.
@@ -80,11 +78,9 @@ func NewKeys(domains []Domain, fallback string, now func() time.Time) (*Keys, er
 			if key.Selector == "" {
 				errs = append(errs, fmt.Errorf("dkim: domain %s: a key has no selector", name))
 			}
-			alg, err := Algorithm(key.Signer)
-			if err != nil {
+			if _, err := Algorithm(key.Signer); err != nil {
 				errs = append(errs, fmt.Errorf("dkim: %s/%s: %w", name, key.Selector, err))
 			}
-			d.algs = append(d.algs, alg)
 		}
 		d.Name = name
 		if d.Headers == nil {

@@ -1,28 +1,20 @@
 package dkim
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
+	"crypto"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
+
+	msgauth "github.com/emersion/go-msgauth/dkim"
 )
 
 // Signing is one message being signed: the listener writes the message,
 // exactly as stored, then calls Finish (or Abort when the message is not
-// accepted). It hashes as the bytes arrive (canon.go): one body hash for
-// every key of the message, no goroutine, no copy of the body. Not safe
-// for concurrent use.
+// accepted). Not safe for concurrent use.
 type Signing struct {
-	domain string
-	keys   []Key
-	algs   []string // "rsa" or "ed25519", per key
-	hkeys  []string // the h= list
-	now    time.Time
-	expiry time.Time // x=; zero: none
-	head   headerAcc
-	body   bodyCanon
+	signers []*msgauth.Signer
+	labels  []string
 	// eoh is true once the empty line that ends the header was written;
 	// tail holds the last bytes written until then, to find it across
 	// writes.
@@ -41,18 +33,36 @@ func (k *Keys) Sign(from string, fields []string) (*Signing, error) {
 	if d == nil {
 		return nil, nil
 	}
-	s := &Signing{domain: d.Name, keys: d.Keys, algs: d.algs, hkeys: headerKeys(d.Headers, fields), now: k.now()}
-	if d.Expiry > 0 {
-		s.expiry = s.now.Add(d.Expiry)
+	opts := msgauth.SignOptions{
+		Domain:                 d.Name,
+		HeaderCanonicalization: msgauth.CanonicalizationRelaxed,
+		BodyCanonicalization:   msgauth.CanonicalizationRelaxed,
+		Hash:                   crypto.SHA256,
+		HeaderKeys:             headerKeys(d.Headers, fields),
 	}
-	s.body.h = sha256.New()
+	if d.Expiry > 0 {
+		opts.Expiration = k.now().Add(d.Expiry)
+	}
+	s := &Signing{}
+	for _, key := range d.Keys {
+		o := opts
+		o.Selector, o.Signer = key.Selector, key.Signer
+		ms, err := msgauth.NewSigner(&o)
+		if err != nil {
+			s.Abort()
+			return nil, fmt.Errorf("dkim: %s/%s: %w", d.Name, key.Selector, err)
+		}
+		alg, _ := Algorithm(key.Signer)
+		s.signers = append(s.signers, ms)
+		s.labels = append(s.labels, d.Name+"/"+key.Selector+" ("+alg+"-sha256)")
+	}
 	return s, nil
 }
 
 // headerKeys is the h= list: each wanted field as often as the message
 // has it, in the configured order, plus one more From (over-signing,
-// RFC 6376 §8.15). The listed instances are signed bottom-up (pick), and
-// an h= entry with no instance left signs "no such field" (§5.4.2).
+// RFC 6376 §8.15). go-msgauth signs the listed instances bottom-up, and
+// an h= entry with no instance left signs "no such field".
 func headerKeys(want, present []string) []string {
 	count := make(map[string]int, len(present))
 	for _, f := range present {
@@ -85,12 +95,10 @@ func (s *Signing) Write(p []byte) (int, error) {
 	if !s.eoh {
 		s.scanHeaderEnd(p)
 	}
-	rest := p
-	if !s.head.done {
-		rest = s.head.write(p)
-	}
-	if len(rest) > 0 {
-		s.body.write(rest)
+	for _, ms := range s.signers {
+		if _, err := ms.Write(p); err != nil {
+			return 0, fmt.Errorf("dkim: sign: %w", err)
+		}
 	}
 	return len(p), nil
 }
@@ -126,25 +134,32 @@ func (s *Signing) Finish() (prefix []byte, labels []string, err error) {
 	if s.closed {
 		return nil, nil, errors.New("dkim: Finish after Finish or Abort")
 	}
-	s.closed = true
 	if !s.eoh {
+		s.Abort()
 		return nil, nil, nil
 	}
-	s.body.close()
-	bh := base64.StdEncoding.EncodeToString(s.body.h.Sum(nil))
-	signed := pick(s.head.fields(), s.hkeys)
+	s.closed = true
 	var b strings.Builder
-	for i, key := range s.keys {
-		f, err := s.signature(key, s.algs[i], bh, signed)
-		if err != nil {
-			return nil, nil, fmt.Errorf("dkim: sign %s/%s: %w", s.domain, key.Selector, err)
+	for i, ms := range s.signers {
+		if err := ms.Close(); err != nil {
+			for _, rest := range s.signers[i+1:] {
+				_ = rest.Close()
+			}
+			return nil, nil, fmt.Errorf("dkim: sign %s: %w", s.labels[i], err)
 		}
-		b.WriteString(f)
-		labels = append(labels, s.domain+"/"+key.Selector+" ("+s.algs[i]+"-sha256)")
+		b.WriteString(ms.Signature())
 	}
-	return []byte(b.String()), labels, nil
+	return []byte(b.String()), s.labels, nil
 }
 
-// Abort drops a message that will not be stored. Safe to call after
-// Finish (no-op) and more than once.
-func (s *Signing) Abort() { s.closed = true }
+// Abort releases the signers of a message that will not be stored. Safe
+// to call after Finish (no-op) and more than once.
+func (s *Signing) Abort() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	for _, ms := range s.signers {
+		_ = ms.Close()
+	}
+}
