@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -239,4 +240,24 @@ func FuzzReply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEnhancedPrefix: the scanner finds what the regular expression
+// ^([245]\.\d{1,3}\.\d{1,3})(?:\s+|$) finds, on every case below.
+func TestEnhancedPrefix(t *testing.T) {
+	re := regexp.MustCompile(`^([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)`)
+	for _, in := range []string{
+		"2.1.0 Ok", "2.1.0", "5.1.1  \t spaced", "4.7.500 text", "4.7.28\r\nx", "5.7.1\fx",
+		"2.0.0Ok", "3.1.0 no", "6.0.0 no", "2.1 short", "2..1 x", "2.1. x", "2.1234.0 x", "2.1.1234 x",
+		"2.10.100 x", "", "2", "2.", "2.1.", "x2.1.0", "2.1.0.1 x", "250 2.1.0", "5.5.5\n", "5.5.5 ",
+	} {
+		code, n, ok := enhancedPrefix(in)
+		m := re.FindStringSubmatch(in)
+		switch {
+		case (m != nil) != ok:
+			t.Errorf("%q: ok=%v, regexp matched %v", in, ok, m != nil)
+		case ok && (code != m[1] || n != len(m[0])):
+			t.Errorf("%q: got %q %d, want %q %d", in, code, n, m[1], len(m[0]))
+		}
+	}
 }

@@ -5,22 +5,58 @@ import (
 	"errors"
 	"fmt"
 	"net/textproto"
-	"regexp"
 	"strings"
 
 	"github.com/emersion/go-smtp"
 )
 
-// enhancedRe matches an RFC 3463 enhanced status code at the start of a
-// reply text.
-var enhancedRe = regexp.MustCompile(`^([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)`)
+// enhancedPrefix finds an RFC 3463 enhanced status code at the start of a
+// reply text (class 2, 4 or 5, then subject and detail of one to three
+// digits each), followed by whitespace or the end. It returns the code and
+// the length of the code with the whitespace after it; ok false when the
+// text does not start with one. It runs on every reply of every
+// delivery, so it scans rather than runs a regular expression.
+func enhancedPrefix(text string) (code string, n int, ok bool) {
+	if len(text) < 5 || (text[0] != '2' && text[0] != '4' && text[0] != '5') || text[1] != '.' {
+		return "", 0, false
+	}
+	i := 2
+	for part := 0; part < 2; part++ {
+		start := i
+		for i < len(text) && i-start < 3 && isDigit(text[i]) {
+			i++
+		}
+		if i == start {
+			return "", 0, false
+		}
+		if part == 0 {
+			if i == len(text) || text[i] != '.' {
+				return "", 0, false
+			}
+			i++
+		}
+	}
+	code = text[:i]
+	if i < len(text) && !isSpace(text[i]) {
+		return "", 0, false
+	}
+	for i < len(text) && isSpace(text[i]) {
+		i++
+	}
+	return code, i, true
+}
+
+// isSpace is RE2's \s: HT, LF, FF, CR and SP.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
+}
 
 // replyFromText builds a Reply from a code and a reply text that may begin
 // with an enhanced status code.
 func replyFromText(code int, text string) Reply {
 	text = strings.ReplaceAll(text, "\n", " / ")
-	if m := enhancedRe.FindStringSubmatch(text); m != nil {
-		return Reply{Code: code, Enhanced: m[1], Text: strings.TrimSpace(text[len(m[0]):])}
+	if ec, n, ok := enhancedPrefix(text); ok {
+		return Reply{Code: code, Enhanced: ec, Text: strings.TrimSpace(text[n:])}
 	}
 	return Reply{Code: code, Text: text}
 }

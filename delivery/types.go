@@ -1,8 +1,8 @@
 package delivery
 
 import (
-	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/outbox-mta/outbox/delivery/tlspolicy"
 )
@@ -92,9 +92,9 @@ func (r Reply) String() string {
 	case r.Code == 0:
 		return r.Text
 	case r.Enhanced == "":
-		return fmt.Sprintf("%d %s", r.Code, r.Text)
+		return strconv.Itoa(r.Code) + " " + r.Text
 	}
-	return fmt.Sprintf("%d %s %s", r.Code, r.Enhanced, r.Text)
+	return strconv.Itoa(r.Code) + " " + r.Enhanced + " " + r.Text
 }
 
 // RcptResult is the outcome of an attempt for one recipient.

@@ -137,9 +137,8 @@ func writeText(b *strings.Builder, msg []byte) {
 // start (RFC 3463) is taken out of the text, also where it repeats at the
 // start of each further line (RFC 2034 §4).
 func replyOfText(code int, text string) Reply {
-	if m := enhancedRe.FindStringSubmatch(text); m != nil {
-		ec := m[1]
-		text = strings.ReplaceAll(text[len(m[0]):], "\n"+ec+" ", "\n")
+	if ec, n, ok := enhancedPrefix(text); ok {
+		text = strings.ReplaceAll(text[n:], "\n"+ec+" ", "\n")
 		return Reply{Code: code, Enhanced: ec, Text: strings.ReplaceAll(strings.TrimSpace(text), "\n", " / ")}
 	}
 	return Reply{Code: code, Text: strings.ReplaceAll(text, "\n", " / ")}

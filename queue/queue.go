@@ -25,6 +25,8 @@ type Store interface {
 	OpenBody(ctx context.Context, id string) (io.ReadCloser, error)
 	Update(ctx context.Context, id string, fn func(m *store.Message) error) error
 	Delete(ctx context.Context, id string) error
+	// Due may pass skip an id that is valid only during the call (the
+	// dispatcher's skip only looks it up).
 	Due(ctx context.Context, now time.Time, limit int, skip func(id string) bool) ([]string, error)
 	// DueLane is Due within one priority lane (the scheduler's seek).
 	DueLane(ctx context.Context, p store.Priority, now time.Time, limit int, skip func(id string) bool) ([]string, error)

@@ -263,18 +263,21 @@ func (d *dispatcher) pausedWait(ctx context.Context, now time.Time) (time.Durati
 // not in flight; negative when there is none.
 func (d *dispatcher) untilNextDue(ctx context.Context, now time.Time) time.Duration {
 	q := d.q
-	next, ok, err := q.store.NextDue(ctx)
-	if err != nil {
-		return d.storeError(ctx, "next due", err)
+	if len(d.inflight) == 0 {
+		next, ok, err := q.store.NextDue(ctx)
+		if err != nil {
+			return d.storeError(ctx, "next due", err)
+		}
+		if !ok {
+			return -1
+		}
+		if next.After(now) {
+			return next.Sub(now)
+		}
 	}
-	if !ok {
-		return -1
-	}
-	if next.After(now) {
-		return next.Sub(now)
-	}
-	// The earliest entry is a message in flight, whose index entry moves
-	// only when its worker records the outcome. Look past the in-flight
+	// The earliest entry is a message in flight (with one in flight, it
+	// always is: it was due when it started), whose index entry moves only
+	// when its worker records the outcome. Look past the in-flight
 	// messages for the earliest other one.
 	ids, err := q.store.Due(ctx, now.Add(horizon), 1, d.skip)
 	if err != nil {

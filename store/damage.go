@@ -70,8 +70,12 @@ func (db *DB) guard(fn func() error) error {
 
 // damage is the damage found so far, nil while none.
 func (db *DB) damage() *DamageError {
+	err := db.Err()
+	if err == nil {
+		return nil // the common case, checked on every transaction: no allocation
+	}
 	var de *DamageError
-	if errors.As(db.Err(), &de) {
+	if errors.As(err, &de) {
 		return de
 	}
 	return nil

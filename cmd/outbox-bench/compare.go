@@ -33,6 +33,7 @@ type result struct {
 	cpuMS       float64 // the system's processes, ms per message
 	machMS      float64 // whole machine, ms per message
 	rssKB       int64
+	checked     string // what a full system's check found
 }
 
 type compareOpts struct {
@@ -42,6 +43,7 @@ type compareOpts struct {
 	bin, dir                 string
 	timeout                  time.Duration
 	keep                     bool
+	dkimKey                  string         // the key type of outbox-full-dkim: rsa or ed25519
 	pg                       *pgtest.Server // started when systems has outbox-pg
 }
 
@@ -55,7 +57,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&o.runs, "runs", 5, "runs per system (medians are reported)")
 	fs.IntVar(&o.warmup, "warmup", 200, "warm-up messages relayed before each timed run")
 	modes := fs.String("m", "1,0", "messages per session, comma-separated: 1 = one per session, 0 = sessions never reconnect (smtp-source -d)")
-	systems := fs.String("systems", defaultSystems(), "systems to run (outbox-pg: where PostgreSQL is installed)")
+	systems := fs.String("systems", defaultSystems(), "systems to run (outbox-pg: where PostgreSQL is installed; outbox-full-ed25519 on request)")
 	fs.StringVar(&o.bin, "outbox", "", "outbox binary (default: go build ./cmd/outbox into the run directory)")
 	fs.StringVar(&o.dir, "dir", "", "run directory (default: a new directory under $TMPDIR, removed afterwards)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on one run's relay phase after this long")
@@ -73,7 +75,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	o.systems = strings.Split(*systems, ",")
 	for _, s := range o.systems {
-		if !slices.Contains([]string{sysCeiling, sysPostfix, sysRelay, sysMX, sysPG, sysPG3}, s) {
+		if !slices.Contains([]string{sysCeiling, sysPostfix, sysRelay, sysMX, sysFull, sysFullDKIM, sysFullEd25519, sysPG, sysPG3}, s) {
 			return fmt.Errorf("-systems: unknown system %q", s)
 		}
 	}
@@ -134,6 +136,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 					return fmt.Errorf("%s run %d: %w", sys, run, err)
 				}
 				fmt.Fprintf(stderr, "    %s\n", r.format())
+				if r.checked != "" {
+					fmt.Fprintf(stderr, "    checked: %s\n", r.checked)
+				}
 				res[sys] = append(res[sys], r)
 			}
 		}
@@ -197,6 +202,9 @@ func runOne(ctx context.Context, o *compareOpts, sys string, l load, dir string)
 	}
 	werr := sk.wait(ctx, base+l.n+probed, o.timeout)
 	relayed := time.Now()
+	if werr == nil && sut.settle != nil {
+		werr = sut.settle(ctx, base+l.n+probed)
+	}
 	b1 := machineCPU()
 	p1 := treeCPU(pid, tree)
 	peak := rss.Stop()
@@ -224,6 +232,13 @@ func runOne(ctx context.Context, o *compareOpts, sys string, l load, dir string)
 	if extra := sk.count() - base - l.n - probed; extra != 0 {
 		return r, fmt.Errorf("the sink counted %d messages more than were sent", extra)
 	}
+	if sut.check != nil {
+		summary, err := sut.check(ctx)
+		if err != nil {
+			return r, fmt.Errorf("%s is not what it claims: %w", sys, err)
+		}
+		r.checked = summary
+	}
 	return r, nil
 }
 
@@ -235,7 +250,13 @@ type systemUnderTest struct {
 	pid    int
 	tree   bool       // measure pid and all its descendants
 	queued func() int // Postfix: files in its queue, for a timeout's message
-	stops  []func()
+	// settle, when set, waits after the sink counted delivered messages
+	// for the work that follows them (webhooks), inside the CPU measure.
+	settle func(ctx context.Context, delivered int) error
+	// check, when set, asserts after the run that the system ran with
+	// what it claims, and summarises what it found.
+	check func(ctx context.Context) (string, error)
+	stops []func()
 }
 
 // stop stops what startSystem started, the last started first.
@@ -264,6 +285,8 @@ func startSystem(ctx context.Context, o *compareOpts, sys, dir string, sk *sink,
 		s.pid, s.tree, s.queued = pf.masterPID(), true, pf.queued
 	case sysPG3:
 		return startNodes(ctx, o, dir, s, sinkPort, 3)
+	case sysFull, sysFullDKIM, sysFullEd25519:
+		return startFull(ctx, o, sys, dir, s, sinkPort)
 	case sysRelay, sysMX, sysPG:
 		if s.port, err = freePort(); err != nil {
 			return s, err
@@ -335,7 +358,7 @@ func report(w io.Writer, systems []string, res map[string][]result, mode string)
 	}
 	for _, s := range systems {
 		m := med[s]
-		line := fmt.Sprintf("%-13s %-12s %s", s, mode, m.format())
+		line := fmt.Sprintf("%-19s %-12s %s", s, mode, m.format())
 		if pf, ok := med[sysPostfix]; ok && s != sysPostfix && s != sysCeiling {
 			line += fmt.Sprintf(" accept/postfix=%.2fx e2e/postfix=%.2fx", m.accept/pf.accept, m.e2e/pf.e2e)
 		}

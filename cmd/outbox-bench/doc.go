@@ -14,7 +14,20 @@
 //   - outbox-relay: Outbox relaying to the same smtp-sink through a
 //     smarthost route ([relay.sink], tls "none", routes "*" = "sink");
 //   - outbox-mx: Outbox resolving the recipient domain's MX against a DNS
-//     server run by this program on loopback, delivery.port = the sink.
+//     server run by this program on loopback, delivery.port = the sink;
+//   - outbox-full: outbox-mx with every capability that costs per message
+//     on: the DNS cache, a [[shaping]] rule for the recipient domain whose
+//     limits never bind, the HTTP API and metrics listeners, and a webhook
+//     to an HTTP endpoint of this program that receives every event (the
+//     daemon's CPU is read once it has every delivered event);
+//   - outbox-full-dkim: outbox-full signing with DKIM, with an RSA-2048
+//     key this program generates (the kind every receiver verifies);
+//     outbox-full-ed25519 (on request, not in the default systems) the
+//     same with an Ed25519 key (RFC 8463). After each full run, the run fails unless every capability was at
+//     work: the API answers, /metrics counts DNS cache hits, the webhook
+//     got every delivery, and a check message routed to a capture SMTP
+//     server of this program arrives signed, the signature verifying
+//     against the key's record (unsigned with DKIM off);
 //   - outbox-pg: outbox-relay with spool.backend = "postgres", one node,
 //     on a private PostgreSQL server this program starts (store/pgstore/
 //     pgtest: initdb in a temporary directory, a loopback port), a fresh
@@ -55,6 +68,7 @@
 // the spool's bytes per message, and, starting the real daemon on it, its
 // start-up time, its RSS and the time of `outbox queue list`'s first page.
 //
-// This is a tool, not a library: it imports the store to fill the spool and
-// go-smtp's client for the probe, and nothing else of Outbox.
+// This is a tool, not a library: it imports the store to fill the spool,
+// go-smtp for the probe and the capture server, go-msgauth to verify the
+// check message's signature, and nothing else of Outbox.
 package main

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,8 +53,9 @@ func TestSinkCount(t *testing.T) {
 }
 
 // TestSmoke runs both commands at a tiny size so the tool does not rot:
-// the ceiling and Outbox through the smarthost route, and a small scale
-// fill. It needs smtp-source and smtp-sink (Debian's postfix package);
+// the ceiling, Outbox through the smarthost route and with every
+// capability on (its run fails unless each one was at work, DKIM
+// signatures verified), and a small scale fill. It needs smtp-source and smtp-sink (Debian's postfix package);
 // outside CI it skips without them.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
@@ -77,10 +79,11 @@ func TestSmoke(t *testing.T) {
 	defer cancel()
 	var out, errs bytes.Buffer
 	if code := run(ctx, []string{"compare", "-n", "200", "-c", "5", "-runs", "1", "-m", "1,0", "-warmup", "10",
-		"-systems", "ceiling,outbox-relay", "-big", "1048576", "-outbox", bin, "-dir", filepath.Join(dir, "cmp")}, &out, &errs); code != 0 {
+		"-systems", "ceiling,outbox-relay,outbox-full-dkim", "-big", "1048576", "-outbox", bin, "-dir", filepath.Join(dir, "cmp")}, &out, &errs); code != 0 {
 		t.Fatalf("compare exited %d:\n%s%s", code, out.String(), errs.String())
 	}
-	for _, want := range []string{"ceiling       1/session", "outbox-relay  many/session", "e2e/ceiling=", "outbox-big", "ok)"} {
+	for _, want := range []string{fmt.Sprintf("%-19s 1/session", "ceiling"), fmt.Sprintf("%-19s many/session", "outbox-relay"),
+		fmt.Sprintf("%-19s 1/session", "outbox-full-dkim"), "e2e/ceiling=", "outbox-big", "ok)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("compare output lacks %q:\n%s", want, out.String())
 		}

@@ -12,7 +12,7 @@ import (
 // defaultSystems are the systems compare runs without -systems: all of
 // them, outbox-pg only where PostgreSQL's server is installed.
 func defaultSystems() string {
-	s := "ceiling,postfix,outbox-relay,outbox-mx"
+	s := "ceiling,postfix,outbox-relay,outbox-mx," + sysFull + "," + sysFullDKIM
 	if _, err := pgtest.BinDir(); err == nil {
 		s += "," + sysPG + "," + sysPG3
 	}
