@@ -77,7 +77,12 @@ var errMediaType = errors.New("the request body must be application/json or mult
 // decode reads the request body, JSON or multipart/form-data, within the
 // size limit.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*sendRequest, error) {
-	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct, params := r.Header.Get("Content-Type"), map[string]string(nil)
+	if strings.EqualFold(ct, "application/json") {
+		ct = "application/json" // the usual request: no parameter map to make
+	} else {
+		ct, params, _ = mime.ParseMediaType(ct)
+	}
 	switch ct {
 	case "multipart/form-data":
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxMessageSize+64<<10)

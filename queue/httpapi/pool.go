@@ -7,7 +7,7 @@ import (
 	"sync"
 )
 
-// maxPooled bounds what a pooled buffer may have grown to and still be
+// maxPooled bounds the bytes a pooled buffer may have held and still be
 // kept: a rare large message must not pin its memory for the requests
 // after it, which are mostly small.
 const maxPooled = 256 << 10

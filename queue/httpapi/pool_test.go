@@ -36,3 +36,22 @@ func TestDecodeJSONOneAfterAnother(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONMediaType: a JSON body is recognised by its media type in any
+// case, with or without parameters (RFC 2045 §5.1); another type is 415.
+func TestJSONMediaType(t *testing.T) {
+	a := newTestAPI(t, nil)
+	body := `{"from":"a@example.com","to":["b@example.org"],"text":"x"}`
+	for ct, want := range map[string]int{
+		"application/json":                202,
+		"Application/JSON":                202,
+		"application/json; charset=utf-8": 202,
+		"application/jsonx":               415,
+		"text/json":                       415,
+		"":                                415,
+	} {
+		if status, resp := a.postForm(t, ct, strings.NewReader(body), ""); status != want {
+			t.Errorf("Content-Type %q: %d %s, want %d", ct, status, resp, want)
+		}
+	}
+}
