@@ -22,8 +22,8 @@ type sendRequest struct {
 	Bcc         []string          `json:"bcc"`
 	ReplyTo     string            `json:"reply_to"`
 	Subject     string            `json:"subject"`
-	Text        string            `json:"text"`
-	HTML        string            `json:"html"`
+	Text        jsonText          `json:"text"`
+	HTML        jsonText          `json:"html"`
 	Headers     map[string]string `json:"headers"`
 	Attachments []attachment      `json:"attachments"`
 	Raw         string            `json:"raw"`
