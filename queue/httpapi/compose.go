@@ -51,10 +51,10 @@ func multi(subtype string, children ...*part) *part {
 func (req *sendRequest) tree() *part {
 	var alt []*part
 	if req.Text != "" {
-		alt = append(alt, text("text/plain", string(req.Text)))
+		alt = append(alt, text("text/plain", req.Text))
 	}
 	if req.HTML != "" {
-		alt = append(alt, text("text/html", string(req.HTML)))
+		alt = append(alt, text("text/html", req.HTML))
 	}
 	var related, mixed []*part
 	if len(alt) > 0 {

@@ -92,9 +92,9 @@ func (req *sendRequest) addPart(p *multipart.Part, data []byte, n int) error {
 	case "subject":
 		req.Subject = v
 	case "text":
-		req.Text = jsonText(v)
+		req.Text = v
 	case "html":
-		req.HTML = jsonText(v)
+		req.HTML = v
 	case "at_least_one":
 		b, err := strconv.ParseBool(v)
 		if err != nil {

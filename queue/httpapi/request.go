@@ -22,8 +22,8 @@ type sendRequest struct {
 	Bcc         []string          `json:"bcc"`
 	ReplyTo     string            `json:"reply_to"`
 	Subject     string            `json:"subject"`
-	Text        jsonText          `json:"text"`
-	HTML        jsonText          `json:"html"`
+	Text        string            `json:"text"`
+	HTML        string            `json:"html"`
 	Headers     map[string]string `json:"headers"`
 	Attachments []attachment      `json:"attachments"`
 	Raw         string            `json:"raw"`
