@@ -13,11 +13,12 @@ import (
 	gomail "github.com/emersion/go-message/mail"
 )
 
-// part is one node of the MIME tree: a leaf with a body, or a multipart
-// with children.
+// part is one node of the MIME tree: a leaf with a body (text, or bytes),
+// or a multipart with children.
 type part struct {
 	header   message.Header
-	body     []byte
+	text     string // a text/* leaf's content from the request
+	body     []byte // any other leaf's content
 	children []*part
 }
 
@@ -50,10 +51,10 @@ func multi(subtype string, children ...*part) *part {
 func (req *sendRequest) tree() *part {
 	var alt []*part
 	if req.Text != "" {
-		alt = append(alt, leaf("text/plain", map[string]string{"charset": "utf-8"}, []byte(crlf(req.Text))))
+		alt = append(alt, text("text/plain", req.Text))
 	}
 	if req.HTML != "" {
-		alt = append(alt, leaf("text/html", map[string]string{"charset": "utf-8"}, []byte(crlf(req.HTML))))
+		alt = append(alt, text("text/html", req.HTML))
 	}
 	var related, mixed []*part
 	if len(alt) > 0 {
@@ -84,21 +85,72 @@ func (req *sendRequest) tree() *part {
 	return multi("mixed", mixed...)
 }
 
-// crlf turns every line end into CRLF, the only one a message may carry
-// (RFC 5322 §2.3).
-func crlf(s string) string {
-	s = strings.ReplaceAll(s, "\r\n", "\n")
-	s = strings.ReplaceAll(s, "\r", "\n")
-	return strings.ReplaceAll(s, "\n", "\r\n")
+// text is a UTF-8 text leaf with content s, written by writeText.
+func text(contentType, s string) *part {
+	p := leaf(contentType, map[string]string{"charset": "utf-8"}, nil)
+	p.text = s
+	return p
 }
 
-// compose writes the message for req, whose queue ID is id, to w. Bcc
-// is never written: those recipients are in the envelope only (RFC 5322
-// §3.6.3 allows either; a header field would reveal them to everyone).
-func (req *sendRequest) compose(w io.Writer, p *parsed, id, hostname string, now time.Time) error {
+// writeText writes s to w with every line end turned into CRLF, the only
+// one a message may carry (RFC 5322 §2.3): CRLF stays, a bare LF or CR
+// becomes CRLF. It copies s through chunk (not empty), as w takes
+// bytes and converting s whole would allocate a copy as large. The
+// quoted-printable encoder cannot be left to end the lines: it takes a
+// bare CR for a line end, but then drops an LF that follows an encoded
+// octet after it ("\r\xee\n").
+func writeText(w io.Writer, s string, chunk []byte) error {
+	n := 0
+	put := func(b string) error {
+		for len(b) > 0 {
+			if n == len(chunk) {
+				if _, err := w.Write(chunk); err != nil {
+					return err
+				}
+				n = 0
+			}
+			c := copy(chunk[n:], b)
+			n += c
+			b = b[c:]
+		}
+		return nil
+	}
+	for len(s) > 0 {
+		i := strings.IndexAny(s, "\r\n")
+		if i < 0 {
+			if err := put(s); err != nil {
+				return err
+			}
+			break
+		}
+		if err := put(s[:i]); err != nil {
+			return err
+		}
+		if err := put("\r\n"); err != nil {
+			return err
+		}
+		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
+			i++
+		}
+		s = s[i+1:]
+	}
+	if n > 0 {
+		_, err := w.Write(chunk[:n])
+		return err
+	}
+	return nil
+}
+
+// compose writes the message for req, whose queue ID is id, to w, with
+// chunk as scratch space, and returns the facts of the header it wrote.
+// Bcc is never written: those recipients are in the envelope only (RFC
+// 5322 §3.6.3 allows either; a header field would reveal them to
+// everyone).
+func (req *sendRequest) compose(w io.Writer, p *parsed, id, hostname string, now time.Time, chunk []byte) (headerFacts, error) {
 	var h gomail.Header
 	h.SetDate(now)
 	h.SetMessageID(id + "@" + hostname)
+	f := headerFacts{messageID: "<" + id + "@" + hostname + ">"}
 	h.SetAddressList("From", []*gomail.Address{addr(p.from)})
 	if len(p.to) > 0 {
 		h.SetAddressList("To", addrs(p.to))
@@ -118,7 +170,13 @@ func (req *sendRequest) compose(w io.Writer, p *parsed, id, hostname string, now
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		h.Set(name, mime.QEncoding.Encode("utf-8", req.Headers[name]))
+		v := mime.QEncoding.Encode("utf-8", req.Headers[name])
+		// Set replaces a field of the same name in another case: the last
+		// one set is the one written.
+		h.Set(name, v)
+		if strings.EqualFold(name, "TLS-Required") {
+			f.tlsRequired = v
+		}
 	}
 	h.Set("MIME-Version", "1.0")
 	root := req.tree()
@@ -128,22 +186,28 @@ func (req *sendRequest) compose(w io.Writer, p *parsed, id, hostname string, now
 	for fields.Next() {
 		h.Add(fields.Key(), fields.Value())
 	}
-	return writePart(w, h.Header, root)
+	return f, writePart(w, h.Header, root, chunk)
 }
 
 // writePart writes p under header h (the message header for the root).
-func writePart(w io.Writer, h message.Header, p *part) error {
+func writePart(w io.Writer, h message.Header, p *part, chunk []byte) error {
 	mw, err := message.CreateWriter(w, h)
 	if err != nil {
 		return fmt.Errorf("httpapi: compose: %w", err)
 	}
-	return writeChildren(mw, p)
+	return writeChildren(mw, p, chunk)
 }
 
 // writeChildren fills a part created by CreatePart.
-func writeChildren(w *message.Writer, p *part) error {
+func writeChildren(w *message.Writer, p *part, chunk []byte) error {
 	if p.children == nil {
-		if _, err := w.Write(p.body); err != nil {
+		var err error
+		if p.text != "" {
+			err = writeText(w, p.text, chunk)
+		} else {
+			_, err = w.Write(p.body)
+		}
+		if err != nil {
 			return err
 		}
 		return w.Close()
@@ -153,7 +217,7 @@ func writeChildren(w *message.Writer, p *part) error {
 		if err != nil {
 			return fmt.Errorf("httpapi: compose: %w", err)
 		}
-		if err := writeChildren(cw, c); err != nil {
+		if err := writeChildren(cw, c, chunk); err != nil {
 			return err
 		}
 	}

@@ -28,7 +28,8 @@
 //     (the API key, or the trusted loopback).
 //   - Bad input is 400 with a JSON error naming the field ("to[1]",
 //     "attachments[0].content", "raw"); an unknown JSON field is refused
-//     too. Over Options.MaxMessageSize (the request, or the message built
+//     too, as is anything but white space after the body's one JSON
+//     object (RFC 8259 §2). Over Options.MaxMessageSize (the request, or the message built
 //     from it) is 413. Nothing is spooled for a refused request.
 //   - The message is built with go-message: Date and Message-ID
 //     (<queueid@hostname>) are added, Bcc recipients are in the envelope

@@ -77,7 +77,12 @@ var errMediaType = errors.New("the request body must be application/json or mult
 // decode reads the request body, JSON or multipart/form-data, within the
 // size limit.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*sendRequest, error) {
-	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct, params := r.Header.Get("Content-Type"), map[string]string(nil)
+	if strings.EqualFold(ct, "application/json") {
+		ct = "application/json" // the usual request: no parameter map to make
+	} else {
+		ct, params, _ = mime.ParseMediaType(ct)
+	}
 	switch ct {
 	case "multipart/form-data":
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxMessageSize+64<<10)
@@ -89,16 +94,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*sendRequest, e
 	// base64 grows content by a third; the JSON around it is small. The
 	// decoder reads the body itself: reading it whole first would copy
 	// every request once more.
-	var req sendRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.opts.MaxMessageSize/3*4+64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, fieldErr("", "the body must hold one JSON object")
-	}
-	return &req, nil
+	return s.pools.decodeJSON(http.MaxBytesReader(w, r.Body, s.opts.MaxMessageSize/3*4+64<<10))
 }
 
 // answer sends the 202 of a committed message, or, for a retry, the first
@@ -201,23 +197,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // addMissing writes the Date and Message-ID fields a raw message lacks
 // (RFC 5322 §3.6 requires Date; Message-ID lets replies and bounces name
-// it), as the SMTP listener adds them.
-func addMissing(w io.Writer, raw []byte, id, hostname string, now time.Time) error {
-	hdr, err := textproto.NewReader(bufioReader(raw)).ReadMIMEHeader()
+// it), as the SMTP listener adds them, and returns the facts of the
+// header: it is the one parse of the raw message's header.
+func addMissing(w io.Writer, raw []byte, id, hostname string, now time.Time) (headerFacts, error) {
+	hdr, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw))).ReadMIMEHeader()
 	if err != nil && !errors.Is(err, io.EOF) {
-		return fieldErr("raw", "header does not parse: %v", err)
+		return headerFacts{}, fieldErr("raw", "header does not parse: %v", err)
 	}
+	f := headerFacts{messageID: hdr.Get("Message-Id"), tlsRequired: hdr.Get("TLS-Required")}
 	if hdr.Get("Date") == "" {
 		if _, err := fmt.Fprintf(w, "Date: %s\r\n", now.Format(time.RFC1123Z)); err != nil {
-			return err
+			return f, err
 		}
 	}
-	if hdr.Get("Message-Id") == "" {
-		if _, err := fmt.Fprintf(w, "Message-ID: <%s@%s>\r\n", id, hostname); err != nil {
-			return err
+	if f.messageID == "" {
+		f.messageID = "<" + id + "@" + hostname + ">"
+		if _, err := fmt.Fprintf(w, "Message-ID: %s\r\n", f.messageID); err != nil {
+			return f, err
 		}
 	}
-	return nil
+	return f, nil
 }
 
 func hostOf(remote string) string {
@@ -226,5 +225,3 @@ func hostOf(remote string) string {
 	}
 	return remote
 }
-
-func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }

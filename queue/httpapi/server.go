@@ -99,6 +99,8 @@ type Server struct {
 	shutdown chan struct{}
 	// polling counts the long polls waiting now (pollers).
 	polling atomic.Int64
+	// pools keep the buffers of accepting a message (pool.go).
+	pools pools
 }
 
 // New checks opts and builds the server.

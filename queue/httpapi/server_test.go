@@ -198,6 +198,9 @@ func TestPostRefusals(t *testing.T) {
 		{"raw bare LF", `{"raw":"` + b64("Subject: x\n\nhi\n") + `","envelope":{"from":"a@example.com","to":["b@example.org"]}}`, 400, "raw"},
 		{"raw bad base64", `{"raw":"%%%","envelope":{"from":"a@example.com","to":["b@example.org"]}}`, 400, "raw"},
 		{"wrong type", `{"from":"a@example.com","to":"b@example.org","text":"x"}`, 400, "to"},
+		{"two objects", `{"from":"a@example.com","to":["b@example.org"],"text":"x"} {}`, 400, ""},
+		{"stray brace", `{"from":"a@example.com","to":["b@example.org"],"text":"x"}}`, 400, ""},
+		{"stray bracket", `{"from":"a@example.com","to":["b@example.org"],"text":"x"}]`, 400, ""},
 		{"over the size", `{"from":"a@example.com","to":["b@example.org"],"text":"` + big + `"}`, 413, ""},
 	}
 	for _, c := range cases {

@@ -100,10 +100,13 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 	}()
 	now := s.opts.Now()
 	// The message is built in memory, as big as the request that carried
-	// it, so that its header is known before signing starts.
-	var msg bytes.Buffer
-	msg.Grow(int(min(req.sizeHint(), s.opts.MaxMessageSize)))
-	if err := s.write(&limitWriter{w: &msg, n: s.opts.MaxMessageSize}, req, p, b.ID(), remote, now); err != nil {
+	// it, so that its header is known before signing starts; the buffer
+	// goes back to the pool once the body has the message.
+	bld := s.pools.getBuild(int(min(req.sizeHint(), s.opts.MaxMessageSize)))
+	defer s.pools.putBuild(bld)
+	msg := &bld.msg
+	facts, err := s.write(&limitWriter{w: msg, n: s.opts.MaxMessageSize}, req, p, b.ID(), remote, now, bld.chunk[:])
+	if err != nil {
 		return nil, err
 	}
 	m := &store.Message{
@@ -116,14 +119,14 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 		// raw ones are re-encoded (sevenBit).
 		BodyType:   store.Body7Bit,
 		AtLeastOne: req.AtLeastOne,
-		MessageID:  messageIDOf(msg.Bytes()),
+		MessageID:  messageIDOf(facts.messageID),
 	}
 	if o := p.opts; o != nil {
 		m.DeliverAfter, m.ExpireAt, m.Tags, m.Metadata = o.deliverAfter, o.expireAt, o.tags, o.metadata
 		m.Priority = o.priority
 	}
 	m.IgnoreSuppressions = req.IgnoreSuppressions || clientKeyOf(ctx).IgnoreSuppressions
-	m.TLSReq = tlsRequirement(req.RequireTLS, msg.Bytes())
+	m.TLSReq = tlsRequirement(req.RequireTLS, facts.tlsRequired)
 	if m.Prefix, m.Signed, err = s.store(b, msg.Bytes()); err != nil {
 		return nil, err
 	}
@@ -210,20 +213,22 @@ func headerFields(msg []byte) (from string, names []string) {
 }
 
 // write writes a Received field (RFC 5321 §4.4, here for an HTTP hop),
-// then the message, built or raw.
-func (s *Server) write(w io.Writer, req *sendRequest, p *parsed, id, remote string, now time.Time) error {
+// then the message, built or raw, with chunk as scratch space, and
+// returns the facts of its header.
+func (s *Server) write(w io.Writer, req *sendRequest, p *parsed, id, remote string, now time.Time, chunk []byte) (headerFacts, error) {
 	if _, err := fmt.Fprintf(w, "Received: from [%s] by %s (Outbox) with HTTP id %s;\r\n\t%s\r\n",
 		hostOf(remote), s.opts.Hostname, id, now.Format(time.RFC1123Z)); err != nil {
-		return err
+		return headerFacts{}, err
 	}
 	if p.raw == nil {
-		return req.compose(w, p, id, s.opts.Hostname, now)
+		return req.compose(w, p, id, s.opts.Hostname, now, chunk)
 	}
-	if err := addMissing(w, p.raw, id, s.opts.Hostname, now); err != nil {
-		return err
+	f, err := addMissing(w, p.raw, id, s.opts.Hostname, now)
+	if err != nil {
+		return f, err
 	}
-	_, err := w.Write(p.raw)
-	return err
+	_, err = w.Write(p.raw)
+	return f, err
 }
 
 // sizeHint is about the size of the message req makes: its contents,

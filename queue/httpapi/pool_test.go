@@ -1,0 +1,57 @@
+package httpapi
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestDecodeJSONOneAfterAnother: requests decoded one after the other, as
+// a pooled decoder serves them, are each decoded alone: neither a
+// request's trailing white space, nor the rest of one refused, reaches
+// the next.
+func TestDecodeJSONOneAfterAnother(t *testing.T) {
+	var p pools
+	for i, c := range []struct {
+		body, from string
+		ok         bool
+	}{
+		{`{"from":"a@x"}` + "\n \t\r\n", "a@x", true},
+		{`{"from":"b@x","text":`, "", false},
+		{`{"from":"c@x"}}`, "", false},
+		{`{"from":"d@x"}`, "d@x", true},
+		{`{"from":"e@x"}]`, "", false},
+		{`{"from":"f@x"} {"from":"g@x"}`, "", false},
+		{`  {"to":["h@x"]}`, "", true},
+		{`{"from":"i@x","colour":"red"}`, "", false},
+		{`{"from":"j@x"}`, "j@x", true},
+	} {
+		req, err := p.decodeJSON(strings.NewReader(c.body))
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("request %d %q: %v", i, c.body, err)
+		case !c.ok && err == nil:
+			t.Errorf("request %d %q: decoded %+v, want an error", i, c.body, req)
+		case c.ok && req.From != c.from:
+			t.Errorf("request %d %q: from %q, want %q", i, c.body, req.From, c.from)
+		}
+	}
+}
+
+// TestJSONMediaType: a JSON body is recognised by its media type in any
+// case, with or without parameters (RFC 2045 §5.1); another type is 415.
+func TestJSONMediaType(t *testing.T) {
+	a := newTestAPI(t, nil)
+	body := `{"from":"a@example.com","to":["b@example.org"],"text":"x"}`
+	for ct, want := range map[string]int{
+		"application/json":                202,
+		"Application/JSON":                202,
+		"application/json; charset=utf-8": 202,
+		"application/jsonx":               415,
+		"text/json":                       415,
+		"":                                415,
+	} {
+		if status, resp := a.postForm(t, ct, strings.NewReader(body), ""); status != want {
+			t.Errorf("Content-Type %q: %d %s, want %d", ct, status, resp, want)
+		}
+	}
+}
