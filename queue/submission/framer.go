@@ -378,11 +378,26 @@ func (f *framer) content() {
 			f.violate(c)
 			continue
 		}
-		f.dot = f.lineStart && c == '.'
+		// Everything up to the next CR or LF goes on as it is.
+		run := plainRun(f.in[i:])
+		f.dot = f.lineStart && run == 1 && c == '.'
 		f.lineStart = false
-		f.out = append(f.out, c)
+		f.out = append(f.out, f.in[i:i+run]...)
+		i += run - 1
 	}
 	f.consume(len(f.in))
+}
+
+// plainRun is the length of the run of octets at the start of b that are
+// neither CR nor LF.
+func plainRun(b []byte) int {
+	if i := bytes.IndexByte(b, '\r'); i >= 0 {
+		b = b[:i]
+	}
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	return len(b)
 }
 
 // violate records a bare CR or LF at c and starts skipping to the end of
