@@ -1,7 +1,6 @@
 package submission
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -31,6 +30,9 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	data   sync.WaitGroup // Data calls in progress
+	// readers holds the *bufio.Reader Data reads a message through, one
+	// per message in progress, reused from message to message.
+	readers sync.Pool
 
 	mu        sync.Mutex
 	closing   bool // no new connections or transactions
@@ -278,7 +280,9 @@ func (s *Server) frame(c *smtp.Conn, trusted bool, cc *clientConn) (*framer, err
 	}
 	h.setRaw(fr)
 	*h.lineLimit = 0
-	h.text.W = bufio.NewWriter(&ehloWriter{w: c.Conn(), keywords: s.ehloKeywords})
+	// go-smtp flushes every reply, so its writer holds nothing here: its
+	// buffer is reused rather than a new one made per session.
+	h.text.W.Reset(&ehloWriter{w: c.Conn(), keywords: s.ehloKeywords})
 	return fr, nil
 }
 
