@@ -33,6 +33,8 @@ type Server struct {
 	// readers holds the *bufio.Reader Data reads a message through, one
 	// per message in progress, reused from message to message.
 	readers sync.Pool
+	// framerBufs holds the buffers of closed connections' framers.
+	framerBufs sync.Pool
 
 	mu        sync.Mutex
 	closing   bool // no new connections or transactions
@@ -266,7 +268,7 @@ func (s *Server) frame(c *smtp.Conn, trusted bool, cc *clientConn) (*framer, err
 	if trusted {
 		junk = 0
 	}
-	fr := newFramer(h.raw, h.lineLimit, s.opts.Hostname, maxCommandLine, junk)
+	fr := newFramer(h.raw, h.lineLimit, s.opts.Hostname, maxCommandLine, junk, s.takeFramerBufs())
 	if cc != nil {
 		d := s.opts.DataTimeout
 		fr.closing = cc.lingerAtClose
