@@ -95,8 +95,8 @@ func (s *session) Data(r io.Reader) error {
 	}
 	committed = true
 	s.accepted()
-	s.srv.log.Info("accepted", "msgid", id, "message_id", m.MessageID, "from", from, "rcpts", rcpts, "size", m.Size,
-		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
+	s.srv.log.Info("accepted", "msgid", id, "message_id", m.MessageID, "from", from, "rcpts", wordList(rcpts), "size", m.Size,
+		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", wordList(signed),
 		"body", bodyAttr(m.BodyType), "body_declared", string(e.declared))
 	return replyQueued(id)
 }
