@@ -207,3 +207,48 @@ func FuzzDotReader(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDotReader reads a 4 KiB message of 78-octet lines through
+// go-smtp's DATA reader ("gosmtp") and through dotReader ("runs").
+//
+//	go test -run '^$' -bench DotReader -benchmem ./queue/submission
+func BenchmarkDotReader(b *testing.B) {
+	typ := goDataReaderType(b)
+	msg := []byte("Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("x", 78)+"\r\n", 51) + ".\r\n")
+	for _, mine := range []bool{false, true} {
+		name := "gosmtp"
+		if mine {
+			name = "runs"
+		}
+		b.Run(name, func(b *testing.B) {
+			src := bytes.NewReader(msg)
+			br := bufio.NewReader(src)
+			ref := reflect.New(typ.Elem())
+			rf, err := field(ref, "r")
+			if err != nil {
+				b.Fatal(err)
+			}
+			rf.Set(reflect.ValueOf(br))
+			var r io.Reader = ref.Interface().(io.Reader)
+			_, state, err := dataStateOf(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if mine {
+				r = &dotReader{r: br, state: state}
+			}
+			p := make([]byte, 4096)
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				src.Reset(msg)
+				br.Reset(src)
+				*state = dotBeginLine
+				for {
+					if _, err := r.Read(p); err != nil {
+						break
+					}
+				}
+			}
+		})
+	}
+}
