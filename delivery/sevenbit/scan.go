@@ -1,5 +1,10 @@
 package sevenbit
 
+import (
+	"bytes"
+	"encoding/binary"
+)
+
 // MaxLine is the longest line SMTP and RFC 5322 allow, in octets without
 // the CRLF (RFC 5322 §2.1.1, RFC 5321 §4.5.3.1.6).
 const MaxLine = 998
@@ -35,36 +40,57 @@ func (r Report) EightBit() bool { return r.HeaderEightBit || r.BodyEightBit }
 // octets or lines too long for SMTP.
 func (r Report) NeedsConvert() bool { return r.BodyEightBit || r.LongBodyLine }
 
-// Write implements io.Writer; it always consumes all of p.
+// Write implements io.Writer; it always consumes all of p. It goes line by
+// line (the header's end and a line's length change only at LF), each
+// line's octets counted and checked for the high bit in bulk.
 func (s *Scanner) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			s.within(p)
+			break
+		}
+		s.within(p[:i])
+		if !s.inBody && s.line == 0 {
+			s.inBody = true
+		}
+		s.line = 0
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// within accounts for octets of the current line (p holds no LF). CR
+// counts for nothing, wherever it is.
+func (s *Scanner) within(p []byte) {
+	s.line += len(p) - bytes.Count(p, []byte{'\r'})
+	long, eight := &s.report.LongHeaderLine, &s.report.HeaderEightBit
+	if s.inBody {
+		long, eight = &s.report.LongBodyLine, &s.report.BodyEightBit
+	}
+	if s.line > MaxLine {
+		*long = true
+	}
+	if !*eight && hasHighBit(p) {
+		*eight = true
+	}
+}
+
+// hasHighBit reports whether an octet of p is over 127, eight at a time.
+func hasHighBit(p []byte) bool {
+	for len(p) >= 8 {
+		if binary.LittleEndian.Uint64(p)&0x8080808080808080 != 0 {
+			return true
+		}
+		p = p[8:]
+	}
 	for _, c := range p {
-		switch c {
-		case '\n':
-			if !s.inBody && s.line == 0 {
-				s.inBody = true
-			}
-			s.line = 0
-			continue
-		case '\r':
-			continue
-		}
-		s.line++
-		if s.line > MaxLine {
-			if s.inBody {
-				s.report.LongBodyLine = true
-			} else {
-				s.report.LongHeaderLine = true
-			}
-		}
 		if c >= 0x80 {
-			if s.inBody {
-				s.report.BodyEightBit = true
-			} else {
-				s.report.HeaderEightBit = true
-			}
+			return true
 		}
 	}
-	return len(p), nil
+	return false
 }
 
 // Report returns what the Scanner found so far.

@@ -32,12 +32,72 @@ func BenchmarkAcceptDurable(b *testing.B) {
 	}
 }
 
-func benchAccept(b *testing.B, sessions, size int) {
+// BenchmarkAcceptSession is BenchmarkAcceptDurable with one message per
+// session, as most clients send: each op is a connection, EHLO, MAIL,
+// RCPT, DATA and QUIT, so per-connection costs count in full (B/op and
+// allocs/op include the client's).
+//
+//	go test -run '^$' -bench AcceptSession -benchtime 3000x -benchmem ./queue/submission
+func BenchmarkAcceptSession(b *testing.B) {
+	const sessions = 8
+	addr, body := benchServer(b, sessions, 4096)
+	var wg sync.WaitGroup
+	b.SetBytes(int64(len(body)))
+	b.ResetTimer()
+	for i := range sessions {
+		n := b.N / sessions
+		if i < b.N%sessions {
+			n++
+		}
+		wg.Go(func() {
+			for range n {
+				if err := sendOne(addr, body); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// sendOne sends body in a session of its own, without TLS.
+func sendOne(addr, body string) error {
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("bench.test"); err != nil {
+		return err
+	}
+	if err := c.Mail("bench@example.com", nil); err != nil {
+		return err
+	}
+	if err := c.Rcpt("r@example.net", nil); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, body); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// benchServer starts a Server on a real spool in b's temporary directory
+// and returns its address and a message of about size octets.
+func benchServer(b *testing.B, sessions, size int) (addr, body string) {
 	db, err := store.Open(b.TempDir(), store.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
+	b.Cleanup(func() { db.Close() })
 	srv, err := New(Options{
 		Hostname:       "outbox.test",
 		MaxConnections: sessions + 1,
@@ -53,13 +113,17 @@ func benchAccept(b *testing.B, sessions, size int) {
 		b.Fatal(err)
 	}
 	go srv.Serve(l)
-	defer srv.Close()
-
-	body := "From: bench@example.com\r\nTo: r@example.net\r\nSubject: bench\r\n\r\n" +
+	b.Cleanup(func() { srv.Close() })
+	body = "From: bench@example.com\r\nTo: r@example.net\r\nSubject: bench\r\n\r\n" +
 		strings.Repeat(strings.Repeat("x", 78)+"\r\n", size/80) + "\r\n"
+	return l.Addr().String(), body
+}
+
+func benchAccept(b *testing.B, sessions, size int) {
+	addr, body := benchServer(b, sessions, size)
 	clients := make([]*smtp.Client, sessions)
 	for i := range clients {
-		c, err := smtp.Dial(l.Addr().String())
+		c, err := smtp.Dial(addr)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -50,7 +50,8 @@ func (s *session) Data(r io.Reader) error {
 		return s.storageFailed("open transfer", err, "msgid", id)
 	}
 	defer done()
-	br := bufio.NewReader(in)
+	br := s.srv.bufReader(in)
+	defer s.srv.putReader(br)
 	h, atLeastOne, err := s.readHead(br, user, id)
 	if err != nil {
 		return err
@@ -94,8 +95,8 @@ func (s *session) Data(r io.Reader) error {
 	}
 	committed = true
 	s.accepted()
-	s.srv.log.Info("accepted", "msgid", id, "message_id", m.MessageID, "from", from, "rcpts", rcpts, "size", m.Size,
-		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", signed,
+	s.srv.log.Info("accepted", "msgid", id, "message_id", m.MessageID, "from", from, "rcpts", wordList(rcpts), "size", m.Size,
+		"client", s.client, "user", user, "tls", s.tlsAttr(), "dkim", wordList(signed),
 		"body", bodyAttr(m.BodyType), "body_declared", string(e.declared))
 	return replyQueued(id)
 }
@@ -256,4 +257,19 @@ func (b *bodyWriter) Write(p []byte) (int, error) {
 	b.n += int64(n)
 	b.err = err
 	return n, err
+}
+
+// bufReader is a buffered reader of r, reused from an earlier message.
+func (srv *Server) bufReader(r io.Reader) *bufio.Reader {
+	if br, ok := srv.readers.Get().(*bufio.Reader); ok {
+		br.Reset(r)
+		return br
+	}
+	return bufio.NewReader(r)
+}
+
+// putReader gives br back for another message; br must not be used after.
+func (srv *Server) putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	srv.readers.Put(br)
 }

@@ -24,7 +24,10 @@
 //     client's stream under go-smtp (framer.go, gosmtp.go) so that DATA
 //     ends where line-based parsers end it, and so that one line rule
 //     holds in DATA and BDAT whatever the segmentation: no limit but the
-//     message size; command lines at most maxCommandLine.
+//     message size; command lines at most maxCommandLine. DATA content is
+//     dot-unstuffed (RFC 5321 §4.5.2) by dotReader, which yields octet for
+//     octet, and error for error, what go-smtp's own reader would, reading
+//     its buffer in runs rather than one octet per call.
 //   - Limits: size 552 5.3.4 above Options.MaxMessageSize, a message of
 //     exactly that size accepted (declared SIZE, BDAT chunks, and our own
 //     count); header block 552 5.3.4; recipients 452 4.5.3; malformed

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,11 @@ type framer struct {
 	hostname string
 	maxLine  int
 	maxJunk  int32 // 0: no limit
+
+	// mu is held by Read, so that release never takes the buffers from
+	// under a Read in progress.
+	mu       sync.Mutex
+	released bool // the buffers went back to the pool; Read returns io.EOF
 
 	in    []byte // read, not yet classified
 	out   []byte // classified, for go-smtp; out[outAt:] not yet handed over
@@ -91,17 +97,30 @@ var saslMalformed = []byte("\x00outbox: undecodable base64\x00")
 
 const framerBuf = 4096
 
-func newFramer(src io.Reader, limit *int, hostname string, maxLine, maxJunk int) *framer {
-	// out holds at most what one classify makes of in, plus a synthesised
-	// end of data: allocated once, as in is, so that streaming a message
-	// allocates nothing per read.
+// newFramer makes a framer reading src, with the buffers of bufs (from an
+// earlier connection; nil: new ones).
+func newFramer(src io.Reader, limit *int, hostname string, maxLine, maxJunk int, bufs *framerBufs) *framer {
+	if bufs == nil {
+		bufs = newFramerBufs()
+	}
 	f := &framer{src: src, limit: limit, hostname: hostname, maxLine: maxLine,
-		maxJunk: int32(maxJunk), in: make([]byte, 0, framerBuf), out: make([]byte, 0, 2*framerBuf)}
+		maxJunk: int32(maxJunk), in: bufs.in[:0], out: bufs.out[:0]}
 	f.w, _ = src.(io.Writer)
 	return f
 }
 
+// Read hands go-smtp the classified stream; after release it returns
+// io.EOF.
 func (f *framer) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.released {
+		return 0, io.EOF
+	}
+	return f.read(p)
+}
+
+func (f *framer) read(p []byte) (int, error) {
 	*f.limit = 0 // go-smtp restores its limit after each BDAT chunk
 	for f.outAt == len(f.out) {
 		f.out, f.outAt = f.out[:0], 0
@@ -378,11 +397,26 @@ func (f *framer) content() {
 			f.violate(c)
 			continue
 		}
-		f.dot = f.lineStart && c == '.'
+		// Everything up to the next CR or LF goes on as it is.
+		run := plainRun(f.in[i:])
+		f.dot = f.lineStart && run == 1 && c == '.'
 		f.lineStart = false
-		f.out = append(f.out, c)
+		f.out = append(f.out, f.in[i:i+run]...)
+		i += run - 1
 	}
 	f.consume(len(f.in))
+}
+
+// plainRun is the length of the run of octets at the start of b that are
+// neither CR nor LF.
+func plainRun(b []byte) int {
+	if i := bytes.IndexByte(b, '\r'); i >= 0 {
+		b = b[:i]
+	}
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	return len(b)
 }
 
 // violate records a bare CR or LF at c and starts skipping to the end of

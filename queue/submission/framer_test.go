@@ -15,7 +15,7 @@ import (
 // ended it, and the DATA framing verdicts.
 func runFramer(src io.Reader) (out []byte, err error, violations int) {
 	limit := 2000
-	f := newFramer(src, &limit, "outbox.test", maxCommandLine, 0)
+	f := newFramer(src, &limit, "outbox.test", maxCommandLine, 0, nil)
 	buf := make([]byte, 512)
 	for {
 		if f.mode == modePending {

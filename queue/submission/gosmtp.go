@@ -1,6 +1,7 @@
 package submission
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,10 @@ import (
 //   - dataReader.limited: go-smtp refuses a DATA message of exactly
 //     MaxMessageBytes (it checks the remaining budget before reading the
 //     final dot), so the limit is counted by inputReader instead.
+//   - dataReader.r and dataReader.state: go-smtp's DATA reader calls
+//     ReadByte for every octet; dotReader reads the same buffer in runs
+//     and keeps its state in dataReader's, for go-smtp to read the rest
+//     of a refused message from.
 //
 // A field that is not there (another go-smtp version) makes hook fail
 // cleanly, never panic.
@@ -104,4 +109,22 @@ func unlimitData(r io.Reader) error {
 	}
 	f.SetBool(false)
 	return nil
+}
+
+// dataStateOf returns the buffered reader a DATA reader reads from and its
+// state, for dotReader.
+func dataStateOf(r io.Reader) (*bufio.Reader, *int, error) {
+	br, err := field(reflect.ValueOf(r), "r")
+	if err != nil {
+		return nil, nil, err
+	}
+	state, err := field(reflect.ValueOf(r), "state")
+	if err != nil {
+		return nil, nil, err
+	}
+	buf, ok := br.Interface().(*bufio.Reader)
+	if !ok || buf == nil || state.Kind() != reflect.Int {
+		return nil, nil, fmt.Errorf("%w: dataReader.r, state", errInternals)
+	}
+	return buf, state.Addr().Interface().(*int), nil
 }

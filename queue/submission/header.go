@@ -145,6 +145,10 @@ func (h *header) names(extra []string) []string {
 // value returns the unfolded, trimmed value of a field.
 func (f *headerField) value() string {
 	v := f.raw[len(f.name)+1:]
+	if i := bytes.IndexByte(v, '\n'); i < 0 || i == len(v)-1 {
+		// Not folded: its line end is white space that TrimSpace drops.
+		return string(bytes.TrimSpace(v))
+	}
 	v = bytes.ReplaceAll(v, []byte("\r\n"), nil)
 	v = bytes.ReplaceAll(v, []byte("\n"), nil)
 	return strings.TrimSpace(string(v))

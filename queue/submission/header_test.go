@@ -137,3 +137,19 @@ func TestReceived(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHeaderValue: a field's value is its text unfolded (every CRLF and
+// LF removed) and trimmed, whether or not it was folded.
+// Seeds: testdata/fuzz/FuzzHeaderValue.
+func FuzzHeaderValue(f *testing.F) {
+	for _, s := range []string{" x\r\n", " a\r\n b \r\n", "\r\n", " ab\r \r\n", "x\n", " a\rb\r\n", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		fl := headerField{name: "Subject", raw: []byte("Subject:" + v)}
+		want := strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", ""), "\n", ""))
+		if got := fl.value(); got != want {
+			t.Fatalf("value of %q = %q, want %q", v, got, want)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package submission
 
 import (
+	"bytes"
 	"io"
 
 	"github.com/emersion/go-smtp"
@@ -34,17 +35,13 @@ func (in *inputReader) Read(p []byte) (int, error) {
 		return 0, in.err
 	}
 	n, err := in.r.Read(p)
+	if reply := lineEndError(in.prev, p[:n]); reply != nil {
+		in.err = reply
+		return 0, in.err
+	}
 	prev := in.prev
-	for _, c := range p[:n] {
-		if c == 0 {
-			in.err = replyNUL
-			return 0, in.err
-		}
-		if (prev == '\r') != (c == '\n') {
-			in.err = replyBareLine
-			return 0, in.err
-		}
-		prev = c
+	if n > 0 {
+		prev = p[n-1]
 	}
 	in.prev = prev
 	in.n += int64(n)
@@ -66,4 +63,39 @@ func (in *inputReader) Read(p []byte) (int, error) {
 		in.err = err
 	}
 	return n, err
+}
+
+// lineEndError is the reply to the first octet of p that is a NUL, or a
+// CR not followed by LF, or an LF not preceded by CR; prev is the octet
+// before p (0: none). Nil when p has none. It goes from CR to CR: between
+// two, no LF and no NUL may appear.
+func lineEndError(prev byte, p []byte) *smtp.SMTPError {
+	for len(p) > 0 {
+		if prev == '\r' {
+			switch p[0] {
+			case '\n':
+			case 0:
+				return replyNUL
+			default:
+				return replyBareLine
+			}
+			prev, p = '\n', p[1:]
+			continue
+		}
+		run := p
+		if i := bytes.IndexByte(p, '\r'); i >= 0 {
+			run = p[:i]
+		}
+		nul, lf := bytes.IndexByte(run, 0), bytes.IndexByte(run, '\n')
+		switch {
+		case nul >= 0 && (lf < 0 || nul < lf):
+			return replyNUL
+		case lf >= 0:
+			return replyBareLine
+		case len(run) == len(p):
+			return nil
+		}
+		prev, p = '\r', p[len(run)+1:]
+	}
+	return nil
 }

@@ -48,3 +48,39 @@ func TestInputReader(t *testing.T) {
 		}
 	}
 }
+
+// lineEndOctets is lineEndError's rule stated octet by octet.
+func lineEndOctets(prev byte, p []byte) error {
+	for _, c := range p {
+		if c == 0 {
+			return replyNUL
+		}
+		if (prev == '\r') != (c == '\n') {
+			return replyBareLine
+		}
+		prev = c
+	}
+	return nil
+}
+
+// FuzzLineEnds: inputReader refuses, with the same reply, exactly what the
+// octet-by-octet rule refuses, however the stream is cut into reads.
+// Seeds: testdata/fuzz/FuzzLineEnds.
+func FuzzLineEnds(f *testing.F) {
+	f.Add([]byte("Subject: x\r\n\r\nhello\r.\rMAIL\r\n"), []byte{2, 9})
+	f.Add([]byte("a\r\x00\r\nb\n\x00"), []byte{0})
+	f.Fuzz(func(t *testing.T, data, cuts []byte) {
+		want := lineEndOctets(0, data)
+		if want == nil && len(data) > 0 && data[len(data)-1] == '\r' {
+			want = replyBareLine // a CR at the end of the data
+		}
+		in := &inputReader{r: &splitReader{data: data, cuts: cuts}}
+		out, err := io.ReadAll(in)
+		if !errors.Is(err, want) && !(want == nil && err == nil) {
+			t.Fatalf("err = %v, want %v", err, want)
+		}
+		if want == nil && !bytes.Equal(out, data) {
+			t.Fatalf("passed through %q, want %q", out, data)
+		}
+	})
+}

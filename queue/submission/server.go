@@ -1,7 +1,6 @@
 package submission
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -31,6 +30,11 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	data   sync.WaitGroup // Data calls in progress
+	// readers holds the *bufio.Reader Data reads a message through, one
+	// per message in progress, reused from message to message.
+	readers sync.Pool
+	// framerBufs holds the buffers of closed connections' framers.
+	framerBufs sync.Pool
 
 	mu        sync.Mutex
 	closing   bool // no new connections or transactions
@@ -264,7 +268,7 @@ func (s *Server) frame(c *smtp.Conn, trusted bool, cc *clientConn) (*framer, err
 	if trusted {
 		junk = 0
 	}
-	fr := newFramer(h.raw, h.lineLimit, s.opts.Hostname, maxCommandLine, junk)
+	fr := newFramer(h.raw, h.lineLimit, s.opts.Hostname, maxCommandLine, junk, s.takeFramerBufs())
 	if cc != nil {
 		d := s.opts.DataTimeout
 		fr.closing = cc.lingerAtClose
@@ -278,7 +282,9 @@ func (s *Server) frame(c *smtp.Conn, trusted bool, cc *clientConn) (*framer, err
 	}
 	h.setRaw(fr)
 	*h.lineLimit = 0
-	h.text.W = bufio.NewWriter(&ehloWriter{w: c.Conn(), keywords: s.ehloKeywords})
+	// go-smtp flushes every reply, so its writer holds nothing here: its
+	// buffer is reused rather than a new one made per session.
+	h.text.W.Reset(&ehloWriter{w: c.Conn(), keywords: s.ehloKeywords})
 	return fr, nil
 }
 

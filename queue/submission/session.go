@@ -220,6 +220,9 @@ func (s *session) Reset() {
 // Logout implements smtp.Session.
 func (s *session) Logout() error {
 	s.Reset()
+	// go-smtp calls Logout as it closes the connection, or after STARTTLS
+	// (whose session gets a framer of its own): this framer is done.
+	s.srv.releaseFramer(s.fr)
 	return nil
 }
 

@@ -5,14 +5,23 @@ import "io"
 // openTransfer prepares the reading of one DATA or BDAT message from r:
 // for DATA the wall-clock bound of Options.DataTimeout starts and the
 // framer learns that content follows, and go-smtp's DATA size limit gives
-// way to inputReader's exact one. done ends the bound.
+// way to inputReader's exact one; DATA content is read by dotReader. done
+// ends the bound.
 func (s *session) openTransfer(r io.Reader) (in *inputReader, done func(), err error) {
 	opts := &s.srv.opts
 	if err := unlimitData(r); err != nil {
 		return nil, nil, err
 	}
-	in = &inputReader{r: r, max: opts.MaxMessageSize}
 	_, bdat := r.(*io.PipeReader)
+	src := r
+	if !bdat {
+		buf, state, err := dataStateOf(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		src = &dotReader{r: buf, state: state}
+	}
+	in = &inputReader{r: src, max: opts.MaxMessageSize}
 	if !bdat && s.fr != nil {
 		s.fr.dataBegins()
 		in.violation = s.fr.takeViolation
