@@ -55,6 +55,10 @@ type Options struct {
 	// Now is the clock for message IDs, Received, bounce rows and leases;
 	// default time.Now.
 	Now func() time.Time
+
+	// tracer, when set, sees every statement and batch of the pool's
+	// connections (roundtrip_test.go counts round trips with it).
+	tracer pgx.QueryTracer
 }
 
 func (o *Options) setDefaults() {
@@ -113,6 +117,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	cfg.MaxConns = opts.MaxConns
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "outbox " + opts.Node
+	if opts.tracer != nil {
+		cfg.ConnConfig.Tracer = opts.tracer
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)

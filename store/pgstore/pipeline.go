@@ -1,0 +1,58 @@
+package pgstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Round trips. At thousands of messages a second a node spends more time
+// waiting for the server's answers than on its work or the server's, so
+// the hot transactions travel in as few round trips as the logic allows
+// (roundtrip_test.go counts them): a transaction's BEGIN goes with its
+// first statement and its COMMIT with its writes, in one pipelined batch
+// (the extended protocol's pipelining: the statements run in order up to
+// the Sync, and the first error skips the rest, COMMIT included). Enqueue
+// is one round trip; Update two (its read under the row lock, then the
+// writes and COMMIT), three when the suppression list has entries to
+// read. COMMIT's answer still comes only once its WAL is flushed
+// (synchronous_commit on): the guarantee is the statement's, not the
+// round trip's.
+
+// dbtx is what a transaction's statements run on: a pgx.Tx, or a pooled
+// connection inside a transaction that a pipelined batch began.
+type dbtx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// rollbackWait bounds the ROLLBACK after a failed pipelined transaction.
+const rollbackWait = 5 * time.Second
+
+// abort ends the transaction c is in, if any, after an error: a ROLLBACK,
+// whose failure leaves the connection outside the idle state, so that the
+// pool closes it rather than lending it again.
+func abort(ctx context.Context, c *pgxpool.Conn) {
+	if c.Conn().PgConn().TxStatus() == 'I' {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackWait)
+	defer cancel()
+	_, _ = c.Exec(ctx, "ROLLBACK")
+}
+
+// commitBatch sends b's statements followed by COMMIT in one round trip
+// on c, which is inside a transaction; on an error the transaction is
+// rolled back (or the connection dropped). The error is unclassified.
+func commitBatch(ctx context.Context, c *pgxpool.Conn, b *pgx.Batch) error {
+	b.Queue("COMMIT")
+	if err := c.SendBatch(ctx, b).Close(); err != nil {
+		abort(ctx, c)
+		return err
+	}
+	return nil
+}
