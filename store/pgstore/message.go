@@ -232,7 +232,7 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 		return classify(err)
 	}
 	defer c.Release()
-	err = db.update(ctx, c, id, fn)
+	dueNow, err := db.update(ctx, c, id, fn)
 	if err != nil {
 		abort(ctx, c)
 	}
@@ -240,7 +240,9 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 		db.leases.release(id)
 	}
 	if err == nil {
-		db.announce() // it may be due now (a flush, a release)
+		if dueNow {
+			db.announce() // a flush, a release: any node may take it
+		}
 		db.kickSequencer()
 	}
 	if errors.Is(err, store.ErrCorrupt) {
@@ -251,9 +253,9 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 
 // update is Update's transaction on c (pipeline.go): BEGIN and the read
 // of the record under the row's lock in one round trip, then the writes
-// and COMMIT in another. An error leaves the transaction for Update to
-// roll back.
-func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m *store.Message) error) error {
+// and COMMIT in another. It reports whether the message is due now. An
+// error leaves the transaction for Update to roll back.
+func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m *store.Message) error) (dueNow bool, err error) {
 	var raw []byte
 	var token int64
 	var listed bool
@@ -266,34 +268,34 @@ func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m 
 		FROM messages WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&raw, &token, &listed)
 	})
-	err := c.SendBatch(ctx, read).Close()
+	err = c.SendBatch(ctx, read).Close()
 	if errors.Is(err, pgx.ErrNoRows) {
 		abort(ctx, c)
-		return db.missing(ctx, id)
+		return false, db.missing(ctx, id)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	held, fenced := db.leases.token(id)
 	if fenced && held != token {
-		return fmt.Errorf("%w: %s (token %d, now %d)", ErrLeaseLost, id, held, token)
+		return false, fmt.Errorf("%w: %s (token %d, now %d)", ErrLeaseLost, id, held, token)
 	}
 	before, err := store.DecodeMessage(raw)
 	if err != nil {
 		corrupt := fmt.Errorf("message %s: %w", id, err)
 		if err := db.quarantineTx(ctx, c, id, raw, err); err != nil {
-			return err
+			return false, err
 		}
 		if err := commitBatch(ctx, c, &pgx.Batch{}); err != nil {
-			return err
+			return false, err
 		}
-		return corrupt
+		return false, corrupt
 	}
 	before.ID = id
 	m, _ := store.DecodeMessage(raw)
 	m.ID = id
 	if err := callUpdateFn(fn, m); err != nil {
-		return &requestError{err}
+		return false, &requestError{err}
 	}
 	m.ID = id
 	for i := range m.Recipients {
@@ -305,14 +307,15 @@ func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m 
 	queueRewrite(writes, m, fenced)
 	db.queueBounces(writes, before, m)
 	if err := db.applyListings(ctx, c, writes, listed, before, m); err != nil {
-		return err
+		return false, err
 	}
 	if sql, args, err := db.eventsInsert(before, m); err != nil {
-		return err
+		return false, err
 	} else if sql != "" {
 		writes.Queue(sql, args...)
 	}
-	return commitBatch(ctx, c, writes)
+	t, due := m.NextAttempt()
+	return due && !t.After(db.now()), commitBatch(ctx, c, writes)
 }
 
 // insertMessage inserts m's row; suffix ends the statement (an ON
