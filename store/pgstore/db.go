@@ -101,6 +101,7 @@ type DB struct {
 	ev        store.EventFeed // the newest event number known (events.go)
 	seq       sequencer       // events.go
 	seqReq    chan struct{}   // capacity 1: events.go
+	group     grouper         // group.go
 }
 
 // Open connects to the database at url (a postgres:// URL or a DSN),
@@ -126,6 +127,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	db := &DB{pool: pool, opts: opts, log: opts.Logger.With("component", "store"),
 		quit: make(chan struct{}), notifyReq: make(chan struct{}, 1), seqReq: make(chan struct{}, 1)}
+	db.group.max = max(1, int(opts.MaxConns)/4)
 	if err := db.open(ctx); err != nil {
 		pool.Close()
 		return nil, err

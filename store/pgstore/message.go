@@ -69,7 +69,7 @@ func (db *DB) enqueue(ctx context.Context, m *store.Message, b *store.Body, firs
 	}
 	stored := true
 	if first == nil {
-		err = db.insertOne(ctx, m, data)
+		err = db.insertGrouped(ctx, m, data)
 	} else {
 		err = db.tx(ctx, func(tx pgx.Tx) error {
 			var err error
@@ -91,27 +91,6 @@ func (db *DB) enqueue(ctx context.Context, m *store.Message, b *store.Body, firs
 		db.kickSequencer()
 	}
 	return err
-}
-
-// insertOne commits m's row, its body and its events in one round trip
-// (pipeline.go).
-func (db *DB) insertOne(ctx context.Context, m *store.Message, data []byte) error {
-	select {
-	case <-db.quit:
-		return store.ErrClosed
-	default:
-	}
-	batch := &pgx.Batch{}
-	batch.Queue("BEGIN")
-	if err := db.queueMessage(batch, m, data); err != nil {
-		return err
-	}
-	c, err := db.pool.Acquire(ctx)
-	if err != nil {
-		return classify(err)
-	}
-	defer c.Release()
-	return classify(commitBatch(ctx, c, batch))
 }
 
 // messageBatch is the batch of statements storing m, its body and its
