@@ -67,6 +67,9 @@ func (db *DB) insertGrouped(ctx context.Context, m *store.Message, data []byte) 
 		return store.ErrClosed
 	default:
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	e := &groupEntry{ctx: context.WithoutCancel(ctx), stmts: &pgx.Batch{}, size: len(data), done: make(chan error, 1)}
 	if err := db.queueMessage(e.stmts, m, data); err != nil {
 		return err
