@@ -70,8 +70,8 @@ func (db *DB) insertGrouped(ctx context.Context, m *store.Message, data []byte) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	e := &groupEntry{ctx: context.WithoutCancel(ctx), stmts: &pgx.Batch{}, size: len(data), done: make(chan error, 1)}
-	if err := db.queueMessage(e.stmts, m, data); err != nil {
+	e, err := db.newEntry(ctx, m, data)
+	if err != nil {
 		return err
 	}
 	g := &db.group
@@ -96,6 +96,12 @@ func (db *DB) insertGrouped(ctx context.Context, m *store.Message, data []byte) 
 	}
 	g.mu.Unlock()
 	return ctx.Err()
+}
+
+// newEntry makes the group entry of m and its body data.
+func (db *DB) newEntry(ctx context.Context, m *store.Message, data []byte) (*groupEntry, error) {
+	e := &groupEntry{ctx: context.WithoutCancel(ctx), stmts: &pgx.Batch{}, size: len(data), done: make(chan error, 1)}
+	return e, db.queueMessage(e.stmts, m, data)
 }
 
 func removeEntry(list []*groupEntry, e *groupEntry) []*groupEntry {
@@ -186,7 +192,11 @@ func (db *DB) commitEntries(entries []*groupEntry) error {
 	batch := &pgx.Batch{}
 	batch.Queue("BEGIN")
 	for _, e := range entries {
-		batch.QueuedQueries = append(batch.QueuedQueries, e.stmts.QueuedQueries...)
+		// Queued anew: pgx keeps in a queued query what it learnt of the
+		// statement on the connection it ran on.
+		for _, q := range e.stmts.QueuedQueries {
+			batch.Queue(q.SQL, q.Arguments...)
+		}
 	}
 	ctx, cancel := context.WithTimeout(entries[0].ctx, groupWait)
 	defer cancel()

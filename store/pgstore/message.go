@@ -247,7 +247,7 @@ func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m 
 		FROM messages WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&raw, &token, &listed)
 	})
-	err = c.SendBatch(ctx, read).Close()
+	err = sendBatch(ctx, c, read)
 	if errors.Is(err, pgx.ErrNoRows) {
 		abort(ctx, c)
 		return false, db.missing(ctx, id)

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,7 +38,7 @@ const rollbackWait = 5 * time.Second
 // whose failure leaves the connection outside the idle state, so that the
 // pool closes it rather than lending it again.
 func abort(ctx context.Context, c *pgxpool.Conn) {
-	if c.Conn().PgConn().TxStatus() == 'I' {
+	if c.Conn().IsClosed() || c.Conn().PgConn().TxStatus() == 'I' {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackWait)
@@ -45,12 +46,35 @@ func abort(ctx context.Context, c *pgxpool.Conn) {
 	_, _ = c.Exec(ctx, "ROLLBACK")
 }
 
+// discard closes c's connection after a batch failed on it, which rolls
+// back its transaction: the server skipped every message after the
+// failing statement up to the batch's end, the preparation of statements
+// new to the connection among them, which pgx's statement cache may then
+// take for prepared. A new connection is cheaper than that doubt, and
+// failures are rare (a message the server refuses, a server going away).
+func discard(ctx context.Context, c *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackWait)
+	defer cancel()
+	_ = c.Conn().Close(ctx)
+}
+
+// sendBatch sends b on c in one round trip; a failure discards c's
+// connection, unless it is a query's finding no row (every statement
+// ran). The error is unclassified.
+func sendBatch(ctx context.Context, c *pgxpool.Conn, b *pgx.Batch) error {
+	err := c.SendBatch(ctx, b).Close()
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		discard(ctx, c)
+	}
+	return err
+}
+
 // commitBatch sends b's statements followed by COMMIT in one round trip
 // on c, which is inside a transaction; on an error the transaction is
-// rolled back (or the connection dropped). The error is unclassified.
+// rolled back (sendBatch). The error is unclassified.
 func commitBatch(ctx context.Context, c *pgxpool.Conn, b *pgx.Batch) error {
 	b.Queue("COMMIT")
-	if err := c.SendBatch(ctx, b).Close(); err != nil {
+	if err := sendBatch(ctx, c, b); err != nil {
 		abort(ctx, c)
 		return err
 	}
