@@ -156,15 +156,12 @@ func (db *DB) applyListings(ctx context.Context, tx dbtx, batch *pgx.Batch, list
 		return nil
 	}
 	if len(after.Suppress) == 0 {
-		l, err := loadList(ctx, tx, batch, addrs)
+		l, err := loadList(ctx, tx, batch, addrs, false)
 		if err != nil || l.empty() {
 			return err
 		}
 	}
-	if err := lockKeys(ctx, tx, "outbox suppress ", addrs); err != nil {
-		return err
-	}
-	l, err := loadList(ctx, tx, batch, addrs)
+	l, err := loadList(ctx, tx, batch, addrs, true)
 	if err != nil {
 		return err
 	}
@@ -176,10 +173,12 @@ func (db *DB) applyListings(ctx context.Context, tx dbtx, batch *pgx.Batch, list
 // between two of them): the read-modify-writes of a key, on any node,
 // apply one after the other.
 func lockKeys(ctx context.Context, tx dbtx, prefix string, keys []string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM
-		(SELECT DISTINCT hashtextextended($1 || a, 0) AS k FROM unnest($2::text[]) a ORDER BY 1) s`, prefix, keys)
+	_, err := tx.Exec(ctx, lockKeysSQL, prefix, keys)
 	return err
 }
+
+const lockKeysSQL = `SELECT pg_advisory_xact_lock(k) FROM
+	(SELECT DISTINCT hashtextextended($1 || a, 0) AS k FROM unnest($2::text[]) a ORDER BY 1) s`
 
 // listTx is the suppression list within a transaction (store.ListTx),
 // with the entries and counts of the addresses in play read beforehand:
@@ -191,35 +190,34 @@ type listTx struct {
 	strikes map[string]int
 }
 
-// loadList reads the entries and counts of addrs; the changes will be
-// queued in batch.
-func loadList(ctx context.Context, tx dbtx, batch *pgx.Batch, addrs []string) (*listTx, error) {
+// loadList reads the entries and counts of addrs, in one round trip,
+// after taking their locks (lockKeys) when lock is set; the changes will
+// be queued in batch.
+func loadList(ctx context.Context, tx dbtx, batch *pgx.Batch, addrs []string, lock bool) (*listTx, error) {
 	l := &listTx{batch: batch, entries: map[string]store.Suppression{}, strikes: map[string]int{}}
-	rows, err := tx.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions WHERE addr = ANY($1)`, addrs)
-	if err != nil {
-		return nil, err
+	read := &pgx.Batch{}
+	if lock {
+		read.Queue(lockKeysSQL, "outbox suppress ", addrs)
 	}
-	found, err := pgx.CollectRows(rows, scanSuppression)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range found {
-		l.entries[s.Addr] = s
-	}
-	rows, err = tx.Query(ctx, `SELECT addr, n FROM suppress_strikes WHERE addr = ANY($1)`, addrs)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var a string
-		var n int
-		if err := rows.Scan(&a, &n); err != nil {
-			return nil, err
+	read.Queue(`SELECT `+suppressionColumns+` FROM suppressions WHERE addr = ANY($1)`, addrs).Query(func(rows pgx.Rows) error {
+		found, err := pgx.CollectRows(rows, scanSuppression)
+		for _, s := range found {
+			l.entries[s.Addr] = s
 		}
-		l.strikes[a] = n
-	}
-	return l, rows.Err()
+		return err
+	})
+	read.Queue(`SELECT addr, n FROM suppress_strikes WHERE addr = ANY($1)`, addrs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var a string
+			var n int
+			if err := rows.Scan(&a, &n); err != nil {
+				return err
+			}
+			l.strikes[a] = n
+		}
+		return rows.Err()
+	})
+	return l, tx.SendBatch(ctx, read).Close()
 }
 
 func (l *listTx) empty() bool { return len(l.entries) == 0 && len(l.strikes) == 0 }
