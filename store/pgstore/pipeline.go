@@ -18,8 +18,9 @@ import (
 // (the extended protocol's pipelining: the statements run in order up to
 // the Sync, and the first error skips the rest, COMMIT included). Enqueue
 // is one round trip; Update two (its read under the row lock, then the
-// writes and COMMIT), three when the suppression list has entries to
-// read. COMMIT's answer still comes only once its WAL is flushed
+// writes and COMMIT), three when the suppression list has entries (their
+// read), four when some are its recipients' (their locks and a read
+// under them). Concurrent Enqueues share one (group.go). COMMIT's answer still comes only once its WAL is flushed
 // (synchronous_commit on): the guarantee is the statement's, not the
 // round trip's.
 
