@@ -34,6 +34,7 @@ type result struct {
 	machMS      float64 // whole machine, ms per message
 	rssKB       int64
 	checked     string // what a full system's check found
+	note        string // the system's own figures (outbox-pg: meterPG)
 }
 
 type compareOpts struct {
@@ -45,6 +46,8 @@ type compareOpts struct {
 	keep                     bool
 	dkimKey                  string         // the key type of outbox-full-dkim: rsa or ed25519
 	pg                       *pgtest.Server // started when systems has outbox-pg
+	pgURL                    string         // the database of the current outbox-pg run
+	nodeCPU                  float64        // CPUs per Outbox process (cgroup.go); 0: no cap
 }
 
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -62,6 +65,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&o.dir, "dir", "", "run directory (default: a new directory under $TMPDIR, removed afterwards)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on one run's relay phase after this long")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run directory (configs, logs)")
+	fs.Float64Var(&o.nodeCPU, "node-cpu", 0, "cap every Outbox process at this many CPUs (a cgroup quota: one node = one small machine); 0: no cap")
 	big := fs.Int("big", 25<<20, "size of the one large message relayed through Outbox at the end (0: skip)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -123,6 +127,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "# outbox-bench compare: N=%d C=%d S=%d runs=%d warmup=%d, %d CPUs, medians\n",
 		o.n, o.c, o.size, o.runs, o.warmup, cpus())
+	if o.nodeCPU > 0 {
+		fmt.Fprintf(stdout, "# every Outbox process capped at %.2f CPUs (cgroup quota): one node = one small machine; PostgreSQL, sink and load generator uncapped\n", o.nodeCPU)
+	}
 	for _, m := range o.modes {
 		res := map[string][]result{}
 		for run := 1; run <= o.runs; run++ {
@@ -187,6 +194,10 @@ func runOne(ctx context.Context, o *compareOpts, sys string, l load, dir string)
 	rss := sampleRSS(pid, tree)
 	b0 := machineCPU()
 	p0 := treeCPU(pid, tree)
+	var meter func(n int) string
+	if sut.meter != nil {
+		meter = sut.meter()
+	}
 	start := time.Now()
 	pr := startProbe(port, l)
 	srcErr := runSources(ctx, append([]int{port}, sut.ports[min(1, len(sut.ports)):]...), l)
@@ -229,6 +240,9 @@ func runOne(ctx context.Context, o *compareOpts, sys string, l load, dir string)
 	if sys == sysCeiling {
 		r.e2e = r.accept
 	}
+	if meter != nil {
+		r.note = meter(l.n + probed)
+	}
 	if extra := sk.count() - base - l.n - probed; extra != 0 {
 		return r, fmt.Errorf("the sink counted %d messages more than were sent", extra)
 	}
@@ -248,8 +262,9 @@ type systemUnderTest struct {
 	port   int
 	ports  []int // every node's submission port, when there are several (the load is split)
 	pid    int
-	tree   bool       // measure pid and all its descendants
-	queued func() int // Postfix: files in its queue, for a timeout's message
+	tree   bool                      // measure pid and all its descendants
+	queued func() int                // Postfix: files in its queue, for a timeout's message
+	meter  func() func(n int) string // starts the system's own figures (result.note)
 	// settle, when set, waits after the sink counted delivered messages
 	// for the work that follows them (webhooks), inside the CPU measure.
 	settle func(ctx context.Context, delivered int) error
@@ -283,19 +298,15 @@ func startSystem(ctx context.Context, o *compareOpts, sys, dir string, sk *sink,
 		}
 		s.stops = append(s.stops, pf.stop)
 		s.pid, s.tree, s.queued = pf.masterPID(), true, pf.queued
+	case sysPG:
+		return startNodes(ctx, o, dir, s, sinkPort, 1)
 	case sysPG3:
 		return startNodes(ctx, o, dir, s, sinkPort, 3)
 	case sysFull, sysFullDKIM, sysFullEd25519:
 		return startFull(ctx, o, sys, dir, s, sinkPort)
-	case sysRelay, sysMX, sysPG:
+	case sysRelay, sysMX:
 		if s.port, err = freePort(); err != nil {
 			return s, err
-		}
-		spoolKeys := ""
-		if sys == sysPG {
-			if spoolKeys, err = postgresSpool(ctx, o); err != nil {
-				return s, err
-			}
 		}
 		dnsPort := 0
 		if sys == sysMX {
@@ -306,9 +317,11 @@ func startSystem(ctx context.Context, o *compareOpts, sys, dir string, sk *sink,
 			s.stops = append(s.stops, mx.stop)
 			dnsPort = mx.port
 		}
-		cfg := strings.Replace(outboxConfig(dir, s.port, sinkPort, dnsPort, ""), "[spool]\n", "[spool]\n"+spoolKeys, 1)
-		ob, err := startOutbox(ctx, o.bin, dir, cfg, s.port)
+		ob, err := startOutbox(ctx, o.bin, dir, outboxConfig(dir, s.port, sinkPort, dnsPort, ""), s.port)
 		if err != nil {
+			return s, err
+		}
+		if err := o.capNode(s, ob); err != nil {
 			return s, err
 		}
 		s.stops = append(s.stops, ob.stop)
@@ -335,7 +348,15 @@ func warmUp(ctx context.Context, o *compareOpts, sys string, l load, port int, s
 
 func (r result) format() string {
 	return fmt.Sprintf("accept=%.0f/s e2e=%.0f/s p50=%s p99=%s cpu=%.3fms/msg mcpu=%.3fms/msg rss=%.1fMiB",
-		r.accept, r.e2e, ms(r.p50), ms(r.p99), r.cpuMS, r.machMS, float64(r.rssKB)/1024)
+		r.accept, r.e2e, ms(r.p50), ms(r.p99), r.cpuMS, r.machMS, float64(r.rssKB)/1024) + notePrefix(r.note)
+}
+
+// notePrefix puts a run's own figures on a line of their own.
+func notePrefix(note string) string {
+	if note == "" {
+		return ""
+	}
+	return "\n    " + note
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }

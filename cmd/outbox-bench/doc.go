@@ -37,6 +37,20 @@
 //     among them (one smtp-source each, as a TCP load balancer would);
 //     cpu and rss are the first node's.
 //
+// The outbox-pg runs print a second line: the CPU per message of every
+// node together and of the PostgreSQL server (postmaster and backends),
+// and the statements per message the nodes ran, most frequent first
+// (pg_stat_statements, preloaded in the private server; background loops
+// included, BEGIN and COMMIT of pipelined batches not).
+//
+// On one machine the nodes of outbox-pg3 share its cores with each other,
+// PostgreSQL and the load generator, so CPU-bound nodes cannot scale
+// there. -node-cpu F (root, a cgroup cpu controller: v1 or v2) caps every
+// Outbox process, of every system, at F CPUs with a CPU bandwidth quota:
+// each node is then a small machine of F CPUs, and outbox-pg3 shows what
+// three such machines on one database do. The header says so when it is
+// set.
+//
 // Every run gets a fresh sink, a fresh instance and a fresh spool. The load
 // is smtp-source with N messages over C sessions of S bytes, one message per
 // session (-m 1) or many (-m 0: smtp-source -d, each session carries about

@@ -92,6 +92,9 @@ func startFull(ctx context.Context, o *compareOpts, sys, dir string, s *systemUn
 	if err != nil {
 		return s, err
 	}
+	if err := o.capNode(s, ob); err != nil {
+		return s, err
+	}
 	s.stops = append(s.stops, ob.stop)
 	s.pid = ob.pid()
 	s.settle = func(ctx context.Context, delivered int) error { return p.hook.wait(ctx, delivered, o.timeout) }

@@ -9,10 +9,10 @@ import (
 	"github.com/outbox-mta/outbox/store"
 )
 
-// logBounces appends a bounce log row for each recipient of after that is
-// Bounced and was not in before (matched by address), in the transaction
-// that makes it so: the log and the records never disagree.
-func (db *DB) logBounces(ctx context.Context, tx pgx.Tx, before, after *store.Message) error {
+// queueBounces queues a bounce log row for each recipient of after that
+// is Bounced and was not in before (matched by address), in the batch
+// that commits the change: the log and the records never disagree.
+func (db *DB) queueBounces(batch *pgx.Batch, before, after *store.Message) {
 	was := make(map[string]bool, len(before.Recipients))
 	for _, r := range before.Recipients {
 		if r.State == store.StateBounced {
@@ -34,13 +34,10 @@ func (db *DB) logBounces(ctx context.Context, tx pgx.Tx, before, after *store.Me
 				row.Time = db.now()
 			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO bounces (time_ns, msg_id, sender, rcpt, host, code, enhanced, diag, attempts)
+		batch.Queue(`INSERT INTO bounces (time_ns, msg_id, sender, rcpt, host, code, enhanced, diag, attempts)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, nanos(row.Time), row.MsgID, row.From, row.Rcpt,
-			row.Host, row.Code, row.Enhanced, row.Diag, row.Attempts); err != nil {
-			return err
-		}
+			row.Host, row.Code, row.Enhanced, row.Diag, row.Attempts)
 	}
-	return nil
 }
 
 // Bounces returns bounce log rows at or after since, oldest first.

@@ -55,6 +55,10 @@ type Options struct {
 	// Now is the clock for message IDs, Received, bounce rows and leases;
 	// default time.Now.
 	Now func() time.Time
+
+	// tracer, when set, sees every statement and batch of the pool's
+	// connections (roundtrip_test.go counts round trips with it).
+	tracer pgx.QueryTracer
 }
 
 func (o *Options) setDefaults() {
@@ -97,6 +101,7 @@ type DB struct {
 	ev        store.EventFeed // the newest event number known (events.go)
 	seq       sequencer       // events.go
 	seqReq    chan struct{}   // capacity 1: events.go
+	group     grouper         // group.go
 }
 
 // Open connects to the database at url (a postgres:// URL or a DSN),
@@ -113,12 +118,16 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	cfg.MaxConns = opts.MaxConns
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "outbox " + opts.Node
+	if opts.tracer != nil {
+		cfg.ConnConfig.Tracer = opts.tracer
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
 	db := &DB{pool: pool, opts: opts, log: opts.Logger.With("component", "store"),
 		quit: make(chan struct{}), notifyReq: make(chan struct{}, 1), seqReq: make(chan struct{}, 1)}
+	db.group.max = max(1, int(opts.MaxConns)/4)
 	if err := db.open(ctx); err != nil {
 		pool.Close()
 		return nil, err

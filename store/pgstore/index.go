@@ -33,7 +33,13 @@ func (db *DB) due(ctx context.Context, lane int, now time.Time, limit int, skip 
 	var ids []string
 	after := int64(-1)
 	afterID := ""
-	const page = 500
+	// A page a little past limit: the scheduler asks for a few IDs at a
+	// time (its free workers), and skip drops this node's messages in
+	// flight; a backlog of thousands is not read whole on every wake.
+	page := 500
+	if limit > 0 {
+		page = min(page, limit+64)
+	}
 	for {
 		rows, err := db.pool.Query(ctx, `SELECT id, due_ns FROM messages
 			WHERE due_ns <= $1 AND (due_ns, id) > ($2, $3) AND (lease_until_ns < $5 OR lease_owner = $6)

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/outbox-mta/outbox/store"
 )
@@ -67,35 +68,50 @@ func (db *DB) enqueue(ctx context.Context, m *store.Message, b *store.Body, firs
 		}
 	}
 	stored := true
-	err = db.tx(ctx, func(tx pgx.Tx) error {
-		if first != nil {
+	if first == nil {
+		err = db.insertGrouped(ctx, m, data)
+	} else {
+		err = db.tx(ctx, func(tx pgx.Tx) error {
 			var err error
 			if stored, err = first(tx); err != nil || !stored {
 				return err
 			}
-		}
-		prefix := m.Prefix
-		if prefix == nil {
-			prefix = []byte{}
-		}
-		// One round trip for the row, the body and the events.
-		var batch pgx.Batch
-		sql, args := messageInsert(m, "")
-		batch.Queue(sql, args...)
-		batch.Queue(`INSERT INTO bodies (id, prefix, body) VALUES ($1, $2, $3)`, m.ID, prefix, data)
-		if sql, args, err := db.eventsInsert(nil, m); err != nil {
-			return err
-		} else if sql != "" {
-			batch.Queue(sql, args...)
-		}
-		return tx.SendBatch(ctx, &batch).Close()
-	})
+			batch, err := db.messageBatch(m, data)
+			if err != nil {
+				return err
+			}
+			return tx.SendBatch(ctx, batch).Close()
+		})
+	}
 	if (err == nil && stored) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		_ = b.Discard() // the scratch copy: the database has the body, or the outcome is unknown
 	}
 	if err == nil && stored {
 		db.announce()
 		db.kickSequencer()
+	}
+	return err
+}
+
+// messageBatch is the batch of statements storing m, its body and its
+// events.
+func (db *DB) messageBatch(m *store.Message, data []byte) (*pgx.Batch, error) {
+	batch := &pgx.Batch{}
+	return batch, db.queueMessage(batch, m, data)
+}
+
+// queueMessage queues the statements storing m, its body and its events.
+func (db *DB) queueMessage(batch *pgx.Batch, m *store.Message, data []byte) error {
+	prefix := m.Prefix
+	if prefix == nil {
+		prefix = []byte{}
+	}
+	sql, args := messageInsert(m, "")
+	batch.Queue(sql, args...)
+	batch.Queue(`INSERT INTO bodies (id, prefix, body) VALUES ($1, $2, $3)`, m.ID, prefix, data)
+	sql, args, err := db.eventsInsert(nil, m)
+	if err == nil && sql != "" {
+		batch.Queue(sql, args...)
 	}
 	return err
 }
@@ -185,62 +201,100 @@ func (db *DB) OpenBody(ctx context.Context, id string) (io.ReadCloser, error) {
 // commits only if the row still carries this node's lease token, else it
 // fails with ErrLeaseLost; a fenced update releases the lease.
 func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) error) error {
-	var corrupt error
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		corrupt = nil
-		var raw []byte
-		var token int64
-		err := tx.QueryRow(ctx, `SELECT record, lease_token FROM messages WHERE id = $1 FOR UPDATE`, id).Scan(&raw, &token)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return db.missing(ctx, id)
-		}
-		if err != nil {
-			return err
-		}
-		held, fenced := db.leases.token(id)
-		if fenced && held != token {
-			return fmt.Errorf("%w: %s (token %d, now %d)", ErrLeaseLost, id, held, token)
-		}
-		before, err := store.DecodeMessage(raw)
-		if err != nil {
-			corrupt = fmt.Errorf("message %s: %w", id, err)
-			return db.quarantineTx(ctx, tx, id, raw, err)
-		}
-		before.ID = id
-		m, _ := store.DecodeMessage(raw)
-		m.ID = id
-		if err := callUpdateFn(fn, m); err != nil {
-			return &requestError{err}
-		}
-		m.ID = id
-		for i := range m.Recipients {
-			if m.Recipients[i].State == 0 {
-				m.Recipients[i].State = store.StateQueued
-			}
-		}
-		if err := db.rewrite(ctx, tx, m, fenced); err != nil {
-			return err
-		}
-		if err := db.logBounces(ctx, tx, before, m); err != nil {
-			return err
-		}
-		if err := db.applyListings(ctx, tx, before, m); err != nil {
-			return err
-		}
-		_, err = db.insertEvents(ctx, tx, before, m)
-		return err
-	})
-	if err == nil && corrupt != nil {
-		return corrupt
+	select {
+	case <-db.quit:
+		return store.ErrClosed
+	default:
+	}
+	c, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	defer c.Release()
+	dueNow, err := db.update(ctx, c, id, fn)
+	if err != nil {
+		abort(ctx, c)
 	}
 	if err == nil || errors.Is(err, ErrLeaseLost) {
 		db.leases.release(id)
 	}
 	if err == nil {
-		db.announce() // it may be due now (a flush, a release)
+		if dueNow {
+			db.announce() // a flush, a release: any node may take it
+		}
 		db.kickSequencer()
 	}
-	return err
+	if errors.Is(err, store.ErrCorrupt) {
+		return err
+	}
+	return classify(err)
+}
+
+// update is Update's transaction on c (pipeline.go): BEGIN and the read
+// of the record under the row's lock in one round trip, then the writes
+// and COMMIT in another. It reports whether the message is due now. An
+// error leaves the transaction for Update to roll back.
+func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m *store.Message) error) (dueNow bool, err error) {
+	var raw []byte
+	var token int64
+	var listed bool
+	read := &pgx.Batch{}
+	read.Queue("BEGIN")
+	// listed: whether the suppression list has anything a delivery could
+	// change (applyListings).
+	read.Queue(`SELECT record, lease_token,
+		EXISTS (SELECT 1 FROM suppressions) OR EXISTS (SELECT 1 FROM suppress_strikes)
+		FROM messages WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&raw, &token, &listed)
+	})
+	err = sendBatch(ctx, c, read)
+	if errors.Is(err, pgx.ErrNoRows) {
+		abort(ctx, c)
+		return false, db.missing(ctx, id)
+	}
+	if err != nil {
+		return false, err
+	}
+	held, fenced := db.leases.token(id)
+	if fenced && held != token {
+		return false, fmt.Errorf("%w: %s (token %d, now %d)", ErrLeaseLost, id, held, token)
+	}
+	before, err := store.DecodeMessage(raw)
+	if err != nil {
+		corrupt := fmt.Errorf("message %s: %w", id, err)
+		if err := db.quarantineTx(ctx, c, id, raw, err); err != nil {
+			return false, err
+		}
+		if err := commitBatch(ctx, c, &pgx.Batch{}); err != nil {
+			return false, err
+		}
+		return false, corrupt
+	}
+	before.ID = id
+	m, _ := store.DecodeMessage(raw)
+	m.ID = id
+	if err := callUpdateFn(fn, m); err != nil {
+		return false, &requestError{err}
+	}
+	m.ID = id
+	for i := range m.Recipients {
+		if m.Recipients[i].State == 0 {
+			m.Recipients[i].State = store.StateQueued
+		}
+	}
+	writes := &pgx.Batch{}
+	queueRewrite(writes, m, fenced)
+	db.queueBounces(writes, before, m)
+	if err := db.applyListings(ctx, c, writes, listed, before, m); err != nil {
+		return false, err
+	}
+	if sql, args, err := db.eventsInsert(before, m); err != nil {
+		return false, err
+	} else if sql != "" {
+		writes.Queue(sql, args...)
+	}
+	t, due := m.NextAttempt()
+	return due && !t.After(db.now()), commitBatch(ctx, c, writes)
 }
 
 // insertMessage inserts m's row; suffix ends the statement (an ON
@@ -262,18 +316,18 @@ func messageInsert(m *store.Message, suffix string) (string, []any) {
 			c.n[store.StateHeld], c.domains, int16(m.Priority)}
 }
 
-// rewrite stores m's record and derived columns; release drops the lease.
-func (db *DB) rewrite(ctx context.Context, tx pgx.Tx, m *store.Message, release bool) error {
+// queueRewrite queues the statement storing m's record and derived
+// columns; release drops the lease.
+func queueRewrite(batch *pgx.Batch, m *store.Message, release bool) {
 	c := derive(m)
 	lease := ""
 	if release {
 		lease = ", lease_owner = '', lease_until_ns = 0"
 	}
-	_, err := tx.Exec(ctx, `UPDATE messages SET record = $2, due_ns = $3, done = $4, pending = $5, dsn_pending = $6,
+	batch.Queue(`UPDATE messages SET record = $2, due_ns = $3, done = $4, pending = $5, dsn_pending = $6,
 		queued = $7, deferred = $8, delivered = $9, bounced = $10, held = $11, domains = $12, lane = $13`+lease+` WHERE id = $1`,
 		m.ID, store.EncodeMessage(m), c.due, c.done, c.pending, m.DSNPending,
 		c.n[store.StateQueued], c.n[store.StateDeferred], c.n[store.StateDelivered], c.n[store.StateBounced], c.n[store.StateHeld], c.domains, int16(m.Priority))
-	return err
 }
 
 // callUpdateFn runs an Update's fn, turning its panic into an error so

@@ -7,18 +7,22 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Wake-ups across nodes. A commit that makes work due (Enqueue, an
-// Update that releases a claim) asks the notifier for a NOTIFY on
-// channel outbox_due; the notifier coalesces the requests of a burst into
-// one NOTIFY per notifyGap, outside the committing transaction (NOTIFY in
-// a transaction serialises every notifying commit on one lock). Listen
-// turns the other nodes' notifications into the queue's Wake, and wakes
-// it every Lease/2 as well, for the work nobody announces: a dead node's
-// claims running out.
+// Wake-ups across nodes. A commit that makes work due now (Enqueue, an
+// Update that leaves the message due: a flush, a release) asks the
+// notifier for a NOTIFY on channel outbox_due; the notifier coalesces the
+// requests of a burst into one NOTIFY per notifyGap, outside the
+// committing transaction (NOTIFY in a transaction serialises every
+// notifying commit on one lock). Listen turns the other nodes'
+// notifications into the queue's Wake, and wakes it every Lease/2 as
+// well, for the work nobody announces: a dead node's claims running out.
+// An outcome that finishes a message or defers it announces nothing: it
+// gives no node work now, and the node that deferred it keeps the retry's
+// timer (the others see the retry at their next look at the queue: a
+// wake-up, or the Lease/2 tick).
 
 const (
 	notifyChannel = "outbox_due"
-	notifyGap     = 10 * time.Millisecond
+	notifyGap     = 100 * time.Millisecond
 )
 
 // announce asks for a NOTIFY; it never blocks.

@@ -33,7 +33,7 @@ func (db *DB) quarantine(ctx context.Context, id string, reason error) {
 }
 
 // quarantineTx moves id's record (raw) to quarantine with reason.
-func (db *DB) quarantineTx(ctx context.Context, tx pgx.Tx, id string, raw []byte, reason error) error {
+func (db *DB) quarantineTx(ctx context.Context, tx dbtx, id string, raw []byte, reason error) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO quarantine (id, time_ns, reason, raw) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (id) DO NOTHING`, id, nanos(db.now()), reason.Error(), raw); err != nil {
 		return err

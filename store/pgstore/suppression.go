@@ -133,12 +133,16 @@ func (db *DB) PruneSuppressions(ctx context.Context, now time.Time) (int, error)
 }
 
 // applyListings carries out store.ApplyListings for the change from
-// before to after in tx. The entries and counts of the addresses it may
+// before to after in tx, its writes queued in batch (sent with the
+// COMMIT). listed reports whether the list had any entry or count when
+// the message was read: when it had none, a delivery reads nothing (a
+// listing that commits after that read is ordered after this change, as
+// below). The entries and counts of the addresses it may
 // touch are read in one query; when there are none and no listing, a
 // delivery changes nothing and takes no lock (a listing that commits
 // later is ordered after it, as a later one would be). Otherwise it
 // takes their locks, reads them again and applies the rules.
-func (db *DB) applyListings(ctx context.Context, tx pgx.Tx, before, after *store.Message) error {
+func (db *DB) applyListings(ctx context.Context, tx dbtx, batch *pgx.Batch, listed bool, before, after *store.Message) error {
 	var addrs []string
 	for _, r := range after.Recipients {
 		if r.State == store.StateDelivered {
@@ -148,19 +152,16 @@ func (db *DB) applyListings(ctx context.Context, tx pgx.Tx, before, after *store
 	for _, l := range after.Suppress {
 		addrs = append(addrs, store.NormalizeAddress(l.Addr))
 	}
-	if len(addrs) == 0 {
+	if len(addrs) == 0 || (!listed && len(after.Suppress) == 0) {
 		return nil
 	}
 	if len(after.Suppress) == 0 {
-		l, err := loadList(ctx, tx, addrs)
+		l, err := loadList(ctx, tx, batch, addrs, false)
 		if err != nil || l.empty() {
 			return err
 		}
 	}
-	if err := lockKeys(ctx, tx, "outbox suppress ", addrs); err != nil {
-		return err
-	}
-	l, err := loadList(ctx, tx, addrs)
+	l, err := loadList(ctx, tx, batch, addrs, true)
 	if err != nil {
 		return err
 	}
@@ -171,50 +172,52 @@ func (db *DB) applyListings(ctx context.Context, tx pgx.Tx, before, after *store
 // that prefix names), in one order for every transaction (no deadlock
 // between two of them): the read-modify-writes of a key, on any node,
 // apply one after the other.
-func lockKeys(ctx context.Context, tx pgx.Tx, prefix string, keys []string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM
-		(SELECT DISTINCT hashtextextended($1 || a, 0) AS k FROM unnest($2::text[]) a ORDER BY 1) s`, prefix, keys)
+func lockKeys(ctx context.Context, tx dbtx, prefix string, keys []string) error {
+	_, err := tx.Exec(ctx, lockKeysSQL, prefix, keys)
 	return err
 }
 
+const lockKeysSQL = `SELECT pg_advisory_xact_lock(k) FROM
+	(SELECT DISTINCT hashtextextended($1 || a, 0) AS k FROM unnest($2::text[]) a ORDER BY 1) s`
+
 // listTx is the suppression list within a transaction (store.ListTx),
 // with the entries and counts of the addresses in play read beforehand:
-// reads cost nothing, and only a change is a statement.
+// reads cost nothing, and only a change is a statement, queued in the
+// batch that commits the transaction.
 type listTx struct {
-	ctx     context.Context
-	tx      pgx.Tx
+	batch   *pgx.Batch
 	entries map[string]store.Suppression
 	strikes map[string]int
 }
 
-// loadList reads the entries and counts of addrs.
-func loadList(ctx context.Context, tx pgx.Tx, addrs []string) (*listTx, error) {
-	l := &listTx{ctx: ctx, tx: tx, entries: map[string]store.Suppression{}, strikes: map[string]int{}}
-	rows, err := tx.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions WHERE addr = ANY($1)`, addrs)
-	if err != nil {
-		return nil, err
+// loadList reads the entries and counts of addrs, in one round trip,
+// after taking their locks (lockKeys) when lock is set; the changes will
+// be queued in batch.
+func loadList(ctx context.Context, tx dbtx, batch *pgx.Batch, addrs []string, lock bool) (*listTx, error) {
+	l := &listTx{batch: batch, entries: map[string]store.Suppression{}, strikes: map[string]int{}}
+	read := &pgx.Batch{}
+	if lock {
+		read.Queue(lockKeysSQL, "outbox suppress ", addrs)
 	}
-	found, err := pgx.CollectRows(rows, scanSuppression)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range found {
-		l.entries[s.Addr] = s
-	}
-	rows, err = tx.Query(ctx, `SELECT addr, n FROM suppress_strikes WHERE addr = ANY($1)`, addrs)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var a string
-		var n int
-		if err := rows.Scan(&a, &n); err != nil {
-			return nil, err
+	read.Queue(`SELECT `+suppressionColumns+` FROM suppressions WHERE addr = ANY($1)`, addrs).Query(func(rows pgx.Rows) error {
+		found, err := pgx.CollectRows(rows, scanSuppression)
+		for _, s := range found {
+			l.entries[s.Addr] = s
 		}
-		l.strikes[a] = n
-	}
-	return l, rows.Err()
+		return err
+	})
+	read.Queue(`SELECT addr, n FROM suppress_strikes WHERE addr = ANY($1)`, addrs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var a string
+			var n int
+			if err := rows.Scan(&a, &n); err != nil {
+				return err
+			}
+			l.strikes[a] = n
+		}
+		return rows.Err()
+	})
+	return l, tx.SendBatch(ctx, read).Close()
 }
 
 func (l *listTx) empty() bool { return len(l.entries) == 0 && len(l.strikes) == 0 }
@@ -226,7 +229,9 @@ func (l *listTx) Entry(addr string) (store.Suppression, bool, error) {
 
 func (l *listTx) Put(s store.Suppression) error {
 	l.entries[s.Addr] = s
-	return putSuppression(l.ctx, l.tx, s)
+	sql, args := suppressionUpsert(s)
+	l.batch.Queue(sql, args...)
+	return nil
 }
 
 func (l *listTx) Delete(addr string) error {
@@ -234,8 +239,8 @@ func (l *listTx) Delete(addr string) error {
 		return nil
 	}
 	delete(l.entries, addr)
-	_, err := l.tx.Exec(l.ctx, `DELETE FROM suppressions WHERE addr = $1`, addr)
-	return err
+	l.batch.Queue(`DELETE FROM suppressions WHERE addr = $1`, addr)
+	return nil
 }
 
 func (l *listTx) Strikes(addr string) (int, error) { return l.strikes[addr], nil }
@@ -244,16 +249,15 @@ func (l *listTx) SetStrikes(addr string, n int) error {
 	if n == l.strikes[addr] {
 		return nil
 	}
-	var err error
 	if n == 0 {
 		delete(l.strikes, addr)
-		_, err = l.tx.Exec(l.ctx, `DELETE FROM suppress_strikes WHERE addr = $1`, addr)
+		l.batch.Queue(`DELETE FROM suppress_strikes WHERE addr = $1`, addr)
 	} else {
 		l.strikes[addr] = n
-		_, err = l.tx.Exec(l.ctx, `INSERT INTO suppress_strikes (addr, n) VALUES ($1, $2)
+		l.batch.Queue(`INSERT INTO suppress_strikes (addr, n) VALUES ($1, $2)
 			ON CONFLICT (addr) DO UPDATE SET n = excluded.n`, addr, n)
 	}
-	return err
+	return nil
 }
 
 // querier is a pool or a transaction.
@@ -284,11 +288,18 @@ func scanSuppression(row pgx.CollectableRow) (store.Suppression, error) {
 }
 
 func putSuppression(ctx context.Context, tx pgx.Tx, s store.Suppression) error {
-	_, err := tx.Exec(ctx, `INSERT INTO suppressions (`+suppressionColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
+	sql, args := suppressionUpsert(s)
+	_, err := tx.Exec(ctx, sql, args...)
+	return err
+}
+
+// suppressionUpsert is the statement storing s, replacing an entry for
+// its address, and its arguments.
+func suppressionUpsert(s store.Suppression) (string, []any) {
+	return `INSERT INTO suppressions (` + suppressionColumns + `) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (addr) DO UPDATE SET reason = excluded.reason, reply = excluded.reply, msg_id = excluded.msg_id,
 			created_ns = excluded.created_ns, expires_ns = excluded.expires_ns`,
-		s.Addr, int16(s.Reason), s.Reply, s.MsgID, timeNanos(s.Created), timeNanos(s.Expires))
-	return err
+		[]any{s.Addr, int16(s.Reason), s.Reply, s.MsgID, timeNanos(s.Created), timeNanos(s.Expires)}
 }
 
 // timeNanos and nanosTime store a time as the bbolt records do: the zero

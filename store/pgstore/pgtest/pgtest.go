@@ -40,6 +40,8 @@ type Server struct {
 	port int
 	user string // the OS user running the server; "" the current one
 	dbs  atomic.Int64
+	// settings are extra server settings (postgres -c name=value).
+	settings []string
 }
 
 // BinDir returns the directory holding initdb and pg_ctl: the newest
@@ -67,8 +69,10 @@ func version(path string) int {
 	return n
 }
 
-// Start initialises and starts a server. Stop it with Stop.
-func Start() (s *Server, err error) {
+// Start initialises and starts a server. Stop it with Stop. Each of
+// settings is an extra "name=value" server setting (postgres -c), such as
+// "shared_preload_libraries=pg_stat_statements".
+func Start(settings ...string) (s *Server, err error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err
@@ -77,7 +81,7 @@ func Start() (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Server{bin: bin, dir: dir}
+	s = &Server{bin: bin, dir: dir, settings: settings}
 	defer func() {
 		if err != nil {
 			os.RemoveAll(dir)
@@ -107,6 +111,9 @@ func Start() (s *Server, err error) {
 // port and data: it waits until connections are accepted.
 func (s *Server) Restart() error {
 	opts := fmt.Sprintf("-h 127.0.0.1 -p %d -k %s -c max_connections=300 -c shared_buffers=32MB", s.port, s.dir)
+	for _, kv := range s.settings {
+		opts += " -c " + kv
+	}
 	if out, err := s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(s.dir, "log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
 		return fmt.Errorf("pgtest: pg_ctl start: %w\n%s\n%s", err, out, log)
@@ -127,6 +134,18 @@ func (s *Server) Pause() error {
 func (s *Server) Stop() {
 	s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop")
 	os.RemoveAll(s.dir)
+}
+
+// PID is the server's postmaster process ID (every backend is its
+// child), 0 when it is not running.
+func (s *Server) PID() int {
+	data, err := os.ReadFile(filepath.Join(s.data(), "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
+	return pid
 }
 
 // URL is the connection URL of database name.
