@@ -96,7 +96,7 @@ func (q *Queue) explain(ctx context.Context, m *store.Message, r *store.Recipien
 		e.Sentence = w.Sentence()
 		return
 	}
-	if dd, down := q.dest.down(domain, now); down {
+	if dd, down := q.dest.down(ctx, domain, now); down {
 		e.Reason, e.Until, e.Reply = WaitDestinationDown, dd.until, dd.reply
 		e.Sentence = fmt.Sprintf("no host of %s could be reached (%s); nothing is sent to it before %s", domain, dd.reply, stamp(dd.until))
 		return
@@ -135,7 +135,7 @@ func (q *Queue) shapingWait(ctx context.Context, id, domain string, now time.Tim
 	lctx, cancel := context.WithTimeout(ctx, mxLookupTimeout)
 	d := sh.Resolve(lctx, domain)
 	cancel()
-	return sh.Reserved(id, d.Key, now)
+	return sh.Reserved(ctx, id, d.Key, now)
 }
 
 func shapingReason(k shaping.WaitKind) string {
@@ -167,5 +167,7 @@ func (op *Ops) Throttles() []shaping.Status {
 	if op.q.opts.Shaper == nil {
 		return nil
 	}
-	return op.q.opts.Shaper.Statuses(op.q.clock.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), shapingTimeout)
+	defer cancel()
+	return op.q.opts.Shaper.Statuses(ctx, op.q.clock.Now())
 }
