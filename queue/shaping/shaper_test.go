@@ -141,7 +141,7 @@ func TestSlowDownReplyHalvesOnlyThatDestinationAndRecovers(t *testing.T) {
 		t.Fatal("b should get the first adaptive slot at t0+2s")
 	}
 	s.Finish(ctx, g, []Reply{{Code: 421, Enhanced: "4.7.28"}}, t0.Add(2*time.Second))
-	if st := s.Statuses(ctx, t0.Add(2 * time.Second)); st[0].PerMinute != 30 {
+	if st := s.Statuses(ctx, t0.Add(2*time.Second)); st[0].PerMinute != 30 {
 		t.Errorf("rate after a second 421 within the hold-off: %v, want still 30", st[0].PerMinute)
 	}
 	dec := s.Admit(ctx, g, "c", 1, t0.Add(2*time.Second))
@@ -156,10 +156,10 @@ func TestSlowDownReplyHalvesOnlyThatDestinationAndRecovers(t *testing.T) {
 		s.Finish(ctx, o, nil, t0)
 	}
 	// Five quiet steps later the rate is whole again and the state gone.
-	if st := s.Statuses(ctx, t0.Add(4 * time.Minute)); len(st) != 1 || st[0].PerMinute != 54 {
+	if st := s.Statuses(ctx, t0.Add(4*time.Minute)); len(st) != 1 || st[0].PerMinute != 54 {
 		t.Errorf("after 4 steps: %+v, want 54/min", st)
 	}
-	if st := s.Statuses(ctx, t0.Add(5 * time.Minute)); len(st) != 0 {
+	if st := s.Statuses(ctx, t0.Add(5*time.Minute)); len(st) != 0 {
 		t.Errorf("after 5 steps: %+v, want recovered", st)
 	}
 }
