@@ -1,0 +1,199 @@
+package pgstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/outbox-mta/outbox/store"
+)
+
+// Budgets is the traffic shapers' ledger shared by the nodes of one
+// database (queue/shaping.Ledger; migration 003): each budget's record in
+// a row of shaping_budgets, each connection a node holds to it a row of
+// shaping_slots with an expiry. Get one with DB.Budgets.
+//
+// An admission is one transaction, two round trips: BEGIN, lock the
+// budget's row, read it with the database's clock and the live
+// connections; then (the shaper decides in between) write the record,
+// add a connection slot, COMMIT. The row lock serialises the nodes'
+// admissions to one budget only, so that N nodes starting one message
+// each take N consecutive rate slots and never more connections than the
+// limit. These transactions run with synchronous_commit off: the shaping
+// state is not mail, a crash of the database may lose its last
+// milliseconds (a few slots reserved twice at most), and a WAL flush per
+// admission would cost more than the admission itself.
+//
+// A connection slot lives for the lease (Options.Lease) and is renewed
+// every Lease/3 while this node holds it (as message leases are): the
+// slots of a node that died stop counting within a lease. A slot whose
+// Release failed is no longer renewed and expires likewise.
+type Budgets struct {
+	db *DB
+
+	mu   sync.Mutex
+	held map[int64]bool
+}
+
+// Budgets returns the shared traffic shaping ledger of db; its renewal of
+// connection slots runs until db is closed. Call it once per node.
+func (db *DB) Budgets() *Budgets {
+	b := &Budgets{db: db, held: map[int64]bool{}}
+	db.bg.Add(1)
+	go b.renewLoop()
+	return b
+}
+
+func (b *Budgets) closed() bool {
+	select {
+	case <-b.db.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// Update implements shaping.Ledger.
+func (b *Budgets) Update(ctx context.Context, key string, fn func(rec []byte, now time.Time, conns int) ([]byte, bool, error)) (int64, error) {
+	if b.closed() {
+		return 0, store.ErrClosed
+	}
+	c, err := b.db.pool.Acquire(ctx)
+	if err != nil {
+		return 0, classify(err)
+	}
+	// A connection left inside the transaction by an error is closed by
+	// Release, never reused.
+	defer c.Release()
+	var rec []byte
+	var now time.Time
+	var conns int64
+	batch := &pgx.Batch{}
+	batch.Queue(`BEGIN`)
+	batch.Queue(`SET LOCAL synchronous_commit TO off`)
+	batch.Queue(`INSERT INTO shaping_budgets (key, state) VALUES ($1, '') ON CONFLICT (key) DO NOTHING`, key)
+	batch.Queue(`SELECT state FROM shaping_budgets WHERE key = $1 FOR UPDATE`, key).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&rec) })
+	// The clock is read once the lock is held: a clock read while
+	// waiting for it would be stale by the wait.
+	batch.Queue(`SELECT clock_timestamp(), (SELECT count(*) FROM shaping_slots WHERE key = $1 AND expires > clock_timestamp())`, key).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&now, &conns) })
+	if err := c.SendBatch(ctx, batch).Close(); err != nil {
+		return 0, classify(err)
+	}
+	out, take, err := fn(rec, now, int(conns))
+	if err != nil {
+		_, _ = c.Exec(ctx, `ROLLBACK`)
+		return 0, err
+	}
+	var slot int64
+	batch = &pgx.Batch{}
+	if out != nil {
+		batch.Queue(`UPDATE shaping_budgets SET state = $2, updated = clock_timestamp() WHERE key = $1`, key, out)
+	}
+	if take {
+		batch.Queue(`INSERT INTO shaping_slots (key, node, expires)
+			VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond') RETURNING id`,
+			key, b.db.opts.Node, b.db.opts.Lease.Microseconds()).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&slot) })
+	}
+	batch.Queue(`COMMIT`)
+	if err := c.SendBatch(ctx, batch).Close(); err != nil {
+		return 0, classify(err)
+	}
+	if take {
+		b.mu.Lock()
+		b.held[slot] = true
+		b.mu.Unlock()
+	}
+	return slot, nil
+}
+
+// Release implements shaping.Ledger. The slot is forgotten (no longer
+// renewed) even when the DELETE fails: it then expires by itself.
+func (b *Budgets) Release(ctx context.Context, slot int64) error {
+	b.mu.Lock()
+	delete(b.held, slot)
+	b.mu.Unlock()
+	if b.closed() {
+		return store.ErrClosed
+	}
+	_, err := b.db.pool.Exec(ctx, `DELETE FROM shaping_slots WHERE id = $1`, slot)
+	return classify(err)
+}
+
+// Get implements shaping.Ledger.
+func (b *Budgets) Get(ctx context.Context, key string) (rec []byte, now time.Time, conns int, err error) {
+	if b.closed() {
+		return nil, time.Time{}, 0, store.ErrClosed
+	}
+	var n int64
+	err = b.db.pool.QueryRow(ctx, `SELECT (SELECT state FROM shaping_budgets WHERE key = $1), clock_timestamp(),
+		(SELECT count(*) FROM shaping_slots WHERE key = $1 AND expires > clock_timestamp())`, key).Scan(&rec, &now, &n)
+	return rec, now, int(n), classify(err)
+}
+
+// List implements shaping.Ledger: every budget with a record or a live
+// connection slot.
+func (b *Budgets) List(ctx context.Context, fn func(now time.Time, key string, rec []byte, conns int)) error {
+	if b.closed() {
+		return store.ErrClosed
+	}
+	rows, err := b.db.pool.Query(ctx, `WITH s AS (
+			SELECT key, count(*) AS n FROM shaping_slots WHERE expires > clock_timestamp() GROUP BY key)
+		SELECT coalesce(b.key, s.key), coalesce(b.state, ''), coalesce(s.n, 0), clock_timestamp()
+		FROM shaping_budgets b FULL JOIN s ON s.key = b.key ORDER BY 1`)
+	if err != nil {
+		return classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var rec []byte
+		var n int64
+		var now time.Time
+		if err := rows.Scan(&key, &rec, &n, &now); err != nil {
+			return classify(err)
+		}
+		fn(now, key, rec, int(n))
+	}
+	return classify(rows.Err())
+}
+
+// renewLoop extends this node's connection slots every Lease/3, and
+// deletes the expired slots of every node, until the DB is closed.
+func (b *Budgets) renewLoop() {
+	defer b.db.bg.Done()
+	t := time.NewTicker(b.db.opts.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.db.quit:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), b.db.opts.Lease/3)
+			if err := b.renew(ctx); err != nil {
+				b.db.log.Warn("renewing shared connection slots", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+func (b *Budgets) renew(ctx context.Context) error {
+	b.mu.Lock()
+	ids := make([]int64, 0, len(b.held))
+	for id := range b.held {
+		ids = append(ids, id)
+	}
+	b.mu.Unlock()
+	batch := &pgx.Batch{}
+	if len(ids) > 0 {
+		batch.Queue(`UPDATE shaping_slots SET expires = clock_timestamp() + $2 * interval '1 microsecond' WHERE id = ANY($1)`,
+			ids, b.db.opts.Lease.Microseconds())
+	}
+	batch.Queue(`DELETE FROM shaping_slots WHERE expires < clock_timestamp() - interval '1 minute'`)
+	return classify(b.db.pool.SendBatch(ctx, batch).Close())
+}
