@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -18,20 +19,23 @@ import (
 // that the nodes' deadlines agree whatever their own clocks say; Shared
 // converts them to the caller's clock as offsets.
 type Ledger interface {
-	// Update runs fn on key's record (nil at first), with the ledger's
-	// clock and the number of live connection slots of key, while every
-	// other Update of key waits. When fn returns a non-nil record it is
-	// stored; when it returns take, a connection slot is added for this
-	// node in the same transaction and its id returned. An error of fn
+	// Update runs fn on key's record (nil at first) and on the
+	// reservation record of message id for key (nil when none; id ""
+	// has none), with the ledger's clock and the number of live
+	// connection slots of key, while every other Update of key waits.
+	// A non-nil out is stored as key's record; outResv replaces the
+	// reservation (nil deletes it); take adds a connection slot for this
+	// node, whose id is returned. All in one transaction: an error of fn
 	// is returned and nothing is stored.
-	Update(ctx context.Context, key string, fn func(rec []byte, now time.Time, conns int) (out []byte, take bool, err error)) (slot int64, err error)
+	Update(ctx context.Context, key, id string, fn func(rec, resv []byte, now time.Time, conns int) (out, outResv []byte, take bool, err error)) (slot int64, err error)
 	// Release gives back a connection slot Update took.
 	Release(ctx context.Context, slot int64) error
-	// Get reads key's record and live connections without a lock (nil
-	// when none).
-	Get(ctx context.Context, key string) (rec []byte, now time.Time, conns int, err error)
-	// List calls fn for every budget with a record or a live connection.
-	List(ctx context.Context, fn func(now time.Time, key string, rec []byte, conns int)) error
+	// Get reads key's record, message id's reservation for it and key's
+	// live connections, without a lock (nil records when none).
+	Get(ctx context.Context, key, id string) (rec, resv []byte, now time.Time, conns int, err error)
+	// List calls fn for every budget with a record or a live connection,
+	// with the number of its reservations.
+	List(ctx context.Context, fn func(now time.Time, key string, rec []byte, conns, reserved int)) error
 }
 
 // record is the shared state of one budget as a Ledger stores it (JSON):
@@ -89,22 +93,49 @@ func (st *destState) encode() []byte {
 	return b
 }
 
+// resRecord is a rate slot reserved for one message (reservation) as a
+// Ledger stores it, in the ledger's clock.
+type resRecord struct {
+	At   time.Time `json:"at"`
+	Gen  uint64    `json:"gen,omitempty"`
+	Wait Wait      `json:"wait"`
+}
+
+func decodeReservation(b []byte) (resRecord, bool) {
+	var r resRecord
+	if len(b) == 0 || json.Unmarshal(b, &r) != nil {
+		return resRecord{}, false
+	}
+	return r, true
+}
+
+func (r resRecord) encode() []byte {
+	b, _ := json.Marshal(r)
+	return b
+}
+
 // MemoryLedger is a Ledger in this process's memory: Shared over it
 // behaves as one node alone. Tests use it; a single node uses Shaper.
 type MemoryLedger struct {
-	mu    chan struct{} // a lock held across fn (a channel: fn may take long)
+	mu    sync.Mutex
 	recs  map[string][]byte
+	resv  map[resKey][]byte
 	slots map[int64]string
 	next  int64
+	// Fail, when set, is returned by every call (a database that is
+	// away).
+	Fail error
+	now  func() time.Time
 }
 
-// NewMemoryLedger returns an empty MemoryLedger.
-func NewMemoryLedger() *MemoryLedger {
-	return &MemoryLedger{mu: make(chan struct{}, 1), recs: map[string][]byte{}, slots: map[int64]string{}}
+// NewMemoryLedger returns an empty MemoryLedger on the clock now (the
+// ledger's own, as a database's would be); nil: time.Now.
+func NewMemoryLedger(now func() time.Time) *MemoryLedger {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryLedger{recs: map[string][]byte{}, resv: map[resKey][]byte{}, slots: map[int64]string{}, now: now}
 }
-
-func (m *MemoryLedger) lock()   { m.mu <- struct{}{} }
-func (m *MemoryLedger) unlock() { <-m.mu }
 
 func (m *MemoryLedger) conns(key string) int {
 	n := 0
@@ -117,15 +148,24 @@ func (m *MemoryLedger) conns(key string) int {
 }
 
 // Update implements Ledger.
-func (m *MemoryLedger) Update(_ context.Context, key string, fn func([]byte, time.Time, int) ([]byte, bool, error)) (int64, error) {
-	m.lock()
-	defer m.unlock()
-	out, take, err := fn(m.recs[key], time.Now(), m.conns(key))
+func (m *MemoryLedger) Update(_ context.Context, key, id string, fn func(rec, resv []byte, now time.Time, conns int) ([]byte, []byte, bool, error)) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Fail != nil {
+		return 0, m.Fail
+	}
+	rk := resKey{id, key}
+	out, outResv, take, err := fn(m.recs[key], m.resv[rk], m.now(), m.conns(key))
 	if err != nil {
 		return 0, err
 	}
 	if out != nil {
 		m.recs[key] = out
+	}
+	if outResv == nil {
+		delete(m.resv, rk)
+	} else if id != "" {
+		m.resv[rk] = outResv
 	}
 	if !take {
 		return 0, nil
@@ -137,26 +177,41 @@ func (m *MemoryLedger) Update(_ context.Context, key string, fn func([]byte, tim
 
 // Release implements Ledger.
 func (m *MemoryLedger) Release(_ context.Context, slot int64) error {
-	m.lock()
-	defer m.unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Fail != nil {
+		return m.Fail
+	}
 	delete(m.slots, slot)
 	return nil
 }
 
 // Get implements Ledger.
-func (m *MemoryLedger) Get(_ context.Context, key string) ([]byte, time.Time, int, error) {
-	m.lock()
-	defer m.unlock()
-	return m.recs[key], time.Now(), m.conns(key), nil
+func (m *MemoryLedger) Get(_ context.Context, key, id string) ([]byte, []byte, time.Time, int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Fail != nil {
+		return nil, nil, time.Time{}, 0, m.Fail
+	}
+	return m.recs[key], m.resv[resKey{id, key}], m.now(), m.conns(key), nil
 }
 
 // List implements Ledger.
-func (m *MemoryLedger) List(_ context.Context, fn func(time.Time, string, []byte, int)) error {
-	m.lock()
-	defer m.unlock()
-	now := time.Now()
+func (m *MemoryLedger) List(_ context.Context, fn func(time.Time, string, []byte, int, int)) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Fail != nil {
+		return m.Fail
+	}
+	now := m.now()
 	for k, r := range m.recs {
-		fn(now, k, r, m.conns(k))
+		n := 0
+		for rk := range m.resv {
+			if rk.key == k {
+				n++
+			}
+		}
+		fn(now, k, r, m.conns(k), n)
 	}
 	return nil
 }

@@ -36,8 +36,10 @@ type SharedOptions struct {
 // Shared is the traffic shaper of several nodes on one database: the
 // budgets (rate slots, adaptive slow-downs, suspensions, connections) are
 // kept in a Ledger, so N nodes together hold one budget per destination.
-// What only this node knows stays in memory: the messages it parked, the
-// rate slots it reserved for its messages, the connection slots it holds.
+// The rate slots reserved for messages are kept there too, so that
+// whichever node claims a message when its slot comes starts it then.
+// What only this node knows stays in memory: the messages it parked and
+// the connection slots it holds.
 //
 // A ledger it cannot read or write defers the message (WaitUnavailable):
 // a budget is never exceeded because the database is away.
@@ -50,7 +52,6 @@ type Shared struct {
 	mu     sync.Mutex
 	local  map[string]*sharedLocal
 	parked map[string]string // message ID → key it waits on
-	res    map[resKey]reservation
 }
 
 // sharedLocal is this node's part of one budget.
@@ -60,7 +61,6 @@ type sharedLocal struct {
 	parked    []string // FIFO of message IDs waiting for a connection
 	recheckAt time.Time
 	conns     int // every node's connections at the last look
-	reserved  int
 }
 
 // NewShared returns a shaper keeping its budgets in opts.Ledger.
@@ -69,7 +69,7 @@ func NewShared(opts SharedOptions) (*Shared, error) {
 		return nil, errors.New("shaping: a shared shaper needs a ledger")
 	}
 	s := &Shared{base: New(opts.Options), ledger: opts.Ledger, recheck: opts.Recheck, retry: opts.UnavailableRetry,
-		local: map[string]*sharedLocal{}, parked: map[string]string{}, res: map[resKey]reservation{}}
+		local: map[string]*sharedLocal{}, parked: map[string]string{}}
 	if s.recheck <= 0 {
 		s.recheck = DefaultRecheck
 	}
@@ -94,46 +94,45 @@ func (s *Shared) loc(d Dest) *sharedLocal {
 
 // Admit decides, as Shaper.Admit does, whether message id's group may
 // start at now, against the budget every node shares: one transaction on
-// the ledger takes a rate slot and a connection together.
+// the ledger takes a rate slot and a connection together. A rate slot
+// reserved for the message is kept in the ledger too, so that whichever
+// node claims the message when it comes due starts it in that slot.
 func (s *Shared) Admit(ctx context.Context, d Dest, id string, cost int, now time.Time) Decision {
-	rk := resKey{id, d.Key}
-	s.mu.Lock()
-	r, reserved := s.res[rk]
-	s.mu.Unlock()
-	if reserved && now.Before(r.at) {
-		return Decision{Until: r.at, Wait: r.wait}
-	}
 	cost = max(cost, 1)
 	var dec Decision
-	var gen uint64
-	slot, err := s.ledger.Update(ctx, d.Key, func(rec []byte, dbNow time.Time, conns int) ([]byte, bool, error) {
+	slot, err := s.ledger.Update(ctx, d.Key, id, func(rec, resv []byte, dbNow time.Time, conns int) ([]byte, []byte, bool, error) {
 		st, err := decodeState(d, rec, conns)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		off := now.Sub(dbNow) // the caller's clock minus the ledger's
 		st.adapt.recover(dbNow, s.base.step)
-		gen = st.gen
-		if dbNow.Before(st.suspUntil) {
+		r, reserved := decodeReservation(resv)
+		reserved = reserved && r.Gen == st.gen // a reaction voided older ones
+		switch {
+		case dbNow.Before(st.suspUntil):
 			dec = Decision{Until: st.suspUntil.Add(off), Wait: shiftWait(st.wait(WaitSuspended, st.suspUntil), off)}
-			return nil, false, nil
-		}
-		if c := d.Limits.Connections; c > 0 && conns >= c {
+			return nil, nil, false, nil
+		case reserved && dbNow.Before(r.At):
+			dec = Decision{Until: r.At.Add(off), Wait: shiftWait(r.Wait, off)}
+			return nil, resv, false, nil
+		case d.Limits.Connections > 0 && conns >= d.Limits.Connections:
 			dec = Decision{Park: true, Wait: shared(st.wait(WaitConnections, time.Time{}))}
-			return nil, false, nil
+			return nil, resv, false, nil
 		}
-		if !reserved || r.gen != st.gen {
+		if !reserved {
 			at, kind := st.allowedAt(dbNow)
 			if at.After(dbNow) {
 				st.take(at, cost)
-				dec = Decision{Until: at.Add(off), Wait: shiftWait(st.wait(kind, at), off)}
-				return st.encode(), false, nil
+				w := st.wait(kind, at)
+				dec = Decision{Until: at.Add(off), Wait: shiftWait(w, off)}
+				return st.encode(), resRecord{At: at, Gen: st.gen, Wait: w}.encode(), false, nil
 			}
 			st.take(dbNow, cost)
 		}
 		st.count(dbNow, cost)
 		dec = Decision{Go: true}
-		return st.encode(), true, nil
+		return st.encode(), nil, true, nil
 	})
 	if err != nil {
 		return s.unavailable(d, id, now, err)
@@ -141,10 +140,6 @@ func (s *Shared) Admit(ctx context.Context, d Dest, id string, cost int, now tim
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.loc(d)
-	if reserved {
-		delete(s.res, rk)
-		l.reserved = max(l.reserved-1, 0)
-	}
 	switch {
 	case dec.Go:
 		l.slots = append(l.slots, slot)
@@ -160,9 +155,6 @@ func (s *Shared) Admit(ctx context.Context, d Dest, id string, cost int, now tim
 		if len(l.slots) == 0 && l.recheckAt.IsZero() {
 			l.recheckAt = now.Add(s.recheck) // no Finish of ours will wake it
 		}
-	case dec.Wait.Kind != WaitSuspended:
-		s.res[rk] = reservation{at: dec.Until, gen: gen, wait: dec.Wait}
-		l.reserved++
 	}
 	return dec
 }
@@ -232,34 +224,30 @@ func (s *Shared) react(ctx context.Context, d Dest, x *Reaction, r Reply) {
 	s.base.reacted[x.Name]++
 	s.base.mu.Unlock()
 	var st *destState
-	_, err := s.ledger.Update(ctx, d.Key, func(rec []byte, now time.Time, conns int) ([]byte, bool, error) {
+	changed := false
+	_, err := s.ledger.Update(ctx, d.Key, "", func(rec, _ []byte, now time.Time, conns int) ([]byte, []byte, bool, error) {
 		var err error
 		if st, err = decodeState(d, rec, conns); err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 		st.adapt.recover(now, s.base.step)
-		if !st.apply(x, r, now, s.base.step) {
-			return nil, false, nil
+		if changed = st.apply(x, r, now, s.base.step); !changed {
+			return nil, nil, false, nil
 		}
 		// Void the reservations made at the old rate (every node's: they
 		// compare their generation), as Shaper.void does.
 		st.gen++
 		st.minute.tat = minTime(st.minute.tat, now)
 		st.hour.tat = minTime(st.hour.tat, now)
-		return st.encode(), false, nil
+		return st.encode(), nil, false, nil
 	})
 	if err != nil {
 		s.base.log.Warn("recording a slow-down reply in the shared state", "destination", d.Key, "reaction", x.Name, "err", err)
 		return
 	}
-	s.mu.Lock()
-	for k := range s.res {
-		if k.key == d.Key {
-			delete(s.res, k)
-		}
+	if !changed {
+		return // a reply within the hold-off: one signal, already applied
 	}
-	s.loc(d).reserved = 0
-	s.mu.Unlock()
 	s.base.log.Warn("destination throttled", "destination", d.Key, "reaction", x.Name, "reply", r.String(),
 		"per_minute", st.adapt.perMinute(), "suspended_until", st.suspUntil, "shared", true)
 }
@@ -281,7 +269,7 @@ func (s *Shared) Recheck(now time.Time) time.Duration {
 	wait := time.Duration(-1)
 	for key, l := range s.local {
 		if l.recheckAt.IsZero() {
-			if len(l.slots) == 0 && len(l.parked) == 0 && l.reserved == 0 {
+			if len(l.slots) == 0 && len(l.parked) == 0 {
 				delete(s.local, key)
 			}
 			continue
@@ -325,26 +313,32 @@ func (s *Shared) Unpark(id string) {
 }
 
 // Reserved returns the wait of message id's group for key: the shared
-// suspension when one holds, else the slot this node reserved for it.
+// suspension when one holds, else the rate slot reserved for it (by any
+// node).
 func (s *Shared) Reserved(ctx context.Context, id, key string, now time.Time) (Wait, bool) {
 	s.mu.Lock()
-	r, ok := s.res[resKey{id, key}]
-	l := s.local[key]
-	s.mu.Unlock()
 	d := Dest{Key: key}
-	if l != nil {
+	if l := s.local[key]; l != nil {
 		d = l.dest
 	}
-	rec, dbNow, conns, err := s.ledger.Get(ctx, key)
-	if err == nil {
-		if st, err := decodeState(d, rec, conns); err == nil && dbNow.Before(st.suspUntil) {
-			return shiftWait(st.wait(WaitSuspended, st.suspUntil), now.Sub(dbNow)), true
-		}
-	}
-	if !ok || !now.Before(r.at) {
+	s.mu.Unlock()
+	rec, resv, dbNow, conns, err := s.ledger.Get(ctx, key, id)
+	if err != nil {
 		return Wait{}, false
 	}
-	return r.wait, true
+	off := now.Sub(dbNow)
+	st, err := decodeState(d, rec, conns)
+	if err != nil {
+		return Wait{}, false
+	}
+	if dbNow.Before(st.suspUntil) {
+		return shiftWait(st.wait(WaitSuspended, st.suspUntil), off), true
+	}
+	r, ok := decodeReservation(resv)
+	if !ok || r.Gen != st.gen || !dbNow.Before(r.At) {
+		return Wait{}, false
+	}
+	return shiftWait(r.Wait, off), true
 }
 
 // ParkedWait returns the wait of a message parked for a connection.
@@ -373,7 +367,7 @@ func (s *Shared) Statuses(ctx context.Context, now time.Time) []Status {
 	s.mu.Unlock()
 	var out []Status
 	seen := map[string]bool{}
-	err := s.ledger.List(ctx, func(dbNow time.Time, key string, rec []byte, conns int) {
+	err := s.ledger.List(ctx, func(dbNow time.Time, key string, rec []byte, conns, reserved int) {
 		l := local[key]
 		d := l.dest
 		d.Key = key
@@ -400,7 +394,7 @@ func (s *Shared) Statuses(ctx context.Context, now time.Time) []Status {
 		}
 		out = append(out, Status{Key: key, Rule: d.Rule, State: state, Since: w.Since, Until: w.Until,
 			Reply: w.Reply, Reaction: w.Reaction, PerMinute: w.PerMinute, InFlight: conns,
-			Parked: len(l.parked), Reserved: l.reserved, Shared: true})
+			Parked: len(l.parked), Reserved: reserved, Shared: true})
 	})
 	if err != nil {
 		s.base.log.Warn("listing the shared traffic shaping state", "err", err)
@@ -408,7 +402,7 @@ func (s *Shared) Statuses(ctx context.Context, now time.Time) []Status {
 	for k, l := range local {
 		if !seen[k] && len(l.parked) > 0 {
 			out = append(out, Status{Key: k, Rule: l.dest.Rule, State: "connection-limited",
-				InFlight: l.conns, Parked: len(l.parked), Reserved: l.reserved, Shared: true})
+				InFlight: l.conns, Parked: len(l.parked), Shared: true})
 		}
 	}
 	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Key, b.Key) })

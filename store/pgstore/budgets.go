@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -56,7 +57,7 @@ func (b *Budgets) closed() bool {
 }
 
 // Update implements shaping.Ledger.
-func (b *Budgets) Update(ctx context.Context, key string, fn func(rec []byte, now time.Time, conns int) ([]byte, bool, error)) (int64, error) {
+func (b *Budgets) Update(ctx context.Context, key, id string, fn func(rec, resv []byte, now time.Time, conns int) ([]byte, []byte, bool, error)) (int64, error) {
 	if b.closed() {
 		return 0, store.ErrClosed
 	}
@@ -67,7 +68,7 @@ func (b *Budgets) Update(ctx context.Context, key string, fn func(rec []byte, no
 	// A connection left inside the transaction by an error is closed by
 	// Release, never reused.
 	defer c.Release()
-	var rec []byte
+	var rec, resv []byte
 	var now time.Time
 	var conns int64
 	batch := &pgx.Batch{}
@@ -78,12 +79,14 @@ func (b *Budgets) Update(ctx context.Context, key string, fn func(rec []byte, no
 		QueryRow(func(row pgx.Row) error { return row.Scan(&rec) })
 	// The clock is read once the lock is held: a clock read while
 	// waiting for it would be stale by the wait.
-	batch.Queue(`SELECT clock_timestamp(), (SELECT count(*) FROM shaping_slots WHERE key = $1 AND expires > clock_timestamp())`, key).
-		QueryRow(func(row pgx.Row) error { return row.Scan(&now, &conns) })
+	batch.Queue(`SELECT clock_timestamp(),
+		(SELECT count(*) FROM shaping_slots WHERE key = $1 AND expires > clock_timestamp()),
+		(SELECT resv FROM shaping_reservations WHERE key = $1 AND msg_id = $2)`, key, id).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&now, &conns, &resv) })
 	if err := c.SendBatch(ctx, batch).Close(); err != nil {
 		return 0, classify(err)
 	}
-	out, take, err := fn(rec, now, int(conns))
+	out, outResv, take, err := fn(rec, resv, now, int(conns))
 	if err != nil {
 		_, _ = c.Exec(ctx, `ROLLBACK`)
 		return 0, err
@@ -93,6 +96,7 @@ func (b *Budgets) Update(ctx context.Context, key string, fn func(rec []byte, no
 	if out != nil {
 		batch.Queue(`UPDATE shaping_budgets SET state = $2, updated = clock_timestamp() WHERE key = $1`, key, out)
 	}
+	b.queueReservation(batch, key, id, resv, outResv, now)
 	if take {
 		batch.Queue(`INSERT INTO shaping_slots (key, node, expires)
 			VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond') RETURNING id`,
@@ -111,6 +115,25 @@ func (b *Budgets) Update(ctx context.Context, key string, fn func(rec []byte, no
 	return slot, nil
 }
 
+// queueReservation queues the write that makes message id's reservation
+// for key outResv (it was resv): none when unchanged, a DELETE for nil.
+// The row's at is the sweep's: now plus a day, a bound no slot reaches.
+func (b *Budgets) queueReservation(batch *pgx.Batch, key, id string, resv, outResv []byte, now time.Time) {
+	switch {
+	case id == "" || bytes.Equal(resv, outResv):
+	case outResv == nil:
+		batch.Queue(`DELETE FROM shaping_reservations WHERE key = $1 AND msg_id = $2`, key, id)
+	default:
+		batch.Queue(`INSERT INTO shaping_reservations (key, msg_id, at, resv) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (key, msg_id) DO UPDATE SET at = excluded.at, resv = excluded.resv`,
+			key, id, now.Add(reservationTTL), outResv)
+	}
+}
+
+// reservationTTL bounds how long a reservation whose message went away
+// (deleted while it waited) stays: a rate slot is never a day away.
+const reservationTTL = 24 * time.Hour
+
 // Release implements shaping.Ledger. The slot is forgotten (no longer
 // renewed) even when the DELETE fails: it then expires by itself.
 func (b *Budgets) Release(ctx context.Context, slot int64) error {
@@ -125,25 +148,28 @@ func (b *Budgets) Release(ctx context.Context, slot int64) error {
 }
 
 // Get implements shaping.Ledger.
-func (b *Budgets) Get(ctx context.Context, key string) (rec []byte, now time.Time, conns int, err error) {
+func (b *Budgets) Get(ctx context.Context, key, id string) (rec, resv []byte, now time.Time, conns int, err error) {
 	if b.closed() {
-		return nil, time.Time{}, 0, store.ErrClosed
+		return nil, nil, time.Time{}, 0, store.ErrClosed
 	}
 	var n int64
 	err = b.db.pool.QueryRow(ctx, `SELECT (SELECT state FROM shaping_budgets WHERE key = $1), clock_timestamp(),
-		(SELECT count(*) FROM shaping_slots WHERE key = $1 AND expires > clock_timestamp())`, key).Scan(&rec, &now, &n)
-	return rec, now, int(n), classify(err)
+		(SELECT count(*) FROM shaping_slots WHERE key = $1 AND expires > clock_timestamp()),
+		(SELECT resv FROM shaping_reservations WHERE key = $1 AND msg_id = $2)`, key, id).Scan(&rec, &now, &n, &resv)
+	return rec, resv, now, int(n), classify(err)
 }
 
 // List implements shaping.Ledger: every budget with a record or a live
 // connection slot.
-func (b *Budgets) List(ctx context.Context, fn func(now time.Time, key string, rec []byte, conns int)) error {
+func (b *Budgets) List(ctx context.Context, fn func(now time.Time, key string, rec []byte, conns, reserved int)) error {
 	if b.closed() {
 		return store.ErrClosed
 	}
 	rows, err := b.db.pool.Query(ctx, `WITH s AS (
-			SELECT key, count(*) AS n FROM shaping_slots WHERE expires > clock_timestamp() GROUP BY key)
-		SELECT coalesce(b.key, s.key), coalesce(b.state, ''), coalesce(s.n, 0), clock_timestamp()
+			SELECT key, count(*) AS n FROM shaping_slots WHERE expires > clock_timestamp() GROUP BY key),
+		r AS (SELECT key, count(*) AS n FROM shaping_reservations GROUP BY key)
+		SELECT coalesce(b.key, s.key), coalesce(b.state, ''), coalesce(s.n, 0),
+			(SELECT coalesce(max(r.n), 0) FROM r WHERE r.key = coalesce(b.key, s.key)), clock_timestamp()
 		FROM shaping_budgets b FULL JOIN s ON s.key = b.key ORDER BY 1`)
 	if err != nil {
 		return classify(err)
@@ -152,12 +178,12 @@ func (b *Budgets) List(ctx context.Context, fn func(now time.Time, key string, r
 	for rows.Next() {
 		var key string
 		var rec []byte
-		var n int64
+		var n, reserved int64
 		var now time.Time
-		if err := rows.Scan(&key, &rec, &n, &now); err != nil {
+		if err := rows.Scan(&key, &rec, &n, &reserved, &now); err != nil {
 			return classify(err)
 		}
-		fn(now, key, rec, int(n))
+		fn(now, key, rec, int(n), int(reserved))
 	}
 	return classify(rows.Err())
 }
@@ -195,5 +221,6 @@ func (b *Budgets) renew(ctx context.Context) error {
 			ids, b.db.opts.Lease.Microseconds())
 	}
 	batch.Queue(`DELETE FROM shaping_slots WHERE expires < clock_timestamp() - interval '1 minute'`)
+	batch.Queue(`DELETE FROM shaping_reservations WHERE at < clock_timestamp()`)
 	return classify(b.db.pool.SendBatch(ctx, batch).Close())
 }

@@ -9,8 +9,8 @@ import (
 )
 
 // counter is a record fn that counts its calls in the record.
-func counter(t *testing.T) func(rec []byte, _ time.Time, _ int) ([]byte, bool, error) {
-	return func(rec []byte, _ time.Time, _ int) ([]byte, bool, error) {
+func counter(t *testing.T) func(rec, _ []byte, _ time.Time, _ int) ([]byte, []byte, bool, error) {
+	return func(rec, _ []byte, _ time.Time, _ int) ([]byte, []byte, bool, error) {
 		n := 0
 		if len(rec) > 0 {
 			var err error
@@ -18,7 +18,7 @@ func counter(t *testing.T) func(rec []byte, _ time.Time, _ int) ([]byte, bool, e
 				t.Errorf("record %q", rec)
 			}
 		}
-		return []byte(strconv.Itoa(n + 1)), false, nil
+		return []byte(strconv.Itoa(n + 1)), nil, false, nil
 	}
 }
 
@@ -35,7 +35,7 @@ func TestBudgetsUpdateSerialisesNodes(t *testing.T) {
 	for _, l := range []*Budgets{a, b, a, b} {
 		wg.Go(func() {
 			for range per {
-				if _, err := l.Update(ctx, "gmail", counter(t)); err != nil {
+				if _, err := l.Update(ctx, "gmail", "", counter(t)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -43,7 +43,7 @@ func TestBudgetsUpdateSerialisesNodes(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	rec, _, _, err := b.Get(ctx, "gmail")
+	rec, _, _, _, err := b.Get(ctx, "gmail", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,18 +59,18 @@ func TestBudgetsConnectionSlots(t *testing.T) {
 	a := openTest(t, url, Options{Node: "a", ScratchDir: t.TempDir()}).Budgets()
 	b := openTest(t, url, Options{Node: "b", ScratchDir: t.TempDir()}).Budgets()
 	ctx := t.Context()
-	take := func(rec []byte, _ time.Time, _ int) ([]byte, bool, error) { return nil, true, nil }
-	s1, err := a.Update(ctx, "yahoo", take)
+	take := func(_, _ []byte, _ time.Time, _ int) ([]byte, []byte, bool, error) { return nil, nil, true, nil }
+	s1, err := a.Update(ctx, "yahoo", "", take)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Update(ctx, "yahoo", take); err != nil {
+	if _, err := a.Update(ctx, "yahoo", "", take); err != nil {
 		t.Fatal(err)
 	}
 	var seen int
-	if _, err := b.Update(ctx, "yahoo", func(_ []byte, _ time.Time, conns int) ([]byte, bool, error) {
+	if _, err := b.Update(ctx, "yahoo", "", func(_, _ []byte, _ time.Time, conns int) ([]byte, []byte, bool, error) {
 		seen = conns
-		return nil, false, nil
+		return nil, nil, false, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +80,11 @@ func TestBudgetsConnectionSlots(t *testing.T) {
 	if err := a.Release(ctx, s1); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, n, _ := b.Get(ctx, "yahoo"); n != 1 {
+	if _, _, _, n, _ := b.Get(ctx, "yahoo", ""); n != 1 {
 		t.Errorf("after a release node b sees %d connections, want 1", n)
 	}
 	var keys []string
-	if err := b.List(ctx, func(_ time.Time, key string, _ []byte, conns int) { keys = append(keys, key+":"+strconv.Itoa(conns)) }); err != nil {
+	if err := b.List(ctx, func(_ time.Time, key string, _ []byte, conns, _ int) { keys = append(keys, key+":"+strconv.Itoa(conns)) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(keys) != 1 || keys[0] != "yahoo:1" {
@@ -102,18 +102,18 @@ func TestBudgetsDeadNodesSlotsExpire(t *testing.T) {
 	dead := deadDB.Budgets()
 	live := openTest(t, url, Options{Node: "live", Lease: lease, ScratchDir: t.TempDir()}).Budgets()
 	ctx := t.Context()
-	take := func([]byte, time.Time, int) ([]byte, bool, error) { return nil, true, nil }
-	if _, err := dead.Update(ctx, "k", take); err != nil {
+	take := func(_, _ []byte, _ time.Time, _ int) ([]byte, []byte, bool, error) { return nil, nil, true, nil }
+	if _, err := dead.Update(ctx, "k", "", take); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := live.Update(ctx, "k", take); err != nil {
+	if _, err := live.Update(ctx, "k", "", take); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	deadDB.Close() // no release, no more renewals
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, _, n, err := live.Get(ctx, "k")
+		_, _, _, n, err := live.Get(ctx, "k", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func TestBudgetsDeadNodesSlotsExpire(t *testing.T) {
 	for time.Since(start) < 2*lease {
 		time.Sleep(50 * time.Millisecond) // letting leases run out is the point
 	}
-	if _, _, n, _ := live.Get(ctx, "k"); n != 1 {
+	if _, _, _, n, _ := live.Get(ctx, "k", ""); n != 1 {
 		t.Errorf("the live node's renewed slot: %d connections, want 1", n)
 	}
 }
@@ -199,7 +199,35 @@ func TestBudgetsClosed(t *testing.T) {
 	db.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	if _, err := l.Update(ctx, "k", func([]byte, time.Time, int) ([]byte, bool, error) { return nil, true, nil }); err == nil {
+	if _, err := l.Update(ctx, "k", "", func(_, _ []byte, _ time.Time, _ int) ([]byte, []byte, bool, error) { return nil, nil, true, nil }); err == nil {
 		t.Error("Update on a closed DB succeeded")
+	}
+}
+
+// TestBudgetsReservationsFollowTheMessage: a reservation one node makes
+// for a message is what another node reads for it, and is gone once
+// consumed.
+func TestBudgetsReservationsFollowTheMessage(t *testing.T) {
+	url := pg.Get(t).NewDatabase(t)
+	a := openTest(t, url, Options{Node: "a", ScratchDir: t.TempDir()}).Budgets()
+	b := openTest(t, url, Options{Node: "b", ScratchDir: t.TempDir()}).Budgets()
+	ctx := t.Context()
+	if _, err := a.Update(ctx, "k", "m1", func(_, resv []byte, _ time.Time, _ int) ([]byte, []byte, bool, error) {
+		return []byte("r"), []byte("slot@1"), false, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	if _, err := b.Update(ctx, "k", "m1", func(_, resv []byte, _ time.Time, _ int) ([]byte, []byte, bool, error) {
+		got = resv
+		return nil, nil, true, nil // consumed
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "slot@1" {
+		t.Errorf("node b read reservation %q, want node a's", got)
+	}
+	if _, resv, _, _, err := a.Get(ctx, "k", "m1"); err != nil || resv != nil {
+		t.Errorf("after use: reservation %q, %v; want none", resv, err)
 	}
 }

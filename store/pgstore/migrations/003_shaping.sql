@@ -38,3 +38,16 @@ CREATE TABLE destinations_down (
 	node   text NOT NULL,
 	since  timestamptz NOT NULL
 );
+
+-- shaping_reservations: the rate slot reserved for one message (msg_id)
+-- of a budget, the shaper's record, opaque here; whichever node claims
+-- the message when it comes due starts it in that slot. at is the slot's
+-- time, for the sweep of reservations whose message went away.
+CREATE TABLE shaping_reservations (
+	key    text NOT NULL,
+	msg_id text NOT NULL,
+	at     timestamptz NOT NULL,
+	resv   bytea NOT NULL,
+	PRIMARY KEY (key, msg_id)
+);
+CREATE INDEX shaping_reservations_at ON shaping_reservations (at);
