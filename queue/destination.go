@@ -59,6 +59,13 @@ func (d destinations) down(ctx context.Context, domain string, now time.Time) (d
 	return destDown{until: until, reply: reply}, down
 }
 
+// shared reports whether the list is every node's (not this process's
+// memory).
+func (d destinations) shared() bool {
+	_, memory := d.list.(*memoryDownList)
+	return !memory
+}
+
 // set backs domain off until until.
 func (d destinations) set(ctx context.Context, domain string, until time.Time, reply string, now time.Time) {
 	if err := d.list.SetDown(ctx, domain, until, reply, now); err != nil {

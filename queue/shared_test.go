@@ -182,7 +182,8 @@ func TestSharedDownDestination(t *testing.T) {
 		return err == nil && m.Recipients[0].State == store.StateDeferred
 	})
 	es, err := b.q.Ops().Explain(t.Context(), ids[0])
-	if err != nil || len(es) != 1 || es[0].Reason != WaitDestinationDown || !strings.Contains(es[0].Sentence, "connection refused") {
+	if err != nil || len(es) != 1 || es[0].Reason != WaitDestinationDown || !es[0].Shared ||
+		!strings.Contains(es[0].Sentence, "connection refused") || !strings.Contains(es[0].Sentence, "by any node") {
 		t.Errorf("node B explains %+v, %v; want destination-down with node A's error", es, err)
 	}
 	waitDelivered(t, b.db)

@@ -114,7 +114,8 @@ func explainFunc(q *queue.Queue) func(ctx context.Context, id string) ([]admin.E
 		out := make([]admin.Explanation, len(es))
 		for i, e := range es {
 			out[i] = admin.Explanation{Rcpt: e.Rcpt, State: e.State.String(), Reason: e.Reason, Until: e.Until,
-				Since: e.Since, Rule: e.Rule, Reply: e.Reply, Attempts: e.Attempts, Expires: e.Expires, Sentence: e.Sentence}
+				Since: e.Since, Rule: e.Rule, Reply: e.Reply, Attempts: e.Attempts, Expires: e.Expires, Sentence: e.Sentence,
+				Shared: e.Shared}
 		}
 		return out, nil
 	}
@@ -128,7 +129,7 @@ func throttlesFunc(q *queue.Queue) func() []admin.Throttle {
 		for _, s := range q.Ops().Throttles() {
 			out = append(out, admin.Throttle{Destination: s.Key, Rule: s.Rule, State: s.State, Since: s.Since,
 				Until: s.Until, Reply: s.Reply, Reaction: s.Reaction, PerMinute: s.PerMinute,
-				InFlight: s.InFlight, Parked: s.Parked, Reserved: s.Reserved})
+				InFlight: s.InFlight, Parked: s.Parked, Reserved: s.Reserved, Shared: s.Shared})
 		}
 		return out
 	}

@@ -98,4 +98,3 @@ func TestSharedSlotsAndConnections(t *testing.T) {
 		t.Errorf("f after a connection freed: %+v, want Go", dec)
 	}
 }
-

@@ -84,7 +84,9 @@ func TestBudgetsConnectionSlots(t *testing.T) {
 		t.Errorf("after a release node b sees %d connections, want 1", n)
 	}
 	var keys []string
-	if err := b.List(ctx, func(_ time.Time, key string, _ []byte, conns, _ int) { keys = append(keys, key+":"+strconv.Itoa(conns)) }); err != nil {
+	if err := b.List(ctx, func(_ time.Time, key string, _ []byte, conns, _ int) {
+		keys = append(keys, key+":"+strconv.Itoa(conns))
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if len(keys) != 1 || keys[0] != "yahoo:1" {
