@@ -61,6 +61,10 @@ type sharedLocal struct {
 	parked    []string // FIFO of message IDs waiting for a connection
 	recheckAt time.Time
 	conns     int // every node's connections at the last look
+	// observed counts the messages this node started to a budget
+	// without a configured rate, which the ledger does not count
+	// (admitUnlimited): the base of its adaptive rate when slowed.
+	observed destState
 }
 
 // NewShared returns a shaper keeping its budgets in opts.Ledger.
@@ -99,6 +103,9 @@ func (s *Shared) loc(d Dest) *sharedLocal {
 // node claims the message when it comes due starts it in that slot.
 func (s *Shared) Admit(ctx context.Context, d Dest, id string, cost int, now time.Time) Decision {
 	cost = max(cost, 1)
+	if dec, ok := s.admitUnlimited(ctx, d, id, cost, now); ok {
+		return dec
+	}
 	var dec Decision
 	slot, err := s.ledger.Update(ctx, d.Key, id, func(rec, resv []byte, dbNow time.Time, conns int) ([]byte, []byte, bool, error) {
 		st, err := decodeState(d, rec, conns)
@@ -159,6 +166,40 @@ func (s *Shared) Admit(ctx context.Context, d Dest, id string, cost int, now tim
 	return dec
 }
 
+// admitUnlimited is Admit's read-only path for a budget with no
+// configured limit (a domain no rule matches: most of them): unless a
+// reply slowed or suspended it, nothing is reserved or counted in the
+// ledger, so one read decides. ok is false when the full admission must
+// decide (the budget is slowed: its adaptive rate takes slots).
+func (s *Shared) admitUnlimited(ctx context.Context, d Dest, id string, cost int, now time.Time) (Decision, bool) {
+	l := d.Limits
+	if l.Connections > 0 || l.PerMinute > 0 || l.PerHour > 0 {
+		return Decision{}, false
+	}
+	rec, _, dbNow, conns, err := s.ledger.Get(ctx, d.Key, "")
+	if err != nil {
+		return s.unavailable(d, id, now, err), true
+	}
+	st, err := decodeState(d, rec, conns)
+	if err != nil {
+		return s.unavailable(d, id, now, err), true
+	}
+	st.adapt.recover(dbNow, s.base.step)
+	if dbNow.Before(st.suspUntil) {
+		off := now.Sub(dbNow)
+		return Decision{Until: st.suspUntil.Add(off), Wait: shiftWait(st.wait(WaitSuspended, st.suspUntil), off)}, true
+	}
+	if st.adapt.active() {
+		return Decision{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	loc := s.loc(d)
+	loc.slots = append(loc.slots, 0) // no slot in the ledger: none to give back
+	loc.observed.count(now, cost)
+	return Decision{Go: true}, true
+}
+
 // unavailable is the decision when the ledger fails: defer, never go.
 func (s *Shared) unavailable(d Dest, id string, now time.Time, err error) Decision {
 	until := now.Add(s.retry)
@@ -200,7 +241,7 @@ func (s *Shared) Finish(ctx context.Context, d Dest, replies []Reply, now time.T
 	}
 	for _, r := range replies {
 		if x := s.base.match(r); x != nil {
-			s.react(ctx, d, x, r)
+			s.react(ctx, d, x, r, now)
 			break
 		}
 	}
@@ -218,11 +259,15 @@ func (s *Shared) Finish(ctx context.Context, d Dest, replies []Reply, now time.T
 	return wake
 }
 
-// react applies reaction x to reply r on d's shared budget.
-func (s *Shared) react(ctx context.Context, d Dest, x *Reaction, r Reply) {
+// react applies reaction x to reply r, received at at (the caller's
+// clock), on d's shared budget.
+func (s *Shared) react(ctx context.Context, d Dest, x *Reaction, r Reply, at time.Time) {
 	s.base.mu.Lock()
 	s.base.reacted[x.Name]++
 	s.base.mu.Unlock()
+	s.mu.Lock()
+	observed := s.loc(d).observed // in this node's clock
+	s.mu.Unlock()
 	var st *destState
 	changed := false
 	_, err := s.ledger.Update(ctx, d.Key, "", func(rec, _ []byte, now time.Time, conns int) ([]byte, []byte, bool, error) {
@@ -231,6 +276,10 @@ func (s *Shared) react(ctx context.Context, d Dest, x *Reaction, r Reply) {
 			return nil, nil, false, err
 		}
 		st.adapt.recover(now, s.base.step)
+		if !st.adapt.active() && st.cur == 0 && st.prev == 0 {
+			// Not counted in the ledger (admitUnlimited): this node's count.
+			st.winStart, st.cur, st.prev = observed.winStart.Add(now.Sub(at)), observed.cur, observed.prev
+		}
 		if changed = st.apply(x, r, now, s.base.step); !changed {
 			return nil, nil, false, nil
 		}

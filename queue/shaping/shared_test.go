@@ -98,3 +98,39 @@ func TestSharedSlotsAndConnections(t *testing.T) {
 		t.Errorf("f after a connection freed: %+v, want Go", dec)
 	}
 }
+
+// TestSharedUnlimitedDestination: a destination no rule limits is
+// admitted by one read of the ledger, until a reply on another node
+// slows or suspends it; then it waits on every node.
+func TestSharedUnlimitedDestination(t *testing.T) {
+	ctx := t.Context()
+	var clock time.Time
+	l := NewMemoryLedger(func() time.Time { return clock })
+	at := func(d time.Duration) time.Time { clock = t0.Add(d); return clock }
+	a, b := newSharedTest(t, l), newSharedTest(t, l)
+	d := a.Resolve(ctx, "plain.test")
+	for i := range 30 {
+		if dec := a.Admit(ctx, d, "m"+string(rune('a'+i%26)), 1, at(0)); !dec.Go {
+			t.Fatalf("message %d: %+v, want Go", i, dec)
+		}
+		a.Finish(ctx, d, nil, at(0))
+	}
+	if rec, _, _, _, _ := l.Get(ctx, "plain.test", ""); rec != nil {
+		t.Errorf("an unlimited destination wrote %s to the ledger", rec)
+	}
+	if dec := b.Admit(ctx, d, "x", 1, at(0)); !dec.Go {
+		t.Fatalf("x: %+v", dec)
+	}
+	b.Finish(ctx, d, []Reply{{Code: 421, Enhanced: "4.7.0", Text: "too many messages, slow down"}}, at(0))
+	st := a.Statuses(ctx, at(time.Second))
+	if len(st) != 1 || st[0].State != "throttled" || st[0].PerMinute != unlimitedBase/2 {
+		t.Fatalf("node a's statuses: %+v, want plain.test throttled to %v/min", st, unlimitedBase/2)
+	}
+	if dec := a.Admit(ctx, d, "y", 1, at(time.Second)); dec.Go || dec.Wait.Kind != WaitAdaptive {
+		t.Errorf("y on node a after node b's slow-down: %+v, want a slot of the lowered rate", dec)
+	}
+	b.Finish(ctx, d, []Reply{{Code: 421, Text: "try again in 10 minutes"}}, at(time.Minute))
+	if dec := a.Admit(ctx, d, "z", 1, at(2*time.Minute)); dec.Wait.Kind != WaitSuspended || !dec.Until.Equal(t0.Add(11*time.Minute)) {
+		t.Errorf("z: %+v, want suspended until t0+11m", dec)
+	}
+}

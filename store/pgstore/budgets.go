@@ -143,8 +143,12 @@ func (b *Budgets) Release(ctx context.Context, slot int64) error {
 	if b.closed() {
 		return store.ErrClosed
 	}
-	_, err := b.db.pool.Exec(ctx, `DELETE FROM shaping_slots WHERE id = $1`, slot)
-	return classify(err)
+	batch := &pgx.Batch{}
+	batch.Queue(`BEGIN`)
+	batch.Queue(`SET LOCAL synchronous_commit TO off`)
+	batch.Queue(`DELETE FROM shaping_slots WHERE id = $1`, slot)
+	batch.Queue(`COMMIT`)
+	return classify(b.db.pool.SendBatch(ctx, batch).Close())
 }
 
 // Get implements shaping.Ledger.
