@@ -117,8 +117,8 @@
 //     destinations found down (Backoffs, queue.DownList), so that the
 //     nodes keep one budget per destination and honour each other's
 //     back-offs. Their deadlines are the database's clock_timestamp();
-//     their writes skip the WAL flush (synchronous_commit off: shaping
-//     state, not mail). See budgets.go for the cost.
+//     the budgets' writes skip the WAL flush (synchronous_commit off:
+//     shaping state, not mail). See budgets.go for the cost.
 //   - The outbound TLS state (MTA-STS policy cache, downgrade memory,
 //     TLS-RPT aggregates, merged into by every node) and the webhook
 //     cursors, shared by the nodes. The daemon runs webhook delivery and
