@@ -318,8 +318,8 @@ func (s *Shared) Recheck(now time.Time) time.Duration {
 	wait := time.Duration(-1)
 	for key, l := range s.local {
 		if l.recheckAt.IsZero() {
-			if len(l.slots) == 0 && len(l.parked) == 0 {
-				delete(s.local, key)
+			if len(l.slots) == 0 && len(l.parked) == 0 && now.Sub(l.observed.winStart) >= 2*time.Minute {
+				delete(s.local, key) // idle, its observed rate no longer counts
 			}
 			continue
 		}
