@@ -51,9 +51,10 @@ type destDown struct {
 func (d destinations) down(ctx context.Context, domain string, now time.Time) (destDown, bool) {
 	until, reply, down, err := d.list.Down(ctx, domain, now)
 	if err != nil {
-		if ctx.Err() == nil {
-			d.q.log.Warn("shared destination back-offs unavailable; deferring", "domain", domain, "err", err)
+		if ctx.Err() != nil {
+			return destDown{}, false // abandoned: the attempt is not made either
 		}
+		d.q.log.Warn("shared destination back-offs unavailable; deferring", "domain", domain, "err", err)
 		return destDown{until: now.Add(downUnavailable), reply: "the shared destination state could not be read: " + err.Error()}, true
 	}
 	return destDown{until: until, reply: reply}, down

@@ -63,6 +63,8 @@ func (q *Queue) admitGroup(ctx context.Context, m *store.Message, g group) (*sha
 	case dec.Park:
 		q.st.parks.Add(1)
 		return nil, false
+	case ctx.Err() != nil:
+		return nil, false // abandoned (a shared shaper's query was cut): it stays due
 	}
 	q.throttleGroup(ctx, m, g, dec.Until, dec.Wait)
 	return nil, false

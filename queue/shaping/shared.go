@@ -142,7 +142,7 @@ func (s *Shared) Admit(ctx context.Context, d Dest, id string, cost int, now tim
 		return st.encode(), nil, true, nil
 	})
 	if err != nil {
-		return s.unavailable(d, id, now, err)
+		return s.unavailable(ctx, d, id, now, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -178,11 +178,11 @@ func (s *Shared) admitUnlimited(ctx context.Context, d Dest, id string, cost int
 	}
 	rec, _, dbNow, conns, err := s.ledger.Get(ctx, d.Key, "")
 	if err != nil {
-		return s.unavailable(d, id, now, err), true
+		return s.unavailable(ctx, d, id, now, err), true
 	}
 	st, err := decodeState(d, rec, conns)
 	if err != nil {
-		return s.unavailable(d, id, now, err), true
+		return s.unavailable(ctx, d, id, now, err), true
 	}
 	st.adapt.recover(dbNow, s.base.step)
 	if dbNow.Before(st.suspUntil) {
@@ -201,9 +201,11 @@ func (s *Shared) admitUnlimited(ctx context.Context, d Dest, id string, cost int
 }
 
 // unavailable is the decision when the ledger fails: defer, never go.
-func (s *Shared) unavailable(d Dest, id string, now time.Time, err error) Decision {
+func (s *Shared) unavailable(ctx context.Context, d Dest, id string, now time.Time, err error) Decision {
 	until := now.Add(s.retry)
-	s.base.log.Warn("shared traffic shaping state unavailable; deferring", "destination", d.Key, "msgid", id, "err", err, "until", until)
+	if ctx.Err() == nil {
+		s.base.log.Warn("shared traffic shaping state unavailable; deferring", "destination", d.Key, "msgid", id, "err", err, "until", until)
+	}
 	return Decision{Until: until, Wait: Wait{Kind: WaitUnavailable, Key: d.Key, Rule: d.Rule, Until: until,
 		Reply: err.Error(), Shared: true}}
 }
@@ -434,7 +436,7 @@ func (s *Shared) Statuses(ctx context.Context, now time.Time) []Status {
 			state, w = "suspended", shiftWait(st.wait(WaitSuspended, st.suspUntil), off)
 		case st.adapt.active():
 			state, w = "throttled", shiftWait(st.wait(WaitAdaptive, time.Time{}), off)
-		case st.minute.tat.After(dbNow) || st.hour.tat.After(dbNow):
+		case reserved > 0 && (st.minute.tat.After(dbNow) || st.hour.tat.After(dbNow)):
 			state, w = "rate-limited", shiftWait(st.wait(WaitRate, time.Time{}), off)
 		case len(l.parked) > 0:
 			state, w = "connection-limited", st.wait(WaitConnections, time.Time{})
