@@ -36,8 +36,8 @@ import (
 // Measured on the 2-core development VM, 8 workers (go test -run '^$'
 // -bench 'Admission|BackoffsDown' -benchtime 2000x ./store/pgstore/):
 // an admission with its connection slot and the slot's release take
-// 0.25-0.4 ms on budgets of their own and 0.6-0.9 ms on one budget
-// (its row lock is held for a round trip: about 1,100-1,600 admissions a
+// 0.2-0.4 ms on budgets of their own and 0.35-0.9 ms on one budget
+// (its row lock is held for a round trip: about 1,100-2,800 admissions a
 // second to one budget for the whole cluster), against 0.06-0.13 ms for
 // the one-statement alternative (an UPDATE ... RETURNING of the rate
 // slot alone). The transaction is kept because it also takes the
@@ -48,7 +48,7 @@ import (
 // Reserving blocks of slots per node would cut round trips but strand
 // slots on a node that has no message for them and delay a slow-down
 // reply's effect by a block. A budget with no configured limit costs
-// one read (Get, 0.03-0.05 ms) until a reply slows it.
+// one read (Get, 0.03-0.1 ms, as BackoffsDown) until a reply slows it.
 //
 // A connection slot lives for the lease (Options.Lease) and is renewed
 // every Lease/3 while this node holds it (as message leases are): the
