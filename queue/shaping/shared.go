@@ -52,6 +52,9 @@ type Shared struct {
 	mu     sync.Mutex
 	local  map[string]*sharedLocal
 	parked map[string]string // message ID → key it waits on
+	// Recheck's schedule: the earliest recheckAt of a budget (zero:
+	// none), the next sweep of idle budgets, and the earlier of both.
+	nextRecheck, sweepAt, nextScan time.Time
 }
 
 // sharedLocal is this node's part of one budget.
@@ -159,8 +162,8 @@ func (s *Shared) Admit(ctx context.Context, d Dest, id string, cost int, now tim
 			s.parked[id] = d.Key
 			l.parked = append(l.parked, id)
 		}
-		if len(l.slots) == 0 && l.recheckAt.IsZero() {
-			l.recheckAt = now.Add(s.recheck) // no Finish of ours will wake it
+		if len(l.slots) == 0 {
+			s.rechecking(l, now) // no Finish of ours will wake it
 		}
 	}
 	return dec
@@ -255,8 +258,8 @@ func (s *Shared) Finish(ctx context.Context, d Dest, replies []Reply, now time.T
 	for _, id := range wake {
 		delete(s.parked, id)
 	}
-	if len(l.slots) == 0 && len(l.parked) > 0 && l.recheckAt.IsZero() {
-		l.recheckAt = now.Add(s.recheck)
+	if len(l.slots) == 0 && len(l.parked) > 0 {
+		s.rechecking(l, now)
 	}
 	return wake
 }
@@ -317,10 +320,22 @@ func minTime(a, b time.Time) time.Time {
 func (s *Shared) Recheck(now time.Time) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The dispatcher calls this at every look: scan only when a recheck
+	// is due, or for the minutely sweep of idle budgets.
+	if now.Before(s.nextScan) {
+		if s.nextRecheck.IsZero() {
+			return -1
+		}
+		return s.nextRecheck.Sub(now)
+	}
 	wait := time.Duration(-1)
+	sweep := !now.Before(s.sweepAt)
+	if sweep {
+		s.sweepAt = now.Add(time.Minute)
+	}
 	for key, l := range s.local {
 		if l.recheckAt.IsZero() {
-			if len(l.slots) == 0 && len(l.parked) == 0 && now.Sub(l.observed.winStart) >= 2*time.Minute {
+			if sweep && len(l.slots) == 0 && len(l.parked) == 0 && now.Sub(l.observed.winStart) >= 2*time.Minute {
 				delete(s.local, key) // idle, its observed rate no longer counts
 			}
 			continue
@@ -338,7 +353,24 @@ func (s *Shared) Recheck(now time.Time) time.Duration {
 		}
 		l.parked = append(l.parked[:0], l.parked[n:]...)
 	}
+	s.nextScan, s.nextRecheck = s.sweepAt, time.Time{}
+	if wait >= 0 {
+		s.nextRecheck = now.Add(wait)
+		s.nextScan = minTime(s.nextScan, s.nextRecheck)
+	}
 	return wait
+}
+
+// rechecking arms a recheck of l at now+Recheck; s.mu is held.
+func (s *Shared) rechecking(l *sharedLocal, now time.Time) {
+	if !l.recheckAt.IsZero() {
+		return
+	}
+	l.recheckAt = now.Add(s.recheck)
+	s.nextScan = minTime(s.nextScan, l.recheckAt)
+	if s.nextRecheck.IsZero() || l.recheckAt.Before(s.nextRecheck) {
+		s.nextRecheck = l.recheckAt
+	}
 }
 
 // Parked reports whether message id waits for a connection.
