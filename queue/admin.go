@@ -112,7 +112,7 @@ func (op *Ops) Flush(ctx context.Context, id string) error {
 	}
 	for i := range m.Recipients {
 		if s := m.Recipients[i].State; s == store.StateQueued || s == store.StateDeferred {
-			op.q.dest.clear(store.Domain(m.Recipients[i].Addr))
+			op.q.dest.clear(ctx, store.Domain(m.Recipients[i].Addr))
 		}
 	}
 	now := op.q.clock.Now()
@@ -137,7 +137,7 @@ func (op *Ops) FlushDomain(ctx context.Context, domain string) (int, error) {
 	if domain == "" {
 		return 0, errors.New("queue: flush domain: empty domain")
 	}
-	op.q.dest.clear(domain)
+	op.q.dest.clear(ctx, domain)
 	return op.flushPages(ctx, store.Filter{Domain: domain}, func(r *store.Recipient) bool {
 		return store.Domain(r.Addr) == domain
 	})
@@ -146,7 +146,7 @@ func (op *Ops) FlushDomain(ctx context.Context, domain string) (int, error) {
 // FlushAll flushes every pending recipient and returns how many messages
 // had one.
 func (op *Ops) FlushAll(ctx context.Context) (int, error) {
-	op.q.dest.clear("")
+	op.q.dest.clear(ctx, "")
 	return op.flushPages(ctx, store.Filter{}, func(*store.Recipient) bool { return true })
 }
 

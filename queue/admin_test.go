@@ -79,7 +79,7 @@ func TestFlush(t *testing.T) {
 	id := h.seedDeferred("a@down.test")
 	other := h.seedDeferred("b@down.test")
 	// The destination is backed off: a flush lifts that too.
-	h.q.dest.set("down.test", t0.Add(time.Hour), "refused", t0)
+	h.q.dest.set(t.Context(), "down.test", t0.Add(time.Hour), "refused", t0)
 	h.start()
 	if err := h.q.Ops().Flush(ctx, id); err != nil {
 		t.Fatal(err)

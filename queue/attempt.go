@@ -49,7 +49,7 @@ func (q *Queue) deliverMessage(ctx context.Context, id string) {
 		if q.health.waiting(id, q.clock.Now()) {
 			return // an outcome of this message could not be committed
 		}
-		if dd, down := q.dest.down(g.Domain, q.clock.Now()); down {
+		if dd, down := q.dest.down(ctx, g.Domain, q.clock.Now()); down {
 			q.skipGroup(ctx, m, g, dd)
 			continue
 		}
@@ -119,7 +119,8 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group, sha
 		q.listOutcome(sm, r, o, ev)
 		return ev, true
 	})
-	q.finishShaped(shaped, outs)
+	q.finishShaped(ctx, shaped, outs)
+	q.destinationUp(ctx, g.Domain, res)
 
 	if res.DestinationDown && !retry.IsZero() {
 		// Back the whole destination off until its earliest retry, so the
@@ -128,7 +129,7 @@ func (q *Queue) deliverGroup(ctx context.Context, m *store.Message, g group, sha
 		if len(outs) > 0 {
 			reply = outs[0].Reply.String()
 		}
-		q.dest.set(g.Domain, retry, reply, now)
+		q.dest.set(context.WithoutCancel(ctx), g.Domain, retry, reply, now)
 		q.log.Info("destination down", "domain", g.Domain, "msgid", id, "until", retry, "reply", reply)
 	}
 }

@@ -57,7 +57,7 @@ func (op *Ops) Bulk(ctx context.Context, name string, ids []string, f store.Filt
 	if dryRun {
 		return len(sel), nil
 	}
-	act := op.bulkAction(name, f.Domain)
+	act := op.bulkAction(ctx, name, f.Domain)
 	n, err := runBulk(ctx, sel, act)
 	if name != BulkHold && name != BulkDelete {
 		op.q.Wake()
@@ -107,7 +107,7 @@ func (op *Ops) selectIDs(ctx context.Context, ids []string, f store.Filter) ([]s
 
 // bulkAction is the per-message write of operation name. A flush
 // restricted to a domain flushes that domain's recipients only.
-func (op *Ops) bulkAction(name, domain string) func(ctx context.Context, id string) error {
+func (op *Ops) bulkAction(ctx context.Context, name, domain string) func(ctx context.Context, id string) error {
 	update := func(rule func(r *store.Recipient)) func(context.Context, string) error {
 		return func(ctx context.Context, id string) error {
 			return op.q.store.Update(ctx, id, func(m *store.Message) error {
@@ -135,9 +135,9 @@ func (op *Ops) bulkAction(name, domain string) func(ctx context.Context, id stri
 		// Lift back-offs before the recipients become due (see Flush); a
 		// requeue drops them all, whatever the selection.
 		if name == BulkRequeue {
-			op.q.dest.clear("")
+			op.q.dest.clear(ctx, "")
 		} else {
-			op.q.dest.clear(domain)
+			op.q.dest.clear(ctx, domain)
 		}
 		flush := update(func(r *store.Recipient) {
 			if domain == "" || store.Domain(r.Addr) == domain {

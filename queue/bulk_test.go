@@ -129,8 +129,8 @@ func TestRequeueDropsBackoff(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	q.dest.set("a.test", later, "451 down", clock.Now())
-	q.dest.set("b.test", later, "451 down", clock.Now())
+	q.dest.set(t.Context(), "a.test", later, "451 down", clock.Now())
+	q.dest.set(t.Context(), "b.test", later, "451 down", clock.Now())
 	if n, err := q.Ops().Bulk(ctx, BulkRequeue, []string{m.ID}, store.Filter{}, false); err != nil || n != 1 {
 		t.Fatalf("requeue: %d, %v", n, err)
 	}
@@ -139,7 +139,7 @@ func TestRequeueDropsBackoff(t *testing.T) {
 		t.Errorf("next attempt %v after requeue, want now (%v)", na, clock.Now())
 	}
 	for _, d := range []string{"a.test", "b.test"} {
-		if _, down := q.dest.down(d, clock.Now()); down {
+		if _, down := q.dest.down(t.Context(), d, clock.Now()); down {
 			t.Errorf("%s still backed off after requeue", d)
 		}
 	}

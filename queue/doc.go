@@ -60,11 +60,15 @@
 //     version and cipher (store.AttemptTLS: verified by, policy, RFC 8460
 //     failure), and a message's TLSReq (REQUIRETLS, TLS-Required: No)
 //     goes to delivery in the Envelope.
-//   - Destination back-off, in memory: when a Result says DestinationDown
-//     the domain waits until the earliest retry of that attempt's deferred
+//   - Destination back-off (destination.go), in a DownList: this
+//     process's memory by default, or Options.DownList, shared by the
+//     nodes of one database. When a Result says DestinationDown the
+//     domain waits until the earliest retry of that attempt's deferred
 //     recipients; the queue's other messages for it are deferred to that
 //     time without an attempt (Attempts unchanged; Stats.DestinationSkips).
-//     Flush of a message, a domain or all lifts it.
+//     A delivery that gets through, and a flush of a message, a domain or
+//     all, lift it. A DownList that cannot be read defers the group (30s)
+//     rather than attempt a destination another node found down.
 //   - Traffic shaping (shape.go), with Options.Shaper (queue/shaping):
 //     before each group's Deliver the queue resolves its destination's
 //     budget and asks the shaper. Go delivers (with the budget's
@@ -73,7 +77,10 @@
 //     temporary replies drive the adaptive reaction. A budget whose
 //     connections are all in use parks the message: it stays due in the
 //     spool, the dispatcher skips it, and the end of a delivery to that
-//     budget unparks it and wakes the dispatcher. A rate slot or a
+//     budget unparks it and wakes the dispatcher (a shaper shared by
+//     several nodes also unparks it after a recheck time, Shaper.Recheck,
+//     since another node's connection ending wakes nothing here). A rate
+//     slot or a
 //     suspension defers the group to that time without an attempt
 //     (Attempts, LastReply and History unchanged; Stats.Throttled), never
 //     past the message's deadline, where it expires as any message does.

@@ -24,6 +24,9 @@ const (
 	WaitBackoff         = "backoff"            // retry after a temporary failure
 	WaitNotYet          = "waiting"            // not attempted yet, due later
 	WaitDue             = "due"                // due now, waiting for a worker
+	// WaitShapingUnavailable: the shared shaping state could not be read,
+	// so the destination is not attempted for a while.
+	WaitShapingUnavailable = "shaping-unavailable"
 )
 
 // Explanation says why one pending recipient of a message is not
@@ -46,6 +49,9 @@ type Explanation struct {
 	Expires  time.Time
 	// Sentence says it in words an operator can act on.
 	Sentence string
+	// Shared: the state behind the wait is every node's (Options.Shaper
+	// is a shaping.Shared, or Options.DownList a shared list).
+	Shared bool
 }
 
 // Explain returns, for every pending (queued, deferred or held) recipient
@@ -86,7 +92,7 @@ func (q *Queue) explain(ctx context.Context, m *store.Message, r *store.Recipien
 		return
 	}
 	if w, ok := q.shapingWait(ctx, m.ID, domain, now); ok {
-		e.Reason, e.Rule, e.Since = shapingReason(w.Kind), w.Key, w.Since
+		e.Reason, e.Rule, e.Since, e.Shared = shapingReason(w.Kind), w.Key, w.Since, w.Shared
 		if !w.Until.IsZero() {
 			e.Until = w.Until
 		}
@@ -96,9 +102,13 @@ func (q *Queue) explain(ctx context.Context, m *store.Message, r *store.Recipien
 		e.Sentence = w.Sentence()
 		return
 	}
-	if dd, down := q.dest.down(domain, now); down {
-		e.Reason, e.Until, e.Reply = WaitDestinationDown, dd.until, dd.reply
-		e.Sentence = fmt.Sprintf("no host of %s could be reached (%s); nothing is sent to it before %s", domain, dd.reply, stamp(dd.until))
+	if dd, down := q.dest.down(ctx, domain, now); down {
+		e.Reason, e.Until, e.Reply, e.Shared = WaitDestinationDown, dd.until, dd.reply, q.dest.shared()
+		by := ""
+		if e.Shared {
+			by = " by any node"
+		}
+		e.Sentence = fmt.Sprintf("no host of %s could be reached (%s); nothing is sent to it%s before %s", domain, dd.reply, by, stamp(dd.until))
 		return
 	}
 	last, hasLast := lastAttempt(r)
@@ -135,7 +145,7 @@ func (q *Queue) shapingWait(ctx context.Context, id, domain string, now time.Tim
 	lctx, cancel := context.WithTimeout(ctx, mxLookupTimeout)
 	d := sh.Resolve(lctx, domain)
 	cancel()
-	return sh.Reserved(id, d.Key, now)
+	return sh.Reserved(ctx, id, d.Key, now)
 }
 
 func shapingReason(k shaping.WaitKind) string {
@@ -146,6 +156,8 @@ func shapingReason(k shaping.WaitKind) string {
 		return WaitThrottled
 	case shaping.WaitConnections:
 		return WaitConnections
+	case shaping.WaitUnavailable:
+		return WaitShapingUnavailable
 	}
 	return WaitRateLimited
 }
@@ -167,5 +179,7 @@ func (op *Ops) Throttles() []shaping.Status {
 	if op.q.opts.Shaper == nil {
 		return nil
 	}
-	return op.q.opts.Shaper.Statuses(op.q.clock.Now())
+	ctx, cancel := context.WithTimeout(context.Background(), shapingTimeout)
+	defer cancel()
+	return op.q.opts.Shaper.Statuses(ctx, op.q.clock.Now())
 }

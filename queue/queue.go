@@ -106,6 +106,9 @@ type Options struct {
 	// budgets and the adaptive reaction to slow-down replies (shape.go,
 	// queue/shaping). Nil delivers without shaping.
 	Shaper Shaper
+	// DownList keeps the destinations found down (destination.go); nil
+	// keeps them in this process's memory. Nodes sharing a spool share it.
+	DownList DownList
 	// Rand(n) returns a uniform value in [0, n); it jitters the back-off.
 	// Default math/rand/v2.Int64N.
 	Rand func(n int64) int64
@@ -196,16 +199,20 @@ func New(st Store, d Deliverer, opts Options) (*Queue, error) {
 		return nil, errors.New("queue: Options.DSN is set but Options.Hostname is empty")
 	}
 	opts.setDefaults()
-	return &Queue{
+	q := &Queue{
 		store: st,
 		del:   d,
 		opts:  opts,
 		log:   opts.Logger.With("component", "queue"),
 		clock: opts.Clock,
 		wake:  make(chan struct{}, 1),
-		dest:  destinations{until: make(map[string]destDown)},
 		st:    counters{duration: newHistogram()},
-	}, nil
+	}
+	q.dest = destinations{list: opts.DownList, q: q}
+	if q.dest.list == nil {
+		q.dest.list = newMemoryDownList()
+	}
+	return q, nil
 }
 
 // Spooled tells the queue of a commit another writer made to its spool

@@ -177,6 +177,7 @@ func (d *dispatcher) fill(ctx context.Context) time.Duration {
 	if wait, paused := d.pausedWait(ctx, now); paused {
 		return wait
 	}
+	recheck := q.recheckShaping(now)
 	free := q.opts.Workers - len(d.inflight)
 	if free <= 0 {
 		return -1
@@ -225,7 +226,7 @@ func (d *dispatcher) fill(ctx context.Context) time.Duration {
 		}
 		d.caughtUp = true
 	}
-	return earliest(d.untilNextDue(ctx, now), q.health.untilRelease(now))
+	return earliest(earliest(d.untilNextDue(ctx, now), q.health.untilRelease(now)), recheck)
 }
 
 // earliest of two waits, negative meaning none.

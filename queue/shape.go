@@ -11,20 +11,33 @@ import (
 )
 
 // Shaper is the per-destination traffic shaper the queue consults before
-// each delivery (Options.Shaper). *shaping.Shaper satisfies it.
+// each delivery (Options.Shaper). *shaping.Shaper (one process: its
+// budgets in memory) and *shaping.Shared (several nodes: the budgets in a
+// shaping.Ledger, such as PostgreSQL's) satisfy it.
 type Shaper interface {
 	Resolve(ctx context.Context, domain string) shaping.Dest
-	Admit(d shaping.Dest, id string, cost int, now time.Time) shaping.Decision
-	Finish(d shaping.Dest, replies []shaping.Reply, now time.Time) (wake []string)
+	Admit(ctx context.Context, d shaping.Dest, id string, cost int, now time.Time) shaping.Decision
+	Finish(ctx context.Context, d shaping.Dest, replies []shaping.Reply, now time.Time) (wake []string)
 	Parked(id string) bool
 	Unpark(id string)
-	Reserved(id, key string, now time.Time) (shaping.Wait, bool)
+	// Recheck unparks the messages parked for connections that only other
+	// nodes hold, when due, and returns the wait until the next such
+	// recheck (negative: none). The dispatcher calls it at each look.
+	Recheck(now time.Time) time.Duration
+	Reserved(ctx context.Context, id, key string, now time.Time) (shaping.Wait, bool)
 	ParkedWait(id string) (shaping.Wait, bool)
-	Statuses(now time.Time) []shaping.Status
+	Statuses(ctx context.Context, now time.Time) []shaping.Status
 	Reactions() map[string]uint64
 }
 
-var _ Shaper = (*shaping.Shaper)(nil)
+var (
+	_ Shaper = (*shaping.Shaper)(nil)
+	_ Shaper = (*shaping.Shared)(nil)
+)
+
+// shapingTimeout bounds the shaper's calls made without a caller's
+// deadline (stats, a slot given back after a shutdown began).
+const shapingTimeout = 5 * time.Second
 
 // mxLookupTimeout bounds the MX lookup that finds a domain's budget.
 const mxLookupTimeout = 30 * time.Second
@@ -43,13 +56,15 @@ func (q *Queue) admitGroup(ctx context.Context, m *store.Message, g group) (*sha
 	lctx, cancel := context.WithTimeout(ctx, mxLookupTimeout)
 	d := sh.Resolve(lctx, g.Domain)
 	cancel()
-	dec := sh.Admit(d, m.ID, transactions(len(g.Rcpts), d.Limits.RecipientsPerTransaction), q.clock.Now())
+	dec := sh.Admit(ctx, d, m.ID, transactions(len(g.Rcpts), d.Limits.RecipientsPerTransaction), q.clock.Now())
 	switch {
 	case dec.Go:
 		return &d, true
 	case dec.Park:
 		q.st.parks.Add(1)
 		return nil, false
+	case ctx.Err() != nil:
+		return nil, false // abandoned (a shared shaper's query was cut): it stays due
 	}
 	q.throttleGroup(ctx, m, g, dec.Until, dec.Wait)
 	return nil, false
@@ -78,7 +93,7 @@ func shapeEnvelope(env *delivery.Envelope, d *shaping.Dest) {
 // finishShaped tells the shaper a delivery to d ended with outs (its
 // temporary replies drive the adaptive reaction) and wakes the dispatcher
 // for the messages it unparks.
-func (q *Queue) finishShaped(d *shaping.Dest, outs []delivery.RcptResult) {
+func (q *Queue) finishShaped(ctx context.Context, d *shaping.Dest, outs []delivery.RcptResult) {
 	if d == nil {
 		return
 	}
@@ -90,9 +105,23 @@ func (q *Queue) finishShaped(d *shaping.Dest, outs []delivery.RcptResult) {
 			replies = append(replies, shaping.Reply{Code: o.Reply.Code, Enhanced: o.Reply.Enhanced, Text: o.Reply.Text})
 		}
 	}
-	if wake := q.opts.Shaper.Finish(*d, replies, q.clock.Now()); len(wake) > 0 {
+	// Detached: a connection slot must be given back even when a shutdown
+	// cancelled the attempt.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shapingTimeout)
+	defer cancel()
+	if wake := q.opts.Shaper.Finish(ctx, *d, replies, q.clock.Now()); len(wake) > 0 {
 		q.Wake()
 	}
+}
+
+// recheckShaping unparks the messages whose wait for another node's
+// connection is due, and returns the wait until the next (negative:
+// none).
+func (q *Queue) recheckShaping(now time.Time) time.Duration {
+	if q.opts.Shaper == nil {
+		return -1
+	}
+	return q.opts.Shaper.Recheck(now)
 }
 
 // parked reports whether id waits for a connection of its budget.
@@ -179,7 +208,9 @@ func (q *Queue) shapingStats(now time.Time) ShapingStats {
 		return s
 	}
 	s.Destinations = map[string]int{}
-	for _, st := range q.opts.Shaper.Statuses(now) {
+	ctx, cancel := context.WithTimeout(context.Background(), shapingTimeout)
+	defer cancel()
+	for _, st := range q.opts.Shaper.Statuses(ctx, now) {
 		s.Destinations[st.State]++
 	}
 	s.Reactions = q.opts.Shaper.Reactions()

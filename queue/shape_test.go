@@ -194,7 +194,7 @@ func TestExplainStates(t *testing.T) {
 	dns := h.fs.add(&store.Message{From: "app@here.test", Received: t0,
 		Recipients: []store.Recipient{{Addr: "a@nx.test", State: store.StateDeferred, Attempts: 1, NextAttempt: t0.Add(time.Minute),
 			LastReply: "4.4.3 MX lookup failed: SERVFAIL", History: []store.Attempt{{Enhanced: "4.4.3", Reply: "MX lookup failed: SERVFAIL"}}}}}, "x")
-	h.q.dest.set("down.test", t0.Add(time.Minute), "connection refused", t0)
+	h.q.dest.set(t.Context(), "down.test", t0.Add(time.Minute), "connection refused", t0)
 	down := h.add("app@here.test", "a@down.test")
 	for id, want := range map[string]string{held: WaitHeld, sched: WaitScheduled, backoff: WaitBackoff, dns: WaitDNS, down: WaitDestinationDown} {
 		if e := h.explain(id); e.Reason != want || e.Sentence == "" {

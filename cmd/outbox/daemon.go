@@ -93,7 +93,7 @@ func newDaemon(cfg *config.Config, log *slog.Logger) (d *daemon, err error) {
 		return nil, err
 	}
 	qopts := withSuppressions(queueOptions(cfg, log), cfg, d.db)
-	qopts.Shaper = newShaper(cfg, resolver, d.deliverer, log)
+	qopts.Shaper, qopts.DownList = shapingState(cfg, resolver, d.deliverer, d.db, log)
 	if d.queue, err = queue.New(d.db, d.deliverer, qopts); err != nil {
 		return nil, err
 	}

@@ -149,7 +149,11 @@ func printThrottles(w io.Writer, s admin.Stats) {
 		if t.Reply != "" {
 			line += fmt.Sprintf(" after %q", t.Reply)
 		}
-		line += fmt.Sprintf(" (%d in flight, %d waiting for a connection, %d deferred to a slot)", t.InFlight, t.Parked, t.Reserved)
+		if t.Shared {
+			line += fmt.Sprintf(" (shared by every node: %d in flight, %d deferred to a slot; %d here waiting for a connection)", t.InFlight, t.Reserved, t.Parked)
+		} else {
+			line += fmt.Sprintf(" (%d in flight, %d waiting for a connection, %d deferred to a slot)", t.InFlight, t.Parked, t.Reserved)
+		}
 		fmt.Fprintln(w, line)
 	}
 }

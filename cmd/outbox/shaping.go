@@ -10,14 +10,39 @@ import (
 	"github.com/outbox-mta/outbox/queue"
 	"github.com/outbox-mta/outbox/queue/admin"
 	"github.com/outbox-mta/outbox/queue/shaping"
+	"github.com/outbox-mta/outbox/store/pgstore"
 )
 
-// newShaper builds the traffic shaper: the [[shaping]] rules, then the
+// newShaper builds the traffic shaper of one process (shaperOptions).
+func newShaper(cfg *config.Config, resolver *mxresolve.Resolver, del *delivery.Deliverer, log *slog.Logger) *shaping.Shaper {
+	return shaping.New(shaperOptions(cfg, resolver, del, log))
+}
+
+// shapingState is the traffic shaper and the down list of the queue: in
+// memory for a spool of one process (bbolt), in the database for a spool
+// that several nodes share (PostgreSQL), so that their budgets and
+// back-offs are one.
+func shapingState(cfg *config.Config, resolver *mxresolve.Resolver, del *delivery.Deliverer, db spool, log *slog.Logger) (queue.Shaper, queue.DownList) {
+	pg, ok := db.(*pgstore.DB)
+	if !ok {
+		return newShaper(cfg, resolver, del, log), nil
+	}
+	sh, _ := shaping.NewShared(shaping.SharedOptions{Options: shaperOptions(cfg, resolver, del, log), Ledger: pg.Budgets()})
+	return sh, pg.Backoffs()
+}
+
+// The shared implementations fit their consumers.
+var (
+	_ shaping.Ledger = (*pgstore.Budgets)(nil)
+	_ queue.DownList = (*pgstore.Backoffs)(nil)
+)
+
+// shaperOptions are the traffic shaper's: the [[shaping]] rules, then the
 // presets not replaced by a rule of the same name; the [[throttle_reply]]
 // rows, then the built-in table. MX suffixes are matched on the
 // resolver's (cached) answer, for domains delivered direct only: a
 // domain routed to a relay is never looked up.
-func newShaper(cfg *config.Config, resolver *mxresolve.Resolver, del *delivery.Deliverer, log *slog.Logger) *shaping.Shaper {
+func shaperOptions(cfg *config.Config, resolver *mxresolve.Resolver, del *delivery.Deliverer, log *slog.Logger) shaping.Options {
 	var rules []shaping.Rule
 	named := map[string]bool{}
 	for _, r := range cfg.Shaping {
@@ -45,13 +70,13 @@ func newShaper(cfg *config.Config, resolver *mxresolve.Resolver, del *delivery.D
 			Contains: x.Contains, Action: a, Suspend: x.Suspend.Duration, Source: "config"})
 	}
 	reactions = append(reactions, shaping.DefaultReactions()...)
-	return shaping.New(shaping.Options{
+	return shaping.Options{
 		Rules:       rules,
 		Reactions:   reactions,
 		Lookup:      mxNames(resolver, del),
 		RecoverStep: cfg.Delivery.ThrottleRecovery.Duration,
 		Logger:      log,
-	})
+	}
 }
 
 // mxNames adapts the resolver to the shaper: the MX host names of a
@@ -89,7 +114,8 @@ func explainFunc(q *queue.Queue) func(ctx context.Context, id string) ([]admin.E
 		out := make([]admin.Explanation, len(es))
 		for i, e := range es {
 			out[i] = admin.Explanation{Rcpt: e.Rcpt, State: e.State.String(), Reason: e.Reason, Until: e.Until,
-				Since: e.Since, Rule: e.Rule, Reply: e.Reply, Attempts: e.Attempts, Expires: e.Expires, Sentence: e.Sentence}
+				Since: e.Since, Rule: e.Rule, Reply: e.Reply, Attempts: e.Attempts, Expires: e.Expires, Sentence: e.Sentence,
+				Shared: e.Shared}
 		}
 		return out, nil
 	}
@@ -103,7 +129,7 @@ func throttlesFunc(q *queue.Queue) func() []admin.Throttle {
 		for _, s := range q.Ops().Throttles() {
 			out = append(out, admin.Throttle{Destination: s.Key, Rule: s.Rule, State: s.State, Since: s.Since,
 				Until: s.Until, Reply: s.Reply, Reaction: s.Reaction, PerMinute: s.PerMinute,
-				InFlight: s.InFlight, Parked: s.Parked, Reserved: s.Reserved})
+				InFlight: s.InFlight, Parked: s.Parked, Reserved: s.Reserved, Shared: s.Shared})
 		}
 		return out
 	}

@@ -14,7 +14,8 @@ type Explanation struct {
 	State string `json:"state"`
 	// Reason is one of: held, scheduled, in-flight, connection-limited,
 	// suspended, throttled, rate-limited, destination-down, dns-failing,
-	// backoff, waiting (not attempted yet), due.
+	// backoff, waiting (not attempted yet), due, shaping-unavailable (the
+	// shared shaping state could not be read).
 	Reason string `json:"reason"`
 	// Until is when it is next considered; omitted when it waits for an
 	// event (a release, a connection freeing).
@@ -30,6 +31,10 @@ type Explanation struct {
 	Expires  time.Time `json:"expires,omitzero"`
 	// Sentence says it in words an operator can act on.
 	Sentence string `json:"sentence"`
+	// Shared: the state behind the wait (a shaping budget, a destination's
+	// back-off) is every node's, kept in the shared database, not only
+	// the answering node's.
+	Shared bool `json:"shared,omitempty"`
 }
 
 // Throttle is one destination traffic shaping holds back (Stats.Throttled).
@@ -48,6 +53,9 @@ type Throttle struct {
 	InFlight  int     `json:"in_flight"`
 	Parked    int     `json:"waiting_for_connection"`
 	Reserved  int     `json:"deferred_to_slot"`
+	// Shared: the state is every node's (Since, Until, PerMinute,
+	// InFlight and Reserved count them all); Parked is this node's.
+	Shared bool `json:"shared,omitempty"`
 }
 
 type explainResponse struct {

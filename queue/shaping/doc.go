@@ -34,9 +34,27 @@
 // Bounce notices and delay warnings are mail like any other to their
 // destination: each costs one message of its budget, never more.
 //
-// All state is in memory and lost on restart on purpose: the queue's
-// start-up spread softens the first minute, and a stale suspension would
-// only delay mail. Deferred messages keep their spooled due time.
+// Shaper keeps all state in memory, lost on restart on purpose: the
+// queue's start-up spread softens the first minute, and a stale
+// suspension would only delay mail. Deferred messages keep their spooled
+// due time.
+//
+// # Several nodes (shared.go, ledger.go)
+//
+// Shared is the shaper of nodes sharing one database: the same policy,
+// with each budget's state (rate slots, adaptive rate, suspension, the
+// slots reserved for messages) kept as a record in a Ledger and the
+// connections as slots with an owner and an expiry there, so N nodes
+// together keep one budget. The ledger's clock (the database's) is the
+// clock of every shared deadline; Shared converts to and from the
+// caller's clock by the offset between them. An admission is one ledger
+// transaction (read-only for a budget no rule limits, until a reply
+// slows it). A message parked behind connections that only other nodes
+// hold is rechecked after SharedOptions.Recheck. A ledger that fails
+// defers the message (WaitUnavailable): never a limit exceeded because
+// the database is away. Messages per connection and recipients per
+// transaction are per session, hence per node. The adaptive base of a
+// budget without a configured rate is the reacting node's observed rate.
 //
 // # What it must never import
 //

@@ -181,7 +181,7 @@ type Decision struct {
 
 // Admit decides whether message id's group for d, of cost messages
 // (transactions), may start at now.
-func (s *Shaper) Admit(d Dest, id string, cost int, now time.Time) Decision {
+func (s *Shaper) Admit(_ context.Context, d Dest, id string, cost int, now time.Time) Decision {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.state(d)
@@ -274,6 +274,10 @@ func (st *destState) take(at time.Time, cost int) {
 	}
 }
 
+// Recheck is -1: every connection of a budget is this process's, so a
+// parked message is always woken by a Finish (Shared rechecks).
+func (s *Shaper) Recheck(time.Time) time.Duration { return -1 }
+
 // Parked reports whether message id waits for a connection slot.
 func (s *Shaper) Parked(id string) bool {
 	s.mu.Lock()
@@ -306,7 +310,7 @@ func (s *Shaper) Unpark(id string) {
 // the first reply that matches the reaction table, and returns the parked
 // messages to wake (one per freed connection, all when none is in use, so
 // that a woken message that vanished cannot strand the rest).
-func (s *Shaper) Finish(d Dest, replies []Reply, now time.Time) (wake []string) {
+func (s *Shaper) Finish(_ context.Context, d Dest, replies []Reply, now time.Time) (wake []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.state(d)
@@ -332,44 +336,59 @@ func (s *Shaper) Finish(d Dest, replies []Reply, now time.Time) (wake []string) 
 // react applies the first reaction matching r to st and reports whether
 // one matched.
 func (s *Shaper) react(st *destState, r Reply, now time.Time) bool {
-	if r.Code/100 != 4 {
-		return false
-	}
-	for i := range s.reacts {
-		x := &s.reacts[i]
-		if !x.match(r) {
-			continue
-		}
+	if x := s.match(r); x != nil {
 		s.reacted[x.Name]++
-		reply := r.String()
-		l := st.dest.Limits
-		base := float64(l.PerMinute)
-		if base == 0 && l.PerHour > 0 {
-			base = float64(l.PerHour) / 60
-		}
-		if base == 0 {
-			base = max(st.observed(now), unlimitedBase)
-		}
-		dropped := st.adapt.drop(now, base, s.step/6, reply, x.Name)
-		wait := replyWait(r.Text)
-		if wait == 0 && x.Action == Suspend {
-			wait = x.Suspend
-		}
-		if wait > 0 && now.Add(wait).After(st.suspUntil) {
-			if !now.Before(st.suspUntil) {
-				st.suspSince = now
-			}
-			st.suspUntil, st.suspReply, st.suspBy = now.Add(wait), reply, x.Name
-			dropped = true
-		}
-		if dropped {
+		if st.apply(x, r, now, s.step) {
 			s.void(st, now)
 			s.log.Warn("destination throttled", "destination", st.dest.Key, "reaction", x.Name,
-				"reply", reply, "per_minute", st.adapt.perMinute(), "suspended_until", st.suspUntil)
+				"reply", r.String(), "per_minute", st.adapt.perMinute(), "suspended_until", st.suspUntil)
 		}
 		return true
 	}
 	return false
+}
+
+// match is the first reaction of s matching r, nil when none: only a 4xx
+// reply slows a destination (a 5xx is final).
+func (s *Shaper) match(r Reply) *Reaction {
+	if r.Code/100 != 4 {
+		return nil
+	}
+	for i := range s.reacts {
+		if s.reacts[i].match(r) {
+			return &s.reacts[i]
+		}
+	}
+	return nil
+}
+
+// apply makes reaction x to reply r at now on st: a multiplicative
+// decrease, and a suspension when x or the reply's text asks for one. It
+// reports whether st changed (a reply within the hold-off of the last
+// decrease and no longer suspension does not).
+func (st *destState) apply(x *Reaction, r Reply, now time.Time, step time.Duration) bool {
+	reply := r.String()
+	l := st.dest.Limits
+	base := float64(l.PerMinute)
+	if base == 0 && l.PerHour > 0 {
+		base = float64(l.PerHour) / 60
+	}
+	if base == 0 {
+		base = max(st.observed(now), unlimitedBase)
+	}
+	dropped := st.adapt.drop(now, base, step/6, reply, x.Name)
+	wait := replyWait(r.Text)
+	if wait == 0 && x.Action == Suspend {
+		wait = x.Suspend
+	}
+	if wait > 0 && now.Add(wait).After(st.suspUntil) {
+		if !now.Before(st.suspUntil) {
+			st.suspSince = now
+		}
+		st.suspUntil, st.suspReply, st.suspBy = now.Add(wait), reply, x.Name
+		dropped = true
+	}
+	return dropped
 }
 
 // void cancels st's reservations (made at the rate before a reaction):

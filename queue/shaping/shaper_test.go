@@ -45,14 +45,15 @@ func TestResolveByDomainAndMXSuffix(t *testing.T) {
 }
 
 func TestRateSlotsAreReservedPerMessage(t *testing.T) {
+	ctx := t.Context()
 	s := New(Options{Rules: []Rule{gmail()}})
 	d := s.Resolve(context.Background(), "gmail.com")
-	if dec := s.Admit(d, "a", 1, t0); !dec.Go {
+	if dec := s.Admit(ctx, d, "a", 1, t0); !dec.Go {
 		t.Fatalf("first message: %+v, want Go", dec)
 	}
-	s.Finish(d, nil, t0)
-	b := s.Admit(d, "b", 1, t0)
-	c := s.Admit(d, "c", 1, t0)
+	s.Finish(ctx, d, nil, t0)
+	b := s.Admit(ctx, d, "b", 1, t0)
+	c := s.Admit(ctx, d, "c", 1, t0)
 	if b.Go || !b.Until.Equal(t0.Add(time.Second)) || b.Wait.Kind != WaitRate {
 		t.Fatalf("second message: %+v, want deferred to t0+1s by the rate", b)
 	}
@@ -60,29 +61,30 @@ func TestRateSlotsAreReservedPerMessage(t *testing.T) {
 		t.Fatalf("third message: %+v, want t0+2s", c)
 	}
 	// Asked again before its slot, b keeps it; a new message queues after c.
-	if again := s.Admit(d, "b", 1, t0.Add(500*time.Millisecond)); !again.Until.Equal(b.Until) {
+	if again := s.Admit(ctx, d, "b", 1, t0.Add(500*time.Millisecond)); !again.Until.Equal(b.Until) {
 		t.Errorf("b asked again early: %+v, want its slot %v", again, b.Until)
 	}
-	if w, ok := s.Reserved("c", "gmail", t0); !ok || w.Kind != WaitRate {
+	if w, ok := s.Reserved(ctx, "c", "gmail", t0); !ok || w.Kind != WaitRate {
 		t.Errorf("Reserved(c) = %+v %v", w, ok)
 	}
 	// At its slot b starts without taking another slot: c's stays free.
-	if dec := s.Admit(d, "b", 1, b.Until); !dec.Go {
+	if dec := s.Admit(ctx, d, "b", 1, b.Until); !dec.Go {
 		t.Fatalf("b at its slot: %+v, want Go", dec)
 	}
-	if dec := s.Admit(d, "c", 1, c.Until); !dec.Go {
+	if dec := s.Admit(ctx, d, "c", 1, c.Until); !dec.Go {
 		t.Fatalf("c at its slot: %+v, want Go", dec)
 	}
 }
 
 func TestRateOverAMinute(t *testing.T) {
+	ctx := t.Context()
 	s := New(Options{Rules: []Rule{{Name: "r", Domains: []string{"r.example"}, Limits: Limits{PerMinute: 600, Burst: 5}}}})
 	d := s.Resolve(context.Background(), "r.example")
 	started := 0
 	for now := t0; now.Before(t0.Add(time.Minute)); now = now.Add(10 * time.Millisecond) {
-		if dec := s.Admit(d, "m", 1, now); dec.Go {
+		if dec := s.Admit(ctx, d, "m", 1, now); dec.Go {
 			started++
-			s.Finish(d, nil, now)
+			s.Finish(ctx, d, nil, now)
 		}
 	}
 	// 600 spaced over the minute plus the burst of 5 at the start.
@@ -92,89 +94,92 @@ func TestRateOverAMinute(t *testing.T) {
 }
 
 func TestConnectionsParkAndWake(t *testing.T) {
+	ctx := t.Context()
 	r := gmail()
 	r.Limits.PerMinute = 0
 	s := New(Options{Rules: []Rule{r}})
 	d := s.Resolve(context.Background(), "gmail.com")
 	for _, id := range []string{"a", "b"} {
-		if !s.Admit(d, id, 1, t0).Go {
+		if !s.Admit(ctx, d, id, 1, t0).Go {
 			t.Fatalf("%s not admitted", id)
 		}
 	}
 	for _, id := range []string{"c", "d", "e"} {
-		if dec := s.Admit(d, id, 1, t0); !dec.Park || dec.Wait.Kind != WaitConnections {
+		if dec := s.Admit(ctx, d, id, 1, t0); !dec.Park || dec.Wait.Kind != WaitConnections {
 			t.Fatalf("%s: %+v, want parked", id, dec)
 		}
 		if !s.Parked(id) {
 			t.Fatalf("%s not reported parked", id)
 		}
 	}
-	if wake := s.Finish(d, nil, t0); len(wake) != 1 || wake[0] != "c" {
+	if wake := s.Finish(ctx, d, nil, t0); len(wake) != 1 || wake[0] != "c" {
 		t.Fatalf("one finished: woke %v, want [c]", wake)
 	}
 	if s.Parked("c") || !s.Parked("d") {
 		t.Fatal("c should be woken, d still parked")
 	}
-	if wake := s.Finish(d, nil, t0); len(wake) != 2 {
+	if wake := s.Finish(ctx, d, nil, t0); len(wake) != 2 {
 		t.Fatalf("none in flight: woke %v, want the other two", wake)
 	}
 }
 
 func TestSlowDownReplyHalvesOnlyThatDestinationAndRecovers(t *testing.T) {
+	ctx := t.Context()
 	s := New(Options{Rules: []Rule{gmail()}})
 	g := s.Resolve(context.Background(), "gmail.com")
 	o := s.Resolve(context.Background(), "other.example")
-	if !s.Admit(g, "a", 1, t0).Go {
+	if !s.Admit(ctx, g, "a", 1, t0).Go {
 		t.Fatal("a")
 	}
-	s.Finish(g, []Reply{{Code: 421, Enhanced: "4.7.28", Text: "unusual rate of unsolicited mail"}}, t0)
-	st := s.Statuses(t0)
+	s.Finish(ctx, g, []Reply{{Code: 421, Enhanced: "4.7.28", Text: "unusual rate of unsolicited mail"}}, t0)
+	st := s.Statuses(ctx, t0)
 	if len(st) != 1 || st[0].Key != "gmail" || st[0].State != "throttled" || st[0].PerMinute != 30 {
 		t.Fatalf("statuses after 421 4.7.28: %+v, want gmail throttled at 30/min", st)
 	}
 	// A second reply within the hold-off is the same signal.
-	if !s.Admit(g, "b", 1, t0.Add(2*time.Second)).Go {
+	if !s.Admit(ctx, g, "b", 1, t0.Add(2*time.Second)).Go {
 		t.Fatal("b should get the first adaptive slot at t0+2s")
 	}
-	s.Finish(g, []Reply{{Code: 421, Enhanced: "4.7.28"}}, t0.Add(2*time.Second))
-	if st := s.Statuses(t0.Add(2 * time.Second)); st[0].PerMinute != 30 {
+	s.Finish(ctx, g, []Reply{{Code: 421, Enhanced: "4.7.28"}}, t0.Add(2*time.Second))
+	if st := s.Statuses(ctx, t0.Add(2*time.Second)); st[0].PerMinute != 30 {
 		t.Errorf("rate after a second 421 within the hold-off: %v, want still 30", st[0].PerMinute)
 	}
-	dec := s.Admit(g, "c", 1, t0.Add(2*time.Second))
+	dec := s.Admit(ctx, g, "c", 1, t0.Add(2*time.Second))
 	if dec.Go || dec.Wait.Kind != WaitAdaptive || dec.Wait.Reply != "421 4.7.28 unusual rate of unsolicited mail" {
 		t.Errorf("c: %+v, want held by the adaptive rate with the reply", dec)
 	}
 	// Another destination is not touched.
 	for i := range 100 {
-		if !s.Admit(o, "o", 1, t0).Go {
+		if !s.Admit(ctx, o, "o", 1, t0).Go {
 			t.Fatalf("other destination held back at message %d", i)
 		}
-		s.Finish(o, nil, t0)
+		s.Finish(ctx, o, nil, t0)
 	}
 	// Five quiet steps later the rate is whole again and the state gone.
-	if st := s.Statuses(t0.Add(4 * time.Minute)); len(st) != 1 || st[0].PerMinute != 54 {
+	if st := s.Statuses(ctx, t0.Add(4*time.Minute)); len(st) != 1 || st[0].PerMinute != 54 {
 		t.Errorf("after 4 steps: %+v, want 54/min", st)
 	}
-	if st := s.Statuses(t0.Add(5 * time.Minute)); len(st) != 0 {
+	if st := s.Statuses(ctx, t0.Add(5*time.Minute)); len(st) != 0 {
 		t.Errorf("after 5 steps: %+v, want recovered", st)
 	}
 }
 
 func TestSuspendForTheTimeTheReplyNames(t *testing.T) {
+	ctx := t.Context()
 	s := New(Options{})
 	d := s.Resolve(context.Background(), "y.example")
-	s.Admit(d, "a", 1, t0)
-	s.Finish(d, []Reply{{Code: 421, Enhanced: "4.7.0", Text: "[TSS04] Messages temporarily deferred, try again in 10 minutes"}}, t0)
-	dec := s.Admit(d, "b", 1, t0.Add(time.Minute))
+	s.Admit(ctx, d, "a", 1, t0)
+	s.Finish(ctx, d, []Reply{{Code: 421, Enhanced: "4.7.0", Text: "[TSS04] Messages temporarily deferred, try again in 10 minutes"}}, t0)
+	dec := s.Admit(ctx, d, "b", 1, t0.Add(time.Minute))
 	if dec.Go || dec.Wait.Kind != WaitSuspended || !dec.Until.Equal(t0.Add(10*time.Minute)) || dec.Wait.Reaction != "yahoo-deferred" {
 		t.Fatalf("after TSS04 naming 10 minutes: %+v", dec)
 	}
-	if dec := s.Admit(d, "b", 1, t0.Add(10*time.Minute)); !dec.Go {
+	if dec := s.Admit(ctx, d, "b", 1, t0.Add(10*time.Minute)); !dec.Go {
 		t.Errorf("at the end of the suspension: %+v, want Go (first adaptive slot)", dec)
 	}
 	// Outlook's busy reply names no time: the table's 5 minutes.
-	s.Finish(d, []Reply{{Code: 451, Enhanced: "4.7.500", Text: "Server busy. Please try again later"}}, t0.Add(11*time.Minute))
-	if dec := s.Admit(d, "c", 1, t0.Add(11*time.Minute)); !dec.Until.Equal(t0.Add(16 * time.Minute)) {
+	s.Finish(ctx, d, []Reply{{Code: 451, Enhanced: "4.7.500", Text: "Server busy. Please try again later"}}, t0.Add(11*time.Minute))
+	if dec := s.Admit(ctx, d, "c", 1, t0.Add(11*time.Minute)); !dec.Until.Equal(t0.Add(16 * time.Minute)) {
 		t.Errorf("after 451 4.7.500: %+v, want suspended to +5m", dec)
 	}
 	if n := s.Reactions(); n["yahoo-deferred"] != 1 || n["outlook-busy"] != 1 {
@@ -183,13 +188,14 @@ func TestSuspendForTheTimeTheReplyNames(t *testing.T) {
 }
 
 func TestOrdinaryRepliesDoNotReact(t *testing.T) {
+	ctx := t.Context()
 	s := New(Options{})
 	d := s.Resolve(context.Background(), "x.example")
 	for _, r := range []Reply{{Code: 250}, {Code: 450, Enhanced: "4.2.0", Text: "mailbox busy"}, {Code: 550, Enhanced: "5.7.28"}, {Text: "connection refused"}} {
-		s.Admit(d, "a", 1, t0)
-		s.Finish(d, []Reply{r}, t0)
+		s.Admit(ctx, d, "a", 1, t0)
+		s.Finish(ctx, d, []Reply{r}, t0)
 	}
-	if st := s.Statuses(t0); len(st) != 0 {
+	if st := s.Statuses(ctx, t0); len(st) != 0 {
 		t.Errorf("statuses = %+v, want none", st)
 	}
 }
@@ -239,21 +245,22 @@ func TestValidate(t *testing.T) {
 // rate forgets them: the new slots start from now at the new rate, not
 // after the void ones.
 func TestReactionVoidsReservations(t *testing.T) {
+	ctx := t.Context()
 	r := gmail()
 	r.Limits.Connections = 0
 	s := New(Options{Rules: []Rule{r}})
 	d := s.Resolve(context.Background(), "gmail.com")
-	s.Admit(d, "a", 1, t0)
+	s.Admit(ctx, d, "a", 1, t0)
 	for i := range 10 { // slots t0+1s ... t0+10s
-		s.Admit(d, string(rune('b'+i)), 1, t0)
+		s.Admit(ctx, d, string(rune('b'+i)), 1, t0)
 	}
-	s.Finish(d, []Reply{{Code: 421, Enhanced: "4.7.28"}}, t0)
-	if _, ok := s.Reserved("b", "gmail", t0); ok {
+	s.Finish(ctx, d, []Reply{{Code: 421, Enhanced: "4.7.28"}}, t0)
+	if _, ok := s.Reserved(ctx, "b", "gmail", t0); ok {
 		t.Error("b's slot survived the reaction")
 	}
 	// At 30/min the first new slot is one interval (2s) from the reaction,
 	// not after the ten void ones.
-	if dec := s.Admit(d, "b", 1, t0.Add(time.Second)); !dec.Until.Equal(t0.Add(2 * time.Second)) {
+	if dec := s.Admit(ctx, d, "b", 1, t0.Add(time.Second)); !dec.Until.Equal(t0.Add(2 * time.Second)) {
 		t.Errorf("b after the reaction: %+v, want its new slot at t0+2s", dec)
 	}
 }

@@ -1,6 +1,7 @@
 package shaping
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,6 +23,10 @@ const (
 	WaitSuspended
 	// WaitConnections: every connection the destination allows is in use.
 	WaitConnections
+	// WaitUnavailable: the budget is shared through a ledger that could
+	// not be read (Shared): the message is deferred rather than risk
+	// exceeding the budget.
+	WaitUnavailable
 )
 
 func (k WaitKind) String() string {
@@ -34,6 +39,8 @@ func (k WaitKind) String() string {
 		return "suspended"
 	case WaitConnections:
 		return "connection-limited"
+	case WaitUnavailable:
+		return "shaping-unavailable"
 	}
 	return "unknown"
 }
@@ -56,6 +63,8 @@ type Wait struct {
 	// InFlight and Connections are the deliveries in progress and the
 	// limit, for WaitConnections.
 	InFlight, Connections int
+	// Shared: the budget is every node's (Shared), not this process's.
+	Shared bool
 }
 
 // wait describes st's state as a wait of kind until until; st's lock is
@@ -85,6 +94,9 @@ func (w Wait) Sentence() string {
 	if w.Rule != "" {
 		budget = "destination " + w.Key + " (rule " + w.Rule + ")"
 	}
+	if w.Shared {
+		budget += ", a budget shared by every node,"
+	}
 	switch w.Kind {
 	case WaitRate:
 		return fmt.Sprintf("%s is rate-limited to %s; this message has the slot at %s (raise the rule's per_minute/per_hour to send faster)",
@@ -98,6 +110,9 @@ func (w Wait) Sentence() string {
 	case WaitConnections:
 		return fmt.Sprintf("%s has all %d of its connections in use; this message goes when one frees (raise the rule's connections to send more at once)",
 			budget, w.Connections)
+	case WaitUnavailable:
+		return fmt.Sprintf("%s: its shared state in the database could not be read (%s), so nothing is sent to it before %s rather than risk exceeding its limits",
+			budget, w.Reply, at)
 	}
 	return budget + " holds it back"
 }
@@ -126,11 +141,14 @@ type Status struct {
 	InFlight        int
 	Parked          int // waiting for a connection
 	Reserved        int // deferred to a rate slot
+	// Shared: Since, Until, the rate and InFlight are every node's
+	// (Shared); Parked and Reserved this node's.
+	Shared bool
 }
 
 // Statuses lists the destinations held back at now: suspended, slowed, or
 // with messages waiting for a slot or a connection, by key.
-func (s *Shaper) Statuses(now time.Time) []Status {
+func (s *Shaper) Statuses(_ context.Context, now time.Time) []Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Status
@@ -160,7 +178,7 @@ func (s *Shaper) Statuses(now time.Time) []Status {
 
 // Reserved returns the wait of message id's group for key, when it was
 // deferred to a rate slot or a suspension that still holds at now.
-func (s *Shaper) Reserved(id, key string, now time.Time) (Wait, bool) {
+func (s *Shaper) Reserved(_ context.Context, id, key string, now time.Time) (Wait, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.dests[key]

@@ -100,7 +100,7 @@
 // messages. Stats, List and the admin commands of any node see the whole
 // queue.
 //
-// # Everything else the spool holds (migration 002)
+// # Everything else the spool holds (migrations 002, 003)
 //
 //   - Priority lanes: a lane column derived from the record (Priority),
 //     leading the index messages_lane_due, so DueLane is one index range
@@ -118,6 +118,13 @@
 //     with store.ApplyListings (the rules bbolt applies) in the outcome's
 //     transaction, under per-address advisory locks so that concurrent
 //     outcomes on several nodes count as one writer would.
+//   - (Migration 003) The traffic shapers' budgets, connection slots and
+//     reserved rate slots (Budgets, queue/shaping.Ledger) and the
+//     destinations found down (Backoffs, queue.DownList), so that the
+//     nodes keep one budget per destination and honour each other's
+//     back-offs. Their deadlines are the database's clock_timestamp();
+//     the budgets' writes skip the WAL flush (synchronous_commit off:
+//     shaping state, not mail). See budgets.go for the cost.
 //   - The outbound TLS state (MTA-STS policy cache, downgrade memory,
 //     TLS-RPT aggregates, merged into by every node) and the webhook
 //     cursors, shared by the nodes. The daemon runs webhook delivery and
