@@ -109,13 +109,8 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !o.keep {
 		defer os.RemoveAll(o.dir)
 	}
-	if o.bin == "" {
-		o.bin = filepath.Join(o.dir, "outbox")
-		build := exec.CommandContext(ctx, "go", "build", "-o", o.bin, "./cmd/outbox")
-		build.Stdout, build.Stderr = stderr, stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("building outbox (run from the repository root, or pass -outbox): %w", err)
-		}
+	if err := o.buildOutbox(ctx, stderr); err != nil {
+		return err
 	}
 
 	if slices.Contains(o.systems, sysPG) || slices.Contains(o.systems, sysPG3) {
@@ -131,25 +126,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "# every Outbox process capped at %.2f CPUs (cgroup quota): one node = one small machine; PostgreSQL, sink and load generator uncapped\n", o.nodeCPU)
 	}
 	for _, m := range o.modes {
-		res := map[string][]result{}
-		for run := 1; run <= o.runs; run++ {
-			for _, sys := range o.systems {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				fmt.Fprintf(stderr, "%s run %d/%d: %s, %s\n", time.Now().Format("15:04:05"), run, o.runs, sys, modeName(m))
-				r, err := runOne(ctx, &o, sys, load{n: o.n, c: o.c, size: o.size, perSession: m}, filepath.Join(o.dir, fmt.Sprintf("%s-m%d-%d", sys, m, run)))
-				if err != nil {
-					return fmt.Errorf("%s run %d: %w", sys, run, err)
-				}
-				fmt.Fprintf(stderr, "    %s\n", r.format())
-				if r.checked != "" {
-					fmt.Fprintf(stderr, "    checked: %s\n", r.checked)
-				}
-				res[sys] = append(res[sys], r)
-			}
+		if err := runMode(ctx, &o, m, stdout, stderr); err != nil {
+			return err
 		}
-		report(stdout, o.systems, res, modeName(m))
 	}
 	if *big > 0 {
 		return runBig(ctx, &o, *big, stdout)
@@ -403,4 +382,44 @@ func median(rs []result, f func(result) float64) float64 {
 		return v[len(v)/2]
 	}
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// buildOutbox builds the daemon into the run directory unless -outbox
+// named a binary.
+func (o *compareOpts) buildOutbox(ctx context.Context, stderr io.Writer) error {
+	if o.bin != "" {
+		return nil
+	}
+	o.bin = filepath.Join(o.dir, "outbox")
+	build := exec.CommandContext(ctx, "go", "build", "-o", o.bin, "./cmd/outbox")
+	build.Stdout, build.Stderr = stderr, stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building outbox (run from the repository root, or pass -outbox): %w", err)
+	}
+	return nil
+}
+
+// runMode runs every system o.runs times, alternating, with m messages per
+// session, and reports the medians.
+func runMode(ctx context.Context, o *compareOpts, m int, stdout, stderr io.Writer) error {
+	res := map[string][]result{}
+	for run := 1; run <= o.runs; run++ {
+		for _, sys := range o.systems {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "%s run %d/%d: %s, %s\n", time.Now().Format("15:04:05"), run, o.runs, sys, modeName(m))
+			r, err := runOne(ctx, o, sys, load{n: o.n, c: o.c, size: o.size, perSession: m}, filepath.Join(o.dir, fmt.Sprintf("%s-m%d-%d", sys, m, run)))
+			if err != nil {
+				return fmt.Errorf("%s run %d: %w", sys, run, err)
+			}
+			fmt.Fprintf(stderr, "    %s\n", r.format())
+			if r.checked != "" {
+				fmt.Fprintf(stderr, "    checked: %s\n", r.checked)
+			}
+			res[sys] = append(res[sys], r)
+		}
+	}
+	report(stdout, o.systems, res, modeName(m))
+	return nil
 }
