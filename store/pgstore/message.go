@@ -134,6 +134,9 @@ func readBody(b *store.Body) ([]byte, error) {
 // Get returns a message's record. A record that does not decode is
 // quarantined and Get returns an error wrapping store.ErrCorrupt.
 func (db *DB) Get(ctx context.Context, id string) (*store.Message, error) {
+	if m := db.leases.takeMessage(id); m != nil { // prefetch.go
+		return m, nil
+	}
 	var raw []byte
 	err := db.pool.QueryRow(ctx, `SELECT record FROM messages WHERE id = $1`, id).Scan(&raw)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -169,8 +172,11 @@ func (db *DB) missing(ctx context.Context, id string) error {
 // Message.Prefix. A live message without a body is quarantined and the
 // error wraps store.ErrCorrupt.
 func (db *DB) OpenBody(ctx context.Context, id string) (io.ReadCloser, error) {
-	var prefix, body []byte
-	err := db.pool.QueryRow(ctx, `SELECT prefix, body FROM bodies WHERE id = $1`, id).Scan(&prefix, &body)
+	prefix, body, ok := db.leases.takeBody(id) // prefetch.go
+	var err error
+	if !ok {
+		err = db.pool.QueryRow(ctx, `SELECT prefix, body FROM bodies WHERE id = $1`, id).Scan(&prefix, &body)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		if err := db.missing(ctx, id); errors.Is(err, store.ErrNotFound) {
 			if _, gerr := db.Get(ctx, id); gerr == nil {
@@ -237,15 +243,17 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m *store.Message) error) (dueNow bool, err error) {
 	var raw []byte
 	var token int64
-	var listed bool
+	var entries, strikes bool
+	sight := db.leases.sight()
 	read := &pgx.Batch{}
 	read.Queue("BEGIN")
-	// listed: whether the suppression list has anything a delivery could
-	// change (applyListings).
+	// entries, strikes: whether the suppression list has anything a
+	// delivery could change (applyListings), and a sighting for
+	// listcache.go.
 	read.Queue(`SELECT record, lease_token,
-		EXISTS (SELECT 1 FROM suppressions) OR EXISTS (SELECT 1 FROM suppress_strikes)
+		EXISTS (SELECT 1 FROM suppressions), EXISTS (SELECT 1 FROM suppress_strikes)
 		FROM messages WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&raw, &token, &listed)
+		return row.Scan(&raw, &token, &entries, &strikes)
 	})
 	err = sendBatch(ctx, c, read)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -255,6 +263,8 @@ func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m 
 	if err != nil {
 		return false, err
 	}
+	db.leases.observed(sight, !entries)
+	listed := entries || strikes
 	held, fenced := db.leases.token(id)
 	if fenced && held != token {
 		return false, fmt.Errorf("%w: %s (token %d, now %d)", ErrLeaseLost, id, held, token)
@@ -285,7 +295,8 @@ func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m 
 	writes := &pgx.Batch{}
 	queueRewrite(writes, m, fenced)
 	db.queueBounces(writes, before, m)
-	if err := db.applyListings(ctx, c, writes, listed, before, m); err != nil {
+	added, err := db.applyListings(ctx, c, writes, listed, before, m)
+	if err != nil {
 		return false, err
 	}
 	if sql, args, err := db.eventsInsert(before, m); err != nil {
@@ -294,7 +305,13 @@ func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m 
 		writes.Queue(sql, args...)
 	}
 	t, due := m.NextAttempt()
-	return due && !t.After(db.now()), commitBatch(ctx, c, writes)
+	if err := commitBatch(ctx, c, writes); err != nil {
+		return false, err
+	}
+	if added {
+		db.leases.bump()
+	}
+	return due && !t.After(db.now()), nil
 }
 
 // insertMessage inserts m's row; suffix ends the statement (an ON
