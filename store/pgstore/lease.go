@@ -52,6 +52,10 @@ type claim struct {
 	// (listcache.go).
 	clear    []string
 	clearGen uint64
+	// quiet: its Claim saw no suppression entry and no strike count, at
+	// generation quietGen (outcome.go).
+	quiet    bool
+	quietGen uint64
 }
 
 // lostToken marks a lease renew found lost: no row carries it.
@@ -68,7 +72,7 @@ func (l *leases) token(id string) (int64, bool) {
 
 // hold records a claim, with what its Claim read (pre) and saw of the
 // suppression list (s, empty).
-func (l *leases) hold(id string, token int64, at time.Time, pre *prefetched, s sighting, empty bool) {
+func (l *leases) hold(id string, token int64, at time.Time, pre *prefetched, s sighting, empty, noStrikes bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if old, ok := l.ids[id]; ok {
@@ -79,6 +83,7 @@ func (l *leases) hold(id string, token int64, at time.Time, pre *prefetched, s s
 	if empty && s.gen == l.list.gen && pre.msg != nil {
 		c.clear, c.clearGen = clearAddrs(pre.msg), s.gen
 		l.addClear(c.clear)
+		c.quiet, c.quietGen = noStrikes, s.gen
 	}
 	l.ids[id] = c
 }
@@ -146,7 +151,7 @@ func (db *DB) Claim(ctx context.Context, now time.Time, cand []string) ([]string
 			FROM c WHERE m.id = c.id
 			RETURNING m.id, m.lease_token, m.record)
 		SELECT u.id, u.lease_token, u.record, b.prefix, CASE WHEN octet_length(b.body) <= $6 THEN b.body END,
-			NOT EXISTS (SELECT 1 FROM suppressions)
+			NOT EXISTS (SELECT 1 FROM suppressions), NOT EXISTS (SELECT 1 FROM suppress_strikes)
 		FROM u LEFT JOIN bodies b ON b.id = u.id`,
 		cand, dueNanos(now), db.opts.Node, nanos(at.Add(db.opts.Lease)), nanos(at), prefetchMax)
 	if err != nil {
@@ -156,18 +161,18 @@ func (db *DB) Claim(ctx context.Context, now time.Time, cand []string) ([]string
 	for rows.Next() {
 		var id string
 		var token int64
-		var empty bool
+		var empty, noStrikes bool
 		var raw []byte
 		pre := &prefetched{}
-		if err := rows.Scan(&id, &token, &raw, &pre.prefix, &pre.body, &empty); err != nil {
+		if err := rows.Scan(&id, &token, &raw, &pre.prefix, &pre.body, &empty, &noStrikes); err != nil {
 			rows.Close()
 			return nil, classify(err)
 		}
 		pre.hasBody = pre.prefix != nil && pre.body != nil
 		if m, err := store.DecodeMessage(raw); err == nil {
-			m.ID, pre.msg = id, m
+			m.ID, pre.msg, pre.raw = id, m, raw
 		}
-		db.leases.hold(id, token, db.now(), pre, sight, empty)
+		db.leases.hold(id, token, db.now(), pre, sight, empty, noStrikes)
 		got[id] = true
 	}
 	rows.Close()

@@ -212,14 +212,9 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 		return store.ErrClosed
 	default:
 	}
-	c, err := db.pool.Acquire(ctx)
-	if err != nil {
-		return classify(err)
-	}
-	defer c.Release()
-	dueNow, err := db.update(ctx, c, id, fn)
-	if err != nil {
-		abort(ctx, c)
+	dueNow, done, err := db.updateClaimed(ctx, id, fn) // outcome.go
+	if !done {
+		dueNow, err = db.updateLocked(ctx, id, fn)
 	}
 	if err == nil || errors.Is(err, ErrLeaseLost) {
 		db.leases.release(id)
@@ -234,6 +229,20 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 		return err
 	}
 	return classify(err)
+}
+
+// updateLocked is Update's transaction on a pooled connection.
+func (db *DB) updateLocked(ctx context.Context, id string, fn func(m *store.Message) error) (bool, error) {
+	c, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer c.Release()
+	dueNow, err := db.update(ctx, c, id, fn)
+	if err != nil {
+		abort(ctx, c)
+	}
+	return dueNow, err
 }
 
 // update is Update's transaction on c (pipeline.go): BEGIN and the read

@@ -20,6 +20,7 @@ const prefetchMax = 256 << 10
 // prefetched is what Claim read of one message for its delivery.
 type prefetched struct {
 	msg          *store.Message // its record, decoded; nil: handed out, or corrupt (Get quarantines it)
+	raw          []byte         // its record, kept for the outcome (outcome.go)
 	prefix, body []byte
 	hasBody      bool // prefix and body are there (not handed out, not too large)
 }

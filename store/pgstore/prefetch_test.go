@@ -3,6 +3,7 @@ package pgstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"testing"
 	"time"
@@ -137,5 +138,57 @@ func TestSuppressedAfterClaim(t *testing.T) {
 	}
 	if !suppressed("z@example.org") {
 		t.Error("an entry of an address no claim covers is missed")
+	}
+}
+
+// TestClaimedOutcome: the one-round-trip outcome of a claimed delivery
+// (outcome.go) keeps a change another node made to the record since the
+// claim (fn runs again on it), and a node whose lease was taken over
+// gets ErrLeaseLost, its outcome and events dropped.
+func TestClaimedOutcome(t *testing.T) {
+	ctx := context.Background()
+	c := newClock(storeT0)
+	const lease = time.Hour
+	a, b := twoNodes(t, c, lease)
+	id := enqueueOne(t, a, c.now())
+	claimOne(t, a, c.now(), id)
+	if err := b.Update(ctx, id, func(m *store.Message) error { m.DelayWarned = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	if err := a.Update(ctx, id, func(m *store.Message) error { calls++; return deliver(m) }); err != nil {
+		t.Fatal(err)
+	}
+	m, err := b.Get(ctx, id)
+	if err != nil || !m.DelayWarned || m.Recipients[0].State != store.StateDelivered {
+		t.Fatalf("after b's change and a's outcome: %+v, %v; want both", m, err)
+	}
+	if calls != 2 {
+		t.Errorf("fn ran %d times; want 2 (the claim's record, then the changed one)", calls)
+	}
+
+	// a's lease ends and b takes the message over: a's outcome is refused.
+	id = enqueueOne(t, a, c.now())
+	claimOne(t, a, c.now(), id)
+	c.add(lease + time.Second)
+	claimOne(t, b, c.now(), id)
+	stale := func(m *store.Message) error {
+		m.Recipients[0].State, m.Recipients[0].LastReply = store.StateBounced, "stale"
+		return nil
+	}
+	if err := a.Update(ctx, id, stale); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("a's stale outcome: %v, want ErrLeaseLost", err)
+	}
+	if m, err := b.Get(ctx, id); err != nil || m.Recipients[0].State != store.StateQueued {
+		t.Fatalf("after the stale outcome: %+v, %v; want it queued", m, err)
+	}
+	if err := b.Update(ctx, id, deliver); err != nil {
+		t.Fatalf("b's outcome: %v", err)
+	}
+	evs, _ := b.Events(ctx, 0, 0)
+	for _, e := range evs {
+		if e.QueueID == id && e.Type == store.EventBounced {
+			t.Errorf("the stale outcome's event was written: %+v", e)
+		}
 	}
 }

@@ -92,7 +92,7 @@ func TestRoundTripsPerMessage(t *testing.T) {
 			}
 			return id, err
 		}},
-		{"outcome", [2]int64{2, 3}, func(ctx context.Context, id string) (string, error) {
+		{"outcome", [2]int64{1, 3}, func(ctx context.Context, id string) (string, error) {
 			return id, db.Update(ctx, id, func(m *store.Message) error {
 				now := time.Now()
 				for i := range m.Recipients {
