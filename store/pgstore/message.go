@@ -100,20 +100,28 @@ func (db *DB) messageBatch(m *store.Message, data []byte) (*pgx.Batch, error) {
 	return batch, db.queueMessage(batch, m, data)
 }
 
-// queueMessage queues the statements storing m, its body and its events.
+// queueMessage queues the statement storing m, its body and its events:
+// one statement (the body's and the events' inserts as its CTEs), each
+// statement costing the server its own execution.
 func (db *DB) queueMessage(batch *pgx.Batch, m *store.Message, data []byte) error {
 	prefix := m.Prefix
 	if prefix == nil {
 		prefix = []byte{}
 	}
 	sql, args := messageInsert(m, "")
-	batch.Queue(sql, args...)
-	batch.Queue(`INSERT INTO bodies (id, prefix, body) VALUES ($1, $2, $3)`, m.ID, prefix, data)
-	sql, args, err := db.eventsInsert(nil, m)
-	if err == nil && sql != "" {
-		batch.Queue(sql, args...)
+	evs, err := db.eventsArgs(nil, m)
+	if err != nil {
+		return err
 	}
-	return err
+	n := len(args)
+	with := fmt.Sprintf(`WITH b AS (INSERT INTO bodies (id, prefix, body) VALUES ($1, $%d, $%d))`, n+1, n+2)
+	args = append(args, prefix, data)
+	if evs != nil {
+		with += `, e AS (` + eventsSQL(n+3) + `)`
+		args = append(args, evs...)
+	}
+	batch.Queue(with+" "+sql, args...)
+	return nil
 }
 
 // readBody reads back what was written to b.

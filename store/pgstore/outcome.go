@@ -80,15 +80,12 @@ func (db *DB) updateClaimed(ctx context.Context, id string, fn func(m *store.Mes
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	queueFencedRewrite(b, m, cb)
-	db.queueBounces(b, before, m)
-	sql, args, err := db.eventsInsert(before, m)
+	evs, err := db.eventsArgs(before, m)
 	if err != nil {
 		return false, true, err
 	}
-	if sql != "" {
-		b.Queue(sql, args...)
-	}
+	queueFencedRewrite(b, m, cb, evs)
+	db.queueBounces(b, before, m)
 	c, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return false, true, classify(err)
@@ -105,17 +102,21 @@ func (db *DB) updateClaimed(ctx context.Context, id string, fn func(m *store.Mes
 	return due && !t.After(db.now()), true, nil
 }
 
-// queueFencedRewrite queues the write of m that releases the lease, and
-// fails with division_by_zero unless the row still carries cb's token and
-// record.
-func queueFencedRewrite(b *pgx.Batch, m *store.Message, cb claimBase) {
+// queueFencedRewrite queues the write of m that releases the lease, with
+// the insert of its events (evs: eventsArgs) as a CTE, and fails with
+// division_by_zero unless the row still carries cb's token and record.
+func queueFencedRewrite(b *pgx.Batch, m *store.Message, cb claimBase, evs []any) {
 	c := derive(m)
+	events := ""
+	if evs != nil {
+		events = `, e AS (` + eventsSQL(16) + `)`
+	}
+	args := []any{m.ID, store.EncodeMessage(m), c.due, c.done, c.pending, m.DSNPending,
+		c.n[store.StateQueued], c.n[store.StateDeferred], c.n[store.StateDelivered], c.n[store.StateBounced], c.n[store.StateHeld],
+		c.domains, int16(m.Priority), cb.token, cb.raw}
 	b.Queue(`WITH u AS (UPDATE messages SET record = $2, due_ns = $3, done = $4, pending = $5, dsn_pending = $6,
 		queued = $7, deferred = $8, delivered = $9, bounced = $10, held = $11, domains = $12, lane = $13,
 		lease_owner = '', lease_until_ns = 0
-		WHERE id = $1 AND lease_token = $14 AND record = $15 RETURNING 1)
-		SELECT 1 / count(*) FROM u`,
-		m.ID, store.EncodeMessage(m), c.due, c.done, c.pending, m.DSNPending,
-		c.n[store.StateQueued], c.n[store.StateDeferred], c.n[store.StateDelivered], c.n[store.StateBounced], c.n[store.StateHeld],
-		c.domains, int16(m.Priority), cb.token, cb.raw)
+		WHERE id = $1 AND lease_token = $14 AND record = $15 RETURNING 1)`+events+`
+		SELECT 1 / count(*) FROM u`, append(args, evs...)...)
 }
