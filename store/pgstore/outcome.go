@@ -15,11 +15,13 @@ import (
 // outcome of a delivery this node claimed, the claim already read the
 // record (prefetch.go), and while the lease holds no other node's
 // delivery writes it; so updateClaimed applies fn to that record and
-// sends BEGIN, the write, its bounce rows and events, and COMMIT at once,
-// the write conditioned on the row still carrying both the lease's token
+// commits the write, its bounce rows and events in the next group
+// (group.go: one round trip, one COMMIT shared with concurrent Enqueues
+// and outcomes), the write conditioned on the row still carrying both the lease's token
 // and the record the claim read (any change since, an admin's on any
 // node, fails it). A row that fails the condition aborts the batch (a
-// division by zero: the pipeline skips the rest, COMMIT included) and
+// division by zero: the pipeline skips the rest, COMMIT included; its
+// group is committed again one entry at a time, so it fails alone) and
 // Update starts over on the locked path, calling fn again on the record
 // it finds (fn may run more than once, as store.DB's may).
 //
@@ -78,20 +80,14 @@ func (db *DB) updateClaimed(ctx context.Context, id string, fn func(m *store.Mes
 			m.Recipients[i].State = store.StateQueued
 		}
 	}
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
 	evs, err := db.eventsArgs(before, m)
 	if err != nil {
 		return false, true, err
 	}
-	queueFencedRewrite(b, m, cb, evs)
-	db.queueBounces(b, before, m)
-	c, err := db.pool.Acquire(ctx)
-	if err != nil {
-		return false, true, classify(err)
-	}
-	defer c.Release()
-	if err := commitBatch(ctx, c, b); err != nil {
+	e := &groupEntry{ctx: context.WithoutCancel(ctx), stmts: &pgx.Batch{}, done: make(chan error, 1)}
+	queueFencedRewrite(e.stmts, m, cb, evs)
+	db.queueBounces(e.stmts, before, m)
+	if err := db.joinGroup(ctx, e); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == fencedMiss {
 			return false, false, nil

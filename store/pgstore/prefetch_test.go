@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,4 +192,45 @@ func TestClaimedOutcome(t *testing.T) {
 			t.Errorf("the stale outcome's event was written: %+v", e)
 		}
 	}
+}
+
+// TestClaimedOutcomesGrouped: concurrent outcomes of claimed deliveries
+// share commits (group.go), and one whose row changed since its claim
+// fails alone and is applied on the locked path, the others committed.
+func TestClaimedOutcomesGrouped(t *testing.T) {
+	ctx := context.Background()
+	c := newClock(storeT0)
+	a, b := twoNodes(t, c, time.Hour)
+	const n = 24
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = enqueueOne(t, a, c.now())
+	}
+	got, err := a.Claim(ctx, c.now(), append([]string(nil), ids...))
+	if err != nil || len(got) != n {
+		t.Fatalf("Claim: %d of %d, %v", len(got), n, err)
+	}
+	changed := ids[n/2]
+	if err := b.Update(ctx, changed, func(m *store.Message) error { m.DelayWarned = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	before := a.group.commits.Load()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Update(ctx, id, deliver); err != nil {
+				t.Errorf("outcome of %s: %v", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		m, err := b.Get(ctx, id)
+		if err != nil || m.Recipients[0].State != store.StateDelivered || (id == changed) != m.DelayWarned {
+			t.Errorf("%s after the outcomes: %+v, %v", id, m, err)
+		}
+	}
+	t.Logf("%d outcomes in %d commits", n, a.group.commits.Load()-before)
 }
