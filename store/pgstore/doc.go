@@ -19,10 +19,10 @@
 //     the server's default): the message's row, body and indexes are in
 //     the WAL on disk (and on the synchronous standbys the server is
 //     configured with). The listener sends 250, the API 202, only then.
-//     Concurrent Enqueues share a transaction (group commit, group.go):
-//     each returns once the COMMIT holding its message returned; a
-//     message the server refuses fails alone, the others of its group are
-//     committed again without it.
+//     Concurrent Enqueues (and outcomes) share a transaction (group
+//     commit, group.go): each returns once the COMMIT holding its message
+//     returned; a message the server refuses fails alone, the others of
+//     its group are committed again without it.
 //   - A lost connection, a server that shuts down, runs out of disk or is
 //     a read-only standby: the error matches store.ErrCommit. The
 //     listeners answer 451, the queue pauses its deliveries and probes
@@ -105,8 +105,10 @@
 // suppression list is empty (listcache.go: the look-up before the
 // attempt is then no statement); the outcome is one round trip, its
 // write fenced on the lease's token and on the record the claim read
-// (outcome.go). A message's life is four round trips and about six
-// statements: accept, due look-up, claim, outcome.
+// (outcome.go) and shares its commit with concurrent Enqueues and
+// outcomes (group.go). A message's life is four round trips of one
+// statement each: accept, due look-up, claim, outcome (under load the
+// look-ups and claims serve several messages, the commits are shared).
 //
 // # Everything else the spool holds (migration 002)
 //
