@@ -132,3 +132,35 @@ func TestSchemaVersioned(t *testing.T) {
 		t.Errorf("Open of a newer schema: %v", err)
 	}
 }
+
+// TestBodiesUncompressed: bodies are stored without pglz (migration 004),
+// which spends CPU on every insert for mail that is mostly base64 or
+// compressed already.
+func TestBodiesUncompressed(t *testing.T) {
+	ctx := context.Background()
+	url := pg.Get(t).NewDatabase(t)
+	openTest(t, url, Options{ScratchDir: t.TempDir()})
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT attname, attstorage FROM pg_attribute
+		WHERE attrelid = 'bodies'::regclass AND attname IN ('prefix', 'body')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var name, storage string
+		if err := rows.Scan(&name, &storage); err != nil {
+			t.Fatal(err)
+		}
+		if n++; storage != "e" {
+			t.Errorf("bodies.%s: storage %q, want e (EXTERNAL: out of line, uncompressed)", name, storage)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d columns checked, want 2 (%v)", n, rows.Err())
+	}
+}
