@@ -19,10 +19,10 @@
 //     the server's default): the message's row, body and indexes are in
 //     the WAL on disk (and on the synchronous standbys the server is
 //     configured with). The listener sends 250, the API 202, only then.
-//     Concurrent Enqueues share a transaction (group commit, group.go):
-//     each returns once the COMMIT holding its message returned; a
-//     message the server refuses fails alone, the others of its group are
-//     committed again without it.
+//     Concurrent Enqueues (and outcomes) share a transaction (group
+//     commit, group.go): each returns once the COMMIT holding its message
+//     returned; a message the server refuses fails alone, the others of
+//     its group are committed again without it.
 //   - A lost connection, a server that shuts down, runs out of disk or is
 //     a read-only standby: the error matches store.ErrCommit. The
 //     listeners answer 451, the queue pauses its deliveries and probes
@@ -53,7 +53,9 @@
 // recipients by state and by domain, which Stats sums without reading a
 // record (bbolt keeps those counts in memory; several nodes cannot). Bodies and
 // their prefixes are rows of bodies (bytea; see bench_test.go for the
-// measurement against large objects); the bounce log, quarantine and
+// measurement against large objects; stored uncompressed since
+// migration 004: pglz spent CPU on every insert for mail that is mostly
+// base64 or compressed already); the bounce log, quarantine and
 // idempotency records have tables of their own, as have the event log,
 // the suppression list, the TLS state and the webhook cursors (below).
 //
@@ -98,7 +100,15 @@
 // only if the node still holds the lease. A node that dies loses its
 // leases when they expire (Options.Lease) and the others deliver its
 // messages. Stats, List and the admin commands of any node see the whole
-// queue.
+// queue. The claim's statement also reads what the delivery needs: the
+// record and a body up to 256 KiB (prefetch.go), and whether the
+// suppression list is empty (listcache.go: the look-up before the
+// attempt is then no statement); the outcome is one round trip, its
+// write fenced on the lease's token and on the record the claim read
+// (outcome.go) and shares its commit with concurrent Enqueues and
+// outcomes (group.go). A message's life is four round trips of one
+// statement each: accept, due look-up, claim, outcome (under load the
+// look-ups and claims serve several messages, the commits are shared).
 //
 // # Everything else the spool holds (migrations 002, 003)
 //

@@ -67,9 +67,19 @@ func (db *DB) insertEvents(ctx context.Context, tx pgx.Tx, before, after *store.
 // before to after (store.DeriveEvents), unnumbered, and its arguments;
 // "" when the change makes none.
 func (db *DB) eventsInsert(before, after *store.Message) (string, []any, error) {
+	args, err := db.eventsArgs(before, after)
+	if err != nil || args == nil {
+		return "", nil, err
+	}
+	return eventsSQL(1), args, nil
+}
+
+// eventsArgs are the arguments of eventsSQL for the events of the change
+// from before to after; nil when it makes none.
+func (db *DB) eventsArgs(before, after *store.Message) ([]any, error) {
 	evs := store.DeriveEvents(before, after, db.now())
 	if len(evs) == 0 {
-		return "", nil, nil
+		return nil, nil
 	}
 	times := make([]int64, len(evs))
 	users := make([]string, len(evs))
@@ -77,13 +87,20 @@ func (db *DB) eventsInsert(before, after *store.Message) (string, []any, error) 
 	for i := range evs {
 		js, err := json.Marshal(&evs[i])
 		if err != nil {
-			return "", nil, err
+			return nil, err
 		}
 		times[i], users[i], blobs[i] = nanos(evs[i].Time), evs[i].User, js
 	}
-	return `INSERT INTO events (time_ns, usr, event)
-		SELECT t, u, e FROM unnest($1::bigint[], $2::text[], $3::bytea[]) WITH ORDINALITY AS x(t, u, e, n) ORDER BY n`,
-		[]any{times, users, blobs}, nil
+	return []any{times, users, blobs}, nil
+}
+
+// eventsSQL is the statement inserting events, unnumbered, in the order
+// of its three array arguments, placeholders $n to $n+2 (a statement of
+// its own, or the CTE of another: one statement fewer).
+func eventsSQL(n int) string {
+	return fmt.Sprintf(`INSERT INTO events (time_ns, usr, event)
+		SELECT t, u, e FROM unnest($%d::bigint[], $%d::text[], $%d::bytea[]) WITH ORDINALITY AS x(t, u, e, n) ORDER BY n`,
+		n, n+1, n+2)
 }
 
 // kickSequencer asks the sequencer loop for a run; it never blocks.

@@ -12,7 +12,8 @@ import (
 	"github.com/outbox-mta/outbox/store"
 )
 
-// Group commit. Concurrent Enqueues share transactions, as bbolt's Batch
+// Group commit. Concurrent Enqueues (and the outcomes of claimed
+// deliveries, outcome.go) share transactions, as bbolt's Batch
 // shares its commits: each Enqueue joins the pending group and waits; up
 // to groupLeaders committers at a time each take what is pending and
 // commit it in one pipelined batch (BEGIN, every message's statements,
@@ -72,6 +73,21 @@ func (db *DB) insertGrouped(ctx context.Context, m *store.Message, data []byte) 
 	}
 	e, err := db.newEntry(ctx, m, data)
 	if err != nil {
+		return err
+	}
+	return db.joinGroup(ctx, e)
+}
+
+// joinGroup commits e's statements in the next group and returns that
+// group's outcome for them. If ctx ends first, an entry not yet taken is
+// withdrawn (not committed); one taken may be committed or not.
+func (db *DB) joinGroup(ctx context.Context, e *groupEntry) error {
+	select {
+	case <-db.quit:
+		return store.ErrClosed
+	default:
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	g := &db.group

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/outbox-mta/outbox/store"
 )
 
 // Leases: how several nodes share one queue.
@@ -35,14 +37,25 @@ const maxClaim = time.Hour
 
 // leases are the claims this node holds.
 type leases struct {
-	mu  sync.Mutex
-	ids map[string]claim
+	mu   sync.Mutex
+	ids  map[string]claim
+	list listState // listcache.go
 }
 
 // claim is one lease this node holds.
 type claim struct {
 	token int64
-	at    time.Time // when it was claimed
+	at    time.Time   // when it was claimed
+	pre   *prefetched // what Claim read for the delivery (prefetch.go)
+	// clear are its recipients, counted in list.clear at generation
+	// clearGen when its Claim saw the suppression list empty
+	// (listcache.go).
+	clear    []string
+	clearGen uint64
+	// quiet: its Claim saw no suppression entry and no strike count, at
+	// generation quietGen (outcome.go).
+	quiet    bool
+	quietGen uint64
 }
 
 // lostToken marks a lease renew found lost: no row carries it.
@@ -57,17 +70,37 @@ func (l *leases) token(id string) (int64, bool) {
 	return c.token, ok
 }
 
-func (l *leases) hold(id string, token int64, at time.Time) {
+// hold records a claim, with what its Claim read (pre) and saw of the
+// suppression list (s, empty).
+func (l *leases) hold(id string, token int64, at time.Time, pre *prefetched, s sighting, empty, noStrikes bool) {
 	l.mu.Lock()
-	l.ids[id] = claim{token: token, at: at}
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if old, ok := l.ids[id]; ok {
+		l.unclear(old)
+	}
+	c := claim{token: token, at: at, pre: pre}
+	l.observe(s, empty)
+	if empty && s.gen == l.list.gen && pre.msg != nil {
+		c.clear, c.clearGen = clearAddrs(pre.msg), s.gen
+		l.addClear(c.clear)
+		c.quiet, c.quietGen = noStrikes, s.gen
+	}
+	l.ids[id] = c
+}
+
+// unclear takes c's recipients out of list.clear (l.mu held).
+func (l *leases) unclear(c claim) {
+	if c.clear != nil && c.clearGen == l.list.gen {
+		l.dropClear(c.clear)
+	}
 }
 
 // lose marks id's lease lost: its outcome will be refused.
 func (l *leases) lose(id string) {
 	l.mu.Lock()
 	if c, ok := l.ids[id]; ok {
-		c.token = lostToken
+		l.unclear(c)
+		c.token, c.pre, c.clear = lostToken, nil, nil
 		l.ids[id] = c
 	}
 	l.mu.Unlock()
@@ -75,6 +108,9 @@ func (l *leases) lose(id string) {
 
 func (l *leases) release(id string) {
 	l.mu.Lock()
+	if c, ok := l.ids[id]; ok {
+		l.unclear(c)
+	}
 	delete(l.ids, id)
 	l.mu.Unlock()
 }
@@ -86,6 +122,7 @@ func (l *leases) renewable(now time.Time) (ids []string, tokens []int64) {
 	defer l.mu.Unlock()
 	for id, c := range l.ids {
 		if now.Sub(c.at) > 2*maxClaim {
+			l.unclear(c)
 			delete(l.ids, id) // its attempt is long over: nothing will update it
 			continue
 		}
@@ -100,17 +137,23 @@ func (l *leases) renewable(now time.Time) (ids []string, tokens []int64) {
 // returns those it took in cand's order: the queue calls it for the work
 // it picked from the due index (Due, DueLane) and starts. A message
 // another node claimed between the look-up and the claim is left out.
+// The same statement reads what the deliveries will (prefetch.go), and
+// whether the suppression list is empty (listcache.go).
 func (db *DB) Claim(ctx context.Context, now time.Time, cand []string) ([]string, error) {
 	if len(cand) == 0 {
 		return nil, nil
 	}
-	until := nanos(db.now().Add(db.opts.Lease))
+	at, sight := db.now(), db.leases.sight()
 	rows, err := db.pool.Query(ctx, `WITH c AS (
 			SELECT id FROM messages WHERE id = ANY($1) AND due_ns <= $2 AND (lease_until_ns < $5 OR lease_owner = $3)
-			FOR UPDATE SKIP LOCKED)
-		UPDATE messages m SET lease_owner = $3, lease_until_ns = $4, lease_token = nextval('lease_tokens')
-		FROM c WHERE m.id = c.id
-		RETURNING m.id, m.lease_token`, cand, dueNanos(now), db.opts.Node, until, nanos(db.now()))
+			FOR UPDATE SKIP LOCKED),
+		u AS (UPDATE messages m SET lease_owner = $3, lease_until_ns = $4, lease_token = nextval('lease_tokens')
+			FROM c WHERE m.id = c.id
+			RETURNING m.id, m.lease_token, m.record)
+		SELECT u.id, u.lease_token, u.record, b.prefix, CASE WHEN octet_length(b.body) <= $6 THEN b.body END,
+			NOT EXISTS (SELECT 1 FROM suppressions), NOT EXISTS (SELECT 1 FROM suppress_strikes)
+		FROM u LEFT JOIN bodies b ON b.id = u.id`,
+		cand, dueNanos(now), db.opts.Node, nanos(at.Add(db.opts.Lease)), nanos(at), prefetchMax)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -118,11 +161,18 @@ func (db *DB) Claim(ctx context.Context, now time.Time, cand []string) ([]string
 	for rows.Next() {
 		var id string
 		var token int64
-		if err := rows.Scan(&id, &token); err != nil {
+		var empty, noStrikes bool
+		var raw []byte
+		pre := &prefetched{}
+		if err := rows.Scan(&id, &token, &raw, &pre.prefix, &pre.body, &empty, &noStrikes); err != nil {
 			rows.Close()
 			return nil, classify(err)
 		}
-		db.leases.hold(id, token, db.now())
+		pre.hasBody = pre.prefix != nil && pre.body != nil
+		if m, err := store.DecodeMessage(raw); err == nil {
+			m.ID, pre.msg, pre.raw = id, m, raw
+		}
+		db.leases.hold(id, token, db.now(), pre, sight, empty, noStrikes)
 		got[id] = true
 	}
 	rows.Close()

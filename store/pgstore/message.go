@@ -100,20 +100,28 @@ func (db *DB) messageBatch(m *store.Message, data []byte) (*pgx.Batch, error) {
 	return batch, db.queueMessage(batch, m, data)
 }
 
-// queueMessage queues the statements storing m, its body and its events.
+// queueMessage queues the statement storing m, its body and its events:
+// one statement (the body's and the events' inserts as its CTEs), each
+// statement costing the server its own execution.
 func (db *DB) queueMessage(batch *pgx.Batch, m *store.Message, data []byte) error {
 	prefix := m.Prefix
 	if prefix == nil {
 		prefix = []byte{}
 	}
 	sql, args := messageInsert(m, "")
-	batch.Queue(sql, args...)
-	batch.Queue(`INSERT INTO bodies (id, prefix, body) VALUES ($1, $2, $3)`, m.ID, prefix, data)
-	sql, args, err := db.eventsInsert(nil, m)
-	if err == nil && sql != "" {
-		batch.Queue(sql, args...)
+	evs, err := db.eventsArgs(nil, m)
+	if err != nil {
+		return err
 	}
-	return err
+	n := len(args)
+	with := fmt.Sprintf(`WITH b AS (INSERT INTO bodies (id, prefix, body) VALUES ($1, $%d, $%d))`, n+1, n+2)
+	args = append(args, prefix, data)
+	if evs != nil {
+		with += `, e AS (` + eventsSQL(n+3) + `)`
+		args = append(args, evs...)
+	}
+	batch.Queue(with+" "+sql, args...)
+	return nil
 }
 
 // readBody reads back what was written to b.
@@ -134,6 +142,9 @@ func readBody(b *store.Body) ([]byte, error) {
 // Get returns a message's record. A record that does not decode is
 // quarantined and Get returns an error wrapping store.ErrCorrupt.
 func (db *DB) Get(ctx context.Context, id string) (*store.Message, error) {
+	if m := db.leases.takeMessage(id); m != nil { // prefetch.go
+		return m, nil
+	}
 	var raw []byte
 	err := db.pool.QueryRow(ctx, `SELECT record FROM messages WHERE id = $1`, id).Scan(&raw)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -169,8 +180,11 @@ func (db *DB) missing(ctx context.Context, id string) error {
 // Message.Prefix. A live message without a body is quarantined and the
 // error wraps store.ErrCorrupt.
 func (db *DB) OpenBody(ctx context.Context, id string) (io.ReadCloser, error) {
-	var prefix, body []byte
-	err := db.pool.QueryRow(ctx, `SELECT prefix, body FROM bodies WHERE id = $1`, id).Scan(&prefix, &body)
+	prefix, body, ok := db.leases.takeBody(id) // prefetch.go
+	var err error
+	if !ok {
+		err = db.pool.QueryRow(ctx, `SELECT prefix, body FROM bodies WHERE id = $1`, id).Scan(&prefix, &body)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		if err := db.missing(ctx, id); errors.Is(err, store.ErrNotFound) {
 			if _, gerr := db.Get(ctx, id); gerr == nil {
@@ -206,14 +220,9 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 		return store.ErrClosed
 	default:
 	}
-	c, err := db.pool.Acquire(ctx)
-	if err != nil {
-		return classify(err)
-	}
-	defer c.Release()
-	dueNow, err := db.update(ctx, c, id, fn)
-	if err != nil {
-		abort(ctx, c)
+	dueNow, done, err := db.updateClaimed(ctx, id, fn) // outcome.go
+	if !done {
+		dueNow, err = db.updateLocked(ctx, id, fn)
 	}
 	if err == nil || errors.Is(err, ErrLeaseLost) {
 		db.leases.release(id)
@@ -230,6 +239,20 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 	return classify(err)
 }
 
+// updateLocked is Update's transaction on a pooled connection.
+func (db *DB) updateLocked(ctx context.Context, id string, fn func(m *store.Message) error) (bool, error) {
+	c, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer c.Release()
+	dueNow, err := db.update(ctx, c, id, fn)
+	if err != nil {
+		abort(ctx, c)
+	}
+	return dueNow, err
+}
+
 // update is Update's transaction on c (pipeline.go): BEGIN and the read
 // of the record under the row's lock in one round trip, then the writes
 // and COMMIT in another. It reports whether the message is due now. An
@@ -237,15 +260,17 @@ func (db *DB) Update(ctx context.Context, id string, fn func(m *store.Message) e
 func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m *store.Message) error) (dueNow bool, err error) {
 	var raw []byte
 	var token int64
-	var listed bool
+	var entries, strikes bool
+	sight := db.leases.sight()
 	read := &pgx.Batch{}
 	read.Queue("BEGIN")
-	// listed: whether the suppression list has anything a delivery could
-	// change (applyListings).
+	// entries, strikes: whether the suppression list has anything a
+	// delivery could change (applyListings), and a sighting for
+	// listcache.go.
 	read.Queue(`SELECT record, lease_token,
-		EXISTS (SELECT 1 FROM suppressions) OR EXISTS (SELECT 1 FROM suppress_strikes)
+		EXISTS (SELECT 1 FROM suppressions), EXISTS (SELECT 1 FROM suppress_strikes)
 		FROM messages WHERE id = $1 FOR UPDATE`, id).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&raw, &token, &listed)
+		return row.Scan(&raw, &token, &entries, &strikes)
 	})
 	err = sendBatch(ctx, c, read)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -255,6 +280,8 @@ func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m 
 	if err != nil {
 		return false, err
 	}
+	db.leases.observed(sight, !entries)
+	listed := entries || strikes
 	held, fenced := db.leases.token(id)
 	if fenced && held != token {
 		return false, fmt.Errorf("%w: %s (token %d, now %d)", ErrLeaseLost, id, held, token)
@@ -285,7 +312,8 @@ func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m 
 	writes := &pgx.Batch{}
 	queueRewrite(writes, m, fenced)
 	db.queueBounces(writes, before, m)
-	if err := db.applyListings(ctx, c, writes, listed, before, m); err != nil {
+	added, err := db.applyListings(ctx, c, writes, listed, before, m)
+	if err != nil {
 		return false, err
 	}
 	if sql, args, err := db.eventsInsert(before, m); err != nil {
@@ -294,7 +322,13 @@ func (db *DB) update(ctx context.Context, c *pgxpool.Conn, id string, fn func(m 
 		writes.Queue(sql, args...)
 	}
 	t, due := m.NextAttempt()
-	return due && !t.After(db.now()), commitBatch(ctx, c, writes)
+	if err := commitBatch(ctx, c, writes); err != nil {
+		return false, err
+	}
+	if added {
+		db.leases.bump()
+	}
+	return due && !t.After(db.now()), nil
 }
 
 // insertMessage inserts m's row; suffix ends the statement (an ON

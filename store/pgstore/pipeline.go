@@ -17,10 +17,14 @@ import (
 // first statement and its COMMIT with its writes, in one pipelined batch
 // (the extended protocol's pipelining: the statements run in order up to
 // the Sync, and the first error skips the rest, COMMIT included). Enqueue
-// is one round trip; Update two (its read under the row lock, then the
-// writes and COMMIT), three when the suppression list has entries (their
-// read), four when some are its recipients' (their locks and a read
-// under them). Concurrent Enqueues share one (group.go). COMMIT's answer still comes only once its WAL is flushed
+// is one round trip; Claim one, which brings the record and body the
+// delivery reads (prefetch.go) and, while the suppression list is empty,
+// spares its look-up (listcache.go); the outcome of a claimed delivery
+// one (outcome.go). Any other Update is two (its read under the row lock,
+// then the writes and COMMIT), three when the suppression list has
+// entries (their read), four when some are its recipients' (their locks
+// and a read under them). Concurrent Enqueues share one (group.go).
+// COMMIT's answer still comes only once its WAL is flushed
 // (synchronous_commit on): the guarantee is the statement's, not the
 // round trip's.
 

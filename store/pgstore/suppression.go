@@ -32,6 +32,9 @@ func (db *DB) Suppress(ctx context.Context, s store.Suppression) (store.Suppress
 		_, err := tx.Exec(ctx, `DELETE FROM suppress_strikes WHERE addr = $1`, s.Addr)
 		return err
 	})
+	if err == nil {
+		db.leases.bump()
+	}
 	return s, err
 }
 
@@ -96,7 +99,7 @@ func (db *DB) Suppressed(ctx context.Context, addrs []string, now time.Time) (ma
 			keys = append(keys, k)
 		}
 	}
-	if len(keys) == 0 {
+	if len(keys) == 0 || db.leases.knownClear(addrs) { // listcache.go
 		return nil, nil
 	}
 	rows, err := db.pool.Query(ctx, `SELECT `+suppressionColumns+` FROM suppressions WHERE addr = ANY($1)`, keys)
@@ -142,7 +145,9 @@ func (db *DB) PruneSuppressions(ctx context.Context, now time.Time) (int, error)
 // delivery changes nothing and takes no lock (a listing that commits
 // later is ordered after it, as a later one would be). Otherwise it
 // takes their locks, reads them again and applies the rules.
-func (db *DB) applyListings(ctx context.Context, tx dbtx, batch *pgx.Batch, listed bool, before, after *store.Message) error {
+//
+// It reports whether it queued an entry's addition (listcache.go).
+func (db *DB) applyListings(ctx context.Context, tx dbtx, batch *pgx.Batch, listed bool, before, after *store.Message) (bool, error) {
 	var addrs []string
 	for _, r := range after.Recipients {
 		if r.State == store.StateDelivered {
@@ -153,19 +158,20 @@ func (db *DB) applyListings(ctx context.Context, tx dbtx, batch *pgx.Batch, list
 		addrs = append(addrs, store.NormalizeAddress(l.Addr))
 	}
 	if len(addrs) == 0 || (!listed && len(after.Suppress) == 0) {
-		return nil
+		return false, nil
 	}
 	if len(after.Suppress) == 0 {
 		l, err := loadList(ctx, tx, batch, addrs, false)
 		if err != nil || l.empty() {
-			return err
+			return false, err
 		}
 	}
 	l, err := loadList(ctx, tx, batch, addrs, true)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return store.ApplyListings(l, before, after, db.now())
+	err = store.ApplyListings(l, before, after, db.now())
+	return l.put, err
 }
 
 // lockKeys takes the transaction's advisory locks of keys (in the space
@@ -185,6 +191,7 @@ const lockKeysSQL = `SELECT pg_advisory_xact_lock(k) FROM
 // reads cost nothing, and only a change is a statement, queued in the
 // batch that commits the transaction.
 type listTx struct {
+	put     bool // an entry was added or replaced
 	batch   *pgx.Batch
 	entries map[string]store.Suppression
 	strikes map[string]int
@@ -229,6 +236,7 @@ func (l *listTx) Entry(addr string) (store.Suppression, bool, error) {
 
 func (l *listTx) Put(s store.Suppression) error {
 	l.entries[s.Addr] = s
+	l.put = true
 	sql, args := suppressionUpsert(s)
 	l.batch.Queue(sql, args...)
 	return nil
