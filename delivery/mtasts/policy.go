@@ -85,9 +85,11 @@ func (p *Policy) set(k, v string) error {
 			return fmt.Errorf("%w: mode %q", ErrInvalidPolicy, v)
 		}
 	case "max_age":
-		// RFC 8461 §3.2: 1 to 10 digits, at most 31557600.
+		// RFC 8461 §3.2: 1 to 10 digits, at most 31557600. The bound is
+		// checked on the number of seconds: ten digits of seconds overflow
+		// a time.Duration.
 		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || len(v) > 10 || time.Duration(n)*time.Second > MaxMaxAge {
+		if err != nil || len(v) > 10 || n > uint64(MaxMaxAge/time.Second) {
 			return fmt.Errorf("%w: max_age %q", ErrInvalidPolicy, v)
 		}
 		p.MaxAge = time.Duration(n) * time.Second

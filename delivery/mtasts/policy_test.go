@@ -95,6 +95,7 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add("version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmax_age: 604800\r\n")
 	f.Add("version: STSv1\nmode: none\nmax_age: 0\n")
 	f.Add("version: STSv1\nmode: testing\nmx: *.\nmax_age: 9999999999\n")
+	f.Add("version: STSv1\nmode: testing\nmx: mx.example\nmax_age: 9999999999\n") // overflows a Duration
 	f.Fuzz(func(t *testing.T, text string) {
 		p, err := ParsePolicy(text)
 		if err != nil {
