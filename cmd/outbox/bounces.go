@@ -68,6 +68,9 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		if err != nil {
 			return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration like 24h or 7d", s)
 		}
+		if n > maxSinceDays {
+			return time.Time{}, fmt.Errorf("%q: at most %dd", s, maxSinceDays)
+		}
 		d = time.Duration(n) * 24 * time.Hour
 	} else {
 		var err error
@@ -80,6 +83,10 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	return now.Add(-d), nil
 }
+
+// maxSinceDays bounds a --since of days, far past any spool's age, before
+// it is multiplied into a time.Duration, which overflows past 106751 days.
+const maxSinceDays = 36500
 
 // printBounces writes the bounce log as a table.
 func printBounces(w io.Writer, bs []store.Bounce) {

@@ -79,6 +79,9 @@ func TestParseSince(t *testing.T) {
 		{"-1h", time.Time{}, true},
 		{"yesterday", time.Time{}, true},
 		{"xd", time.Time{}, true},
+		{"36500d", now.Add(-36500 * 24 * time.Hour), false},
+		{"300000d", time.Time{}, true}, // overflows a Duration (to 86 years)
+		{"-2d", time.Time{}, true},
 		{"2025-03-01", time.Time{}, true},
 	}
 	for _, tt := range tests {
