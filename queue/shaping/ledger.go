@@ -38,6 +38,18 @@ type Ledger interface {
 	List(ctx context.Context, fn func(now time.Time, key string, rec []byte, conns, reserved int)) error
 }
 
+// RecordlessLedger is a Ledger that can tell, without a round trip,
+// that a budget has no record (Get would return a nil or empty one). It
+// may be behind the ledger by a moment (another node's first write to
+// the budget, in *pgstore.Budgets a notification's latency) but never
+// claims a budget recordless while it cannot know. Shared uses it to
+// admit to a budget with no configured limit, and no record (no reply
+// slowed or suspended it), without reading the ledger.
+type RecordlessLedger interface {
+	Ledger
+	Recordless(key string) bool
+}
+
 // record is the shared state of one budget as a Ledger stores it (JSON):
 // destState's fields that every node must see.
 type record struct {

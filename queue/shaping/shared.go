@@ -172,12 +172,16 @@ func (s *Shared) Admit(ctx context.Context, d Dest, id string, cost int, now tim
 // admitUnlimited is Admit's read-only path for a budget with no
 // configured limit (a domain no rule matches: most of them): unless a
 // reply slowed or suspended it, nothing is reserved or counted in the
-// ledger, so one read decides. ok is false when the full admission must
+// ledger, so one read decides, and none when the ledger knows the budget
+// has no record (RecordlessLedger). ok is false when the full admission must
 // decide (the budget is slowed: its adaptive rate takes slots).
 func (s *Shared) admitUnlimited(ctx context.Context, d Dest, id string, cost int, now time.Time) (Decision, bool) {
 	l := d.Limits
 	if l.Connections > 0 || l.PerMinute > 0 || l.PerHour > 0 {
 		return Decision{}, false
+	}
+	if rl, ok := s.ledger.(RecordlessLedger); ok && rl.Recordless(d.Key) {
+		return s.goUnlimited(d, cost, now), true
 	}
 	rec, _, dbNow, conns, err := s.ledger.Get(ctx, d.Key, "")
 	if err != nil {
@@ -195,12 +199,17 @@ func (s *Shared) admitUnlimited(ctx context.Context, d Dest, id string, cost int
 	if st.adapt.active() {
 		return Decision{}, false
 	}
+	return s.goUnlimited(d, cost, now), true
+}
+
+// goUnlimited lets a message to unlimited budget d go, counted here only.
+func (s *Shared) goUnlimited(d Dest, cost int, now time.Time) Decision {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	loc := s.loc(d)
 	loc.slots = append(loc.slots, 0) // no slot in the ledger: none to give back
 	loc.observed.count(now, cost)
-	return Decision{Go: true}, true
+	return Decision{Go: true}
 }
 
 // unavailable is the decision when the ledger fails: defer, never go.

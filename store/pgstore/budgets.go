@@ -48,7 +48,7 @@ import (
 // Reserving blocks of slots per node would cut round trips but strand
 // slots on a node that has no message for them and delay a slow-down
 // reply's effect by a block. A budget with no configured limit costs
-// one read (Get, 0.03-0.1 ms, as BackoffsDown) until a reply slows it.
+// no statement until a reply slows it, then one read (Get, 0.03-0.1 ms).
 //
 // A connection slot lives for the lease (Options.Lease) and is renewed
 // every Lease/3 while this node holds it (as message leases are): the
@@ -65,6 +65,7 @@ type Budgets struct {
 // connection slots runs until db is closed. Call it once per node.
 func (db *DB) Budgets() *Budgets {
 	b := &Budgets{db: db, held: map[int64]bool{}}
+	db.view()
 	db.bg.Add(1)
 	go b.renewLoop()
 	return b
@@ -116,8 +117,15 @@ func (b *Budgets) Update(ctx context.Context, key, id string, fn func(rec, resv 
 	}
 	var slot int64
 	batch = &pgx.Batch{}
+	// A budget that gets or loses its record tells the nodes' views
+	// (view.go), in this transaction: whether it has one decides whether
+	// admitting to an unlimited budget reads it (Recordless).
+	noted := out != nil && (len(rec) == 0) != (len(out) == 0)
 	if out != nil {
 		batch.Queue(`UPDATE shaping_budgets SET state = $2, updated = clock_timestamp() WHERE key = $1`, key, out)
+	}
+	if noted {
+		batch.Queue(`SELECT pg_notify($1, $2)`, viewChannel, "b:"+key)
 	}
 	b.queueReservation(batch, key, id, resv, outResv, now)
 	if take {
@@ -129,6 +137,9 @@ func (b *Budgets) Update(ctx context.Context, key, id string, fn func(rec, resv 
 	batch.Queue(`COMMIT`)
 	if err := c.SendBatch(ctx, batch).Close(); err != nil {
 		return 0, classify(err)
+	}
+	if noted {
+		b.db.view().note("b:" + key)
 	}
 	if take {
 		b.mu.Lock()
@@ -185,6 +196,13 @@ func (b *Budgets) Get(ctx context.Context, key, id string) (rec, resv []byte, no
 		(SELECT resv FROM shaping_reservations WHERE key = $1 AND msg_id = $2)`, key, id).Scan(&rec, &now, &n, &resv)
 	return rec, resv, now, int(n), classify(err)
 }
+
+// Recordless implements shaping.RecordlessLedger: true when this node's
+// view of the budgets (view.go), trusted and up to date but for a
+// notification's latency, knows key has no record, so Get would find
+// none. A budget with no configured limit then admits without a
+// statement.
+func (b *Budgets) Recordless(key string) bool { return b.db.view().recordless(key) }
 
 // List implements shaping.Ledger: every budget with a record or a live
 // connection slot.

@@ -102,6 +102,8 @@ type DB struct {
 	seq       sequencer       // events.go
 	seqReq    chan struct{}   // capacity 1: events.go
 	group     grouper         // group.go
+	viewOnce  sync.Once
+	shared    *sharedView // view.go, started by view()
 }
 
 // Open connects to the database at url (a postgres:// URL or a DSN),

@@ -285,7 +285,7 @@ func (db *DB) watchEvents() {
 	defer db.bg.Done()
 	ctx, cancel := db.untilClose()
 	defer cancel()
-	db.listenConn(ctx, eventsChannel, true, func(payload string) {
+	db.listenConn(ctx, eventsChannel, true, nil, func(payload string) {
 		if payload == "" {
 			if last, err := db.lastEventSeq(ctx); err == nil {
 				db.ev.Committed(last)

@@ -63,7 +63,7 @@ func (db *DB) Listen(ctx context.Context, wake func()) error {
 	tick := time.NewTicker(db.opts.Lease / 2)
 	defer tick.Stop()
 	notes := make(chan struct{}, 1)
-	go db.listenConn(ctx, notifyChannel, false, func(payload string) {
+	go db.listenConn(ctx, notifyChannel, false, nil, func(payload string) {
 		if payload == db.opts.Node {
 			return // this node's own: its queue was woken already
 		}
@@ -88,11 +88,15 @@ func (db *DB) Listen(ctx context.Context, wake func()) error {
 // notification's payload to on, reconnecting after failures. Once it
 // listens again after a lost connection it calls on("") for what was
 // announced meanwhile; with first, also once it first listens (for what
-// was announced before). It returns when ctx ends.
-func (db *DB) listenConn(ctx context.Context, channel string, first bool, on func(payload string)) {
+// was announced before). lost, unless nil, is called as soon as a
+// connection fails, before the retry. It returns when ctx ends.
+func (db *DB) listenConn(ctx context.Context, channel string, first bool, lost func(), on func(payload string)) {
 	backoff := 100 * time.Millisecond
 	for resync := first; ctx.Err() == nil; resync = true {
 		err := db.listenOnce(ctx, channel, resync, on)
+		if lost != nil {
+			lost()
+		}
 		if ctx.Err() != nil {
 			return
 		}
