@@ -134,7 +134,16 @@
 //     nodes keep one budget per destination and honour each other's
 //     back-offs. Their deadlines are the database's clock_timestamp();
 //     the budgets' writes skip the WAL flush (synchronous_commit off:
-//     shaping state, not mail). See budgets.go for the cost.
+//     shaping state, not mail). See budgets.go for the cost. Each node
+//     keeps a view of the destinations down and of which budgets have
+//     a record (view.go), loaded once it listens on outbox_shared and
+//     kept by the NOTIFY every write to them sends in its transaction:
+//     Down, ClearDown of a destination that is up and the admission to
+//     an unlimited budget without a record cost no statement. Another
+//     node's change reaches the view within a notification's latency
+//     (milliseconds); while the listening connection is lost the view
+//     is not trusted (the database is read) until it listens again and
+//     has reloaded.
 //   - The outbound TLS state (MTA-STS policy cache, downgrade memory,
 //     TLS-RPT aggregates, merged into by every node) and the webhook
 //     cursors, shared by the nodes. The daemon runs webhook delivery and
