@@ -8,6 +8,10 @@ import (
 	"github.com/outbox-mta/outbox/queue/shaping"
 )
 
+// The queue's shared shaper skips the read of an unlimited budget only
+// through this interface: a change of signature would silently cost it.
+var _ shaping.RecordlessLedger = (*Budgets)(nil)
+
 // waitFor fails t unless cond holds within 10s; it polls.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
