@@ -24,7 +24,7 @@ type part struct {
 
 // leaf is a 7-bit single part: quoted-printable text (RFC 2045 §6.7), or
 // base64 for anything else, so lines stay short and bytes survive every
-// hop unchanged.
+// hop unchanged; text (the function) relabels text that is 7bit already.
 func leaf(contentType string, params map[string]string, body []byte) *part {
 	var h message.Header
 	h.SetContentType(contentType, params)
@@ -85,11 +85,45 @@ func (req *sendRequest) tree() *part {
 	return multi("mixed", mixed...)
 }
 
-// text is a UTF-8 text leaf with content s, written by writeText.
+// text is a UTF-8 text leaf with content s, written by writeText: as it
+// is when it is already 7bit data (sevenBitText), else quoted-printable.
 func text(contentType, s string) *part {
 	p := leaf(contentType, map[string]string{"charset": "utf-8"}, nil)
+	if sevenBitText(s) {
+		p.header.Set("Content-Transfer-Encoding", "7bit")
+	}
 	p.text = s
 	return p
+}
+
+// maxLine is the longest line 7bit data may have, in octets without its
+// CRLF (RFC 2045 §2.7, RFC 5322 §2.1.1).
+const maxLine = 998
+
+// sevenBitText reports whether s, once writeText has made every line end
+// CRLF, is 7bit data (RFC 2045 §2.7): octets 1 to 127 only, lines of at
+// most maxLine octets. Such text needs no quoted-printable encoding (RFC
+// 2045 §6.1), which would only cost the encoder's time. A line that ends
+// in a space or tab is kept quoted-printable too: a hop that strips
+// trailing white space would change the text (RFC 2045 §6.7 rule 3).
+func sevenBitText(s string) bool {
+	line := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == 0 || c >= 0x80:
+			return false
+		case c == '\r' || c == '\n':
+			if line > 0 && (s[i-1] == ' ' || s[i-1] == '\t') {
+				return false
+			}
+			line = 0
+		default:
+			if line++; line > maxLine {
+				return false
+			}
+		}
+	}
+	return line == 0 || (s[len(s)-1] != ' ' && s[len(s)-1] != '\t')
 }
 
 // writeText writes s to w with every line end turned into CRLF, the only

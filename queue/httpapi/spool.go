@@ -115,7 +115,7 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 		Received:   now,
 		Client:     remote,
 		User:       who,
-		// 7-bit: built messages have quoted-printable or base64 parts,
+		// 7-bit: built messages have 7bit, quoted-printable or base64 parts,
 		// raw ones are re-encoded (sevenBit).
 		BodyType:   store.Body7Bit,
 		AtLeastOne: req.AtLeastOne,
