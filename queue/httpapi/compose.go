@@ -18,6 +18,7 @@ import (
 type part struct {
 	header   message.Header
 	text     string // a text/* leaf's content from the request
+	sevenBit bool   // text is 7bit data, written as it is
 	body     []byte // any other leaf's content
 	children []*part
 }
@@ -49,6 +50,9 @@ func multi(subtype string, children ...*part) *part {
 // files), attached files), each level present only when it has more than
 // one child (RFC 2046 §5.1, RFC 2387).
 func (req *sendRequest) tree() *part {
+	if req.HTML == "" && len(req.Attachments) == 0 {
+		return text("text/plain", req.Text) // the usual message: no tree
+	}
 	var alt []*part
 	if req.Text != "" {
 		alt = append(alt, text("text/plain", req.Text))
@@ -89,7 +93,7 @@ func (req *sendRequest) tree() *part {
 // is when it is already 7bit data (sevenBitText), else quoted-printable.
 func text(contentType, s string) *part {
 	p := leaf(contentType, map[string]string{"charset": "utf-8"}, nil)
-	if sevenBitText(s) {
+	if p.sevenBit = sevenBitText(s); p.sevenBit {
 		p.header.Set("Content-Transfer-Encoding", "7bit")
 	}
 	p.text = s
@@ -228,6 +232,16 @@ func writePart(w io.Writer, h message.Header, p *part, chunk []byte) error {
 	mw, err := message.CreateWriter(w, h)
 	if err != nil {
 		return fmt.Errorf("httpapi: compose: %w", err)
+	}
+	if p.sevenBit {
+		// A message of one 7bit text part, the usual one: its lines are
+		// known to be short (sevenBitText), so go-message's line wrapper,
+		// which would find nothing to wrap and allocate for every line
+		// end it writes, is left out.
+		if err := writeText(w, p.text, chunk); err != nil {
+			return err
+		}
+		return mw.Close()
 	}
 	return writeChildren(mw, p, chunk)
 }
