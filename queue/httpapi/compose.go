@@ -109,25 +109,33 @@ const maxLine = 998
 // most maxLine octets. Such text needs no quoted-printable encoding (RFC
 // 2045 §6.1), which would only cost the encoder's time. A line that ends
 // in a space or tab is kept quoted-printable too: a hop that strips
-// trailing white space would change the text (RFC 2045 §6.7 rule 3).
+// trailing white space would change the text (RFC 2045 §6.7 rule 3). So
+// is text with a bare CR, which is rare: lines are found by their LF,
+// which the library finds fast, and the one loop over every octet has a
+// single comparison.
 func sevenBitText(s string) bool {
-	line := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == 0 || c >= 0x80:
+	for len(s) > 0 {
+		line := s
+		if i := strings.IndexByte(s, '\n'); i >= 0 {
+			line, s = s[:i], s[i+1:]
+		} else {
+			s = ""
+		}
+		line = strings.TrimSuffix(line, "\r")
+		if len(line) > maxLine || strings.IndexByte(line, '\r') >= 0 {
 			return false
-		case c == '\r' || c == '\n':
-			if line > 0 && (s[i-1] == ' ' || s[i-1] == '\t') {
-				return false
-			}
-			line = 0
-		default:
-			if line++; line > maxLine {
+		}
+		if n := len(line); n > 0 && (line[n-1] == ' ' || line[n-1] == '\t') {
+			return false
+		}
+		for i := 0; i < len(line); i++ {
+			// 0 wraps to 255: one comparison refuses NUL and 8-bit octets.
+			if line[i]-1 >= 0x7f {
 				return false
 			}
 		}
 	}
-	return line == 0 || (s[len(s)-1] != ' ' && s[len(s)-1] != '\t')
+	return true
 }
 
 // writeText writes s to w with every line end turned into CRLF, the only

@@ -41,14 +41,18 @@ func FuzzTextLineEnds(f *testing.F) {
 
 // TestTextEncoding: text that is 7bit data already (RFC 2045 §2.7) is
 // written as it is and labelled 7bit; 8-bit octets, NUL, a line over 998
-// octets or a line ending in white space make it quoted-printable.
+// octets, a line ending in white space or a bare CR make it
+// quoted-printable.
 func TestTextEncoding(t *testing.T) {
 	long := strings.Repeat("x", maxLine)
 	for _, c := range []struct {
 		name, text, cte string
 	}{
 		{"ascii", "Hello,\r\nsee you.\r\n", "7bit"},
-		{"bare line ends", "a\nb\rc\r\n", "7bit"},
+		{"bare LF", "a\nb\r\nc\n", "7bit"},
+		{"DEL and controls", "a\x7fb\x01\x1b", "7bit"},
+		{"bare CR", "a\rb", "quoted-printable"},
+		{"space before CRLF", "a \r\n", "quoted-printable"},
 		{"998 octets", long + "\r\n" + long, "7bit"},
 		{"equals sign", "a=b <p class=\"x\">", "7bit"},
 		{"8-bit", "Grüße\r\n", "quoted-printable"},
