@@ -50,9 +50,6 @@ func multi(subtype string, children ...*part) *part {
 // files), attached files), each level present only when it has more than
 // one child (RFC 2046 §5.1, RFC 2387).
 func (req *sendRequest) tree() *part {
-	if req.HTML == "" && len(req.Attachments) == 0 {
-		return text("text/plain", req.Text) // the usual message: no tree
-	}
 	var alt []*part
 	if req.Text != "" {
 		alt = append(alt, text("text/plain", req.Text))
@@ -94,10 +91,19 @@ func (req *sendRequest) tree() *part {
 func text(contentType, s string) *part {
 	p := leaf(contentType, map[string]string{"charset": "utf-8"}, nil)
 	if p.sevenBit = sevenBitText(s); p.sevenBit {
-		p.header.Set("Content-Transfer-Encoding", "7bit")
+		p.header.Set("Content-Transfer-Encoding", textEncoding(true))
 	}
 	p.text = s
 	return p
+}
+
+// textEncoding is the Content-Transfer-Encoding of text that is 7bit
+// data (sevenBitText) or not.
+func textEncoding(sevenBit bool) string {
+	if sevenBit {
+		return "7bit"
+	}
+	return "quoted-printable"
 }
 
 // maxLine is the longest line 7bit data may have, in octets without its
@@ -225,6 +231,14 @@ func (req *sendRequest) compose(w io.Writer, p *parsed, id, hostname string, now
 		}
 	}
 	h.Set("MIME-Version", "1.0")
+	if req.HTML == "" && len(req.Attachments) == 0 {
+		// The usual message, one text part: its fields go straight into
+		// the message header, as text and the copy below would put them.
+		root := &part{text: req.Text, sevenBit: sevenBitText(req.Text)}
+		h.Set("Content-Transfer-Encoding", textEncoding(root.sevenBit))
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		return f, writePart(w, h.Header, root, chunk)
+	}
 	root := req.tree()
 	// The root part's own fields (Content-Type, -Transfer-Encoding) are
 	// the message's.
