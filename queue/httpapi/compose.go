@@ -230,7 +230,7 @@ func (req *sendRequest) compose(w io.Writer, p *parsed, id, hostname string, now
 			f.tlsRequired = v
 		}
 	}
-	h.Set("MIME-Version", "1.0")
+	h.Set("Mime-Version", "1.0") // canonical spelling: no key to rewrite
 	if req.HTML == "" && len(req.Attachments) == 0 {
 		// The usual message, one text part: its fields go straight into
 		// the message header, as text and the copy below would put them.
