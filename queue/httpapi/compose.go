@@ -168,23 +168,24 @@ func writeText(w io.Writer, s string, chunk []byte) error {
 		return nil
 	}
 	for len(s) > 0 {
-		i := strings.IndexAny(s, "\r\n")
-		if i < 0 {
-			if err := put(s); err != nil {
+		// Lines are found by their LF, then a CR looked for in the line:
+		// two searches the library makes fast, where one for either
+		// octet goes an octet at a time.
+		line, rest, end := strings.Cut(s, "\n")
+		if cr := strings.IndexByte(line, '\r'); cr >= 0 && (cr < len(line)-1 || !end) {
+			line, rest, end = line[:cr], s[cr+1:], true // a bare CR
+		} else if cr >= 0 {
+			line = line[:cr] // CRLF
+		}
+		if err := put(line); err != nil {
+			return err
+		}
+		if end {
+			if err := put("\r\n"); err != nil {
 				return err
 			}
-			break
 		}
-		if err := put(s[:i]); err != nil {
-			return err
-		}
-		if err := put("\r\n"); err != nil {
-			return err
-		}
-		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
-			i++
-		}
-		s = s[i+1:]
+		s = rest
 	}
 	if n > 0 {
 		_, err := w.Write(chunk[:n])
