@@ -18,13 +18,14 @@ import (
 type part struct {
 	header   message.Header
 	text     string // a text/* leaf's content from the request
+	sevenBit bool   // text is 7bit data, written as it is
 	body     []byte // any other leaf's content
 	children []*part
 }
 
 // leaf is a 7-bit single part: quoted-printable text (RFC 2045 §6.7), or
 // base64 for anything else, so lines stay short and bytes survive every
-// hop unchanged.
+// hop unchanged; text (the function) relabels text that is 7bit already.
 func leaf(contentType string, params map[string]string, body []byte) *part {
 	var h message.Header
 	h.SetContentType(contentType, params)
@@ -85,11 +86,62 @@ func (req *sendRequest) tree() *part {
 	return multi("mixed", mixed...)
 }
 
-// text is a UTF-8 text leaf with content s, written by writeText.
+// text is a UTF-8 text leaf with content s, written by writeText: as it
+// is when it is already 7bit data (sevenBitText), else quoted-printable.
 func text(contentType, s string) *part {
 	p := leaf(contentType, map[string]string{"charset": "utf-8"}, nil)
+	if p.sevenBit = sevenBitText(s); p.sevenBit {
+		p.header.Set("Content-Transfer-Encoding", textEncoding(true))
+	}
 	p.text = s
 	return p
+}
+
+// textEncoding is the Content-Transfer-Encoding of text that is 7bit
+// data (sevenBitText) or not.
+func textEncoding(sevenBit bool) string {
+	if sevenBit {
+		return "7bit"
+	}
+	return "quoted-printable"
+}
+
+// maxLine is the longest line 7bit data may have, in octets without its
+// CRLF (RFC 2045 §2.7, RFC 5322 §2.1.1).
+const maxLine = 998
+
+// sevenBitText reports whether s, once writeText has made every line end
+// CRLF, is 7bit data (RFC 2045 §2.7): octets 1 to 127 only, lines of at
+// most maxLine octets. Such text needs no quoted-printable encoding (RFC
+// 2045 §6.1), which would only cost the encoder's time. A line that ends
+// in a space or tab is kept quoted-printable too: a hop that strips
+// trailing white space would change the text (RFC 2045 §6.7 rule 3). So
+// is text with a bare CR, which is rare: lines are found by their LF,
+// which the library finds fast, and the one loop over every octet has a
+// single comparison.
+func sevenBitText(s string) bool {
+	for len(s) > 0 {
+		line := s
+		if i := strings.IndexByte(s, '\n'); i >= 0 {
+			line, s = s[:i], s[i+1:]
+		} else {
+			s = ""
+		}
+		line = strings.TrimSuffix(line, "\r")
+		if len(line) > maxLine || strings.IndexByte(line, '\r') >= 0 {
+			return false
+		}
+		if n := len(line); n > 0 && (line[n-1] == ' ' || line[n-1] == '\t') {
+			return false
+		}
+		for i := 0; i < len(line); i++ {
+			// 0 wraps to 255: one comparison refuses NUL and 8-bit octets.
+			if line[i]-1 >= 0x7f {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // writeText writes s to w with every line end turned into CRLF, the only
@@ -116,23 +168,24 @@ func writeText(w io.Writer, s string, chunk []byte) error {
 		return nil
 	}
 	for len(s) > 0 {
-		i := strings.IndexAny(s, "\r\n")
-		if i < 0 {
-			if err := put(s); err != nil {
+		// Lines are found by their LF, then a CR looked for in the line:
+		// two searches the library makes fast, where one for either
+		// octet goes an octet at a time.
+		line, rest, end := strings.Cut(s, "\n")
+		if cr := strings.IndexByte(line, '\r'); cr >= 0 && (cr < len(line)-1 || !end) {
+			line, rest, end = line[:cr], s[cr+1:], true // a bare CR
+		} else if cr >= 0 {
+			line = line[:cr] // CRLF
+		}
+		if err := put(line); err != nil {
+			return err
+		}
+		if end {
+			if err := put("\r\n"); err != nil {
 				return err
 			}
-			break
 		}
-		if err := put(s[:i]); err != nil {
-			return err
-		}
-		if err := put("\r\n"); err != nil {
-			return err
-		}
-		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
-			i++
-		}
-		s = s[i+1:]
+		s = rest
 	}
 	if n > 0 {
 		_, err := w.Write(chunk[:n])
@@ -178,7 +231,15 @@ func (req *sendRequest) compose(w io.Writer, p *parsed, id, hostname string, now
 			f.tlsRequired = v
 		}
 	}
-	h.Set("MIME-Version", "1.0")
+	h.Set("Mime-Version", "1.0") // canonical spelling: no key to rewrite
+	if req.HTML == "" && len(req.Attachments) == 0 {
+		// The usual message, one text part: its fields go straight into
+		// the message header, as text and the copy below would put them.
+		root := &part{text: req.Text, sevenBit: sevenBitText(req.Text)}
+		h.Set("Content-Transfer-Encoding", textEncoding(root.sevenBit))
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		return f, writePart(w, h.Header, root, chunk)
+	}
 	root := req.tree()
 	// The root part's own fields (Content-Type, -Transfer-Encoding) are
 	// the message's.
@@ -194,6 +255,16 @@ func writePart(w io.Writer, h message.Header, p *part, chunk []byte) error {
 	mw, err := message.CreateWriter(w, h)
 	if err != nil {
 		return fmt.Errorf("httpapi: compose: %w", err)
+	}
+	if p.sevenBit {
+		// A message of one 7bit text part, the usual one: its lines are
+		// known to be short (sevenBitText), so go-message's line wrapper,
+		// which would find nothing to wrap and allocate for every line
+		// end it writes, is left out.
+		if err := writeText(w, p.text, chunk); err != nil {
+			return err
+		}
+		return mw.Close()
 	}
 	return writeChildren(mw, p, chunk)
 }

@@ -34,7 +34,8 @@
 //   - The message is built with go-message: Date and Message-ID
 //     (<queueid@hostname>) are added, Bcc recipients are in the envelope
 //     only, never in a header field, and every part is 7-bit
-//     (quoted-printable text, base64 attachments), so a DKIM signature
+//     (text as it is when it is 7bit data already, RFC 2045 §2.7, else
+//     quoted-printable; base64 attachments), so a DKIM signature
 //     survives every hop. A raw message's parts with 8-bit octets or long
 //     lines are re-encoded (delivery/sevenbit), as the SMTP listener does. Header lines stay within 998 octets
 //     (RFC 5322 §2.1.1).

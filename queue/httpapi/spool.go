@@ -115,7 +115,7 @@ func (s *Server) spool(ctx context.Context, req *sendRequest, p *parsed, remote,
 		Received:   now,
 		Client:     remote,
 		User:       who,
-		// 7-bit: built messages have quoted-printable or base64 parts,
+		// 7-bit: built messages have 7bit, quoted-printable or base64 parts,
 		// raw ones are re-encoded (sevenBit).
 		BodyType:   store.Body7Bit,
 		AtLeastOne: req.AtLeastOne,
@@ -216,8 +216,13 @@ func headerFields(msg []byte) (from string, names []string) {
 // then the message, built or raw, with chunk as scratch space, and
 // returns the facts of its header.
 func (s *Server) write(w io.Writer, req *sendRequest, p *parsed, id, remote string, now time.Time, chunk []byte) (headerFacts, error) {
-	if _, err := fmt.Fprintf(w, "Received: from [%s] by %s (Outbox) with HTTP id %s;\r\n\t%s\r\n",
-		hostOf(remote), s.opts.Hostname, id, now.Format(time.RFC1123Z)); err != nil {
+	// Appended to chunk, which is free until the body is written: the
+	// field costs no allocation.
+	rcvd := append(chunk[:0], "Received: from ["...)
+	rcvd = append(append(append(append(rcvd, hostOf(remote)...), "] by "...), s.opts.Hostname...), " (Outbox) with HTTP id "...)
+	rcvd = append(append(rcvd, id...), ";\r\n\t"...)
+	rcvd = append(now.AppendFormat(rcvd, time.RFC1123Z), "\r\n"...)
+	if _, err := w.Write(rcvd); err != nil {
 		return headerFacts{}, err
 	}
 	if p.raw == nil {
