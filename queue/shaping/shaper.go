@@ -57,7 +57,7 @@ type Shaper struct {
 
 	mu       sync.Mutex
 	dests    map[string]*destState
-	parked   map[string]string // message ID → key it waits on
+	parked   parking
 	res      map[resKey]reservation
 	reacted  map[string]uint64 // reaction name → replies acted on
 	admitted uint64
@@ -77,7 +77,6 @@ type reservation struct {
 type destState struct {
 	dest      Dest
 	inflight  int
-	parked    []string // FIFO of message IDs waiting for a connection
 	minute    gcra
 	hour      gcra
 	adapt     adaptive
@@ -101,7 +100,7 @@ func New(opts Options) *Shaper {
 		step:    opts.RecoverStep,
 		log:     opts.Logger,
 		dests:   map[string]*destState{},
-		parked:  map[string]string{},
+		parked:  newParking(),
 		res:     map[resKey]reservation{},
 		reacted: map[string]uint64{},
 	}
@@ -201,10 +200,7 @@ func (s *Shaper) Admit(_ context.Context, d Dest, id string, cost int, now time.
 		return Decision{Until: r.at, Wait: r.wait}
 	}
 	if c := d.Limits.Connections; c > 0 && st.inflight >= c {
-		if _, ok := s.parked[id]; !ok {
-			s.parked[id] = d.Key
-			st.parked = append(st.parked, id)
-		}
+		s.parked.park(id, d.Key)
 		return Decision{Park: true, Wait: st.wait(WaitConnections, time.Time{})}
 	}
 	cost = max(cost, 1)
@@ -282,7 +278,7 @@ func (s *Shaper) Recheck(time.Time) time.Duration { return -1 }
 func (s *Shaper) Parked(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.parked[id]
+	_, ok := s.parked.key(id)
 	return ok
 }
 
@@ -291,19 +287,7 @@ func (s *Shaper) Parked(id string) bool {
 func (s *Shaper) Unpark(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key, ok := s.parked[id]
-	if !ok {
-		return
-	}
-	delete(s.parked, id)
-	if st := s.dests[key]; st != nil {
-		for i, p := range st.parked {
-			if p == id {
-				st.parked = append(st.parked[:i], st.parked[i+1:]...)
-				break
-			}
-		}
-	}
+	s.parked.unpark(id)
 }
 
 // Finish ends a delivery Admit let go: it frees its connection, reacts to
@@ -322,15 +306,9 @@ func (s *Shaper) Finish(_ context.Context, d Dest, replies []Reply, now time.Tim
 	}
 	n := 1
 	if st.inflight == 0 {
-		n = len(st.parked)
+		n = -1
 	}
-	n = min(n, len(st.parked))
-	wake = append(wake, st.parked[:n]...)
-	st.parked = append(st.parked[:0], st.parked[n:]...)
-	for _, id := range wake {
-		delete(s.parked, id)
-	}
-	return wake
+	return s.parked.wake(d.Key, n)
 }
 
 // react applies the first reaction matching r to st and reports whether
@@ -445,7 +423,7 @@ func (s *Shaper) sweep(now time.Time) {
 		}
 	}
 	for k, st := range s.dests {
-		if st.inflight == 0 && len(st.parked) == 0 && !st.adapt.active() && !now.Before(st.suspUntil) &&
+		if st.inflight == 0 && s.parked.count(k) == 0 && !st.adapt.active() && !now.Before(st.suspUntil) &&
 			st.reserved == 0 && now.After(st.minute.tat) && now.After(st.hour.tat) {
 			delete(s.dests, k)
 		}

@@ -51,7 +51,7 @@ type Shared struct {
 
 	mu     sync.Mutex
 	local  map[string]*sharedLocal
-	parked map[string]string // message ID → key it waits on
+	parked parking
 	// Recheck's schedule: the earliest recheckAt of a budget (zero:
 	// none), the next sweep of idle budgets, and the earlier of both.
 	nextRecheck, sweepAt, nextScan time.Time
@@ -60,8 +60,7 @@ type Shared struct {
 // sharedLocal is this node's part of one budget.
 type sharedLocal struct {
 	dest      Dest
-	slots     []int64  // connection slots held, one per delivery in progress
-	parked    []string // FIFO of message IDs waiting for a connection
+	slots     []int64 // connection slots held, one per delivery in progress
 	recheckAt time.Time
 	conns     int // every node's connections at the last look
 	// observed counts the messages this node started to a budget
@@ -76,7 +75,7 @@ func NewShared(opts SharedOptions) (*Shared, error) {
 		return nil, errors.New("shaping: a shared shaper needs a ledger")
 	}
 	s := &Shared{base: New(opts.Options), ledger: opts.Ledger, recheck: opts.Recheck, retry: opts.UnavailableRetry,
-		local: map[string]*sharedLocal{}, parked: map[string]string{}}
+		local: map[string]*sharedLocal{}, parked: newParking()}
 	if s.recheck <= 0 {
 		s.recheck = DefaultRecheck
 	}
@@ -158,10 +157,7 @@ func (s *Shared) Admit(ctx context.Context, d Dest, id string, cost int, now tim
 		s.base.mu.Unlock()
 	case dec.Park:
 		l.conns = dec.Wait.InFlight
-		if _, ok := s.parked[id]; !ok {
-			s.parked[id] = d.Key
-			l.parked = append(l.parked, id)
-		}
+		s.parked.park(id, d.Key)
 		if len(l.slots) == 0 {
 			s.rechecking(l, now) // no Finish of ours will wake it
 		}
@@ -261,13 +257,8 @@ func (s *Shared) Finish(ctx context.Context, d Dest, replies []Reply, now time.T
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := min(1, len(l.parked))
-	wake = append(wake, l.parked[:n]...)
-	l.parked = append(l.parked[:0], l.parked[n:]...)
-	for _, id := range wake {
-		delete(s.parked, id)
-	}
-	if len(l.slots) == 0 && len(l.parked) > 0 {
+	wake = s.parked.wake(d.Key, 1)
+	if len(l.slots) == 0 && s.parked.count(d.Key) > 0 {
 		s.rechecking(l, now)
 	}
 	return wake
@@ -344,7 +335,7 @@ func (s *Shared) Recheck(now time.Time) time.Duration {
 	}
 	for key, l := range s.local {
 		if l.recheckAt.IsZero() {
-			if sweep && len(l.slots) == 0 && len(l.parked) == 0 && now.Sub(l.observed.winStart) >= 2*time.Minute {
+			if sweep && len(l.slots) == 0 && s.parked.count(key) == 0 && now.Sub(l.observed.winStart) >= 2*time.Minute {
 				delete(s.local, key) // idle, its observed rate no longer counts
 			}
 			continue
@@ -356,11 +347,7 @@ func (s *Shared) Recheck(now time.Time) time.Duration {
 			continue
 		}
 		l.recheckAt = time.Time{}
-		n := min(len(l.parked), max(l.dest.Limits.Connections, 1))
-		for _, id := range l.parked[:n] {
-			delete(s.parked, id)
-		}
-		l.parked = append(l.parked[:0], l.parked[n:]...)
+		s.parked.wake(key, max(l.dest.Limits.Connections, 1))
 	}
 	s.nextScan, s.nextRecheck = s.sweepAt, time.Time{}
 	if wait >= 0 {
@@ -386,7 +373,7 @@ func (s *Shared) rechecking(l *sharedLocal, now time.Time) {
 func (s *Shared) Parked(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.parked[id]
+	_, ok := s.parked.key(id)
 	return ok
 }
 
@@ -394,14 +381,7 @@ func (s *Shared) Parked(id string) bool {
 func (s *Shared) Unpark(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key, ok := s.parked[id]
-	if !ok {
-		return
-	}
-	delete(s.parked, id)
-	if l := s.local[key]; l != nil {
-		l.parked = slices.DeleteFunc(l.parked, func(p string) bool { return p == id })
-	}
+	s.parked.unpark(id)
 }
 
 // Reserved returns the wait of message id's group for key: the shared
@@ -437,7 +417,7 @@ func (s *Shared) Reserved(ctx context.Context, id, key string, now time.Time) (W
 func (s *Shared) ParkedWait(id string) (Wait, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key, ok := s.parked[id]
+	key, ok := s.parked.key(id)
 	if !ok {
 		return Wait{}, false
 	}
@@ -453,8 +433,9 @@ func (s *Shared) ParkedWait(id string) (Wait, bool) {
 func (s *Shared) Statuses(ctx context.Context, now time.Time) []Status {
 	s.mu.Lock()
 	local := map[string]sharedLocal{}
+	parked := map[string]int{}
 	for k, l := range s.local {
-		local[k] = *l
+		local[k], parked[k] = *l, s.parked.count(k)
 	}
 	s.mu.Unlock()
 	var out []Status
@@ -479,22 +460,22 @@ func (s *Shared) Statuses(ctx context.Context, now time.Time) []Status {
 			state, w = "throttled", shiftWait(st.wait(WaitAdaptive, time.Time{}), off)
 		case reserved > 0 && (st.minute.tat.After(dbNow) || st.hour.tat.After(dbNow)):
 			state, w = "rate-limited", shiftWait(st.wait(WaitRate, time.Time{}), off)
-		case len(l.parked) > 0:
+		case parked[key] > 0:
 			state, w = "connection-limited", st.wait(WaitConnections, time.Time{})
 		default:
 			return
 		}
 		out = append(out, Status{Key: key, Rule: d.Rule, State: state, Since: w.Since, Until: w.Until,
 			Reply: w.Reply, Reaction: w.Reaction, PerMinute: w.PerMinute, InFlight: conns,
-			Parked: len(l.parked), Reserved: reserved, Shared: true})
+			Parked: parked[key], Reserved: reserved, Shared: true})
 	})
 	if err != nil {
 		s.base.log.Warn("listing the shared traffic shaping state", "err", err)
 	}
 	for k, l := range local {
-		if !seen[k] && len(l.parked) > 0 {
+		if !seen[k] && parked[k] > 0 {
 			out = append(out, Status{Key: k, Rule: l.dest.Rule, State: "connection-limited",
-				InFlight: l.conns, Parked: len(l.parked), Shared: true})
+				InFlight: l.conns, Parked: parked[k], Shared: true})
 		}
 	}
 	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Key, b.Key) })

@@ -163,14 +163,14 @@ func (s *Shaper) Statuses(_ context.Context, now time.Time) []Status {
 			state, w = "throttled", st.wait(WaitAdaptive, time.Time{})
 		case st.reserved > 0 && (st.minute.tat.After(now) || st.hour.tat.After(now)):
 			state, w = "rate-limited", st.wait(WaitRate, time.Time{})
-		case len(st.parked) > 0:
+		case s.parked.count(st.dest.Key) > 0:
 			state, w = "connection-limited", st.wait(WaitConnections, time.Time{})
 		default:
 			continue
 		}
 		out = append(out, Status{Key: st.dest.Key, Rule: st.dest.Rule, State: state, Since: w.Since,
 			Until: w.Until, Reply: w.Reply, Reaction: w.Reaction, PerMinute: w.PerMinute,
-			InFlight: st.inflight, Parked: len(st.parked), Reserved: st.reserved})
+			InFlight: st.inflight, Parked: s.parked.count(st.dest.Key), Reserved: st.reserved})
 	}
 	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Key, b.Key) })
 	return out
@@ -199,7 +199,7 @@ func (s *Shaper) Reserved(_ context.Context, id, key string, now time.Time) (Wai
 func (s *Shaper) ParkedWait(id string) (Wait, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key, ok := s.parked[id]
+	key, ok := s.parked.key(id)
 	if !ok {
 		return Wait{}, false
 	}
