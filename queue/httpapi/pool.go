@@ -2,9 +2,13 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
 	"io"
+	"strings"
 	"sync"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // maxPooled bounds the bytes a pooled buffer may have held and still be
@@ -14,64 +18,87 @@ const maxPooled = 256 << 10
 
 // pools keep the buffers of POST /v1/messages for the next request, so
 // that an accepted message costs the collector no more than it must: the
-// JSON decoder's read buffer and the buffer the message is built in, which
-// would otherwise be grown anew (by doubling, copying each time) for every
-// request.
+// buffer the message is built in, which would otherwise be grown anew (by
+// doubling, copying each time) for every request. The JSON decoder's read
+// buffer is pooled by the JSON package itself (json.UnmarshalRead).
 type pools struct {
-	decoders sync.Pool // *jsonDecoder
-	builds   sync.Pool // *build
-}
-
-// jsonDecoder is a strict decoder (unknown fields refused) that reads
-// request bodies one after the other: each request sets src, and its
-// buffer, grown once, serves the requests after it.
-type jsonDecoder struct {
-	dec *json.Decoder
-	src bodySource
-}
-
-// bodySource is the body of the request being decoded, and how many bytes
-// were read from it.
-type bodySource struct {
-	r io.Reader
-	n int64
-}
-
-func (b *bodySource) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.n += int64(n)
-	return n, err
+	builds sync.Pool // *build
 }
 
 // decodeJSON decodes body, which must hold one JSON object and nothing
-// else but white space (RFC 8259 §2), into a new request.
+// else but white space (RFC 8259 §2), into a new request. It reads and
+// scans the body once (encoding/json's Decoder scanned it twice, once to
+// find the value's end and once to decode it). Member names match the
+// fields case-insensitively, as encoding/json matched them; an unknown
+// member is refused, and so are a member given twice and invalid UTF-8
+// (RFC 8259 §8.1), which would otherwise be decoded by a guess.
 func (p *pools) decodeJSON(body io.Reader) (*sendRequest, error) {
-	d, _ := p.decoders.Get().(*jsonDecoder)
-	if d == nil {
-		d = &jsonDecoder{}
-		d.dec = json.NewDecoder(&d.src)
-		d.dec.DisallowUnknownFields()
-	}
-	d.src = bodySource{r: body}
 	var req sendRequest
-	err := d.dec.Decode(&req)
-	if err == nil {
-		// Only io.EOF proves that nothing follows the object; More would
-		// take a stray "}" or "]" for the end of the stream.
-		if _, end := d.dec.Token(); end != io.EOF {
-			err = fieldErr("", "the body must hold one JSON object")
-		}
-	}
-	d.src.r = nil
-	// A decoder that failed may hold a broken stream's state; one that
-	// read a large body holds a large buffer. Neither is kept.
-	if err == nil && d.src.n <= maxPooled {
-		p.decoders.Put(d)
-	}
+	err := json.UnmarshalRead(body, &req,
+		json.RejectUnknownMembers(true),
+		json.MatchCaseInsensitiveNames(true))
 	if err != nil {
-		return nil, err
+		return nil, jsonFieldError(err)
 	}
 	return &req, nil
+}
+
+// jsonFieldError turns a decoding error about a member into a refusal
+// naming the request field, as the API's other 400 answers do ("to",
+// "attachments[0].content"); any other error (a read error such as the
+// size limit, malformed JSON before or after the object) is returned as
+// it is.
+func jsonFieldError(err error) error {
+	var se *json.SemanticError
+	var syn *jsontext.SyntacticError
+	switch {
+	case errors.As(err, &se) && se.JSONPointer != "":
+		if errors.Is(err, json.ErrUnknownName) {
+			return fieldErr(fieldName(se.JSONPointer), "unknown field")
+		}
+		if se.Err == nil && se.GoType != nil {
+			return fieldErr(fieldName(se.JSONPointer), "wrong type: want %s", se.GoType)
+		}
+	case errors.As(err, &syn) && syn.JSONPointer != "":
+		if errors.Is(err, jsontext.ErrDuplicateName) {
+			return fieldErr(fieldName(syn.JSONPointer), "given twice")
+		}
+		// Invalid UTF-8, a cut-off body: the member it happened in.
+		return fieldErr(fieldName(syn.JSONPointer), "invalid JSON: %v", syn.Err)
+	}
+	return err
+}
+
+// fieldName spells a JSON Pointer (RFC 6901) as the API names fields:
+// "/attachments/0/content" is "attachments[0].content". A number is an
+// index except as a key of headers or metadata, the request's only maps.
+func fieldName(p jsontext.Pointer) string {
+	var b strings.Builder
+	prev := ""
+	for tok := range p.Tokens() {
+		switch {
+		case isIndex(tok) && prev != "headers" && prev != "metadata":
+			b.WriteString("[" + tok + "]")
+		case b.Len() > 0:
+			b.WriteString("." + tok)
+		default:
+			b.WriteString(tok)
+		}
+		prev = tok
+	}
+	return b.String()
+}
+
+func isIndex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // build is the memory one message is built in: the message itself, whole

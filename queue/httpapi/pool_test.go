@@ -55,3 +55,36 @@ func TestJSONMediaType(t *testing.T) {
 		}
 	}
 }
+
+// TestPostJSONStrictness: member names match in any case, as they always
+// did; a member given twice and invalid UTF-8 are refused (RFC 8259 §4,
+// §8.1) rather than decoded by a guess, and every refusal of a member
+// names it as the API spells fields.
+func TestPostJSONStrictness(t *testing.T) {
+	a := newTestAPI(t, nil)
+	cases := []struct {
+		name, body string
+		status     int
+		field      string
+	}{
+		{"names in any case", `{"FROM":"a@example.com","To":["b@example.org"],"Text":"x"}`, 202, ""},
+		{"member twice", `{"from":"a@example.com","to":["b@example.org"],"text":"x","from":"c@example.com"}`, 400, "from"},
+		{"member twice in another case", `{"from":"a@example.com","to":["b@example.org"],"text":"x","From":"c@example.com"}`, 400, "From"},
+		{"invalid UTF-8", "{\"from\":\"a@example.com\",\"to\":[\"b@example.org\"],\"subject\":\"\xff\",\"text\":\"x\"}", 400, "subject"},
+		{"unknown nested member", `{"from":"a@example.com","to":["b@example.org"],"attachments":[{"filename":"f","content":"eA==","colour":"red"}]}`, 400, "attachments[0].colour"},
+		{"nested wrong type", `{"from":"a@example.com","to":["b@example.org"],"attachments":[{"filename":"f","content":1}]}`, 400, "attachments[0].content"},
+		{"wrong type in a map", `{"from":"a@example.com","to":["b@example.org"],"text":"x","headers":{"0":1}}`, 400, "headers.0"},
+		{"cut off", `{"from":"a@example.com","to":["b@example.org"],"text":"x`, 400, "text"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, out := a.post(t, c.body, "")
+			if field, _ := out["field"].(string); status != c.status || field != c.field {
+				t.Errorf("got %d %v, want %d field %q", status, out, c.status, c.field)
+			}
+		})
+	}
+	if n := a.count(t); n != 1 {
+		t.Errorf("%d messages spooled, want the one accepted", n)
+	}
+}
