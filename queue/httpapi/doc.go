@@ -31,8 +31,9 @@
 //     too, as is anything but white space after the body's one JSON
 //     object (RFC 8259 §2), a member given twice (§4) and invalid UTF-8
 //     (§8.1). Member names match fields in any case. The body is decoded
-//     in one pass by github.com/go-json-experiment/json (encoding/json/v2). Over Options.MaxMessageSize (the request, or the message built
-//     from it) is 413. Nothing is spooled for a refused request.
+//     in one pass by github.com/go-json-experiment/json (encoding/json/v2).
+//     Over Options.MaxMessageSize (the request, or the message built from
+//     it) is 413. Nothing is spooled for a refused request.
 //   - The message is built with go-message: Date and Message-ID
 //     (<queueid@hostname>) are added, Bcc recipients are in the envelope
 //     only, never in a header field, and every part is 7-bit
