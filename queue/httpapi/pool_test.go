@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
+	stdjson "encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -87,4 +90,33 @@ func TestPostJSONStrictness(t *testing.T) {
 	if n := a.count(t); n != 1 {
 		t.Errorf("%d messages spooled, want the one accepted", n)
 	}
+}
+
+// FuzzDecodeJSON: any body decodes or is refused without a panic; what
+// decodes, encoded again (encoding/json, as the idempotency hash is), is
+// accepted again as the same request.
+func FuzzDecodeJSON(f *testing.F) {
+	f.Add(`{"from":"a@x","to":["b@y"],"subject":"s","text":"t\r\n"}`)
+	f.Add(`{"FROM":"a@x","headers":{"X-A":"1"},"metadata":{"0":"v"}}`)
+	f.Add(`{"attachments":[{"filename":"f","content":"AAA="}],"at_least_one":true}`)
+	f.Add(`{"from":"a","from":"b"}`)
+	f.Add("{\"text\":\"\xff\"}")
+	f.Fuzz(func(t *testing.T, body string) {
+		var p pools
+		req, err := p.decodeJSON(strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		again, err := stdjson.Marshal(req)
+		if err != nil {
+			t.Fatalf("re-encoding %+v: %v", req, err)
+		}
+		req2, err := p.decodeJSON(bytes.NewReader(again))
+		if err != nil {
+			t.Fatalf("%s decoded, its re-encoding %s is refused: %v", body, again, err)
+		}
+		if !reflect.DeepEqual(req, req2) {
+			t.Fatalf("%s: %+v decodes again as %+v", body, req, req2)
+		}
+	})
 }
