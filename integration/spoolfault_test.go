@@ -26,11 +26,20 @@ func TestOutcomeCommitFault(t *testing.T) {
 		"example.net. MX 10 mx.example.net.",
 		"mx.example.net. A 127.0.0.2",
 	)
+	// The first attempt is refused. Every later one is accepted, but only
+	// once the fault is in place: a retry that comes while strace is still
+	// attaching (slow on a loaded machine) would otherwise be refused and
+	// its deferral fail to commit, pausing delivery for the whole fault.
 	var accept atomic.Bool
+	injected := make(chan struct{})
+	var injectedOnce sync.Once
+	faultIn := func() { injectedOnce.Do(func() { close(injected) }) }
+	t.Cleanup(faultIn) // never leave the MX's session waiting
 	mx := w.mx(t, "127.0.0.2", smtptest.Options{Data: func(*smtptest.Message) error {
 		if !accept.Load() {
 			return smtptest.Reply(451, "4.3.0", "not yet")
 		}
+		<-injected
 		return nil
 	}})
 	dir := t.TempDir()
@@ -44,8 +53,9 @@ func TestOutcomeCommitFault(t *testing.T) {
 	d.waitStates("fault@example.com", map[string]string{"a@example.net": "deferred"}, 30*time.Second)
 
 	const fault = 5 * time.Second
-	detach := fsfault.Inject(t, d.cmd.Process.Pid, "fdatasync", "error=ENOSPC")
 	accept.Store(true)
+	detach := fsfault.Inject(t, d.cmd.Process.Pid, "fdatasync", "error=ENOSPC")
+	faultIn()
 	// strace slows the daemon a lot on a loaded machine: the measured
 	// window starts at the first delivery, however long that takes.
 	waitFor(t, "a delivery during the fault", 60*time.Second, func() bool { return len(mx.Messages()) > 0 })
